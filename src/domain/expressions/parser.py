@@ -1,0 +1,250 @@
+"""Lexer and recursive-descent parser for the node expression language.
+
+Grammar (functions are case-insensitive)::
+
+    expr    := term (("+" | "-") term)*
+    term    := unary (("*" | "/") unary)*
+    unary   := ("-" | "+") unary | primary
+    primary := NUMBER | IDENT | IDENT "(" args? ")" | "(" expr ")" | "[" numbers "]"
+
+Every error carries the 1-based column where it was found.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Neg, Num, Ref
+
+MAX_EXPRESSION_LENGTH = 10_000
+MAX_DEPTH = 200
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>[-+*/(),\[\]])
+    """,
+    re.VERBOSE,
+)
+
+# name -> (min args, max args)
+FUNCTIONS: dict[str, tuple[int, int]] = {
+    "SHIFT": (2, 2),
+    "MIN": (2, 1_000),
+    "MAX": (2, 1_000),
+    "CLAMP": (3, 3),
+    "ABS": (1, 1),
+    "FLOOR": (1, 1),
+    "CEIL": (1, 1),
+    "ROUND": (1, 1),
+    "MOD": (2, 2),
+    "STEP": (2, 2),
+    "PULSE": (1, 3),
+    "CONV": (2, 2),
+}
+
+
+class ExpressionError(Exception):
+    def __init__(self, column: int, message: str):
+        self.column = column
+        self.message = message
+        super().__init__(f"{message} at column {column}")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str  # number | ident | op | end
+    text: str
+    col: int
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise ExpressionError(pos + 1, f"unexpected character {text[pos]!r}")
+        kind = match.lastgroup or ""
+        if kind != "ws":
+            tokens.append(Token(kind, match.group(), pos + 1))
+        pos = match.end()
+    tokens.append(Token("end", "", len(text) + 1))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.tokens = tokenize(text)
+        self.index = 0
+        self.depth = 0
+
+    @property
+    def current(self) -> Token:
+        return self.tokens[self.index]
+
+    def advance(self) -> Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def expect(self, text: str) -> Token:
+        token = self.current
+        if token.text != text:
+            found = "end of expression" if token.kind == "end" else repr(token.text)
+            raise ExpressionError(token.col, f"expected {text!r} but found {found}")
+        return self.advance()
+
+    def parse(self) -> Expr:
+        if self.current.kind == "end":
+            raise ExpressionError(1, "expression is empty")
+        node = self.expr()
+        if self.current.kind != "end":
+            raise ExpressionError(self.current.col, f"unexpected {self.current.text!r}")
+        return node
+
+    def expr(self) -> Expr:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(self.current.col, "expression is nested too deeply")
+        node = self.term()
+        while self.current.text in ("+", "-"):
+            op = self.advance()
+            node = BinOp(op.text, node, self.term(), op.col)
+        self.depth -= 1
+        return node
+
+    def term(self) -> Expr:
+        node = self.unary()
+        while self.current.text in ("*", "/"):
+            op = self.advance()
+            node = BinOp(op.text, node, self.unary(), op.col)
+        return node
+
+    def unary(self) -> Expr:
+        token = self.current
+        if token.text in ("-", "+"):
+            self.advance()
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise ExpressionError(token.col, "expression is nested too deeply")
+            operand = self.unary()
+            self.depth -= 1
+            return Neg(operand, token.col) if token.text == "-" else operand
+        return self.primary()
+
+    def primary(self) -> Expr:
+        token = self.current
+        if token.kind == "number":
+            self.advance()
+            value = float(token.text)
+            if not math.isfinite(value):
+                raise ExpressionError(token.col, f"number {token.text} is out of range")
+            return Num(value, token.col)
+        if token.kind == "ident":
+            self.advance()
+            if self.current.text == "(":
+                return self.call(token)
+            return Ref(token.text, token.col)
+        if token.text == "(":
+            self.advance()
+            node = self.expr()
+            self.expect(")")
+            return node
+        if token.text == "[":
+            return self.array()
+        found = "end of expression" if token.kind == "end" else repr(token.text)
+        raise ExpressionError(token.col, f"expected a number, node id or '(' but found {found}")
+
+    def array(self) -> ArrayLit:
+        start = self.expect("[")
+        values: list[float] = []
+        while True:
+            sign = 1.0
+            if self.current.text == "-":
+                self.advance()
+                sign = -1.0
+            token = self.current
+            if token.kind != "number":
+                raise ExpressionError(token.col, "array literals may contain only numbers")
+            self.advance()
+            values.append(sign * float(token.text))
+            if self.current.text == ",":
+                self.advance()
+                continue
+            self.expect("]")
+            return ArrayLit(tuple(values), start.col)
+
+    def call(self, name_token: Token) -> Call:
+        name = name_token.text.upper()
+        if name not in FUNCTIONS:
+            known = ", ".join(sorted(FUNCTIONS))
+            raise ExpressionError(
+                name_token.col, f"unknown function '{name_token.text}' (known: {known})"
+            )
+        self.expect("(")
+        args: list[Expr] = []
+        if self.current.text != ")":
+            args.append(self.argument())
+            while self.current.text == ",":
+                self.advance()
+                args.append(self.argument())
+        self.expect(")")
+        node = Call(name, tuple(args), name_token.col)
+        _check_call(node)
+        return node
+
+    def argument(self) -> Expr:
+        return self.array() if self.current.text == "[" else self.expr()
+
+
+def _is_int_literal(node: Expr, minimum: int) -> bool:
+    return isinstance(node, Num) and node.value.is_integer() and node.value >= minimum
+
+
+def _check_call(node: Call) -> None:
+    low, high = FUNCTIONS[node.name]
+    count = len(node.args)
+    if not low <= count <= high:
+        if low == high:
+            wanted = f"{low}"
+        elif high >= 1_000:
+            wanted = f"at least {low}"
+        else:
+            wanted = f"{low} to {high}"
+        raise ExpressionError(node.col, f"{node.name} takes {wanted} arguments, got {count}")
+    for i, arg in enumerate(node.args):
+        if isinstance(arg, ArrayLit) and not (node.name == "CONV" and i == 1):
+            raise ExpressionError(arg.col, f"{node.name} does not accept an array literal here")
+    if node.name == "SHIFT" and not _is_int_literal(node.args[1], 0):
+        raise ExpressionError(
+            node.args[1].col or node.col, "SHIFT lag must be a non-negative integer literal"
+        )
+    if node.name == "PULSE":
+        if not _is_int_literal(node.args[0], 1):
+            raise ExpressionError(
+                node.args[0].col or node.col, "PULSE period must be a positive integer literal"
+            )
+        if count >= 2 and not _is_int_literal(node.args[1], 0):
+            raise ExpressionError(
+                node.args[1].col or node.col,
+                "PULSE phase must be a non-negative integer literal",
+            )
+    if node.name == "CONV" and not isinstance(node.args[1], ArrayLit | Num):
+        raise ExpressionError(
+            node.args[1].col or node.col,
+            "CONV kernel must be an array literal like [0.5, 0.25] or a number",
+        )
+
+
+def parse_expression(text: str) -> Expr:
+    """Parse expression text into an AST; raises ExpressionError with a column."""
+    if not isinstance(text, str):
+        raise ExpressionError(1, "expression must be a string")
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(1, f"expression is longer than {MAX_EXPRESSION_LENGTH} characters")
+    return _Parser(text).parse()

@@ -1,0 +1,177 @@
+"""The model: a template with its parameters substituted, as typed structs.
+
+Structs use camelCase names on the wire (YAML/JSON) and snake_case in Python.
+Unknown keys are ignored here; the template JSON Schema decides what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from flowtime.domain.grid import TimeGrid
+
+NODE_KINDS = ("const", "expr", "pmf")
+SEMANTIC_FIELDS = ("arrivals", "served", "errors", "queue", "capacity", "external_demand")
+
+
+class Struct(msgspec.Struct, rename="camel", kw_only=True):
+    pass
+
+
+class Metadata(Struct):
+    id: str
+    title: str = ""
+    description: str = ""
+    version: str = "1.0.0"
+    tags: list[str] = []
+
+
+class Window(Struct):
+    start: str | None = None
+    timezone: str = "UTC"
+
+
+class ParameterDef(Struct):
+    name: str
+    type: str
+    title: str = ""
+    description: str = ""
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @property
+    def lower(self) -> float | None:
+        return self.minimum if self.minimum is not None else self.min
+
+    @property
+    def upper(self) -> float | None:
+        return self.maximum if self.maximum is not None else self.max
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+class GridDef(Struct):
+    bins: int
+    bin_size: int
+    bin_unit: str
+
+
+class Semantics(Struct):
+    arrivals: str | None = None
+    served: str | None = None
+    errors: str | None = None
+    queue: str | None = None
+    capacity: str | None = None
+    external_demand: str | None = None
+
+    def items(self) -> list[tuple[str, str]]:
+        """(field, series id) for every semantic that is set."""
+        return [(f, getattr(self, f)) for f in SEMANTIC_FIELDS if getattr(self, f)]
+
+
+class InitialCondition(Struct):
+    queue_depth: float | None = None
+
+
+class TopologyNode(Struct):
+    id: str
+    kind: str = "service"
+    semantics: Semantics = msgspec.field(default_factory=Semantics)
+    initial_condition: InitialCondition | None = None
+    sla_minutes: float | None = None
+
+
+class Edge(Struct):
+    from_: str = msgspec.field(name="from")
+    to: str
+    id: str | None = None
+    weight: float = 1.0
+
+
+class Topology(Struct):
+    nodes: list[TopologyNode] = []
+    edges: list[Edge] = []
+
+
+class Pmf(Struct):
+    values: list[float]
+    probabilities: list[float]
+
+
+class NodeDef(Struct):
+    id: str
+    kind: str
+    values: list[float] | None = None
+    expr: str | float | None = None
+    pmf: Pmf | None = None
+    source: str | None = None
+    initial: float | None = None
+
+    @property
+    def expr_text(self) -> str | None:
+        """Expression text; numbers (from a whole `${param}`) become their literal."""
+        if self.expr is None or isinstance(self.expr, str):
+            return self.expr
+        return repr(float(self.expr))
+
+    @property
+    def telemetry_source(self) -> str | None:
+        return self.source or None
+
+
+class OutputDef(Struct):
+    series: str
+    exclude: list[str] = []
+
+
+class RngDef(Struct):
+    kind: str = "pcg64"
+    seed: int | None = None
+
+
+class ModelDef(Struct):
+    metadata: Metadata
+    grid: GridDef
+    nodes: list[NodeDef]
+    schema_version: int = 1
+    generator: str | None = None
+    mode: str | None = None
+    window: Window = msgspec.field(default_factory=Window)
+    topology: Topology = msgspec.field(default_factory=Topology)
+    outputs: list[OutputDef] = []
+    rng: RngDef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A validated, substituted model ready to evaluate."""
+
+    definition: ModelDef
+    grid: TimeGrid
+    text: str  # the exact YAML text of the substituted model (spec.yaml)
+    parameters: dict[str, Any]  # resolved, typed
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [n.id for n in self.definition.nodes]
+
+    def initial_conditions(self) -> dict[str, float]:
+        """Initial value per node: its own `initial`, else a topology queueDepth."""
+        found: dict[str, float] = {}
+        for tnode in self.definition.topology.nodes:
+            queue = tnode.semantics.queue
+            ic = tnode.initial_condition
+            if queue and ic is not None and ic.queue_depth is not None:
+                found[queue] = float(ic.queue_depth)
+        for node in self.definition.nodes:
+            if node.initial is not None:
+                found[node.id] = float(node.initial)
+        return found

@@ -1,0 +1,124 @@
+"""JSON Schema validation against the files shipped in `schemas/`.
+
+Errors become Problems with a dotted location (`nodes[2].values`) and a message that says
+what is expected. `x-message` in a schema overrides the message for that keyword.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from flowtime.domain.errors import Problem
+
+SCHEMA_NAMES = (
+    "template",
+    "manifest",
+    "run",
+    "series-index",
+    "telemetry-manifest",
+    "api-error",
+    "state",
+    "state-window",
+)
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    text = resources.files("flowtime.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@cache
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def format_path(parts: Any, prefix: str = "") -> str:
+    loc = prefix
+    for part in parts:
+        if isinstance(part, int):
+            loc += f"[{part}]"
+        else:
+            loc = f"{loc}.{part}" if loc else str(part)
+    return loc
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _problem(error: ValidationError, prefix: str) -> Problem:
+    loc = format_path(error.absolute_path, prefix)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    keyword = error.validator
+    if keyword in ("anyOf", "oneOf") and error.context:
+        # Report against the first (real) alternative; later ones are placeholders.
+        first = [e for e in error.context if e.schema_path and e.schema_path[0] == 0]
+        if first:
+            return _problem(min(first, key=lambda e: len(e.absolute_path)), prefix)
+    if isinstance(schema.get("x-message"), str) and keyword not in ("required", "type"):
+        return Problem(loc, schema["x-message"])
+    if keyword == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "field"
+        return Problem(format_path([*error.absolute_path, missing], prefix), "is required")
+    if keyword == "additionalProperties":
+        allowed = ", ".join(sorted(schema.get("properties", {})))
+        extras = sorted(set(error.instance) - set(schema.get("properties", {})))
+        field = extras[0] if extras else "?"
+        return Problem(
+            format_path([*error.absolute_path, field], prefix), f"unknown field (allowed: {allowed})"
+        )
+    if keyword == "type":
+        return Problem(
+            loc, f"expected {error.validator_value}, got {_type_name(error.instance)} "
+            f"{_short(error.instance)}"
+        )
+    if keyword in ("minimum", "maximum") and "minimum" in schema and "maximum" in schema:
+        return Problem(loc, f"must be between {schema['minimum']} and {schema['maximum']}")
+    if keyword == "minimum":
+        return Problem(loc, f"must be ≥ {schema['minimum']} (got {_short(error.instance)})")
+    if keyword == "maximum":
+        return Problem(loc, f"must be ≤ {schema['maximum']} (got {_short(error.instance)})")
+    if keyword == "enum":
+        options = ", ".join(str(v) for v in error.validator_value)
+        return Problem(loc, f"must be one of {options} (got {_short(error.instance)})")
+    if keyword == "const":
+        return Problem(loc, f"must be {_short(error.validator_value)}")
+    return Problem(loc, error.message)
+
+
+def validate(name: str, instance: Any, prefix: str = "") -> list[Problem]:
+    """Every schema violation of `instance` against `schemas/<name>.schema.json`."""
+    errors = sorted(_validator(name).iter_errors(instance), key=lambda e: list(map(str, e.path)))
+    problems: list[Problem] = []
+    for error in errors:
+        problem = _problem(error, prefix)
+        if problem not in problems:
+            problems.append(problem)
+    return problems

@@ -1,0 +1,149 @@
+"""Templates: parsing, typed substitution on the YAML tree, and building a model.
+
+Substitution works on the parsed tree, not on text: a scalar that is exactly `${name}`
+becomes the typed value; `${name}` inside a longer string interpolates its text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from flowtime.domain import schemas
+from flowtime.domain.errors import Problem, ProblemCollector, invalid
+from flowtime.domain.grid import TimeGrid, parse_utc
+from flowtime.domain.hashing import sha256_bytes
+from flowtime.domain.model import Metadata, Model, ModelDef, ParameterDef
+from flowtime.domain.parameters import check_definitions, resolve_parameters
+from flowtime.domain.yaml_document import dump_yaml, load_yaml
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ANY_PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A parsed, structurally valid template (placeholders not yet substituted)."""
+
+    tree: dict[str, Any]
+    metadata: Metadata
+    parameters: list[ParameterDef]
+    text: str
+    content_hash: str
+
+    @property
+    def id(self) -> str:
+        return self.metadata.id
+
+    @property
+    def default_mode(self) -> str:
+        mode = self.tree.get("mode")
+        return mode if mode in ("simulation", "telemetry") else "simulation"
+
+
+def parse_template(text: str | bytes, loc: str = "template") -> Template:
+    """Parse and structurally validate template YAML; raises with all problems."""
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    tree = load_yaml(raw, loc)
+    if not isinstance(tree, dict):
+        raise invalid([Problem(loc, "a template must be a YAML mapping at the top level")])
+    problems = ProblemCollector()
+    problems.extend(schemas.validate("template", tree))
+    if problems:
+        raise invalid(problems.problems, "invalid template")
+    metadata = msgspec.convert(tree["metadata"], Metadata, strict=False)
+    parameters = msgspec.convert(tree.get("parameters") or [], list[ParameterDef], strict=False)
+    problems.extend(check_definitions(parameters))
+    declared = {p.name for p in parameters}
+    for path, name in _placeholders(tree):
+        if name not in declared and not path.startswith("parameters"):
+            problems.add(path, f"placeholder ${{{name}}} names no declared parameter")
+    problems.raise_if_any("invalid template")
+    return Template(tree, metadata, parameters, raw.decode("utf-8"), sha256_bytes(raw))
+
+
+def _placeholders(tree: Any, path: str = "") -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            found.extend(_placeholders(value, f"{path}.{key}" if path else str(key)))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            found.extend(_placeholders(value, f"{path}[{i}]"))
+    elif isinstance(tree, str):
+        found.extend((path, m.group(1)) for m in PLACEHOLDER.finditer(tree))
+    return found
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def substitute(
+    tree: Any, values: Mapping[str, Any], failed: set[str], path: str = ""
+) -> tuple[Any, list[Problem]]:
+    """Replace placeholders in `tree`; report any left unresolved (except `failed` ones)."""
+    problems: list[Problem] = []
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out[key], found = substitute(value, values, failed, f"{path}.{key}" if path else key)
+            problems.extend(found)
+        return out, problems
+    if isinstance(tree, list):
+        items = []
+        for i, value in enumerate(tree):
+            item, found = substitute(value, values, failed, f"{path}[{i}]")
+            items.append(item)
+            problems.extend(found)
+        return items, problems
+    if not isinstance(tree, str) or "${" not in tree:
+        return tree, problems
+    whole = PLACEHOLDER.fullmatch(tree)
+    if whole and whole.group(1) in values:
+        return values[whole.group(1)], problems
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return _as_text(values[name]) if name in values else match.group(0)
+
+    text = PLACEHOLDER.sub(replace, tree)
+    for match in ANY_PLACEHOLDER.finditer(text):
+        name_match = PLACEHOLDER.fullmatch(match.group(0))
+        if name_match and name_match.group(1) in failed:
+            continue
+        problems.append(Problem(path, f"unresolved placeholder {match.group(0)}"))
+    return text, problems
+
+
+def build_model(template: Template, requested: Mapping[str, Any]) -> Model:
+    """Resolve parameters, substitute, and validate everything; raises with all problems."""
+    from flowtime.domain.validation import validate_model  # avoid an import cycle
+
+    problems = ProblemCollector()
+    values, found = resolve_parameters(template.parameters, requested)
+    problems.extend(found)
+    failed = {d.name for d in template.parameters} - set(values)
+    body = {k: v for k, v in template.tree.items() if k != "parameters"}
+    substituted, found = substitute(body, values, failed)
+    problems.extend(found)
+    if problems:
+        raise invalid(problems.problems)
+    problems.extend(schemas.validate("template", substituted))
+    problems.raise_if_any()
+    definition = msgspec.convert(substituted, ModelDef, strict=False)
+    problems.extend(validate_model(definition))
+    problems.raise_if_any()
+    start = parse_utc(definition.window.start or "")
+    assert start is not None  # validate_model checked it
+    grid = TimeGrid(definition.grid.bins, definition.grid.bin_size, definition.grid.bin_unit, start)
+    return Model(definition, grid, dump_yaml(substituted), values)

@@ -1,0 +1,279 @@
+"""Semantic validation of a substituted model; every problem is collected."""
+
+from __future__ import annotations
+
+import difflib
+import math
+
+from flowtime.domain.errors import Problem, ProblemCollector
+from flowtime.domain.expressions.ast import ArrayLit, Call, Expr, Ref, children, references
+from flowtime.domain.expressions.parser import ExpressionError, parse_expression
+from flowtime.domain.graph import plan_steps
+from flowtime.domain.grid import parse_utc
+from flowtime.domain.model import ModelDef, NodeDef
+
+PMF_TOLERANCE = 1e-6
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def parse_node_expressions(model: ModelDef) -> tuple[dict[str, Expr], list[Problem]]:
+    """ASTs of every expr node, and problems for expressions that do not parse."""
+    asts: dict[str, Expr] = {}
+    problems: list[Problem] = []
+    for i, node in enumerate(model.nodes):
+        text = node.expr_text
+        if node.kind != "expr" or text is None:
+            continue
+        try:
+            asts[node.id] = parse_expression(text)
+        except ExpressionError as exc:
+            problems.append(Problem(f"nodes[{i}].expr", f"{exc.message} at column {exc.column}"))
+    return asts, problems
+
+
+def validate_model(model: ModelDef) -> list[Problem]:
+    problems = ProblemCollector()
+    _check_window(model, problems)
+    positions = _check_node_ids(model, problems)
+    _check_node_values(model, problems)
+    asts, parse_problems = parse_node_expressions(model)
+    problems.extend(parse_problems)
+    _check_references(model, asts, positions, problems)
+    _check_topology(model, positions, problems)
+    _check_outputs(model, positions, problems)
+    if not problems:
+        _check_graph(model, asts, positions, problems)
+    return problems.problems
+
+
+def _check_window(model: ModelDef, problems: ProblemCollector) -> None:
+    start = model.window.start
+    if not start:
+        problems.add("window.start", "is required (an ISO 8601 UTC instant like 2025-01-01T00:00:00Z)")
+    elif parse_utc(start) is None:
+        problems.add(
+            "window.start", f"{start!r} must be an ISO 8601 UTC instant like 2025-01-01T00:00:00Z"
+        )
+
+
+def _check_node_ids(model: ModelDef, problems: ProblemCollector) -> dict[str, int]:
+    positions: dict[str, int] = {}
+    for i, node in enumerate(model.nodes):
+        if node.id in positions:
+            problems.add(
+                f"nodes[{i}].id",
+                f"duplicate node id '{node.id}' (first defined at nodes[{positions[node.id]}])",
+            )
+        else:
+            positions[node.id] = i
+    return positions
+
+
+def _check_node_values(model: ModelDef, problems: ProblemCollector) -> None:
+    bins = model.grid.bins
+    for i, node in enumerate(model.nodes):
+        loc = f"nodes[{i}]"
+        if node.kind == "const" and node.values is not None:
+            if len(node.values) != bins:
+                problems.add(
+                    f"{loc}.values",
+                    f"length {len(node.values)} does not match grid.bins {bins}",
+                )
+            _check_finite(node.values, f"{loc}.values", problems)
+        if node.kind == "pmf" and node.pmf is not None:
+            _check_pmf(node, loc, problems)
+        if node.initial is not None and not math.isfinite(node.initial):
+            problems.add(f"{loc}.initial", "must be a finite number")
+
+
+def _check_finite(values: list[float], loc: str, problems: ProblemCollector) -> None:
+    for j, value in enumerate(values):
+        if not math.isfinite(value):
+            problems.add(f"{loc}[{j}]", "must be a finite number")
+            return
+
+
+def _check_pmf(node: NodeDef, loc: str, problems: ProblemCollector) -> None:
+    pmf = node.pmf
+    assert pmf is not None
+    if len(pmf.values) != len(pmf.probabilities):
+        problems.add(
+            f"{loc}.pmf",
+            f"values has {len(pmf.values)} entries but probabilities has {len(pmf.probabilities)}",
+        )
+    _check_finite(pmf.values, f"{loc}.pmf.values", problems)
+    negative = [j for j, p in enumerate(pmf.probabilities) if p < 0]
+    if negative:
+        problems.add(f"{loc}.pmf.probabilities[{negative[0]}]", "probabilities must be ≥ 0")
+    total = math.fsum(pmf.probabilities)
+    if not math.isfinite(total) or abs(total - 1.0) > PMF_TOLERANCE:
+        problems.add(f"{loc}.pmf.probabilities", f"must sum to 1 (within 1e-6), got {total:.9g}")
+
+
+def _walk(node: Expr):
+    yield node
+    for child in children(node):
+        yield from _walk(child)
+
+
+def _check_references(
+    model: ModelDef, asts: dict[str, Expr], positions: dict[str, int], problems: ProblemCollector
+) -> None:
+    known = list(positions)
+    initials = _initial_nodes(model)
+    for node_id, ast in asts.items():
+        loc = f"nodes[{positions[node_id]}].expr"
+        for ref in references(ast):
+            if ref.name not in positions:
+                problems.add(
+                    loc,
+                    f"unknown node '{ref.name}' at column {ref.col}{_suggest(ref.name, known)}",
+                )
+            elif ref.name == node_id and not ref.delayed:
+                problems.add(
+                    loc,
+                    f"'{node_id}' refers to itself without a delay at column {ref.col} "
+                    "(use SHIFT({0}, 1))".format(node_id),
+                )
+        for sub in _walk(ast):
+            if isinstance(sub, Call) and sub.name == "SHIFT":
+                target = sub.args[0]
+                if isinstance(target, Ref) and target.name == node_id and node_id not in initials:
+                    problems.add(
+                        loc,
+                        f"'{node_id}' refers to itself through SHIFT at column {sub.col} but has no "
+                        f"initial condition; set nodes[{positions[node_id]}].initial or the "
+                        "topology initialCondition.queueDepth of the node whose queue it is",
+                    )
+
+
+def _initial_nodes(model: ModelDef) -> set[str]:
+    found = {n.id for n in model.nodes if n.initial is not None}
+    for tnode in model.topology.nodes:
+        ic = tnode.initial_condition
+        if tnode.semantics.queue and ic is not None and ic.queue_depth is not None:
+            found.add(tnode.semantics.queue)
+    return found
+
+
+def _check_topology(
+    model: ModelDef, positions: dict[str, int], problems: ProblemCollector
+) -> None:
+    topology = model.topology
+    known = list(positions)
+    seen: dict[str, int] = {}
+    for i, tnode in enumerate(topology.nodes):
+        if tnode.id in seen:
+            problems.add(
+                f"topology.nodes[{i}].id",
+                f"duplicate topology node id '{tnode.id}' (first at topology.nodes[{seen[tnode.id]}])",
+            )
+        seen.setdefault(tnode.id, i)
+        for field, series in tnode.semantics.items():
+            if series not in positions:
+                camel = "externalDemand" if field == "external_demand" else field
+                problems.add(
+                    f"topology.nodes[{i}].semantics.{camel}",
+                    f"unknown series '{series}'{_suggest(series, known)}",
+                )
+        ic = tnode.initial_condition
+        if ic is not None and ic.queue_depth is not None and not math.isfinite(ic.queue_depth):
+            problems.add(f"topology.nodes[{i}].initialCondition.queueDepth", "must be finite")
+    for j, edge in enumerate(topology.edges):
+        for end, value in (("from", edge.from_), ("to", edge.to)):
+            target = value.split(":", 1)[0]
+            if target not in seen:
+                problems.add(
+                    f"topology.edges[{j}].{end}",
+                    f"unknown topology node '{target}'{_suggest(target, list(seen))}",
+                )
+        if not math.isfinite(edge.weight) or edge.weight < 0:
+            problems.add(f"topology.edges[{j}].weight", "must be a finite number ≥ 0")
+    if len(topology.nodes) > 1 and not topology.edges:
+        problems.add(
+            "topology.edges",
+            f"{len(topology.nodes)} topology nodes but no edges connect them",
+        )
+
+
+def output_series(model: ModelDef) -> list[str]:
+    """Node ids selected by `outputs` (all nodes when outputs is empty), in node order."""
+    ids = [n.id for n in model.nodes]
+    if not model.outputs:
+        return ids
+    chosen: set[str] = set()
+    excluded: set[str] = set()
+    for output in model.outputs:
+        chosen.update(_match(output.series, ids))
+        excluded.update(output.exclude)
+    return [i for i in ids if i in chosen and i not in excluded]
+
+
+def _match(pattern: str, ids: list[str]) -> list[str]:
+    if pattern == "*":
+        return ids
+    if pattern.endswith("*"):
+        prefix = pattern[:-1].rstrip("/")
+        return [i for i in ids if i.startswith(prefix)]
+    return [i for i in ids if i == pattern]
+
+
+def _check_outputs(model: ModelDef, positions: dict[str, int], problems: ProblemCollector) -> None:
+    ids = list(positions)
+    for i, output in enumerate(model.outputs):
+        if not _match(output.series, ids):
+            problems.add(
+                f"outputs[{i}].series",
+                f"unknown series '{output.series}'{_suggest(output.series, ids)}",
+            )
+        for j, name in enumerate(output.exclude):
+            if name not in positions:
+                problems.add(f"outputs[{i}].exclude[{j}]", f"unknown series '{name}'")
+
+
+def dependencies(asts: dict[str, Expr]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(all dependencies, instantaneous dependencies) per expr node."""
+    all_deps: dict[str, set[str]] = {}
+    instant: dict[str, set[str]] = {}
+    for node_id, ast in asts.items():
+        refs = references(ast)
+        all_deps[node_id] = {r.name for r in refs}
+        instant[node_id] = {r.name for r in refs if not r.delayed}
+    return all_deps, instant
+
+
+def _check_graph(
+    model: ModelDef, asts: dict[str, Expr], positions: dict[str, int], problems: ProblemCollector
+) -> None:
+    all_deps, instant = dependencies(asts)
+    for node_id in positions:
+        all_deps.setdefault(node_id, set())
+        instant.setdefault(node_id, set())
+    steps, cycles = plan_steps(all_deps, instant)
+    for cycle in cycles:
+        first = min(cycle[:-1], key=lambda n: positions[n])
+        problems.add(
+            f"nodes[{positions[first]}].expr",
+            "cycle without a delay: " + " -> ".join(cycle)
+            + " (a feedback loop needs SHIFT(x, 1) or more somewhere on it)",
+        )
+    for step in steps:
+        if not step.feedback:
+            continue
+        members = set(step.nodes)
+        for node_id in step.nodes:
+            for sub in _walk(asts[node_id]):
+                if not (isinstance(sub, Call) and sub.name in ("SHIFT", "CONV")):
+                    continue
+                target = sub.args[0]
+                uses_loop = any(r.name in members for r in references(target))
+                if uses_loop and not isinstance(target, Ref | ArrayLit):
+                    problems.add(
+                        f"nodes[{positions[node_id]}].expr",
+                        f"inside a feedback loop, {sub.name} at column {sub.col} must apply to a "
+                        "node id, not an expression (move the expression into its own node)",
+                    )

@@ -1,0 +1,102 @@
+"""Safe YAML reading and deterministic YAML writing.
+
+Templates are plain data: anchors/aliases (the usual vehicle for "billion laughs"),
+duplicate keys and implicit timestamps are refused or kept as text, and every syntax
+error reports its line and column.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import yaml
+
+from flowtime.domain.errors import Problem, invalid
+
+MAX_DOCUMENT_BYTES = 1_048_576
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader without aliases, duplicate keys or timestamp conversion."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                None, None, "aliases (*name) are not allowed in templates", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise yaml.MarkedYAMLError(
+                    None, None, "mapping keys must be plain scalars", key_node.start_mark
+                ) from None
+            if duplicate:
+                raise yaml.MarkedYAMLError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_yaml(text: str | bytes, loc: str = "template") -> Any:
+    """Parse one YAML document; syntax errors become an invalid error with line/column."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_DOCUMENT_BYTES:
+            raise invalid([Problem(loc, f"document is larger than {MAX_DOCUMENT_BYTES} bytes")])
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise invalid([Problem(loc, f"not valid UTF-8 at byte {exc.start}")]) from None
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise invalid([Problem(loc, f"document is larger than {MAX_DOCUMENT_BYTES} bytes")])
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        what = exc.problem or exc.context or "invalid YAML"
+        raise invalid([Problem(loc, f"{where}{what}")], "malformed YAML") from None
+    except yaml.YAMLError as exc:
+        raise invalid([Problem(loc, f"invalid YAML: {exc}")], "malformed YAML") from None
+    except RecursionError:
+        raise invalid([Problem(loc, "YAML is nested too deeply")], "malformed YAML") from None
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_float(dumper: yaml.SafeDumper, value: float) -> yaml.ScalarNode:
+    if math.isnan(value):
+        text = ".nan"
+    elif math.isinf(value):
+        text = ".inf" if value > 0 else "-.inf"
+    else:
+        text = repr(value)
+    return dumper.represent_scalar("tag:yaml.org,2002:float", text)
+
+
+_Dumper.add_representer(float, _represent_float)
+
+
+def dump_yaml(tree: Any) -> str:
+    """Deterministic YAML: insertion order kept, no aliases, unicode as is."""
+    _Dumper.ignore_aliases = lambda self, data: True  # type: ignore[method-assign]
+    return yaml.dump(
+        tree, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=None,
+        width=100,
+    )
