@@ -18,6 +18,7 @@ class ErrorKind(StrEnum):
     TOO_LARGE = "too_large"
     UNPROCESSABLE = "unprocessable"
     UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
 
 
 @dataclass(frozen=True, slots=True)

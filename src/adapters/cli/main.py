@@ -1,0 +1,34 @@
+"""`flowtime` command line. Heavy modules load inside the commands that need them, so
+`flowtime --help` starts instantly."""
+
+from __future__ import annotations
+
+import click
+
+from flowtime import __version__
+from flowtime.adapters.cli.runs import runs
+from flowtime.adapters.cli.serve import serve
+from flowtime.adapters.cli.simulate import run
+from flowtime.adapters.cli.telemetry import telemetry
+from flowtime.adapters.cli.templates import templates
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="flowtime")
+def cli() -> None:
+    """Turn flow-model templates into canonical, reproducible run bundles.
+
+    Configuration comes from FLOWTIME_STORE (or FLOWTIME_DATA_DIR), FLOWTIME_TEMPLATES_DIR
+    and FLOWTIME_CAPTURE_ROOT; --store and --templates flags override them.
+    """
+
+
+cli.add_command(run)
+cli.add_command(templates)
+cli.add_command(runs)
+cli.add_command(serve)
+cli.add_command(telemetry)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,127 @@
+"""`flowtime runs list|show|state|export|delete`."""
+
+from __future__ import annotations
+
+import click
+
+from flowtime.adapters.cli.errors import report_errors
+
+STORE_HELP = "Artifact store URL (default: FLOWTIME_STORE or FLOWTIME_DATA_DIR)."
+
+
+@click.group()
+def runs() -> None:
+    """Inspect stored runs."""
+
+
+@runs.command("list")
+@click.option("--mode", type=click.Choice(["simulation", "telemetry"]))
+@click.option("--template-id")
+@click.option("--has-warnings/--no-warnings", default=None)
+@click.option("--page", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--page-size", type=click.IntRange(1, 200), default=50, show_default=True)
+@click.option("--store", help=STORE_HELP)
+@click.option("--json", "as_json", is_flag=True)
+@report_errors
+def list_runs(mode: str | None, template_id: str | None, has_warnings: bool | None, page: int,
+              page_size: int, store: str | None, as_json: bool) -> None:
+    """List runs, newest first."""
+    from flowtime.adapters.cli.context import container_for, print_json
+    from flowtime.adapters.wire import page_response
+    from flowtime.domain.runs import RunFilter
+
+    queries = container_for(store).queries()
+    result = queries.list_runs(RunFilter(mode, template_id, has_warnings), page, page_size)
+    if as_json:
+        print_json(page_response(result))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("run id", "template", "mode", "created", "warnings",
+                  caption=f"page {result.page}, {result.total_count} runs in all")
+    for s in result.items:
+        table.add_row(s.run_id, f"{s.template_id} {s.template_version}", s.mode, s.created_utc,
+                      str(s.warning_count))
+    Console().print(table)
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--store", help=STORE_HELP)
+@report_errors
+def show_run(run_id: str, store: str | None) -> None:
+    """Show a run (the same JSON body as GET /v1/runs/{runId})."""
+    from flowtime.adapters.cli.context import container_for, print_json
+    from flowtime.adapters.wire import record_response
+
+    print_json(record_response(container_for(store).queries().get_run(run_id)))
+
+
+@runs.command("state")
+@click.argument("run_id")
+@click.option("--bin", "bin_index", type=int, required=True, help="Bin index (0-based).")
+@click.option("--store", help=STORE_HELP)
+@report_errors
+def run_state(run_id: str, bin_index: int, store: str | None) -> None:
+    """Time-travel snapshot of every topology node at one bin."""
+    from flowtime.adapters.cli.context import container_for, print_json
+
+    print_json(container_for(store).queries().state(run_id, bin_index))
+
+
+@runs.command("delete")
+@click.argument("run_id")
+@click.option("--store", help=STORE_HELP)
+@report_errors
+def delete_run(run_id: str, store: str | None) -> None:
+    """Delete a run."""
+    from flowtime.adapters.cli.context import container_for
+
+    container_for(store).queries().delete_run(run_id)
+    click.echo(f"deleted {run_id}")
+
+
+@runs.command("export")
+@click.argument("run_id")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Output file (default: stdout "
+              "for csv, <runId>.parquet for parquet).")
+@click.option("--store", help=STORE_HELP)
+@report_errors
+def export_run(run_id: str, fmt: str, out: str | None, store: str | None) -> None:
+    """Export every series of a run as one wide table (t, then one column per node)."""
+    from flowtime.adapters.cli.context import container_for
+    from flowtime.domain.queries import parse_csv_values
+
+    queries = container_for(store).queries()
+    index = queries.series_index(run_id)
+    columns = {}
+    for entry in index["series"]:
+        columns[entry["id"].split("@", 1)[0]] = parse_csv_values(
+            queries.read_file(run_id, entry["path"]))
+    if fmt == "parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise click.ClickException("parquet export needs pyarrow: pip install pyarrow") from None
+        bins = index["grid"]["bins"]
+        table = pa.table({"t": list(range(bins)), **{k: v for k, v in columns.items()}})
+        pq.write_table(table, out or f"{run_id}.parquet")
+        click.echo(f"wrote {out or run_id + '.parquet'}")
+        return
+    from flowtime.domain.bundle import format_value
+
+    names = list(columns)
+    lines = [",".join(["t", *names])]
+    for t in range(index["grid"]["bins"]):
+        lines.append(",".join([str(t), *(format_value(float(columns[n][t])) for n in names)]))
+    text = "\n".join(lines) + "\n"
+    if out:
+        with open(out, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,107 @@
+"""`flowtime run`: create one run through the orchestration service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flowtime.adapters.cli.errors import report_errors
+
+STORE_HELP = "Artifact store URL (file:///path, s3://bucket/prefix?endpoint_url=…)."
+TEMPLATES_HELP = "Template folder (default: FLOWTIME_TEMPLATES_DIR or the shipped templates)."
+
+
+def _params_from_file(path: str) -> dict[str, Any]:
+    from flowtime.domain.errors import Problem, invalid
+    from flowtime.domain.yaml_document import load_yaml
+
+    data = load_yaml(Path(path).read_bytes(), loc=path)  # JSON is YAML too
+    if not isinstance(data, dict):
+        raise invalid([Problem(path, "must contain a mapping of parameter names to values")])
+    return data
+
+
+def _split_pairs(pairs: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"{flag} expects key=value, got {pair!r}")
+        out.append((key.strip(), value))
+    return out
+
+
+@click.command()
+@click.option("--template-id", required=True, help="Template id (see `flowtime templates list`).")
+@click.option("--mode", type=click.Choice(["simulation", "telemetry"]), default="simulation",
+              show_default=True)
+@click.option("--param", "params", multiple=True, metavar="K=V",
+              help="Parameter value, typed by the template (arrays: 1,2,3 or [1,2,3]).")
+@click.option("--params-file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON or YAML mapping of parameters (--param wins).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="RNG seed for PMF nodes.")
+@click.option("--deterministic-run-id", is_flag=True,
+              help="Id derived from the scenario; repeating the request reuses the run.")
+@click.option("--run-id", help="Explicit run id.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run with --run-id.")
+@click.option("--dry-run", is_flag=True, help="Validate and show the plan; write nothing.")
+@click.option("--capture-dir", help="Telemetry capture directory (telemetry mode).")
+@click.option("--bind", "binds", multiple=True, metavar="PARAM=FILE",
+              help="Bind a template parameter to a capture file (telemetry mode).")
+@click.option("--store", help=STORE_HELP)
+@click.option("--templates", "templates_url", help=TEMPLATES_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the API response body as JSON.")
+@report_errors
+def run(template_id: str, mode: str, params: tuple[str, ...], params_file: str | None,
+        seed: int | None, deterministic_run_id: bool, run_id: str | None, overwrite: bool,
+        dry_run: bool, capture_dir: str | None, binds: tuple[str, ...], store: str | None,
+        templates_url: str | None, as_json: bool) -> None:
+    """Create a run from a template and write its bundle to the store."""
+    from flowtime.adapters.cli.context import container_for, print_json
+    from flowtime.adapters.wire import result_response
+    from flowtime.domain.parameters import parse_cli_value
+    from flowtime.domain.runs import RunRequest, TelemetryRequest
+
+    container = container_for(store, templates_url)
+    template = container.templates().get(template_id)
+    definitions = {p.name: p for p in template.parameters}
+    parameters: dict[str, Any] = _params_from_file(params_file) if params_file else {}
+    for key, text in _split_pairs(params, "--param"):
+        parameters[key] = parse_cli_value(definitions.get(key), text)
+    telemetry = None
+    if mode == "telemetry" or capture_dir or binds:
+        telemetry = TelemetryRequest(capture_dir or "", dict(_split_pairs(binds, "--bind")))
+    request = RunRequest(
+        template_id=template_id, mode=mode, parameters=parameters, telemetry=telemetry,
+        deterministic_run_id=deterministic_run_id, run_id=run_id, overwrite_existing=overwrite,
+        dry_run=dry_run, seed=seed,
+    )
+    result = container.orchestration().create_run(request)
+    if as_json:
+        print_json(result_response(result))
+        return
+    _print_result(result)
+
+
+def _print_result(result: Any) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    if result.plan is not None:
+        plan = result.plan
+        console.print(f"[bold]dry run[/] — nothing written; run id would be {plan.run_id}")
+        console.print(f"template  {plan.template_id}  mode {plan.mode}  seed {plan.seed}")
+        console.print(f"grid      {plan.grid['bins']} × {plan.grid['binSize']} "
+                      f"{plan.grid['binUnit']}  series {len(plan.series)}")
+        return
+    record = result.record
+    verb = "reused" if not result.created else "created"
+    console.print(f"[bold green]{verb}[/] run {record.run_id}")
+    console.print(f"location  {record.storage['modelPath'].rsplit('/model/', 1)[0]}")
+    console.print(f"mode      {record.mode}")
+    console.print(f"template  {record.template_id} {record.template_version}")
+    console.print(f"series    {record.artifacts['seriesCount']}")
+    for warning in record.warnings:
+        console.print(f"[yellow]warning[/] {warning.message}")

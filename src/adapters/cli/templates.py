@@ -1,0 +1,100 @@
+"""`flowtime templates list|show|validate`."""
+
+from __future__ import annotations
+
+import click
+
+from flowtime.adapters.cli.errors import EXIT_USAGE, report_errors
+
+TEMPLATES_HELP = "Template folder (default: FLOWTIME_TEMPLATES_DIR or the shipped templates)."
+
+
+@click.group()
+def templates() -> None:
+    """Browse and check templates."""
+
+
+@templates.command("list")
+@click.option("--templates", "templates_url", help=TEMPLATES_HELP)
+@click.option("--json", "as_json", is_flag=True)
+@report_errors
+def list_templates(templates_url: str | None, as_json: bool) -> None:
+    """List available templates."""
+    from flowtime.adapters.cli.context import container_for, print_json
+    from flowtime.adapters.wire import template_summary
+
+    found = container_for(templates=templates_url).templates().list_templates()
+    if as_json:
+        print_json([template_summary(t) for t in found])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "title", "version", "parameters")
+    for t in found:
+        table.add_row(t.id, t.metadata.title, t.metadata.version,
+                      ", ".join(p.name for p in t.parameters))
+    Console().print(table)
+
+
+@templates.command("show")
+@click.argument("template_id")
+@click.option("--templates", "templates_url", help=TEMPLATES_HELP)
+@click.option("--json", "as_json", is_flag=True)
+@report_errors
+def show_template(template_id: str, templates_url: str | None, as_json: bool) -> None:
+    """Show a template's parameters (types, defaults, bounds)."""
+    from flowtime.adapters.cli.context import container_for, print_json
+    from flowtime.adapters.wire import template_detail
+
+    template = container_for(templates=templates_url).templates().get(template_id)
+    if as_json:
+        print_json(template_detail(template))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    m = template.metadata
+    console.print(f"[bold]{m.id}[/] {m.version} — {m.title}")
+    if m.description:
+        console.print(m.description.strip())
+    table = Table("name", "type", "default", "min", "max", "title")
+    for p in template.parameters:
+        table.add_row(p.name, p.type, "" if p.default is None else str(p.default),
+                      "" if p.lower is None else f"{p.lower:g}",
+                      "" if p.upper is None else f"{p.upper:g}", p.title)
+    console.print(table)
+
+
+@templates.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--param", "params", multiple=True, metavar="K=V",
+              help="Also build the model with these parameter values.")
+def validate_templates(files: tuple[str, ...], params: tuple[str, ...]) -> None:
+    """Validate template files: structure, parameters, and the model built from defaults."""
+    from pathlib import Path
+
+    from flowtime.domain.errors import FlowTimeError
+    from flowtime.domain.parameters import parse_cli_value
+    from flowtime.domain.templates import build_model, parse_template
+
+    failed = 0
+    for name in files:
+        try:
+            template = parse_template(Path(name).read_bytes(), loc=name)
+            definitions = {p.name: p for p in template.parameters}
+            values = {}
+            for pair in params:
+                key, _, text = pair.partition("=")
+                values[key] = parse_cli_value(definitions.get(key), text)
+            build_model(template, values)
+        except FlowTimeError as exc:
+            failed += 1
+            click.echo(f"{name}: invalid", err=True)
+            for problem in exc.problems or []:
+                click.echo(f"  {problem}", err=True)
+            continue
+        click.echo(f"{name}: ok ({template.id} {template.metadata.version})")
+    if failed:
+        raise SystemExit(EXIT_USAGE)

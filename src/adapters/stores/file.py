@@ -1,0 +1,258 @@
+"""The embedded artifact store: run bundles as folders on a local filesystem.
+
+Layout under the root::
+
+    runs/<runId>/...           published bundles (plus a hidden .summary.json for listing)
+    .staging/<runId>.<pid>.<n>  bundles being written
+    .trash/                    bundles being replaced or deleted
+
+Publishing writes the whole bundle into a staging folder on the same filesystem, fsyncs
+it, then renames it into place in one step: readers never see half a bundle, a crash
+leaves only staging debris (cleaned when a store opens the root), and rename onto an
+existing non-empty run folder fails, so two concurrent publishers cannot both win.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from flowtime.adapters.stores.paths import check_relative_path, check_run_id
+from flowtime.domain.errors import ErrorKind, FlowTimeError, conflict, not_found
+from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
+
+SUMMARY_FILE = ".summary.json"
+STALE_STAGING_SECONDS = 3600
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class FileArtifactStore:
+    scheme = "file"
+
+    def __init__(self, root: str | os.PathLike[str], *, durable: bool = True):
+        self.root = Path(root).resolve()
+        self.runs = self.root / "runs"
+        self.staging = self.root / ".staging"
+        self.trash = self.root / ".trash"
+        self.durable = durable
+        self._cache: dict[str, tuple[int, RunSummary]] = {}
+        self._lock = threading.Lock()
+        for folder in (self.runs, self.staging, self.trash):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.clean_debris()
+
+    @classmethod
+    def from_url(cls, url: str) -> FileArtifactStore:
+        parsed = urlparse(url)
+        path = unquote(parsed.path) if parsed.scheme == "file" else url
+        if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
+            path = unquote(parsed.netloc + parsed.path)  # file://relative/dir
+        durable = os.environ.get("FLOWTIME_FSYNC", "1") not in ("0", "false", "no")
+        return cls(path or ".", durable=durable)
+
+    # -- maintenance -------------------------------------------------------------------
+    def clean_debris(self) -> None:
+        """Remove staging folders of dead writers (or very old ones) and leftover trash."""
+        now = time.time()
+        for entry in self.staging.iterdir():
+            parts = entry.name.rsplit(".", 2)
+            pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
+            try:
+                age = now - entry.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if pid == os.getpid() and age < STALE_STAGING_SECONDS:
+                continue
+            if pid < 0 or not _pid_alive(pid) or age > STALE_STAGING_SECONDS:
+                shutil.rmtree(entry, ignore_errors=True)
+        for entry in self.trash.iterdir():
+            shutil.rmtree(entry, ignore_errors=True)
+
+    # -- writing ------------------------------------------------------------------------
+    def publish(
+        self, run_id: str, files: Mapping[str, bytes], summary: RunSummary, *, overwrite: bool
+    ) -> None:
+        check_run_id(run_id)
+        for path in files:
+            check_relative_path(path)
+        target = self.runs / run_id
+        if target.exists() and not overwrite:
+            raise conflict("runId", f"run '{run_id}' already exists")
+        stage = self.staging / f"{run_id}.{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            self._write_stage(stage, files, summary)
+            self._move_into_place(stage, target, run_id, overwrite)
+        finally:
+            if stage.exists():
+                shutil.rmtree(stage, ignore_errors=True)
+
+    def _write_stage(self, stage: Path, files: Mapping[str, bytes], summary: RunSummary) -> None:
+        stage.mkdir(parents=True)
+        folders = {stage}
+        entries = {**files, SUMMARY_FILE: json.dumps(asdict(summary)).encode("utf-8")}
+        for relative, data in entries.items():
+            path = stage / relative
+            if path.parent not in folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(path.parent)
+            with open(path, "wb") as handle:
+                handle.write(data)
+                if self.durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        if self.durable:
+            for folder in folders:
+                _fsync_dir(folder)
+
+    def _move_into_place(self, stage: Path, target: Path, run_id: str, overwrite: bool) -> None:
+        if overwrite and target.exists():
+            # Move the old bundle aside, then the new one in; the gap is one rename long.
+            old = self.trash / f"{run_id}.{secrets.token_hex(4)}"
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(target, old)
+            try:
+                os.rename(stage, target)
+            except OSError as exc:
+                raise self._rename_error(exc, run_id) from exc
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            try:
+                os.rename(stage, target)
+            except OSError as exc:
+                raise self._rename_error(exc, run_id) from exc
+        if self.durable:
+            _fsync_dir(self.runs)
+
+    @staticmethod
+    def _rename_error(exc: OSError, run_id: str) -> FlowTimeError:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR):
+            return conflict("runId", f"run '{run_id}' already exists")
+        return FlowTimeError(ErrorKind.UNAVAILABLE, f"could not publish run '{run_id}': {exc}")
+
+    def delete(self, run_id: str) -> None:
+        check_run_id(run_id)
+        target = self.runs / run_id
+        doomed = self.trash / f"{run_id}.{secrets.token_hex(4)}"
+        try:
+            os.rename(target, doomed)
+        except FileNotFoundError:
+            raise not_found("runId", f"run '{run_id}' not found") from None
+        shutil.rmtree(doomed, ignore_errors=True)
+        with self._lock:
+            self._cache.pop(run_id, None)
+
+    # -- reading ------------------------------------------------------------------------
+    def exists(self, run_id: str) -> bool:
+        check_run_id(run_id)
+        return (self.runs / run_id).is_dir()
+
+    def _run_dir(self, run_id: str) -> Path:
+        check_run_id(run_id)
+        folder = self.runs / run_id
+        if not folder.is_dir():
+            raise not_found("runId", f"run '{run_id}' not found")
+        return folder
+
+    def read(self, run_id: str, path: str) -> bytes:
+        parts = check_relative_path(path)
+        folder = self._run_dir(run_id)
+        target = folder.joinpath(*parts)
+        resolved = target.resolve()
+        if not resolved.is_relative_to(folder.resolve()):
+            raise not_found("path", f"no file '{path}' in run '{run_id}'")
+        try:
+            return resolved.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise not_found("path", f"no file '{path}' in run '{run_id}'") from None
+
+    def list_files(self, run_id: str) -> list[str]:
+        folder = self._run_dir(run_id)
+        found = []
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if not name.startswith("."):
+                    found.append(str(Path(dirpath, name).relative_to(folder)))
+        return sorted(found)
+
+    def location(self, run_id: str, path: str) -> str:
+        return str(self.runs / run_id / path)
+
+    def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage:
+        return paginate(self._summaries(), run_filter, page, page_size)
+
+    def _summaries(self) -> list[RunSummary]:
+        """One summary per published run; a cached summary is reused while the folder's
+        inode is unchanged (bundles are immutable; an overwrite makes a new folder)."""
+        summaries: list[RunSummary] = []
+        seen: set[str] = set()
+        with os.scandir(self.runs) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_dir():
+                    continue
+                inode = entry.inode()
+                seen.add(entry.name)
+                cached = self._cache.get(entry.name)
+                if cached is not None and cached[0] == inode:
+                    summaries.append(cached[1])
+                    continue
+                summary = self._load_summary(Path(entry.path), entry.name)
+                if summary is not None:
+                    with self._lock:
+                        self._cache[entry.name] = (inode, summary)
+                    summaries.append(summary)
+        with self._lock:
+            for stale in set(self._cache) - seen:
+                self._cache.pop(stale, None)
+        return summaries
+
+    @staticmethod
+    def _load_summary(folder: Path, run_id: str) -> RunSummary | None:
+        try:
+            data = json.loads((folder / SUMMARY_FILE).read_bytes())
+            return RunSummary(**data)
+        except (OSError, ValueError, TypeError):
+            pass
+        try:  # a bundle written without a summary: derive one from its metadata
+            meta = json.loads((folder / "model" / "metadata.json").read_bytes())
+            run = json.loads((folder / "run.json").read_bytes())
+            return RunSummary(
+                run_id=run_id, template_id=meta["templateId"],
+                template_title=meta.get("templateTitle", ""),
+                template_version=meta.get("templateVersion", ""), mode=meta["mode"],
+                created_utc=run["createdUtc"], warning_count=len(meta.get("warnings", [])),
+            )
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def check(self) -> None:
+        if not (self.runs.is_dir() and os.access(self.runs, os.W_OK)):
+            raise FlowTimeError(ErrorKind.UNAVAILABLE, f"store root {self.root} is not writable")

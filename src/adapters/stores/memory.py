@@ -1,0 +1,68 @@
+"""An in-memory artifact store: a test double for the domain, and `memory://` for demos."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+from flowtime.adapters.stores.paths import check_relative_path, check_run_id
+from flowtime.domain.errors import conflict, not_found
+from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
+
+
+class MemoryArtifactStore:
+    scheme = "memory"
+
+    def __init__(self) -> None:
+        self._runs: dict[str, tuple[dict[str, bytes], RunSummary]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryArtifactStore:
+        return cls()
+
+    def publish(
+        self, run_id: str, files: Mapping[str, bytes], summary: RunSummary, *, overwrite: bool
+    ) -> None:
+        check_run_id(run_id)
+        for path in files:
+            check_relative_path(path)
+        with self._lock:
+            if run_id in self._runs and not overwrite:
+                raise conflict("runId", f"run '{run_id}' already exists")
+            self._runs[run_id] = (dict(files), summary)
+
+    def exists(self, run_id: str) -> bool:
+        check_run_id(run_id)
+        return run_id in self._runs
+
+    def _files(self, run_id: str) -> dict[str, bytes]:
+        check_run_id(run_id)
+        try:
+            return self._runs[run_id][0]
+        except KeyError:
+            raise not_found("runId", f"run '{run_id}' not found") from None
+
+    def read(self, run_id: str, path: str) -> bytes:
+        check_relative_path(path)
+        files = self._files(run_id)
+        if path not in files:
+            raise not_found("path", f"no file '{path}' in run '{run_id}'")
+        return files[path]
+
+    def list_files(self, run_id: str) -> list[str]:
+        return sorted(self._files(run_id))
+
+    def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage:
+        return paginate([s for _, s in self._runs.values()], run_filter, page, page_size)
+
+    def delete(self, run_id: str) -> None:
+        self._files(run_id)
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    def location(self, run_id: str, path: str) -> str:
+        return f"memory://runs/{run_id}/{path}"
+
+    def check(self) -> None:
+        return None

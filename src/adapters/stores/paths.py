@@ -1,0 +1,32 @@
+"""Checks shared by every store: run ids and bundle-relative paths that cannot escape."""
+
+from __future__ import annotations
+
+from flowtime.domain.errors import Problem, invalid
+from flowtime.domain.hashing import is_valid_run_id
+
+MAX_PATH_LENGTH = 512
+
+
+def check_run_id(run_id: str) -> None:
+    if not isinstance(run_id, str) or not is_valid_run_id(run_id):
+        raise invalid([Problem("runId", "not a valid run id (letters, digits, '.', '_', '-'; "
+                               "starts with a letter or digit; at most 128 characters)")])
+
+
+def check_relative_path(path: str) -> list[str]:
+    """The path's parts; refuses absolute paths, `..`, hidden parts, backslashes and NUL."""
+    if (
+        not isinstance(path, str)
+        or not path
+        or len(path) > MAX_PATH_LENGTH
+        or path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+    ):
+        raise invalid([Problem("path", "must be a relative path inside the run bundle")])
+    parts = path.split("/")
+    if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+        raise invalid([Problem("path", "must be a relative path inside the run bundle "
+                               "(no '..', empty or hidden parts)")])
+    return parts

@@ -1,0 +1,81 @@
+"""Templates from a folder of `*.yaml` / `*.yml` files, keyed by `metadata.id`.
+
+Files are re-read only when the folder's contents change (names, sizes, mtimes), so a
+template dropped into the folder appears without a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from flowtime.domain.errors import FlowTimeError, Problem, invalid, not_found
+from flowtime.domain.templates import Template, parse_template
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def shipped_templates_dir() -> Path:
+    return Path(str(resources.files("flowtime.shipped_templates")))
+
+
+class DirectoryTemplateSource:
+    scheme = "file"
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self._lock = threading.Lock()
+        self._fingerprint: Fingerprint | None = None
+        self._valid: dict[str, Template] = {}
+        self._broken: dict[str, FlowTimeError] = {}
+
+    @classmethod
+    def from_url(cls, url: str) -> DirectoryTemplateSource:
+        parsed = urlparse(url)
+        return cls(unquote(parsed.path) if parsed.scheme == "file" else url)
+
+    def _files(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.iterdir()
+                      if p.suffix in (".yaml", ".yml") and p.is_file())
+
+    def _refresh(self) -> None:
+        files = self._files()
+        fingerprint = tuple((p.name, int(p.stat().st_mtime_ns), p.stat().st_size) for p in files)
+        with self._lock:
+            if fingerprint == self._fingerprint:
+                return
+            valid: dict[str, Template] = {}
+            broken: dict[str, FlowTimeError] = {}
+            for path in files:
+                try:
+                    template = parse_template(path.read_bytes(), loc=path.name)
+                except FlowTimeError as exc:
+                    broken[path.stem] = exc
+                    continue
+                if template.id in valid:
+                    broken[template.id] = invalid([Problem(
+                        path.name, f"template id '{template.id}' is defined twice")])
+                    continue
+                valid[template.id] = template
+            self._valid, self._broken, self._fingerprint = valid, broken, fingerprint
+
+    def list_templates(self) -> list[Template]:
+        self._refresh()
+        return sorted(self._valid.values(), key=lambda t: t.id)
+
+    def get(self, template_id: str) -> Template:
+        self._refresh()
+        if template_id in self._valid:
+            return self._valid[template_id]
+        if template_id in self._broken:
+            raise self._broken[template_id]
+        raise not_found("templateId", f"template '{template_id}' not found")
+
+    def problems(self) -> dict[str, FlowTimeError]:
+        """Files in the folder that failed to parse, by file stem or id."""
+        self._refresh()
+        return dict(self._broken)

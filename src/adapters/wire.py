@@ -1,0 +1,276 @@
+"""Wire models (msgspec Structs, camelCase) shared by the HTTP API and `--json` output.
+
+Conversion from domain objects happens here, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from flowtime.domain.runs import (
+    RunPage,
+    RunPlan,
+    RunRecord,
+    RunRequest,
+    RunResult,
+    RunWarning,
+    TelemetryRequest,
+)
+from flowtime.domain.templates import Template
+
+
+class Wire(msgspec.Struct, rename="camel", omit_defaults=False):
+    pass
+
+
+# -- requests ---------------------------------------------------------------------------
+class TelemetryBody(Wire, forbid_unknown_fields=True):
+    capture_directory: str
+    bindings: dict[str, str] = {}
+
+
+class RunOptions(Wire, forbid_unknown_fields=True):
+    deterministic_run_id: bool = False
+    run_id: str | None = None
+    overwrite_existing: bool = False
+    dry_run: bool = False
+    seed: int | None = None
+
+
+class CreateRunBody(Wire, forbid_unknown_fields=True):
+    template_id: str
+    mode: str = "simulation"
+    parameters: dict[str, Any] = {}
+    telemetry: TelemetryBody | None = None
+    options: RunOptions = msgspec.field(default_factory=RunOptions)
+
+    def to_domain(self) -> RunRequest:
+        telemetry = None
+        if self.telemetry is not None:
+            telemetry = TelemetryRequest(self.telemetry.capture_directory,
+                                         dict(self.telemetry.bindings))
+        return RunRequest(
+            template_id=self.template_id, mode=self.mode, parameters=dict(self.parameters),
+            telemetry=telemetry, deterministic_run_id=self.options.deterministic_run_id,
+            run_id=self.options.run_id, overwrite_existing=self.options.overwrite_existing,
+            dry_run=self.options.dry_run, seed=self.options.seed,
+        )
+
+
+# -- responses --------------------------------------------------------------------------
+class WarningOut(Wire):
+    code: str
+    message: str
+    severity: str
+    node_id: str | None = None
+    bins: list[int] | None = None
+
+
+class SchemaRef(Wire):
+    id: str
+    version: str
+    hash: str
+
+
+class StorageOut(Wire):
+    model_path: str
+    metadata_path: str
+    provenance_path: str
+
+
+class RunMetadataOut(Wire):
+    run_id: str
+    template_id: str
+    template_title: str
+    template_version: str
+    mode: str
+    provenance_hash: str
+    telemetry_sources_resolved: bool
+    telemetry_sources: list[str]
+    schema: SchemaRef
+    storage: StorageOut
+    created_utc: str
+
+
+class GridOut(Wire):
+    bins: int
+    bin_size: int
+    bin_unit: str
+    start_time_utc: str | None = None
+    duration_minutes: int | None = None
+
+
+class ArtifactsOut(Wire):
+    run_json: bool
+    manifest_json: bool
+    series_index: bool
+    series_count: int
+
+
+class PlanOut(Wire):
+    template_id: str
+    mode: str
+    run_id: str | None
+    scenario_hash: str
+    seed: int
+    parameters: dict[str, Any]
+    grid: GridOut
+    series: list[str]
+    telemetry_bindings: dict[str, str]
+
+
+class RunResponse(Wire):
+    is_dry_run: bool
+    metadata: RunMetadataOut | None
+    plan: PlanOut | None
+    warnings: list[WarningOut]
+    can_replay: bool
+    grid: GridOut | None = None
+    artifacts: ArtifactsOut | None = None
+    reused: bool = False
+
+
+class RunListItem(Wire):
+    run_id: str
+    template_id: str
+    template_title: str
+    template_version: str
+    mode: str
+    created_utc: str
+    warning_count: int
+
+
+class RunListResponse(Wire):
+    items: list[RunListItem]
+    total_count: int
+    page: int
+    page_size: int
+
+
+class ParameterOut(Wire):
+    name: str
+    type: str
+    title: str
+    description: str
+    default: Any
+    minimum: float | None
+    maximum: float | None
+    required: bool
+
+
+class TemplateSummaryOut(Wire):
+    id: str
+    title: str
+    version: str
+    description: str
+    tags: list[str]
+    parameters: list[str]
+
+
+class TemplateDetailOut(Wire):
+    id: str
+    title: str
+    version: str
+    description: str
+    tags: list[str]
+    default_mode: str
+    parameters: list[ParameterOut]
+
+
+class ProblemItem(msgspec.Struct):
+    loc: str
+    msg: str
+
+
+class ProblemOut(msgspec.Struct, rename="camel"):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemItem]
+    error: str
+    request_id: str | None = None
+
+
+# -- conversions ------------------------------------------------------------------------
+def warning_out(w: RunWarning) -> WarningOut:
+    return WarningOut(w.code, w.message, w.severity, w.node_id,
+                      list(w.bins) if w.bins is not None else None)
+
+
+def _grid_out(grid: dict[str, Any]) -> GridOut:
+    return GridOut(grid["bins"], grid["binSize"], grid["binUnit"], grid.get("startTimeUtc"),
+                   grid.get("durationMinutes"))
+
+
+def record_response(record: RunRecord, reused: bool = False) -> RunResponse:
+    metadata = RunMetadataOut(
+        run_id=record.run_id,
+        template_id=record.template_id,
+        template_title=record.template_title,
+        template_version=record.template_version,
+        mode=record.mode,
+        provenance_hash=record.provenance_hash,
+        telemetry_sources_resolved=bool(record.telemetry_sources_resolved),
+        telemetry_sources=list(record.telemetry_sources_resolved),
+        schema=SchemaRef("time-travel/v1", "1", record.model_hash),
+        storage=StorageOut(record.storage["modelPath"], record.storage["metadataPath"],
+                           record.storage["provenancePath"]),
+        created_utc=record.created_utc,
+    )
+    artifacts = record.artifacts
+    return RunResponse(
+        is_dry_run=False, metadata=metadata, plan=None,
+        warnings=[warning_out(w) for w in record.warnings], can_replay=record.can_replay,
+        grid=_grid_out(record.grid),
+        artifacts=ArtifactsOut(artifacts["runJson"], artifacts["manifestJson"],
+                               artifacts["seriesIndex"], artifacts["seriesCount"]),
+        reused=reused,
+    )
+
+
+def plan_response(plan: RunPlan, warnings: list[RunWarning]) -> RunResponse:
+    return RunResponse(
+        is_dry_run=True, metadata=None,
+        plan=PlanOut(plan.template_id, plan.mode, plan.run_id, plan.scenario_hash, plan.seed,
+                     plan.parameters, _grid_out(plan.grid), plan.series,
+                     plan.telemetry_bindings),
+        warnings=[warning_out(w) for w in warnings], can_replay=False,
+        grid=_grid_out(plan.grid),
+    )
+
+
+def result_response(result: RunResult) -> RunResponse:
+    if result.plan is not None:
+        return plan_response(result.plan, result.warnings)
+    assert result.record is not None
+    return record_response(result.record, reused=not result.created)
+
+
+def page_response(page: RunPage) -> RunListResponse:
+    return RunListResponse(
+        items=[RunListItem(s.run_id, s.template_id, s.template_title, s.template_version,
+                           s.mode, s.created_utc, s.warning_count) for s in page.items],
+        total_count=page.total_count, page=page.page, page_size=page.page_size,
+    )
+
+
+def template_summary(t: Template) -> TemplateSummaryOut:
+    m = t.metadata
+    return TemplateSummaryOut(m.id, m.title, m.version, m.description, list(m.tags),
+                              [p.name for p in t.parameters])
+
+
+def template_detail(t: Template) -> TemplateDetailOut:
+    m = t.metadata
+    return TemplateDetailOut(
+        m.id, m.title, m.version, m.description, list(m.tags), t.default_mode,
+        [ParameterOut(p.name, p.type, p.title, p.description, p.default, p.lower, p.upper,
+                      p.required) for p in t.parameters],
+    )
+
+
+def to_builtins(value: Any) -> Any:
+    return msgspec.to_builtins(value)

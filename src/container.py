@@ -1,0 +1,138 @@
+"""The composition root: settings, plugin discovery and the dependency-injector container.
+
+This is the only module that decides which adapter fills which port. Artifact stores and
+template sources are plugins found through entry points keyed by URL scheme
+(`flowtime.artifact_stores`, `flowtime.template_sources`); built-ins register the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dependency_injector import containers, providers
+
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
+
+STORE_GROUP = "flowtime.artifact_stores"
+TEMPLATE_GROUP = "flowtime.template_sources"
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+
+
+def _default_templates_url() -> str:
+    from flowtime.adapters.templates.directory import shipped_templates_dir
+
+    return str(shipped_templates_dir())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, read from FLOWTIME_* variables; CLI flags override."""
+
+    store_url: str = "file://./data"
+    templates_url: str = field(default_factory=_default_templates_url)
+    capture_root: str = "./data/captures"
+    api_key: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = dict(os.environ if env is None else env)
+        data_dir = env.get("FLOWTIME_DATA_DIR", "./data")
+        values: dict[str, Any] = {
+            "store_url": env.get("FLOWTIME_STORE") or f"file://{Path(data_dir).resolve()}",
+            "capture_root": env.get("FLOWTIME_CAPTURE_ROOT")
+            or str(Path(data_dir, "captures").resolve()),
+            "api_key": env.get("FLOWTIME_API_KEY") or None,
+        }
+        if env.get("FLOWTIME_TEMPLATES_DIR"):
+            values["templates_url"] = env["FLOWTIME_TEMPLATES_DIR"]
+        if env.get("FLOWTIME_MAX_BODY_BYTES", "").isdigit():
+            values["max_body_bytes"] = int(env["FLOWTIME_MAX_BODY_BYTES"])
+        settings = cls(**values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _scheme(url: str) -> str:
+    scheme = urlparse(url).scheme
+    return scheme if len(scheme) > 1 else "file"  # bare paths (and C:\) are files
+
+
+def installed_schemes(group: str) -> list[str]:
+    return sorted({ep.name for ep in entry_points(group=group)})
+
+
+def load_plugin(group: str, url: str, what: str) -> Any:
+    """Instantiate the adapter registered for `url`'s scheme via `from_url`."""
+    scheme = _scheme(url)
+    for ep in entry_points(group=group):
+        if ep.name == scheme:
+            return ep.load().from_url(url)
+    known = ", ".join(installed_schemes(group)) or "none"
+    raise FlowTimeError(ErrorKind.INVALID, f"unknown {what} scheme '{scheme}'", [
+        Problem(what, f"no {what} plugin for '{scheme}://' (installed: {known})")])
+
+
+def open_store(url: str) -> Any:
+    return load_plugin(STORE_GROUP, url, "store")
+
+
+def open_template_source(url: str) -> Any:
+    return load_plugin(TEMPLATE_GROUP, url, "templates")
+
+
+def _capture_source(root: str) -> Any:
+    from flowtime.adapters.telemetry.capture_directory import CaptureDirectorySource
+
+    return CaptureDirectorySource(root)
+
+
+def _clock() -> Any:
+    from flowtime.adapters.system_clock import SystemClock
+
+    return SystemClock()
+
+
+def _null_observer() -> Any:
+    from flowtime.domain.orchestration import NullObserver
+
+    return NullObserver()
+
+
+def _orchestration(**kwargs: Any) -> Any:
+    from flowtime.domain.orchestration import RunOrchestrationService
+
+    return RunOrchestrationService(**kwargs)
+
+
+def _queries(**kwargs: Any) -> Any:
+    from flowtime.domain.queries import RunQueryService
+
+    return RunQueryService(**kwargs)
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    clock = providers.Singleton(_clock)
+    store = providers.Singleton(open_store, settings.provided.store_url)
+    templates = providers.Singleton(open_template_source, settings.provided.templates_url)
+    telemetry = providers.Singleton(_capture_source, settings.provided.capture_root)
+    observer = providers.Singleton(_null_observer)
+    orchestration = providers.Singleton(
+        _orchestration, templates=templates, store=store, clock=clock, observer=observer,
+        telemetry=telemetry,
+    )
+    queries = providers.Singleton(_queries, store=store)
+
+
+def build_container(settings: Settings | None = None, **overrides: Any) -> Container:
+    """A container for `settings` (default: from the environment); providers may be
+    overridden by name, e.g. `build_container(store=MemoryArtifactStore())`."""
+    container = Container(settings=settings or Settings.from_env())
+    for name, value in overrides.items():
+        getattr(container, name).override(providers.Object(value))
+    return container

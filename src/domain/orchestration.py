@@ -1,0 +1,277 @@
+"""The run orchestration service: request -> validated model -> bundle -> store.
+
+Every driver (HTTP, CLI, sweeps) calls `create_run`; none re-implements any step.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flowtime.domain import schemas
+from flowtime.domain.bundle import (
+    MANIFEST_JSON,
+    RUN_JSON,
+    SERIES_INDEX,
+    TELEMETRY_MANIFEST,
+    BundleInput,
+    build_bundle,
+)
+from flowtime.domain.engine import evaluate_model
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
+from flowtime.domain.grid import format_utc
+from flowtime.domain.hashing import (
+    deterministic_run_id,
+    is_valid_run_id,
+    random_run_id,
+    seed_from_hash,
+    sha256_canonical,
+)
+from flowtime.domain.model import Model
+from flowtime.domain.records import build_record
+from flowtime.domain.runs import MODES, RunPlan, RunRecord, RunRequest, RunResult
+from flowtime.domain.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
+from flowtime.domain.templates import Template, build_model
+from flowtime.domain.validation import output_series
+from flowtime.ports import ArtifactStore, Clock, RunContext, RunObserver, TemplateSource
+from flowtime.ports.telemetry import TelemetrySource
+
+MAX_SEED = 2**63 - 1
+BUNDLE_SCHEMAS = {
+    MANIFEST_JSON: "manifest",
+    RUN_JSON: "run",
+    SERIES_INDEX: "series-index",
+    TELEMETRY_MANIFEST: "telemetry-manifest",
+}
+
+
+class NullObserver:
+    """An observer that ignores everything (the default when none is wired)."""
+
+    @contextmanager
+    def run(self, ctx: RunContext) -> Iterator[None]:
+        yield
+
+    @contextmanager
+    def phase(self, name: str, ctx: RunContext) -> Iterator[None]:
+        yield
+
+    def started(self, ctx: RunContext) -> None: ...
+    def validated(self, ctx: RunContext) -> None: ...
+    def evaluated(self, ctx: RunContext) -> None: ...
+    def artifacts_written(self, ctx: RunContext) -> None: ...
+    def completed(self, ctx: RunContext, *, created: bool, dry_run: bool) -> None: ...
+    def failed(self, ctx: RunContext, reason: str, error: BaseException) -> None: ...
+
+
+def check_request(request: RunRequest) -> list[Problem]:
+    problems: list[Problem] = []
+    if not isinstance(request.template_id, str) or not request.template_id:
+        problems.append(Problem("templateId", "is required"))
+    if request.mode not in MODES:
+        problems.append(Problem("mode", f"must be simulation or telemetry (got {request.mode!r})"))
+    if request.run_id is not None and not is_valid_run_id(request.run_id):
+        problems.append(Problem(
+            "options.runId",
+            "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ (letters, digits, '.', '_', '-')",
+        ))
+    seed = request.seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                             or not 0 <= seed <= MAX_SEED):
+        problems.append(Problem("options.seed", f"must be an integer between 0 and {MAX_SEED}"))
+    if request.mode == "telemetry" and request.telemetry is None:
+        problems.append(Problem("telemetry", "is required in telemetry mode "
+                                "(captureDirectory and bindings)"))
+    return problems
+
+
+class RunOrchestrationService:
+    def __init__(
+        self,
+        templates: TemplateSource,
+        store: ArtifactStore,
+        clock: Clock,
+        observer: RunObserver | None = None,
+        telemetry: TelemetrySource | None = None,
+    ):
+        self.templates = templates
+        self.store = store
+        self.clock = clock
+        self.observer: RunObserver = observer or NullObserver()
+        self.telemetry = telemetry
+
+    def create_run(self, request: RunRequest) -> RunResult:
+        ctx = RunContext(template_id=str(request.template_id), mode=str(request.mode))
+        with self.observer.run(ctx):
+            self.observer.started(ctx)
+            try:
+                result = self._create(request, ctx)
+            except FlowTimeError as exc:
+                self.observer.failed(ctx, exc.kind.value, exc)
+                raise
+            except Exception as exc:
+                self.observer.failed(ctx, "internal", exc)
+                raise
+            self.observer.completed(ctx, created=result.created, dry_run=result.is_dry_run)
+            return result
+
+    @contextmanager
+    def _phase(self, name: str, ctx: RunContext) -> Iterator[None]:
+        start = time.perf_counter()
+        with self.observer.phase(name, ctx):
+            yield
+        ctx.durations_ms[name] = (time.perf_counter() - start) * 1000.0
+
+    def _create(self, request: RunRequest, ctx: RunContext) -> RunResult:
+        with self._phase("validate", ctx):
+            problems = check_request(request)
+            if problems and any(p.loc == "templateId" for p in problems):
+                raise invalid(problems)
+            template = self.templates.get(request.template_id)
+            parameters = dict(request.parameters)
+            if request.mode == "telemetry" and request.telemetry is not None:
+                bound, binding_problems = binding_parameters(
+                    template.parameters, request.telemetry.bindings)
+                parameters.update(bound)
+                problems.extend(binding_problems)
+            try:
+                model = build_model(template, parameters)
+            except FlowTimeError as exc:
+                if exc.kind is not ErrorKind.INVALID:
+                    raise
+                raise invalid(problems + exc.problems) from None
+            if problems:
+                raise invalid(problems)
+            inputs = self._telemetry_inputs(model, request)
+            seed = self._resolve_seed(template, model, request, inputs)
+            scenario_hash = _scenario_hash(template, model, request.mode, seed, inputs)
+            run_id = self._choose_run_id(request, scenario_hash)
+            ctx.run_id = run_id
+        self.observer.validated(ctx)
+
+        if request.dry_run:
+            plan = RunPlan(
+                template_id=template.id, mode=request.mode, run_id=run_id,
+                scenario_hash=scenario_hash, seed=seed, parameters=model.parameters,
+                grid=_grid_summary(model), series=output_series(model.definition),
+                telemetry_bindings=dict(request.telemetry.bindings) if request.telemetry else {},
+            )
+            return RunResult(None, plan, list(inputs.warnings), created=False)
+
+        explicit = request.run_id is not None
+        if self.store.exists(run_id):
+            if not explicit:
+                return self._existing(run_id)
+            if not request.overwrite_existing:
+                raise FlowTimeError(ErrorKind.CONFLICT, f"run '{run_id}' already exists", [
+                    Problem("options.runId", f"run '{run_id}' already exists; set "
+                            "overwriteExisting to replace it"),
+                ])
+
+        with self._phase("evaluate", ctx):
+            rng_kind = _rng_kind(model)
+            values = evaluate_model(model, seed, inputs.overrides, rng_kind)
+        self.observer.evaluated(ctx)
+
+        with self._phase("write", ctx):
+            series = {node_id: values[node_id] for node_id in output_series(model.definition)}
+            files, summary = build_bundle(BundleInput(
+                run_id=run_id, template=template, model=model, mode=request.mode, seed=seed,
+                rng_kind=rng_kind, scenario_hash=scenario_hash,
+                created_utc=format_utc(self.clock.now().replace(microsecond=0)),
+                series=series, warnings=list(inputs.warnings),
+                telemetry_files=tuple(inputs.files),
+            ))
+            _validate_bundle(files)
+            try:
+                self.store.publish(run_id, files, summary,
+                                   overwrite=explicit and request.overwrite_existing)
+            except FlowTimeError as exc:
+                if exc.kind is ErrorKind.CONFLICT and not explicit:
+                    return self._existing(run_id)  # a concurrent identical request won
+                raise
+        self.observer.artifacts_written(ctx)
+        record = build_record(run_id, files.__getitem__,
+                              lambda path: self.store.location(run_id, path), set(files))
+        return RunResult(record, None, record.warnings, created=True)
+
+    def _existing(self, run_id: str) -> RunResult:
+        record = describe_run(self.store, run_id)
+        return RunResult(record, None, record.warnings, created=False)
+
+    def _telemetry_inputs(self, model: Model, request: RunRequest) -> TelemetryInputs:
+        if request.mode != "telemetry":
+            return TelemetryInputs.empty()
+        if self.telemetry is None:
+            raise FlowTimeError(ErrorKind.INVALID, "telemetry mode is not configured", [
+                Problem("mode", "telemetry mode needs a capture root (FLOWTIME_CAPTURE_ROOT)")])
+        assert request.telemetry is not None
+        return bind_telemetry(model, request.telemetry, self.telemetry)
+
+    def _resolve_seed(
+        self, template: Template, model: Model, request: RunRequest, inputs: TelemetryInputs
+    ) -> int:
+        if request.seed is not None:
+            return request.seed
+        rng = model.definition.rng
+        if rng is not None and rng.seed is not None:
+            return rng.seed
+        if request.deterministic_run_id:
+            return seed_from_hash(_scenario_hash(template, model, request.mode, None, inputs))
+        return secrets.randbits(31)
+
+    def _choose_run_id(self, request: RunRequest, scenario_hash: str) -> str:
+        if request.run_id is not None:
+            return request.run_id
+        if request.deterministic_run_id:
+            return deterministic_run_id(scenario_hash)
+        return random_run_id(self.clock.now())
+
+
+def describe_run(store: ArtifactStore, run_id: str) -> RunRecord:
+    present = set(store.list_files(run_id))
+    return build_record(
+        run_id, lambda path: store.read(run_id, path),
+        lambda path: store.location(run_id, path), present,
+    )
+
+
+def _rng_kind(model: Model) -> str:
+    rng = model.definition.rng
+    return rng.kind if rng is not None else "pcg64"
+
+
+def _grid_summary(model: Model) -> dict[str, Any]:
+    grid = model.grid
+    return {
+        "bins": grid.bins, "binSize": grid.bin_size, "binUnit": grid.bin_unit,
+        "startTimeUtc": format_utc(grid.start), "durationMinutes": grid.duration_minutes,
+    }
+
+
+def _scenario_hash(
+    template: Template, model: Model, mode: str, seed: int | None, inputs: TelemetryInputs
+) -> str:
+    return sha256_canonical({
+        "templateId": template.id,
+        "templateHash": template.content_hash,
+        "mode": mode,
+        "parameters": model.parameters,
+        "seed": seed,
+        "telemetry": inputs.hashes,
+    })
+
+
+def _validate_bundle(files: dict[str, bytes]) -> None:
+    import json
+
+    problems: list[Problem] = []
+    for path, schema in BUNDLE_SCHEMAS.items():
+        problems.extend(schemas.validate(schema, json.loads(files[path]), prefix=path))
+    if problems:
+        raise FlowTimeError(ErrorKind.INTERNAL, "bundle failed schema validation; not published",
+                            problems)
+

@@ -1,0 +1,136 @@
+"""Run requests, results and summaries exchanged between drivers, service and stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MODES = ("simulation", "telemetry")
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryRequest:
+    capture_directory: str
+    bindings: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    template_id: str
+    mode: str = "simulation"
+    parameters: dict[str, Any] = field(default_factory=dict)
+    telemetry: TelemetryRequest | None = None
+    deterministic_run_id: bool = False
+    run_id: str | None = None
+    overwrite_existing: bool = False
+    dry_run: bool = False
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunWarning:
+    code: str
+    message: str
+    severity: str = "warning"
+    node_id: str | None = None
+    bins: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """The compact per-run record listing reads (never the whole bundle)."""
+
+    run_id: str
+    template_id: str
+    template_title: str
+    template_version: str
+    mode: str
+    created_utc: str
+    warning_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    mode: str | None = None
+    template_id: str | None = None
+    has_warnings: bool | None = None
+
+    def accepts(self, summary: RunSummary) -> bool:
+        if self.mode is not None and summary.mode != self.mode:
+            return False
+        if self.template_id is not None and summary.template_id != self.template_id:
+            return False
+        if self.has_warnings is not None and (summary.warning_count > 0) != self.has_warnings:
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    items: list[RunSummary]
+    total_count: int
+    page: int
+    page_size: int
+
+
+def newest_first(summaries: list[RunSummary]) -> list[RunSummary]:
+    return sorted(summaries, key=lambda s: (s.created_utc, s.run_id), reverse=True)
+
+
+def paginate(summaries: list[RunSummary], run_filter: RunFilter, page: int, size: int) -> RunPage:
+    """Filter, order newest first and cut one page (page numbers start at 1)."""
+    matching = newest_first([s for s in summaries if run_filter.accepts(s)])
+    start = (page - 1) * size
+    return RunPage(matching[start : start + size], len(matching), page, size)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """Everything a driver needs to describe a stored run (create and get bodies)."""
+
+    run_id: str
+    template_id: str
+    template_title: str
+    template_version: str
+    mode: str
+    provenance_hash: str
+    model_hash: str
+    scenario_hash: str
+    telemetry_sources_resolved: list[str]
+    storage: dict[str, str]
+    warnings: list[RunWarning]
+    grid: dict[str, Any]
+    artifacts: dict[str, Any]
+    can_replay: bool
+    created_utc: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What a run would do (dry run): nothing is written."""
+
+    template_id: str
+    mode: str
+    run_id: str | None
+    scenario_hash: str
+    seed: int
+    parameters: dict[str, Any]
+    grid: dict[str, Any]
+    series: list[str]
+    telemetry_bindings: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """Outcome of `create_run`: a new or reused run, or a dry-run plan."""
+
+    record: RunRecord | None
+    plan: RunPlan | None
+    warnings: list[RunWarning]
+    created: bool  # False when an existing deterministic run was returned
+
+    @property
+    def is_dry_run(self) -> bool:
+        return self.plan is not None

@@ -1,0 +1,160 @@
+"""Time-travel projections: one bin (`/state`) or a window of bins (`/state_window`).
+
+Derived metrics per topology node:
+- utilization = served / capacity (null when capacity is missing or ≤ 0);
+- throughputRatio = served / arrivals (null when arrivals is missing or 0);
+- latencyMinutes = queue / served × bin minutes, for nodes with a queue (null when
+  served ≤ 0);
+- colour: services by utilization (null gray, < 0.7 green, < 0.9 yellow, else red);
+  queues by latency against the node's `slaMinutes` (gray when either is missing,
+  ≤ SLA green, ≤ 1.5 × SLA yellow, else red).
+NaN and infinities become null.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flowtime.domain.grid import TimeGrid, format_utc
+from flowtime.domain.model import SEMANTIC_FIELDS
+
+MAX_WINDOW_BINS = 500
+METRIC_NAMES = {f: ("externalDemand" if f == "external_demand" else f) for f in SEMANTIC_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    id: str
+    kind: str
+    sla_minutes: float | None
+    metrics: dict[str, np.ndarray]  # camelCase metric -> series (only those present)
+    sources: list[str] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """Everything the projections need, loaded once per (immutable) run."""
+
+    metadata: dict[str, Any]
+    grid: TimeGrid
+    nodes: list[NodeView]
+    warnings: list[dict[str, Any]]
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _ratio(num: np.ndarray | None, den: np.ndarray | None, positive: bool) -> np.ndarray | None:
+    if num is None or den is None:
+        return None
+    valid = den > 0 if positive else den != 0
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=valid)
+    return out
+
+
+def derived_series(node: NodeView, bin_minutes: int) -> dict[str, np.ndarray | None]:
+    m = node.metrics
+    served = m.get("served")
+    latency = None
+    if m.get("queue") is not None and served is not None:
+        latency = _ratio(m["queue"], served, positive=True)
+        latency = None if latency is None else latency * bin_minutes
+    return {
+        "utilization": _ratio(served, m.get("capacity"), positive=True),
+        "latencyMinutes": latency,
+        "throughputRatio": _ratio(served, m.get("arrivals"), positive=False),
+    }
+
+
+def colour(node: NodeView, utilization: float | None, latency: float | None) -> str:
+    if node.kind == "queue":
+        if latency is None or not node.sla_minutes:
+            return "gray"
+        ratio = latency / node.sla_minutes
+        return "green" if ratio <= 1.0 else "yellow" if ratio <= 1.5 else "red"
+    if utilization is None:
+        return "gray"
+    return "green" if utilization < 0.7 else "yellow" if utilization < 0.9 else "red"
+
+
+def _at(series: np.ndarray | None, index: int) -> float | None:
+    return None if series is None else _finite(float(series[index]))
+
+
+def _list(series: np.ndarray) -> list[float | None]:
+    return [_finite(v) for v in series.tolist()]
+
+
+def _telemetry(node: NodeView) -> dict[str, Any]:
+    return {"sources": node.sources, "warnings": node.warnings}
+
+
+def state_at(view: RunView, index: int) -> dict[str, Any]:
+    grid = view.grid
+    nodes = []
+    for node in view.nodes:
+        derived = derived_series(node, grid.bin_minutes)
+        utilization = _at(derived["utilization"], index)
+        latency = _at(derived["latencyMinutes"], index)
+        nodes.append({
+            "id": node.id,
+            "kind": node.kind,
+            "metrics": {name: _at(s, index) for name, s in node.metrics.items()},
+            "derived": {
+                "utilization": utilization,
+                "latencyMinutes": latency,
+                "throughputRatio": _at(derived["throughputRatio"], index),
+                "color": colour(node, utilization, latency),
+            },
+            "telemetry": _telemetry(node),
+        })
+    return {
+        "metadata": view.metadata,
+        "bin": {
+            "index": index,
+            "startUtc": format_utc(grid.bin_start(index)),
+            "endUtc": format_utc(grid.bin_end(index)),
+            "durationMinutes": grid.bin_minutes,
+        },
+        "nodes": nodes,
+        "warnings": view.warnings,
+    }
+
+
+def state_window(view: RunView, start: int, end: int) -> dict[str, Any]:
+    """Bins start..end inclusive; bounds are checked by the caller."""
+    grid = view.grid
+    window = slice(start, end + 1)
+    nodes = []
+    for node in view.nodes:
+        derived = derived_series(node, grid.bin_minutes)
+        series: dict[str, list[float | None]] = {
+            name: _list(s[window]) for name, s in node.metrics.items()
+        }
+        for name, values in derived.items():
+            if values is not None:
+                series[name] = _list(values[window])
+        utilization, latency = derived["utilization"], derived["latencyMinutes"]
+        series_colors = [
+            colour(node, _at(utilization, i), _at(latency, i)) for i in range(start, end + 1)
+        ]
+        nodes.append({
+            "id": node.id, "kind": node.kind, "series": series, "colors": series_colors,
+            "telemetry": _telemetry(node),
+        })
+    return {
+        "metadata": view.metadata,
+        "window": {"startBin": start, "endBin": end, "binCount": end - start + 1},
+        "timestampsUtc": [format_utc(grid.bin_start(i)) for i in range(start, end + 1)],
+        "nodes": nodes,
+        "warnings": view.warnings,
+    }

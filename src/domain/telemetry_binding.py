@@ -1,0 +1,220 @@
+"""Telemetry mode: bind capture files to the model's const nodes.
+
+A request's `bindings` map template parameters (typically the string parameter used as a
+const node's `source`) to files in the capture directory: the parameter becomes
+`file://<file>`. Every const node whose source is a `file://` URL then takes its values
+from that file. Files are read through the TelemetrySource port, which confines them to
+the capture root.
+
+Per-file handling (documented behaviour):
+- missing or unreadable file → unprocessable (422), naming every missing file;
+- no numeric rows at all → invalid (400): the file cannot stand in for the node;
+- fewer rows than bins, gaps in `t`, non-numeric or non-finite cells → those bins are 0
+  and one `telemetry_gap` warning per node lists them; extra rows are ignored with a
+  `telemetry_length` warning.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
+from flowtime.domain.hashing import sha256_bytes
+from flowtime.domain.model import Model, ParameterDef
+from flowtime.domain.runs import RunWarning, TelemetryRequest
+from flowtime.ports.telemetry import TelemetrySource
+
+FILE_SCHEME = "file://"
+METRIC_BY_SEMANTIC = {
+    "arrivals": "Arrivals",
+    "served": "Served",
+    "errors": "Errors",
+    "external_demand": "ExternalDemand",
+    "queue": "QueueDepth",
+    "capacity": "Capacity",
+}
+CAPTURE_MANIFEST = "telemetry-manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryInputs:
+    overrides: dict[str, np.ndarray] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[RunWarning] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def empty() -> TelemetryInputs:
+        return TelemetryInputs()
+
+
+def binding_parameters(
+    definitions: list[ParameterDef], bindings: Mapping[str, str]
+) -> tuple[dict[str, str], list[Problem]]:
+    """Parameter values (`file://…`) for each binding, and problems with the bindings."""
+    by_name = {d.name: d for d in definitions}
+    values: dict[str, str] = {}
+    problems: list[Problem] = []
+    for name, path in bindings.items():
+        loc = f"telemetry.bindings.{name}"
+        defn = by_name.get(name)
+        if defn is None:
+            known = ", ".join(sorted(d.name for d in definitions if d.type == "string")) or "none"
+            problems.append(Problem(loc, f"unknown parameter (string parameters: {known})"))
+        elif defn.type != "string":
+            problems.append(Problem(loc, f"parameter '{name}' is {defn.type}, not a string source"))
+        elif not isinstance(path, str) or not path.strip():
+            problems.append(Problem(loc, "must name a file in the capture directory"))
+        else:
+            values[name] = path if path.startswith(FILE_SCHEME) else FILE_SCHEME + path
+    return values, problems
+
+
+def metric_of(model: Model, node_id: str) -> str:
+    for tnode in model.definition.topology.nodes:
+        for semantic, series in tnode.semantics.items():
+            if series == node_id:
+                return METRIC_BY_SEMANTIC[semantic]
+    return "Arrivals"
+
+
+def parse_series_csv(data: bytes) -> list[tuple[int | None, str]]:
+    """Rows of (t, cell) from `t,value` CSV (or a single value column)."""
+    text = data.decode("utf-8-sig", errors="replace")
+    rows: list[tuple[int | None, str]] = []
+    for i, row in enumerate(csv.reader(io.StringIO(text))):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if i == 0 and not _is_number(row[-1]):
+            continue  # header
+        if len(row) >= 2:
+            t = row[0].strip()
+            rows.append((int(t) if t.isdigit() else None, row[1].strip()))
+        else:
+            rows.append((None, row[0].strip()))
+    return rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def values_from_rows(
+    rows: list[tuple[int | None, str]], bins: int
+) -> tuple[np.ndarray, list[int], int]:
+    """(values, bins with no usable value, extra rows ignored)."""
+    values = np.zeros(bins)
+    filled = np.zeros(bins, dtype=bool)
+    extra = 0
+    for position, (t, cell) in enumerate(rows):
+        index = t if t is not None else position
+        if index >= bins:
+            extra += 1
+            continue
+        try:
+            number = float(cell)
+        except ValueError:
+            continue
+        if math.isfinite(number):
+            values[index] = number
+            filled[index] = True
+    return values, [int(i) for i in np.flatnonzero(~filled)], extra
+
+
+def bind_telemetry(
+    model: Model, request: TelemetryRequest, source: TelemetrySource
+) -> TelemetryInputs:
+    directory = source.resolve(request.capture_directory)
+    bins = model.grid.bins
+    inputs = TelemetryInputs()
+    missing: list[Problem] = []
+    unusable: list[Problem] = []
+    prior = _capture_warnings(source, directory)
+    for i, node in enumerate(model.definition.nodes):
+        url = node.telemetry_source
+        if node.kind != "const" or not url:
+            continue
+        if not url.startswith(FILE_SCHEME):
+            unusable.append(Problem(f"nodes[{i}].source", f"{url!r} is not a file:// source"))
+            continue
+        relative = url[len(FILE_SCHEME):]
+        try:
+            file = source.read(directory, relative)
+        except FlowTimeError as exc:
+            if exc.kind is ErrorKind.UNPROCESSABLE:
+                missing.extend(exc.problems or [Problem(f"nodes[{i}].source", exc.detail)])
+                continue
+            raise
+        rows = parse_series_csv(file.data)
+        values, gaps, extra = values_from_rows(rows, bins)
+        if len(gaps) == bins:
+            unusable.append(Problem(f"nodes[{i}].source",
+                                    f"{file.path} has no numeric values for any of {bins} bins"))
+            continue
+        digest = sha256_bytes(file.data)
+        inputs.overrides[node.id] = values
+        inputs.hashes[node.id] = digest
+        inputs.files.append({"nodeId": node.id, "metric": metric_of(model, node.id),
+                             "path": file.path, "hash": digest, "points": len(rows)})
+        recorded = prior.get(file.path, [])
+        inputs.warnings.extend(recorded)
+        already = {b for w in recorded for b in (w.bins or ())}
+        new_gaps = [b for b in gaps if b not in already]
+        if new_gaps:
+            inputs.warnings.append(RunWarning(
+                "telemetry_gap", f"{node.id}: no usable value in {file.path} for bins "
+                f"{_ranges(new_gaps)}; those bins are 0", node_id=node.id, bins=tuple(new_gaps)))
+        if extra:
+            inputs.warnings.append(RunWarning(
+                "telemetry_length", f"{node.id}: {file.path} has {extra} rows beyond grid.bins "
+                f"{bins}; they were ignored", node_id=node.id))
+    if missing:
+        raise FlowTimeError(ErrorKind.UNPROCESSABLE,
+                            "telemetry capture files are missing or unreadable", missing)
+    if unusable:
+        raise invalid(unusable, "telemetry files cannot be used")
+    return inputs
+
+
+def _capture_warnings(source: TelemetrySource, directory: str) -> dict[str, list[RunWarning]]:
+    """Gap warnings recorded by `telemetry capture`, keyed by file path."""
+    try:
+        manifest = json.loads(source.read(directory, CAPTURE_MANIFEST).data)
+    except (FlowTimeError, ValueError):
+        return {}
+    by_node_file = {f.get("nodeId"): f.get("path") for f in manifest.get("files", [])}
+    found: dict[str, list[RunWarning]] = {}
+    for item in manifest.get("warnings", []):
+        path = by_node_file.get(item.get("nodeId"))
+        if not path:
+            continue
+        bins = item.get("bins")
+        found.setdefault(path, []).append(RunWarning(
+            str(item.get("code", "telemetry_gap")), str(item.get("message", "")),
+            node_id=item.get("nodeId"), bins=tuple(bins) if isinstance(bins, list) else None))
+    return found
+
+
+def _ranges(indices: list[int]) -> str:
+    parts: list[str] = []
+    start = prev = indices[0]
+    for i in [*indices[1:], None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if i is not None:
+            start = prev = i
+    return ", ".join(parts)

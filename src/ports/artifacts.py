@@ -1,0 +1,41 @@
+"""Where run bundles live."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from flowtime.domain.runs import RunFilter, RunPage, RunSummary
+
+
+class ArtifactStore(Protocol):
+    """Immutable run bundles keyed by run id; each bundle is {relative path: bytes}.
+
+    `publish` stages every file and makes the run visible in one step: readers never see
+    part of a bundle. It raises a conflict FlowTimeError when the run exists, unless
+    `overwrite` is set, in which case the old bundle is replaced as a whole. Paths passed
+    to `read` are relative to the bundle; anything that would escape it is refused
+    (invalid). Unknown runs or files raise not-found.
+    """
+
+    def publish(
+        self, run_id: str, files: Mapping[str, bytes], summary: RunSummary, *, overwrite: bool
+    ) -> None: ...
+
+    def exists(self, run_id: str) -> bool: ...
+
+    def read(self, run_id: str, path: str) -> bytes: ...
+
+    def list_files(self, run_id: str) -> list[str]: ...
+
+    def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage: ...
+
+    def delete(self, run_id: str) -> None: ...
+
+    def location(self, run_id: str, path: str) -> str:
+        """A human/tool-facing address of a bundle file (a path or a URL)."""
+        ...
+
+    def check(self) -> None:
+        """Raise an unavailable FlowTimeError if the store cannot be used (readiness)."""
+        ...
