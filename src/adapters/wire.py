@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-
 from flowtime.domain.runs import (
     RunPage,
     RunPlan,
@@ -184,7 +183,7 @@ class ProblemItem(msgspec.Struct):
     msg: str
 
 
-class ProblemOut(msgspec.Struct, rename="camel"):
+class ProblemOut(msgspec.Struct, rename="camel", omit_defaults=True):
     type: str
     title: str
     status: int

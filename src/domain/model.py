@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-
 from flowtime.domain.grid import TimeGrid
 
 NODE_KINDS = ("const", "expr", "pmf")

@@ -8,7 +8,6 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-
 from flowtime.domain.bundle import (
     METADATA_JSON,
     MODEL_YAML,
@@ -156,7 +155,7 @@ class RunQueryService:
             semantics = tnode.get("semantics") or {}
             metrics = {}
             member_ids = set()
-            for field, name in METRIC_NAMES.items():
+            for name in METRIC_NAMES.values():
                 node_id = semantics.get(name)
                 values = series_of(node_id) if node_id else None
                 if values is not None:

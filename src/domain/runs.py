@@ -62,9 +62,7 @@ class RunFilter:
             return False
         if self.template_id is not None and summary.template_id != self.template_id:
             return False
-        if self.has_warnings is not None and (summary.warning_count > 0) != self.has_warnings:
-            return False
-        return True
+        return self.has_warnings is None or (summary.warning_count > 0) == self.has_warnings
 
 
 @dataclass(frozen=True, slots=True)

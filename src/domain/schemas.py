@@ -12,9 +12,8 @@ from importlib import resources
 from typing import Any
 
 import jsonschema
-from jsonschema.exceptions import ValidationError
-
 from flowtime.domain.errors import Problem
+from jsonschema.exceptions import ValidationError
 
 SCHEMA_NAMES = (
     "template",

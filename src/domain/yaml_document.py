@@ -11,7 +11,6 @@ import math
 from typing import Any
 
 import yaml
-
 from flowtime.domain.errors import Problem, invalid
 
 MAX_DOCUMENT_BYTES = 1_048_576
@@ -64,7 +63,7 @@ def load_yaml(text: str | bytes, loc: str = "template") -> Any:
     if len(text) > MAX_DOCUMENT_BYTES:
         raise invalid([Problem(loc, f"document is larger than {MAX_DOCUMENT_BYTES} bytes")])
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

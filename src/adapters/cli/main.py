@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import click
-
 from flowtime import __version__
 from flowtime.adapters.cli.runs import runs
 from flowtime.adapters.cli.serve import serve

@@ -14,7 +14,6 @@ import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
-
 from flowtime.domain.expressions.ast import BinOp, Call, Expr, Neg, Num, Ref, references
 from flowtime.domain.expressions.vector import kernel_of
 
@@ -143,7 +142,7 @@ def evaluate_feedback_group(
         ]
     )
     namespace: dict[str, object] = dict(_HELPERS)
-    exec(compile(source, "<feedback-group>", "exec"), namespace)  # noqa: S102 - generated above
+    exec(compile(source, "<feedback-group>", "exec"), namespace)
     lists = [h.tolist() for h in compiler.hoisted]
     results = namespace["_group"](bins, *lists)  # type: ignore[operator]
     return {m: np.asarray(r, dtype=np.float64) for m, r in zip(members, results, strict=True)}

@@ -1,0 +1,59 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowtime import __version__
+from flowtime.adapters.http.problems import (
+    handle_domain_error,
+    handle_http,
+    handle_unexpected,
+    handle_validation,
+)
+from flowtime.adapters.http.routes import ROUTES
+from flowtime.adapters.http.security import request_id_middleware
+from flowtime.domain.errors import FlowTimeError
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+
+def _provider(factory: Any) -> Provide:
+    return Provide(lambda: factory(), sync_to_thread=False)
+
+
+def create_app(container: Any) -> Litestar:
+    """Build the app around a container; the container decides every adapter."""
+    settings = container.settings()
+    dependencies = {
+        "orchestration": _provider(container.orchestration),
+        "queries": _provider(container.queries),
+        "templates": _provider(container.templates),
+        "store": _provider(container.store),
+    }
+    app = Litestar(
+        route_handlers=ROUTES,
+        dependencies=dependencies,
+        exception_handlers={
+            FlowTimeError: handle_domain_error,
+            ValidationException: handle_validation,
+            HTTPException: handle_http,
+            Exception: handle_unexpected,
+        },
+        middleware=[request_id_middleware],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="flowtime",
+            version=__version__,
+            description="Turn flow-model templates into canonical, reproducible run bundles.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )
+    app.state.container = container
+    app.state.api_key = settings.api_key
+    return app

@@ -1,0 +1,110 @@
+"""Errors as `application/problem+json`: the one table from domain error kinds to HTTP
+status codes, and the exception handlers that apply it. A 500 never leaks a traceback."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flowtime.adapters.wire import ProblemItem, ProblemOut
+from flowtime.domain.errors import ErrorKind, FlowTimeError
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+log = logging.getLogger("flowtime.http")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+STATUS_BY_KIND: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: 400,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.TOO_LARGE: 413,
+    ErrorKind.UNPROCESSABLE: 422,
+    ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.INTERNAL: 500,
+}
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def request_id_of(request: Request[Any, Any, Any]) -> str | None:
+    return request.scope.get("state", {}).get("request_id")
+
+
+def problem_response(
+    status: int, detail: str, errors: list[ProblemItem] | None = None,
+    request_id: str | None = None, headers: dict[str, str] | None = None,
+) -> Response[ProblemOut]:
+    title = TITLES.get(status, "Error")
+    body = ProblemOut(
+        type=f"https://flowtime.dev/problems/{status}", title=title, status=status,
+        detail=detail, errors=errors or [], error=detail, request_id=request_id,
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def handle_domain_error(request: Request[Any, Any, Any], exc: FlowTimeError) -> Response[Any]:
+    status = STATUS_BY_KIND.get(exc.kind, 500)
+    if status >= 500:
+        log.error("request %s failed: %s %s", request_id_of(request), exc.detail, exc.problems)
+    errors = [ProblemItem(p.loc, p.msg) for p in exc.problems]
+    return problem_response(status, exc.detail, errors, request_id_of(request))
+
+
+def _readable(message: str) -> str:
+    text = message.replace("`", "").replace(" | null", " or null")
+    return text[0].lower() + text[1:] if text else "invalid value"
+
+
+def _validation_item(key: str, message: str) -> ProblemItem:
+    missing = re.match(r"Object missing required field `(\w+)`", message)
+    unknown = re.match(r"Object contains unknown field `(\w+)`", message)
+    prefix = "" if key in ("data", "body", "") else key + "."
+    if missing:
+        return ProblemItem(prefix + missing.group(1), "is required")
+    if unknown:
+        return ProblemItem(prefix + unknown.group(1), "unknown field")
+    return ProblemItem("body" if key == "data" else key, _readable(message))
+
+
+def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = []
+    for item in exc.extra or []:
+        if isinstance(item, dict):
+            key = str(item.get("key") or item.get("source") or "request")
+            errors.append(_validation_item(key, str(item.get("message", "invalid value"))))
+    detail = exc.detail or "invalid request"
+    if errors and "Validation failed" in detail:
+        detail = "; ".join(f"{e.loc}: {e.msg}" for e in errors)
+    return problem_response(400, detail, errors, request_id_of(request))
+
+
+def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    detail = exc.detail or TITLES.get(status, "error")
+    if status == 413:
+        detail = "request body is too large"
+    headers = dict(exc.headers or {})
+    return problem_response(status, detail, [ProblemItem("request", detail)],
+                            request_id_of(request), headers or None)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    request_id = request_id_of(request)
+    log.exception("unhandled error in request %s %s (request id %s)", request.method,
+                  request.url.path, request_id)
+    detail = f"internal error; quote request id {request_id} when reporting it"
+    return problem_response(500, detail, [], request_id)

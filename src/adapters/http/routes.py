@@ -1,0 +1,154 @@
+"""HTTP route handlers: translate requests to service calls and results to wire models.
+
+No orchestration logic lives here; every handler calls one service method.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from anyio.to_thread import run_sync
+from flowtime.adapters.http.security import require_api_key
+from flowtime.adapters.wire import (
+    CreateRunBody,
+    RunListResponse,
+    RunResponse,
+    TemplateDetailOut,
+    TemplateSummaryOut,
+    page_response,
+    record_response,
+    result_response,
+    template_detail,
+    template_summary,
+)
+from flowtime.domain.orchestration import RunOrchestrationService
+from flowtime.domain.queries import RunQueryService
+from flowtime.domain.runs import DEFAULT_PAGE_SIZE, RunFilter
+from flowtime.ports import ArtifactStore, TemplateSource
+from litestar import Response, delete, get, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import Example
+from litestar.params import Parameter
+
+
+async def offload(func: Any, *args: Any) -> Any:
+    """Run blocking service code (disk, CPU) in a worker thread."""
+    return await run_sync(func, *args)
+
+
+RunId = Annotated[str, Parameter(description="Run id", max_length=1024)]
+
+
+def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """415 for bodies that are not JSON (a guard, so it runs before the body is decoded)."""
+    media_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise HTTPException(status_code=415, detail="request body must be application/json")
+
+
+@get("/healthz", tags=["health"], summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", tags=["health"], summary="Readiness: the store can be used")
+async def readyz(store: ArtifactStore) -> dict[str, str]:
+    await offload(store.check)
+    return {"status": "ok"}
+
+
+@get("/v1/templates", tags=["templates"], summary="List templates")
+async def list_templates(templates: TemplateSource) -> list[TemplateSummaryOut]:
+    return [template_summary(t) for t in await offload(templates.list_templates)]
+
+
+@get("/v1/templates/{template_id:str}", tags=["templates"], summary="Template detail")
+async def get_template(templates: TemplateSource, template_id: str) -> TemplateDetailOut:
+    return template_detail(await offload(templates.get, template_id))
+
+
+@post("/v1/runs", tags=["runs"], summary="Create a run (or a dry-run plan)",
+      status_code=201, guards=[require_api_key, require_json])
+async def create_run(
+    data: CreateRunBody, orchestration: RunOrchestrationService
+) -> Response[RunResponse]:
+    result = await offload(orchestration.create_run, data.to_domain())
+    body = result_response(result)
+    if result.is_dry_run or not result.created:
+        return Response(body, status_code=200)
+    assert result.record is not None
+    return Response(body, status_code=201,
+                    headers={"Location": f"/v1/runs/{result.record.run_id}"})
+
+
+@get("/v1/runs", tags=["runs"], summary="List runs, newest first")
+async def list_runs(
+    queries: RunQueryService,
+    mode: str | None = None,
+    template_id: Annotated[str | None, Parameter(query="templateId")] = None,
+    has_warnings: Annotated[bool | None, Parameter(query="hasWarnings")] = None,
+    page: Annotated[int, Parameter(ge=1, examples=[Example(value=1)])] = 1,
+    page_size: Annotated[int, Parameter(query="pageSize", ge=1,
+                                        description="Clamped to 200")] = DEFAULT_PAGE_SIZE,
+) -> RunListResponse:
+    run_filter = RunFilter(mode, template_id, has_warnings)
+    return page_response(await offload(queries.list_runs, run_filter, page, page_size))
+
+
+@get("/v1/runs/{run_id:str}", tags=["runs"], summary="Describe a run")
+async def get_run(queries: RunQueryService, run_id: RunId) -> RunResponse:
+    return record_response(await offload(queries.get_run, run_id))
+
+
+@delete("/v1/runs/{run_id:str}", tags=["runs"], summary="Delete a run",
+        guards=[require_api_key])
+async def delete_run(queries: RunQueryService, run_id: RunId) -> None:
+    await offload(queries.delete_run, run_id)
+
+
+@get("/v1/runs/{run_id:str}/index", tags=["runs"], summary="Series index")
+async def series_index(queries: RunQueryService, run_id: RunId) -> dict[str, Any]:
+    return await offload(queries.series_index, run_id)
+
+
+@get("/v1/runs/{run_id:str}/series/{series_id:str}", tags=["runs"], summary="One series as CSV",
+     media_type="text/csv")
+async def series_csv(queries: RunQueryService, run_id: RunId, series_id: str) -> Response[bytes]:
+    _, data = await offload(queries.series_csv, run_id, series_id)
+    return Response(data, media_type="text/csv; charset=utf-8")
+
+
+_MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv; charset=utf-8",
+                ".yaml": "application/yaml"}
+
+
+@get("/v1/runs/{run_id:str}/files/{file_path:path}", tags=["runs"],
+     summary="Any file of the bundle", media_type="application/octet-stream")
+async def bundle_file(queries: RunQueryService, run_id: RunId, file_path: str) -> Response[bytes]:
+    path = file_path.lstrip("/")
+    data = await offload(queries.read_file, run_id, path)
+    suffix = path[path.rfind("."):] if "." in path else ""
+    return Response(data, media_type=_MEDIA_TYPES.get(suffix, "application/octet-stream"))
+
+
+@get("/v1/runs/{run_id:str}/state", tags=["state"], summary="Snapshot at one bin")
+async def state(
+    queries: RunQueryService, run_id: RunId,
+    bin_index: Annotated[int, Parameter(query="binIndex")],
+) -> dict[str, Any]:
+    return await offload(queries.state, run_id, bin_index)
+
+
+@get("/v1/runs/{run_id:str}/state_window", tags=["state"], summary="Series over a window")
+async def state_window(
+    queries: RunQueryService, run_id: RunId,
+    start_bin: Annotated[int, Parameter(query="startBin")],
+    end_bin: Annotated[int, Parameter(query="endBin")],
+) -> dict[str, Any]:
+    return await offload(queries.state_window, run_id, start_bin, end_bin)
+
+
+ROUTES = [healthz, readyz, list_templates, get_template, create_run, list_runs, get_run,
+          delete_run, series_index, series_csv, bundle_file, state, state_window]
