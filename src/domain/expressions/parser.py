@@ -156,7 +156,8 @@ class _Parser:
             self.expect(")")
             return node
         if token.text == "[":
-            return self.array()
+            raise ExpressionError(token.col, "array literals like [1, 2] are only allowed as the "
+                                  "kernel of CONV; this position does not accept an array literal")
         found = "end of expression" if token.kind == "end" else repr(token.text)
         raise ExpressionError(token.col, f"expected a number, node id or '(' but found {found}")
 

@@ -1,0 +1,46 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from flowtime.adapters.stores.memory import MemoryArtifactStore
+from flowtime.adapters.templates.directory import DirectoryTemplateSource, shipped_templates_dir
+from flowtime.domain.orchestration import RunOrchestrationService
+from flowtime.domain.templates import Template, parse_template
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = sorted(shipped_templates_dir().glob("*.yaml"))
+
+
+class StepClock:
+    """A clock that starts at a fixed instant and advances one second per call."""
+
+    def __init__(self, start: datetime | None = None):
+        self.current = start or datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        self.current += timedelta(seconds=1)
+        return self.current
+
+
+@pytest.fixture
+def clock() -> StepClock:
+    return StepClock()
+
+
+@pytest.fixture
+def shipped_source() -> DirectoryTemplateSource:
+    return DirectoryTemplateSource(shipped_templates_dir())
+
+
+@pytest.fixture
+def memory_service(shipped_source: DirectoryTemplateSource, clock: StepClock):
+    return RunOrchestrationService(shipped_source, MemoryArtifactStore(), clock)
+
+
+def template_from(text: str) -> Template:
+    return parse_template(text)

@@ -1,0 +1,117 @@
+"""One conformance suite every ArtifactStore adapter must pass."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from flowtime.adapters.stores.file import FileArtifactStore
+from flowtime.adapters.stores.memory import MemoryArtifactStore
+from flowtime.domain.errors import ErrorKind, FlowTimeError
+from flowtime.domain.runs import RunFilter, RunSummary
+
+
+def summary(run_id: str, created: str = "2026-01-01T00:00:00Z", mode: str = "simulation",
+            template: str = "t", warnings: int = 0) -> RunSummary:
+    return RunSummary(run_id, template, "T", "1.0.0", mode, created, warnings)
+
+
+def bundle(marker: str = "a") -> dict[str, bytes]:
+    return {"run.json": f'{{"m": "{marker}"}}'.encode(), "series/x.csv": b"t,value\n0,1\n",
+            "model/model.yaml": b"a: 1\n"}
+
+
+@pytest.fixture(params=["file", "memory"])
+def store(request, tmp_path):
+    if request.param == "file":
+        return FileArtifactStore(tmp_path / "store")
+    return MemoryArtifactStore()
+
+
+def test_publish_then_read_exists_and_list_files(store):
+    store.publish("r1", bundle(), summary("r1"), overwrite=False)
+    assert store.exists("r1") and not store.exists("r2")
+    assert store.read("r1", "series/x.csv") == b"t,value\n0,1\n"
+    assert store.list_files("r1") == ["model/model.yaml", "run.json", "series/x.csv"]
+
+
+def test_unknown_run_or_file_is_not_found(store):
+    store.publish("r1", bundle(), summary("r1"), overwrite=False)
+    for run_id, path in (("nope", "run.json"), ("r1", "missing.json")):
+        with pytest.raises(FlowTimeError) as info:
+            store.read(run_id, path)
+        assert info.value.kind is ErrorKind.NOT_FOUND
+
+
+def test_existing_id_conflicts_and_overwrite_replaces(store):
+    store.publish("r1", bundle("a"), summary("r1"), overwrite=False)
+    with pytest.raises(FlowTimeError) as info:
+        store.publish("r1", bundle("b"), summary("r1"), overwrite=False)
+    assert info.value.kind is ErrorKind.CONFLICT
+    assert store.read("r1", "run.json") == b'{"m": "a"}'
+    store.publish("r1", bundle("b"), summary("r1"), overwrite=True)
+    assert store.read("r1", "run.json") == b'{"m": "b"}'
+
+
+@pytest.mark.parametrize("path", ["../r2/run.json", "/etc/passwd", "series/../../x", "a\\b",
+                                  ".summary.json", "series/\x00", "", "./run.json"])
+def test_paths_escaping_the_bundle_are_refused(store, path):
+    store.publish("r1", bundle(), summary("r1"), overwrite=False)
+    with pytest.raises(FlowTimeError) as info:
+        store.read("r1", path)
+    assert info.value.kind is ErrorKind.INVALID
+
+
+@pytest.mark.parametrize("run_id", ["..", "../x", "a/b", "", "x" * 200, "é", ".hidden", "a\x00"])
+def test_bad_run_ids_are_refused(store, run_id):
+    with pytest.raises(FlowTimeError) as info:
+        store.publish(run_id, bundle(), summary("r"), overwrite=False)
+    assert info.value.kind is ErrorKind.INVALID
+
+
+def test_listing_filters_pages_and_orders_newest_first(store):
+    for i in range(5):
+        store.publish(f"r{i}", bundle(), summary(
+            f"r{i}", created=f"2026-01-0{i + 1}T00:00:00Z", mode="telemetry" if i % 2 else
+            "simulation", template="a" if i < 3 else "b", warnings=i % 3), overwrite=False)
+    page = store.list_runs(RunFilter(), 1, 2)
+    assert [s.run_id for s in page.items] == ["r4", "r3"] and page.total_count == 5
+    assert [s.run_id for s in store.list_runs(RunFilter(), 2, 2).items] == ["r2", "r1"]
+    assert {s.run_id for s in store.list_runs(RunFilter(mode="telemetry"), 1, 10).items} == {
+        "r1", "r3"}
+    assert {s.run_id for s in store.list_runs(RunFilter(template_id="b"), 1, 10).items} == {
+        "r3", "r4"}
+    assert {s.run_id for s in store.list_runs(RunFilter(has_warnings=False), 1, 10).items} == {
+        "r0", "r3"}
+
+
+def test_delete_removes_the_run(store):
+    store.publish("r1", bundle(), summary("r1"), overwrite=False)
+    store.delete("r1")
+    assert not store.exists("r1")
+    assert store.list_runs(RunFilter(), 1, 10).total_count == 0
+    with pytest.raises(FlowTimeError) as info:
+        store.delete("r1")
+    assert info.value.kind is ErrorKind.NOT_FOUND
+
+
+def test_concurrent_publish_of_the_same_id_has_exactly_one_winner(store):
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def attempt(i: int) -> None:
+        barrier.wait()
+        try:
+            store.publish("race", bundle(str(i)), summary("race"), overwrite=False)
+            outcomes.append("won")
+        except FlowTimeError as exc:
+            outcomes.append(exc.kind.value)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("won") == 1
+    assert outcomes.count("conflict") == 7

@@ -1,0 +1,96 @@
+"""The orchestration service with an in-memory store (the domain's test double)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowtime.adapters.stores.memory import MemoryArtifactStore
+from flowtime.domain.errors import ErrorKind, FlowTimeError
+from flowtime.domain.orchestration import RunOrchestrationService
+from flowtime.domain.runs import RunFilter, RunRequest
+
+
+def test_same_deterministic_request_returns_existing_run(memory_service):
+    request = RunRequest("it-system", deterministic_run_id=True)
+    first = memory_service.create_run(request)
+    second = memory_service.create_run(request)
+    assert first.created and not second.created
+    assert first.record.run_id == second.record.run_id
+    assert first.record.run_id.startswith("run_deterministic_")
+    assert first.record.created_utc == second.record.created_utc  # not rewritten
+
+
+def test_different_parameters_or_seed_give_a_different_deterministic_id(memory_service):
+    base = memory_service.create_run(RunRequest("it-system", deterministic_run_id=True))
+    other = memory_service.create_run(
+        RunRequest("it-system", parameters={"errorRate": 0.05}, deterministic_run_id=True))
+    seeded = memory_service.create_run(RunRequest("it-system", deterministic_run_id=True, seed=9))
+    ids = {base.record.run_id, other.record.run_id, seeded.record.run_id}
+    assert len(ids) == 3
+
+
+def test_explicit_run_id_conflicts_unless_overwrite(memory_service):
+    memory_service.create_run(RunRequest("it-system", run_id="mine"))
+    with pytest.raises(FlowTimeError) as info:
+        memory_service.create_run(RunRequest("it-system", run_id="mine"))
+    assert info.value.kind is ErrorKind.CONFLICT
+    replaced = memory_service.create_run(
+        RunRequest("it-system", run_id="mine", overwrite_existing=True, seed=3))
+    assert replaced.created
+    assert memory_service.store.read("mine", "manifest.json").count(b'"seed": 3') == 1
+
+
+def test_invalid_run_id_and_seed_are_reported_with_all_parameter_problems(memory_service):
+    with pytest.raises(FlowTimeError) as info:
+        memory_service.create_run(RunRequest(
+            "it-system", run_id="../x", seed=-1, parameters={"bins": 1}))
+    locs = [p.loc for p in info.value.problems]
+    assert locs == ["options.runId", "options.seed", "parameters.bins"]
+
+
+def test_unknown_template_is_not_found(memory_service):
+    with pytest.raises(FlowTimeError) as info:
+        memory_service.create_run(RunRequest("no-such-template"))
+    assert info.value.kind is ErrorKind.NOT_FOUND
+
+
+def test_dry_run_returns_a_plan_and_writes_nothing(memory_service):
+    result = memory_service.create_run(RunRequest("supply-chain", dry_run=True))
+    assert result.is_dry_run and result.record is None
+    assert result.plan.series[:2] == ["demand", "ordered"]
+    assert memory_service.store.list_runs(RunFilter(), 1, 10).total_count == 0
+
+
+def test_dry_run_still_validates(memory_service):
+    with pytest.raises(FlowTimeError):
+        memory_service.create_run(RunRequest("supply-chain", parameters={"bins": 1}, dry_run=True))
+
+
+def test_seed_comes_from_request_then_template(memory_service):
+    from_template = memory_service.create_run(RunRequest("it-system"))
+    assert b'"seed": 42' in memory_service.store.read(from_template.record.run_id, "manifest.json")
+    from_request = memory_service.create_run(RunRequest("it-system", seed=5))
+    assert b'"seed": 5' in memory_service.store.read(from_request.record.run_id, "manifest.json")
+
+
+def test_deterministic_run_without_any_seed_derives_it_from_the_scenario(shipped_source, clock):
+    from flowtime.domain.templates import parse_template
+
+    class OneTemplate:
+        def __init__(self):
+            text = (shipped_source.directory / "transport-hub.yaml").read_text()
+            self.template = parse_template(text.replace("rng: {kind: pcg64, seed: 11}", ""))
+
+        def list_templates(self):
+            return [self.template]
+
+        def get(self, template_id):
+            return self.template
+
+    service = RunOrchestrationService(OneTemplate(), MemoryArtifactStore(), clock)
+    a = service.create_run(RunRequest("transport-hub", deterministic_run_id=True))
+    service2 = RunOrchestrationService(OneTemplate(), MemoryArtifactStore(), clock)
+    b = service2.create_run(RunRequest("transport-hub", deterministic_run_id=True))
+    assert a.record.run_id == b.record.run_id
+    assert service.store.read(a.record.run_id, "series/noise@NOISE@DEFAULT.csv") == \
+        service2.store.read(b.record.run_id, "series/noise@NOISE@DEFAULT.csv")
