@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
 from flowtime.domain.errors import ErrorKind, FlowTimeError
 from flowtime.domain.templates import build_model, parse_template
 

@@ -27,10 +27,11 @@ from flowtime.domain.runs import DEFAULT_PAGE_SIZE, RunFilter
 from flowtime.ports import ArtifactStore, TemplateSource
 from litestar import Response, delete, get, post
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import Example
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter, SkipValidation
 
 
 async def offload(func: Any, *args: Any) -> Any:
@@ -38,7 +39,11 @@ async def offload(func: Any, *args: Any) -> Any:
     return await run_sync(func, *args)
 
 
-RunId = Annotated[str, Parameter(description="Run id", max_length=1024)]
+RunId = Annotated[str, PathParameter(description="Run id", max_length=1024)]
+Store = NamedDependency[SkipValidation[ArtifactStore]]
+Templates = NamedDependency[SkipValidation[TemplateSource]]
+Queries = NamedDependency[SkipValidation[RunQueryService]]
+Orchestration = NamedDependency[SkipValidation[RunOrchestrationService]]
 
 
 def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -54,25 +59,25 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", tags=["health"], summary="Readiness: the store can be used")
-async def readyz(store: ArtifactStore) -> dict[str, str]:
+async def readyz(store: Store) -> dict[str, str]:
     await offload(store.check)
     return {"status": "ok"}
 
 
 @get("/v1/templates", tags=["templates"], summary="List templates")
-async def list_templates(templates: TemplateSource) -> list[TemplateSummaryOut]:
+async def list_templates(templates: Templates) -> list[TemplateSummaryOut]:
     return [template_summary(t) for t in await offload(templates.list_templates)]
 
 
 @get("/v1/templates/{template_id:str}", tags=["templates"], summary="Template detail")
-async def get_template(templates: TemplateSource, template_id: str) -> TemplateDetailOut:
+async def get_template(templates: Templates, template_id: FromPath[str]) -> TemplateDetailOut:
     return template_detail(await offload(templates.get, template_id))
 
 
 @post("/v1/runs", tags=["runs"], summary="Create a run (or a dry-run plan)",
       status_code=201, guards=[require_api_key, require_json])
 async def create_run(
-    data: CreateRunBody, orchestration: RunOrchestrationService
+    data: JSONBody[CreateRunBody], orchestration: Orchestration
 ) -> Response[RunResponse]:
     result = await offload(orchestration.create_run, data.to_domain())
     body = result_response(result)
@@ -85,37 +90,37 @@ async def create_run(
 
 @get("/v1/runs", tags=["runs"], summary="List runs, newest first")
 async def list_runs(
-    queries: RunQueryService,
-    mode: str | None = None,
-    template_id: Annotated[str | None, Parameter(query="templateId")] = None,
-    has_warnings: Annotated[bool | None, Parameter(query="hasWarnings")] = None,
-    page: Annotated[int, Parameter(ge=1, examples=[Example(value=1)])] = 1,
-    page_size: Annotated[int, Parameter(query="pageSize", ge=1,
-                                        description="Clamped to 200")] = DEFAULT_PAGE_SIZE,
+    queries: Queries,
+    mode: Annotated[str | None, QueryParameter(description="simulation or telemetry")] = None,
+    template_id: Annotated[str | None, QueryParameter(name="templateId")] = None,
+    has_warnings: Annotated[bool | None, QueryParameter(name="hasWarnings")] = None,
+    page: Annotated[int, QueryParameter(ge=1, examples=[Example(value=1)])] = 1,
+    page_size: Annotated[int, QueryParameter(name="pageSize", ge=1,
+                                             description="Clamped to 200")] = DEFAULT_PAGE_SIZE,
 ) -> RunListResponse:
     run_filter = RunFilter(mode, template_id, has_warnings)
     return page_response(await offload(queries.list_runs, run_filter, page, page_size))
 
 
 @get("/v1/runs/{run_id:str}", tags=["runs"], summary="Describe a run")
-async def get_run(queries: RunQueryService, run_id: RunId) -> RunResponse:
+async def get_run(queries: Queries, run_id: RunId) -> RunResponse:
     return record_response(await offload(queries.get_run, run_id))
 
 
 @delete("/v1/runs/{run_id:str}", tags=["runs"], summary="Delete a run",
         guards=[require_api_key])
-async def delete_run(queries: RunQueryService, run_id: RunId) -> None:
+async def delete_run(queries: Queries, run_id: RunId) -> None:
     await offload(queries.delete_run, run_id)
 
 
 @get("/v1/runs/{run_id:str}/index", tags=["runs"], summary="Series index")
-async def series_index(queries: RunQueryService, run_id: RunId) -> dict[str, Any]:
+async def series_index(queries: Queries, run_id: RunId) -> dict[str, Any]:
     return await offload(queries.series_index, run_id)
 
 
 @get("/v1/runs/{run_id:str}/series/{series_id:str}", tags=["runs"], summary="One series as CSV",
      media_type="text/csv")
-async def series_csv(queries: RunQueryService, run_id: RunId, series_id: str) -> Response[bytes]:
+async def series_csv(queries: Queries, run_id: RunId, series_id: FromPath[str]) -> Response[bytes]:
     _, data = await offload(queries.series_csv, run_id, series_id)
     return Response(data, media_type="text/csv; charset=utf-8")
 
@@ -126,7 +131,7 @@ _MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv; charset=utf-8",
 
 @get("/v1/runs/{run_id:str}/files/{file_path:path}", tags=["runs"],
      summary="Any file of the bundle", media_type="application/octet-stream")
-async def bundle_file(queries: RunQueryService, run_id: RunId, file_path: str) -> Response[bytes]:
+async def bundle_file(queries: Queries, run_id: RunId, file_path: FromPath[str]) -> Response[bytes]:
     path = file_path.lstrip("/")
     data = await offload(queries.read_file, run_id, path)
     suffix = path[path.rfind("."):] if "." in path else ""
@@ -135,17 +140,17 @@ async def bundle_file(queries: RunQueryService, run_id: RunId, file_path: str) -
 
 @get("/v1/runs/{run_id:str}/state", tags=["state"], summary="Snapshot at one bin")
 async def state(
-    queries: RunQueryService, run_id: RunId,
-    bin_index: Annotated[int, Parameter(query="binIndex")],
+    queries: Queries, run_id: RunId,
+    bin_index: Annotated[int, QueryParameter(name="binIndex", description="0-based bin")],
 ) -> dict[str, Any]:
     return await offload(queries.state, run_id, bin_index)
 
 
 @get("/v1/runs/{run_id:str}/state_window", tags=["state"], summary="Series over a window")
 async def state_window(
-    queries: RunQueryService, run_id: RunId,
-    start_bin: Annotated[int, Parameter(query="startBin")],
-    end_bin: Annotated[int, Parameter(query="endBin")],
+    queries: Queries, run_id: RunId,
+    start_bin: Annotated[int, QueryParameter(name="startBin")],
+    end_bin: Annotated[int, QueryParameter(name="endBin", description="inclusive")],
 ) -> dict[str, Any]:
     return await offload(queries.state_window, run_id, start_bin, end_bin)
 
