@@ -19,3 +19,23 @@ def print_json(value: Any) -> None:
     from flowtime.adapters.wire import to_builtins
 
     click.echo(json.dumps(to_builtins(value), indent=2, ensure_ascii=False))
+
+
+def print_table(headers: list[str], rows: list[list[str]], caption: str | None = None) -> None:
+    """A rich table on a terminal; tab-separated lines (easy to grep or cut) when piped."""
+    import sys
+
+    if not sys.stdout.isatty():
+        import click
+
+        for row in rows:
+            click.echo("\t".join(row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*headers, caption=caption)
+    table.columns[0].no_wrap = True
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)

@@ -34,15 +34,12 @@ def list_runs(mode: str | None, template_id: str | None, has_warnings: bool | No
     if as_json:
         print_json(page_response(result))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from flowtime.adapters.cli.context import print_table
 
-    table = Table("run id", "template", "mode", "created", "warnings",
-                  caption=f"page {result.page}, {result.total_count} runs in all")
-    for s in result.items:
-        table.add_row(s.run_id, f"{s.template_id} {s.template_version}", s.mode, s.created_utc,
-                      str(s.warning_count))
-    Console().print(table)
+    rows = [[s.run_id, f"{s.template_id} {s.template_version}", s.mode, s.created_utc,
+             str(s.warning_count)] for s in result.items]
+    print_table(["run id", "template", "mode", "created", "warnings"], rows,
+                f"page {result.page} of {result.total_count} runs")
 
 
 @runs.command("show")

@@ -26,14 +26,11 @@ def list_templates(templates_url: str | None, as_json: bool) -> None:
     if as_json:
         print_json([template_summary(t) for t in found])
         return
-    from rich.console import Console
-    from rich.table import Table
+    from flowtime.adapters.cli.context import print_table
 
-    table = Table("id", "title", "version", "parameters")
-    for t in found:
-        table.add_row(t.id, t.metadata.title, t.metadata.version,
-                      ", ".join(p.name for p in t.parameters))
-    Console().print(table)
+    print_table(["id", "version", "title", "parameters"],
+                [[t.id, t.metadata.version, t.metadata.title, ", ".join(p.name for p in t.parameters)]
+                 for t in found])
 
 
 @templates.command("show")
