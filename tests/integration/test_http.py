@@ -278,6 +278,13 @@ def test_openapi_document_is_valid_and_lists_every_route(client):
             "/v1/runs/{run_id}", "/v1/runs/{run_id}/index", "/v1/runs/{run_id}/state",
             "/v1/runs/{run_id}/state_window", "/v1/runs/{run_id}/series/{series_id}",
             "/v1/runs/{run_id}/files/{file_path}"} <= paths
+    for path in paths - {"/healthz"}:
+        for method, operation in document["paths"][path].items():
+            errors = operation["responses"]
+            assert "500" in errors, (method, path)
+            assert "application/problem+json" in errors["500"]["content"], (method, path)
+    assert {"400", "404", "409", "413", "415", "422"} <= set(
+        document["paths"]["/v1/runs"]["post"]["responses"])
 
 
 VOLATILE = {"runId", "createdUtc", "provenanceHash", "modelPath", "metadataPath",

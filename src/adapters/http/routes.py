@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
 from flowtime.adapters.http.security import require_api_key
+from flowtime.adapters.http.problems import PROBLEM_MEDIA_TYPE
 from flowtime.adapters.wire import (
+    ProblemOut,
     CreateRunBody,
     RunListResponse,
     RunResponse,
@@ -30,8 +32,31 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter, SkipValidation
+
+
+_DESCRIPTIONS = {
+    400: "Malformed or invalid input; `errors[].loc` names each field",
+    401: "Missing or wrong API key (only when FLOWTIME_API_KEY is set)",
+    404: "Unknown template, run, series or file",
+    409: "A run with this id already exists",
+    413: "Request body or state window too large",
+    503: "The artifact store cannot be used",
+    415: "Request body is not JSON",
+    422: "Telemetry capture files missing or unreadable",
+    500: "Unexpected server error (quote the request id)",
+}
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem+json responses a route can give."""
+    return {
+        status: ResponseSpec(ProblemOut, description=_DESCRIPTIONS[status],
+                             media_type=PROBLEM_MEDIA_TYPE, generate_examples=False)
+        for status in sorted({*statuses, 500})
+    }
 
 
 async def offload(func: Any, *args: Any) -> Any:
@@ -58,24 +83,29 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", tags=["health"], summary="Readiness: the store can be used")
+@get("/readyz", tags=["health"], summary="Readiness: the store can be used",
+     responses=problems(503))
 async def readyz(store: Store) -> dict[str, str]:
     await offload(store.check)
     return {"status": "ok"}
 
 
-@get("/v1/templates", tags=["templates"], summary="List templates")
+@get("/v1/templates", tags=["templates"], summary="List templates", responses=problems())
 async def list_templates(templates: Templates) -> list[TemplateSummaryOut]:
     return [template_summary(t) for t in await offload(templates.list_templates)]
 
 
-@get("/v1/templates/{template_id:str}", tags=["templates"], summary="Template detail")
+@get("/v1/templates/{template_id:str}", tags=["templates"], summary="Template detail",
+     responses=problems(404))
 async def get_template(templates: Templates, template_id: FromPath[str]) -> TemplateDetailOut:
     return template_detail(await offload(templates.get, template_id))
 
 
 @post("/v1/runs", tags=["runs"], summary="Create a run (or a dry-run plan)",
-      status_code=201, guards=[require_api_key, require_json])
+      status_code=201, guards=[require_api_key, require_json],
+      responses={200: ResponseSpec(RunResponse, description="Dry-run plan, or an existing "
+                                   "deterministic run returned unchanged"),
+                 **problems(400, 401, 404, 409, 413, 415, 422)})
 async def create_run(
     data: JSONBody[CreateRunBody], orchestration: Orchestration
 ) -> Response[RunResponse]:
@@ -88,7 +118,7 @@ async def create_run(
                     headers={"Location": f"/v1/runs/{result.record.run_id}"})
 
 
-@get("/v1/runs", tags=["runs"], summary="List runs, newest first")
+@get("/v1/runs", tags=["runs"], summary="List runs, newest first", responses=problems(400))
 async def list_runs(
     queries: Queries,
     mode: Annotated[str | None, QueryParameter(description="simulation or telemetry")] = None,
@@ -102,24 +132,26 @@ async def list_runs(
     return page_response(await offload(queries.list_runs, run_filter, page, page_size))
 
 
-@get("/v1/runs/{run_id:str}", tags=["runs"], summary="Describe a run")
+@get("/v1/runs/{run_id:str}", tags=["runs"], summary="Describe a run",
+     responses=problems(400, 404))
 async def get_run(queries: Queries, run_id: RunId) -> RunResponse:
     return record_response(await offload(queries.get_run, run_id))
 
 
 @delete("/v1/runs/{run_id:str}", tags=["runs"], summary="Delete a run",
-        guards=[require_api_key])
+        guards=[require_api_key], responses=problems(400, 401, 404))
 async def delete_run(queries: Queries, run_id: RunId) -> None:
     await offload(queries.delete_run, run_id)
 
 
-@get("/v1/runs/{run_id:str}/index", tags=["runs"], summary="Series index")
+@get("/v1/runs/{run_id:str}/index", tags=["runs"], summary="Series index",
+     responses=problems(400, 404))
 async def series_index(queries: Queries, run_id: RunId) -> dict[str, Any]:
     return await offload(queries.series_index, run_id)
 
 
 @get("/v1/runs/{run_id:str}/series/{series_id:str}", tags=["runs"], summary="One series as CSV",
-     media_type="text/csv")
+     media_type="text/csv", responses=problems(400, 404))
 async def series_csv(queries: Queries, run_id: RunId, series_id: FromPath[str]) -> Response[bytes]:
     _, data = await offload(queries.series_csv, run_id, series_id)
     return Response(data, media_type="text/csv; charset=utf-8")
@@ -130,7 +162,8 @@ _MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv; charset=utf-8",
 
 
 @get("/v1/runs/{run_id:str}/files/{file_path:path}", tags=["runs"],
-     summary="Any file of the bundle", media_type="application/octet-stream")
+     summary="Any file of the bundle", media_type="application/octet-stream",
+     responses=problems(400, 404))
 async def bundle_file(queries: Queries, run_id: RunId, file_path: FromPath[str]) -> Response[bytes]:
     path = file_path.lstrip("/")
     data = await offload(queries.read_file, run_id, path)
@@ -138,7 +171,8 @@ async def bundle_file(queries: Queries, run_id: RunId, file_path: FromPath[str])
     return Response(data, media_type=_MEDIA_TYPES.get(suffix, "application/octet-stream"))
 
 
-@get("/v1/runs/{run_id:str}/state", tags=["state"], summary="Snapshot at one bin")
+@get("/v1/runs/{run_id:str}/state", tags=["state"], summary="Snapshot at one bin",
+     responses=problems(400, 404))
 async def state(
     queries: Queries, run_id: RunId,
     bin_index: Annotated[int, QueryParameter(name="binIndex", description="0-based bin")],
@@ -146,7 +180,8 @@ async def state(
     return await offload(queries.state, run_id, bin_index)
 
 
-@get("/v1/runs/{run_id:str}/state_window", tags=["state"], summary="Series over a window")
+@get("/v1/runs/{run_id:str}/state_window", tags=["state"], summary="Series over a window",
+     responses=problems(400, 404, 413))
 async def state_window(
     queries: Queries, run_id: RunId,
     start_bin: Annotated[int, QueryParameter(name="startBin")],
