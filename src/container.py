@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from dependency_injector import containers, providers
+
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 
 STORE_GROUP = "flowtime.artifact_stores"

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from flowtime.adapters.stores.memory import MemoryArtifactStore
 from flowtime.adapters.templates.directory import DirectoryTemplateSource, shipped_templates_dir
 from flowtime.domain.orchestration import RunOrchestrationService

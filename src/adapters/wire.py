@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
 from flowtime.domain.runs import (
     RunPage,
     RunPlan,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from flowtime import __version__
 from flowtime.domain.grid import format_utc
 from flowtime.domain.hashing import sha256_bytes

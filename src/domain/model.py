@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+
 from flowtime.domain.grid import TimeGrid
 
 NODE_KINDS = ("const", "expr", "pmf")

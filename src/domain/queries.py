@@ -8,6 +8,7 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+
 from flowtime.domain.bundle import (
     METADATA_JSON,
     MODEL_YAML,

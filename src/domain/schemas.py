@@ -12,8 +12,9 @@ from importlib import resources
 from typing import Any
 
 import jsonschema
-from flowtime.domain.errors import Problem
 from jsonschema.exceptions import ValidationError
+
+from flowtime.domain.errors import Problem
 
 SCHEMA_NAMES = (
     "template",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from flowtime.domain.grid import TimeGrid, format_utc
 from flowtime.domain.model import SEMANTIC_FIELDS
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+
 from flowtime.domain import schemas
 from flowtime.domain.errors import Problem, ProblemCollector, invalid
 from flowtime.domain.grid import TimeGrid, parse_utc

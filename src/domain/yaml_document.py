@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import yaml
+
 from flowtime.domain.errors import Problem, invalid
 
 MAX_DOCUMENT_BYTES = 1_048_576

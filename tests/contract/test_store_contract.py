@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from flowtime.adapters.stores.file import FileArtifactStore
 from flowtime.adapters.stores.memory import MemoryArtifactStore
 from flowtime.domain.errors import ErrorKind, FlowTimeError

@@ -6,10 +6,10 @@ import hashlib
 import json
 
 import pytest
+
 from flowtime.domain import schemas
 from flowtime.domain.runs import RunRequest
 from flowtime.domain.yaml_document import load_yaml
-
 from tests.conftest import SHIPPED
 
 

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+
 from flowtime.adapters.cli.main import cli
 from flowtime.adapters.wire import record_response, to_builtins
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from flowtime.adapters.stores.file import FileArtifactStore
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.orchestration import RunOrchestrationService

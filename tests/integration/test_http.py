@@ -14,11 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from litestar.testing import TestClient
+
 from flowtime.adapters.http.app import create_app
 from flowtime.adapters.templates.directory import shipped_templates_dir
 from flowtime.container import Settings, build_container
 from flowtime.domain import schemas
-from litestar.testing import TestClient
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
+
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.random import Pcg32, node_uniforms
 from flowtime.domain.templates import build_model, parse_template

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from flowtime.domain.expressions.ast import Call, Num, Ref
 from flowtime.domain.expressions.parser import ExpressionError, parse_expression
 from flowtime.domain.expressions.scalar import evaluate_feedback_group

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from flowtime.adapters.stores.memory import MemoryArtifactStore
 from flowtime.domain.errors import ErrorKind, FlowTimeError
 from flowtime.domain.orchestration import RunOrchestrationService

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 
-from flowtime.domain.expressions.ast import BinOp, Call, Neg, Num, Ref, to_source
-from flowtime.domain.expressions.parser import ExpressionError, parse_expression
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from flowtime.domain.expressions.ast import BinOp, Call, Neg, Num, Ref, to_source
+from flowtime.domain.expressions.parser import ExpressionError, parse_expression
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True).filter(
     lambda n: n.upper() not in {"SHIFT", "MIN", "MAX", "CLAMP", "ABS", "FLOOR", "CEIL", "ROUND",

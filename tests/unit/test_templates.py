@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+
 from flowtime.domain.errors import ErrorKind, FlowTimeError
 from flowtime.domain.templates import build_model, parse_template
 

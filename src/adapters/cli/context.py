@@ -16,6 +16,7 @@ def print_json(value: Any) -> None:
     import json
 
     import click
+
     from flowtime.adapters.wire import to_builtins
 
     click.echo(json.dumps(to_builtins(value), indent=2, ensure_ascii=False))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import click
+
 from flowtime import __version__
 from flowtime.adapters.cli.runs import runs
 from flowtime.adapters.cli.serve import serve

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from flowtime.adapters.cli.errors import report_errors
 
 STORE_HELP = "Artifact store URL (default: FLOWTIME_STORE or FLOWTIME_DATA_DIR)."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from flowtime.adapters.cli.errors import report_errors
 
 
@@ -17,6 +18,7 @@ def serve(host: str, port: int, store: str | None, templates_url: str | None,
           log_level: str) -> None:
     """Serve the HTTP API (OpenAPI docs at /schema)."""
     import uvicorn
+
     from flowtime.adapters.http.app import create_app
     from flowtime.container import Settings, build_container
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from flowtime.adapters.cli.errors import report_errors
 
 STORE_HELP = "Artifact store URL (file:///path, s3://bucket/prefix?endpoint_url=…)."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from flowtime.adapters.cli.errors import report_errors
 
 
@@ -21,9 +22,10 @@ def telemetry() -> None:
 @report_errors
 def capture(run_id: str, out: str, gaps: str, gap_mode: str, store: str | None) -> None:
     """Write one CSV per node metric of RUN_ID plus telemetry-manifest.json."""
+    from rich.progress import Progress
+
     from flowtime.adapters.cli.context import container_for
     from flowtime.adapters.telemetry.capture import capture_run, parse_gaps
-    from rich.progress import Progress
 
     container = container_for(store)
     with Progress(transient=True) as progress:

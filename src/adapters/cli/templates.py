@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from flowtime.adapters.cli.errors import EXIT_USAGE, report_errors
 
 TEMPLATES_HELP = "Template folder (default: FLOWTIME_TEMPLATES_DIR or the shipped templates)."

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
 from flowtime import __version__
 from flowtime.adapters.http.problems import (
     handle_domain_error,
@@ -14,11 +20,6 @@ from flowtime.adapters.http.problems import (
 from flowtime.adapters.http.routes import ROUTES
 from flowtime.adapters.http.security import request_id_middleware
 from flowtime.domain.errors import FlowTimeError
-from litestar import Litestar
-from litestar.di import Provide
-from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 
 def _provider(factory: Any) -> Provide:

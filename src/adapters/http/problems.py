@@ -7,10 +7,11 @@ import logging
 import re
 from typing import Any
 
-from flowtime.adapters.wire import ProblemItem, ProblemOut
-from flowtime.domain.errors import ErrorKind, FlowTimeError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+
+from flowtime.adapters.wire import ProblemItem, ProblemOut
+from flowtime.domain.errors import ErrorKind, FlowTimeError
 
 log = logging.getLogger("flowtime.http")
 

@@ -8,11 +8,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
-from flowtime.adapters.http.security import require_api_key
+from litestar import Response, delete, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter, SkipValidation
+
 from flowtime.adapters.http.problems import PROBLEM_MEDIA_TYPE
+from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import (
-    ProblemOut,
     CreateRunBody,
+    ProblemOut,
     RunListResponse,
     RunResponse,
     TemplateDetailOut,
@@ -27,15 +36,6 @@ from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.queries import RunQueryService
 from flowtime.domain.runs import DEFAULT_PAGE_SIZE, RunFilter
 from flowtime.ports import ArtifactStore, TemplateSource
-from litestar import Response, delete, get, post
-from litestar.connection import ASGIConnection
-from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
-from litestar.handlers.base import BaseRouteHandler
-from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
-from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter, SkipValidation
-
 
 _DESCRIPTIONS = {
     400: "Malformed or invalid input; `errors[].loc` names each field",

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
+
 from flowtime.domain.expressions.ast import BinOp, Call, Expr, Neg, Num, Ref, references
 from flowtime.domain.expressions.vector import kernel_of
 
