@@ -97,10 +97,16 @@ def _clock() -> Any:
     return SystemClock()
 
 
-def _null_observer() -> Any:
-    from flowtime.domain.orchestration import NullObserver
+def _telemetry() -> Any:
+    from flowtime.adapters.observability.setup import build_telemetry
 
-    return NullObserver()
+    return build_telemetry()
+
+
+def _observer(telemetry: Any) -> Any:
+    from flowtime.adapters.observability.otel import OpenTelemetryRunObserver
+
+    return OpenTelemetryRunObserver(telemetry.meter_provider, telemetry.tracer_provider)
 
 
 def _orchestration(**kwargs: Any) -> Any:
@@ -121,7 +127,8 @@ class Container(containers.DeclarativeContainer):
     store = providers.Singleton(open_store, settings.provided.store_url)
     templates = providers.Singleton(open_template_source, settings.provided.templates_url)
     telemetry = providers.Singleton(_capture_source, settings.provided.capture_root)
-    observer = providers.Singleton(_null_observer)
+    telemetry_providers = providers.Singleton(_telemetry)
+    observer = providers.Singleton(_observer, telemetry_providers)
     orchestration = providers.Singleton(
         _orchestration, templates=templates, store=store, clock=clock, observer=observer,
         telemetry=telemetry,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +16,10 @@ class RunContext:
     mode: str
     run_id: str | None = None
     durations_ms: dict[str, float] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.perf_counter)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started_at) * 1000.0
 
 
 class RunObserver(Protocol):

@@ -279,7 +279,7 @@ def test_openapi_document_is_valid_and_lists_every_route(client):
             "/v1/runs/{run_id}", "/v1/runs/{run_id}/index", "/v1/runs/{run_id}/state",
             "/v1/runs/{run_id}/state_window", "/v1/runs/{run_id}/series/{series_id}",
             "/v1/runs/{run_id}/files/{file_path}"} <= paths
-    for path in paths - {"/healthz"}:
+    for path in paths - {"/healthz", "/metrics"}:
         for method, operation in document["paths"][path].items():
             errors = operation["responses"]
             assert "500" in errors, (method, path)

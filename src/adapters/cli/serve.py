@@ -17,11 +17,15 @@ from flowtime.adapters.cli.errors import report_errors
 def serve(host: str, port: int, store: str | None, templates_url: str | None,
           log_level: str) -> None:
     """Serve the HTTP API (OpenAPI docs at /schema)."""
+    import os
+
     import uvicorn
 
     from flowtime.adapters.http.app import create_app
+    from flowtime.adapters.observability.logs import configure_logging
     from flowtime.container import Settings, build_container
 
+    configure_logging(json_lines=True, level=os.environ.get("FLOWTIME_LOG_LEVEL", "INFO"))
     settings = Settings.from_env(store_url=store, templates_url=templates_url)
     container = build_container(settings)
     container.store()  # fail fast on a bad store URL

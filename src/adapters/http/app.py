@@ -9,6 +9,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from flowtime import __version__
 from flowtime.adapters.http.problems import (
@@ -17,6 +18,7 @@ from flowtime.adapters.http.problems import (
     handle_unexpected,
     handle_validation,
 )
+from flowtime.adapters.http.metrics import metrics_route
 from flowtime.adapters.http.routes import ROUTES
 from flowtime.adapters.http.security import request_id_middleware
 from flowtime.domain.errors import FlowTimeError
@@ -35,8 +37,13 @@ def create_app(container: Any) -> Litestar:
         "templates": _provider(container.templates),
         "store": _provider(container.store),
     }
+    telemetry = container.telemetry_providers()
+    tracing = OpenTelemetryPlugin(OpenTelemetryConfig(
+        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider,
+        exclude=["/metrics", "/healthz"]))
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, metrics_route(telemetry.registry)],
+        plugins=[tracing],
         dependencies=dependencies,
         exception_handlers={
             FlowTimeError: handle_domain_error,
@@ -54,6 +61,7 @@ def create_app(container: Any) -> Litestar:
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
         debug=False,
+        logging_config=None,
     )
     app.state.container = container
     app.state.api_key = settings.api_key

@@ -1,0 +1,62 @@
+"""Building OpenTelemetry providers: Prometheus for /metrics, OTLP when configured.
+
+OTLP switches on through the standard variables (OTEL_EXPORTER_OTLP_ENDPOINT, or
+OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER set to `otlp`) and needs the optional
+`opentelemetry-exporter-otlp-proto-http` package; it is off by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CollectorRegistry
+
+from flowtime import __version__
+
+log = logging.getLogger("flowtime.telemetry")
+
+
+@dataclass
+class Telemetry:
+    meter_provider: MeterProvider
+    tracer_provider: TracerProvider
+    registry: CollectorRegistry
+
+
+def _otlp_wanted(signal: str) -> bool:
+    env = os.environ
+    if env.get(f"OTEL_{signal}_EXPORTER", "").lower() == "otlp":
+        return True
+    return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(
+        f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+
+
+def build_telemetry(extra_readers: list[MetricReader] | None = None) -> Telemetry:
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "flowtime"),
+                                "service.version": __version__})
+    registry = CollectorRegistry()
+    readers: list[MetricReader] = [PrometheusMetricReader(registry=registry),
+                                   *(extra_readers or [])]
+    tracer_provider = TracerProvider(resource=resource)
+    try:
+        if _otlp_wanted("METRICS"):
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        if _otlp_wanted("TRACES"):
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    except ImportError:
+        log.warning("OTLP export requested but opentelemetry-exporter-otlp-proto-http is "
+                    "not installed; continuing without it")
+    meter_provider = MeterProvider(metric_readers=readers, resource=resource)
+    return Telemetry(meter_provider, tracer_provider, registry)
