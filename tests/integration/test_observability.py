@@ -6,9 +6,7 @@ import logging
 
 import pytest
 from litestar.testing import TestClient
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -108,7 +106,7 @@ def test_http_request_span_is_the_parent_of_the_run_span(observed):
 
 
 def test_log_events_in_order_with_ids(observed, caplog):
-    container, _, spans = observed
+    container, _, _spans = observed
     caplog.set_level(logging.INFO, logger="flowtime.run_orchestration")
     result = container.orchestration().create_run(RunRequest("it-system", run_id="logged"))
     events = [r.flowtime for r in caplog.records if hasattr(r, "flowtime")]

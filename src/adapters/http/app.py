@@ -12,13 +12,13 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from flowtime import __version__
+from flowtime.adapters.http.metrics import metrics_route
 from flowtime.adapters.http.problems import (
     handle_domain_error,
     handle_http,
     handle_unexpected,
     handle_validation,
 )
-from flowtime.adapters.http.metrics import metrics_route
 from flowtime.adapters.http.routes import ROUTES
 from flowtime.adapters.http.security import request_id_middleware
 from flowtime.domain.errors import FlowTimeError
