@@ -44,3 +44,26 @@ def memory_service(shipped_source: DirectoryTemplateSource, clock: StepClock):
 
 def template_from(text: str) -> Template:
     return parse_template(text)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """One SeaweedFS server (real S3 API) for the whole session, stopped by pid at the end."""
+    import os
+
+    from tests.seaweed import start_seaweed
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    server = start_seaweed(tmp_path_factory.mktemp("seaweed"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_url(seaweed, request) -> str:
+    """A store URL with a fresh prefix in a shared bucket, per test."""
+    import uuid
+
+    return (f"s3://flowtime-test/{uuid.uuid4().hex}?endpoint_url={seaweed.endpoint}"
+            "&create_bucket=true")

@@ -22,10 +22,14 @@ def bundle(marker: str = "a") -> dict[str, bytes]:
             "model/model.yaml": b"a: 1\n"}
 
 
-@pytest.fixture(params=["file", "memory"])
+@pytest.fixture(params=["file", "memory", "s3"])
 def store(request, tmp_path):
     if request.param == "file":
         return FileArtifactStore(tmp_path / "store")
+    if request.param == "s3":
+        from flowtime.adapters.stores.s3 import S3ArtifactStore
+
+        return S3ArtifactStore.from_url(request.getfixturevalue("s3_url"))
     return MemoryArtifactStore()
 
 

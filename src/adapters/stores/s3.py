@@ -1,0 +1,232 @@
+"""Run bundles in any S3-compatible object store (AWS S3, MinIO, SeaweedFS, Ceph RGW).
+
+Client: boto3. It is the most widely deployed S3 client, speaks every S3 dialect we target,
+takes credentials from the standard AWS chain (environment, config files, instance roles),
+and exposes conditional writes (`IfNoneMatch="*"`), which atomic publishing needs.
+
+Key layout under `s3://bucket/prefix/`::
+
+    commits/<runId>.json              the commit object: generation, file list, summary
+    data/<runId>/<generation>/<path>  the bundle's files for one publish attempt
+
+Publishing writes every file under a fresh generation, then creates the commit object last
+with `If-None-Match: *`, so two concurrent publishers cannot both win; a run exists only
+once its commit object exists. The loser (or a failed publish) deletes its own objects.
+Servers that ignore the condition are caught by reading the commit back. Overwrite replaces
+the commit in one PUT, then deletes the old generation. Listing reads the small commit
+objects, cached by ETag, so a page over 10,000 runs does not read 10,000 bundles per call.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from flowtime.adapters.stores.paths import check_relative_path, check_run_id
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, conflict, not_found
+from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
+
+COMMITS = "commits/"
+DATA = "data/"
+CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+
+def _unavailable(message: str, exc: Exception) -> FlowTimeError:
+    return FlowTimeError(ErrorKind.UNAVAILABLE, f"{message}: {exc}")
+
+
+class S3ArtifactStore:
+    scheme = "s3"
+
+    def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
+                 region: str | None = None, create_bucket: bool = False, client: Any = None):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.client = client or boto3.client(
+            "s3", endpoint_url=endpoint_url, region_name=region or "us-east-1",
+            config=Config(retries={"max_attempts": 3, "mode": "standard"},
+                          max_pool_connections=32))
+        self._cache: dict[str, tuple[str, RunSummary]] = {}
+        self._lock = threading.Lock()
+        if create_bucket:
+            self._ensure_bucket()
+
+    @classmethod
+    def from_url(cls, url: str) -> S3ArtifactStore:
+        parsed = urlparse(url)
+        if not parsed.netloc:
+            raise FlowTimeError(ErrorKind.INVALID, "s3 store URL needs a bucket", [
+                Problem("store", "expected s3://bucket/prefix?endpoint_url=…&region=…")])
+        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        return cls(parsed.netloc, parsed.path, endpoint_url=query.get("endpoint_url"),
+                   region=query.get("region"),
+                   create_bucket=query.get("create_bucket", "").lower() in ("1", "true", "yes"))
+
+    # -- helpers ------------------------------------------------------------------------
+    def _ensure_bucket(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self.client.create_bucket(Bucket=self.bucket)
+
+    def _commit_key(self, run_id: str) -> str:
+        return f"{self.prefix}{COMMITS}{run_id}.json"
+
+    def _data_key(self, run_id: str, generation: str, path: str = "") -> str:
+        return f"{self.prefix}{DATA}{run_id}/{generation}/{path}"
+
+    @staticmethod
+    def _code(exc: Exception) -> str:
+        response = getattr(exc, "response", {}) or {}
+        return str(response.get("Error", {}).get("Code", ""))
+
+    def _get_commit(self, run_id: str) -> dict[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._commit_key(run_id))
+        except ClientError as exc:
+            if self._code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise _unavailable("could not read from the object store", exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("object store is unreachable", exc) from exc
+        return json.loads(body["Body"].read())
+
+    def _commit(self, run_id: str) -> dict[str, Any]:
+        check_run_id(run_id)
+        commit = self._get_commit(run_id)
+        if commit is None:
+            raise not_found("runId", f"run '{run_id}' not found")
+        return commit
+
+    def _delete_prefix(self, prefix: str) -> None:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            for start in range(0, len(keys), 1000):
+                self.client.delete_objects(Bucket=self.bucket,
+                                           Delete={"Objects": keys[start:start + 1000],
+                                                   "Quiet": True})
+
+    # -- writing ------------------------------------------------------------------------
+    def publish(self, run_id: str, files: Mapping[str, bytes], summary: RunSummary, *,
+                overwrite: bool) -> None:
+        from botocore.exceptions import ClientError
+
+        check_run_id(run_id)
+        for path in files:
+            check_relative_path(path)
+        if not overwrite and self._get_commit(run_id) is not None:
+            raise conflict("runId", f"run '{run_id}' already exists")
+        generation = secrets.token_hex(8)
+        commit = {"runId": run_id, "generation": generation, "files": sorted(files),
+                  "summary": asdict(summary)}
+        body = json.dumps(commit).encode("utf-8")
+        previous = self._get_commit(run_id) if overwrite else None
+        try:
+            for path, data in files.items():
+                self.client.put_object(Bucket=self.bucket,
+                                       Key=self._data_key(run_id, generation, path), Body=data)
+            condition = {} if overwrite else {"IfNoneMatch": "*"}
+            self.client.put_object(Bucket=self.bucket, Key=self._commit_key(run_id), Body=body,
+                                   ContentType="application/json", **condition)
+            winner = self._get_commit(run_id)
+            if winner is None or winner.get("generation") != generation:
+                raise conflict("runId", f"run '{run_id}' already exists")
+        except ClientError as exc:
+            self._delete_prefix(self._data_key(run_id, generation))
+            if self._code(exc) in CONFLICT_CODES:
+                raise conflict("runId", f"run '{run_id}' already exists") from None
+            raise _unavailable(f"could not publish run '{run_id}'", exc) from exc
+        except BaseException:
+            self._delete_prefix(self._data_key(run_id, generation))
+            raise
+        if previous is not None and previous.get("generation") != generation:
+            self._delete_prefix(self._data_key(run_id, previous["generation"]))
+
+    def delete(self, run_id: str) -> None:
+        commit = self._commit(run_id)
+        self.client.delete_object(Bucket=self.bucket, Key=self._commit_key(run_id))
+        self._delete_prefix(self._data_key(run_id, commit["generation"]))
+        with self._lock:
+            self._cache.pop(run_id, None)
+
+    # -- reading ------------------------------------------------------------------------
+    def exists(self, run_id: str) -> bool:
+        check_run_id(run_id)
+        return self._get_commit(run_id) is not None
+
+    def read(self, run_id: str, path: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        check_relative_path(path)
+        commit = self._commit(run_id)
+        if path not in commit["files"]:
+            raise not_found("path", f"no file '{path}' in run '{run_id}'")
+        try:
+            obj = self.client.get_object(Bucket=self.bucket,
+                                         Key=self._data_key(run_id, commit["generation"], path))
+        except ClientError as exc:
+            if self._code(exc) in ("NoSuchKey", "404"):
+                raise not_found("path", f"no file '{path}' in run '{run_id}'") from None
+            raise _unavailable("could not read from the object store", exc) from exc
+        return obj["Body"].read()
+
+    def list_files(self, run_id: str) -> list[str]:
+        return list(self._commit(run_id)["files"])
+
+    def location(self, run_id: str, path: str) -> str:
+        return f"s3://{self.bucket}/{self._commit_key(run_id)}#{path}"
+
+    def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage:
+        return paginate(self._summaries(), run_filter, page, page_size)
+
+    def _summaries(self) -> list[RunSummary]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        listed: dict[str, str] = {}
+        paginator = self.client.get_paginator("list_objects_v2")
+        start = len(self.prefix) + len(COMMITS)
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + COMMITS):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith(".json"):
+                    listed[key[start:-5]] = item.get("ETag", "")
+        missing = [r for r, etag in listed.items()
+                   if (cached := self._cache.get(r)) is None or cached[0] != etag]
+
+        def load(run_id: str) -> tuple[str, str, RunSummary] | None:
+            commit = self._get_commit(run_id)
+            if commit is None:
+                return None
+            return run_id, listed[run_id], RunSummary(**commit["summary"])
+
+        if missing:
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                for loaded in pool.map(load, missing):
+                    if loaded is not None:
+                        with self._lock:
+                            self._cache[loaded[0]] = (loaded[1], loaded[2])
+        with self._lock:
+            for gone in set(self._cache) - set(listed):
+                self._cache.pop(gone, None)
+            return [s for r, (_, s) in self._cache.items() if r in listed]
+
+    def check(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(f"bucket '{self.bucket}' is not reachable", exc) from exc
