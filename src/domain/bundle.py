@@ -54,8 +54,20 @@ def format_value(value: float) -> str:
 
 
 def series_csv(values: np.ndarray) -> bytes:
-    rows = [f"{t},{format_value(v)}" for t, v in enumerate(values.tolist())]
-    return ("t,value\n" + "\n".join(rows) + "\n").encode("utf-8")
+    """`t,value` rows. Integral values print as ints; the rest use repr (shortest
+    round-trip); formatting happens in one C-level `%` over the whole series."""
+    if not np.isfinite(values).all():
+        rows = [f"{t},{format_value(v)}" for t, v in enumerate(values.tolist())]
+        return ("t,value\n" + "\n".join(rows) + "\n").encode("utf-8")
+    integral = (values == np.trunc(values)) & (np.abs(values) < 1e16)
+    if integral.all():
+        cells: list[int | float] = values.astype(np.int64).tolist()
+    else:
+        floats = values.tolist()
+        ints = np.where(integral, values, 0).astype(np.int64).tolist()
+        cells = [i if m else f for i, f, m in zip(ints, floats, integral.tolist(), strict=True)]
+    flat = [item for pair in enumerate(cells) for item in pair]
+    return ("t,value\n" + "%d,%r\n" * len(cells) % tuple(flat)).encode("utf-8")
 
 
 def to_json(value: Any) -> bytes:

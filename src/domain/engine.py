@@ -50,7 +50,9 @@ def evaluate_model(
     kind = rng_kind or (definition.rng.kind if definition.rng else "pcg64")
     initial = model.initial_conditions()
     nodes = {n.id: n for n in definition.nodes}
-    plan = plan_evaluation(definition)
+    plan = model.memo.get("plan")
+    if plan is None:
+        plan = model.memo["plan"] = plan_evaluation(definition)
     env: dict[str, np.ndarray] = {}
     overrides = overrides or {}
 

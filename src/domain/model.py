@@ -6,8 +6,9 @@ Unknown keys are ignored here; the template JSON Schema decides what is allowed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import threading
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -15,6 +16,20 @@ from flowtime.domain.grid import TimeGrid
 
 NODE_KINDS = ("const", "expr", "pmf")
 SEMANTIC_FIELDS = ("arrivals", "served", "errors", "queue", "capacity", "external_demand")
+
+
+T = TypeVar("T")
+
+# msgspec builds a type's decoder on first use; two threads doing that at once for the
+# same Struct (with postponed annotations) was seen to crash the process (msgspec 0.22,
+# CPython 3.11). Conversions are tiny next to everything else, so they are serialised.
+_CONVERT_LOCK = threading.Lock()
+
+
+def convert(value: Any, kind: type[T]) -> T:
+    """`msgspec.convert` in lax mode (5.0 fits an int field); inputs are schema-checked first."""
+    with _CONVERT_LOCK:
+        return msgspec.convert(value, kind, strict=False)
 
 
 class Struct(msgspec.Struct, rename="camel", kw_only=True):
@@ -158,6 +173,8 @@ class Model:
     grid: TimeGrid
     text: str  # the exact YAML text of the substituted model (spec.yaml)
     parameters: dict[str, Any]  # resolved, typed
+    # Derived data computed once per model (e.g. the evaluation plan); never compared.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def node_ids(self) -> list[str]:

@@ -8,7 +8,7 @@ Derived metrics per topology node:
 - colour: services by utilization (null gray, < 0.7 green, < 0.9 yellow, else red);
   queues by latency against the node's `slaMinutes` (gray when either is missing,
   ≤ SLA green, ≤ 1.5 × SLA yellow, else red).
-NaN and infinities become null.
+NaN and infinities become null (the JSON encoders write NaN as null).
 """
 
 from __future__ import annotations
@@ -44,6 +44,21 @@ class RunView:
     grid: TimeGrid
     nodes: list[NodeView]
     warnings: list[dict[str, Any]]
+    # Whole-run series as plain lists, built on the first window request and sliced after.
+    _lists: dict[str, Any] = field(default_factory=dict)
+
+    def full_lists(self) -> dict[str, Any]:
+        if not self._lists:
+            nodes = []
+            for node in self.nodes:
+                derived = derived_series(node, self.grid.bin_minutes)
+                series = {name: _list(s) for name, s in node.metrics.items()}
+                series.update({name: _list(v) for name, v in derived.items() if v is not None})
+                nodes.append((series, colours(node, derived["utilization"],
+                                              derived["latencyMinutes"], self.grid.bins)))
+            stamps = [format_utc(self.grid.bin_start(i)) for i in range(self.grid.bins)]
+            self._lists.update(nodes=nodes, timestamps=stamps)
+        return self._lists
 
 
 def _finite(value: float | None) -> float | None:
@@ -90,8 +105,28 @@ def _at(series: np.ndarray | None, index: int) -> float | None:
     return None if series is None else _finite(float(series[index]))
 
 
-def _list(series: np.ndarray) -> list[float | None]:
-    return [_finite(v) for v in series.tolist()]
+def _list(series: np.ndarray) -> list[float]:
+    """Plain floats; NaN and infinities become NaN, which the JSON encoders write as null."""
+    return np.where(np.isfinite(series), series, np.nan).tolist()
+
+
+_PALETTE = np.array(["gray", "green", "yellow", "red"])
+
+
+def colours(node: NodeView, utilization: np.ndarray | None, latency: np.ndarray | None,
+            length: int) -> list[str]:
+    """`colour` for every bin at once."""
+    if node.kind == "queue":
+        if latency is None or not node.sla_minutes:
+            return ["gray"] * length
+        ratio = latency / node.sla_minutes
+        index = np.select([~np.isfinite(ratio), ratio <= 1.0, ratio <= 1.5], [0, 1, 2], 3)
+    else:
+        if utilization is None:
+            return ["gray"] * length
+        index = np.select([~np.isfinite(utilization), utilization < 0.7, utilization < 0.9],
+                          [0, 1, 2], 3)
+    return _PALETTE[index].tolist()
 
 
 def _telemetry(node: NodeView) -> dict[str, Any]:
@@ -132,29 +167,19 @@ def state_at(view: RunView, index: int) -> dict[str, Any]:
 
 def state_window(view: RunView, start: int, end: int) -> dict[str, Any]:
     """Bins start..end inclusive; bounds are checked by the caller."""
-    grid = view.grid
+    lists = view.full_lists()
     window = slice(start, end + 1)
     nodes = []
-    for node in view.nodes:
-        derived = derived_series(node, grid.bin_minutes)
-        series: dict[str, list[float | None]] = {
-            name: _list(s[window]) for name, s in node.metrics.items()
-        }
-        for name, values in derived.items():
-            if values is not None:
-                series[name] = _list(values[window])
-        utilization, latency = derived["utilization"], derived["latencyMinutes"]
-        series_colors = [
-            colour(node, _at(utilization, i), _at(latency, i)) for i in range(start, end + 1)
-        ]
+    for node, (series, node_colours) in zip(view.nodes, lists["nodes"], strict=True):
         nodes.append({
-            "id": node.id, "kind": node.kind, "series": series, "colors": series_colors,
-            "telemetry": _telemetry(node),
+            "id": node.id, "kind": node.kind,
+            "series": {name: values[window] for name, values in series.items()},
+            "colors": node_colours[window], "telemetry": _telemetry(node),
         })
     return {
         "metadata": view.metadata,
         "window": {"startBin": start, "endBin": end, "binCount": end - start + 1},
-        "timestampsUtc": [format_utc(grid.bin_start(i)) for i in range(start, end + 1)],
+        "timestampsUtc": lists["timestamps"][window],
         "nodes": nodes,
         "warnings": view.warnings,
     }

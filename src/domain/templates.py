@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from flowtime.domain import schemas
 from flowtime.domain.errors import Problem, ProblemCollector, invalid
 from flowtime.domain.grid import TimeGrid, parse_utc
-from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.model import Metadata, Model, ModelDef, ParameterDef
+from flowtime.domain.hashing import canonical_json, sha256_bytes
+from flowtime.domain.model import Metadata, Model, ModelDef, ParameterDef, convert
 from flowtime.domain.parameters import check_definitions, resolve_parameters
 from flowtime.domain.yaml_document import dump_yaml, load_yaml
 
@@ -56,8 +56,8 @@ def parse_template(text: str | bytes, loc: str = "template") -> Template:
     problems.extend(schemas.validate("template", tree))
     if problems:
         raise invalid(problems.problems, "invalid template")
-    metadata = msgspec.convert(tree["metadata"], Metadata, strict=False)
-    parameters = msgspec.convert(tree.get("parameters") or [], list[ParameterDef], strict=False)
+    metadata = convert(tree["metadata"], Metadata)
+    parameters = convert(tree.get("parameters") or [], list[ParameterDef])
     problems.extend(check_definitions(parameters))
     declared = {p.name for p in parameters}
     for path, name in _placeholders(tree):
@@ -125,8 +125,35 @@ def substitute(
     return text, problems
 
 
+_MODEL_CACHE_SIZE = 128
+_model_cache: OrderedDict[tuple[str, str], Model] = OrderedDict()
+_model_cache_lock = threading.Lock()
+
+
 def build_model(template: Template, requested: Mapping[str, Any]) -> Model:
-    """Resolve parameters, substitute, and validate everything; raises with all problems."""
+    """Resolve parameters, substitute, and validate everything; raises with all problems.
+
+    Models are immutable, so the last few (by template content and request) are reused:
+    repeated scenarios skip substitution, validation and YAML rendering.
+    """
+    try:
+        key = (template.content_hash, canonical_json(dict(requested)))
+    except (TypeError, ValueError):
+        return _build_model(template, requested)
+    with _model_cache_lock:
+        cached = _model_cache.get(key)
+        if cached is not None:
+            _model_cache.move_to_end(key)
+            return cached
+    model = _build_model(template, requested)
+    with _model_cache_lock:
+        _model_cache[key] = model
+        while len(_model_cache) > _MODEL_CACHE_SIZE:
+            _model_cache.popitem(last=False)
+    return model
+
+
+def _build_model(template: Template, requested: Mapping[str, Any]) -> Model:
     from flowtime.domain.validation import validate_model  # avoid an import cycle
 
     problems = ProblemCollector()
@@ -140,7 +167,7 @@ def build_model(template: Template, requested: Mapping[str, Any]) -> Model:
         raise invalid(problems.problems)
     problems.extend(schemas.validate("template", substituted))
     problems.raise_if_any()
-    definition = msgspec.convert(substituted, ModelDef, strict=False)
+    definition = convert(substituted, ModelDef)
     problems.extend(validate_model(definition))
     problems.raise_if_any()
     start = parse_utc(definition.window.start or "")

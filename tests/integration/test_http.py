@@ -229,6 +229,8 @@ def test_state_bounds_and_window(client):
     assert schemas.validate("state-window", window) == []
     assert window["window"] == {"startBin": 0, "endBin": 2, "binCount": 3}
     assert window["nodes"][0]["series"]["served"] == [6, 6, 0]
+    assert window["nodes"][0]["series"]["utilization"][2] is None  # capacity 0 -> null
+    assert window["nodes"][0]["colors"] == ["yellow", "green", "gray"]
     problem(client.get(f"/v1/runs/{run_id}/state_window", params={"startBin": 2, "endBin": 1}),
             400)
 

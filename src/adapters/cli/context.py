@@ -20,13 +20,11 @@ def container_for(store: str | None = None, templates: str | None = None) -> Any
 
 
 def print_json(value: Any) -> None:
-    import json
-
     import click
+    import msgspec
 
-    from flowtime.adapters.wire import to_builtins
-
-    click.echo(json.dumps(to_builtins(value), indent=2, ensure_ascii=False))
+    # msgspec writes NaN/infinity as null, like the HTTP API.
+    click.echo(msgspec.json.format(msgspec.json.encode(value), indent=2).decode("utf-8"))
 
 
 def print_table(headers: list[str], rows: list[list[str]], caption: str | None = None) -> None:

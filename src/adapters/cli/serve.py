@@ -12,24 +12,27 @@ from flowtime.adapters.cli.errors import report_errors
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--store", help="Artifact store URL (default: FLOWTIME_STORE or FLOWTIME_DATA_DIR).")
 @click.option("--templates", "templates_url", help="Template folder.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes (the server keeps no state outside the store).")
 @click.option("--log-level", default="info", show_default=True)
 @report_errors
-def serve(host: str, port: int, store: str | None, templates_url: str | None,
+def serve(host: str, port: int, store: str | None, templates_url: str | None, workers: int,
           log_level: str) -> None:
     """Serve the HTTP API (OpenAPI docs at /schema)."""
     import os
 
     import uvicorn
 
-    from flowtime.adapters.http.app import create_app
-    from flowtime.adapters.observability.logs import configure_logging
     from flowtime.container import Settings, build_container
 
-    configure_logging(json_lines=True, level=os.environ.get("FLOWTIME_LOG_LEVEL", "INFO"))
     settings = Settings.from_env(store_url=store, templates_url=templates_url)
-    container = build_container(settings)
-    container.store()  # fail fast on a bad store URL
-    app = create_app(container)
-    click.echo(f"flowtime serving on http://{host}:{port}  (store: {settings.store_url})")
+    build_container(settings).store()  # fail fast on a bad store URL, before forking
+    # Workers build their own container from the environment: pass the flags on.
+    os.environ["FLOWTIME_STORE"] = settings.store_url
+    os.environ["FLOWTIME_TEMPLATES_DIR"] = settings.templates_url
+    os.environ.setdefault("FLOWTIME_LOG_LEVEL", log_level.upper())
+    click.echo(f"flowtime serving on http://{host}:{port}  (store: {settings.store_url}, "
+               f"workers: {workers})")
     click.echo(f"  docs: http://{host}:{port}/schema")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run("flowtime.adapters.http.asgi:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 import numpy as np
 
@@ -45,7 +46,8 @@ def _round(x: float) -> float:
     return whole
 
 
-_HELPERS = {"_div": _div, "_mod": _mod, "_floor": _floor, "_ceil": _ceil, "_round": _round}
+_HELPERS = {"_div": _div, "_mod": _mod, "_floor": _floor, "_ceil": _ceil, "_round": _round,
+            "_min": min, "_max": max}
 
 
 class _Compiler:
@@ -59,6 +61,10 @@ class _Compiler:
         self.initial = initial
         self.hoist = hoist
         self.hoisted: list[np.ndarray] = []
+        self.loads: dict[str, str] = {}  # local name -> expression loaded once per bin
+        # Lists are padded in front by the largest SHIFT lag, pre-filled with each member's
+        # initial value, so the loop body reads `m[i - k]` with no bounds test.
+        self.pad = 0
 
     def uses_group(self, node: Expr) -> bool:
         return any(r.name in self.slot for r in references(node))
@@ -71,9 +77,11 @@ class _Compiler:
             if not isinstance(value, np.ndarray):
                 return repr(float(value))
             self.hoisted.append(value)
-            return f"h{len(self.hoisted) - 1}[t]"
+            k = len(self.hoisted) - 1
+            self.loads[f"a{k}"] = f"h{k}[i]"
+            return f"a{k}"
         if isinstance(node, Ref):
-            return f"{self.slot[node.name]}[t]"
+            return "v" + self.slot[node.name][1:]  # computed earlier in this bin
         if isinstance(node, Neg):
             return f"(-{self.emit(node.operand)})"
         if isinstance(node, BinOp):
@@ -82,9 +90,22 @@ class _Compiler:
         assert isinstance(node, Call)
         return self.call(node)
 
-    def past(self, ref: Ref, lag: int, fallback: float) -> str:
+    def past(self, ref: Ref, lag: int) -> str:
+        """Value `lag` bins ago; the padding supplies the initial condition."""
+        if not lag:
+            return self.emit(ref)
+        self.pad = max(self.pad, lag)
         slot = self.slot[ref.name]
-        return f"({slot}[t - {lag}] if t >= {lag} else {fallback!r})" if lag else f"{slot}[t]"
+        name = f"p{slot[1:]}_{lag}"
+        # Lag 1 is the member's value from the previous bin, still in its local.
+        self.loads[name] = f"v{slot[1:]}" if lag == 1 else f"{slot}[i - {lag}]"
+        return name
+
+    def past_or_zero(self, ref: Ref, lag: int) -> str:
+        """Value `lag` bins ago, 0 before the grid starts (CONV ignores initial values)."""
+        if not lag:
+            return self.emit(ref)
+        return f"({self.slot[ref.name]}[i - {lag}] if t >= {lag} else 0.0)"
 
     def call(self, node: Call) -> str:
         name, args = node.name, node.args
@@ -93,18 +114,18 @@ class _Compiler:
             if lag == 0:
                 return self.emit(target)
             assert isinstance(target, Ref)  # validation guarantees this inside a loop
-            return self.past(target, lag, float(self.initial.get(target.name, 0.0)))
+            return self.past(target, lag)
         if name == "CONV":
             target = args[0]
             assert isinstance(target, Ref)
-            terms = [f"{k!r} * {self.past(target, j, 0.0)}" for j, k in
+            terms = [f"{k!r} * {self.past_or_zero(target, j)}" for j, k in
                      enumerate(kernel_of(args[1])) if k != 0]
             return "(" + " + ".join(terms) + ")" if terms else "0.0"
         parts = [self.emit(a) for a in args]
         if name in ("MIN", "MAX"):
-            return f"{name.lower()}({', '.join(parts)})"
+            return f"_{name.lower()}({', '.join(parts)})"
         if name == "CLAMP":
-            return f"max({parts[1]}, min({parts[2]}, {parts[0]}))"
+            return f"_max({parts[1]}, _min({parts[2]}, {parts[0]}))"
         if name == "ABS":
             return f"abs({parts[0]})"
         if name in ("FLOOR", "CEIL", "ROUND"):
@@ -121,6 +142,14 @@ class _Compiler:
         raise AssertionError(f"unhandled function {name}")
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> Callable[..., tuple[list[float], ...]]:
+    """Compile generated source once; groups of the same shape share the function."""
+    namespace: dict[str, object] = dict(_HELPERS)
+    exec(compile(source, "<feedback-group>", "exec"), namespace)
+    return namespace["_group"]  # type: ignore[return-value]
+
+
 def evaluate_feedback_group(
     members: list[str],
     asts: Mapping[str, Expr],
@@ -130,20 +159,28 @@ def evaluate_feedback_group(
 ) -> dict[str, np.ndarray]:
     """Evaluate `members` (in instantaneous-dependency order) bin by bin."""
     compiler = _Compiler(members, initial, hoist)
-    body = [f"        {compiler.slot[m]}[t] = {compiler.emit(asts[m])}" for m in members]
-    hoisted = [f"h{i}" for i in range(len(compiler.hoisted))]
+    body: list[str] = []
+    for m in members:
+        slot = compiler.slot[m]
+        body.append(f"        v{slot[1:]} = {compiler.emit(asts[m])}")
+        body.append(f"        {slot}[i] = v{slot[1:]}")
+    body = [f"        {name} = {expr}" for name, expr in compiler.loads.items()] + body
+    pad = compiler.pad
+    hoisted = "".join(f", h{k}" for k in range(len(compiler.hoisted)))
     slots = [compiler.slot[m] for m in members]
-    source = "\n".join(
-        [
-            f"def _group(bins{''.join(', ' + h for h in hoisted)}):",
-            *[f"    {s} = [0.0] * bins" for s in slots],
-            "    for t in range(bins):",
-            *body,
-            f"    return ({', '.join(slots)},)",
-        ]
-    )
-    namespace: dict[str, object] = dict(_HELPERS)
-    exec(compile(source, "<feedback-group>", "exec"), namespace)
-    lists = [h.tolist() for h in compiler.hoisted]
-    results = namespace["_group"](bins, *lists)  # type: ignore[operator]
+    helpers = ", ".join(f"{name}={name}" for name in _HELPERS)  # bound as fast locals
+    needs_t = any("t >=" in line for line in body)
+    lines = [
+        f"def _group(bins, initials{hoisted}, {helpers}):",
+        *[f"    {slot} = [initials[{k}]] * {pad} + [0.0] * bins" for k, slot in enumerate(slots)],
+        *[f"    v{slot[1:]} = initials[{k}]" for k, slot in enumerate(slots)],
+        f"    for i in range({pad}, {pad} + bins):",
+        *([f"        t = i - {pad}"] if needs_t else []),
+        *body,
+        "    return (" + "".join(f"{slot}[{pad}:], " for slot in slots) + ")",
+    ]
+    function = _compiled("\n".join(lines))
+    lists = [[0.0] * pad + h.tolist() for h in compiler.hoisted]
+    initials = [float(initial.get(m, 0.0)) for m in members]
+    results = function(bins, initials, *lists)
     return {m: np.asarray(r, dtype=np.float64) for m, r in zip(members, results, strict=True)}

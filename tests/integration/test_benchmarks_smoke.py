@@ -1,0 +1,14 @@
+"""Every benchmark case runs at a tiny size, so the harness cannot rot."""
+
+from __future__ import annotations
+
+from benchmarks.__main__ import CASES, main
+
+
+def test_every_benchmark_case_runs_at_a_tiny_size(capsys):
+    assert main(["--quick"]) == 0
+    output = capsys.readouterr().out
+    for fragment in ("engine", "recurrence", "POST /v1/runs", "GET /v1/runs", "/state_window",
+                     "flowtime --help"):
+        assert fragment in output
+    assert set(CASES) == {"engine", "create", "listing", "state", "cli"}
