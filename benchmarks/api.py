@@ -17,6 +17,10 @@ from flowtime.container import Settings, build_container
 from flowtime.domain.runs import RunRequest, RunSummary
 
 
+CLIENTS = 8
+BURSTS = 5
+
+
 def _environment(root: Path, nodes: int, bins: int) -> dict[str, str]:
     templates = root / "templates"
     templates.mkdir()
@@ -35,30 +39,36 @@ def create_run(quick: bool = False) -> list[Row]:
         in_process = repeat(lambda: service.create_run(RunRequest("bench-services")), count, 3)
         with running_server(env) as base, httpx.Client(base_url=base, timeout=30) as client:
             over_http = repeat(lambda: client.post("/v1/runs", json=body), count, 3)
-        # Throughput: one worker per core (2 here), 4 concurrent clients.
+        # Throughput: one worker per core (2 here), 8 concurrent clients. Each request uses
+        # a new connection: workers share one listening socket, and long-lived keep-alive
+        # connections can all land on one worker, which measures the kernel, not us.
         with running_server(env, workers=2) as base:
-            total = count * 2
-            start = time.perf_counter()
-
+            total = count
             shared = httpx.Client(base_url=base, timeout=30,
-                                  limits=httpx.Limits(max_connections=4))
+                                  limits=httpx.Limits(max_connections=CLIENTS))
 
             def one(_: int) -> int:
-                return shared.post("/v1/runs", json=body).status_code
+                return shared.post("/v1/runs", json=body,
+                                   headers={"Connection": "close"}).status_code
 
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                codes = list(pool.map(one, range(total)))
+            rates, codes = [], []
+            with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+                list(pool.map(one, range(2 * CLIENTS)))  # warm both workers
+                for _ in range(BURSTS):  # this machine is noisy: median of short bursts
+                    start = time.perf_counter()
+                    codes.extend(pool.map(one, range(total)))
+                    rates.append(total / (time.perf_counter() - start))
+            rate = median(rates)
             shared.close()
-            rate = total / (time.perf_counter() - start)
             assert set(codes) == {201}, codes
     http_p50, base_p50 = median(over_http), median(in_process)
     return [
         Row(f"POST /v1/runs {nodes}n×{bins}b", "p50 ms", http_p50, base_p50,
             "≤ 1.5× in-process", http_p50 <= 1.5 * base_p50,
             note=f"p95 {percentile(over_http, 95):.1f} ms vs {percentile(in_process, 95):.1f}"),
-        Row(f"POST /v1/runs {nodes}n×{bins}b", "runs/s (2 workers, 4 clients)", rate, None,
-            "≥ 50 runs/s",
-            quick or rate >= 50),
+        Row(f"POST /v1/runs {nodes}n×{bins}b", f"runs/s (2 workers, {CLIENTS} clients)", rate, None,
+            "≥ 50 runs/s", quick or rate >= 50,
+            note=f"bursts {min(rates):.0f}–{max(rates):.0f} runs/s"),
     ]
 
 
