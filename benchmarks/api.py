@@ -16,7 +16,6 @@ from flowtime.adapters.stores.file import FileArtifactStore
 from flowtime.container import Settings, build_container
 from flowtime.domain.runs import RunRequest, RunSummary
 
-
 CLIENTS = 8
 BURSTS = 5
 

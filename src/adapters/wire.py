@@ -5,10 +5,11 @@ Conversion from domain objects happens here, once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
+from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.runs import (
     RunPage,
     RunPlan,
@@ -19,6 +20,10 @@ from flowtime.domain.runs import (
     TelemetryRequest,
 )
 from flowtime.domain.templates import Template
+
+RunIdText = Annotated[str, msgspec.Meta(pattern=RUN_ID_PATTERN.pattern,
+                                         description="Letters, digits, '.', '_', '-'")]
+Mode = Literal["simulation", "telemetry"]
 
 
 class Wire(msgspec.Struct, rename="camel", omit_defaults=False):
@@ -33,15 +38,16 @@ class TelemetryBody(Wire, forbid_unknown_fields=True):
 
 class RunOptions(Wire, forbid_unknown_fields=True):
     deterministic_run_id: bool = False
-    run_id: str | None = None
+    run_id: RunIdText | None = None
     overwrite_existing: bool = False
     dry_run: bool = False
-    seed: int | None = None
+    # gt=-1 rather than ge=0: the OpenAPI generator drops a zero minimum.
+    seed: Annotated[int, msgspec.Meta(gt=-1, le=2**63 - 1)] | None = None
 
 
 class CreateRunBody(Wire, forbid_unknown_fields=True):
-    template_id: str
-    mode: str = "simulation"
+    template_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    mode: Mode = "simulation"
     parameters: dict[str, Any] = {}
     telemetry: TelemetryBody | None = None
     options: RunOptions = msgspec.field(default_factory=RunOptions)

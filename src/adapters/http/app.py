@@ -21,11 +21,20 @@ from flowtime.adapters.http.problems import (
 )
 from flowtime.adapters.http.routes import ROUTES
 from flowtime.adapters.http.security import request_id_middleware
+from flowtime.adapters.wire import CreateRunBody, RunOptions, TelemetryBody
 from flowtime.domain.errors import FlowTimeError
 
 
 def _provider(factory: Any) -> Provide:
     return Provide(lambda: factory(), sync_to_thread=False)
+
+
+def _close_request_schemas(app: Litestar) -> None:
+    """Request bodies refuse unknown fields (typos get a 400); say so in the OpenAPI."""
+    schemas = app.openapi_schema.components.schemas or {}
+    for struct in (CreateRunBody, RunOptions, TelemetryBody):
+        if struct.__name__ in schemas:
+            schemas[struct.__name__].additional_properties = False
 
 
 def create_app(container: Any) -> Litestar:
@@ -63,6 +72,7 @@ def create_app(container: Any) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    _close_request_schemas(app)
     app.state.container = container
     app.state.api_key = settings.api_key
     return app

@@ -21,6 +21,7 @@ from flowtime.adapters.http.problems import PROBLEM_MEDIA_TYPE
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import (
     CreateRunBody,
+    Mode,
     ProblemOut,
     RunListResponse,
     RunResponse,
@@ -32,6 +33,7 @@ from flowtime.adapters.wire import (
     template_detail,
     template_summary,
 )
+from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.queries import RunQueryService
 from flowtime.domain.runs import DEFAULT_PAGE_SIZE, RunFilter
@@ -64,7 +66,9 @@ async def offload(func: Any, *args: Any) -> Any:
     return await run_sync(func, *args)
 
 
-RunId = Annotated[str, PathParameter(description="Run id", max_length=1024)]
+RunId = Annotated[str, PathParameter(description="Run id", pattern=RUN_ID_PATTERN.pattern)]
+# Each part starts with neither '.' nor '/', so '..', hidden files and absolute paths are out.
+BUNDLE_PATH = r"^/?[^/.\\\x00][^/\\\x00]*(/[^/.\\\x00][^/\\\x00]*)*$"
 Store = NamedDependency[SkipValidation[ArtifactStore]]
 Templates = NamedDependency[SkipValidation[TemplateSource]]
 Queries = NamedDependency[SkipValidation[RunQueryService]]
@@ -121,7 +125,7 @@ async def create_run(
 @get("/v1/runs", tags=["runs"], summary="List runs, newest first", responses=problems(400))
 async def list_runs(
     queries: Queries,
-    mode: Annotated[str | None, QueryParameter(description="simulation or telemetry")] = None,
+    mode: Annotated[Mode | None, QueryParameter(description="simulation or telemetry")] = None,
     template_id: Annotated[str | None, QueryParameter(name="templateId")] = None,
     has_warnings: Annotated[bool | None, QueryParameter(name="hasWarnings")] = None,
     page: Annotated[int, QueryParameter(ge=1, examples=[Example(value=1)])] = 1,
@@ -164,7 +168,9 @@ _MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv; charset=utf-8",
 @get("/v1/runs/{run_id:str}/files/{file_path:path}", tags=["runs"],
      summary="Any file of the bundle", media_type="application/octet-stream",
      responses=problems(400, 404))
-async def bundle_file(queries: Queries, run_id: RunId, file_path: FromPath[str]) -> Response[bytes]:
+async def bundle_file(queries: Queries, run_id: RunId,
+                      file_path: Annotated[str, PathParameter(pattern=BUNDLE_PATH,
+                                                              max_length=512)]) -> Response[bytes]:
     path = file_path.lstrip("/")
     data = await offload(queries.read_file, run_id, path)
     suffix = path[path.rfind("."):] if "." in path else ""
