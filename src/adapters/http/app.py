@@ -16,6 +16,7 @@ from flowtime.adapters.http.metrics import metrics_route
 from flowtime.adapters.http.problems import (
     handle_domain_error,
     handle_http,
+    handle_too_deep,
     handle_unexpected,
     handle_validation,
 )
@@ -58,6 +59,7 @@ def create_app(container: Any) -> Litestar:
             FlowTimeError: handle_domain_error,
             ValidationException: handle_validation,
             HTTPException: handle_http,
+            RecursionError: handle_too_deep,
             Exception: handle_unexpected,
         },
         middleware=[request_id_middleware],

@@ -103,6 +103,12 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
                             request_id_of(request), headers or None)
 
 
+def handle_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """The JSON decoder gives up on absurdly nested bodies by raising RecursionError."""
+    detail = "request body is nested too deeply"
+    return problem_response(400, detail, [ProblemItem("body", detail)], request_id_of(request))
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     request_id = request_id_of(request)
     log.exception("unhandled error in request %s %s (request id %s)", request.method,
