@@ -87,10 +87,12 @@ def test_hostile_bodies_are_4xx_quickly_and_write_nothing(app_env, body):
 
 def test_a_million_element_array_is_413(app_env):
     client, data, _ = app_env
+    before = files_under(data)
     body = json.dumps({"templateId": "it-system",
                        "parameters": {"demandProfile": [1] * 1_000_000}})
     response = client.post("/v1/runs", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 413
+    assert files_under(data) == before
 
 
 @pytest.mark.parametrize("name", ["billion-laughs.yaml", "duplicate-keys.yaml",
