@@ -85,6 +85,38 @@ class RunQueryService:
                 return entry["id"], self.store.read(run_id, entry["path"])
         raise not_found("seriesId", f"run '{run_id}' has no series '{series}'")
 
+    def verify_run(self, run_id: str) -> list[str]:
+        """Re-hash every series and the model against manifest and index; mismatches."""
+        from flowtime.domain.bundle import MANIFEST_JSON, SPEC_YAML
+        from flowtime.domain.hashing import sha256_bytes
+
+        manifest = json.loads(self.store.read(run_id, MANIFEST_JSON))
+        index = self.series_index(run_id)
+        found: list[str] = []
+        listed = {entry["id"]: entry for entry in index.get("series", [])}
+        for series, expected in manifest.get("seriesHashes", {}).items():
+            entry = listed.get(series)
+            if entry is None:
+                found.append(f"{series}: in manifest.json but not in series/index.json")
+                continue
+            try:
+                actual = sha256_bytes(self.store.read(run_id, entry["path"]))
+            except FlowTimeError:
+                found.append(f"{entry['path']}: missing")
+                continue
+            if actual != expected:
+                found.append(f"{entry['path']}: hash {actual} does not match the manifest")
+            if entry.get("hash") != expected:
+                found.append(f"{series}: index hash differs from the manifest")
+        for series in sorted(set(listed) - set(manifest.get("seriesHashes", {}))):
+            found.append(f"{series}: in series/index.json but not in manifest.json")
+        model_hash = manifest.get("modelHash")
+        if model_hash:
+            for path in (MODEL_YAML, SPEC_YAML):
+                if sha256_bytes(self.store.read(run_id, path)) != model_hash:
+                    found.append(f"{path}: hash does not match modelHash")
+        return found
+
     # -- state ----------------------------------------------------------------------
     def state(self, run_id: str, bin_index: int) -> dict[str, Any]:
         view = self._view(run_id)

@@ -116,3 +116,16 @@ def test_help_works_for_every_command():
                  ["serve", "--help"], ["telemetry", "capture", "--help"]):
         result = runner.invoke(cli, args)
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_verify_reports_a_tampered_csv(runner, data_dir):
+    assert runner.invoke(cli, ["run", "--template-id", "it-system", "--run-id", "v1"]).exit_code == 0
+    assert runner.invoke(cli, ["run", "--template-id", "it-system", "--run-id", "v2"]).exit_code == 0
+    clean = runner.invoke(cli, ["runs", "verify", "--all"])
+    assert clean.exit_code == 0 and "v1: ok" in clean.output and "v2: ok" in clean.output
+    target = data_dir / "runs" / "v1" / "series" / "billed@BILLED@DEFAULT.csv"
+    target.write_text(target.read_text().replace("\n3,", "\n3,9"))
+    tampered = runner.invoke(cli, ["runs", "verify", "--all"])
+    assert tampered.exit_code == 1
+    assert "v1: CORRUPT" in tampered.output and "v2: ok" in tampered.output
+    assert "series/billed@BILLED@DEFAULT.csv: hash" in tampered.output

@@ -258,6 +258,15 @@ def test_api_key_protects_mutating_routes(data_dir, templates_dir):
         problem(c.delete(f"/v1/runs/{run_id}"), 401)
         assert c.get(f"/v1/runs/{run_id}").status_code == 200  # reads stay open
         assert c.get("/v1/runs").status_code == 200
+        document = c.get("/schema/openapi.json").json()
+        mutating = [(method, path) for path, ops in document["paths"].items()
+                    for method in ops if method in ("post", "put", "patch", "delete")]
+        assert len(mutating) >= 2
+        for method, path in mutating:  # every mutating route, present and future
+            url = path.replace("{run_id}", run_id).replace("{", "").replace("}", "")
+            for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "s3cret"}):
+                response = c.request(method.upper(), url, json={}, headers=headers)
+                assert response.status_code == 401, (method, path, headers)
 
 
 def test_unexpected_errors_are_generic_500_with_a_request_id(client, app_container, monkeypatch):

@@ -67,6 +67,39 @@ def run_state(run_id: str, bin_index: int, store: str | None) -> None:
     print_json(container_for(store).queries().state(run_id, bin_index))
 
 
+@runs.command("verify")
+@click.argument("run_id", required=False)
+@click.option("--all", "verify_all", is_flag=True, help="Verify every run in the store.")
+@click.option("--store", help=STORE_HELP)
+@report_errors
+def verify_runs(run_id: str | None, verify_all: bool, store: str | None) -> None:
+    """Re-hash bundle files against manifest.json and the series index."""
+    from flowtime.adapters.cli.context import container_for
+    from flowtime.domain.runs import RunFilter
+
+    if bool(run_id) == verify_all:
+        raise click.UsageError("give a RUN_ID or --all")
+    queries = container_for(store).queries()
+    run_ids = [run_id] if run_id else []
+    page = 1
+    while verify_all:
+        listed = queries.list_runs(RunFilter(), page, 200)
+        run_ids.extend(s.run_id for s in listed.items)
+        if page * 200 >= listed.total_count:
+            break
+        page += 1
+    bad = 0
+    for rid in run_ids:
+        problems = queries.verify_run(rid)
+        bad += bool(problems)
+        click.echo(f"{rid}: {'ok' if not problems else 'CORRUPT'}")
+        for problem in problems:
+            click.echo(f"  {problem}")
+    if bad:
+        click.echo(f"{bad} of {len(run_ids)} runs failed verification", err=True)
+        raise SystemExit(1)
+
+
 @runs.command("delete")
 @click.argument("run_id")
 @click.option("--store", help=STORE_HELP)
