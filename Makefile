@@ -9,7 +9,7 @@ PORT ?= 8080
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,s3]'
+	$(PY) -m pip install --quiet -e '.[test,s3,dask]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -6,7 +6,7 @@ import argparse
 import platform
 import sys
 
-from benchmarks import api, cli, engine
+from benchmarks import api, cli, engine, sweeps
 from benchmarks.common import Row
 
 CASES = {
@@ -15,6 +15,7 @@ CASES = {
     "listing": api.listing,
     "state": api.state_window,
     "cli": cli.cold_start,
+    "sweep": sweeps.run,
 }
 
 

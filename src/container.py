@@ -38,6 +38,9 @@ class Settings:
     capture_root: str = "./data/captures"
     api_key: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    executor: str = "local"  # local | dask
+    dask_scheduler: str | None = None  # tcp://host:8786; none: a LocalCluster
+    sweep_workers: int | None = None  # processes (local) or LocalCluster workers (dask)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -51,10 +54,21 @@ class Settings:
         }
         if env.get("FLOWTIME_TEMPLATES_DIR"):
             values["templates_url"] = env["FLOWTIME_TEMPLATES_DIR"]
+        if env.get("FLOWTIME_EXECUTOR"):
+            values["executor"] = env["FLOWTIME_EXECUTOR"]
+        if env.get("FLOWTIME_DASK_SCHEDULER"):
+            values["dask_scheduler"] = env["FLOWTIME_DASK_SCHEDULER"]
+        if env.get("FLOWTIME_SWEEP_WORKERS", "").isdigit():
+            values["sweep_workers"] = int(env["FLOWTIME_SWEEP_WORKERS"])
         if env.get("FLOWTIME_MAX_BODY_BYTES", "").isdigit():
             values["max_body_bytes"] = int(env["FLOWTIME_MAX_BODY_BYTES"])
         settings = cls(**values)
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    def __post_init__(self) -> None:
+        if self.executor not in ("local", "dask"):
+            raise FlowTimeError(ErrorKind.INVALID, f"unknown executor '{self.executor}'", [
+                Problem("executor", "must be local or dask")])
 
 
 def _scheme(url: str) -> str:
@@ -121,6 +135,25 @@ def _queries(**kwargs: Any) -> Any:
     return RunQueryService(**kwargs)
 
 
+def _executor(settings: Settings) -> Any:
+    if settings.executor == "dask":
+        from flowtime.adapters.executors.dask_cluster import DaskExecutor
+
+        return DaskExecutor(settings, settings.dask_scheduler, settings.sweep_workers or 2)
+    if settings.executor == "local":
+        from flowtime.adapters.executors.local import LocalExecutor
+
+        return LocalExecutor(settings, settings.sweep_workers)
+    raise FlowTimeError(ErrorKind.INVALID, f"unknown executor '{settings.executor}'", [
+        Problem("executor", "must be local or dask")])
+
+
+def _sweeps(**kwargs: Any) -> Any:
+    from flowtime.domain.sweeps import SweepService
+
+    return SweepService(**kwargs)
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     clock = providers.Singleton(_clock)
@@ -134,6 +167,8 @@ class Container(containers.DeclarativeContainer):
         telemetry=telemetry,
     )
     queries = providers.Singleton(_queries, store=store)
+    executor = providers.Singleton(_executor, settings)
+    sweeps = providers.Singleton(_sweeps, store=store, executor=executor, clock=clock)
 
 
 def build_container(settings: Settings | None = None, **overrides: Any) -> Container:

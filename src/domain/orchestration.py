@@ -19,6 +19,7 @@ from flowtime.domain.bundle import (
     TELEMETRY_MANIFEST,
     BundleInput,
     build_bundle,
+    series_id,
 )
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
@@ -196,7 +197,8 @@ class RunOrchestrationService:
         self.observer.artifacts_written(ctx)
         record = build_record(run_id, files.__getitem__,
                               lambda path: self.store.location(run_id, path), set(files))
-        return RunResult(record, None, record.warnings, created=True)
+        return RunResult(record, None, record.warnings, created=True,
+                         series={series_id(node): values for node, values in series.items()})
 
     def _existing(self, run_id: str) -> RunResult:
         record = describe_run(self.store, run_id)

@@ -128,6 +128,8 @@ class RunResult:
     plan: RunPlan | None
     warnings: list[RunWarning]
     created: bool  # False when an existing deterministic run was returned
+    # Output series by series id, when this call evaluated them (saves re-reading CSVs).
+    series: dict[str, Any] | None = None
 
     @property
     def is_dry_run(self) -> bool:

@@ -41,7 +41,13 @@ def test_api_conforms_to_its_schema_and_never_fails(operation, mode):
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
               database=None)
     def check(case):
-        case.call_and_validate()
+        response = case.call()
+        if response.status_code == 413 and operation.label == "POST /v1/sweeps":
+            # A grid's size is a product of list lengths: JSON Schema cannot state the
+            # 100,000-run limit, so a schema-valid sweep may still be too large.
+            assert response.json()["detail"] == "sweep too large"
+            return
+        case.validate_response(response)
 
     try:
         check()

@@ -9,6 +9,7 @@ from flowtime import __version__
 from flowtime.adapters.cli.runs import runs
 from flowtime.adapters.cli.serve import serve
 from flowtime.adapters.cli.simulate import run
+from flowtime.adapters.cli.sweep import sweep
 from flowtime.adapters.cli.telemetry import telemetry
 from flowtime.adapters.cli.templates import templates
 
@@ -28,6 +29,7 @@ cli.add_command(templates)
 cli.add_command(runs)
 cli.add_command(serve)
 cli.add_command(telemetry)
+cli.add_command(sweep)
 
 
 if __name__ == "__main__":

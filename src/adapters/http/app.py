@@ -20,9 +20,10 @@ from flowtime.adapters.http.problems import (
     handle_unexpected,
     handle_validation,
 )
-from flowtime.adapters.http.routes import ROUTES
+from flowtime.adapters.http.routes import ROUTES, offload, problems
 from flowtime.adapters.http.security import request_id_middleware
-from flowtime.adapters.wire import CreateRunBody, RunOptions, TelemetryBody
+from flowtime.adapters.http.sweeps import sweep_routes
+from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
 from flowtime.domain.errors import FlowTimeError
 
 
@@ -33,9 +34,15 @@ def _provider(factory: Any) -> Provide:
 def _close_request_schemas(app: Litestar) -> None:
     """Request bodies refuse unknown fields (typos get a 400); say so in the OpenAPI."""
     schemas = app.openapi_schema.components.schemas or {}
-    for struct in (CreateRunBody, RunOptions, TelemetryBody):
+    for struct in (CreateRunBody, RunOptions, TelemetryBody, SweepBody):
         if struct.__name__ in schemas:
             schemas[struct.__name__].additional_properties = False
+    # The generator drops the per-value `min_length` of dict values: every grid list
+    # needs at least one value.
+    grid = (schemas["SweepBody"].properties or {}).get("grid") if "SweepBody" in schemas else None
+    values = getattr(grid, "additional_properties", None)
+    if values is not None and not isinstance(values, bool):
+        values.min_items = 1
 
 
 def create_app(container: Any) -> Litestar:
@@ -46,13 +53,15 @@ def create_app(container: Any) -> Litestar:
         "queries": _provider(container.queries),
         "templates": _provider(container.templates),
         "store": _provider(container.store),
+        "sweeps": _provider(container.sweeps),
     }
     telemetry = container.telemetry_providers()
     tracing = OpenTelemetryPlugin(OpenTelemetryConfig(
         tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider,
         exclude=["/metrics", "/healthz"]))
     app = Litestar(
-        route_handlers=[*ROUTES, metrics_route(telemetry.registry)],
+        route_handlers=[*ROUTES, *sweep_routes(problems, offload),
+                        metrics_route(telemetry.registry)],
         plugins=[tracing],
         dependencies=dependencies,
         exception_handlers={

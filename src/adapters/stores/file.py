@@ -279,6 +279,27 @@ class FileArtifactStore:
         except (OSError, ValueError, KeyError):
             return None
 
+    # -- sweeps ---------------------------------------------------------------------
+    def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None:
+        check_run_id(sweep_id)
+        target = self.root.joinpath("sweeps", sweep_id, *check_relative_path(path))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
+        temp.write_bytes(data)
+        os.replace(temp, target)  # readers see the old or the new file, never half
+
+    def read_sweep_file(self, sweep_id: str, path: str) -> bytes:
+        check_run_id(sweep_id)
+        target = self.root.joinpath("sweeps", sweep_id, *check_relative_path(path))
+        try:
+            return target.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise not_found("sweepId", f"no '{path}' for sweep '{sweep_id}'") from None
+
+    def list_sweeps(self) -> list[str]:
+        folder = self.root / "sweeps"
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
     def check(self) -> None:
         if not (self.runs.is_dir() and os.access(self.runs, os.W_OK)):
             raise FlowTimeError(ErrorKind.UNAVAILABLE, f"store root {self.root} is not writable")

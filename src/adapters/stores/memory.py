@@ -15,6 +15,7 @@ class MemoryArtifactStore:
 
     def __init__(self) -> None:
         self._runs: dict[str, tuple[dict[str, bytes], RunSummary]] = {}
+        self._sweeps: dict[str, dict[str, bytes]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -63,6 +64,22 @@ class MemoryArtifactStore:
 
     def location(self, run_id: str, path: str) -> str:
         return f"memory://runs/{run_id}/{path}"
+
+    def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None:
+        check_run_id(sweep_id)
+        check_relative_path(path)
+        with self._lock:
+            self._sweeps.setdefault(sweep_id, {})[path] = data
+
+    def read_sweep_file(self, sweep_id: str, path: str) -> bytes:
+        check_run_id(sweep_id)
+        try:
+            return self._sweeps[sweep_id][path]
+        except KeyError:
+            raise not_found("sweepId", f"no '{path}' for sweep '{sweep_id}'") from None
+
+    def list_sweeps(self) -> list[str]:
+        return sorted(self._sweeps)
 
     def check(self) -> None:
         return None

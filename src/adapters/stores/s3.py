@@ -223,6 +223,37 @@ class S3ArtifactStore:
                 self._cache.pop(gone, None)
             return [s for r, (_, s) in self._cache.items() if r in listed]
 
+    # -- sweeps (plain objects: each PUT replaces the whole object atomically) ----------
+    def _sweep_key(self, sweep_id: str, path: str) -> str:
+        check_run_id(sweep_id)
+        check_relative_path(path)
+        return f"{self.prefix}sweeps/{sweep_id}/{path}"
+
+    def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._sweep_key(sweep_id, path), Body=data)
+
+    def read_sweep_file(self, sweep_id: str, path: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self._sweep_key(sweep_id, path))
+        except ClientError as exc:
+            if self._code(exc) in ("NoSuchKey", "404"):
+                raise not_found("sweepId", f"no '{path}' for sweep '{sweep_id}'") from None
+            raise _unavailable("could not read from the object store", exc) from exc
+        return obj["Body"].read()
+
+    def list_sweeps(self) -> list[str]:
+        prefix = f"{self.prefix}sweeps/"
+        found = set()
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                rest = item["Key"][len(prefix):]
+                if rest.endswith("/sweep.json") and rest.count("/") == 1:
+                    found.add(rest.split("/", 1)[0])
+        return sorted(found)
+
     def check(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 

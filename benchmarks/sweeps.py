@@ -1,0 +1,49 @@
+"""Sweep case: 200 runs serial in-process vs the local process pool vs a Dask LocalCluster."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import Row
+from benchmarks.models import service_template
+from flowtime.container import Settings, build_container
+from flowtime.domain.sweeps import SweepRequest, expand
+
+WORKERS = 2
+
+
+def _settings(root: Path, name: str, executor: str) -> Settings:
+    return Settings.from_env({
+        "FLOWTIME_DATA_DIR": str(root / name), "FLOWTIME_TEMPLATES_DIR": str(root / "t"),
+        "FLOWTIME_EXECUTOR": executor, "FLOWTIME_SWEEP_WORKERS": str(WORKERS)})
+
+
+def run(quick: bool = False) -> list[Row]:
+    samples = 8 if quick else 200
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "t").mkdir()
+        (root / "t" / "bench.yaml").write_text(service_template(50, 288))
+        request = SweepRequest("bench-services", samples=samples, seed=1)
+        serial = build_container(_settings(root, "serial", "local")).orchestration()
+        start = time.perf_counter()
+        for point in expand(request):
+            serial.create_run(point.request)
+        serial_rate = samples / (time.perf_counter() - start)
+        rates = {}
+        for executor in ("local", "dask"):
+            sweeps = build_container(_settings(root, executor, executor)).sweeps()
+            start = time.perf_counter()
+            summary = sweeps.run(request)
+            rates[executor] = samples / (time.perf_counter() - start)
+            assert summary["progress"]["created"] == samples, summary["progress"]
+    return [
+        Row(f"sweep {samples} runs, serial in-process", "runs/s", serial_rate, None, "context",
+            True),
+        *(Row(f"sweep {samples} runs, {name} ({WORKERS} workers)", "runs/s", rate, serial_rate,
+              "speed-up per worker reported", True,
+              note=f"{rate / serial_rate / WORKERS:.2f}× per worker (incl. start-up)")
+          for name, rate in rates.items()),
+    ]

@@ -1,0 +1,121 @@
+"""`flowtime sweep`: a parameter grid and/or Monte Carlo seeds on a local pool or Dask."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from flowtime.adapters.cli.errors import EXIT_FAILURE, report_errors
+
+
+def _grid_values(text: str) -> list[Any]:
+    """`4,6,8` → [4, 6, 8]; `[1,2],[3,4]` → [[1, 2], [3, 4]]; bare words stay strings."""
+    try:
+        values = json.loads(f"[{text}]")
+    except ValueError:
+        values = [part.strip() for part in text.split(",")]
+    return values
+
+
+@click.command()
+@click.option("--template-id", required=True)
+@click.option("--mode", type=click.Choice(["simulation", "telemetry"]), default="simulation",
+              show_default=True)
+@click.option("--grid", "grids", multiple=True, metavar="NAME=V1,V2,…",
+              help="Values for one parameter; several --grid make a cartesian product.")
+@click.option("--param", "params", multiple=True, metavar="K=V", help="Fixed parameter value.")
+@click.option("--samples", type=click.IntRange(1, 100_000),
+              help="Monte Carlo: this many seeds per grid point.")
+@click.option("--seed", type=click.IntRange(0), help="First seed of the samples.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), help="Default: local.")
+@click.option("--scheduler", help="Dask scheduler address (tcp://host:8786); default a "
+              "LocalCluster.")
+@click.option("--workers", type=click.IntRange(1, 256), help="Processes / LocalCluster workers.")
+@click.option("--store", help="Artifact store URL (shared by every worker).")
+@click.option("--templates", "templates_url", help="Template folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the sweep summary as JSON.")
+@report_errors
+def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str, ...],
+          samples: int | None, seed: int | None, executor: str | None, scheduler: str | None,
+          workers: int | None, store: str | None, templates_url: str | None,
+          as_json: bool) -> None:
+    """Run one template over a parameter grid and/or N seeds; reuse finished runs."""
+    import threading
+
+    from flowtime.adapters.cli.context import print_json
+    from flowtime.container import Settings, build_container
+    from flowtime.domain.parameters import parse_cli_value
+    from flowtime.domain.sweeps import SweepRequest
+
+    settings = Settings.from_env(store_url=store, templates_url=templates_url,
+                                 executor=executor or ("dask" if scheduler else None),
+                                 dask_scheduler=scheduler, sweep_workers=workers)
+    container = build_container(settings)
+    definitions = {p.name: p for p in container.templates().get(template_id).parameters}
+    grid: dict[str, list[Any]] = {}
+    for item in grids:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise click.UsageError(f"--grid expects NAME=V1,V2, got {item!r}")
+        values = _grid_values(text)
+        defn = definitions.get(name)
+        grid[name] = [parse_cli_value(defn, v) if isinstance(v, str) else v for v in values]
+    fixed = {}
+    for item in params:
+        name, _, text = item.partition("=")
+        fixed[name] = parse_cli_value(definitions.get(name), text)
+    request = SweepRequest(template_id, mode, grid, fixed, samples, seed)
+    service = container.sweeps()
+    cancel = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("[green]{task.fields[created]} new[/] "
+                             "{task.fields[reused]} reused [red]{task.fields[failed]} failed[/]"),
+                  TimeRemainingColumn(), transient=as_json) as bar:
+        task = bar.add_task(f"sweep {request.sweep_id}", total=None, created=0, reused=0,
+                            failed=0)
+
+        def update(progress: Any) -> None:
+            bar.update(task, total=progress.total, completed=progress.done,
+                       created=progress.created, reused=progress.reused, failed=progress.failed)
+
+        def work() -> None:
+            try:
+                outcome["summary"] = service.run(request, update, cancel)
+            except BaseException as exc:  # reported in the main thread
+                outcome["error"] = exc
+
+        runner = threading.Thread(target=work, name="flowtime-sweep")
+        runner.start()
+        try:
+            while runner.is_alive():
+                runner.join(0.2)
+        except KeyboardInterrupt:
+            cancel.set()
+            bar.update(task, description="cancelling (finishing runs in flight)…")
+            runner.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    summary = outcome["summary"]
+    if as_json:
+        print_json(summary)
+    else:
+        p = summary["progress"]
+        click.echo(f"sweep {summary['sweepId']}: {summary['status']} — {p['created']} new, "
+                   f"{p['reused']} reused, {p['failed']} failed of {p['total']} "
+                   f"({summary['executor']} executor)")
+    failed = [r for r in summary["runs"] if r["status"] == "failed"]
+    for run in failed:
+        click.echo(f"failed: {json.dumps(run['parameters'])} seed={run['seed']}", err=True)
+        for problem in run.get("problems", []):
+            click.echo(f"  {problem}", err=True)
+    if summary["status"] == "cancelled":
+        raise SystemExit(130)
+    if failed:
+        raise SystemExit(EXIT_FAILURE)

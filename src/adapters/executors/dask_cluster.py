@@ -1,0 +1,53 @@
+"""Dask distributed executor: a scheduler address in production, a LocalCluster otherwise.
+
+Each task carries only the settings (store and template URLs) and one run request; the
+Dask worker builds its own service (cached per worker process) and writes to the shared
+store, so results survive the cluster.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from flowtime.adapters.executors.worker import run_point
+from flowtime.domain.sweeps import RunOutcome, SweepPoint
+
+
+class DaskExecutor:
+    name = "dask"
+
+    def __init__(self, settings: Any, scheduler: str | None = None, workers: int = 2):
+        self.settings = settings
+        self.scheduler = scheduler
+        self.workers = workers
+
+    def _client(self) -> tuple[Any, Any]:
+        from distributed import Client, LocalCluster
+
+        if self.scheduler:
+            return Client(self.scheduler), None
+        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        return Client(cluster), cluster
+
+    def run(self, points: list[SweepPoint], want_series: bool,
+            cancel: threading.Event) -> Iterator[RunOutcome]:
+        from distributed import as_completed
+
+        client, cluster = self._client()
+        try:
+            futures = [client.submit(run_point, self.settings, point, want_series, pure=False,
+                                     key=f"flowtime-point-{point.index}-{id(points)}")
+                       for point in points]
+            completed = as_completed(futures)
+            for future in completed:
+                if cancel.is_set():
+                    client.cancel([f for f in futures if not f.done()])
+                    break
+                yield future.result()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()

@@ -1,0 +1,51 @@
+"""The default executor: a local process pool (one process per core by default)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from flowtime.adapters.executors.worker import run_point
+from flowtime.domain.sweeps import RunOutcome, SweepPoint
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, settings: Any, workers: int | None = None):
+        self.settings = settings
+        self.workers = workers or os.cpu_count() or 1
+
+    def run(self, points: list[SweepPoint], want_series: bool,
+            cancel: threading.Event) -> Iterator[RunOutcome]:
+        # forkserver: safe next to the server's threads (no fork of a threaded process),
+        # and cheap to start because the server process has the heavy modules preloaded.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["flowtime.adapters.executors.worker",
+                                        "flowtime.container", "flowtime.domain.orchestration",
+                                        "flowtime.adapters.observability.otel", "numpy"])
+        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+            pending: set[Future[RunOutcome]] = set()
+            queue = iter(points)
+            try:
+                while True:
+                    while not cancel.is_set() and len(pending) < 2 * self.workers:
+                        point = next(queue, None)
+                        if point is None:
+                            break
+                        pending.add(pool.submit(run_point, self.settings, point, want_series))
+                    if not pending:
+                        return
+                    done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield future.result()
+                    if cancel.is_set():
+                        for future in pending:
+                            future.cancel()
+                        pending = {f for f in pending if not f.cancelled()}
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,50 @@
+"""What runs on a worker (a pool process or a Dask worker): one sweep point.
+
+Only the settings (URLs) and the run request arrive; the worker builds its own service
+through the container, once per process, and writes to the shared store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowtime.domain.errors import FlowTimeError
+from flowtime.domain.sweeps import RunOutcome, SweepPoint, aggregate
+
+_containers: dict[Any, Any] = {}
+
+
+def _container(settings: Any) -> Any:
+    container = _containers.get(settings)
+    if container is None:
+        import os
+
+        from flowtime.adapters.observability.logs import configure_logging
+        from flowtime.container import build_container
+
+        # Workers log quietly (JSON, errors only unless asked); the driver reports outcomes.
+        configure_logging(json_lines=True, level=os.environ.get("FLOWTIME_LOG_LEVEL", "ERROR"))
+        container = _containers[settings] = build_container(settings)
+    return container
+
+
+def run_point(settings: Any, point: SweepPoint, want_series: bool) -> RunOutcome:
+    from flowtime.domain.queries import parse_csv_values
+
+    container = _container(settings)
+    try:
+        result = container.orchestration().create_run(point.request)
+    except FlowTimeError as exc:
+        problems = tuple(str(p) for p in exc.problems) or (exc.detail,)
+        return RunOutcome(point.index, "failed", problems=problems)
+    record = result.record
+    values_by_id = result.series
+    if values_by_id is None:  # a reused run: read its series back from the store
+        queries = container.queries()
+        values_by_id = {
+            entry["id"]: parse_csv_values(queries.read_file(record.run_id, entry["path"]))
+            for entry in queries.series_index(record.run_id)["series"]}
+    aggregates = {sid: aggregate(values) for sid, values in values_by_id.items()}
+    series = {sid: values.tolist() for sid, values in values_by_id.items()} if want_series else {}
+    return RunOutcome(point.index, "created" if result.created else "reused", record.run_id,
+                      aggregates=aggregates, series=series)

@@ -1,0 +1,78 @@
+"""`/v1/sweeps`: start a sweep in the background, follow its progress, list sweeps.
+
+The server keeps no state beyond the store: progress lives in `sweeps/<id>/sweep.json`,
+so any replica can answer GET. The only local state is which sweeps this process is
+running, so a repeated POST does not start a second copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import PathParameter, SkipValidation
+
+from flowtime.adapters.http.security import require_api_key
+from flowtime.adapters.wire import SweepBody
+from flowtime.domain.errors import invalid
+from flowtime.domain.hashing import RUN_ID_PATTERN
+from flowtime.domain.sweeps import SweepService, check_size, check_sweep
+
+log = logging.getLogger("flowtime.sweeps")
+Sweeps = NamedDependency[SkipValidation[SweepService]]
+SweepId = Annotated[str, PathParameter(pattern=RUN_ID_PATTERN.pattern)]
+
+_running: set[str] = set()
+_lock = threading.Lock()
+
+
+def _start(service: SweepService, request: Any) -> None:
+    sweep_id = request.sweep_id
+    with _lock:
+        if sweep_id in _running:
+            return
+        _running.add(sweep_id)
+
+    def work() -> None:
+        try:
+            service.run(request)
+        except Exception:
+            log.exception("sweep %s failed", sweep_id)
+        finally:
+            with _lock:
+                _running.discard(sweep_id)
+
+    threading.Thread(target=work, name=f"sweep-{sweep_id}", daemon=True).start()
+
+
+def sweep_routes(problems: Any, offload: Any) -> list[Any]:
+    @post("/v1/sweeps", tags=["sweeps"], summary="Start a sweep (runs in the background)",
+          status_code=202, guards=[require_api_key], responses=problems(400, 401, 404, 413, 415))
+    async def create_sweep(request: Request[Any, Any, Any], data: SweepBody,
+                           sweeps: Sweeps) -> Response[dict[str, Any]]:
+        sweep = data.to_domain()
+        found = check_sweep(sweep)
+        if found:
+            raise invalid(found, "invalid sweep")
+        check_size(sweep)
+        templates = request.app.state.container.templates()
+        await offload(templates.get, sweep.template_id)  # unknown template: 404 now
+        _start(sweeps, sweep)
+        location = f"/v1/sweeps/{sweep.sweep_id}"
+        return Response({"sweepId": sweep.sweep_id, "status": "accepted", "location": location},
+                        status_code=202, headers={"Location": location})
+
+    @get("/v1/sweeps/{sweep_id:str}", tags=["sweeps"], summary="Sweep progress and summary",
+         responses=problems(400, 404))
+    async def get_sweep(sweeps: Sweeps, sweep_id: SweepId) -> dict[str, Any]:
+        return await offload(sweeps.get, sweep_id)
+
+    @get("/v1/sweeps", tags=["sweeps"], summary="List sweeps, newest first",
+         responses=problems())
+    async def list_sweeps(sweeps: Sweeps) -> dict[str, Any]:
+        return {"items": await offload(sweeps.list)}
+
+    return [create_sweep, get_sweep, list_sweeps]

@@ -1,0 +1,281 @@
+"""Sweeps and Monte Carlo: one template × a grid of parameter values and/or N seeds.
+
+Every point is an ordinary deterministic run, so repeating a sweep reuses finished runs
+and computes only what is missing. The summary (`sweeps/<sweepId>/sweep.json`, plus a
+CSV) lists every run with its parameters, status and per-series aggregates; with
+`samples`, per-bin p5/p50/p95 bands per output series are written under `bands/`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from flowtime.domain.bundle import format_value, to_json
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
+from flowtime.domain.grid import format_utc
+from flowtime.domain.hashing import canonical_json, sha256_canonical
+from flowtime.domain.runs import MODES, RunRequest
+
+MAX_SWEEP_RUNS = 100_000
+BANDS = (("p5", 5.0), ("p50", 50.0), ("p95", 95.0))
+
+
+@dataclass(frozen=True, slots=True)
+class SweepRequest:
+    template_id: str
+    mode: str = "simulation"
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)  # fixed (grid values win)
+    samples: int | None = None
+    seed: int | None = None  # base seed for samples: seed, seed + 1, …
+
+    @property
+    def sweep_id(self) -> str:
+        digest = sha256_canonical({
+            "templateId": self.template_id, "mode": self.mode, "grid": self.grid,
+            "parameters": self.parameters, "samples": self.samples, "seed": self.seed})
+        return "sweep_" + digest.removeprefix("sha256:")[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPoint:
+    index: int
+    combination: int  # which grid combination (bands are per combination)
+    request: RunRequest
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a worker reports back for one point (small: aggregates, not bundles)."""
+
+    index: int
+    status: str  # created | reused | failed
+    run_id: str | None = None
+    problems: tuple[str, ...] = ()
+    aggregates: dict[str, dict[str, float]] = field(default_factory=dict)
+    series: dict[str, list[float]] = field(default_factory=dict)  # only for Monte Carlo
+
+
+def check_sweep(request: SweepRequest) -> list[Problem]:
+    problems: list[Problem] = []
+    if not request.template_id:
+        problems.append(Problem("templateId", "is required"))
+    if request.mode not in MODES:
+        problems.append(Problem("mode", "must be simulation or telemetry"))
+    for name, values in request.grid.items():
+        if not isinstance(values, list) or not values:
+            problems.append(Problem(f"grid.{name}", "must be a non-empty list of values"))
+    if request.samples is not None and not 1 <= request.samples <= MAX_SWEEP_RUNS:
+        problems.append(Problem("samples", f"must be between 1 and {MAX_SWEEP_RUNS}"))
+    if request.seed is not None and not 0 <= request.seed < 2**62:
+        problems.append(Problem("seed", "must be a non-negative integer"))
+    return problems
+
+
+def check_size(request: SweepRequest) -> None:
+    """Refuse sweeps over MAX_SWEEP_RUNS runs (too large, before expanding anything)."""
+    count = _combinations(request) * (request.samples or 1)
+    if count > MAX_SWEEP_RUNS:
+        raise FlowTimeError(ErrorKind.TOO_LARGE, "sweep too large", [
+            Problem("grid", f"{count} runs exceed the limit of {MAX_SWEEP_RUNS}")])
+
+
+def _combinations(request: SweepRequest) -> int:
+    count = 1
+    for values in request.grid.values():
+        count *= len(values) if isinstance(values, list) else 1
+    return count
+
+
+def expand(request: SweepRequest) -> list[SweepPoint]:
+    """Grid (cartesian, in the order given) × samples → deterministic run requests.
+
+    Grid values win over fixed `parameters` of the same name; no grid and no samples is
+    a sweep of one point.
+    """
+    problems = check_sweep(request)
+    if problems:
+        raise invalid(problems, "invalid sweep")
+    check_size(request)
+    names = list(request.grid)
+    combos = list(itertools.product(*(request.grid[n] for n in names))) if names else [()]
+    base_seed = request.seed if request.seed is not None else 0
+    seeds: list[int | None] = ([base_seed + i for i in range(request.samples)]
+                               if request.samples else [request.seed])
+    points = []
+    for c, combo in enumerate(combos):
+        parameters = {**request.parameters, **dict(zip(names, combo, strict=True))}
+        for seed in seeds:
+            points.append(SweepPoint(len(points), c, RunRequest(
+                template_id=request.template_id, mode=request.mode, parameters=parameters,
+                deterministic_run_id=True, seed=seed)))
+    return points
+
+
+class Executor(Protocol):
+    """Runs points somewhere (processes, a Dask cluster) and yields outcomes as they finish.
+
+    Only the run request crosses to a worker; the worker builds its own service from the
+    store URL it was configured with, so results land in the shared store. Setting
+    `cancel` stops handing out work and drops what has not started.
+    """
+
+    name: str
+
+    def run(self, points: list[SweepPoint], want_series: bool,
+            cancel: threading.Event) -> Iterator[RunOutcome]: ...
+
+
+class SweepStore(Protocol):
+    """Where sweep summaries live (the artifact store implements this too)."""
+
+    def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None: ...
+
+    def read_sweep_file(self, sweep_id: str, path: str) -> bytes: ...
+
+    def list_sweeps(self) -> list[str]: ...
+
+
+def aggregate(values: np.ndarray) -> dict[str, float]:
+    return {"sum": float(values.sum()), "mean": float(values.mean()),
+            "max": float(values.max()), "last": float(values[-1])}
+
+
+@dataclass
+class SweepProgress:
+    total: int
+    created: int = 0
+    reused: int = 0
+    failed: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.created + self.reused + self.failed
+
+
+class SweepService:
+    def __init__(self, store: SweepStore, executor: Executor, clock: Any):
+        self.store = store
+        self.executor = executor
+        self.clock = clock
+
+    def run(self, request: SweepRequest, on_progress: Callable[[SweepProgress], None] | None = None,
+            cancel: threading.Event | None = None, checkpoint_seconds: float = 2.0
+            ) -> dict[str, Any]:
+        points = expand(request)
+        cancel = cancel or threading.Event()
+        progress = SweepProgress(total=len(points))
+        outcomes: dict[int, RunOutcome] = {}
+        started = format_utc(self.clock.now().replace(microsecond=0))
+        want_series = bool(request.samples)
+        self._write(request, points, outcomes, progress, "running", started)
+        last_checkpoint = time.monotonic()
+        for outcome in self.executor.run(points, want_series, cancel):
+            outcomes[outcome.index] = outcome
+            setattr(progress, outcome.status, getattr(progress, outcome.status) + 1)
+            if on_progress:
+                on_progress(progress)
+            if time.monotonic() - last_checkpoint > checkpoint_seconds:
+                self._write(request, points, outcomes, progress, "running", started)
+                last_checkpoint = time.monotonic()
+        status = "cancelled" if cancel.is_set() and progress.done < progress.total else (
+            "failed" if progress.failed else "completed")
+        summary = self._write(request, points, outcomes, progress, status, started)
+        if want_series and status != "cancelled":
+            self._write_bands(request.sweep_id, points, outcomes)
+        return summary
+
+    def _write(self, request: SweepRequest, points: list[SweepPoint],
+               outcomes: dict[int, RunOutcome], progress: SweepProgress, status: str,
+               started: str) -> dict[str, Any]:
+        runs = []
+        for point in points:
+            outcome = outcomes.get(point.index)
+            entry: dict[str, Any] = {
+                "index": point.index, "parameters": point.request.parameters,
+                "seed": point.request.seed,
+                "status": outcome.status if outcome else "pending",
+            }
+            if outcome and outcome.run_id:
+                entry["runId"] = outcome.run_id
+            if outcome and outcome.problems:
+                entry["problems"] = list(outcome.problems)
+            if outcome and outcome.aggregates:
+                entry["aggregates"] = outcome.aggregates
+            runs.append(entry)
+        summary = {
+            "schemaVersion": 1, "sweepId": request.sweep_id, "templateId": request.template_id,
+            "mode": request.mode, "grid": request.grid, "parameters": request.parameters,
+            "samples": request.samples, "seed": request.seed, "executor": self.executor.name,
+            "status": status, "startedUtc": started,
+            "updatedUtc": format_utc(self.clock.now().replace(microsecond=0)),
+            "progress": {"total": progress.total, "done": progress.done,
+                         "created": progress.created, "reused": progress.reused,
+                         "failed": progress.failed},
+            "runs": runs,
+        }
+        self.store.write_sweep_file(request.sweep_id, "sweep.csv", _summary_csv(runs))
+        self.store.write_sweep_file(request.sweep_id, "sweep.json", to_json(summary))
+        return summary
+
+    def _write_bands(self, sweep_id: str, points: list[SweepPoint],
+                     outcomes: dict[int, RunOutcome]) -> None:
+        by_combo: dict[int, list[RunOutcome]] = {}
+        for point in points:
+            outcome = outcomes.get(point.index)
+            if outcome and outcome.series:
+                by_combo.setdefault(point.combination, []).append(outcome)
+        single = len({p.combination for p in points}) == 1
+        for combo, found in by_combo.items():
+            for series in found[0].series:
+                matrix = np.array([o.series[series] for o in found if series in o.series])
+                prefix = "bands/" if single else f"bands/c{combo}/"
+                self.store.write_sweep_file(sweep_id, f"{prefix}{series}.csv",
+                                            bands_csv(matrix))
+
+    def get(self, sweep_id: str) -> dict[str, Any]:
+        try:
+            return json.loads(self.store.read_sweep_file(sweep_id, "sweep.json"))
+        except FlowTimeError as exc:
+            if exc.kind is ErrorKind.NOT_FOUND:
+                raise FlowTimeError(ErrorKind.NOT_FOUND, f"sweep '{sweep_id}' not found", [
+                    Problem("sweepId", f"sweep '{sweep_id}' not found")]) from None
+            raise
+
+    def list(self) -> list[dict[str, Any]]:
+        items = []
+        for sweep_id in self.store.list_sweeps():
+            try:
+                summary = self.get(sweep_id)
+            except FlowTimeError:
+                continue
+            items.append({k: summary[k] for k in ("sweepId", "templateId", "status", "progress",
+                                                   "startedUtc", "updatedUtc", "executor")})
+        return sorted(items, key=lambda s: (s["startedUtc"], s["sweepId"]), reverse=True)
+
+
+def bands_csv(matrix: np.ndarray) -> bytes:
+    """Per-bin p5/p50/p95 over samples (rows) as `t,p5,p50,p95`."""
+    quantiles = np.percentile(matrix, [q for _, q in BANDS], axis=0)
+    lines = ["t," + ",".join(name for name, _ in BANDS)]
+    for t in range(matrix.shape[1]):
+        lines.append(f"{t}," + ",".join(format_value(float(quantiles[i, t]))
+                                        for i in range(len(BANDS))))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _summary_csv(runs: Iterable[dict[str, Any]]) -> bytes:
+    lines = ["index,runId,status,seed,parameters"]
+    for run in runs:
+        params = canonical_json(run["parameters"]).replace('"', '""')
+        seed = "" if run["seed"] is None else str(run["seed"])
+        lines.append(f'{run["index"]},{run.get("runId", "")},{run["status"]},{seed},"{params}"')
+    return ("\n".join(lines) + "\n").encode("utf-8")

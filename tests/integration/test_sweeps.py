@@ -1,0 +1,151 @@
+"""Sweeps and Monte Carlo on the local process pool and on Dask (SPEC §11)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from litestar.testing import TestClient
+
+from flowtime.adapters.cli.main import cli
+from flowtime.adapters.http.app import create_app
+from flowtime.container import Settings, build_container
+from flowtime.domain.sweeps import SweepRequest, expand
+
+PMF_TEMPLATE = """\
+metadata: {id: mc-pmf, title: Monte Carlo PMF, version: 1.0.0}
+window: {start: "2025-01-01T00:00:00Z"}
+parameters:
+  - {name: scale, type: number, default: 1}
+grid: {bins: 24, binSize: 1, binUnit: hours}
+nodes:
+  - {id: draw, kind: pmf, pmf: {values: [0, 1, 2, 3], probabilities: [0.1, 0.2, 0.3, 0.4]}}
+  - {id: load, kind: expr, expr: "draw * ${scale}"}
+"""
+
+
+@pytest.fixture
+def templates(tmp_path) -> Path:
+    from flowtime.adapters.templates.directory import shipped_templates_dir
+
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    for path in shipped_templates_dir().glob("*.yaml"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "mc-pmf.yaml").write_text(PMF_TEMPLATE)
+    return folder
+
+
+def container_for(store: str, templates: Path, executor: str = "local", workers: int = 2):
+    return build_container(Settings.from_env({
+        "FLOWTIME_STORE": store, "FLOWTIME_TEMPLATES_DIR": str(templates),
+        "FLOWTIME_EXECUTOR": executor, "FLOWTIME_SWEEP_WORKERS": str(workers),
+        "FLOWTIME_FSYNC": "0"}))
+
+
+GRID = SweepRequest("it-system", grid={"billingCapacity": [30, 45], "errorRate": [0.01, 0.1]},
+                    samples=2, seed=7)
+
+
+def test_expansion_is_the_cartesian_product_with_stable_ids():
+    points = expand(GRID)
+    assert len(points) == 2 * 2 * 2
+    assert [p.request.seed for p in points[:2]] == [7, 8]
+    assert points[0].request.parameters == {"billingCapacity": 30, "errorRate": 0.01}
+    assert points[-1].request.parameters == {"billingCapacity": 45, "errorRate": 0.1}
+    assert all(p.request.deterministic_run_id for p in points)
+    assert GRID.sweep_id == SweepRequest(**{f: getattr(GRID, f) for f in (
+        "template_id", "mode", "grid", "parameters", "samples", "seed")}).sweep_id
+    assert expand(SweepRequest("it-system"))[0].request.parameters == {}
+
+
+def test_rerunning_a_finished_sweep_computes_nothing_new(tmp_path, templates):
+    container = container_for(f"file://{tmp_path / 'store'}", templates)
+    first = container.sweeps().run(GRID)
+    second = container.sweeps().run(GRID)
+    assert first["progress"]["created"] == 8 and first["status"] == "completed"
+    assert second["progress"] == {"total": 8, "done": 8, "created": 0, "reused": 8, "failed": 0}
+    assert [r["runId"] for r in first["runs"]] == [r["runId"] for r in second["runs"]]
+
+
+def _comparable(summary: dict) -> list:
+    return [(r["runId"], r["parameters"], r["seed"], r["aggregates"]) for r in summary["runs"]]
+
+
+def test_local_and_dask_give_identical_summaries(tmp_path, templates):
+    local = container_for(f"file://{tmp_path / 'a'}", templates, "local").sweeps().run(GRID)
+    dask = container_for(f"file://{tmp_path / 'b'}", templates, "dask").sweeps().run(GRID)
+    assert local["executor"] == "local" and dask["executor"] == "dask"
+    assert _comparable(local) == _comparable(dask)
+    aggregates = local["runs"][0]["aggregates"]["billed@BILLED@DEFAULT"]
+    assert set(aggregates) == {"sum", "mean", "max", "last"}
+
+
+def test_dask_sweep_into_s3_is_readable_from_the_api(s3_url, templates):
+    container = container_for(s3_url, templates, "dask")
+    summary = container.sweeps().run(SweepRequest("supply-chain",
+                                                  grid={"reorderQuantity": [120, 160]}))
+    assert summary["status"] == "completed"
+    with TestClient(create_app(container)) as client:
+        fetched = client.get(f"/v1/sweeps/{summary['sweepId']}").json()
+        assert fetched["progress"]["done"] == 2
+        for run in fetched["runs"]:
+            body = client.get(f"/v1/runs/{run['runId']}").json()
+            assert body["metadata"]["templateId"] == "supply-chain"
+            index = client.get(f"/v1/runs/{run['runId']}/index").json()
+            assert len(index["series"]) == 9
+        listed = client.get("/v1/sweeps").json()["items"]
+        assert [s["sweepId"] for s in listed] == [summary["sweepId"]]
+
+
+def test_monte_carlo_bands_bracket_the_analytic_median(tmp_path, templates):
+    container = container_for(f"file://{tmp_path / 'mc'}", templates)
+    summary = container.sweeps().run(SweepRequest("mc-pmf", samples=200, seed=1))
+    assert summary["progress"]["created"] == 200
+    store = container.store()
+    rows = store.read_sweep_file(summary["sweepId"], "bands/draw@DRAW@DEFAULT.csv").decode()
+    lines = rows.splitlines()
+    assert lines[0] == "t,p5,p50,p95" and len(lines) == 25
+    bands = np.array([[float(x) for x in line.split(",")[1:]] for line in lines[1:]])
+    assert (bands[:, 0] <= bands[:, 1]).all() and (bands[:, 1] <= bands[:, 2]).all()
+    # P(X ≤ 1) = 0.3 and P(X ≤ 2) = 0.6: the median of the distribution is 2.
+    assert np.abs(bands[:, 1] - 2).max() <= 0.5
+    assert bands[:, 0].min() >= 0 and bands[:, 2].max() <= 3
+
+
+def test_cli_sweep_lists_failures_and_exits_1(tmp_path, templates, monkeypatch):
+    monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path / "cli"))
+    monkeypatch.delenv("FLOWTIME_STORE", raising=False)
+    result = CliRunner().invoke(cli, ["sweep", "--template-id", "it-system", "--templates",
+                                      str(templates), "--grid", "errorRate=0.01,7",
+                                      "--workers", "2"])
+    assert result.exit_code == 1
+    assert "1 new, 0 reused, 1 failed of 2" in result.output
+    assert "parameters.errorRate: 7 is above the maximum 1" in result.output
+    ok = CliRunner().invoke(cli, ["sweep", "--template-id", "it-system", "--templates",
+                                  str(templates), "--grid", "errorRate=0.01", "--json"])
+    assert ok.exit_code == 0
+    assert json.loads(ok.output)["progress"]["reused"] == 1
+
+
+def test_http_sweep_is_accepted_and_completes_in_the_background(tmp_path, templates):
+    container = container_for(f"file://{tmp_path / 'http'}", templates)
+    with TestClient(create_app(container)) as client:
+        body = {"templateId": "transport-hub", "grid": {"busSeats": [60, 80, 100]}}
+        accepted = client.post("/v1/sweeps", json=body)
+        assert accepted.status_code == 202
+        location = accepted.headers["location"]
+        deadline = time.monotonic() + 120
+        while True:
+            response = client.get(location)
+            if response.status_code == 200 and response.json()["status"] == "completed":
+                break
+            assert time.monotonic() < deadline, response.text
+            time.sleep(0.3)
+        assert response.json()["progress"]["created"] == 3
+        assert client.post("/v1/sweeps", json={"templateId": "nope"}).status_code == 404
+        assert client.get("/v1/sweeps/sweep_unknown").status_code == 404
