@@ -23,6 +23,7 @@ from flowtime.adapters.http.problems import (
 from flowtime.adapters.http.routes import ROUTES, offload, problems
 from flowtime.adapters.http.security import request_id_middleware
 from flowtime.adapters.http.sweeps import sweep_routes
+from flowtime.adapters.http.viewer import viewer_routes
 from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
 from flowtime.domain.errors import FlowTimeError
 
@@ -61,7 +62,7 @@ def create_app(container: Any) -> Litestar:
         exclude=["/metrics", "/healthz"]))
     app = Litestar(
         route_handlers=[*ROUTES, *sweep_routes(problems, offload),
-                        metrics_route(telemetry.registry)],
+                        metrics_route(telemetry.registry), *viewer_routes()],
         plugins=[tracing],
         dependencies=dependencies,
         exception_handlers={

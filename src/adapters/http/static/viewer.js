@@ -1,0 +1,266 @@
+// flowtime run viewer: plain JS over the public JSON API (no build step).
+"use strict";
+
+const KEY = "flowtime.apiKey";
+
+function apiKey() { return sessionStorage.getItem(KEY) || ""; }
+
+function askForKey(message) {
+  const bar = document.getElementById("keybar");
+  bar.style.display = "block";
+  document.getElementById("keymsg").textContent = message;
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ "Accept": "application/json" }, options.headers || {});
+  if (apiKey()) headers["Authorization"] = "Bearer " + apiKey();
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  if (response.status === 401) askForKey("This server needs an API key for that action.");
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json() : await response.text();
+  return { ok: response.ok, status: response.status, body, headers: response.headers };
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : String(child ?? ""));
+  return node;
+}
+
+function fmt(value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(3);
+  return String(value);
+}
+
+function setupKeyBar() {
+  const save = document.getElementById("keysave");
+  if (!save) return;
+  save.addEventListener("click", () => {
+    sessionStorage.setItem(KEY, document.getElementById("keyinput").value.trim());
+    document.getElementById("keybar").style.display = "none";
+  });
+}
+
+// ---- runs list ------------------------------------------------------------------------
+async function runsPage() {
+  const params = new URLSearchParams(location.search);
+  const state = { page: Number(params.get("page") || 1), pageSize: 20 };
+  const templateSel = document.getElementById("f-template");
+  const modeSel = document.getElementById("f-mode");
+  const templates = await api("/v1/templates");
+  for (const t of templates.body || []) templateSel.append(el("option", { value: t.id }, t.id));
+  const tlist = document.getElementById("template-links");
+  for (const t of templates.body || []) {
+    tlist.append(el("li", {}, el("a", { href: "/templates/" + t.id }, t.title || t.id), " ",
+                    el("span", { class: "muted" }, t.version)));
+  }
+  templateSel.value = params.get("templateId") || "";
+  modeSel.value = params.get("mode") || "";
+
+  async function load() {
+    const q = new URLSearchParams({ page: state.page, pageSize: state.pageSize });
+    if (templateSel.value) q.set("templateId", templateSel.value);
+    if (modeSel.value) q.set("mode", modeSel.value);
+    const result = await api("/v1/runs?" + q);
+    const body = document.getElementById("runs-body");
+    body.replaceChildren();
+    for (const run of result.body.items) {
+      body.append(el("tr", { "data-run-id": run.runId },
+        el("td", {}, el("a", { href: "/runs/" + encodeURIComponent(run.runId) }, run.runId)),
+        el("td", {}, run.templateTitle || run.templateId, " ", el("span", { class: "muted" }, run.templateVersion)),
+        el("td", {}, run.mode), el("td", {}, run.createdUtc), el("td", {}, run.warningCount)));
+    }
+    const pages = Math.max(1, Math.ceil(result.body.totalCount / state.pageSize));
+    document.getElementById("page-info").textContent =
+      `page ${state.page} of ${pages} · ${result.body.totalCount} runs`;
+    document.getElementById("prev").disabled = state.page <= 1;
+    document.getElementById("next").disabled = state.page >= pages;
+  }
+  templateSel.addEventListener("change", () => { state.page = 1; load(); });
+  modeSel.addEventListener("change", () => { state.page = 1; load(); });
+  document.getElementById("prev").addEventListener("click", () => { state.page--; load(); });
+  document.getElementById("next").addEventListener("click", () => { state.page++; load(); });
+  await load();
+}
+
+// ---- one run ----------------------------------------------------------------------------
+const METRICS = ["arrivals", "served", "errors", "queue", "capacity", "externalDemand"];
+const COLORS = { arrivals: "#2457c5", served: "#2e9e5b", errors: "#cf3b3b", queue: "#8e44ad",
+                 capacity: "#e08a00", externalDemand: "#607d8b" };
+
+async function loadWindow(runId, bins) {
+  const nodes = new Map();
+  const stamps = [];
+  for (let start = 0; start < bins; start += 500) {
+    const end = Math.min(bins, start + 500) - 1;
+    const part = await api(`/v1/runs/${encodeURIComponent(runId)}/state_window?startBin=${start}&endBin=${end}`);
+    stamps.push(...part.body.timestampsUtc);
+    for (const node of part.body.nodes) {
+      const entry = nodes.get(node.id) || { id: node.id, kind: node.kind, series: {} };
+      for (const [name, values] of Object.entries(node.series)) {
+        entry.series[name] = (entry.series[name] || []).concat(values);
+      }
+      nodes.set(node.id, entry);
+    }
+  }
+  return { stamps, nodes: [...nodes.values()] };
+}
+
+function drawChart(container, node, xs) {
+  const names = METRICS.filter((m) => node.series[m]);
+  const box = el("div", { class: "card chart", "data-node": node.id }, el("h3", {}, node.id, " ",
+                 el("span", { class: "muted" }, node.kind)));
+  container.append(box);
+  const width = Math.max(360, box.clientWidth - 32);
+  const opts = {
+    width, height: 220,
+    scales: { x: { time: true } },
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+    series: [{}].concat(names.map((n) => ({ label: n, stroke: COLORS[n], width: 1.6 }))),
+    axes: [{}, { size: 50 }],
+  };
+  return new uPlot(opts, [xs].concat(names.map((n) => node.series[n])), box);
+}
+
+async function runPage(runId) {
+  const run = await api("/v1/runs/" + encodeURIComponent(runId));
+  if (!run.ok) {
+    document.getElementById("title").textContent = run.body.detail || "run not found";
+    return;
+  }
+  const meta = run.body.metadata;
+  const grid = run.body.grid;
+  document.getElementById("title").textContent = `${meta.templateTitle || meta.templateId} — ${meta.runId}`;
+  const metaBox = document.getElementById("meta");
+  const facts = { "Run": meta.runId, "Template": `${meta.templateId} ${meta.templateVersion}`,
+    "Mode": meta.mode, "Created": meta.createdUtc,
+    "Grid": `${grid.bins} × ${grid.binSize} ${grid.binUnit}`, "Start": grid.startTimeUtc,
+    "Series": run.body.artifacts.seriesCount, "Model hash": meta.schema.hash.slice(0, 19) + "…" };
+  for (const [k, v] of Object.entries(facts)) metaBox.append(el("div", {}, el("span", {}, k), v));
+  const warnings = document.getElementById("warnings");
+  for (const w of run.body.warnings) warnings.append(el("div", { class: "warning" }, w.message));
+
+  const data = await loadWindow(runId, grid.bins);
+  const xs = data.stamps.map((s) => Date.parse(s) / 1000);
+  const charts = document.getElementById("charts");
+  for (const node of data.nodes) drawChart(charts, node, xs);
+  if (!data.nodes.length) charts.append(el("p", { class: "muted" }, "This model has no topology nodes."));
+
+  const slider = document.getElementById("bin");
+  slider.max = String(grid.bins - 1);
+  slider.value = "0";
+  const snapshot = document.getElementById("snapshot");
+  async function showBin() {
+    const bin = Number(slider.value);
+    const state = await api(`/v1/runs/${encodeURIComponent(runId)}/state?binIndex=${bin}`);
+    document.getElementById("bin-label").textContent =
+      `bin ${bin} · ${state.body.bin.startUtc} → ${state.body.bin.endUtc}`;
+    snapshot.replaceChildren();
+    for (const node of state.body.nodes) {
+      const cells = METRICS.map((m) => el("td", { "data-metric": m }, fmt(node.metrics[m])));
+      snapshot.append(el("tr", { "data-node": node.id }, el("td", {}, node.id), ...cells,
+        el("td", { "data-derived": "utilization" }, fmt(node.derived.utilization)),
+        el("td", { "data-derived": "latencyMinutes" }, fmt(node.derived.latencyMinutes)),
+        el("td", {}, el("span", { class: "badge " + node.derived.color }, node.derived.color))));
+    }
+    snapshot.dataset.bin = String(bin);
+  }
+  slider.addEventListener("input", showBin);
+  await showBin();
+
+  const downloads = document.getElementById("downloads");
+  const base = `/v1/runs/${encodeURIComponent(runId)}`;
+  for (const f of ["run.json", "manifest.json", "series/index.json", "model/metadata.json",
+                   "model/provenance.json", "model/model.yaml"]) {
+    downloads.append(el("a", { href: `${base}/files/${f}`, download: "" }, f));
+  }
+  const index = await api(base + "/index");
+  for (const s of index.body.series) {
+    downloads.append(el("a", { href: `${base}/series/${encodeURIComponent(s.id)}`, download: "" },
+                        s.id.split("@")[0] + ".csv"));
+  }
+}
+
+// ---- template form ------------------------------------------------------------------------
+function inputFor(p) {
+  const attrs = { id: "p-" + p.name, name: p.name, "data-type": p.type };
+  if (p.type === "boolean") {
+    const box = el("select", attrs, el("option", { value: "true" }, "true"), el("option", { value: "false" }, "false"));
+    box.value = String(p.default ?? false);
+    return box;
+  }
+  if (p.type === "integer" || p.type === "number") {
+    Object.assign(attrs, { type: "number", step: p.type === "integer" ? "1" : "any" });
+    if (p.minimum !== null) attrs.min = p.minimum;
+    if (p.maximum !== null) attrs.max = p.maximum;
+  } else {
+    attrs.type = "text";
+  }
+  const input = el("input", attrs);
+  input.value = p.type === "array" ? (p.default || []).join(", ") : (p.default ?? "");
+  return input;
+}
+
+function valueOf(input) {
+  const text = input.value.trim();
+  switch (input.dataset.type) {
+    case "integer": case "number": return text === "" ? null : Number(text);
+    case "boolean": return text === "true";
+    case "array": return text === "" ? [] : text.split(",").map((v) => Number(v.trim()));
+    default: return text;
+  }
+}
+
+async function templatePage(templateId) {
+  const result = await api("/v1/templates/" + encodeURIComponent(templateId));
+  if (!result.ok) {
+    document.getElementById("title").textContent = result.body.detail;
+    return;
+  }
+  const t = result.body;
+  document.getElementById("title").textContent = `${t.title || t.id} (${t.version})`;
+  document.getElementById("description").textContent = t.description || "";
+  const form = document.getElementById("params");
+  for (const p of t.parameters) {
+    const bounds = [p.minimum !== null ? `≥ ${p.minimum}` : "", p.maximum !== null ? `≤ ${p.maximum}` : ""].filter(Boolean).join(", ");
+    form.append(el("div", { class: "field" },
+      el("label", { for: "p-" + p.name }, `${p.title || p.name} · ${p.name} (${p.type}${bounds ? ", " + bounds : ""})`),
+      inputFor(p), el("div", { class: "error", id: "err-" + p.name })));
+  }
+  document.getElementById("submit").addEventListener("click", async (event) => {
+    event.preventDefault();
+    for (const node of document.querySelectorAll(".error")) node.textContent = "";
+    const parameters = {};
+    for (const p of t.parameters) {
+      const value = valueOf(document.getElementById("p-" + p.name));
+      if (value !== null) parameters[p.name] = value;
+    }
+    const response = await api("/v1/runs", { method: "POST", body: JSON.stringify({ templateId: t.id, parameters }),
+                                             headers: { "Content-Type": "application/json" } });
+    if (response.status === 201 || response.status === 200) {
+      location.href = "/runs/" + encodeURIComponent(response.body.metadata.runId);
+      return;
+    }
+    const general = document.getElementById("form-error");
+    general.textContent = response.body.detail || "the run could not be created";
+    for (const e of response.body.errors || []) {
+      const name = (e.loc || "").replace(/^parameters\./, "").replace(/\[\d+\]$/, "");
+      const slot = document.getElementById("err-" + name);
+      if (slot) slot.textContent = e.msg;
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setupKeyBar();
+  const page = document.body.dataset.page;
+  const target = decodeURIComponent(location.pathname.split("/").slice(2).join("/"));
+  const run = { runs: runsPage, run: () => runPage(target), template: () => templatePage(target) }[page];
+  run().catch((error) => { document.getElementById("title").textContent = "error: " + error; });
+});

@@ -1,0 +1,136 @@
+"""The run viewer in a real headless Chromium (Debian's, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = os.environ.get("FLOWTIME_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("viewer-data")
+    env = {**os.environ, "FLOWTIME_DATA_DIR": str(data), "FLOWTIME_LOG_LEVEL": "ERROR",
+           "FLOWTIME_FSYNC": "0"}
+    env.pop("FLOWTIME_STORE", None)
+    env.pop("FLOWTIME_API_KEY", None)
+    for template in ("it-system", "supply-chain"):
+        subprocess.run([sys.executable, "-m", "flowtime.adapters.cli.main", "run",
+                        "--template-id", template, "--run-id", f"fixture-{template}"],
+                       env=env, check=True, capture_output=True)
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "flowtime.adapters.cli.main", "serve",
+                                "--port", str(port), "--log-level", "warning"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    yield base
+    process.terminate()
+    process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chrome = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chrome
+        chrome.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path_factory, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    shots = tmp_path_factory.getbasetemp() / "screenshots"
+    shots.mkdir(exist_ok=True)
+    tab.screenshot(path=str(shots / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    assert errors == [], errors
+
+
+def test_list_page_shows_the_fixture_runs(page, server):
+    page.goto(server + "/")
+    page.wait_for_selector("tr[data-run-id='fixture-it-system']")
+    rows = page.locator("#runs-body tr")
+    assert rows.count() == 2
+    assert "fixture-supply-chain" in page.inner_text("#runs-body")
+    page.select_option("#f-template", "supply-chain")
+    page.wait_for_function("document.querySelectorAll('#runs-body tr').length === 1")
+    assert "fixture-supply-chain" in page.inner_text("#runs-body")
+
+
+def test_run_page_draws_charts_and_the_slider_updates_the_snapshot(page, server):
+    page.goto(server + "/runs/fixture-it-system")
+    page.wait_for_selector(".chart canvas")
+    canvas = page.locator(".chart canvas").first.bounding_box()
+    assert canvas and canvas["width"] > 100 and canvas["height"] > 100
+    assert page.locator(".chart").count() == 2  # OrderApi and Billing
+    page.wait_for_selector("#snapshot[data-bin='0']")
+    slider = page.locator("#bin")
+    slider.fill("5")
+    page.wait_for_selector("#snapshot[data-bin='5']")
+    expected = httpx.get(server + "/v1/runs/fixture-it-system/state",
+                         params={"binIndex": 5}).json()
+    billing = next(n for n in expected["nodes"] if n["id"] == "Billing")
+    shown = page.inner_text("#snapshot tr[data-node='Billing'] td[data-metric='served']")
+    assert float(shown) == pytest.approx(billing["metrics"]["served"], abs=1e-3)
+    queue = page.inner_text("#snapshot tr[data-node='Billing'] td[data-metric='queue']")
+    assert float(queue) == pytest.approx(billing["metrics"]["queue"], abs=1e-3)
+    assert page.locator("#downloads a").count() >= 6 + 9
+
+
+def test_template_form_shows_api_errors_then_creates_a_run(page, server):
+    page.goto(server + "/templates/it-system")
+    page.wait_for_selector("#p-errorRate")
+    page.fill("#p-errorRate", "3")
+    page.click("#submit")
+    page.wait_for_function("document.getElementById('err-errorRate').textContent.length > 0")
+    assert page.inner_text("#err-errorRate") == "3 is above the maximum 1"
+    page.fill("#p-errorRate", "0.2")
+    page.click("#submit")
+    page.wait_for_url("**/runs/run_*")
+    run_id = page.url.rsplit("/", 1)[1]
+    page.goto(server + "/")
+    page.wait_for_selector(f"tr[data-run-id='{run_id}']")
+
+
+def test_readme_screenshot_can_be_regenerated(page, server):
+    """UPDATE_SCREENSHOT=1 rewrites docs/run-page.png from the live run page."""
+    page.goto(server + "/runs/fixture-it-system")
+    page.wait_for_selector(".chart canvas")
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        target = Path(__file__).resolve().parents[2] / "docs" / "run-page.png"
+        target.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(target), full_page=False)  # viewport only: a small PNG
+    assert page.title() == "flowtime"
