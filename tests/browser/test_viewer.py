@@ -23,13 +23,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("viewer-data")
+def _serve(data: Path, api_key: str | None = None):
     env = {**os.environ, "FLOWTIME_DATA_DIR": str(data), "FLOWTIME_LOG_LEVEL": "ERROR",
            "FLOWTIME_FSYNC": "0"}
     env.pop("FLOWTIME_STORE", None)
     env.pop("FLOWTIME_API_KEY", None)
+    if api_key:
+        env["FLOWTIME_API_KEY"] = api_key
     for template in ("it-system", "supply-chain"):
         subprocess.run([sys.executable, "-m", "flowtime.adapters.cli.main", "run",
                         "--template-id", template, "--run-id", f"fixture-{template}"],
@@ -48,6 +48,20 @@ def server(tmp_path_factory):
             pass
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.1)
+    return base, process
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base, process = _serve(tmp_path_factory.mktemp("viewer-data"))
+    yield base
+    process.terminate()
+    process.wait(timeout=15)
+
+
+@pytest.fixture
+def keyed_server(tmp_path):
+    base, process = _serve(tmp_path / "keyed", api_key="s3cret")
     yield base
     process.terminate()
     process.wait(timeout=15)
@@ -123,6 +137,24 @@ def test_template_form_shows_api_errors_then_creates_a_run(page, server):
     run_id = page.url.rsplit("/", 1)[1]
     page.goto(server + "/")
     page.wait_for_selector(f"tr[data-run-id='{run_id}']")
+
+
+def test_with_an_api_key_the_form_asks_once_and_keeps_it_for_the_session(page, keyed_server):
+    page.goto(keyed_server + "/templates/transport-hub")
+    page.wait_for_selector("#p-busSeats")
+    page.click("#submit")
+    page.wait_for_selector("#keybar", state="visible")
+    page.fill("#keyinput", "s3cret")
+    page.click("#keysave")
+    page.click("#submit")
+    page.wait_for_url("**/runs/run_*")
+    assert page.evaluate("sessionStorage.getItem('flowtime.apiKey')") == "s3cret"
+    page.goto(keyed_server + "/templates/transport-hub")  # same session: no prompt again
+    page.wait_for_selector("#p-busSeats")
+    page.fill("#p-busSeats", "90")
+    page.click("#submit")
+    page.wait_for_url("**/runs/run_*")
+    assert page.locator("#keybar").is_hidden()
 
 
 def test_readme_screenshot_can_be_regenerated(page, server):
