@@ -31,8 +31,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from flowtime.adapters.stores.paths import check_relative_path, check_run_id
-from flowtime.domain.errors import ErrorKind, FlowTimeError, conflict, not_found
+from flowtime.adapters.stores.paths import (
+    already_exists,
+    check_bundle,
+    check_relative_path,
+    check_run_id,
+)
+from flowtime.domain.errors import ErrorKind, FlowTimeError, not_found
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
 
 SUMMARY_FILE = ".summary.json"
@@ -125,12 +130,10 @@ class FileArtifactStore:
     def publish(
         self, run_id: str, files: Mapping[str, bytes], summary: RunSummary, *, overwrite: bool
     ) -> None:
-        check_run_id(run_id)
-        for path in files:
-            check_relative_path(path)
+        check_bundle(run_id, files)
         target = self.runs / run_id
         if target.exists() and not overwrite:
-            raise conflict("runId", f"run '{run_id}' already exists")
+            raise already_exists(run_id)
         stage = self.staging / f"{run_id}.{os.getpid()}.{secrets.token_hex(4)}"
         try:
             self._write_stage(stage, files, summary)
@@ -180,7 +183,7 @@ class FileArtifactStore:
     @staticmethod
     def _rename_error(exc: OSError, run_id: str) -> FlowTimeError:
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR):
-            return conflict("runId", f"run '{run_id}' already exists")
+            return already_exists(run_id)
         return FlowTimeError(ErrorKind.UNAVAILABLE, f"could not publish run '{run_id}': {exc}")
 
     def delete(self, run_id: str) -> None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 
-from flowtime.adapters.stores.paths import check_relative_path, check_run_id
-from flowtime.domain.errors import conflict, not_found
+from flowtime.adapters.stores.paths import (
+    already_exists,
+    check_bundle,
+    check_relative_path,
+    check_run_id,
+)
+from flowtime.domain.errors import not_found
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
 
 
@@ -25,12 +30,10 @@ class MemoryArtifactStore:
     def publish(
         self, run_id: str, files: Mapping[str, bytes], summary: RunSummary, *, overwrite: bool
     ) -> None:
-        check_run_id(run_id)
-        for path in files:
-            check_relative_path(path)
+        check_bundle(run_id, files)
         with self._lock:
             if run_id in self._runs and not overwrite:
-                raise conflict("runId", f"run '{run_id}' already exists")
+                raise already_exists(run_id)
             self._runs[run_id] = (dict(files), summary)
 
     def exists(self, run_id: str) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flowtime.domain.errors import Problem, invalid
+from collections.abc import Iterable
+
+from flowtime.domain.errors import FlowTimeError, Problem, conflict, invalid
 from flowtime.domain.hashing import is_valid_run_id
 
 MAX_PATH_LENGTH = 512
@@ -30,3 +32,14 @@ def check_relative_path(path: str) -> list[str]:
         raise invalid([Problem("path", "must be a relative path inside the run bundle "
                                "(no '..', empty or hidden parts)")])
     return parts
+
+
+def check_bundle(run_id: str, paths: Iterable[str]) -> None:
+    """What every store checks before publishing: a valid id and contained paths."""
+    check_run_id(run_id)
+    for path in paths:
+        check_relative_path(path)
+
+
+def already_exists(run_id: str) -> FlowTimeError:
+    return conflict("runId", f"run '{run_id}' already exists")

@@ -27,8 +27,13 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from flowtime.adapters.stores.paths import check_relative_path, check_run_id
-from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, conflict, not_found
+from flowtime.adapters.stores.paths import (
+    already_exists,
+    check_bundle,
+    check_relative_path,
+    check_run_id,
+)
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, not_found
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
 
 COMMITS = "commits/"
@@ -124,11 +129,9 @@ class S3ArtifactStore:
                 overwrite: bool) -> None:
         from botocore.exceptions import ClientError
 
-        check_run_id(run_id)
-        for path in files:
-            check_relative_path(path)
+        check_bundle(run_id, files)
         if not overwrite and self._get_commit(run_id) is not None:
-            raise conflict("runId", f"run '{run_id}' already exists")
+            raise already_exists(run_id)
         generation = secrets.token_hex(8)
         commit = {"runId": run_id, "generation": generation, "files": sorted(files),
                   "summary": asdict(summary)}
@@ -143,11 +146,11 @@ class S3ArtifactStore:
                                    ContentType="application/json", **condition)
             winner = self._get_commit(run_id)
             if winner is None or winner.get("generation") != generation:
-                raise conflict("runId", f"run '{run_id}' already exists")
+                raise already_exists(run_id)
         except ClientError as exc:
             self._delete_prefix(self._data_key(run_id, generation))
             if self._code(exc) in CONFLICT_CODES:
-                raise conflict("runId", f"run '{run_id}' already exists") from None
+                raise already_exists(run_id) from None
             raise _unavailable(f"could not publish run '{run_id}'", exc) from exc
         except BaseException:
             self._delete_prefix(self._data_key(run_id, generation))
