@@ -149,3 +149,31 @@ def test_http_sweep_is_accepted_and_completes_in_the_background(tmp_path, templa
         assert response.json()["progress"]["created"] == 3
         assert client.post("/v1/sweeps", json={"templateId": "nope"}).status_code == 404
         assert client.get("/v1/sweeps/sweep_unknown").status_code == 404
+
+
+def test_ctrl_c_cancels_a_cli_sweep_cleanly(tmp_path, templates):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FLOWTIME_DATA_DIR": str(tmp_path / "cancel"), "FLOWTIME_FSYNC": "0"}
+    env.pop("FLOWTIME_STORE", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowtime.adapters.cli.main", "sweep", "--template-id", "mc-pmf",
+         "--templates", str(templates), "--samples", "5000", "--seed", "1", "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sweeps = tmp_path / "cancel" / "sweeps"
+    deadline = time.monotonic() + 60
+    while not (sweeps.exists() and any(sweeps.glob("*/sweep.json"))):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.2)
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads(next(sweeps.glob("*/sweep.json")).read_text())
+    assert summary["status"] == "cancelled"
+    assert 0 < summary["progress"]["done"] < 5000
+    assert not list((tmp_path / "cancel" / ".staging").iterdir())

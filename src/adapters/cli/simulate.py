@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,14 @@ def run(template_id: str, mode: str, params: tuple[str, ...], params_file: str |
         deterministic_run_id=deterministic_run_id, run_id=run_id, overwrite_existing=overwrite,
         dry_run=dry_run, seed=seed,
     )
-    result = container.orchestration().create_run(request)
+    service = container.orchestration()
+    if sys.stderr.isatty() and not as_json:
+        from rich.console import Console
+
+        with Console(stderr=True).status(f"running {template_id} ({mode})…"):
+            result = service.create_run(request)
+    else:
+        result = service.create_run(request)
     if as_json:
         print_json(result_response(result))
         return

@@ -85,21 +85,26 @@ def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str
             bar.update(task, total=progress.total, completed=progress.done,
                        created=progress.created, reused=progress.reused, failed=progress.failed)
 
+        finished = threading.Event()
+
         def work() -> None:
             try:
                 outcome["summary"] = service.run(request, update, cancel)
             except BaseException as exc:  # reported in the main thread
                 outcome["error"] = exc
+            finally:
+                finished.set()
 
-        runner = threading.Thread(target=work, name="flowtime-sweep")
-        runner.start()
-        try:
-            while runner.is_alive():
-                runner.join(0.2)
-        except KeyboardInterrupt:
-            cancel.set()
-            bar.update(task, description="cancelling (finishing runs in flight)…")
-            runner.join()
+        # The sweep runs in a thread so Ctrl-C lands here; an Event (not Thread.join, which
+        # can return early once interrupted) tells us when it has really finished.
+        threading.Thread(target=work, name="flowtime-sweep", daemon=True).start()
+        while True:
+            try:
+                if finished.wait(0.2):
+                    break
+            except KeyboardInterrupt:
+                cancel.set()
+                bar.update(task, description="cancelling (finishing runs in flight)…")
     if "error" in outcome:
         raise outcome["error"]
     summary = outcome["summary"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -11,6 +12,12 @@ from typing import Any
 
 from flowtime.adapters.executors.worker import run_point
 from flowtime.domain.sweeps import RunOutcome, SweepPoint
+
+
+def ignore_interrupts() -> None:
+    """Ctrl-C goes to the whole process group: workers ignore it and finish the run in
+    hand, while the driver stops handing out work (a clean cancel, no broken pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class LocalExecutor:
@@ -28,7 +35,8 @@ class LocalExecutor:
         context.set_forkserver_preload(["flowtime.adapters.executors.worker",
                                         "flowtime.container", "flowtime.domain.orchestration",
                                         "flowtime.adapters.observability.otel", "numpy"])
-        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(self.workers, mp_context=context,
+                                 initializer=ignore_interrupts) as pool:
             pending: set[Future[RunOutcome]] = set()
             queue = iter(points)
             try:
