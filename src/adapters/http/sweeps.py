@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import PathParameter, SkipValidation
+from litestar.params import JSONBody, PathParameter, SkipValidation
 
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import SweepBody
@@ -51,7 +51,7 @@ def _start(service: SweepService, request: Any) -> None:
 def sweep_routes(problems: Any, offload: Any) -> list[Any]:
     @post("/v1/sweeps", tags=["sweeps"], summary="Start a sweep (runs in the background)",
           status_code=202, guards=[require_api_key], responses=problems(400, 401, 404, 413, 415))
-    async def create_sweep(request: Request[Any, Any, Any], data: SweepBody,
+    async def create_sweep(request: Request[Any, Any, Any], data: JSONBody[SweepBody],
                            sweeps: Sweeps) -> Response[dict[str, Any]]:
         sweep = data.to_domain()
         found = check_sweep(sweep)

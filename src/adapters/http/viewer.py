@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Response, get
+from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
 STATIC = Path(str(resources.files("flowtime.adapters.http").joinpath("static")))
@@ -33,12 +34,12 @@ async def runs_page() -> Response[bytes]:
 
 
 @get("/runs/{run_id:str}", include_in_schema=False)
-async def run_page(run_id: str) -> Response[bytes]:
+async def run_page(run_id: FromPath[str]) -> Response[bytes]:
     return _html("run.html")
 
 
 @get("/templates/{template_id:str}", include_in_schema=False)
-async def template_page(template_id: str) -> Response[bytes]:
+async def template_page(template_id: FromPath[str]) -> Response[bytes]:
     return _html("template.html")
 
 
