@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 BIN_UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080}
-MAX_BINS = 10000
-MAX_BIN_SIZE = 1000
 
 
 @dataclass(frozen=True, slots=True)

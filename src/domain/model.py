@@ -14,7 +14,6 @@ import msgspec
 
 from flowtime.domain.grid import TimeGrid
 
-NODE_KINDS = ("const", "expr", "pmf")
 SEMANTIC_FIELDS = ("arrivals", "served", "errors", "queue", "capacity", "external_demand")
 
 

@@ -189,3 +189,13 @@ def test_template_schema_reports_unknown_fields_and_bad_ids():
     found = [str(p) for p in info.value.problems]
     assert any(p.startswith("node: unknown field") for p in found)
     assert "metadata.id: must be lower-case letters, digits and '-' (e.g. it-system)" in found
+
+
+def test_every_shipped_json_schema_is_itself_valid():
+    import jsonschema
+
+    from flowtime.domain.schemas import SCHEMA_NAMES, load_schema
+
+    for name in SCHEMA_NAMES:
+        schema = load_schema(name)
+        jsonschema.validators.validator_for(schema).check_schema(schema)

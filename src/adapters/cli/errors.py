@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import click
 
-EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 

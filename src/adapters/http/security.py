@@ -22,16 +22,14 @@ def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
     api_key = connection.app.state.get("api_key")
     if not api_key:
         return
-    expected = api_key.encode("utf-8")
-    if True:
-        header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        supplied = token.strip().encode("utf-8") if scheme.lower() == "bearer" else b""
-        if not hmac.compare_digest(supplied, expected):
-            raise NotAuthorizedException(
-                "a valid API key is required: Authorization: Bearer <key>",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    supplied = token.strip().encode("utf-8") if scheme.lower() == "bearer" else b""
+    if not hmac.compare_digest(supplied, api_key.encode("utf-8")):
+        raise NotAuthorizedException(
+            "a valid API key is required: Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
