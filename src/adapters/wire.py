@@ -295,3 +295,100 @@ def template_detail(t: Template) -> TemplateDetailOut:
 
 def to_builtins(value: Any) -> Any:
     return msgspec.to_builtins(value)
+
+
+# -- documentation models for read endpoints that return domain dicts as they are ------------
+# (The handlers return plain dicts for speed; these Structs give the OpenAPI document, and so
+# schemathesis, the exact shape.)
+Colour = Literal["gray", "green", "yellow", "red"]
+
+
+class BinOut(Wire):
+    index: int
+    start_utc: str
+    end_utc: str
+    duration_minutes: int
+
+
+class StateMetadataOut(Wire):
+    run_id: str
+    template_id: str
+    template_title: str | None
+    template_version: str | None
+    mode: str
+    bins: int
+    bin_size: int
+    bin_unit: str
+
+
+class DerivedOut(Wire):
+    utilization: float | None
+    latency_minutes: float | None
+    throughput_ratio: float | None
+    color: Colour
+
+
+class NodeTelemetryOut(Wire):
+    sources: list[str]
+    warnings: list[dict[str, Any]]
+
+
+class StateNodeOut(Wire):
+    id: str
+    kind: str
+    metrics: dict[str, float | None]
+    derived: DerivedOut
+    telemetry: NodeTelemetryOut
+
+
+class StateOut(Wire):
+    metadata: StateMetadataOut
+    bin: BinOut
+    nodes: list[StateNodeOut]
+    warnings: list[dict[str, Any]]
+
+
+class WindowOut(Wire):
+    start_bin: int
+    end_bin: int
+    bin_count: int
+
+
+class WindowNodeOut(Wire):
+    id: str
+    kind: str
+    series: dict[str, list[float | None]]
+    colors: list[Colour]
+    telemetry: NodeTelemetryOut
+
+
+class StateWindowOut(Wire):
+    metadata: StateMetadataOut
+    window: WindowOut
+    timestamps_utc: list[str]
+    nodes: list[WindowNodeOut]
+    warnings: list[dict[str, Any]]
+
+
+class IndexGridOut(Wire):
+    bins: int
+    bin_size: int
+    bin_unit: str
+    timezone: str
+
+
+class IndexEntryOut(Wire):
+    id: str
+    kind: Literal["flow", "state", "derived"]
+    path: str
+    unit: str
+    component_id: str
+    class_: str = msgspec.field(name="class")
+    points: int = 0
+    hash: str = ""
+
+
+class SeriesIndexOut(Wire):
+    schema_version: int
+    grid: IndexGridOut
+    series: list[IndexEntryOut]

@@ -355,3 +355,23 @@ def test_real_uvicorn_server_serves_runs(data_dir, templates_dir):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_read_responses_match_their_documented_schemas(client):
+    import jsonschema
+
+    run_id = client.post("/v1/runs", json={"templateId": "state-check"}).json()["metadata"]["runId"]
+    document = client.get("/schema/openapi.json").json()
+
+    def check(path: str, params: dict | None = None) -> None:
+        operation = document["paths"][path.split("?")[0].replace(run_id, "{run_id}")]["get"]
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        body = client.get(path, params=params).json()
+        jsonschema.validate(body, {**schema, "components": document["components"]})
+
+    check(f"/v1/runs/{run_id}/state", {"binIndex": 2})
+    check(f"/v1/runs/{run_id}/state_window", {"startBin": 0, "endBin": 2})
+    check(f"/v1/runs/{run_id}/index")
+    check(f"/v1/runs/{run_id}")
+    check("/v1/runs")
+    check("/v1/templates")

@@ -25,6 +25,9 @@ from flowtime.adapters.wire import (
     ProblemOut,
     RunListResponse,
     RunResponse,
+    SeriesIndexOut,
+    StateOut,
+    StateWindowOut,
     TemplateDetailOut,
     TemplateSummaryOut,
     page_response,
@@ -59,6 +62,10 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
                              media_type=PROBLEM_MEDIA_TYPE, generate_examples=False)
         for status in sorted({*statuses, 500})
     }
+
+
+def documented(model: Any, description: str) -> ResponseSpec:
+    return ResponseSpec(model, description=description, generate_examples=False)
 
 
 async def offload(func: Any, *args: Any) -> Any:
@@ -149,7 +156,8 @@ async def delete_run(queries: Queries, run_id: RunId) -> None:
 
 
 @get("/v1/runs/{run_id:str}/index", tags=["runs"], summary="Series index",
-     responses=problems(400, 404))
+     responses={200: documented(SeriesIndexOut, "The series catalogue (series/index.json)"),
+                **problems(400, 404)})
 async def series_index(queries: Queries, run_id: RunId) -> dict[str, Any]:
     return await offload(queries.series_index, run_id)
 
@@ -178,7 +186,8 @@ async def bundle_file(queries: Queries, run_id: RunId,
 
 
 @get("/v1/runs/{run_id:str}/state", tags=["state"], summary="Snapshot at one bin",
-     responses=problems(400, 404))
+     responses={200: documented(StateOut, "Every topology node at one bin"),
+                **problems(400, 404)})
 async def state(
     queries: Queries, run_id: RunId,
     bin_index: Annotated[int, QueryParameter(name="binIndex", description="0-based bin")],
@@ -187,7 +196,8 @@ async def state(
 
 
 @get("/v1/runs/{run_id:str}/state_window", tags=["state"], summary="Series over a window",
-     responses=problems(400, 404, 413))
+     responses={200: documented(StateWindowOut, "Series of every topology node over bins "
+                                "startBin..endBin (at most 500)"), **problems(400, 404, 413)})
 async def state_window(
     queries: Queries, run_id: RunId,
     start_bin: Annotated[int, QueryParameter(name="startBin")],
