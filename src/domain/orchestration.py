@@ -163,10 +163,11 @@ class RunOrchestrationService:
             return RunResult(None, plan, list(inputs.warnings), created=False)
 
         explicit = request.run_id is not None
+        reusable = request.deterministic_run_id and not explicit
         if self.store.exists(run_id):
-            if not explicit:
+            if reusable:
                 return self._existing(run_id)
-            if not request.overwrite_existing:
+            if not (explicit and request.overwrite_existing):
                 raise FlowTimeError(ErrorKind.CONFLICT, f"run '{run_id}' already exists", [
                     Problem("options.runId", f"run '{run_id}' already exists; set "
                             "overwriteExisting to replace it"),
@@ -191,7 +192,7 @@ class RunOrchestrationService:
                 self.store.publish(run_id, files, summary,
                                    overwrite=explicit and request.overwrite_existing)
             except FlowTimeError as exc:
-                if exc.kind is ErrorKind.CONFLICT and not explicit:
+                if exc.kind is ErrorKind.CONFLICT and reusable:
                     return self._existing(run_id)  # a concurrent identical request won
                 raise
         self.observer.artifacts_written(ctx)
