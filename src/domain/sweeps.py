@@ -20,11 +20,14 @@ import numpy as np
 
 from flowtime.domain.bundle import format_value, to_json
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
-from flowtime.domain.grid import format_utc
+from flowtime.domain.grid import format_utc, parse_utc
 from flowtime.domain.hashing import canonical_json, sha256_canonical
 from flowtime.domain.runs import MODES, RunRequest
 
 MAX_SWEEP_RUNS = 100_000
+# A running sweep rewrites its summary every few seconds; one silent for this long has lost
+# its driver (a restarted server, a killed CLI) and is reported as interrupted.
+STALE_AFTER_SECONDS = 120
 BANDS = (("p5", 5.0), ("p50", 50.0), ("p95", 95.0))
 
 
@@ -243,7 +246,12 @@ class SweepService:
 
     def get(self, sweep_id: str) -> dict[str, Any]:
         try:
-            return json.loads(self.store.read_sweep_file(sweep_id, "sweep.json"))
+            summary = json.loads(self.store.read_sweep_file(sweep_id, "sweep.json"))
+            updated = parse_utc(summary.get("updatedUtc", ""))
+            if summary.get("status") == "running" and updated is not None and (
+                    self.clock.now() - updated).total_seconds() > STALE_AFTER_SECONDS:
+                summary["status"] = "interrupted"  # POST the same sweep again to resume
+            return summary
         except FlowTimeError as exc:
             if exc.kind is ErrorKind.NOT_FOUND:
                 raise FlowTimeError(ErrorKind.NOT_FOUND, f"sweep '{sweep_id}' not found", [

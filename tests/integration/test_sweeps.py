@@ -177,3 +177,21 @@ def test_ctrl_c_cancels_a_cli_sweep_cleanly(tmp_path, templates):
     assert summary["status"] == "cancelled"
     assert 0 < summary["progress"]["done"] < 5000
     assert not list((tmp_path / "cancel" / ".staging").iterdir())
+
+
+def test_a_sweep_whose_driver_died_reads_as_interrupted_and_resumes(tmp_path, templates):
+    from datetime import timedelta
+
+    container = container_for(f"file://{tmp_path / 'stale'}", templates)
+    store = container.store()
+    request = SweepRequest("transport-hub", grid={"busSeats": [50, 70]})
+    summary = container.sweeps().run(request)
+    summary.update(status="running", updatedUtc="2020-01-01T00:00:00Z")
+    store.write_sweep_file(request.sweep_id, "sweep.json", json.dumps(summary).encode())
+    assert container.sweeps().get(request.sweep_id)["status"] == "interrupted"
+    fresh = container.clock().now() - timedelta(seconds=5)
+    summary["updatedUtc"] = fresh.strftime("%Y-%m-%dT%H:%M:%SZ")
+    store.write_sweep_file(request.sweep_id, "sweep.json", json.dumps(summary).encode())
+    assert container.sweeps().get(request.sweep_id)["status"] == "running"
+    resumed = container.sweeps().run(request)
+    assert resumed["status"] == "completed" and resumed["progress"]["reused"] == 2
