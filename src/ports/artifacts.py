@@ -44,6 +44,11 @@ class ArtifactStore(Protocol):
 
     def list_sweeps(self) -> list[str]: ...
 
+    def clean_debris(self, older_than_seconds: float = 3600) -> int:
+        """Remove what interrupted publishes left behind (never visible as runs); returns
+        how many entries went. Work younger than `older_than_seconds` may be in flight."""
+        ...
+
     def check(self) -> None:
         """Raise an unavailable FlowTimeError if the store cannot be used (readiness)."""
         ...

@@ -129,3 +129,13 @@ def test_verify_reports_a_tampered_csv(runner, data_dir):
     assert tampered.exit_code == 1
     assert "v1: CORRUPT" in tampered.output and "v2: ok" in tampered.output
     assert "series/billed@BILLED@DEFAULT.csv: hash" in tampered.output
+
+
+def test_gc_removes_staging_left_by_a_dead_writer(runner, data_dir):
+    assert runner.invoke(cli, ["run", "--template-id", "it-system", "--run-id", "g1"]).exit_code == 0
+    debris = data_dir / ".staging" / "g2.999999.dead"
+    debris.mkdir()
+    (debris / "run.json").write_text("{}")
+    result = runner.invoke(cli, ["runs", "gc", "--older-than", "0"])
+    assert result.exit_code == 0 and "removed 1 leftover entries" in result.output
+    assert not debris.exists() and (data_dir / "runs" / "g1").is_dir()

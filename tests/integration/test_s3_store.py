@@ -99,3 +99,16 @@ def test_unreachable_endpoint_is_unavailable_not_a_crash():
     with pytest.raises(FlowTimeError) as info:
         store.check()
     assert info.value.kind is ErrorKind.UNAVAILABLE
+
+
+def test_gc_removes_only_old_uncommitted_generations(s3_url):
+    store = S3ArtifactStore.from_url(s3_url)
+    summary = RunSummary("kept", "t", "T", "1", "simulation", "2026-01-01T00:00:00Z", 0)
+    store.publish("kept", {"a.txt": b"1"}, summary, overwrite=False)
+    orphan = store._data_key("ghost", "g1", "run.json")
+    store.client.put_object(Bucket=store.bucket, Key=orphan, Body=b"{}")
+    assert store.clean_debris(older_than_seconds=3600) == 0  # too young: maybe in flight
+    assert store.clean_debris(older_than_seconds=0) == 1
+    keys = _objects(store)
+    assert orphan not in keys
+    assert store.read("kept", "a.txt") == b"1"

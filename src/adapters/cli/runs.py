@@ -100,6 +100,19 @@ def verify_runs(run_id: str | None, verify_all: bool, store: str | None) -> None
         raise SystemExit(1)
 
 
+@runs.command("gc")
+@click.option("--older-than", type=click.FloatRange(0), default=3600, show_default=True,
+              help="Seconds; younger leftovers may belong to a publish in flight.")
+@click.option("--store", help=STORE_HELP)
+@report_errors
+def collect_garbage(older_than: float, store: str | None) -> None:
+    """Remove leftovers of interrupted publishes (staging folders, uncommitted objects)."""
+    from flowtime.adapters.cli.context import container_for
+
+    removed = container_for(store).store().clean_debris(older_than)
+    click.echo(f"removed {removed} leftover entries")
+
+
 @runs.command("delete")
 @click.argument("run_id")
 @click.option("--store", help=STORE_HELP)

@@ -109,9 +109,11 @@ class FileArtifactStore:
         return cls(path or ".", durable=durable)
 
     # -- maintenance -------------------------------------------------------------------
-    def clean_debris(self) -> None:
-        """Remove staging folders of dead writers (or very old ones) and leftover trash."""
+    def clean_debris(self, older_than_seconds: float = STALE_STAGING_SECONDS) -> int:
+        """Remove staging folders of dead writers (or older than `older_than_seconds`) and
+        leftover trash; returns how many entries were removed."""
         now = time.time()
+        removed = 0
         for entry in self.staging.iterdir():
             parts = entry.name.rsplit(".", 2)
             pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
@@ -119,12 +121,15 @@ class FileArtifactStore:
                 age = now - entry.stat().st_mtime
             except FileNotFoundError:
                 continue
-            if pid == os.getpid() and age < STALE_STAGING_SECONDS:
+            if pid == os.getpid() and age < older_than_seconds:
                 continue
-            if pid < 0 or not _pid_alive(pid) or age > STALE_STAGING_SECONDS:
+            if pid < 0 or not _pid_alive(pid) or age > older_than_seconds:
                 shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
         for entry in self.trash.iterdir():
             shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+        return removed
 
     # -- writing ------------------------------------------------------------------------
     def publish(

@@ -158,6 +158,38 @@ class S3ArtifactStore:
         if previous is not None and previous.get("generation") != generation:
             self._delete_prefix(self._data_key(run_id, previous["generation"]))
 
+    def clean_debris(self, older_than_seconds: float = 3600) -> int:
+        """Delete generations no commit points to (left by killed writers) once they are
+        older than `older_than_seconds` (younger ones may belong to a publish in flight).
+        Returns how many objects were removed."""
+        import datetime as dt
+
+        committed: dict[str, str] = {}
+        start = len(self.prefix) + len(COMMITS)
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + COMMITS):
+            for item in page.get("Contents", []):
+                commit = self._get_commit(item["Key"][start:-5])
+                if commit:
+                    committed[commit["runId"]] = commit["generation"]
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_seconds)
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        data_prefix = self.prefix + DATA
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=data_prefix):
+            for item in page.get("Contents", []):
+                parts = item["Key"][len(data_prefix):].split("/", 2)
+                if len(parts) == 3:
+                    groups.setdefault((parts[0], parts[1]), []).append(item)
+        removed = 0
+        for (run_id, generation), items in groups.items():
+            if committed.get(run_id) == generation:
+                continue
+            if max(i["LastModified"] for i in items) > cutoff:
+                continue
+            self._delete_prefix(self._data_key(run_id, generation))
+            removed += len(items)
+        return removed
+
     def delete(self, run_id: str) -> None:
         commit = self._commit(run_id)
         self.client.delete_object(Bucket=self.bucket, Key=self._commit_key(run_id))
