@@ -1,4 +1,4 @@
-"""A real uvicorn server process on a free loopback port, for HTTP benchmarks."""
+"""A real `flowtime serve` process on a free loopback port (benchmarks and tests share it)."""
 
 from __future__ import annotations
 
@@ -20,16 +20,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
+def running_server(env: dict[str, str], workers: int = 1, timeout: float = 30) -> Iterator[str]:
+    """Start the server with `env` on top of this process's environment (FLOWTIME_STORE is
+    dropped unless given), wait for /healthz, yield the base URL, stop it afterwards."""
     port = free_port()
-    full_env = {**os.environ, **env, "FLOWTIME_LOG_LEVEL": "WARNING"}
+    full_env = {**os.environ, "FLOWTIME_LOG_LEVEL": "WARNING"}
+    full_env.pop("FLOWTIME_STORE", None)
+    full_env.pop("FLOWTIME_API_KEY", None)
+    full_env.update(env)
     process = subprocess.Popen(
         [sys.executable, "-m", "flowtime.adapters.cli.main", "serve", "--port", str(port),
          "--log-level", "warning", "--workers", str(workers)],
         env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
@@ -37,7 +42,7 @@ def running_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("benchmark server did not start")
+                raise RuntimeError("flowtime server did not start")
             time.sleep(0.1)
         yield base
     finally:

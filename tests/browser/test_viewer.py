@@ -3,68 +3,44 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from benchmarks.server import running_server
 
 CHROMIUM = os.environ.get("FLOWTIME_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(data: Path, api_key: str | None = None):
-    env = {**os.environ, "FLOWTIME_DATA_DIR": str(data), "FLOWTIME_LOG_LEVEL": "ERROR",
-           "FLOWTIME_FSYNC": "0"}
-    env.pop("FLOWTIME_STORE", None)
-    env.pop("FLOWTIME_API_KEY", None)
+def _env(data: Path, api_key: str | None = None) -> dict[str, str]:
+    env = {"FLOWTIME_DATA_DIR": str(data), "FLOWTIME_LOG_LEVEL": "ERROR", "FLOWTIME_FSYNC": "0"}
     if api_key:
         env["FLOWTIME_API_KEY"] = api_key
-    for template in ("it-system", "supply-chain"):
-        subprocess.run([sys.executable, "-m", "flowtime.adapters.cli.main", "run",
-                        "--template-id", template, "--run-id", f"fixture-{template}"],
-                       env=env, check=True, capture_output=True)
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "flowtime.adapters.cli.main", "serve",
-                                "--port", str(port), "--log-level", "warning"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.1)
-    return base, process
+    return env
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    base, process = _serve(tmp_path_factory.mktemp("viewer-data"))
-    yield base
-    process.terminate()
-    process.wait(timeout=15)
+    data = tmp_path_factory.mktemp("viewer-data")
+    env = {**os.environ, **_env(data)}
+    env.pop("FLOWTIME_STORE", None)
+    for template in ("it-system", "supply-chain"):
+        subprocess.run([sys.executable, "-m", "flowtime.adapters.cli.main", "run",
+                        "--template-id", template, "--run-id", f"fixture-{template}"],
+                       env=env, check=True, capture_output=True)
+    with running_server(_env(data)) as base:
+        yield base
 
 
 @pytest.fixture
 def keyed_server(tmp_path):
-    base, process = _serve(tmp_path / "keyed", api_key="s3cret")
-    yield base
-    process.terminate()
-    process.wait(timeout=15)
+    with running_server(_env(tmp_path / "keyed", api_key="s3cret")) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from litestar.testing import TestClient
 
+from benchmarks.server import running_server
 from flowtime.adapters.http.app import create_app
 from flowtime.adapters.templates.directory import shipped_templates_dir
 from flowtime.container import Settings, build_container
@@ -323,38 +320,13 @@ def test_golden_create_and_get_bodies(client, name):
     assert masked == json.loads(path.read_text())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_uvicorn_server_serves_runs(data_dir, templates_dir):
-    port = _free_port()
-    env = {**os.environ, "FLOWTIME_DATA_DIR": str(data_dir),
-           "FLOWTIME_TEMPLATES_DIR": str(templates_dir)}
-    env.pop("FLOWTIME_STORE", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "flowtime.adapters.cli.main", "serve", "--port", str(port),
-         "--log-level", "warning"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+    env = {"FLOWTIME_DATA_DIR": str(data_dir), "FLOWTIME_TEMPLATES_DIR": str(templates_dir)}
+    with running_server(env) as base:
         created = httpx.post(f"{base}/v1/runs", json={"templateId": "transport-hub"}, timeout=10)
         assert created.status_code == 201
         assert httpx.get(base + created.headers["location"], timeout=5).status_code == 200
         assert httpx.get(f"{base}/v1/runs/missing", timeout=5).status_code == 404
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_read_responses_match_their_documented_schemas(client):

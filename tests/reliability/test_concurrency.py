@@ -4,49 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
+from benchmarks.server import running_server
 from flowtime.adapters.stores.file import FileArtifactStore
 from flowtime.domain.runs import RunFilter
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    port = _free_port()
     data = tmp_path / "data"
-    env = {**os.environ, "FLOWTIME_DATA_DIR": str(data), "FLOWTIME_LOG_LEVEL": "ERROR"}
-    env.pop("FLOWTIME_STORE", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flowtime.adapters.cli.main", "serve", "--port", str(port),
-         "--workers", "2", "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline and process.poll() is None, "server did not start"
-        time.sleep(0.1)
-    yield base, data
-    process.terminate()
-    process.wait(timeout=15)
+    with running_server({"FLOWTIME_DATA_DIR": str(data), "FLOWTIME_LOG_LEVEL": "ERROR"},
+                        workers=2) as base:
+        yield base, data
 
 
 def test_twenty_identical_deterministic_posts_make_exactly_one_run(server):
