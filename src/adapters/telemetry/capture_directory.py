@@ -44,14 +44,12 @@ class CaptureDirectorySource:
         return str(folder)
 
     def read(self, capture_directory: str, path: str) -> TelemetryFile:
-        folder = Path(capture_directory)
-        if not folder.resolve().is_relative_to(self.root):
+        folder = Path(capture_directory).resolve()
+        if not folder.is_relative_to(self.root):
             raise invalid([Problem("telemetry.captureDirectory", "is outside the capture root")])
-        target = self._inside(folder, path, f"telemetry.files.{path}")
-        if not target.is_relative_to(folder.resolve()) and not target.is_relative_to(self.root):
-            raise invalid([Problem(f"telemetry.files.{path}", "is outside the capture root")])
-        relative = str(target.relative_to(folder.resolve())) if target.is_relative_to(
-            folder.resolve()) else str(target.relative_to(self.root))
+        target = self._inside(folder, path, f"telemetry.files.{path}")  # refuses escapes
+        base = folder if target.is_relative_to(folder) else self.root
+        relative = str(target.relative_to(base))
         try:
             if target.stat().st_size > MAX_TELEMETRY_FILE_BYTES:
                 raise invalid([Problem(f"telemetry.files.{path}", "file is too large")])
