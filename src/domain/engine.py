@@ -6,36 +6,23 @@ through SHIFT), which run bin by bin in a compiled loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from flowtime.domain.expressions.ast import Expr
 from flowtime.domain.expressions.scalar import evaluate_feedback_group
 from flowtime.domain.expressions.vector import as_series, evaluate
-from flowtime.domain.graph import Step, plan_steps
 from flowtime.domain.model import Model, ModelDef
 from flowtime.domain.random import node_uniforms, sample_pmf
-from flowtime.domain.validation import dependencies, parse_node_expressions
-
-
-@dataclass(frozen=True, slots=True)
-class EvaluationPlan:
-    asts: dict[str, Expr]
-    steps: list[Step]
+from flowtime.domain.validation import EvaluationPlan, order_nodes, parse_node_expressions
 
 
 def plan_evaluation(definition: ModelDef) -> EvaluationPlan:
     """Parse expressions and order every node; the model must already be validated."""
     asts, problems = parse_node_expressions(definition)
     assert not problems, problems
-    all_deps, instant = dependencies(asts)
-    for node in definition.nodes:
-        all_deps.setdefault(node.id, set())
-        instant.setdefault(node.id, set())
-    steps, cycles = plan_steps(all_deps, instant)
+    plan, cycles = order_nodes(definition, asts)
     assert not cycles, cycles
-    return EvaluationPlan(asts, steps)
+    return plan
 
 
 def evaluate_model(
@@ -50,7 +37,7 @@ def evaluate_model(
     kind = rng_kind or (definition.rng.kind if definition.rng else "pcg64")
     initial = model.initial_conditions()
     nodes = {n.id: n for n in definition.nodes}
-    plan = model.memo.get("plan")
+    plan = model.memo.get("plan")  # build_model stores the plan validation made
     if plan is None:
         plan = model.memo["plan"] = plan_evaluation(definition)
     env: dict[str, np.ndarray] = {}

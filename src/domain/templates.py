@@ -154,7 +154,7 @@ def build_model(template: Template, requested: Mapping[str, Any]) -> Model:
 
 
 def _build_model(template: Template, requested: Mapping[str, Any]) -> Model:
-    from flowtime.domain.validation import validate_model  # avoid an import cycle
+    from flowtime.domain.validation import validate_and_plan  # avoid an import cycle
 
     problems = ProblemCollector()
     values, found = resolve_parameters(template.parameters, requested)
@@ -168,9 +168,10 @@ def _build_model(template: Template, requested: Mapping[str, Any]) -> Model:
     problems.extend(schemas.validate("template", substituted))
     problems.raise_if_any()
     definition = convert(substituted, ModelDef)
-    problems.extend(validate_model(definition))
+    found, plan = validate_and_plan(definition)
+    problems.extend(found)
     problems.raise_if_any()
     start = parse_utc(definition.window.start or "")
-    assert start is not None  # validate_model checked it
+    assert start is not None and plan is not None  # validation checked both
     grid = TimeGrid(definition.grid.bins, definition.grid.bin_size, definition.grid.bin_unit, start)
-    return Model(definition, grid, dump_yaml(substituted), values)
+    return Model(definition, grid, dump_yaml(substituted), values, memo={"plan": plan})

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import difflib
 import math
+from dataclasses import dataclass
 
 from flowtime.domain.errors import Problem, ProblemCollector
 from flowtime.domain.expressions.ast import ArrayLit, Call, Expr, Ref, children, references
 from flowtime.domain.expressions.parser import ExpressionError, parse_expression
-from flowtime.domain.graph import plan_steps
+from flowtime.domain.graph import Step, plan_steps
 from flowtime.domain.grid import parse_utc
 from flowtime.domain.model import ModelDef, NodeDef
 
@@ -35,7 +36,31 @@ def parse_node_expressions(model: ModelDef) -> tuple[dict[str, Expr], list[Probl
     return asts, problems
 
 
+@dataclass(frozen=True, slots=True)
+class EvaluationPlan:
+    """Parsed expressions and the order to evaluate every node in."""
+
+    asts: dict[str, Expr]
+    steps: list[Step]
+
+
+def order_nodes(model: ModelDef, asts: dict[str, Expr]) -> tuple[EvaluationPlan, list[list[str]]]:
+    """The evaluation plan, plus every delay-free cycle (each a closed node path)."""
+    all_deps, instant = dependencies(asts)
+    for node in model.nodes:
+        all_deps.setdefault(node.id, set())
+        instant.setdefault(node.id, set())
+    steps, cycles = plan_steps(all_deps, instant)
+    return EvaluationPlan(asts, steps), cycles
+
+
 def validate_model(model: ModelDef) -> list[Problem]:
+    return validate_and_plan(model)[0]
+
+
+def validate_and_plan(model: ModelDef) -> tuple[list[Problem], EvaluationPlan | None]:
+    """Every problem of the model and, when there is none, its evaluation plan (so the
+    expressions are parsed and ordered once)."""
     problems = ProblemCollector()
     _check_window(model, problems)
     positions = _check_node_ids(model, problems)
@@ -45,9 +70,8 @@ def validate_model(model: ModelDef) -> list[Problem]:
     _check_references(model, asts, positions, problems)
     _check_topology(model, positions, problems)
     _check_outputs(model, positions, problems)
-    if not problems:
-        _check_graph(model, asts, positions, problems)
-    return problems.problems
+    plan = _check_graph(model, asts, positions, problems) if not problems else None
+    return problems.problems, (plan if not problems else None)
 
 
 def _check_window(model: ModelDef, problems: ProblemCollector) -> None:
@@ -248,12 +272,8 @@ def dependencies(asts: dict[str, Expr]) -> tuple[dict[str, set[str]], dict[str, 
 
 def _check_graph(
     model: ModelDef, asts: dict[str, Expr], positions: dict[str, int], problems: ProblemCollector
-) -> None:
-    all_deps, instant = dependencies(asts)
-    for node_id in positions:
-        all_deps.setdefault(node_id, set())
-        instant.setdefault(node_id, set())
-    steps, cycles = plan_steps(all_deps, instant)
+) -> EvaluationPlan:
+    plan, cycles = order_nodes(model, asts)
     for cycle in cycles:
         first = min(cycle[:-1], key=lambda n: positions[n])
         problems.add(
@@ -261,7 +281,7 @@ def _check_graph(
             "cycle without a delay: " + " -> ".join(cycle)
             + " (a feedback loop needs SHIFT(x, 1) or more somewhere on it)",
         )
-    for step in steps:
+    for step in plan.steps:
         if not step.feedback:
             continue
         members = set(step.nodes)
@@ -277,3 +297,4 @@ def _check_graph(
                         f"inside a feedback loop, {sub.name} at column {sub.col} must apply to a "
                         "node id, not an expression (move the expression into its own node)",
                     )
+    return plan
