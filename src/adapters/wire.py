@@ -11,6 +11,8 @@ import msgspec
 
 from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.runs import (
+    STATE_SCHEMA_ID,
+    STATE_SCHEMA_VERSION,
     RunPage,
     RunPlan,
     RunRecord,
@@ -234,9 +236,9 @@ def record_response(record: RunRecord, reused: bool = False) -> RunResponse:
         template_version=record.template_version,
         mode=record.mode,
         provenance_hash=record.provenance_hash,
-        telemetry_sources_resolved=bool(record.telemetry_sources_resolved),
-        telemetry_sources=list(record.telemetry_sources_resolved),
-        schema=SchemaRef("time-travel/v1", "1", record.model_hash),
+        telemetry_sources_resolved=record.telemetry_sources_resolved,
+        telemetry_sources=list(record.telemetry_sources),
+        schema=SchemaRef(STATE_SCHEMA_ID, STATE_SCHEMA_VERSION, record.schema_hash),
         storage=StorageOut(record.storage["modelPath"], record.storage["metadataPath"],
                            record.storage["provenancePath"]),
         created_utc=record.created_utc,
@@ -310,15 +312,29 @@ class BinOut(Wire):
     duration_minutes: int
 
 
+class RngOut(Wire):
+    kind: str
+    seed: int
+
+
 class StateMetadataOut(Wire):
     run_id: str
     template_id: str
-    template_title: str | None
-    template_version: str | None
     mode: str
-    bins: int
-    bin_size: int
-    bin_unit: str
+    schema: SchemaRef
+    storage: StorageOut
+    template_title: str | msgspec.UnsetType = msgspec.UNSET
+    template_version: str | msgspec.UnsetType = msgspec.UNSET
+    provenance_hash: str | msgspec.UnsetType = msgspec.UNSET
+    telemetry_sources_resolved: bool | msgspec.UnsetType = msgspec.UNSET
+    rng: RngOut | None = None
+
+
+class StateWarningOut(Wire):
+    code: str
+    message: str
+    severity: str | msgspec.UnsetType = msgspec.UNSET
+    node_id: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class DerivedOut(Wire):
@@ -328,9 +344,15 @@ class DerivedOut(Wire):
     color: Colour
 
 
+class NodeWarningOut(Wire):
+    code: str
+    message: str
+    severity: str | msgspec.UnsetType = msgspec.UNSET
+
+
 class NodeTelemetryOut(Wire):
     sources: list[str]
-    warnings: list[dict[str, Any]]
+    warnings: list[NodeWarningOut]
 
 
 class StateNodeOut(Wire):
@@ -345,7 +367,7 @@ class StateOut(Wire):
     metadata: StateMetadataOut
     bin: BinOut
     nodes: list[StateNodeOut]
-    warnings: list[dict[str, Any]]
+    warnings: list[StateWarningOut]
 
 
 class WindowOut(Wire):
@@ -358,7 +380,6 @@ class WindowNodeOut(Wire):
     id: str
     kind: str
     series: dict[str, list[float | None]]
-    colors: list[Colour]
     telemetry: NodeTelemetryOut
 
 
@@ -367,7 +388,7 @@ class StateWindowOut(Wire):
     window: WindowOut
     timestamps_utc: list[str]
     nodes: list[WindowNodeOut]
-    warnings: list[dict[str, Any]]
+    warnings: list[StateWarningOut]
 
 
 class IndexGridOut(Wire):

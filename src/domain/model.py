@@ -142,8 +142,18 @@ class NodeDef(Struct):
 
 
 class OutputDef(Struct):
-    series: str
+    series: str | None = None
+    source: str | None = None  # the reference's template spelling of `series`
     exclude: list[str] = []
+    id: str | None = None
+    description: str | None = None
+    as_: str | None = msgspec.field(default=None, name="as")  # CSV name the reference writes
+    filename: str | None = None  # the reference's template spelling of `as`
+
+    @property
+    def selector(self) -> str:
+        """The node id or pattern this output selects (the schema requires one)."""
+        return self.series or self.source or ""
 
 
 class RngDef(Struct):
@@ -172,6 +182,7 @@ class Model:
     grid: TimeGrid
     text: str  # the exact YAML text of the substituted model (spec.yaml)
     parameters: dict[str, Any]  # resolved, typed
+    warnings: tuple[Any, ...] = ()  # RunWarnings validation raised (non-fatal)
     # Derived data computed once per model (e.g. the evaluation plan); never compared.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -180,14 +191,24 @@ class Model:
         return [n.id for n in self.definition.nodes]
 
     def initial_conditions(self) -> dict[str, float]:
-        """Initial value per node: its own `initial`, else a topology queueDepth."""
-        found: dict[str, float] = {}
-        for tnode in self.definition.topology.nodes:
-            queue = tnode.semantics.queue
-            ic = tnode.initial_condition
-            if queue and ic is not None and ic.queue_depth is not None:
-                found[queue] = float(ic.queue_depth)
-        for node in self.definition.nodes:
-            if node.initial is not None:
-                found[node.id] = float(node.initial)
-        return found
+        return initial_conditions(self.definition)
+
+
+def initial_conditions(definition: ModelDef) -> dict[str, float]:
+    """Initial value per node: its own `initial`, else a topology node's
+    `initialCondition.queueDepth`, which applies to the series its `semantics.queue`
+    names and, as in the reference, to a model node with the topology node's own id."""
+    node_ids = {n.id for n in definition.nodes}
+    found: dict[str, float] = {}
+    for tnode in definition.topology.nodes:
+        ic = tnode.initial_condition
+        if ic is None or ic.queue_depth is None:
+            continue
+        if tnode.id in node_ids:
+            found[tnode.id] = float(ic.queue_depth)
+        if tnode.semantics.queue:
+            found[tnode.semantics.queue] = float(ic.queue_depth)
+    for node in definition.nodes:
+        if node.initial is not None:
+            found[node.id] = float(node.initial)
+    return found

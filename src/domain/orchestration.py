@@ -160,7 +160,7 @@ class RunOrchestrationService:
                 grid=_grid_summary(model), series=output_series(model.definition),
                 telemetry_bindings=dict(request.telemetry.bindings) if request.telemetry else {},
             )
-            return RunResult(None, plan, list(inputs.warnings), created=False)
+            return RunResult(None, plan, [*model.warnings, *inputs.warnings], created=False)
 
         explicit = request.run_id is not None
         reusable = request.deterministic_run_id and not explicit
@@ -184,7 +184,7 @@ class RunOrchestrationService:
                 run_id=run_id, template=template, model=model, mode=request.mode, seed=seed,
                 rng_kind=rng_kind, scenario_hash=scenario_hash,
                 created_utc=format_utc(self.clock.now().replace(microsecond=0)),
-                series=series, warnings=list(inputs.warnings),
+                series=series, warnings=[*model.warnings, *inputs.warnings],
                 telemetry_files=tuple(inputs.files),
             ))
             _validate_bundle(files)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from flowtime.domain.bundle import (
+    MANIFEST_JSON,
     METADATA_JSON,
     MODEL_YAML,
     RUN_JSON,
@@ -23,6 +24,8 @@ from flowtime.domain.orchestration import describe_run
 from flowtime.domain.runs import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
+    STATE_SCHEMA_ID,
+    STATE_SCHEMA_VERSION,
     RunFilter,
     RunPage,
     RunRecord,
@@ -87,7 +90,7 @@ class RunQueryService:
 
     def verify_run(self, run_id: str) -> list[str]:
         """Re-hash every series and the model against manifest and index; mismatches."""
-        from flowtime.domain.bundle import MANIFEST_JSON, SPEC_YAML
+        from flowtime.domain.bundle import SPEC_YAML
         from flowtime.domain.hashing import sha256_bytes
 
         manifest = json.loads(self.store.read(run_id, MANIFEST_JSON))
@@ -200,16 +203,35 @@ class RunQueryService:
                 sla_minutes=tnode.get("slaMinutes"),
                 metrics=metrics,
                 sources=sorted(p for n in member_ids for p in files_by_node.get(n, [])),
-                warnings=[w for w in warnings if w.get("nodeId") in member_ids],
+                warnings=[state_warning(w, with_node=False) for w in warnings
+                          if w.get("nodeId") in member_ids],
             ))
-        meta = {
-            "runId": run_id,
-            "templateId": metadata.get("templateId"),
-            "templateTitle": metadata.get("templateTitle"),
-            "templateVersion": metadata.get("templateVersion"),
-            "mode": metadata.get("mode"),
-            "bins": grid.bins,
-            "binSize": grid.bin_size,
-            "binUnit": grid.bin_unit,
-        }
-        return RunView(meta, grid, nodes, warnings)
+        manifest = json.loads(self.store.read(run_id, MANIFEST_JSON))
+        meta = state_metadata(describe_run(self.store, run_id), manifest.get("rng"))
+        return RunView(meta, grid, nodes, [state_warning(w) for w in warnings])
+
+
+def state_metadata(record: RunRecord, rng: dict[str, Any] | None) -> dict[str, Any]:
+    """The metadata block of /state and /state_window, in the reference's closed shape."""
+    meta: dict[str, Any] = {
+        "runId": record.run_id,
+        "templateId": record.template_id,
+        "templateTitle": record.template_title or None,
+        "templateVersion": record.template_version or None,
+        "mode": record.mode,
+        "provenanceHash": record.provenance_hash,
+        "telemetrySourcesResolved": record.telemetry_sources_resolved,
+        "schema": {"id": STATE_SCHEMA_ID, "version": STATE_SCHEMA_VERSION,
+                   "hash": record.schema_hash},
+        "storage": dict(record.storage),
+        "rng": {"kind": rng["kind"], "seed": rng["seed"]} if rng else None,
+    }
+    return {k: v for k, v in meta.items() if v is not None or k == "rng"}
+
+
+def state_warning(warning: dict[str, Any], with_node: bool = True) -> dict[str, Any]:
+    """A run warning in the closed shape state responses allow (the bins stay in run.json
+    and metadata.json; gap messages name them)."""
+    keys = ("code", "message", "severity", "nodeId") if with_node else ("code", "message",
+                                                                          "severity")
+    return {k: warning[k] for k in keys if warning.get(k) is not None}

@@ -43,7 +43,7 @@ def build_record(run_id: str, read: Reader, locate: Locator, present: set[str]) 
         provenance_hash=sha256_bytes(provenance_bytes),
         model_hash=run["modelHash"],
         scenario_hash=run["scenarioHash"],
-        telemetry_sources_resolved=sources,
+        telemetry_sources=sources,
         storage={
             "modelPath": locate(MODEL_YAML),
             "metadataPath": locate(METADATA_JSON),

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MODES = ("simulation", "telemetry")
+# The `metadata.schema` id/version the reference's clients expect on run and state bodies.
+STATE_SCHEMA_ID = "time-travel/v1"
+STATE_SCHEMA_VERSION = "1"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
@@ -96,13 +99,24 @@ class RunRecord:
     provenance_hash: str
     model_hash: str
     scenario_hash: str
-    telemetry_sources_resolved: list[str]
+    telemetry_sources: list[str]  # capture files a telemetry run read
     storage: dict[str, str]
     warnings: list[RunWarning]
     grid: dict[str, Any]
     artifacts: dict[str, Any]
     can_replay: bool
     created_utc: str
+
+    @property
+    def telemetry_sources_resolved(self) -> bool:
+        """Every input is resolved: a simulation run has nothing to resolve (as the
+        reference reports); a telemetry run is stored only once its files were read."""
+        return self.mode == "simulation" or bool(self.telemetry_sources)
+
+    @property
+    def schema_hash(self) -> str:
+        """The `schema.hash` clients of the reference read: the model's hash."""
+        return self.model_hash
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ what is expected. `x-message` in a schema overrides the message for that keyword
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -23,8 +24,7 @@ SCHEMA_NAMES = (
     "series-index",
     "telemetry-manifest",
     "api-error",
-    "state",
-    "state-window",
+    "time-travel-state",
 )
 
 
@@ -78,10 +78,16 @@ def _problem(error: ValidationError, prefix: str) -> Problem:
     schema = error.schema if isinstance(error.schema, dict) else {}
     keyword = error.validator
     if keyword in ("anyOf", "oneOf") and error.context:
-        # Report against the first (real) alternative; later ones are placeholders.
-        first = [e for e in error.context if e.schema_path and e.schema_path[0] == 0]
-        if first:
-            return _problem(min(first, key=lambda e: len(e.absolute_path)), prefix)
+        # Report against the alternative that got furthest into the instance (ties: the
+        # first, which in templates is the real type; later ones are placeholders).
+        branches: dict[int, list[ValidationError]] = {}
+        for sub in error.context:
+            if sub.schema_path:
+                branches.setdefault(int(sub.schema_path[0]), []).append(sub)
+        if branches:
+            best = max(sorted(branches), key=lambda b: max(len(e.absolute_path)
+                                                             for e in branches[b]))
+            return _problem(min(branches[best], key=lambda e: len(e.absolute_path)), prefix)
     if isinstance(schema.get("x-message"), str) and keyword not in ("required", "type"):
         return Problem(loc, schema["x-message"])
     if keyword == "required":
@@ -113,11 +119,34 @@ def _problem(error: ValidationError, prefix: str) -> Problem:
     return Problem(loc, error.message)
 
 
-def validate(name: str, instance: Any, prefix: str = "") -> list[Problem]:
-    """Every schema violation of `instance` against `schemas/<name>.schema.json`."""
+_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _only_placeholders(error: ValidationError) -> bool:
+    """The error is only about values that are `${name}` (in some alternative of anyOf)."""
+    if isinstance(error.instance, str) and _PLACEHOLDER.fullmatch(error.instance):
+        return True
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        by_branch: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            by_branch.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
+        return any(all(_only_placeholders(e) for e in subs) for subs in by_branch.values())
+    return False
+
+
+def validate(
+    name: str, instance: Any, prefix: str = "", allow_placeholders: bool = False
+) -> list[Problem]:
+    """Every schema violation of `instance` against `schemas/<name>.schema.json`.
+
+    With `allow_placeholders`, a value that is exactly `${name}` satisfies any schema
+    (templates before substitution); the substituted tree is checked again later.
+    """
     errors = sorted(_validator(name).iter_errors(instance), key=lambda e: list(map(str, e.path)))
     problems: list[Problem] = []
     for error in errors:
+        if allow_placeholders and _only_placeholders(error):
+            continue
         problem = _problem(error, prefix)
         if problem not in problems:
             problems.append(problem)

@@ -54,8 +54,7 @@ class RunView:
                 derived = derived_series(node, self.grid.bin_minutes)
                 series = {name: _list(s) for name, s in node.metrics.items()}
                 series.update({name: _list(v) for name, v in derived.items() if v is not None})
-                nodes.append((series, colours(node, derived["utilization"],
-                                              derived["latencyMinutes"], self.grid.bins)))
+                nodes.append(series)
             stamps = [format_utc(self.grid.bin_start(i)) for i in range(self.grid.bins)]
             self._lists.update(nodes=nodes, timestamps=stamps)
         return self._lists
@@ -92,13 +91,17 @@ def derived_series(node: NodeView, bin_minutes: int) -> dict[str, np.ndarray | N
 
 def colour(node: NodeView, utilization: float | None, latency: float | None) -> str:
     if node.kind == "queue":
-        if latency is None or not node.sla_minutes:
+        if latency is None or not _positive(node.sla_minutes):
             return "gray"
         ratio = latency / node.sla_minutes
         return "green" if ratio <= 1.0 else "yellow" if ratio <= 1.5 else "red"
     if utilization is None:
         return "gray"
     return "green" if utilization < 0.7 else "yellow" if utilization < 0.9 else "red"
+
+
+def _positive(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value > 0
 
 
 def _at(series: np.ndarray | None, index: int) -> float | None:
@@ -108,25 +111,6 @@ def _at(series: np.ndarray | None, index: int) -> float | None:
 def _list(series: np.ndarray) -> list[float]:
     """Plain floats; NaN and infinities become NaN, which the JSON encoders write as null."""
     return np.where(np.isfinite(series), series, np.nan).tolist()
-
-
-_PALETTE = np.array(["gray", "green", "yellow", "red"])
-
-
-def colours(node: NodeView, utilization: np.ndarray | None, latency: np.ndarray | None,
-            length: int) -> list[str]:
-    """`colour` for every bin at once."""
-    if node.kind == "queue":
-        if latency is None or not node.sla_minutes:
-            return ["gray"] * length
-        ratio = latency / node.sla_minutes
-        index = np.select([~np.isfinite(ratio), ratio <= 1.0, ratio <= 1.5], [0, 1, 2], 3)
-    else:
-        if utilization is None:
-            return ["gray"] * length
-        index = np.select([~np.isfinite(utilization), utilization < 0.7, utilization < 0.9],
-                          [0, 1, 2], 3)
-    return _PALETTE[index].tolist()
 
 
 def _telemetry(node: NodeView) -> dict[str, Any]:
@@ -170,11 +154,16 @@ def state_window(view: RunView, start: int, end: int) -> dict[str, Any]:
     lists = view.full_lists()
     window = slice(start, end + 1)
     nodes = []
-    for node, (series, node_colours) in zip(view.nodes, lists["nodes"], strict=True):
+    for node, series in zip(view.nodes, lists["nodes"], strict=True):
+        # No per-bin colours here: the reference's window shape has no place for them;
+        # /state gives the colour of any bin. A node none of whose series was written
+        # (outputs left them out) has nothing to show, and the shape needs ≥ 1 series.
+        if not series:
+            continue
         nodes.append({
             "id": node.id, "kind": node.kind,
             "series": {name: values[window] for name, values in series.items()},
-            "colors": node_colours[window], "telemetry": _telemetry(node),
+            "telemetry": _telemetry(node),
         })
     return {
         "metadata": view.metadata,

@@ -2,6 +2,12 @@
 
 Substitution works on the parsed tree, not on text: a scalar that is exactly `${name}`
 becomes the typed value; `${name}` inside a longer string interpolates its text.
+
+`${name}` is not valid YAML inside an unquoted flow collection (`[${a}, 2]`: `{` is an
+indicator there), which reference templates use. Before parsing, each placeholder is
+swapped for a sentinel of the same length made of private-use characters (a plain
+scalar anywhere), and the sentinels are turned back into `${name}` strings on the parsed
+tree, so line and column numbers in YAML errors still point into the template's text.
 """
 
 from __future__ import annotations
@@ -20,10 +26,33 @@ from flowtime.domain.grid import TimeGrid, parse_utc
 from flowtime.domain.hashing import canonical_json, sha256_bytes
 from flowtime.domain.model import Metadata, Model, ModelDef, ParameterDef, convert
 from flowtime.domain.parameters import check_definitions, resolve_parameters
-from flowtime.domain.yaml_document import dump_yaml, load_yaml
+from flowtime.domain.yaml_document import decode_document, dump_yaml, load_yaml
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ANY_PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
+_OPEN, _CLOSE = "\ue000", "\ue001\ue001"  # len(_OPEN + name + _CLOSE) == len("${name}")
+_SENTINEL = re.compile(_OPEN + r"([A-Za-z_][A-Za-z0-9_]*)" + _CLOSE)
+
+
+def _protect(text: str, loc: str) -> str:
+    if _OPEN in text or "\ue001" in text:
+        raise invalid([Problem(loc, "the characters U+E000/U+E001 are not allowed in templates")])
+    return PLACEHOLDER.sub(lambda m: _OPEN + m.group(1) + _CLOSE, text)
+
+
+def _restore(tree: Any) -> Any:
+    if isinstance(tree, str):
+        return _SENTINEL.sub(lambda m: "${" + m.group(1) + "}", tree) if _OPEN in tree else tree
+    if isinstance(tree, dict):
+        return {_restore(k): _restore(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_restore(v) for v in tree]
+    return tree
+
+
+def load_template_tree(text: str | bytes, loc: str = "template") -> Any:
+    """The template's YAML tree, with placeholders allowed anywhere a value may stand."""
+    return _restore(load_yaml(_protect(decode_document(text, loc), loc), loc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +78,12 @@ class Template:
 def parse_template(text: str | bytes, loc: str = "template") -> Template:
     """Parse and structurally validate template YAML; raises with all problems."""
     raw = text.encode("utf-8") if isinstance(text, str) else text
-    tree = load_yaml(raw, loc)
+    tree = load_template_tree(raw, loc)
     if not isinstance(tree, dict):
         raise invalid([Problem(loc, "a template must be a YAML mapping at the top level")])
     problems = ProblemCollector()
-    problems.extend(schemas.validate("template", tree))
+    # Types are checked again after substitution; here a placeholder may stand for any value.
+    problems.extend(schemas.validate("template", tree, allow_placeholders=True))
     if problems:
         raise invalid(problems.problems, "invalid template")
     metadata = convert(tree["metadata"], Metadata)
@@ -168,10 +198,11 @@ def _build_model(template: Template, requested: Mapping[str, Any]) -> Model:
     problems.extend(schemas.validate("template", substituted))
     problems.raise_if_any()
     definition = convert(substituted, ModelDef)
-    found, plan = validate_and_plan(definition)
-    problems.extend(found)
+    checked = validate_and_plan(definition)
+    problems.extend(checked.problems)
     problems.raise_if_any()
     start = parse_utc(definition.window.start or "")
-    assert start is not None and plan is not None  # validation checked both
+    assert start is not None and checked.plan is not None  # validation checked both
     grid = TimeGrid(definition.grid.bins, definition.grid.bin_size, definition.grid.bin_unit, start)
-    return Model(definition, grid, dump_yaml(substituted), values, memo={"plan": plan})
+    return Model(definition, grid, dump_yaml(substituted), values,
+                 warnings=tuple(checked.warnings), memo={"plan": checked.plan})

@@ -11,7 +11,8 @@ from flowtime.domain.expressions.ast import ArrayLit, Call, Expr, Ref, children,
 from flowtime.domain.expressions.parser import ExpressionError, parse_expression
 from flowtime.domain.graph import Step, plan_steps
 from flowtime.domain.grid import parse_utc
-from flowtime.domain.model import ModelDef, NodeDef
+from flowtime.domain.model import ModelDef, NodeDef, initial_conditions
+from flowtime.domain.runs import RunWarning
 
 PMF_TOLERANCE = 1e-6
 
@@ -54,24 +55,33 @@ def order_nodes(model: ModelDef, asts: dict[str, Expr]) -> tuple[EvaluationPlan,
     return EvaluationPlan(asts, steps), cycles
 
 
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    """Every problem of a model; when there is none, its plan; and non-fatal warnings."""
+
+    problems: list[Problem]
+    plan: EvaluationPlan | None
+    warnings: list[RunWarning]
+
+
 def validate_model(model: ModelDef) -> list[Problem]:
-    return validate_and_plan(model)[0]
+    return validate_and_plan(model).problems
 
 
-def validate_and_plan(model: ModelDef) -> tuple[list[Problem], EvaluationPlan | None]:
-    """Every problem of the model and, when there is none, its evaluation plan (so the
-    expressions are parsed and ordered once)."""
+def validate_and_plan(model: ModelDef) -> ValidationResult:
+    """Validate everything; the plan is built here so expressions are parsed and ordered once."""
     problems = ProblemCollector()
+    warnings: list[RunWarning] = []
     _check_window(model, problems)
     positions = _check_node_ids(model, problems)
     _check_node_values(model, problems)
     asts, parse_problems = parse_node_expressions(model)
     problems.extend(parse_problems)
     _check_references(model, asts, positions, problems)
-    _check_topology(model, positions, problems)
+    _check_topology(model, positions, problems, warnings)
     _check_outputs(model, positions, problems)
     plan = _check_graph(model, asts, positions, problems) if not problems else None
-    return problems.problems, (plan if not problems else None)
+    return ValidationResult(problems.problems, plan if not problems else None, warnings)
 
 
 def _check_window(model: ModelDef, problems: ProblemCollector) -> None:
@@ -176,16 +186,12 @@ def _check_references(
 
 
 def _initial_nodes(model: ModelDef) -> set[str]:
-    found = {n.id for n in model.nodes if n.initial is not None}
-    for tnode in model.topology.nodes:
-        ic = tnode.initial_condition
-        if tnode.semantics.queue and ic is not None and ic.queue_depth is not None:
-            found.add(tnode.semantics.queue)
-    return found
+    return set(initial_conditions(model))
 
 
 def _check_topology(
-    model: ModelDef, positions: dict[str, int], problems: ProblemCollector
+    model: ModelDef, positions: dict[str, int], problems: ProblemCollector,
+    warnings: list[RunWarning],
 ) -> None:
     topology = model.topology
     known = list(positions)
@@ -218,10 +224,12 @@ def _check_topology(
         if not math.isfinite(edge.weight) or edge.weight < 0:
             problems.add(f"topology.edges[{j}].weight", "must be a finite number ≥ 0")
     if len(topology.nodes) > 1 and not topology.edges:
-        problems.add(
-            "topology.edges",
-            f"{len(topology.nodes)} topology nodes but no edges connect them",
-        )
+        # The reference accepts unconnected topologies; say so, but do not refuse the model.
+        warnings.append(RunWarning(
+            "topology_without_edges",
+            f"topology.edges: {len(topology.nodes)} topology nodes but no edges connect them",
+            severity="info",
+        ))
 
 
 def output_series(model: ModelDef) -> list[str]:
@@ -232,7 +240,7 @@ def output_series(model: ModelDef) -> list[str]:
     chosen: set[str] = set()
     excluded: set[str] = set()
     for output in model.outputs:
-        chosen.update(_match(output.series, ids))
+        chosen.update(_match(output.selector, ids))
         excluded.update(output.exclude)
     return [i for i in ids if i in chosen and i not in excluded]
 
@@ -249,10 +257,11 @@ def _match(pattern: str, ids: list[str]) -> list[str]:
 def _check_outputs(model: ModelDef, positions: dict[str, int], problems: ProblemCollector) -> None:
     ids = list(positions)
     for i, output in enumerate(model.outputs):
-        if not _match(output.series, ids):
+        if not _match(output.selector, ids):
+            field = "series" if output.series else "source"
             problems.add(
-                f"outputs[{i}].series",
-                f"unknown series '{output.series}'{_suggest(output.series, ids)}",
+                f"outputs[{i}].{field}",
+                f"unknown series '{output.selector}'{_suggest(output.selector, ids)}",
             )
         for j, name in enumerate(output.exclude):
             if name not in positions:

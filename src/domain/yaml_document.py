@@ -52,8 +52,8 @@ _StrictLoader.yaml_implicit_resolvers = {
 }
 
 
-def load_yaml(text: str | bytes, loc: str = "template") -> Any:
-    """Parse one YAML document; syntax errors become an invalid error with line/column."""
+def decode_document(text: str | bytes, loc: str = "template") -> str:
+    """The document as text: at most MAX_DOCUMENT_BYTES, valid UTF-8."""
     if isinstance(text, bytes):
         if len(text) > MAX_DOCUMENT_BYTES:
             raise invalid([Problem(loc, f"document is larger than {MAX_DOCUMENT_BYTES} bytes")])
@@ -61,6 +61,14 @@ def load_yaml(text: str | bytes, loc: str = "template") -> Any:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise invalid([Problem(loc, f"not valid UTF-8 at byte {exc.start}")]) from None
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise invalid([Problem(loc, f"document is larger than {MAX_DOCUMENT_BYTES} bytes")])
+    return text
+
+
+def load_yaml(text: str | bytes, loc: str = "template") -> Any:
+    """Parse one YAML document; syntax errors become an invalid error with line/column."""
+    text = decode_document(text, loc)
     if len(text) > MAX_DOCUMENT_BYTES:
         raise invalid([Problem(loc, f"document is larger than {MAX_DOCUMENT_BYTES} bytes")])
     try:

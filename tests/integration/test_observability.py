@@ -134,7 +134,12 @@ def test_metrics_endpoint_serves_prometheus_text(observed):
         client.post("/v1/runs", json={"templateId": "it-system"})
         text = client.get("/metrics").text
     assert 'run_created_total{mode="simulation"' in text
-    assert "simulation_evaluation_duration_ms" in text
+    assert 'template_id="it-system"' in text and "templateId" not in text
+    assert "# TYPE simulation_evaluation_duration_ms histogram" in text
+    assert "simulation_evaluation_duration_ms_bucket{" in text
+    assert "simulation_evaluation_duration_ms_count{" in text
+    assert "_ms_milliseconds" not in text and "_milliseconds" not in text
+    assert "http_server_duration_seconds_bucket{" in text
 
 
 def test_json_log_lines_carry_the_structured_fields(capsys):

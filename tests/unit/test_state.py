@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowtime.domain.state import NodeView, colour, colours, derived_series
+from flowtime.domain.state import NodeView, colour, derived_series
 
 
-def test_vectorised_colours_match_the_per_bin_rule():
-    rng = np.random.default_rng(5)
-    served = rng.uniform(0, 10, 200)
-    capacity = rng.choice([0.0, 5.0, 8.0, 12.0], 200)
-    queue = rng.uniform(0, 40, 200)
-    for kind, sla in (("service", None), ("queue", 10.0), ("queue", None)):
-        node = NodeView("n", kind, sla, {"served": served, "capacity": capacity, "queue": queue})
-        derived = derived_series(node, 5)
-        util, latency = derived["utilization"], derived["latencyMinutes"]
-        expected = [colour(node, None if not np.isfinite(u) else float(u),
-                           None if not np.isfinite(v) else float(v))
-                    for u, v in zip(util, latency, strict=True)]
-        assert colours(node, util, latency, 200) == expected
+def test_queue_colour_is_gray_when_the_sla_is_missing_zero_or_negative():
+    node_of = lambda sla: NodeView("q", "queue", sla, {})  # noqa: E731
+    assert colour(node_of(10.0), None, 5.0) == "green"
+    assert colour(node_of(10.0), None, 15.0) == "yellow"
+    assert colour(node_of(10.0), None, 15.1) == "red"
+    for sla in (None, 0.0, -5.0):
+        assert colour(node_of(sla), None, 5.0) == "gray"
 
 
 def test_utilization_is_missing_without_positive_capacity():

@@ -171,14 +171,18 @@ def test_pmf_probabilities_must_sum_to_one():
     assert "nodes[2].pmf.probabilities: must sum to 1 (within 1e-6), got 0.9" in problems_of(text)
 
 
-def test_more_than_one_topology_node_needs_edges():
+def test_topology_without_edges_is_an_info_warning_not_an_error():
     text = BASE + textwrap.dedent("""\
         topology:
           nodes:
             - {id: A, semantics: {arrivals: demand}}
             - {id: B, semantics: {served: served}}
+          edges: []
         """)
-    assert "topology.edges: 2 topology nodes but no edges connect them" in problems_of(text)
+    model = build_model(parse_template(text), {})
+    [warning] = model.warnings
+    assert (warning.code, warning.severity) == ("topology_without_edges", "info")
+    assert warning.message == "topology.edges: 2 topology nodes but no edges connect them"
 
 
 def test_template_schema_reports_unknown_fields_and_bad_ids():

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CollectorRegistry
 
 from flowtime import __version__
+from flowtime.adapters.observability.prometheus import conventional_registry
 
 log = logging.getLogger("flowtime.telemetry")
 
@@ -42,8 +43,8 @@ def _otlp_wanted(signal: str) -> bool:
 def build_telemetry(extra_readers: list[MetricReader] | None = None) -> Telemetry:
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "flowtime"),
                                 "service.version": __version__})
-    registry = CollectorRegistry()
-    readers: list[MetricReader] = [PrometheusMetricReader(registry=registry),
+    exporter_registry = CollectorRegistry()
+    readers: list[MetricReader] = [PrometheusMetricReader(registry=exporter_registry),
                                    *(extra_readers or [])]
     tracer_provider = TracerProvider(resource=resource)
     try:
@@ -59,4 +60,4 @@ def build_telemetry(extra_readers: list[MetricReader] | None = None) -> Telemetr
         log.warning("OTLP export requested but opentelemetry-exporter-otlp-proto-http is "
                     "not installed; continuing without it")
     meter_provider = MeterProvider(metric_readers=readers, resource=resource)
-    return Telemetry(meter_provider, tracer_provider, registry)
+    return Telemetry(meter_provider, tracer_provider, conventional_registry(exporter_registry))
