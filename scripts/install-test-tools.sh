@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# System tools the test suite drives, installed from Debian when missing:
+#   chromium  - the viewer's browser tests (Playwright on the system Chromium)
+#   promtool  - `promtool check metrics` on the server's /metrics (package `prometheus`)
+# Called by `make test` and by .ci/run, so both need nothing preinstalled.
+set -euo pipefail
+declare -A package=([chromium]=chromium [promtool]=prometheus)
+missing=()
+for tool in "${!package[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${package[$tool]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || {
+    echo "error: the tests need ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
+    exit 1
+  }
+  sudo="sudo"
+fi
+echo "installing ${missing[*]} (Debian packages the tests need)…"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# prometheus: only promtool is needed; do not start the Prometheus service.
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
