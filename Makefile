@@ -4,9 +4,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.test-installed-stamp
 PORT ?= 8080
-# setuptools always announces an editable install; nothing for a user to act on.
+# -qq: errors only (pip warnings about this machine's index settings are not ours); setuptools
+# always announces an editable install, nothing for a user to act on.
 PIP_INSTALL := PYTHONWARNINGS=ignore::UserWarning:setuptools.command.editable_wheel \
-	$(PY) -m pip install --quiet --disable-pip-version-check
+	$(PY) -m pip install -qq --disable-pip-version-check
 
 .PHONY: demo serve test lint bench clean venv test-deps
 
