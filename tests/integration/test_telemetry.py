@@ -91,6 +91,15 @@ def test_gap_injection_becomes_warnings_with_bins(client, env):
     listed = client.get("/v1/runs", params={"hasWarnings": "true"}).json()
     assert [i["runId"] for i in listed["items"]] == [replay["metadata"]["runId"]]
     assert listed["items"][0]["warningCount"] == 1
+    run_id = replay["metadata"]["runId"]
+    assert replay["metadata"]["telemetrySourcesResolved"] is True
+    state = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 2}).json()
+    window = client.get(f"/v1/runs/{run_id}/state_window", params={"startBin": 0, "endBin": 11})
+    for body in (state, window.json()):
+        assert schemas.validate("time-travel-state", body) == []
+        [warning] = body["warnings"]
+        assert warning["code"] == "telemetry_gap" and warning["nodeId"] == "baseOrders"
+        assert "2, 5, 6" in warning["message"]  # the bins live in the message here
 
 
 def test_missing_capture_file_is_422_naming_it(client, env):
