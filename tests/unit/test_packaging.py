@@ -1,0 +1,39 @@
+"""Packaging: every folder that ships files is a declared package (setuptools warns about
+the rest on every install), and the shipped data resolves through importlib.resources."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _declared() -> tuple[dict[str, str], set[str]]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    return config["package-dir"], set(config["packages"])
+
+
+def test_every_folder_with_shipped_files_is_a_declared_package():
+    package_dir, packages = _declared()
+    missing = []
+    for package, folder in package_dir.items():
+        root = REPO / folder
+        for path in root.rglob("*"):
+            if not path.is_file() or "__pycache__" in path.parts:
+                continue
+            parts = path.parent.relative_to(root).parts
+            name = ".".join((package, *parts))
+            if name not in packages:
+                missing.append(name)
+    assert sorted(set(missing)) == []
+
+
+def test_shipped_data_resolves_from_the_installed_package():
+    static = resources.files("flowtime.adapters.http.static")
+    assert static.joinpath("viewer.js").is_file()
+    assert resources.files("flowtime.adapters.http.static.vendor.uplot").joinpath(
+        "uPlot.iife.min.js").is_file()
+    assert resources.files("flowtime.schemas").joinpath(
+        "time-travel-state.schema.json").is_file()
