@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowtime.domain.expressions.ast import BinOp, Call, Neg, Num, Ref, to_source
+from flowtime.domain.expressions.functions import FUNCTIONS
 from flowtime.domain.expressions.parser import ExpressionError, parse_expression
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True).filter(
-    lambda n: n.upper() not in {"SHIFT", "MIN", "MAX", "CLAMP", "ABS", "FLOOR", "CEIL", "ROUND",
-                                "MOD", "STEP", "PULSE", "CONV"})
+    lambda n: n.upper() not in FUNCTIONS)
 numbers = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
 leaves = st.one_of(numbers.map(Num), names.map(Ref))
 

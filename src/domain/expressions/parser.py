@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Neg, Num, Ref
+from flowtime.domain.expressions.functions import FUNCTIONS
 
 MAX_EXPRESSION_LENGTH = 10_000
 MAX_DEPTH = 200
@@ -30,23 +31,6 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-
-# name -> (min args, max args)
-FUNCTIONS: dict[str, tuple[int, int]] = {
-    "SHIFT": (2, 2),
-    "MIN": (2, 1_000),
-    "MAX": (2, 1_000),
-    "CLAMP": (3, 3),
-    "ABS": (1, 1),
-    "FLOOR": (1, 1),
-    "CEIL": (1, 1),
-    "ROUND": (1, 1),
-    "MOD": (2, 2),
-    "STEP": (2, 2),
-    "PULSE": (1, 3),
-    "CONV": (2, 2),
-}
-
 
 class ExpressionError(Exception):
     def __init__(self, column: int, message: str):
@@ -182,7 +166,8 @@ class _Parser:
 
     def call(self, name_token: Token) -> Call:
         name = name_token.text.upper()
-        if name not in FUNCTIONS:
+        spec = FUNCTIONS.get(name)
+        if spec is None:
             known = ", ".join(sorted(FUNCTIONS))
             raise ExpressionError(
                 name_token.col, f"unknown function '{name_token.text}' (known: {known})"
@@ -203,43 +188,17 @@ class _Parser:
         return self.array() if self.current.text == "[" else self.expr()
 
 
-def _is_int_literal(node: Expr, minimum: int) -> bool:
-    return isinstance(node, Num) and node.value.is_integer() and node.value >= minimum
-
-
 def _check_call(node: Call) -> None:
-    low, high = FUNCTIONS[node.name]
+    spec = FUNCTIONS[node.name]
     count = len(node.args)
-    if not low <= count <= high:
-        if low == high:
-            wanted = f"{low}"
-        elif high >= 1_000:
-            wanted = f"at least {low}"
-        else:
-            wanted = f"{low} to {high}"
-        raise ExpressionError(node.col, f"{node.name} takes {wanted} arguments, got {count}")
+    if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
+        raise ExpressionError(node.col, f"{node.name} takes {spec.arity_text} arguments, got {count}")
     for i, arg in enumerate(node.args):
-        if isinstance(arg, ArrayLit) and not (node.name == "CONV" and i == 1):
+        if isinstance(arg, ArrayLit) and i != spec.array_arg:
             raise ExpressionError(arg.col, f"{node.name} does not accept an array literal here")
-    if node.name == "SHIFT" and not _is_int_literal(node.args[1], 0):
-        raise ExpressionError(
-            node.args[1].col or node.col, "SHIFT lag must be a non-negative integer literal"
-        )
-    if node.name == "PULSE":
-        if not _is_int_literal(node.args[0], 1):
-            raise ExpressionError(
-                node.args[0].col or node.col, "PULSE period must be a positive integer literal"
-            )
-        if count >= 2 and not _is_int_literal(node.args[1], 0):
-            raise ExpressionError(
-                node.args[1].col or node.col,
-                "PULSE phase must be a non-negative integer literal",
-            )
-    if node.name == "CONV" and not isinstance(node.args[1], ArrayLit | Num):
-        raise ExpressionError(
-            node.args[1].col or node.col,
-            "CONV kernel must be an array literal like [0.5, 0.25] or a number",
-        )
+        rule = spec.literal(i)
+        if rule is not None and not rule.accepts(arg):
+            raise ExpressionError(arg.col or node.col, rule.message(node.name))
 
 
 def parse_expression(text: str) -> Expr:

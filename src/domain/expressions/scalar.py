@@ -10,47 +10,16 @@ variable names we choose; node ids never appear in it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 import numpy as np
 
 from flowtime.domain.expressions.ast import BinOp, Call, Expr, Neg, Num, Ref, references
-from flowtime.domain.expressions.vector import kernel_of
+from flowtime.domain.expressions.functions import FUNCTIONS, LOOP_HELPERS
 
 
-def _div(a: float, b: float) -> float:
-    return a / b if b != 0 else 0.0
-
-
-def _mod(a: float, b: float) -> float:
-    return a % abs(b) if b != 0 else 0.0
-
-
-def _floor(x: float) -> float:
-    return float(math.floor(x)) if math.isfinite(x) else x
-
-
-def _ceil(x: float) -> float:
-    return float(math.ceil(x)) if math.isfinite(x) else x
-
-
-def _round(x: float) -> float:
-    if not math.isfinite(x):
-        return x
-    whole = float(math.trunc(x))
-    frac = x - whole
-    if abs(frac) >= 0.5:
-        whole += math.copysign(1.0, x)
-    return whole
-
-
-_HELPERS = {"_div": _div, "_mod": _mod, "_floor": _floor, "_ceil": _ceil, "_round": _round,
-            "_min": min, "_max": max}
-
-
-class _Compiler:
+class LoopCompiler:
     def __init__(
         self,
         members: list[str],
@@ -108,44 +77,13 @@ class _Compiler:
         return f"({self.slot[ref.name]}[i - {lag}] if t >= {lag} else 0.0)"
 
     def call(self, node: Call) -> str:
-        name, args = node.name, node.args
-        if name == "SHIFT":
-            target, lag = args[0], int(args[1].value)  # type: ignore[union-attr]
-            if lag == 0:
-                return self.emit(target)
-            assert isinstance(target, Ref)  # validation guarantees this inside a loop
-            return self.past(target, lag)
-        if name == "CONV":
-            target = args[0]
-            assert isinstance(target, Ref)
-            terms = [f"{k!r} * {self.past_or_zero(target, j)}" for j, k in
-                     enumerate(kernel_of(args[1])) if k != 0]
-            return "(" + " + ".join(terms) + ")" if terms else "0.0"
-        parts = [self.emit(a) for a in args]
-        if name in ("MIN", "MAX"):
-            return f"_{name.lower()}({', '.join(parts)})"
-        if name == "CLAMP":
-            return f"_max({parts[1]}, _min({parts[2]}, {parts[0]}))"
-        if name == "ABS":
-            return f"abs({parts[0]})"
-        if name in ("FLOOR", "CEIL", "ROUND"):
-            return f"_{name.lower()}({parts[0]})"
-        if name == "MOD":
-            return f"_mod({parts[0]}, {parts[1]})"
-        if name == "STEP":
-            return f"(1.0 if {parts[0]} >= {parts[1]} else 0.0)"
-        if name == "PULSE":
-            period = int(args[0].value)  # type: ignore[union-attr]
-            phase = int(args[1].value) if len(args) > 1 else 0  # type: ignore[union-attr]
-            amplitude = parts[2] if len(args) > 2 else "1.0"
-            return f"({amplitude} if t >= {phase} and (t - {phase}) % {period} == 0 else 0.0)"
-        raise AssertionError(f"unhandled function {name}")
+        return FUNCTIONS[node.name].loop(node, self)
 
 
 @lru_cache(maxsize=256)
 def _compiled(source: str) -> Callable[..., tuple[list[float], ...]]:
     """Compile generated source once; groups of the same shape share the function."""
-    namespace: dict[str, object] = dict(_HELPERS)
+    namespace: dict[str, object] = dict(LOOP_HELPERS)
     exec(compile(source, "<feedback-group>", "exec"), namespace)
     return namespace["_group"]  # type: ignore[return-value]
 
@@ -158,7 +96,7 @@ def evaluate_feedback_group(
     hoist: Callable[[Expr], np.ndarray | float],
 ) -> dict[str, np.ndarray]:
     """Evaluate `members` (in instantaneous-dependency order) bin by bin."""
-    compiler = _Compiler(members, initial, hoist)
+    compiler = LoopCompiler(members, initial, hoist)
     body: list[str] = []
     for m in members:
         slot = compiler.slot[m]
@@ -168,7 +106,7 @@ def evaluate_feedback_group(
     pad = compiler.pad
     hoisted = "".join(f", h{k}" for k in range(len(compiler.hoisted)))
     slots = [compiler.slot[m] for m in members]
-    helpers = ", ".join(f"{name}={name}" for name in _HELPERS)  # bound as fast locals
+    helpers = ", ".join(f"{name}={name}" for name in LOOP_HELPERS)  # bound as fast locals
     needs_t = any("t >=" in line for line in body)
     lines = [
         f"def _group(bins, initials{hoisted}, {helpers}):",
