@@ -8,8 +8,20 @@ from datetime import UTC, datetime
 import numpy as np
 
 from flowtime.domain.grid import TimeGrid
-from flowtime.domain.model import GridDef, Metadata, Model, ModelDef, NodeDef, Pmf, Topology, Window
-from flowtime.domain.validation import validate_model
+from flowtime.domain.model import (
+    ConstNode,
+    ExprNode,
+    GridDef,
+    Metadata,
+    Model,
+    ModelDef,
+    ModelNode,
+    Pmf,
+    PmfNode,
+    Topology,
+    Window,
+)
+from flowtime.domain.validation import validate_and_plan
 
 
 def engine_model(nodes: int = 1000, bins: int = 8760, queues: int = 10,
@@ -19,17 +31,17 @@ def engine_model(nodes: int = 1000, bins: int = 8760, queues: int = 10,
     plan: list[tuple] = []
     rnd = random.Random(seed)
     rng = np.random.default_rng(seed)
-    defs: list[NodeDef] = []
+    defs: list[ModelNode] = []
     plain = nodes - 2 * queues
     n_const, n_pmf = plain * 3 // 10, plain // 10
     consts = [f"c{i}" for i in range(n_const)]
     for name in consts:
         values = rng.uniform(0, 100, bins).round(2).tolist()
-        defs.append(NodeDef(id=name, kind="const", values=values))
+        defs.append(ConstNode(id=name, values=values))
         plan.append((name, "const", None, ()))
     pmfs = [f"p{i}" for i in range(n_pmf)]
     for name in pmfs:
-        defs.append(NodeDef(id=name, kind="pmf", pmf=Pmf([0, 1, 2, 5], [0.4, 0.3, 0.2, 0.1])))
+        defs.append(PmfNode(id=name, pmf=Pmf([0, 1, 2, 5], [0.4, 0.3, 0.2, 0.1])))
         plan.append((name, "pmf", None, ()))
     available = consts + pmfs
     templates = [
@@ -42,25 +54,25 @@ def engine_model(nodes: int = 1000, bins: int = 8760, queues: int = 10,
     ]
     for i in range(plain - n_const - n_pmf):
         a, b, c = (rnd.choice(available) for _ in range(3))
-        defs.append(NodeDef(id=f"e{i}", kind="expr",
+        defs.append(ExprNode(id=f"e{i}",
                             expr=templates[i % len(templates)].format(a=a, b=b, c=c)))
         plan.append((f"e{i}", "expr", i % len(templates), (a, b, c)))
         available.append(f"e{i}")
     for q in range(queues):
         arrivals, capacity = rnd.choice(available), rnd.choice(consts)
-        defs.append(NodeDef(id=f"served{q}", kind="expr",
+        defs.append(ExprNode(id=f"served{q}",
                             expr=f"MIN({arrivals} + SHIFT(backlog{q}, 1), {capacity})"))
-        defs.append(NodeDef(id=f"backlog{q}", kind="expr", initial=0.0,
+        defs.append(ExprNode(id=f"backlog{q}", initial=0.0,
                             expr=f"MAX(0, SHIFT(backlog{q}, 1) + {arrivals} - served{q})"))
         plan.append((f"q{q}", "queue", None, (arrivals, capacity)))
     definition = ModelDef(
         metadata=Metadata(id="bench"), grid=GridDef(bins, 60, "minutes"), nodes=defs,
         window=Window(start="2025-01-01T00:00:00Z"), topology=Topology(),
     )
-    problems = validate_model(definition)
-    assert not problems, problems[:3]
+    checked = validate_and_plan(definition)
+    assert checked.plan is not None, checked.problems[:3]
     grid = TimeGrid(bins, 60, "minutes", datetime(2025, 1, 1, tzinfo=UTC))
-    return Model(definition, grid, "", {}), plan
+    return Model(definition, grid, "", {}, checked.plan), plan
 
 
 def service_template(nodes: int = 50, bins: int = 288) -> str:

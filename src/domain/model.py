@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from flowtime.domain.grid import TimeGrid
+
+if TYPE_CHECKING:
+    from flowtime.domain.compiler import EvaluationPlan
 
 SEMANTIC_FIELDS = ("arrivals", "served", "errors", "queue", "capacity", "external_demand")
 
@@ -120,25 +123,41 @@ class Pmf(Struct):
     probabilities: list[float]
 
 
-class NodeDef(Struct):
+class NodeBase(Struct, tag_field="kind"):
+    """Fields every model node has. A kind is one Struct, tagged by `kind`, plus one compile
+    rule in `compiler.py`."""
+
     id: str
-    kind: str
-    values: list[float] | None = None
-    expr: str | float | None = None
-    pmf: Pmf | None = None
-    source: str | None = None
-    initial: float | None = None
+    initial: float | None = None  # the value SHIFT reads before the grid starts
 
     @property
-    def expr_text(self) -> str | None:
-        """Expression text; numbers (from a whole `${param}`) become their literal."""
-        if self.expr is None or isinstance(self.expr, str):
-            return self.expr
-        return repr(float(self.expr))
+    def kind(self) -> str:
+        return str(type(self).__struct_config__.tag)
+
+
+class ConstNode(NodeBase, tag="const", kw_only=True):
+    values: list[float]
+    source: str | None = None  # telemetry file (`file://…`); "" means none
 
     @property
     def telemetry_source(self) -> str | None:
         return self.source or None
+
+
+class ExprNode(NodeBase, tag="expr", kw_only=True):
+    expr: str | float
+
+    @property
+    def expr_text(self) -> str:
+        """Expression text; numbers (from a whole `${param}`) become their literal."""
+        return self.expr if isinstance(self.expr, str) else repr(float(self.expr))
+
+
+class PmfNode(NodeBase, tag="pmf", kw_only=True):
+    pmf: Pmf
+
+
+ModelNode = ConstNode | ExprNode | PmfNode
 
 
 class OutputDef(Struct):
@@ -156,15 +175,18 @@ class OutputDef(Struct):
         return self.series or self.source or ""
 
 
+DEFAULT_RNG_KIND = "pcg64"
+
+
 class RngDef(Struct):
-    kind: str = "pcg64"
+    kind: str = DEFAULT_RNG_KIND
     seed: int | None = None
 
 
 class ModelDef(Struct):
     metadata: Metadata
     grid: GridDef
-    nodes: list[NodeDef]
+    nodes: list[ModelNode]
     schema_version: int = 1
     generator: str | None = None
     mode: str | None = None
@@ -182,16 +204,19 @@ class Model:
     grid: TimeGrid
     text: str  # the exact YAML text of the substituted model (spec.yaml)
     parameters: dict[str, Any]  # resolved, typed
+    plan: EvaluationPlan = field(compare=False, repr=False)  # the compiled model
     warnings: tuple[Any, ...] = ()  # RunWarnings validation raised (non-fatal)
-    # Derived data computed once per model (e.g. the evaluation plan); never compared.
-    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def rng_kind(self) -> str:
+        return self.plan.rng_kind
 
     @property
     def node_ids(self) -> list[str]:
         return [n.id for n in self.definition.nodes]
 
     def initial_conditions(self) -> dict[str, float]:
-        return initial_conditions(self.definition)
+        return dict(self.plan.initial)
 
 
 def initial_conditions(definition: ModelDef) -> dict[str, float]:

@@ -174,7 +174,7 @@ class RunOrchestrationService:
                 ])
 
         with self._phase("evaluate", ctx):
-            rng_kind = _rng_kind(model)
+            rng_kind = model.rng_kind
             values = evaluate_model(model, seed, inputs.overrides, rng_kind)
         self.observer.evaluated(ctx)
 
@@ -240,11 +240,6 @@ def describe_run(store: ArtifactStore, run_id: str) -> RunRecord:
         run_id, lambda path: store.read(run_id, path),
         lambda path: store.location(run_id, path), present,
     )
-
-
-def _rng_kind(model: Model) -> str:
-    rng = model.definition.rng
-    return rng.kind if rng is not None else "pcg64"
 
 
 def _grid_summary(model: Model) -> dict[str, Any]:

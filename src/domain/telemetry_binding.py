@@ -28,7 +28,7 @@ import numpy as np
 
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.model import Model, ParameterDef
+from flowtime.domain.model import ConstNode, Model, ParameterDef
 from flowtime.domain.runs import RunWarning, TelemetryRequest
 from flowtime.ports.telemetry import TelemetrySource
 
@@ -143,9 +143,9 @@ def bind_telemetry(
     unusable: list[Problem] = []
     prior = _capture_warnings(source, directory)
     for i, node in enumerate(model.definition.nodes):
-        url = node.telemetry_source
-        if node.kind != "const" or not url:
+        if not isinstance(node, ConstNode) or not node.telemetry_source:
             continue
+        url = node.telemetry_source
         if not url.startswith(FILE_SCHEME):
             unusable.append(Problem(f"nodes[{i}].source", f"{url!r} is not a file:// source"))
             continue

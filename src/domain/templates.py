@@ -204,5 +204,5 @@ def _build_model(template: Template, requested: Mapping[str, Any]) -> Model:
     start = parse_utc(definition.window.start or "")
     assert start is not None and checked.plan is not None  # validation checked both
     grid = TimeGrid(definition.grid.bins, definition.grid.bin_size, definition.grid.bin_unit, start)
-    return Model(definition, grid, dump_yaml(substituted), values,
-                 warnings=tuple(checked.warnings), memo={"plan": checked.plan})
+    return Model(definition, grid, dump_yaml(substituted), values, checked.plan,
+                 warnings=tuple(checked.warnings))

@@ -6,12 +6,13 @@ import difflib
 import math
 from dataclasses import dataclass
 
+from flowtime.domain.compiler import EvaluationPlan, FeedbackStep, compile_model
 from flowtime.domain.errors import Problem, ProblemCollector
 from flowtime.domain.expressions.ast import ArrayLit, Call, Expr, Ref, children, references
+from flowtime.domain.expressions.functions import FUNCTIONS
 from flowtime.domain.expressions.parser import ExpressionError, parse_expression
-from flowtime.domain.graph import Step, plan_steps
 from flowtime.domain.grid import parse_utc
-from flowtime.domain.model import ModelDef, NodeDef, initial_conditions
+from flowtime.domain.model import ConstNode, ExprNode, ModelDef, PmfNode, initial_conditions
 from flowtime.domain.runs import RunWarning
 
 PMF_TOLERANCE = 1e-6
@@ -27,32 +28,13 @@ def parse_node_expressions(model: ModelDef) -> tuple[dict[str, Expr], list[Probl
     asts: dict[str, Expr] = {}
     problems: list[Problem] = []
     for i, node in enumerate(model.nodes):
-        text = node.expr_text
-        if node.kind != "expr" or text is None:
+        if not isinstance(node, ExprNode):
             continue
         try:
-            asts[node.id] = parse_expression(text)
+            asts[node.id] = parse_expression(node.expr_text)
         except ExpressionError as exc:
             problems.append(Problem(f"nodes[{i}].expr", f"{exc.message} at column {exc.column}"))
     return asts, problems
-
-
-@dataclass(frozen=True, slots=True)
-class EvaluationPlan:
-    """Parsed expressions and the order to evaluate every node in."""
-
-    asts: dict[str, Expr]
-    steps: list[Step]
-
-
-def order_nodes(model: ModelDef, asts: dict[str, Expr]) -> tuple[EvaluationPlan, list[list[str]]]:
-    """The evaluation plan, plus every delay-free cycle (each a closed node path)."""
-    all_deps, instant = dependencies(asts)
-    for node in model.nodes:
-        all_deps.setdefault(node.id, set())
-        instant.setdefault(node.id, set())
-    steps, cycles = plan_steps(all_deps, instant)
-    return EvaluationPlan(asts, steps), cycles
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +93,14 @@ def _check_node_values(model: ModelDef, problems: ProblemCollector) -> None:
     bins = model.grid.bins
     for i, node in enumerate(model.nodes):
         loc = f"nodes[{i}]"
-        if node.kind == "const" and node.values is not None:
+        if isinstance(node, ConstNode):
             if len(node.values) != bins:
                 problems.add(
                     f"{loc}.values",
                     f"length {len(node.values)} does not match grid.bins {bins}",
                 )
             _check_finite(node.values, f"{loc}.values", problems)
-        if node.kind == "pmf" and node.pmf is not None:
+        if isinstance(node, PmfNode):
             _check_pmf(node, loc, problems)
         if node.initial is not None and not math.isfinite(node.initial):
             problems.add(f"{loc}.initial", "must be a finite number")
@@ -131,9 +113,8 @@ def _check_finite(values: list[float], loc: str, problems: ProblemCollector) -> 
             return
 
 
-def _check_pmf(node: NodeDef, loc: str, problems: ProblemCollector) -> None:
+def _check_pmf(node: PmfNode, loc: str, problems: ProblemCollector) -> None:
     pmf = node.pmf
-    assert pmf is not None
     if len(pmf.values) != len(pmf.probabilities):
         problems.add(
             f"{loc}.pmf",
@@ -268,21 +249,10 @@ def _check_outputs(model: ModelDef, positions: dict[str, int], problems: Problem
                 problems.add(f"outputs[{i}].exclude[{j}]", f"unknown series '{name}'")
 
 
-def dependencies(asts: dict[str, Expr]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """(all dependencies, instantaneous dependencies) per expr node."""
-    all_deps: dict[str, set[str]] = {}
-    instant: dict[str, set[str]] = {}
-    for node_id, ast in asts.items():
-        refs = references(ast)
-        all_deps[node_id] = {r.name for r in refs}
-        instant[node_id] = {r.name for r in refs if not r.delayed}
-    return all_deps, instant
-
-
 def _check_graph(
     model: ModelDef, asts: dict[str, Expr], positions: dict[str, int], problems: ProblemCollector
 ) -> EvaluationPlan:
-    plan, cycles = order_nodes(model, asts)
+    plan, cycles = compile_model(model, asts)
     for cycle in cycles:
         first = min(cycle[:-1], key=lambda n: positions[n])
         problems.add(
@@ -291,12 +261,12 @@ def _check_graph(
             + " (a feedback loop needs SHIFT(x, 1) or more somewhere on it)",
         )
     for step in plan.steps:
-        if not step.feedback:
+        if not isinstance(step, FeedbackStep):
             continue
-        members = set(step.nodes)
-        for node_id in step.nodes:
+        members = set(step.members)
+        for node_id in step.members:
             for sub in _walk(asts[node_id]):
-                if not (isinstance(sub, Call) and sub.name in ("SHIFT", "CONV")):
+                if not (isinstance(sub, Call) and FUNCTIONS[sub.name].reads_past):
                     continue
                 target = sub.args[0]
                 uses_loop = any(r.name in members for r in references(target))

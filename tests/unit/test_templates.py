@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import ErrorKind, FlowTimeError
 from flowtime.domain.templates import build_model, parse_template
 
@@ -163,7 +164,10 @@ def test_cycle_through_a_delay_is_allowed():
         '  - {id: a, kind: expr, expr: "SHIFT(b, 1) + demand"}\n'
         '  - {id: b, kind: expr, expr: "a * 0.5"}',
     )
-    build_model(parse_template(text), {})
+    values = evaluate_model(build_model(parse_template(text), {}), seed=1)
+    # demand [10, 12, 9]; a = b[t-1] + demand (b[-1] = 0), b = a / 2
+    assert values["a"].tolist() == [10, 17, 17.5]
+    assert values["b"].tolist() == [5, 8.5, 8.75]
 
 
 def test_pmf_probabilities_must_sum_to_one():

@@ -1,0 +1,187 @@
+"""The model compiler: a validated model becomes one flat, ordered plan of steps.
+
+Each model-node kind has one compile rule (`RULES`, keyed by its Struct): it says which
+nodes it reads (all, and those read in the same bin) and which step produces its series.
+The compiler orders every node once (Tarjan over the dependency graph); nodes on a loop
+through a delay become one `FeedbackStep` evaluated bin by bin, everything else runs
+vectorised. The evaluator (`engine.py`) only runs the steps. Adding a kind means adding a
+Struct in `model.py` and a rule here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flowtime.domain.expressions.ast import Expr, references
+from flowtime.domain.expressions.scalar import evaluate_feedback_group
+from flowtime.domain.expressions.vector import as_series, evaluate
+from flowtime.domain.graph import plan_steps
+from flowtime.domain.model import (
+    DEFAULT_RNG_KIND,
+    ConstNode,
+    ExprNode,
+    ModelDef,
+    ModelNode,
+    PmfNode,
+    initial_conditions,
+)
+from flowtime.domain.random import node_uniforms, sample_pmf
+
+
+@dataclass(slots=True)
+class EvalContext:
+    """What one evaluation of a plan needs besides the plan."""
+
+    bins: int
+    seed: int
+    rng_kind: str
+    initial: Mapping[str, float]
+    overrides: Mapping[str, np.ndarray] = field(default_factory=dict)
+    env: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def hoist(self, expr: Expr) -> np.ndarray | float:
+        value = evaluate(expr, self.env, self.bins, self.initial)
+        return as_series(value, self.bins) if isinstance(value, np.ndarray) else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ConstStep:
+    node_id: str
+    values: tuple[float, ...]
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node_id,)
+
+    def run(self, ctx: EvalContext) -> None:
+        override = ctx.overrides.get(self.node_id)
+        source = override if override is not None else self.values
+        ctx.env[self.node_id] = np.array(source, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class PmfStep:
+    node_id: str
+    values: tuple[float, ...]
+    probabilities: tuple[float, ...]
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node_id,)
+
+    def run(self, ctx: EvalContext) -> None:
+        uniforms = node_uniforms(ctx.rng_kind, ctx.seed, self.node_id, ctx.bins)
+        ctx.env[self.node_id] = sample_pmf(list(self.values), list(self.probabilities), uniforms)
+
+
+@dataclass(frozen=True, slots=True)
+class ExprStep:
+    node_id: str
+    ast: Expr
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node_id,)
+
+    def run(self, ctx: EvalContext) -> None:
+        ctx.env[self.node_id] = as_series(evaluate(self.ast, ctx.env, ctx.bins, ctx.initial),
+                                          ctx.bins)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackStep:
+    """Nodes on a loop through a delay, in same-bin dependency order, run bin by bin."""
+
+    members: tuple[str, ...]
+    asts: Mapping[str, Expr]
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return self.members
+
+    def run(self, ctx: EvalContext) -> None:
+        ctx.env.update(evaluate_feedback_group(list(self.members), self.asts, ctx.bins,
+                                               ctx.initial, ctx.hoist))
+
+
+Step = ConstStep | PmfStep | ExprStep | FeedbackStep
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledNode:
+    """One node as the compiler sees it: what it reads, and its vectorised step. `ast` is
+    its expression form, which a feedback group evaluates bin by bin (None: the node can
+    never be on a loop because it reads nothing)."""
+
+    step: Step
+    reads: frozenset[str] = frozenset()
+    reads_now: frozenset[str] = frozenset()  # read in the same bin (not through a delay)
+    ast: Expr | None = None
+
+
+def _const(node: ConstNode, asts: Mapping[str, Expr]) -> CompiledNode:
+    return CompiledNode(ConstStep(node.id, tuple(node.values)))
+
+
+def _pmf(node: PmfNode, asts: Mapping[str, Expr]) -> CompiledNode:
+    return CompiledNode(PmfStep(node.id, tuple(node.pmf.values), tuple(node.pmf.probabilities)))
+
+
+def _expr(node: ExprNode, asts: Mapping[str, Expr]) -> CompiledNode:
+    ast = asts[node.id]
+    refs = references(ast)
+    return CompiledNode(ExprStep(node.id, ast), frozenset(r.name for r in refs),
+                        frozenset(r.name for r in refs if not r.delayed), ast)
+
+
+RULES: dict[type, Callable[..., CompiledNode]] = {
+    ConstNode: _const,
+    PmfNode: _pmf,
+    ExprNode: _expr,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationPlan:
+    """A compiled model: steps in evaluation order and what every evaluation shares."""
+
+    steps: tuple[Step, ...]
+    asts: Mapping[str, Expr]  # expression form of every node that has one
+    initial: Mapping[str, float]
+    rng_kind: str
+    node_ids: tuple[str, ...]  # every series the model defines, in model order
+
+
+def compile_node(node: ModelNode, asts: Mapping[str, Expr]) -> CompiledNode:
+    return RULES[type(node)](node, asts)
+
+
+def compile_model(
+    definition: ModelDef, asts: Mapping[str, Expr]
+) -> tuple[EvaluationPlan, list[list[str]]]:
+    """The plan, plus every delay-free cycle found (each a closed node path; the plan is
+    only usable when there is none). `asts` holds every expression node's parsed AST."""
+    compiled = {node.id: compile_node(node, asts) for node in definition.nodes}
+    reads = {node_id: set(c.reads) for node_id, c in compiled.items()}
+    reads_now = {node_id: set(c.reads_now) for node_id, c in compiled.items()}
+    order, cycles = plan_steps(reads, reads_now)
+    steps: list[Step] = []
+    for group in order:
+        if group.feedback:
+            members = group.nodes
+            steps.append(FeedbackStep(members, {m: compiled[m].ast for m in members
+                                                if compiled[m].ast is not None}))
+        else:
+            steps.append(compiled[group.nodes[0]].step)
+    rng = definition.rng
+    plan = EvaluationPlan(
+        steps=tuple(steps),
+        asts={k: c.ast for k, c in compiled.items() if c.ast is not None},
+        initial=initial_conditions(definition),
+        rng_kind=rng.kind if rng is not None else DEFAULT_RNG_KIND,
+        node_ids=tuple(compiled),
+    )
+    return plan, cycles
