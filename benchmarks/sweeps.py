@@ -38,7 +38,7 @@ def run(quick: bool = False) -> list[Row]:
             start = time.perf_counter()
             summary = sweeps.run(request)
             rates[executor] = samples / (time.perf_counter() - start)
-            assert summary["progress"]["created"] == samples, summary["progress"]
+            assert summary.progress.created == samples, summary.progress
     return [
         Row(f"sweep {samples} runs, serial in-process", "runs/s", serial_rate, None, "context",
             True),

@@ -13,12 +13,14 @@ from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.runs import (
     STATE_SCHEMA_ID,
     STATE_SCHEMA_VERSION,
+    GridSummary,
     RunPage,
     RunPlan,
     RunRecord,
     RunRequest,
     RunResult,
     RunWarning,
+    StoragePaths,
     TelemetryRequest,
 )
 from flowtime.domain.templates import Template
@@ -223,9 +225,13 @@ def warning_out(w: RunWarning) -> WarningOut:
                       list(w.bins) if w.bins is not None else None)
 
 
-def _grid_out(grid: dict[str, Any]) -> GridOut:
-    return GridOut(grid["bins"], grid["binSize"], grid["binUnit"], grid.get("startTimeUtc"),
-                   grid.get("durationMinutes"))
+def _grid_out(grid: GridSummary) -> GridOut:
+    return GridOut(grid.bins, grid.bin_size, grid.bin_unit, grid.start_time_utc,
+                   grid.duration_minutes)
+
+
+def storage_out(storage: StoragePaths) -> StorageOut:
+    return StorageOut(storage.model_path, storage.metadata_path, storage.provenance_path)
 
 
 def record_response(record: RunRecord, reused: bool = False) -> RunResponse:
@@ -239,8 +245,7 @@ def record_response(record: RunRecord, reused: bool = False) -> RunResponse:
         telemetry_sources_resolved=record.telemetry_sources_resolved,
         telemetry_sources=list(record.telemetry_sources),
         schema=SchemaRef(STATE_SCHEMA_ID, STATE_SCHEMA_VERSION, record.schema_hash),
-        storage=StorageOut(record.storage["modelPath"], record.storage["metadataPath"],
-                           record.storage["provenancePath"]),
+        storage=storage_out(record.storage),
         created_utc=record.created_utc,
     )
     artifacts = record.artifacts
@@ -248,8 +253,8 @@ def record_response(record: RunRecord, reused: bool = False) -> RunResponse:
         is_dry_run=False, metadata=metadata, plan=None,
         warnings=[warning_out(w) for w in record.warnings], can_replay=record.can_replay,
         grid=_grid_out(record.grid),
-        artifacts=ArtifactsOut(artifacts["runJson"], artifacts["manifestJson"],
-                               artifacts["seriesIndex"], artifacts["seriesCount"]),
+        artifacts=ArtifactsOut(artifacts.run_json, artifacts.manifest_json,
+                               artifacts.series_index, artifacts.series_count),
         reused=reused,
     )
 
@@ -297,119 +302,3 @@ def template_detail(t: Template) -> TemplateDetailOut:
 
 def to_builtins(value: Any) -> Any:
     return msgspec.to_builtins(value)
-
-
-# -- documentation models for read endpoints that return domain dicts as they are ------------
-# (The handlers return plain dicts for speed; these Structs give the OpenAPI document, and so
-# schemathesis, the exact shape.)
-Colour = Literal["gray", "green", "yellow", "red"]
-
-
-class BinOut(Wire):
-    index: int
-    start_utc: str
-    end_utc: str
-    duration_minutes: int
-
-
-class RngOut(Wire):
-    kind: str
-    seed: int
-
-
-class StateMetadataOut(Wire):
-    run_id: str
-    template_id: str
-    mode: str
-    schema: SchemaRef
-    storage: StorageOut
-    template_title: str | msgspec.UnsetType = msgspec.UNSET
-    template_version: str | msgspec.UnsetType = msgspec.UNSET
-    provenance_hash: str | msgspec.UnsetType = msgspec.UNSET
-    telemetry_sources_resolved: bool | msgspec.UnsetType = msgspec.UNSET
-    rng: RngOut | None = None
-
-
-class StateWarningOut(Wire):
-    code: str
-    message: str
-    severity: str | msgspec.UnsetType = msgspec.UNSET
-    node_id: str | msgspec.UnsetType = msgspec.UNSET
-
-
-class DerivedOut(Wire):
-    utilization: float | None
-    latency_minutes: float | None
-    throughput_ratio: float | None
-    color: Colour
-
-
-class NodeWarningOut(Wire):
-    code: str
-    message: str
-    severity: str | msgspec.UnsetType = msgspec.UNSET
-
-
-class NodeTelemetryOut(Wire):
-    sources: list[str]
-    warnings: list[NodeWarningOut]
-
-
-class StateNodeOut(Wire):
-    id: str
-    kind: str
-    metrics: dict[str, float | None]
-    derived: DerivedOut
-    telemetry: NodeTelemetryOut
-
-
-class StateOut(Wire):
-    metadata: StateMetadataOut
-    bin: BinOut
-    nodes: list[StateNodeOut]
-    warnings: list[StateWarningOut]
-
-
-class WindowOut(Wire):
-    start_bin: int
-    end_bin: int
-    bin_count: int
-
-
-class WindowNodeOut(Wire):
-    id: str
-    kind: str
-    series: dict[str, list[float | None]]
-    telemetry: NodeTelemetryOut
-
-
-class StateWindowOut(Wire):
-    metadata: StateMetadataOut
-    window: WindowOut
-    timestamps_utc: list[str]
-    nodes: list[WindowNodeOut]
-    warnings: list[StateWarningOut]
-
-
-class IndexGridOut(Wire):
-    bins: int
-    bin_size: int
-    bin_unit: str
-    timezone: str
-
-
-class IndexEntryOut(Wire):
-    id: str
-    kind: Literal["flow", "state", "derived"]
-    path: str
-    unit: str
-    component_id: str
-    class_: str = msgspec.field(name="class")
-    points: int = 0
-    hash: str = ""
-
-
-class SeriesIndexOut(Wire):
-    schema_version: int
-    grid: IndexGridOut
-    series: list[IndexEntryOut]

@@ -1,7 +1,7 @@
 """Builds every file of a run bundle in memory: {relative path: bytes}.
 
-Nothing here touches a disk or a bucket; a store publishes the bytes. JSON is UTF-8,
-2-space indented, keys in a fixed order; CSV values use the shortest round-trip form.
+Nothing here touches a disk or a bucket; a store publishes the bytes. The JSON files are
+encoded by the bundle codec (`codec.py`); CSV values use the shortest round-trip form.
 """
 
 from __future__ import annotations
@@ -14,6 +14,35 @@ from typing import Any
 import numpy as np
 
 from flowtime import __version__
+from flowtime.domain.codec import (
+    MANIFEST_JSON,
+    METADATA_JSON,
+    MODEL_YAML,
+    PROVENANCE_JSON,
+    RUN_JSON,
+    SERIES_INDEX,
+    SPEC_YAML,
+    TELEMETRY_MANIFEST,
+    Doc,
+    GridJson,
+    IndexEntryJson,
+    IndexGridJson,
+    ManifestJson,
+    ManifestProvenanceJson,
+    ProvenanceJson,
+    RngJson,
+    RunGridJson,
+    RunJson,
+    RunMetadataJson,
+    RunSeriesJson,
+    SeriesIndexJson,
+    TelemetryFileJson,
+    TelemetryManifestJson,
+    TelemetryProvenanceJson,
+    WarningJson,
+    WindowJson,
+    encode,
+)
 from flowtime.domain.grid import format_utc
 from flowtime.domain.hashing import sha256_bytes
 from flowtime.domain.model import Model
@@ -23,16 +52,6 @@ from flowtime.domain.templates import Template
 ENGINE_VERSION = __version__
 FLOW_UNIT = "entities/bin"
 STATE_UNIT = "entities"
-
-RUN_JSON = "run.json"
-MANIFEST_JSON = "manifest.json"
-SERIES_INDEX = "series/index.json"
-SPEC_YAML = "spec.yaml"
-MODEL_YAML = "model/model.yaml"
-METADATA_JSON = "model/metadata.json"
-PROVENANCE_JSON = "model/provenance.json"
-TELEMETRY_MANIFEST = "model/telemetry/telemetry-manifest.json"
-
 
 def series_id(node_id: str) -> str:
     return f"{node_id}@{node_id.upper()}@DEFAULT"
@@ -98,15 +117,33 @@ class BundleInput:
     created_utc: str
     series: dict[str, np.ndarray]  # output node id -> values, in output order
     warnings: list[RunWarning]
-    telemetry_files: tuple[dict[str, Any], ...] = ()
+    telemetry_files: tuple[TelemetryFileJson, ...] = ()
     captured_at_utc: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """Every file's bytes, the decoded documents they were made from, and the summary."""
+
+    files: dict[str, bytes]
+    summary: RunSummary
+    run: RunJson
+    manifest: ManifestJson
+    metadata: RunMetadataJson
+    index: SeriesIndexJson
+    telemetry: TelemetryManifestJson
+
+    @property
+    def documents(self) -> dict[str, Doc]:
+        return {RUN_JSON: self.run, MANIFEST_JSON: self.manifest, METADATA_JSON: self.metadata,
+                SERIES_INDEX: self.index, TELEMETRY_MANIFEST: self.telemetry}
 
 
 def model_id(model_hash: str) -> str:
     return "model_" + model_hash.removeprefix("sha256:")[:16]
 
 
-def build_bundle(data: BundleInput) -> tuple[dict[str, bytes], RunSummary]:
+def build_bundle(data: BundleInput) -> Bundle:
     model = data.model
     grid = model.grid
     files: dict[str, bytes] = {}
@@ -116,8 +153,7 @@ def build_bundle(data: BundleInput) -> tuple[dict[str, bytes], RunSummary]:
     files[MODEL_YAML] = model_bytes
 
     roles = series_roles(model)
-    index_entries: list[dict[str, Any]] = []
-    run_series: list[dict[str, str]] = []
+    entries: list[IndexEntryJson] = []
     series_hashes: dict[str, str] = {}
     for node_id, values in data.series.items():
         csv_bytes = series_csv(values)
@@ -126,110 +162,78 @@ def build_bundle(data: BundleInput) -> tuple[dict[str, bytes], RunSummary]:
         files[path] = csv_bytes
         kind, unit, component = roles.get(node_id, ("derived", FLOW_UNIT, node_id))
         series_hashes[sid] = digest
-        run_series.append({"id": sid, "path": path, "unit": unit})
-        index_entries.append({
-            "id": sid, "kind": kind, "path": path, "unit": unit, "componentId": component,
-            "class": "DEFAULT", "points": int(values.shape[0]), "hash": digest,
-        })
+        entries.append(IndexEntryJson(id=sid, kind=kind, path=path, unit=unit,
+                                      component_id=component, class_="DEFAULT",
+                                      points=int(values.shape[0]), hash=digest))
 
-    grid_json = {"bins": grid.bins, "binSize": grid.bin_size, "binUnit": grid.bin_unit}
-    warning_messages = list(dict.fromkeys(w.message for w in data.warnings))
-    files[RUN_JSON] = to_json({
-        "schemaVersion": 1,
-        "runId": data.run_id,
-        "engineVersion": ENGINE_VERSION,
-        "source": "engine",
-        "grid": {**grid_json, "timezone": "UTC", "align": "left"},
-        "modelHash": model_hash,
-        "scenarioHash": data.scenario_hash,
-        "createdUtc": data.created_utc,
-        "warnings": warning_messages,
-        "series": run_series,
-    })
-    files[SERIES_INDEX] = to_json({
-        "schemaVersion": 1,
-        "grid": {**grid_json, "timezone": "UTC"},
-        "series": index_entries,
-    })
+    window = WindowJson(start_time_utc=format_utc(grid.start),
+                        duration_minutes=grid.duration_minutes)
+    run = RunJson(
+        schema_version=1, run_id=data.run_id, engine_version=ENGINE_VERSION, source="engine",
+        grid=RunGridJson(bins=grid.bins, bin_size=grid.bin_size, bin_unit=grid.bin_unit,
+                         timezone="UTC", align="left"),
+        model_hash=model_hash, scenario_hash=data.scenario_hash, created_utc=data.created_utc,
+        warnings=list(dict.fromkeys(w.message for w in data.warnings)),
+        series=[RunSeriesJson(id=e.id, path=e.path, unit=e.unit) for e in entries],
+    )
+    index = SeriesIndexJson(
+        schema_version=1,
+        grid=IndexGridJson(bins=grid.bins, bin_size=grid.bin_size, bin_unit=grid.bin_unit,
+                           timezone="UTC"),
+        series=entries,
+    )
     template = data.template
     mid = model_id(model_hash)
-    files[MANIFEST_JSON] = to_json({
-        "schemaVersion": 1,
-        "scenarioHash": data.scenario_hash,
-        "rng": {"kind": data.rng_kind, "seed": data.seed},
-        "seriesHashes": series_hashes,
-        "eventCount": 0,
-        "createdUtc": data.created_utc,
-        "modelHash": model_hash,
-        "provenance": {
-            "hasProvenance": True, "modelId": mid, "templateId": template.id, "source": "flowtime",
-        },
-    })
-    files[METADATA_JSON] = to_json({
-        "runId": data.run_id,
-        "templateId": template.id,
-        "templateTitle": template.metadata.title,
-        "templateVersion": template.metadata.version,
-        "mode": data.mode,
-        "parameters": model.parameters,
-        "modelHash": model_hash,
-        "scenarioHash": data.scenario_hash,
-        "receivedAtUtc": data.created_utc,
-        "window": {"startTimeUtc": format_utc(grid.start), "durationMinutes": grid.duration_minutes},
-        "warnings": [_warning_json(w) for w in data.warnings],
-    })
-    files[PROVENANCE_JSON] = to_json({
-        "source": "flowtime",
-        "generator": f"flowtime/{ENGINE_VERSION}",
-        "templateId": template.id,
-        "templateVersion": template.metadata.version,
-        "mode": data.mode,
-        "modelId": mid,
-        "parameters": model.parameters,
-        "seed": data.seed,
-        "generatedAtUtc": data.created_utc,
-    })
-    files[TELEMETRY_MANIFEST] = to_json({
-        "schemaVersion": 1,
-        "window": {"startTimeUtc": format_utc(grid.start), "durationMinutes": grid.duration_minutes},
-        "grid": grid_json,
-        "files": list(data.telemetry_files),
-        "warnings": [_warning_json(w, with_severity=False) for w in data.warnings
-                     if w.code.startswith("telemetry")],
-        "provenance": {
-            "runId": data.run_id, "scenarioHash": data.scenario_hash, "modelHash": model_hash,
-            "capturedAtUtc": data.captured_at_utc or data.created_utc,
-        },
-    })
+    manifest = ManifestJson(
+        schema_version=1, scenario_hash=data.scenario_hash,
+        rng=RngJson(kind=data.rng_kind, seed=data.seed), series_hashes=series_hashes,
+        event_count=0, created_utc=data.created_utc, model_hash=model_hash,
+        provenance=ManifestProvenanceJson(has_provenance=True, model_id=mid,
+                                          template_id=template.id, source="flowtime"),
+    )
+    metadata = RunMetadataJson(
+        run_id=data.run_id, template_id=template.id, template_title=template.metadata.title,
+        template_version=template.metadata.version, mode=data.mode,
+        parameters=model.parameters, model_hash=model_hash, scenario_hash=data.scenario_hash,
+        received_at_utc=data.created_utc, window=window,
+        warnings=[warning_json(w) for w in data.warnings],
+    )
+    provenance = ProvenanceJson(
+        source="flowtime", generator=f"flowtime/{ENGINE_VERSION}", template_id=template.id,
+        template_version=template.metadata.version, mode=data.mode, model_id=mid,
+        parameters=model.parameters, seed=data.seed, generated_at_utc=data.created_utc,
+    )
+    telemetry = TelemetryManifestJson(
+        schema_version=1, window=window,
+        grid=GridJson(bins=grid.bins, bin_size=grid.bin_size, bin_unit=grid.bin_unit),
+        files=list(data.telemetry_files),
+        warnings=[warning_json(w, with_severity=False) for w in data.warnings
+                  if w.code.startswith("telemetry")],
+        provenance=TelemetryProvenanceJson(
+            run_id=data.run_id, scenario_hash=data.scenario_hash, model_hash=model_hash,
+            captured_at_utc=data.captured_at_utc or data.created_utc),
+    )
+    for path, doc in ((RUN_JSON, run), (SERIES_INDEX, index), (MANIFEST_JSON, manifest),
+                      (METADATA_JSON, metadata), (PROVENANCE_JSON, provenance),
+                      (TELEMETRY_MANIFEST, telemetry)):
+        files[path] = encode(doc)
     summary = RunSummary(
-        run_id=data.run_id,
-        template_id=template.id,
-        template_title=template.metadata.title,
-        template_version=template.metadata.version,
-        mode=data.mode,
-        created_utc=data.created_utc,
-        warning_count=len(data.warnings),
+        run_id=data.run_id, template_id=template.id, template_title=template.metadata.title,
+        template_version=template.metadata.version, mode=data.mode,
+        created_utc=data.created_utc, warning_count=len(data.warnings),
     )
-    return files, summary
+    return Bundle(files, summary, run, manifest, metadata, index, telemetry)
 
 
-def _warning_json(warning: RunWarning, with_severity: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {"code": warning.code, "message": warning.message}
-    if with_severity:
-        out["severity"] = warning.severity
-    if warning.node_id is not None:
-        out["nodeId"] = warning.node_id
-    if warning.bins is not None:
-        out["bins"] = list(warning.bins)
-    return out
-
-
-def warning_from_json(item: dict[str, Any]) -> RunWarning:
-    bins = item.get("bins")
-    return RunWarning(
-        code=str(item.get("code", "warning")),
-        message=str(item.get("message", "")),
-        severity=str(item.get("severity", "warning")),
-        node_id=item.get("nodeId"),
-        bins=tuple(bins) if isinstance(bins, list) else None,
+def warning_json(warning: RunWarning, with_severity: bool = True) -> WarningJson:
+    return WarningJson(
+        code=warning.code, message=warning.message,
+        severity=warning.severity if with_severity else None, node_id=warning.node_id,
+        bins=list(warning.bins) if warning.bins is not None else None,
     )
+
+
+def run_warning(item: WarningJson) -> RunWarning:
+    return RunWarning(code=item.code, message=item.message, severity=item.severity or "warning",
+                      node_id=item.node_id,
+                      bins=tuple(item.bins) if item.bins is not None else None)

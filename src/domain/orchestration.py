@@ -9,18 +9,10 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from flowtime.domain import schemas
-from flowtime.domain.bundle import (
-    MANIFEST_JSON,
-    RUN_JSON,
-    SERIES_INDEX,
-    TELEMETRY_MANIFEST,
-    BundleInput,
-    build_bundle,
-    series_id,
-)
+from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
+from flowtime.domain.codec import BUNDLE_DOCUMENTS, PROVENANCE_JSON, to_builtins
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.grid import format_utc
@@ -29,11 +21,12 @@ from flowtime.domain.hashing import (
     is_valid_run_id,
     random_run_id,
     seed_from_hash,
+    sha256_bytes,
     sha256_canonical,
 )
 from flowtime.domain.model import Model
-from flowtime.domain.records import build_record
-from flowtime.domain.runs import MODES, RunPlan, RunRecord, RunRequest, RunResult
+from flowtime.domain.records import read_record, record_of
+from flowtime.domain.runs import MODES, GridSummary, RunPlan, RunRecord, RunRequest, RunResult
 from flowtime.domain.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
 from flowtime.domain.templates import Template, build_model
 from flowtime.domain.validation import output_series
@@ -41,12 +34,6 @@ from flowtime.ports import ArtifactStore, Clock, RunContext, RunObserver, Templa
 from flowtime.ports.telemetry import TelemetrySource
 
 MAX_SEED = 2**63 - 1
-BUNDLE_SCHEMAS = {
-    MANIFEST_JSON: "manifest",
-    RUN_JSON: "run",
-    SERIES_INDEX: "series-index",
-    TELEMETRY_MANIFEST: "telemetry-manifest",
-}
 
 
 class NullObserver:
@@ -180,24 +167,25 @@ class RunOrchestrationService:
 
         with self._phase("write", ctx):
             series = {node_id: values[node_id] for node_id in output_series(model.definition)}
-            files, summary = build_bundle(BundleInput(
+            bundle = build_bundle(BundleInput(
                 run_id=run_id, template=template, model=model, mode=request.mode, seed=seed,
                 rng_kind=rng_kind, scenario_hash=scenario_hash,
                 created_utc=format_utc(self.clock.now().replace(microsecond=0)),
                 series=series, warnings=[*model.warnings, *inputs.warnings],
                 telemetry_files=tuple(inputs.files),
             ))
-            _validate_bundle(files)
+            _validate_bundle(bundle)
             try:
-                self.store.publish(run_id, files, summary,
+                self.store.publish(run_id, bundle.files, bundle.summary,
                                    overwrite=explicit and request.overwrite_existing)
             except FlowTimeError as exc:
                 if exc.kind is ErrorKind.CONFLICT and reusable:
                     return self._existing(run_id)  # a concurrent identical request won
                 raise
         self.observer.artifacts_written(ctx)
-        record = build_record(run_id, files.__getitem__,
-                              lambda path: self.store.location(run_id, path), set(files))
+        record = record_of(bundle.run, bundle.metadata, bundle.index, bundle.telemetry,
+                           sha256_bytes(bundle.files[PROVENANCE_JSON]),
+                           lambda path: self.store.location(run_id, path), set(bundle.files))
         return RunResult(record, None, record.warnings, created=True,
                          series={series_id(node): values for node, values in series.items()})
 
@@ -236,18 +224,14 @@ class RunOrchestrationService:
 
 def describe_run(store: ArtifactStore, run_id: str) -> RunRecord:
     present = set(store.list_files(run_id))
-    return build_record(
-        run_id, lambda path: store.read(run_id, path),
-        lambda path: store.location(run_id, path), present,
-    )
+    return read_record(run_id, lambda path: store.read(run_id, path),
+                       lambda path: store.location(run_id, path), present)
 
 
-def _grid_summary(model: Model) -> dict[str, Any]:
+def _grid_summary(model: Model) -> GridSummary:
     grid = model.grid
-    return {
-        "bins": grid.bins, "binSize": grid.bin_size, "binUnit": grid.bin_unit,
-        "startTimeUtc": format_utc(grid.start), "durationMinutes": grid.duration_minutes,
-    }
+    return GridSummary(grid.bins, grid.bin_size, grid.bin_unit, format_utc(grid.start),
+                       grid.duration_minutes)
 
 
 def _scenario_hash(
@@ -263,12 +247,13 @@ def _scenario_hash(
     })
 
 
-def _validate_bundle(files: dict[str, bytes]) -> None:
-    import json
-
+def _validate_bundle(bundle: Bundle) -> None:
+    """The bundle's JSON against `schemas/` (the contract) before anything is published."""
     problems: list[Problem] = []
-    for path, schema in BUNDLE_SCHEMAS.items():
-        problems.extend(schemas.validate(schema, json.loads(files[path]), prefix=path))
+    for path, doc in bundle.documents.items():
+        schema = BUNDLE_DOCUMENTS[path][1]
+        if schema is not None:
+            problems.extend(schemas.validate(schema, to_builtins(doc), prefix=path))
     if problems:
         raise FlowTimeError(ErrorKind.INTERNAL, "bundle failed schema validation; not published",
                             problems)

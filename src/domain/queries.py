@@ -1,25 +1,35 @@
-"""Read side: describe, list, fetch files and project state of stored runs."""
+"""Read side: describe, list, fetch files and project state of stored runs.
+
+Every bundle file is decoded with the bundle codec; a run's series are loaded through one
+`SeriesReader` (by node id, by series id, or all of them).
+"""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
-from typing import Any
 
 import numpy as np
 
-from flowtime.domain.bundle import (
+from flowtime.domain.codec import (
     MANIFEST_JSON,
-    METADATA_JSON,
     MODEL_YAML,
     RUN_JSON,
     SERIES_INDEX,
+    SPEC_YAML,
     TELEMETRY_MANIFEST,
-    series_id,
+    IndexEntryJson,
+    ManifestJson,
+    RunJson,
+    SeriesIndexJson,
+    TelemetryManifestJson,
+    decode,
+    decode_model,
+    decode_series,
 )
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
 from flowtime.domain.grid import TimeGrid, parse_utc
+from flowtime.domain.hashing import sha256_bytes
 from flowtime.domain.orchestration import describe_run
 from flowtime.domain.runs import (
     DEFAULT_PAGE_SIZE,
@@ -29,30 +39,67 @@ from flowtime.domain.runs import (
     RunFilter,
     RunPage,
     RunRecord,
+    RunWarning,
 )
 from flowtime.domain.state import (
     MAX_WINDOW_BINS,
     METRIC_NAMES,
     NodeView,
+    NodeWarning,
+    RngInfo,
     RunView,
+    SchemaInfo,
+    StateMetadata,
+    StateSnapshot,
+    StateWarning,
+    StateWindow,
+    StorageInfo,
     state_at,
     state_window,
 )
-from flowtime.domain.yaml_document import load_yaml
 from flowtime.ports import ArtifactStore
 
 VIEW_CACHE_SIZE = 64
+EPOCH = "1970-01-01T00:00:00Z"
 
 
-def parse_csv_values(data: bytes) -> np.ndarray:
-    lines = data.decode("utf-8").splitlines()[1:]
-    return np.array([float(line.split(",", 1)[1]) for line in lines if line], dtype=np.float64)
+class SeriesReader:
+    """A run's series, read from the store on first use and kept."""
+
+    def __init__(self, store: ArtifactStore, run_id: str, index: SeriesIndexJson):
+        self.store = store
+        self.run_id = run_id
+        self.index = index
+        self.entries: dict[str, IndexEntryJson] = {e.node_id: e for e in index.series}
+        self._loaded: dict[str, np.ndarray] = {}
+
+    def entry(self, series: str) -> IndexEntryJson | None:
+        """The index entry for a node id or a full series id."""
+        if "@" in series:
+            return next((e for e in self.index.series if e.id == series), None)
+        return self.entries.get(series)
+
+    def values(self, series: str) -> np.ndarray | None:
+        """The values of a node id or series id; None when the run has no such series."""
+        entry = self.entry(series)
+        if entry is None:
+            return None
+        if entry.id not in self._loaded:
+            data = self.store.read(self.run_id, entry.path)
+            self._loaded[entry.id] = decode_series(data, entry.path, self.run_id)
+        return self._loaded[entry.id]
+
+    def by_node(self) -> dict[str, np.ndarray]:
+        return {node: self.values(node) for node in self.entries}  # type: ignore[misc]
+
+    def by_series_id(self) -> dict[str, np.ndarray]:
+        return {e.id: self.values(e.id) for e in self.index.series}  # type: ignore[misc]
 
 
 class RunQueryService:
     def __init__(self, store: ArtifactStore):
         self.store = store
-        self._views: OrderedDict[tuple[str, str], RunView] = OrderedDict()
+        self._views: OrderedDict[tuple[str, bytes], RunView] = OrderedDict()
         self._lock = threading.Lock()
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -76,59 +123,61 @@ class RunQueryService:
     def read_file(self, run_id: str, path: str) -> bytes:
         return self.store.read(run_id, path)
 
-    def series_index(self, run_id: str) -> dict[str, Any]:
-        return json.loads(self.store.read(run_id, SERIES_INDEX))
+    def series_index(self, run_id: str) -> SeriesIndexJson:
+        return decode(self.store.read(run_id, SERIES_INDEX), SeriesIndexJson, SERIES_INDEX,
+                      run_id)
+
+    def run_json(self, run_id: str) -> RunJson:
+        return decode(self.store.read(run_id, RUN_JSON), RunJson, RUN_JSON, run_id)
+
+    def series(self, run_id: str) -> SeriesReader:
+        return SeriesReader(self.store, run_id, self.series_index(run_id))
 
     def series_csv(self, run_id: str, series: str) -> tuple[str, bytes]:
         """(series id, CSV bytes); a bare node id resolves to its series."""
-        index = self.series_index(run_id)
-        wanted = series if "@" in series else series_id(series)
-        for entry in index.get("series", []):
-            if entry["id"] == wanted or entry["id"].split("@", 1)[0] == series:
-                return entry["id"], self.store.read(run_id, entry["path"])
-        raise not_found("seriesId", f"run '{run_id}' has no series '{series}'")
+        entry = self.series(run_id).entry(series)
+        if entry is None:
+            raise not_found("seriesId", f"run '{run_id}' has no series '{series}'")
+        return entry.id, self.store.read(run_id, entry.path)
 
     def verify_run(self, run_id: str) -> list[str]:
         """Re-hash every series and the model against manifest and index; mismatches."""
-        from flowtime.domain.bundle import SPEC_YAML
-        from flowtime.domain.hashing import sha256_bytes
-
-        manifest = json.loads(self.store.read(run_id, MANIFEST_JSON))
+        manifest = decode(self.store.read(run_id, MANIFEST_JSON), ManifestJson, MANIFEST_JSON,
+                          run_id)
         index = self.series_index(run_id)
         found: list[str] = []
-        listed = {entry["id"]: entry for entry in index.get("series", [])}
-        for series, expected in manifest.get("seriesHashes", {}).items():
+        listed = {entry.id: entry for entry in index.series}
+        for series, expected in manifest.series_hashes.items():
             entry = listed.get(series)
             if entry is None:
                 found.append(f"{series}: in manifest.json but not in series/index.json")
                 continue
             try:
-                actual = sha256_bytes(self.store.read(run_id, entry["path"]))
+                actual = sha256_bytes(self.store.read(run_id, entry.path))
             except FlowTimeError:
-                found.append(f"{entry['path']}: missing")
+                found.append(f"{entry.path}: missing")
                 continue
             if actual != expected:
-                found.append(f"{entry['path']}: hash {actual} does not match the manifest")
-            if entry.get("hash") != expected:
+                found.append(f"{entry.path}: hash {actual} does not match the manifest")
+            if entry.hash != expected:
                 found.append(f"{series}: index hash differs from the manifest")
-        for series in sorted(set(listed) - set(manifest.get("seriesHashes", {}))):
+        for series in sorted(set(listed) - set(manifest.series_hashes)):
             found.append(f"{series}: in series/index.json but not in manifest.json")
-        model_hash = manifest.get("modelHash")
-        if model_hash:
+        if manifest.model_hash:
             for path in (MODEL_YAML, SPEC_YAML):
-                if sha256_bytes(self.store.read(run_id, path)) != model_hash:
+                if sha256_bytes(self.store.read(run_id, path)) != manifest.model_hash:
                     found.append(f"{path}: hash does not match modelHash")
         return found
 
     # -- state ----------------------------------------------------------------------
-    def state(self, run_id: str, bin_index: int) -> dict[str, Any]:
+    def state(self, run_id: str, bin_index: int) -> StateSnapshot:
         view = self._view(run_id)
         bins = view.grid.bins
         if not 0 <= bin_index < bins:
             raise invalid([Problem("binIndex", f"must be between 0 and {bins - 1}")])
         return state_at(view, bin_index)
 
-    def state_window(self, run_id: str, start: int, end: int) -> dict[str, Any]:
+    def state_window(self, run_id: str, start: int, end: int) -> StateWindow:
         view = self._view(run_id)
         bins = view.grid.bins
         problems = []
@@ -148,8 +197,8 @@ class RunQueryService:
         return state_window(view, start, end)
 
     def _view(self, run_id: str) -> RunView:
-        run_bytes = self.store.read(run_id, RUN_JSON)
-        key = (run_id, json.loads(run_bytes)["createdUtc"] + str(hash(run_bytes)))
+        # Runs are immutable, but an overwrite replaces one: key the cache by run.json's bytes.
+        key = (run_id, self.store.read(run_id, RUN_JSON))
         with self._lock:
             cached = self._views.get(key)
             if cached is not None:
@@ -163,75 +212,56 @@ class RunQueryService:
         return view
 
     def _load_view(self, run_id: str) -> RunView:
-        metadata = json.loads(self.store.read(run_id, METADATA_JSON))
-        model = load_yaml(self.store.read(run_id, MODEL_YAML), MODEL_YAML)
-        index = self.series_index(run_id)
-        telemetry = json.loads(self.store.read(run_id, TELEMETRY_MANIFEST))
-        grid_def = model["grid"]
-        start = parse_utc(model.get("window", {}).get("start", "")) or parse_utc(
-            "1970-01-01T00:00:00Z")
+        record = describe_run(self.store, run_id)
+        model = decode_model(self.store.read(run_id, MODEL_YAML), run_id)
+        telemetry = decode(self.store.read(run_id, TELEMETRY_MANIFEST), TelemetryManifestJson,
+                           TELEMETRY_MANIFEST, run_id)
+        manifest = decode(self.store.read(run_id, MANIFEST_JSON), ManifestJson, MANIFEST_JSON,
+                          run_id)
+        start = parse_utc(model.window.start or EPOCH) or parse_utc(EPOCH)
         assert start is not None
-        grid = TimeGrid(grid_def["bins"], grid_def["binSize"], grid_def["binUnit"], start)
-        paths = {entry["id"].split("@", 1)[0]: entry["path"] for entry in index["series"]}
-        loaded: dict[str, np.ndarray] = {}
-
-        def series_of(node_id: str) -> np.ndarray | None:
-            if node_id not in paths:
-                return None
-            if node_id not in loaded:
-                loaded[node_id] = parse_csv_values(self.store.read(run_id, paths[node_id]))
-            return loaded[node_id]
-
+        grid = TimeGrid(model.grid.bins, model.grid.bin_size, model.grid.bin_unit, start)
+        series = self.series(run_id)
         files_by_node: dict[str, list[str]] = {}
-        for f in telemetry.get("files", []):
-            files_by_node.setdefault(f["nodeId"], []).append(f["path"])
-        warnings = metadata.get("warnings", [])
+        for f in telemetry.files:
+            files_by_node.setdefault(f.node_id, []).append(f.path)
+        warnings = [_warning_record(w) for w in record.warnings]
         nodes = []
-        for tnode in model.get("topology", {}).get("nodes", []) or []:
-            semantics = tnode.get("semantics") or {}
+        for tnode in model.topology.nodes:
             metrics = {}
             member_ids = set()
-            for name in METRIC_NAMES.values():
-                node_id = semantics.get(name)
-                values = series_of(node_id) if node_id else None
+            for field, node_id in tnode.semantics.items():
+                values = series.values(node_id)
                 if values is not None:
-                    metrics[name] = values
+                    metrics[METRIC_NAMES[field]] = values
                     member_ids.add(node_id)
             nodes.append(NodeView(
-                id=tnode["id"],
-                kind=tnode.get("kind", "service"),
-                sla_minutes=tnode.get("slaMinutes"),
-                metrics=metrics,
+                id=tnode.id, kind=tnode.kind, sla_minutes=tnode.sla_minutes, metrics=metrics,
                 sources=sorted(p for n in member_ids for p in files_by_node.get(n, [])),
-                warnings=[state_warning(w, with_node=False) for w in warnings
-                          if w.get("nodeId") in member_ids],
+                warnings=[NodeWarning(code=w.code, message=w.message, severity=w.severity)
+                          for w in warnings if w.node_id in member_ids],
             ))
-        manifest = json.loads(self.store.read(run_id, MANIFEST_JSON))
-        meta = state_metadata(describe_run(self.store, run_id), manifest.get("rng"))
-        return RunView(meta, grid, nodes, [state_warning(w) for w in warnings])
+        return RunView(state_metadata(record, manifest), grid, nodes, warnings)
 
 
-def state_metadata(record: RunRecord, rng: dict[str, Any] | None) -> dict[str, Any]:
+def _warning_record(warning: RunWarning) -> StateWarning:
+    return StateWarning(code=warning.code, message=warning.message, severity=warning.severity,
+                        node_id=warning.node_id)
+
+
+def state_metadata(record: RunRecord, manifest: ManifestJson) -> StateMetadata:
     """The metadata block of /state and /state_window, in the reference's closed shape."""
-    meta: dict[str, Any] = {
-        "runId": record.run_id,
-        "templateId": record.template_id,
-        "templateTitle": record.template_title or None,
-        "templateVersion": record.template_version or None,
-        "mode": record.mode,
-        "provenanceHash": record.provenance_hash,
-        "telemetrySourcesResolved": record.telemetry_sources_resolved,
-        "schema": {"id": STATE_SCHEMA_ID, "version": STATE_SCHEMA_VERSION,
-                   "hash": record.schema_hash},
-        "storage": dict(record.storage),
-        "rng": {"kind": rng["kind"], "seed": rng["seed"]} if rng else None,
-    }
-    return {k: v for k, v in meta.items() if v is not None or k == "rng"}
+    return StateMetadata(
+        run_id=record.run_id, template_id=record.template_id, mode=record.mode,
+        schema=SchemaInfo(id=STATE_SCHEMA_ID, version=STATE_SCHEMA_VERSION,
+                          hash=record.schema_hash),
+        storage=StorageInfo(model_path=record.storage.model_path,
+                            metadata_path=record.storage.metadata_path,
+                            provenance_path=record.storage.provenance_path),
+        template_title=record.template_title or None,
+        template_version=record.template_version or None,
+        provenance_hash=record.provenance_hash,
+        telemetry_sources_resolved=record.telemetry_sources_resolved,
+        rng=RngInfo(kind=manifest.rng.kind, seed=manifest.rng.seed),
+    )
 
-
-def state_warning(warning: dict[str, Any], with_node: bool = True) -> dict[str, Any]:
-    """A run warning in the closed shape state responses allow (the bins stay in run.json
-    and metadata.json; gap messages name them)."""
-    keys = ("code", "message", "severity", "nodeId") if with_node else ("code", "message",
-                                                                          "severity")
-    return {k: warning[k] for k in keys if warning.get(k) is not None}

@@ -1,12 +1,12 @@
-"""Reading a bundle's JSON files back into a RunRecord (used by create and get)."""
+"""A stored run described as a RunRecord: from the documents in memory right after a
+publish, or decoded from the store with the bundle codec."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any
 
-from flowtime.domain.bundle import (
+from flowtime.domain.bundle import run_warning
+from flowtime.domain.codec import (
     MANIFEST_JSON,
     METADATA_JSON,
     MODEL_YAML,
@@ -14,49 +14,68 @@ from flowtime.domain.bundle import (
     RUN_JSON,
     SERIES_INDEX,
     TELEMETRY_MANIFEST,
-    warning_from_json,
+    RunJson,
+    RunMetadataJson,
+    SeriesIndexJson,
+    TelemetryManifestJson,
+    decode,
 )
 from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.runs import RunRecord
+from flowtime.domain.runs import ArtifactFlags, GridSummary, RunRecord, RunSummary, StoragePaths
 
 Reader = Callable[[str], bytes]
 Locator = Callable[[str], str]
 
 
-def build_record(run_id: str, read: Reader, locate: Locator, present: set[str]) -> RunRecord:
-    metadata: dict[str, Any] = json.loads(read(METADATA_JSON))
-    run: dict[str, Any] = json.loads(read(RUN_JSON))
-    index: dict[str, Any] = json.loads(read(SERIES_INDEX))
-    provenance_bytes = read(PROVENANCE_JSON)
-    telemetry: dict[str, Any] = json.loads(read(TELEMETRY_MANIFEST))
-    sources = [f["path"] for f in telemetry.get("files", [])]
-    mode = metadata["mode"]
-    grid = dict(run["grid"])
-    grid["startTimeUtc"] = metadata.get("window", {}).get("startTimeUtc")
-    grid["durationMinutes"] = metadata.get("window", {}).get("durationMinutes")
+def record_of(
+    run: RunJson,
+    metadata: RunMetadataJson,
+    index: SeriesIndexJson,
+    telemetry: TelemetryManifestJson,
+    provenance_hash: str,
+    locate: Locator,
+    present: set[str],
+) -> RunRecord:
+    sources = [f.path for f in telemetry.files]
     return RunRecord(
-        run_id=run_id,
-        template_id=metadata["templateId"],
-        template_title=metadata.get("templateTitle", ""),
-        template_version=metadata.get("templateVersion", ""),
-        mode=mode,
-        provenance_hash=sha256_bytes(provenance_bytes),
-        model_hash=run["modelHash"],
-        scenario_hash=run["scenarioHash"],
+        run_id=run.run_id,
+        template_id=metadata.template_id,
+        template_title=metadata.template_title,
+        template_version=metadata.template_version,
+        mode=metadata.mode,
+        provenance_hash=provenance_hash,
+        model_hash=run.model_hash,
+        scenario_hash=run.scenario_hash,
         telemetry_sources=sources,
-        storage={
-            "modelPath": locate(MODEL_YAML),
-            "metadataPath": locate(METADATA_JSON),
-            "provenancePath": locate(PROVENANCE_JSON),
-        },
-        warnings=[warning_from_json(w) for w in metadata.get("warnings", [])],
-        grid=grid,
-        artifacts={
-            "runJson": RUN_JSON in present,
-            "manifestJson": MANIFEST_JSON in present,
-            "seriesIndex": SERIES_INDEX in present,
-            "seriesCount": len(index.get("series", [])),
-        },
-        can_replay=mode == "simulation" or bool(sources),
-        created_utc=run["createdUtc"],
+        storage=StoragePaths(locate(MODEL_YAML), locate(METADATA_JSON), locate(PROVENANCE_JSON)),
+        warnings=[run_warning(w) for w in metadata.warnings],
+        grid=GridSummary(run.grid.bins, run.grid.bin_size, run.grid.bin_unit,
+                         metadata.window.start_time_utc, metadata.window.duration_minutes),
+        artifacts=ArtifactFlags(RUN_JSON in present, MANIFEST_JSON in present,
+                                SERIES_INDEX in present, len(index.series)),
+        can_replay=metadata.mode == "simulation" or bool(sources),
+        created_utc=run.created_utc,
+    )
+
+
+def read_record(run_id: str, read: Reader, locate: Locator, present: set[str]) -> RunRecord:
+    """Decode the run's documents from storage (each decode names a damaged file)."""
+    return record_of(
+        decode(read(RUN_JSON), RunJson, RUN_JSON, run_id),
+        decode(read(METADATA_JSON), RunMetadataJson, METADATA_JSON, run_id),
+        decode(read(SERIES_INDEX), SeriesIndexJson, SERIES_INDEX, run_id),
+        decode(read(TELEMETRY_MANIFEST), TelemetryManifestJson, TELEMETRY_MANIFEST, run_id),
+        sha256_bytes(read(PROVENANCE_JSON)),
+        locate, present,
+    )
+
+
+def summary_of(run_id: str, read: Reader) -> RunSummary:
+    """A run's listing summary, derived from its bundle (for bundles written without one)."""
+    metadata = decode(read(METADATA_JSON), RunMetadataJson, METADATA_JSON, run_id)
+    run = decode(read(RUN_JSON), RunJson, RUN_JSON, run_id)
+    return RunSummary(
+        run_id=run_id, template_id=metadata.template_id,
+        template_title=metadata.template_title, template_version=metadata.template_version,
+        mode=metadata.mode, created_utc=run.created_utc, warning_count=len(metadata.warnings),
     )

@@ -88,6 +88,36 @@ def paginate(summaries: list[RunSummary], run_filter: RunFilter, page: int, size
 
 
 @dataclass(frozen=True, slots=True)
+class StoragePaths:
+    """Where the store keeps a run's model files (paths or URLs, as the store says)."""
+
+    model_path: str
+    metadata_path: str
+    provenance_path: str
+
+    @property
+    def bundle_location(self) -> str:
+        return self.model_path.rsplit("/model/", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class GridSummary:
+    bins: int
+    bin_size: int
+    bin_unit: str
+    start_time_utc: str | None = None
+    duration_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFlags:
+    run_json: bool
+    manifest_json: bool
+    series_index: bool
+    series_count: int
+
+
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     """Everything a driver needs to describe a stored run (create and get bodies)."""
 
@@ -100,10 +130,10 @@ class RunRecord:
     model_hash: str
     scenario_hash: str
     telemetry_sources: list[str]  # capture files a telemetry run read
-    storage: dict[str, str]
+    storage: StoragePaths
     warnings: list[RunWarning]
-    grid: dict[str, Any]
-    artifacts: dict[str, Any]
+    grid: GridSummary
+    artifacts: ArtifactFlags
     can_replay: bool
     created_utc: str
 
@@ -129,7 +159,7 @@ class RunPlan:
     scenario_hash: str
     seed: int
     parameters: dict[str, Any]
-    grid: dict[str, Any]
+    grid: GridSummary
     series: list[str]
     telemetry_bindings: dict[str, str]
 

@@ -8,7 +8,11 @@ Derived metrics per topology node:
 - colour: services by utilization (null gray, < 0.7 green, < 0.9 yellow, else red);
   queues by latency against the node's `slaMinutes` (gray when either is missing,
   ≤ SLA green, ≤ 1.5 × SLA yellow, else red).
-NaN and infinities become null (the JSON encoders write NaN as null).
+NaN and infinities become null (msgspec writes NaN as null).
+
+The results are typed records (msgspec Structs, snake_case here, camelCase on the wire)
+in the reference's closed time-travel-state shape (`schemas/time-travel-state.schema.json`);
+the HTTP handlers return them as they are, so the OpenAPI document describes these.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from flowtime.domain.grid import TimeGrid, format_utc
@@ -26,6 +31,108 @@ MAX_WINDOW_BINS = 500
 METRIC_NAMES = {f: ("externalDemand" if f == "external_demand" else f) for f in SEMANTIC_FIELDS}
 
 
+class Record(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True, frozen=True):
+    pass
+
+
+class SchemaInfo(Record):
+    id: str
+    version: str
+    hash: str
+
+
+class StorageInfo(Record):
+    model_path: str
+    metadata_path: str
+    provenance_path: str
+
+
+class RngInfo(Record):
+    kind: str
+    seed: int
+
+
+class StateMetadata(Record):
+    run_id: str
+    template_id: str
+    mode: str
+    schema: SchemaInfo
+    storage: StorageInfo
+    template_title: str | None = None
+    template_version: str | None = None
+    provenance_hash: str | None = None
+    telemetry_sources_resolved: bool | None = None
+    rng: RngInfo | None = None
+
+
+class StateWarning(Record):
+    code: str
+    message: str
+    severity: str | None = None
+    node_id: str | None = None
+
+
+class NodeWarning(Record):
+    code: str
+    message: str
+    severity: str | None = None
+
+
+class NodeTelemetry(Record):
+    sources: list[str]
+    warnings: list[NodeWarning]
+
+
+class DerivedState(Record):
+    utilization: float | None
+    latency_minutes: float | None
+    throughput_ratio: float | None
+    color: str
+
+
+class NodeState(Record):
+    id: str
+    kind: str
+    metrics: dict[str, float | None]  # arrivals, served, errors, queue, capacity, externalDemand
+    derived: DerivedState
+    telemetry: NodeTelemetry
+
+
+class BinInfo(Record):
+    index: int
+    start_utc: str
+    end_utc: str
+    duration_minutes: int
+
+
+class StateSnapshot(Record):
+    metadata: StateMetadata
+    bin: BinInfo
+    nodes: list[NodeState]
+    warnings: list[StateWarning]
+
+
+class WindowSlice(Record):
+    start_bin: int
+    end_bin: int
+    bin_count: int
+
+
+class NodeSeries(Record):
+    id: str
+    kind: str
+    series: dict[str, list[float | None]]
+    telemetry: NodeTelemetry
+
+
+class StateWindow(Record):
+    metadata: StateMetadata
+    window: WindowSlice
+    timestamps_utc: list[str]
+    nodes: list[NodeSeries]
+    warnings: list[StateWarning]
+
+
 @dataclass(frozen=True, slots=True)
 class NodeView:
     id: str
@@ -33,17 +140,17 @@ class NodeView:
     sla_minutes: float | None
     metrics: dict[str, np.ndarray]  # camelCase metric -> series (only those present)
     sources: list[str] = field(default_factory=list)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[NodeWarning] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class RunView:
     """Everything the projections need, loaded once per (immutable) run."""
 
-    metadata: dict[str, Any]
+    metadata: StateMetadata
     grid: TimeGrid
     nodes: list[NodeView]
-    warnings: list[dict[str, Any]]
+    warnings: list[StateWarning]
     # Whole-run series as plain lists, built on the first window request and sliced after.
     _lists: dict[str, Any] = field(default_factory=dict)
 
@@ -53,7 +160,7 @@ class RunView:
             for node in self.nodes:
                 derived = derived_series(node, self.grid.bin_minutes)
                 series = {name: _list(s) for name, s in node.metrics.items()}
-                series.update({name: _list(v) for name, v in derived.items() if v is not None})
+                series.update({name: _list(v) for name, v in derived.named() if v is not None})
                 nodes.append(series)
             stamps = [format_utc(self.grid.bin_start(i)) for i in range(self.grid.bins)]
             self._lists.update(nodes=nodes, timestamps=stamps)
@@ -75,18 +182,33 @@ def _ratio(num: np.ndarray | None, den: np.ndarray | None, positive: bool) -> np
     return out
 
 
-def derived_series(node: NodeView, bin_minutes: int) -> dict[str, np.ndarray | None]:
+@dataclass(frozen=True, slots=True)
+class DerivedSeries:
+    """Derived metrics of one node over every bin (NaN where undefined); None: not
+    applicable to the node."""
+
+    utilization: np.ndarray | None
+    latency_minutes: np.ndarray | None
+    throughput_ratio: np.ndarray | None
+
+    def named(self) -> list[tuple[str, np.ndarray | None]]:
+        """(series name in /state_window, values)."""
+        return [("utilization", self.utilization), ("latencyMinutes", self.latency_minutes),
+                ("throughputRatio", self.throughput_ratio)]
+
+
+def derived_series(node: NodeView, bin_minutes: int) -> DerivedSeries:
     m = node.metrics
-    served = m.get("served")
+    served, queue = m.get("served"), m.get("queue")
     latency = None
-    if m.get("queue") is not None and served is not None:
-        latency = _ratio(m["queue"], served, positive=True)
-        latency = None if latency is None else latency * bin_minutes
-    return {
-        "utilization": _ratio(served, m.get("capacity"), positive=True),
-        "latencyMinutes": latency,
-        "throughputRatio": _ratio(served, m.get("arrivals"), positive=False),
-    }
+    if queue is not None and served is not None:
+        ratio = _ratio(queue, served, positive=True)
+        latency = None if ratio is None else ratio * bin_minutes
+    return DerivedSeries(
+        utilization=_ratio(served, m.get("capacity"), positive=True),
+        latency_minutes=latency,
+        throughput_ratio=_ratio(served, m.get("arrivals"), positive=False),
+    )
 
 
 def colour(node: NodeView, utilization: float | None, latency: float | None) -> str:
@@ -113,43 +235,35 @@ def _list(series: np.ndarray) -> list[float]:
     return np.where(np.isfinite(series), series, np.nan).tolist()
 
 
-def _telemetry(node: NodeView) -> dict[str, Any]:
-    return {"sources": node.sources, "warnings": node.warnings}
+def _telemetry(node: NodeView) -> NodeTelemetry:
+    return NodeTelemetry(sources=node.sources, warnings=node.warnings)
 
 
-def state_at(view: RunView, index: int) -> dict[str, Any]:
+def state_at(view: RunView, index: int) -> StateSnapshot:
     grid = view.grid
     nodes = []
     for node in view.nodes:
         derived = derived_series(node, grid.bin_minutes)
-        utilization = _at(derived["utilization"], index)
-        latency = _at(derived["latencyMinutes"], index)
-        nodes.append({
-            "id": node.id,
-            "kind": node.kind,
-            "metrics": {name: _at(s, index) for name, s in node.metrics.items()},
-            "derived": {
-                "utilization": utilization,
-                "latencyMinutes": latency,
-                "throughputRatio": _at(derived["throughputRatio"], index),
-                "color": colour(node, utilization, latency),
-            },
-            "telemetry": _telemetry(node),
-        })
-    return {
-        "metadata": view.metadata,
-        "bin": {
-            "index": index,
-            "startUtc": format_utc(grid.bin_start(index)),
-            "endUtc": format_utc(grid.bin_end(index)),
-            "durationMinutes": grid.bin_minutes,
-        },
-        "nodes": nodes,
-        "warnings": view.warnings,
-    }
+        utilization = _at(derived.utilization, index)
+        latency = _at(derived.latency_minutes, index)
+        nodes.append(NodeState(
+            id=node.id, kind=node.kind,
+            metrics={name: _at(s, index) for name, s in node.metrics.items()},
+            derived=DerivedState(
+                utilization=utilization, latency_minutes=latency,
+                throughput_ratio=_at(derived.throughput_ratio, index),
+                color=colour(node, utilization, latency)),
+            telemetry=_telemetry(node),
+        ))
+    return StateSnapshot(
+        metadata=view.metadata,
+        bin=BinInfo(index=index, start_utc=format_utc(grid.bin_start(index)),
+                    end_utc=format_utc(grid.bin_end(index)), duration_minutes=grid.bin_minutes),
+        nodes=nodes, warnings=view.warnings,
+    )
 
 
-def state_window(view: RunView, start: int, end: int) -> dict[str, Any]:
+def state_window(view: RunView, start: int, end: int) -> StateWindow:
     """Bins start..end inclusive; bounds are checked by the caller."""
     lists = view.full_lists()
     window = slice(start, end + 1)
@@ -160,15 +274,13 @@ def state_window(view: RunView, start: int, end: int) -> dict[str, Any]:
         # (outputs left them out) has nothing to show, and the shape needs ≥ 1 series.
         if not series:
             continue
-        nodes.append({
-            "id": node.id, "kind": node.kind,
-            "series": {name: values[window] for name, values in series.items()},
-            "telemetry": _telemetry(node),
-        })
-    return {
-        "metadata": view.metadata,
-        "window": {"startBin": start, "endBin": end, "binCount": end - start + 1},
-        "timestampsUtc": lists["timestamps"][window],
-        "nodes": nodes,
-        "warnings": view.warnings,
-    }
+        nodes.append(NodeSeries(
+            id=node.id, kind=node.kind,
+            series={name: values[window] for name, values in series.items()},
+            telemetry=_telemetry(node),
+        ))
+    return StateWindow(
+        metadata=view.metadata,
+        window=WindowSlice(start_bin=start, end_bin=end, bin_count=end - start + 1),
+        timestamps_utc=lists["timestamps"][window], nodes=nodes, warnings=view.warnings,
+    )

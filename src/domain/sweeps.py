@@ -9,16 +9,24 @@ CSV) lists every run with its parameters, status and per-series aggregates; with
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import msgspec
 import numpy as np
 
-from flowtime.domain.bundle import format_value, to_json
+from flowtime.domain.bundle import format_value
+from flowtime.domain.codec import (
+    SweepJson,
+    SweepListItemJson,
+    SweepProgressJson,
+    SweepRunJson,
+    decode,
+    encode,
+)
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.grid import format_utc, parse_utc
 from flowtime.domain.hashing import canonical_json, sha256_canonical
@@ -172,7 +180,7 @@ class SweepService:
 
     def run(self, request: SweepRequest, on_progress: Callable[[SweepProgress], None] | None = None,
             cancel: threading.Event | None = None, checkpoint_seconds: float = 2.0
-            ) -> dict[str, Any]:
+            ) -> SweepJson:
         points = expand(request)
         cancel = cancel or threading.Event()
         progress = SweepProgress(total=len(points))
@@ -198,35 +206,30 @@ class SweepService:
 
     def _write(self, request: SweepRequest, points: list[SweepPoint],
                outcomes: dict[int, RunOutcome], progress: SweepProgress, status: str,
-               started: str) -> dict[str, Any]:
+               started: str) -> SweepJson:
         runs = []
         for point in points:
             outcome = outcomes.get(point.index)
-            entry: dict[str, Any] = {
-                "index": point.index, "parameters": point.request.parameters,
-                "seed": point.request.seed,
-                "status": outcome.status if outcome else "pending",
-            }
-            if outcome and outcome.run_id:
-                entry["runId"] = outcome.run_id
-            if outcome and outcome.problems:
-                entry["problems"] = list(outcome.problems)
-            if outcome and outcome.aggregates:
-                entry["aggregates"] = outcome.aggregates
-            runs.append(entry)
-        summary = {
-            "schemaVersion": 1, "sweepId": request.sweep_id, "templateId": request.template_id,
-            "mode": request.mode, "grid": request.grid, "parameters": request.parameters,
-            "samples": request.samples, "seed": request.seed, "executor": self.executor.name,
-            "status": status, "startedUtc": started,
-            "updatedUtc": format_utc(self.clock.now().replace(microsecond=0)),
-            "progress": {"total": progress.total, "done": progress.done,
-                         "created": progress.created, "reused": progress.reused,
-                         "failed": progress.failed},
-            "runs": runs,
-        }
+            runs.append(SweepRunJson(
+                index=point.index, parameters=point.request.parameters,
+                seed=point.request.seed, status=outcome.status if outcome else "pending",
+                run_id=outcome.run_id if outcome and outcome.run_id else None,
+                problems=list(outcome.problems) if outcome and outcome.problems else None,
+                aggregates=outcome.aggregates if outcome and outcome.aggregates else None,
+            ))
+        summary = SweepJson(
+            schema_version=1, sweep_id=request.sweep_id, template_id=request.template_id,
+            mode=request.mode, grid=request.grid, parameters=request.parameters,
+            samples=request.samples, seed=request.seed, executor=self.executor.name,
+            status=status, started_utc=started,
+            updated_utc=format_utc(self.clock.now().replace(microsecond=0)),
+            progress=SweepProgressJson(total=progress.total, done=progress.done,
+                                       created=progress.created, reused=progress.reused,
+                                       failed=progress.failed),
+            runs=runs,
+        )
         self.store.write_sweep_file(request.sweep_id, "sweep.csv", _summary_csv(runs))
-        self.store.write_sweep_file(request.sweep_id, "sweep.json", to_json(summary))
+        self.store.write_sweep_file(request.sweep_id, "sweep.json", encode(summary))
         return summary
 
     def _write_bands(self, sweep_id: str, points: list[SweepPoint],
@@ -244,13 +247,15 @@ class SweepService:
                 self.store.write_sweep_file(sweep_id, f"{prefix}{series}.csv",
                                             bands_csv(matrix))
 
-    def get(self, sweep_id: str) -> dict[str, Any]:
+    def get(self, sweep_id: str) -> SweepJson:
         try:
-            summary = json.loads(self.store.read_sweep_file(sweep_id, "sweep.json"))
-            updated = parse_utc(summary.get("updatedUtc", ""))
-            if summary.get("status") == "running" and updated is not None and (
+            summary = decode(self.store.read_sweep_file(sweep_id, "sweep.json"), SweepJson,
+                             f"sweeps/{sweep_id}/sweep.json")
+            updated = parse_utc(summary.updated_utc)
+            if summary.status == "running" and updated is not None and (
                     self.clock.now() - updated).total_seconds() > STALE_AFTER_SECONDS:
-                summary["status"] = "interrupted"  # POST the same sweep again to resume
+                # POST the same sweep again to resume
+                summary = msgspec.structs.replace(summary, status="interrupted")
             return summary
         except FlowTimeError as exc:
             if exc.kind is ErrorKind.NOT_FOUND:
@@ -258,16 +263,18 @@ class SweepService:
                     Problem("sweepId", f"sweep '{sweep_id}' not found")]) from None
             raise
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[SweepListItemJson]:
         items = []
         for sweep_id in self.store.list_sweeps():
             try:
-                summary = self.get(sweep_id)
+                s = self.get(sweep_id)
             except FlowTimeError:
                 continue
-            items.append({k: summary[k] for k in ("sweepId", "templateId", "status", "progress",
-                                                   "startedUtc", "updatedUtc", "executor")})
-        return sorted(items, key=lambda s: (s["startedUtc"], s["sweepId"]), reverse=True)
+            items.append(SweepListItemJson(
+                sweep_id=s.sweep_id, template_id=s.template_id, status=s.status,
+                progress=s.progress, started_utc=s.started_utc, updated_utc=s.updated_utc,
+                executor=s.executor))
+        return sorted(items, key=lambda s: (s.started_utc, s.sweep_id), reverse=True)
 
 
 def bands_csv(matrix: np.ndarray) -> bytes:
@@ -280,10 +287,10 @@ def bands_csv(matrix: np.ndarray) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def _summary_csv(runs: Iterable[dict[str, Any]]) -> bytes:
+def _summary_csv(runs: Iterable[SweepRunJson]) -> bytes:
     lines = ["index,runId,status,seed,parameters"]
     for run in runs:
-        params = canonical_json(run["parameters"]).replace('"', '""')
-        seed = "" if run["seed"] is None else str(run["seed"])
-        lines.append(f'{run["index"]},{run.get("runId", "")},{run["status"]},{seed},"{params}"')
+        params = canonical_json(run.parameters).replace('"', '""')
+        seed = "" if run.seed is None else str(run.seed)
+        lines.append(f'{run.index},{run.run_id or ""},{run.status},{seed},"{params}"')
     return ("\n".join(lines) + "\n").encode("utf-8")

@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from flowtime.domain.bundle import run_warning
+from flowtime.domain.codec import TelemetryFileJson, TelemetryManifestJson, decode
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.model import ConstNode, Model, ParameterDef
+from flowtime.domain.model import ConstNode, Model, ModelDef, ParameterDef
 from flowtime.domain.runs import RunWarning, TelemetryRequest
 from flowtime.ports.telemetry import TelemetrySource
 
@@ -47,7 +47,7 @@ CAPTURE_MANIFEST = "telemetry-manifest.json"
 @dataclass(frozen=True, slots=True)
 class TelemetryInputs:
     overrides: dict[str, np.ndarray] = field(default_factory=dict)
-    files: list[dict[str, Any]] = field(default_factory=list)
+    files: list[TelemetryFileJson] = field(default_factory=list)
     warnings: list[RunWarning] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
 
@@ -78,12 +78,17 @@ def binding_parameters(
     return values, problems
 
 
-def metric_of(model: Model, node_id: str) -> str:
-    for tnode in model.definition.topology.nodes:
+def metrics_by_series(model: ModelDef) -> dict[str, str]:
+    """The telemetry metric of every series a topology node names (the first role wins)."""
+    found: dict[str, str] = {}
+    for tnode in model.topology.nodes:
         for semantic, series in tnode.semantics.items():
-            if series == node_id:
-                return METRIC_BY_SEMANTIC[semantic]
-    return "Arrivals"
+            found.setdefault(series, METRIC_BY_SEMANTIC[semantic])
+    return found
+
+
+def metric_of(model: Model, node_id: str) -> str:
+    return metrics_by_series(model.definition).get(node_id, "Arrivals")
 
 
 def parse_series_csv(data: bytes) -> list[tuple[int | None, str]]:
@@ -166,8 +171,8 @@ def bind_telemetry(
         digest = sha256_bytes(file.data)
         inputs.overrides[node.id] = values
         inputs.hashes[node.id] = digest
-        inputs.files.append({"nodeId": node.id, "metric": metric_of(model, node.id),
-                             "path": file.path, "hash": digest, "points": len(rows)})
+        inputs.files.append(TelemetryFileJson(node_id=node.id, metric=metric_of(model, node.id),
+                                              path=file.path, hash=digest, points=len(rows)))
         recorded = prior.get(file.path, [])
         inputs.warnings.extend(recorded)
         already = {b for w in recorded for b in (w.bins or ())}
@@ -191,19 +196,16 @@ def bind_telemetry(
 def _capture_warnings(source: TelemetrySource, directory: str) -> dict[str, list[RunWarning]]:
     """Gap warnings recorded by `telemetry capture`, keyed by file path."""
     try:
-        manifest = json.loads(source.read(directory, CAPTURE_MANIFEST).data)
-    except (FlowTimeError, ValueError):
-        return {}
-    by_node_file = {f.get("nodeId"): f.get("path") for f in manifest.get("files", [])}
+        manifest = decode(source.read(directory, CAPTURE_MANIFEST).data, TelemetryManifestJson,
+                          CAPTURE_MANIFEST)
+    except FlowTimeError:
+        return {}  # no manifest, or one we cannot read: the files alone still bind
+    by_node_file = {f.node_id: f.path for f in manifest.files}
     found: dict[str, list[RunWarning]] = {}
-    for item in manifest.get("warnings", []):
-        path = by_node_file.get(item.get("nodeId"))
-        if not path:
-            continue
-        bins = item.get("bins")
-        found.setdefault(path, []).append(RunWarning(
-            str(item.get("code", "telemetry_gap")), str(item.get("message", "")),
-            node_id=item.get("nodeId"), bins=tuple(bins) if isinstance(bins, list) else None))
+    for item in manifest.warnings:
+        path = by_node_file.get(item.node_id or "")
+        if path:
+            found.setdefault(path, []).append(run_warning(item))
     return found
 
 

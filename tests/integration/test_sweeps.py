@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -67,21 +68,22 @@ def test_rerunning_a_finished_sweep_computes_nothing_new(tmp_path, templates):
     container = container_for(f"file://{tmp_path / 'store'}", templates)
     first = container.sweeps().run(GRID)
     second = container.sweeps().run(GRID)
-    assert first["progress"]["created"] == 8 and first["status"] == "completed"
-    assert second["progress"] == {"total": 8, "done": 8, "created": 0, "reused": 8, "failed": 0}
-    assert [r["runId"] for r in first["runs"]] == [r["runId"] for r in second["runs"]]
+    assert first.progress.created == 8 and first.status == "completed"
+    assert msgspec.to_builtins(second.progress) == {"total": 8, "done": 8, "created": 0,
+                                                    "reused": 8, "failed": 0}
+    assert [r.run_id for r in first.runs] == [r.run_id for r in second.runs]
 
 
-def _comparable(summary: dict) -> list:
-    return [(r["runId"], r["parameters"], r["seed"], r["aggregates"]) for r in summary["runs"]]
+def _comparable(summary) -> list:
+    return [(r.run_id, r.parameters, r.seed, r.aggregates) for r in summary.runs]
 
 
 def test_local_and_dask_give_identical_summaries(tmp_path, templates):
     local = container_for(f"file://{tmp_path / 'a'}", templates, "local").sweeps().run(GRID)
     dask = container_for(f"file://{tmp_path / 'b'}", templates, "dask").sweeps().run(GRID)
-    assert local["executor"] == "local" and dask["executor"] == "dask"
+    assert local.executor == "local" and dask.executor == "dask"
     assert _comparable(local) == _comparable(dask)
-    aggregates = local["runs"][0]["aggregates"]["billed@BILLED@DEFAULT"]
+    aggregates = local.runs[0].aggregates["billed@BILLED@DEFAULT"]
     assert set(aggregates) == {"sum", "mean", "max", "last"}
 
 
@@ -89,9 +91,9 @@ def test_dask_sweep_into_s3_is_readable_from_the_api(s3_url, templates):
     container = container_for(s3_url, templates, "dask")
     summary = container.sweeps().run(SweepRequest("supply-chain",
                                                   grid={"reorderQuantity": [120, 160]}))
-    assert summary["status"] == "completed"
+    assert summary.status == "completed"
     with TestClient(create_app(container)) as client:
-        fetched = client.get(f"/v1/sweeps/{summary['sweepId']}").json()
+        fetched = client.get(f"/v1/sweeps/{summary.sweep_id}").json()
         assert fetched["progress"]["done"] == 2
         for run in fetched["runs"]:
             body = client.get(f"/v1/runs/{run['runId']}").json()
@@ -99,15 +101,15 @@ def test_dask_sweep_into_s3_is_readable_from_the_api(s3_url, templates):
             index = client.get(f"/v1/runs/{run['runId']}/index").json()
             assert len(index["series"]) == 9
         listed = client.get("/v1/sweeps").json()["items"]
-        assert [s["sweepId"] for s in listed] == [summary["sweepId"]]
+        assert [s["sweepId"] for s in listed] == [summary.sweep_id]
 
 
 def test_monte_carlo_bands_bracket_the_analytic_median(tmp_path, templates):
     container = container_for(f"file://{tmp_path / 'mc'}", templates)
     summary = container.sweeps().run(SweepRequest("mc-pmf", samples=200, seed=1))
-    assert summary["progress"]["created"] == 200
+    assert summary.progress.created == 200
     store = container.store()
-    rows = store.read_sweep_file(summary["sweepId"], "bands/draw@DRAW@DEFAULT.csv").decode()
+    rows = store.read_sweep_file(summary.sweep_id, "bands/draw@DRAW@DEFAULT.csv").decode()
     lines = rows.splitlines()
     assert lines[0] == "t,p5,p50,p95" and len(lines) == 25
     bands = np.array([[float(x) for x in line.split(",")[1:]] for line in lines[1:]])
@@ -185,13 +187,13 @@ def test_a_sweep_whose_driver_died_reads_as_interrupted_and_resumes(tmp_path, te
     container = container_for(f"file://{tmp_path / 'stale'}", templates)
     store = container.store()
     request = SweepRequest("transport-hub", grid={"busSeats": [50, 70]})
-    summary = container.sweeps().run(request)
+    summary = msgspec.to_builtins(container.sweeps().run(request))
     summary.update(status="running", updatedUtc="2020-01-01T00:00:00Z")
     store.write_sweep_file(request.sweep_id, "sweep.json", json.dumps(summary).encode())
-    assert container.sweeps().get(request.sweep_id)["status"] == "interrupted"
+    assert container.sweeps().get(request.sweep_id).status == "interrupted"
     fresh = container.clock().now() - timedelta(seconds=5)
     summary["updatedUtc"] = fresh.strftime("%Y-%m-%dT%H:%M:%SZ")
     store.write_sweep_file(request.sweep_id, "sweep.json", json.dumps(summary).encode())
-    assert container.sweeps().get(request.sweep_id)["status"] == "running"
+    assert container.sweeps().get(request.sweep_id).status == "running"
     resumed = container.sweeps().run(request)
-    assert resumed["status"] == "completed" and resumed["progress"]["reused"] == 2
+    assert resumed.status == "completed" and resumed.progress.reused == 2

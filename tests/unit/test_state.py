@@ -19,5 +19,5 @@ def test_queue_colour_is_gray_when_the_sla_is_missing_zero_or_negative():
 def test_utilization_is_missing_without_positive_capacity():
     node = NodeView("n", "service", None, {"served": np.array([6.0, 6.0]),
                                            "capacity": np.array([7.0, 0.0])})
-    util = derived_series(node, 5)["utilization"]
+    util = derived_series(node, 5).utilization
     assert util[0] == 6 / 7 and np.isnan(util[1])

@@ -136,21 +136,15 @@ def delete_run(run_id: str, store: str | None) -> None:
 def export_run(run_id: str, fmt: str, out: str | None, store: str | None) -> None:
     """Export every series of a run as one wide table (t, then one column per node)."""
     from flowtime.adapters.cli.context import container_for
-    from flowtime.domain.queries import parse_csv_values
-
-    queries = container_for(store).queries()
-    index = queries.series_index(run_id)
-    columns = {}
-    for entry in index["series"]:
-        columns[entry["id"].split("@", 1)[0]] = parse_csv_values(
-            queries.read_file(run_id, entry["path"]))
+    reader = container_for(store).queries().series(run_id)
+    columns = reader.by_node()
+    bins = reader.index.grid.bins
     if fmt == "parquet":
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
             raise click.ClickException("parquet export needs pyarrow: pip install pyarrow") from None
-        bins = index["grid"]["bins"]
         table = pa.table({"t": list(range(bins)), **{k: v for k, v in columns.items()}})
         pq.write_table(table, out or f"{run_id}.parquet")
         click.echo(f"wrote {out or run_id + '.parquet'}")
@@ -159,7 +153,7 @@ def export_run(run_id: str, fmt: str, out: str | None, store: str | None) -> Non
 
     names = list(columns)
     lines = [",".join(["t", *names])]
-    for t in range(index["grid"]["bins"]):
+    for t in range(bins):
         lines.append(",".join([str(t), *(format_value(float(columns[n][t])) for n in names)]))
     text = "\n".join(lines) + "\n"
     if out:

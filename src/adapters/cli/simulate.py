@@ -101,15 +101,15 @@ def _print_result(result: Any) -> None:
         plan = result.plan
         console.print(f"[bold]dry run[/] — nothing written; run id would be {plan.run_id}")
         console.print(f"template  {plan.template_id}  mode {plan.mode}  seed {plan.seed}")
-        console.print(f"grid      {plan.grid['bins']} × {plan.grid['binSize']} "
-                      f"{plan.grid['binUnit']}  series {len(plan.series)}")
+        console.print(f"grid      {plan.grid.bins} × {plan.grid.bin_size} "
+                      f"{plan.grid.bin_unit}  series {len(plan.series)}")
         return
     record = result.record
     verb = "reused" if not result.created else "created"
     console.print(f"[bold green]{verb}[/] run {record.run_id}")
-    console.print(f"location  {record.storage['modelPath'].rsplit('/model/', 1)[0]}")
+    console.print(f"location  {record.storage.bundle_location}")
     console.print(f"mode      {record.mode}")
     console.print(f"template  {record.template_id} {record.template_version}")
-    console.print(f"series    {record.artifacts['seriesCount']}")
+    console.print(f"series    {record.artifacts.series_count}")
     for warning in record.warnings:
         console.print(f"[yellow]warning[/] {warning.message}")

@@ -111,16 +111,16 @@ def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str
     if as_json:
         print_json(summary)
     else:
-        p = summary["progress"]
-        click.echo(f"sweep {summary['sweepId']}: {summary['status']} — {p['created']} new, "
-                   f"{p['reused']} reused, {p['failed']} failed of {p['total']} "
-                   f"({summary['executor']} executor)")
-    failed = [r for r in summary["runs"] if r["status"] == "failed"]
+        p = summary.progress
+        click.echo(f"sweep {summary.sweep_id}: {summary.status} — {p.created} new, "
+                   f"{p.reused} reused, {p.failed} failed of {p.total} "
+                   f"({summary.executor} executor)")
+    failed = [r for r in summary.runs if r.status == "failed"]
     for run in failed:
-        click.echo(f"failed: {json.dumps(run['parameters'])} seed={run['seed']}", err=True)
-        for problem in run.get("problems", []):
+        click.echo(f"failed: {json.dumps(run.parameters)} seed={run.seed}", err=True)
+        for problem in run.problems or []:
             click.echo(f"  {problem}", err=True)
-    if summary["status"] == "cancelled":
+    if summary.status == "cancelled":
         raise SystemExit(130)
     if failed:
         raise SystemExit(EXIT_FAILURE)

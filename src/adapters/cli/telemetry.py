@@ -36,6 +36,6 @@ def capture(run_id: str, out: str, gaps: str, gap_mode: str, store: str | None) 
 
         manifest = capture_run(container.queries(), run_id, out, parse_gaps(gaps), gap_mode,
                                container.clock(), on_progress=advance)
-    click.echo(f"captured {len(manifest['files'])} files to {out}")
-    for warning in manifest["warnings"]:
-        click.echo(f"warning: {warning['message']}")
+    click.echo(f"captured {len(manifest.files)} files to {out}")
+    for warning in manifest.warnings:
+        click.echo(f"warning: {warning.message}")

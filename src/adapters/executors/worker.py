@@ -29,8 +29,6 @@ def _container(settings: Any) -> Any:
 
 
 def run_point(settings: Any, point: SweepPoint, want_series: bool) -> RunOutcome:
-    from flowtime.domain.queries import parse_csv_values
-
     container = _container(settings)
     try:
         result = container.orchestration().create_run(point.request)
@@ -40,10 +38,7 @@ def run_point(settings: Any, point: SweepPoint, want_series: bool) -> RunOutcome
     record = result.record
     values_by_id = result.series
     if values_by_id is None:  # a reused run: read its series back from the store
-        queries = container.queries()
-        values_by_id = {
-            entry["id"]: parse_csv_values(queries.read_file(record.run_id, entry["path"]))
-            for entry in queries.series_index(record.run_id)["series"]}
+        values_by_id = container.queries().series(record.run_id).by_series_id()
     aggregates = {sid: aggregate(values) for sid, values in values_by_id.items()}
     series = {sid: values.tolist() for sid, values in values_by_id.items()} if want_series else {}
     return RunOutcome(point.index, "created" if result.created else "reused", record.run_id,

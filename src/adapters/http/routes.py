@@ -25,9 +25,6 @@ from flowtime.adapters.wire import (
     ProblemOut,
     RunListResponse,
     RunResponse,
-    SeriesIndexOut,
-    StateOut,
-    StateWindowOut,
     TemplateDetailOut,
     TemplateSummaryOut,
     page_response,
@@ -36,10 +33,12 @@ from flowtime.adapters.wire import (
     template_detail,
     template_summary,
 )
+from flowtime.domain.codec import SeriesIndexJson
 from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.queries import RunQueryService
 from flowtime.domain.runs import DEFAULT_PAGE_SIZE, RunFilter
+from flowtime.domain.state import StateSnapshot, StateWindow
 from flowtime.ports import ArtifactStore, TemplateSource
 
 _DESCRIPTIONS = {
@@ -156,9 +155,9 @@ async def delete_run(queries: Queries, run_id: RunId) -> None:
 
 
 @get("/v1/runs/{run_id:str}/index", tags=["runs"], summary="Series index",
-     responses={200: documented(SeriesIndexOut, "The series catalogue (series/index.json)"),
+     responses={200: documented(SeriesIndexJson, "The series catalogue (series/index.json)"),
                 **problems(400, 404)})
-async def series_index(queries: Queries, run_id: RunId) -> dict[str, Any]:
+async def series_index(queries: Queries, run_id: RunId) -> SeriesIndexJson:
     return await offload(queries.series_index, run_id)
 
 
@@ -186,23 +185,24 @@ async def bundle_file(queries: Queries, run_id: RunId,
 
 
 @get("/v1/runs/{run_id:str}/state", tags=["state"], summary="Snapshot at one bin",
-     responses={200: documented(StateOut, "Every topology node at one bin"),
-                **problems(400, 404)})
+     responses={200: documented(StateSnapshot, "Every topology node at one bin"),
+                **problems(400, 404, 422)})
 async def state(
     queries: Queries, run_id: RunId,
     bin_index: Annotated[int, QueryParameter(name="binIndex", description="0-based bin")],
-) -> dict[str, Any]:
+) -> StateSnapshot:
     return await offload(queries.state, run_id, bin_index)
 
 
 @get("/v1/runs/{run_id:str}/state_window", tags=["state"], summary="Series over a window",
-     responses={200: documented(StateWindowOut, "Series of every topology node over bins "
-                                "startBin..endBin (at most 500)"), **problems(400, 404, 413)})
+     responses={200: documented(StateWindow, "Series of every topology node over bins "
+                                "startBin..endBin (at most 500)"),
+                **problems(400, 404, 413, 422)})
 async def state_window(
     queries: Queries, run_id: RunId,
     start_bin: Annotated[int, QueryParameter(name="startBin")],
     end_bin: Annotated[int, QueryParameter(name="endBin", description="inclusive")],
-) -> dict[str, Any]:
+) -> StateWindow:
     return await offload(queries.state_window, run_id, start_bin, end_bin)
 
 

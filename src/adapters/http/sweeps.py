@@ -11,15 +11,21 @@ import logging
 import threading
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, SkipValidation
 
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import SweepBody
+from flowtime.domain.codec import SweepJson, SweepListItemJson
 from flowtime.domain.errors import invalid
 from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.sweeps import SweepService, check_size, check_sweep
+
+
+class SweepList(msgspec.Struct):
+    items: list[SweepListItemJson]
 
 log = logging.getLogger("flowtime.sweeps")
 Sweeps = NamedDependency[SkipValidation[SweepService]]
@@ -67,12 +73,12 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
 
     @get("/v1/sweeps/{sweep_id:str}", tags=["sweeps"], summary="Sweep progress and summary",
          responses=problems(400, 404))
-    async def get_sweep(sweeps: Sweeps, sweep_id: SweepId) -> dict[str, Any]:
+    async def get_sweep(sweeps: Sweeps, sweep_id: SweepId) -> SweepJson:
         return await offload(sweeps.get, sweep_id)
 
     @get("/v1/sweeps", tags=["sweeps"], summary="List sweeps, newest first",
          responses=problems())
-    async def list_sweeps(sweeps: Sweeps) -> dict[str, Any]:
-        return {"items": await offload(sweeps.list)}
+    async def list_sweeps(sweeps: Sweeps) -> SweepList:
+        return SweepList(items=await offload(sweeps.list))
 
     return [create_sweep, get_sweep, list_sweeps]

@@ -38,6 +38,7 @@ from flowtime.adapters.stores.paths import (
     check_run_id,
 )
 from flowtime.domain.errors import ErrorKind, FlowTimeError, not_found
+from flowtime.domain.records import summary_of
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
 
 SUMMARY_FILE = ".summary.json"
@@ -275,16 +276,9 @@ class FileArtifactStore:
             return RunSummary(**data)
         except (OSError, ValueError, TypeError):
             pass
-        try:  # a bundle written without a summary: derive one from its metadata
-            meta = json.loads((folder / "model" / "metadata.json").read_bytes())
-            run = json.loads((folder / "run.json").read_bytes())
-            return RunSummary(
-                run_id=run_id, template_id=meta["templateId"],
-                template_title=meta.get("templateTitle", ""),
-                template_version=meta.get("templateVersion", ""), mode=meta["mode"],
-                created_utc=run["createdUtc"], warning_count=len(meta.get("warnings", [])),
-            )
-        except (OSError, ValueError, KeyError):
+        try:  # a bundle written without a summary: derive one from its documents
+            return summary_of(run_id, lambda path: folder.joinpath(path).read_bytes())
+        except (OSError, FlowTimeError):
             return None
 
     # -- sweeps ---------------------------------------------------------------------

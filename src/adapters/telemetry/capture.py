@@ -7,20 +7,29 @@ chosen nodes and records each as a `telemetry_gap` warning.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from flowtime.domain import schemas
-from flowtime.domain.bundle import METADATA_JSON, MODEL_YAML, RUN_JSON, format_value, to_json
+from flowtime.domain.bundle import format_value
+from flowtime.domain.codec import (
+    MODEL_YAML,
+    GridJson,
+    TelemetryFileJson,
+    TelemetryManifestJson,
+    TelemetryProvenanceJson,
+    WarningJson,
+    WindowJson,
+    decode_model,
+    encode,
+    to_builtins,
+)
 from flowtime.domain.errors import Problem, invalid
 from flowtime.domain.grid import format_utc
 from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.queries import RunQueryService, parse_csv_values
-from flowtime.domain.telemetry_binding import METRIC_BY_SEMANTIC
-from flowtime.domain.yaml_document import load_yaml
+from flowtime.domain.queries import RunQueryService
+from flowtime.domain.telemetry_binding import metrics_by_series
 from flowtime.ports.clock import Clock
 
 MANIFEST_NAME = "telemetry-manifest.json"
@@ -38,15 +47,6 @@ def parse_gaps(text: str) -> dict[str, set[int]]:
     return gaps
 
 
-def _metrics(model: dict[str, Any]) -> dict[str, str]:
-    camel = {"externalDemand": "external_demand"}
-    found: dict[str, str] = {}
-    for tnode in (model.get("topology") or {}).get("nodes") or []:
-        for name, node_id in (tnode.get("semantics") or {}).items():
-            found.setdefault(node_id, METRIC_BY_SEMANTIC[camel.get(name, name)])
-    return found
-
-
 def capture_run(
     queries: RunQueryService,
     run_id: str,
@@ -55,15 +55,14 @@ def capture_run(
     gap_mode: str,
     clock: Clock,
     on_progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
-    index = queries.series_index(run_id)
-    run = json.loads(queries.read_file(run_id, RUN_JSON))
-    metadata = json.loads(queries.read_file(run_id, METADATA_JSON))
-    model = load_yaml(queries.read_file(run_id, MODEL_YAML))
-    metrics = _metrics(model)
-    bins = index["grid"]["bins"]
-    node_ids = [entry["id"].split("@", 1)[0] for entry in index["series"]]
-    unknown = sorted(set(gaps) - set(node_ids))
+) -> TelemetryManifestJson:
+    reader = queries.series(run_id)
+    run = queries.run_json(run_id)
+    record = queries.get_run(run_id)
+    metrics = metrics_by_series(decode_model(queries.read_file(run_id, MODEL_YAML), run_id))
+    grid = reader.index.grid
+    bins = grid.bins
+    unknown = sorted(set(gaps) - set(reader.entries))
     if unknown:
         raise invalid([Problem("gaps", f"run '{run_id}' has no series '{n}'") for n in unknown])
     for node, chosen in gaps.items():
@@ -72,12 +71,12 @@ def capture_run(
             raise invalid([Problem("gaps", f"{node}: bin {outside[0]} is outside 0..{bins - 1}")])
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    files: list[dict[str, Any]] = []
-    warnings: list[dict[str, Any]] = []
-    total = len(index["series"])
-    for done, entry in enumerate(index["series"], start=1):
-        node_id = entry["id"].split("@", 1)[0]
-        values = parse_csv_values(queries.read_file(run_id, entry["path"]))
+    files: list[TelemetryFileJson] = []
+    warnings: list[WarningJson] = []
+    total = len(reader.entries)
+    for done, node_id in enumerate(reader.entries, start=1):
+        values = reader.values(node_id)
+        assert values is not None
         dropped = gaps.get(node_id, set())
         rows = ["t,value"]
         for t, value in enumerate(values.tolist()):
@@ -87,31 +86,30 @@ def capture_run(
         data = ("\n".join(rows) + "\n").encode("utf-8")
         name = f"{node_id}.csv"
         _write_atomic(folder / name, data)
-        files.append({"nodeId": node_id, "metric": metrics.get(node_id, "Arrivals"),
-                      "path": name, "hash": sha256_bytes(data), "points": len(rows) - 1})
+        files.append(TelemetryFileJson(node_id=node_id, metric=metrics.get(node_id, "Arrivals"),
+                                       path=name, hash=sha256_bytes(data), points=len(rows) - 1))
         if dropped:
             ordered = sorted(dropped)
             verb = "dropped" if gap_mode == "drop" else "zeroed"
-            warnings.append({"code": "telemetry_gap", "nodeId": node_id, "bins": ordered,
-                             "message": f"{node_id}: bins {', '.join(map(str, ordered))} {verb} "
-                             "at capture"})
+            warnings.append(WarningJson(
+                code="telemetry_gap", node_id=node_id, bins=ordered,
+                message=f"{node_id}: bins {', '.join(map(str, ordered))} {verb} at capture"))
         if on_progress:
             on_progress(done, total)
-    window = metadata.get("window", {})
-    manifest = {
-        "schemaVersion": 1,
-        "window": {"startTimeUtc": window.get("startTimeUtc", ""),
-                   "durationMinutes": window.get("durationMinutes", 1)},
-        "grid": {k: index["grid"][k] for k in ("bins", "binSize", "binUnit")},
-        "files": files,
-        "warnings": warnings,
-        "provenance": {"runId": run_id, "scenarioHash": run["scenarioHash"],
-                       "modelHash": run["modelHash"],
-                       "capturedAtUtc": format_utc(clock.now().replace(microsecond=0))},
-    }
-    problems = schemas.validate("telemetry-manifest", manifest, prefix=MANIFEST_NAME)
+    manifest = TelemetryManifestJson(
+        schema_version=1,
+        window=WindowJson(start_time_utc=record.grid.start_time_utc or "",
+                          duration_minutes=record.grid.duration_minutes or 1),
+        grid=GridJson(bins=grid.bins, bin_size=grid.bin_size, bin_unit=grid.bin_unit),
+        files=files,
+        warnings=warnings,
+        provenance=TelemetryProvenanceJson(
+            run_id=run_id, scenario_hash=run.scenario_hash, model_hash=run.model_hash,
+            captured_at_utc=format_utc(clock.now().replace(microsecond=0))),
+    )
+    problems = schemas.validate("telemetry-manifest", to_builtins(manifest), prefix=MANIFEST_NAME)
     assert not problems, problems
-    _write_atomic(folder / MANIFEST_NAME, to_json(manifest))
+    _write_atomic(folder / MANIFEST_NAME, encode(manifest))
     return manifest
 
 

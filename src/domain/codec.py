@@ -1,0 +1,292 @@
+"""The bundle codec: one typed Struct per JSON file of a run bundle, mirroring `schemas/`.
+
+The bundle builder encodes with these Structs and every reader (queries, capture, sweeps,
+export, the CLI) decodes with them; nobody indexes a bundle's JSON by string. The codec
+owns the bundle's file names and shapes; `bundle.py` builds on it, never the reverse.
+
+Bytes: UTF-8, 2-space indented, keys in field order, floats in Python's shortest form
+(`1e-05`), a final newline. Optional fields that are unset are omitted, never null.
+A file that does not decode is a damaged run: the error says which file and what to run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+import msgspec
+import numpy as np
+
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
+from flowtime.domain.model import ModelDef, convert
+from flowtime.domain.yaml_document import load_yaml
+
+RUN_JSON = "run.json"
+MANIFEST_JSON = "manifest.json"
+SERIES_INDEX = "series/index.json"
+SPEC_YAML = "spec.yaml"
+MODEL_YAML = "model/model.yaml"
+METADATA_JSON = "model/metadata.json"
+PROVENANCE_JSON = "model/provenance.json"
+TELEMETRY_MANIFEST = "model/telemetry/telemetry-manifest.json"
+
+
+class Doc(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True, frozen=True):
+    pass
+
+
+class GridJson(Doc):
+    bins: int
+    bin_size: int
+    bin_unit: str
+
+
+class RunGridJson(Doc):
+    bins: int
+    bin_size: int
+    bin_unit: str
+    timezone: str
+    align: str
+
+
+class IndexGridJson(Doc):
+    bins: int
+    bin_size: int
+    bin_unit: str
+    timezone: str
+
+
+class RunSeriesJson(Doc):
+    id: str
+    path: str
+    unit: str
+
+
+class RunJson(Doc):
+    schema_version: int
+    run_id: str
+    engine_version: str
+    source: str
+    grid: RunGridJson
+    model_hash: str
+    scenario_hash: str
+    created_utc: str
+    warnings: list[str]
+    series: list[RunSeriesJson]
+
+
+class IndexEntryJson(Doc):
+    id: str
+    kind: str  # flow | state | derived
+    path: str
+    unit: str
+    component_id: str
+    class_: str = msgspec.field(name="class")
+    points: int
+    hash: str
+
+    @property
+    def node_id(self) -> str:
+        return self.id.split("@", 1)[0]
+
+
+class SeriesIndexJson(Doc):
+    schema_version: int
+    grid: IndexGridJson
+    series: list[IndexEntryJson]
+
+
+class RngJson(Doc):
+    kind: str
+    seed: int
+
+
+class ManifestProvenanceJson(Doc):
+    has_provenance: bool
+    model_id: str | None = None
+    template_id: str | None = None
+    source: str | None = None
+
+
+class ManifestJson(Doc):
+    schema_version: int
+    scenario_hash: str
+    rng: RngJson
+    series_hashes: dict[str, str]
+    event_count: int
+    created_utc: str
+    model_hash: str | None = None
+    provenance: ManifestProvenanceJson | None = None
+
+
+class WarningJson(Doc):
+    code: str
+    message: str
+    severity: str | None = None
+    node_id: str | None = None
+    bins: list[int] | None = None
+
+
+class WindowJson(Doc):
+    start_time_utc: str
+    duration_minutes: int
+
+
+class RunMetadataJson(Doc):
+    run_id: str
+    template_id: str
+    template_title: str
+    template_version: str
+    mode: str
+    parameters: dict[str, Any]
+    model_hash: str
+    scenario_hash: str
+    received_at_utc: str
+    window: WindowJson
+    warnings: list[WarningJson]
+
+
+class ProvenanceJson(Doc):
+    source: str
+    generator: str
+    template_id: str
+    template_version: str
+    mode: str
+    model_id: str
+    parameters: dict[str, Any]
+    seed: int
+    generated_at_utc: str
+
+
+class TelemetryFileJson(Doc):
+    node_id: str
+    metric: str
+    path: str
+    hash: str
+    points: int
+
+
+class TelemetryProvenanceJson(Doc):
+    run_id: str
+    scenario_hash: str
+    model_hash: str
+    captured_at_utc: str
+
+
+class TelemetryManifestJson(Doc):
+    schema_version: int
+    window: WindowJson
+    grid: GridJson
+    files: list[TelemetryFileJson]
+    warnings: list[WarningJson]
+    provenance: TelemetryProvenanceJson
+
+
+class SweepProgressJson(Doc):
+    total: int
+    done: int
+    created: int
+    reused: int
+    failed: int
+
+
+class SweepRunJson(Doc):
+    index: int
+    parameters: dict[str, Any]
+    seed: int | None
+    status: str  # pending | created | reused | failed
+    run_id: str | None = None
+    problems: list[str] | None = None
+    aggregates: dict[str, dict[str, float]] | None = None
+
+
+class SweepJson(Doc):
+    """`sweeps/<sweepId>/sweep.json`."""
+
+    schema_version: int
+    sweep_id: str
+    template_id: str
+    mode: str
+    grid: dict[str, list[Any]]
+    parameters: dict[str, Any]
+    samples: int | None
+    seed: int | None
+    executor: str
+    status: str
+    started_utc: str
+    updated_utc: str
+    progress: SweepProgressJson
+    runs: list[SweepRunJson]
+
+
+class SweepListItemJson(Doc):
+    sweep_id: str
+    template_id: str
+    status: str
+    progress: SweepProgressJson
+    started_utc: str
+    updated_utc: str
+    executor: str
+
+
+D = TypeVar("D", bound=Doc)
+
+# The JSON files of a bundle, their Struct and the JSON Schema that validates them.
+BUNDLE_DOCUMENTS: dict[str, tuple[type[Doc], str | None]] = {
+    RUN_JSON: (RunJson, "run"),
+    MANIFEST_JSON: (ManifestJson, "manifest"),
+    SERIES_INDEX: (SeriesIndexJson, "series-index"),
+    TELEMETRY_MANIFEST: (TelemetryManifestJson, "telemetry-manifest"),
+    METADATA_JSON: (RunMetadataJson, None),
+    PROVENANCE_JSON: (ProvenanceJson, None),
+}
+
+
+def to_builtins(doc: Doc) -> Any:
+    """The document as plain JSON values (what the JSON Schema validates)."""
+    return msgspec.to_builtins(doc)
+
+
+def encode(doc: Doc) -> bytes:
+    """The file's bytes (see the module docstring for the format)."""
+    text = json.dumps(to_builtins(doc), indent=2, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def damaged(path: str, reason: str, run_id: str | None = None) -> FlowTimeError:
+    where = f"run '{run_id}'" if run_id else "the run"
+    return FlowTimeError(ErrorKind.UNPROCESSABLE, f"{where} is damaged", [
+        Problem(path, f"{reason}; run `flowtime runs verify` to check the bundle")])
+
+
+def decode(data: bytes, kind: type[D], path: str, run_id: str | None = None) -> D:
+    """Decode one bundle file; a file that does not decode is a damaged run (422)."""
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise damaged(path, f"cannot be read ({exc})", run_id) from None
+
+
+def decode_model(data: bytes, run_id: str | None = None) -> ModelDef:
+    """The stored model (`model/model.yaml`) as the typed model it was built from."""
+    try:
+        tree = load_yaml(data, MODEL_YAML)
+        if not isinstance(tree, dict):
+            raise damaged(MODEL_YAML, "is not a YAML mapping", run_id)
+        return convert(tree, ModelDef)
+    except FlowTimeError as exc:
+        if exc.kind is ErrorKind.UNPROCESSABLE:
+            raise
+        raise damaged(MODEL_YAML, f"cannot be read ({exc.problems[0].msg})", run_id) from None
+    except (msgspec.ValidationError, TypeError) as exc:
+        raise damaged(MODEL_YAML, f"cannot be read ({exc})", run_id) from None
+
+
+def decode_series(data: bytes, path: str = "series", run_id: str | None = None) -> np.ndarray:
+    """The values of a bundle series file (`t,value` rows)."""
+    try:
+        lines = data.decode("utf-8").splitlines()[1:]
+        return np.array([float(line.split(",", 1)[1]) for line in lines if line],
+                        dtype=np.float64)
+    except (UnicodeDecodeError, IndexError, ValueError):
+        raise damaged(path, "is not a `t,value` series file", run_id) from None
