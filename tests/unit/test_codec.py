@@ -13,7 +13,7 @@ from flowtime.domain.runs import RunRequest
 
 @pytest.fixture
 def bundle_files(memory_service):
-    result = memory_service.create_run(RunRequest("it-system", run_id="codec"))
+    memory_service.create_run(RunRequest("it-system", run_id="codec"))
     store = memory_service.store
     return {path: store.read("codec", path) for path in store.list_files("codec")}
 
