@@ -11,12 +11,27 @@ import os
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from dependency_injector import containers, providers
 
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
+
+if TYPE_CHECKING:  # the ports, for annotations only: the CLI imports this module at start
+    from flowtime.adapters.observability.setup import Telemetry
+    from flowtime.domain.orchestration import RunOrchestrationService
+    from flowtime.domain.queries import RunQueryService
+    from flowtime.domain.sweeps import SweepService
+    from flowtime.ports import (
+        ArtifactStore,
+        Clock,
+        Executor,
+        RandomSource,
+        RunObserver,
+        TelemetrySource,
+        TemplateSource,
+    )
 
 STORE_GROUP = "flowtime.artifact_stores"
 TEMPLATE_GROUP = "flowtime.template_sources"
@@ -91,51 +106,57 @@ def load_plugin(group: str, url: str, what: str) -> Any:
         Problem(what, f"no {what} plugin for '{scheme}://' (installed: {known})")])
 
 
-def open_store(url: str) -> Any:
+def open_store(url: str) -> ArtifactStore:
     return load_plugin(STORE_GROUP, url, "store")
 
 
-def open_template_source(url: str) -> Any:
+def open_template_source(url: str) -> TemplateSource:
     return load_plugin(TEMPLATE_GROUP, url, "templates")
 
 
-def _capture_source(root: str) -> Any:
+def _capture_source(root: str) -> TelemetrySource:
     from flowtime.adapters.telemetry.capture_directory import CaptureDirectorySource
 
     return CaptureDirectorySource(root)
 
 
-def _clock() -> Any:
-    from flowtime.adapters.system_clock import SystemClock
+def _clock() -> Clock:
+    from flowtime.adapters.system import SystemClock
 
     return SystemClock()
 
 
-def _telemetry() -> Any:
+def _random() -> RandomSource:
+    from flowtime.adapters.system import SystemRandom
+
+    return SystemRandom()
+
+
+def _telemetry() -> Telemetry:
     from flowtime.adapters.observability.setup import build_telemetry
 
     return build_telemetry()
 
 
-def _observer(telemetry: Any) -> Any:
+def _observer(telemetry: Telemetry) -> RunObserver:
     from flowtime.adapters.observability.otel import OpenTelemetryRunObserver
 
     return OpenTelemetryRunObserver(telemetry.meter_provider, telemetry.tracer_provider)
 
 
-def _orchestration(**kwargs: Any) -> Any:
+def _orchestration(**kwargs: Any) -> RunOrchestrationService:
     from flowtime.domain.orchestration import RunOrchestrationService
 
     return RunOrchestrationService(**kwargs)
 
 
-def _queries(**kwargs: Any) -> Any:
+def _queries(**kwargs: Any) -> RunQueryService:
     from flowtime.domain.queries import RunQueryService
 
     return RunQueryService(**kwargs)
 
 
-def _executor(settings: Settings) -> Any:
+def _executor(settings: Settings) -> Executor:
     if settings.executor == "dask":
         from flowtime.adapters.executors.dask_cluster import DaskExecutor
 
@@ -148,7 +169,7 @@ def _executor(settings: Settings) -> Any:
         Problem("executor", "must be local or dask")])
 
 
-def _sweeps(**kwargs: Any) -> Any:
+def _sweeps(**kwargs: Any) -> SweepService:
     from flowtime.domain.sweeps import SweepService
 
     return SweepService(**kwargs)
@@ -157,6 +178,7 @@ def _sweeps(**kwargs: Any) -> Any:
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     clock = providers.Singleton(_clock)
+    random = providers.Singleton(_random)
     store = providers.Singleton(open_store, settings.provided.store_url)
     templates = providers.Singleton(open_template_source, settings.provided.templates_url)
     telemetry = providers.Singleton(_capture_source, settings.provided.capture_root)
@@ -164,7 +186,7 @@ class Container(containers.DeclarativeContainer):
     observer = providers.Singleton(_observer, telemetry_providers)
     orchestration = providers.Singleton(
         _orchestration, templates=templates, store=store, clock=clock, observer=observer,
-        telemetry=telemetry,
+        telemetry=telemetry, random=random,
     )
     queries = providers.Singleton(_queries, store=store)
     executor = providers.Singleton(_executor, settings)

@@ -26,6 +26,24 @@ class StepClock:
         self.current += timedelta(seconds=1)
         return self.current
 
+    def monotonic(self) -> float:
+        return (self.current - datetime(2026, 1, 1, tzinfo=UTC)).total_seconds()
+
+
+class CountingRandom:
+    """Deterministic 'randomness': seeds and run id tokens that count up."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def seed(self) -> int:
+        self.count += 1
+        return 1000 + self.count
+
+    def token(self) -> str:
+        self.count += 1
+        return f"{self.count:08x}"
+
 
 @pytest.fixture
 def clock() -> StepClock:
@@ -39,7 +57,8 @@ def shipped_source() -> DirectoryTemplateSource:
 
 @pytest.fixture
 def memory_service(shipped_source: DirectoryTemplateSource, clock: StepClock):
-    return RunOrchestrationService(shipped_source, MemoryArtifactStore(), clock)
+    return RunOrchestrationService(shipped_source, MemoryArtifactStore(), clock,
+                                   random=CountingRandom())
 
 
 def template_from(text: str) -> Template:

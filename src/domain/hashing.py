@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import secrets
 from datetime import datetime
 from typing import Any
 
@@ -26,8 +25,8 @@ def sha256_canonical(value: Any) -> str:
     return sha256_bytes(canonical_json(value).encode("utf-8"))
 
 
-def random_run_id(now: datetime) -> str:
-    return f"run_{now.strftime('%Y%m%dT%H%M%SZ')}_{secrets.token_hex(4)}"
+def random_run_id(now: datetime, token: str) -> str:
+    return f"run_{now.strftime('%Y%m%dT%H%M%SZ')}_{token}"
 
 
 def deterministic_run_id(scenario_hash: str) -> str:

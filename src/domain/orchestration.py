@@ -5,8 +5,6 @@ Every driver (HTTP, CLI, sweeps) calls `create_run`; none re-implements any step
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,7 +28,14 @@ from flowtime.domain.runs import MODES, GridSummary, RunPlan, RunRecord, RunRequ
 from flowtime.domain.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
 from flowtime.domain.templates import Template, build_model
 from flowtime.domain.validation import output_series
-from flowtime.ports import ArtifactStore, Clock, RunContext, RunObserver, TemplateSource
+from flowtime.ports import (
+    ArtifactStore,
+    Clock,
+    RandomSource,
+    RunContext,
+    RunObserver,
+    TemplateSource,
+)
 from flowtime.ports.telemetry import TelemetrySource
 
 MAX_SEED = 2**63 - 1
@@ -48,9 +53,6 @@ class NullObserver:
         yield
 
     def started(self, ctx: RunContext) -> None: ...
-    def validated(self, ctx: RunContext) -> None: ...
-    def evaluated(self, ctx: RunContext) -> None: ...
-    def artifacts_written(self, ctx: RunContext) -> None: ...
     def completed(self, ctx: RunContext, *, created: bool, dry_run: bool) -> None: ...
     def failed(self, ctx: RunContext, reason: str, error: BaseException) -> None: ...
 
@@ -84,34 +86,41 @@ class RunOrchestrationService:
         clock: Clock,
         observer: RunObserver | None = None,
         telemetry: TelemetrySource | None = None,
+        random: RandomSource | None = None,
     ):
         self.templates = templates
         self.store = store
         self.clock = clock
         self.observer: RunObserver = observer or NullObserver()
         self.telemetry = telemetry
+        self.random = random
 
     def create_run(self, request: RunRequest) -> RunResult:
         ctx = RunContext(template_id=str(request.template_id), mode=str(request.mode))
+        start = self.clock.monotonic()
         with self.observer.run(ctx):
             self.observer.started(ctx)
             try:
                 result = self._create(request, ctx)
             except FlowTimeError as exc:
+                ctx.elapsed_ms = (self.clock.monotonic() - start) * 1000.0
                 self.observer.failed(ctx, exc.kind.value, exc)
                 raise
             except Exception as exc:
+                ctx.elapsed_ms = (self.clock.monotonic() - start) * 1000.0
                 self.observer.failed(ctx, "internal", exc)
                 raise
+            ctx.elapsed_ms = (self.clock.monotonic() - start) * 1000.0
             self.observer.completed(ctx, created=result.created, dry_run=result.is_dry_run)
             return result
 
     @contextmanager
     def _phase(self, name: str, ctx: RunContext) -> Iterator[None]:
-        start = time.perf_counter()
+        """One phase; its duration is recorded before the observer sees it complete."""
         with self.observer.phase(name, ctx):
+            start = self.clock.monotonic()
             yield
-        ctx.durations_ms[name] = (time.perf_counter() - start) * 1000.0
+            ctx.durations_ms[name] = (self.clock.monotonic() - start) * 1000.0
 
     def _create(self, request: RunRequest, ctx: RunContext) -> RunResult:
         with self._phase("validate", ctx):
@@ -138,7 +147,6 @@ class RunOrchestrationService:
             scenario_hash = _scenario_hash(template, model, request.mode, seed, inputs)
             run_id = self._choose_run_id(request, scenario_hash)
             ctx.run_id = run_id
-        self.observer.validated(ctx)
 
         if request.dry_run:
             plan = RunPlan(
@@ -163,7 +171,6 @@ class RunOrchestrationService:
         with self._phase("evaluate", ctx):
             rng_kind = model.rng_kind
             values = evaluate_model(model, seed, inputs.overrides, rng_kind)
-        self.observer.evaluated(ctx)
 
         with self._phase("write", ctx):
             series = {node_id: values[node_id] for node_id in output_series(model.definition)}
@@ -175,19 +182,25 @@ class RunOrchestrationService:
                 telemetry_files=tuple(inputs.files),
             ))
             _validate_bundle(bundle)
-            try:
-                self.store.publish(run_id, bundle.files, bundle.summary,
-                                   overwrite=explicit and request.overwrite_existing)
-            except FlowTimeError as exc:
-                if exc.kind is ErrorKind.CONFLICT and reusable:
-                    return self._existing(run_id)  # a concurrent identical request won
-                raise
-        self.observer.artifacts_written(ctx)
+            published = self._publish(run_id, bundle, explicit and request.overwrite_existing,
+                                      reusable)
+        if not published:
+            return self._existing(run_id)  # a concurrent identical request won
         record = record_of(bundle.run, bundle.metadata, bundle.index, bundle.telemetry,
                            sha256_bytes(bundle.files[PROVENANCE_JSON]),
                            lambda path: self.store.location(run_id, path), set(bundle.files))
         return RunResult(record, None, record.warnings, created=True,
                          series={series_id(node): values for node, values in series.items()})
+
+    def _publish(self, run_id: str, bundle: Bundle, overwrite: bool, reusable: bool) -> bool:
+        """Publish; False when an identical deterministic run appeared meanwhile."""
+        try:
+            self.store.publish(run_id, bundle.files, bundle.summary, overwrite=overwrite)
+        except FlowTimeError as exc:
+            if exc.kind is ErrorKind.CONFLICT and reusable:
+                return False
+            raise
+        return True
 
     def _existing(self, run_id: str) -> RunResult:
         record = describe_run(self.store, run_id)
@@ -212,14 +225,20 @@ class RunOrchestrationService:
             return rng.seed
         if request.deterministic_run_id:
             return seed_from_hash(_scenario_hash(template, model, request.mode, None, inputs))
-        return secrets.randbits(31)
+        return self._random().seed()
 
     def _choose_run_id(self, request: RunRequest, scenario_hash: str) -> str:
         if request.run_id is not None:
             return request.run_id
         if request.deterministic_run_id:
             return deterministic_run_id(scenario_hash)
-        return random_run_id(self.clock.now())
+        return random_run_id(self.clock.now(), self._random().token())
+
+    def _random(self) -> RandomSource:
+        if self.random is None:
+            raise FlowTimeError(ErrorKind.INTERNAL, "no random source configured", [
+                Problem("options", "set a seed and deterministicRunId, or wire a RandomSource")])
+        return self.random
 
 
 def describe_run(store: ArtifactStore, run_id: str) -> RunRecord:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
@@ -31,6 +30,9 @@ from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.grid import format_utc, parse_utc
 from flowtime.domain.hashing import canonical_json, sha256_canonical
 from flowtime.domain.runs import MODES, RunRequest
+
+if TYPE_CHECKING:
+    from flowtime.ports.sweeps import Executor, SweepStore
 
 MAX_SWEEP_RUNS = 100_000
 # A running sweep rewrites its summary every few seconds; one silent for this long has lost
@@ -131,30 +133,6 @@ def expand(request: SweepRequest) -> list[SweepPoint]:
     return points
 
 
-class Executor(Protocol):
-    """Runs points somewhere (processes, a Dask cluster) and yields outcomes as they finish.
-
-    Only the run request crosses to a worker; the worker builds its own service from the
-    store URL it was configured with, so results land in the shared store. Setting
-    `cancel` stops handing out work and drops what has not started.
-    """
-
-    name: str
-
-    def run(self, points: list[SweepPoint], want_series: bool,
-            cancel: threading.Event) -> Iterator[RunOutcome]: ...
-
-
-class SweepStore(Protocol):
-    """Where sweep summaries live (the artifact store implements this too)."""
-
-    def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None: ...
-
-    def read_sweep_file(self, sweep_id: str, path: str) -> bytes: ...
-
-    def list_sweeps(self) -> list[str]: ...
-
-
 def aggregate(values: np.ndarray) -> dict[str, float]:
     return {"sum": float(values.sum()), "mean": float(values.mean()),
             "max": float(values.max()), "last": float(values[-1])}
@@ -188,15 +166,15 @@ class SweepService:
         started = format_utc(self.clock.now().replace(microsecond=0))
         want_series = bool(request.samples)
         self._write(request, points, outcomes, progress, "running", started)
-        last_checkpoint = time.monotonic()
+        last_checkpoint = self.clock.monotonic()
         for outcome in self.executor.run(points, want_series, cancel):
             outcomes[outcome.index] = outcome
             setattr(progress, outcome.status, getattr(progress, outcome.status) + 1)
             if on_progress:
                 on_progress(progress)
-            if time.monotonic() - last_checkpoint > checkpoint_seconds:
+            if self.clock.monotonic() - last_checkpoint > checkpoint_seconds:
                 self._write(request, points, outcomes, progress, "running", started)
-                last_checkpoint = time.monotonic()
+                last_checkpoint = self.clock.monotonic()
         status = "cancelled" if cancel.is_set() and progress.done < progress.total else (
             "failed" if progress.failed else "completed")
         summary = self._write(request, points, outcomes, progress, status, started)

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary
+from flowtime.ports.sweeps import SweepStore
 
 
-class ArtifactStore(Protocol):
+class ArtifactStore(SweepStore, Protocol):
     """Immutable run bundles keyed by run id; each bundle is {relative path: bytes}.
 
     `publish` stages every file and makes the run visible in one step: readers never see
@@ -35,14 +36,6 @@ class ArtifactStore(Protocol):
     def location(self, run_id: str, path: str) -> str:
         """A human/tool-facing address of a bundle file (a path or a URL)."""
         ...
-
-    def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None:
-        """Replace one file of a sweep summary (`sweeps/<sweepId>/<path>`) atomically."""
-        ...
-
-    def read_sweep_file(self, sweep_id: str, path: str) -> bytes: ...
-
-    def list_sweeps(self) -> list[str]: ...
 
     def clean_debris(self, older_than_seconds: float = 3600) -> int:
         """Remove what interrupted publishes left behind (never visible as runs); returns

@@ -1,4 +1,4 @@
-"""The time source, so tests can pin `createdUtc`."""
+"""The time source, so tests can pin `createdUtc` and durations."""
 
 from __future__ import annotations
 
@@ -9,4 +9,8 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current instant, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (for durations only)."""
         ...

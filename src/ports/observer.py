@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,28 +15,20 @@ class RunContext:
     mode: str
     run_id: str | None = None
     durations_ms: dict[str, float] = field(default_factory=dict)
-    started_at: float = field(default_factory=time.perf_counter)
-
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started_at) * 1000.0
+    elapsed_ms: float = 0.0  # the whole run, set before `completed` / `failed`
 
 
 class RunObserver(Protocol):
-    """Events of one run in order: started, validated, evaluated, artifacts, completed —
-    or failed at any point after start. `phase` wraps validate / evaluate / write so an
-    adapter can open a span; `run` wraps the whole run."""
+    """One run: `run` wraps it; `started`; then the phases `validate`, `evaluate`, `write`
+    in order, each wrapped by `phase` (its duration is in `ctx.durations_ms[name]` when the
+    context exits without an error — that exit is the phase's completion); then
+    `completed`, or `failed` at any point after start."""
 
     def run(self, ctx: RunContext) -> AbstractContextManager[None]: ...
 
     def phase(self, name: str, ctx: RunContext) -> AbstractContextManager[None]: ...
 
     def started(self, ctx: RunContext) -> None: ...
-
-    def validated(self, ctx: RunContext) -> None: ...
-
-    def evaluated(self, ctx: RunContext) -> None: ...
-
-    def artifacts_written(self, ctx: RunContext) -> None: ...
 
     def completed(self, ctx: RunContext, *, created: bool, dry_run: bool) -> None: ...
 

@@ -24,6 +24,8 @@ from flowtime import __version__
 from flowtime.ports.observer import RunContext
 
 METER_NAME = "flowtime.run_orchestration"
+PHASE_EVENTS = {"validate": "RunOrchestrationValidation", "evaluate": "RunOrchestrationEvaluation",
+                "write": "RunOrchestrationArtifacts"}
 LOGGER_NAME = "flowtime.run_orchestration"
 # 0.1 ms .. 10 s, roughly ×2.5 per step.
 DURATION_BUCKETS_MS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
@@ -76,27 +78,18 @@ class OpenTelemetryRunObserver:
             yield
             if ctx.run_id:
                 span.set_attribute("runId", ctx.run_id)
+            duration = ctx.durations_ms.get(name, 0.0)
+            if name == "evaluate":
+                self._evaluation.record(duration, self._attributes(ctx))
+            self._event(PHASE_EVENTS[name], ctx, durationMs=round(duration, 3))
 
     def started(self, ctx: RunContext) -> None:
         self._event("RunOrchestrationStart", ctx)
 
-    def validated(self, ctx: RunContext) -> None:
-        self._event("RunOrchestrationValidation", ctx,
-                    durationMs=round(ctx.durations_ms.get("validate", 0.0), 3))
-
-    def evaluated(self, ctx: RunContext) -> None:
-        duration = ctx.durations_ms.get("evaluate", 0.0)
-        self._evaluation.record(duration, self._attributes(ctx))
-        self._event("RunOrchestrationEvaluation", ctx, durationMs=round(duration, 3))
-
-    def artifacts_written(self, ctx: RunContext) -> None:
-        self._event("RunOrchestrationArtifacts", ctx,
-                    durationMs=round(ctx.durations_ms.get("write", 0.0), 3))
-
     def completed(self, ctx: RunContext, *, created: bool, dry_run: bool) -> None:
         if created:
             self._created.add(1, self._attributes(ctx))
-        self._event("RunOrchestrationCompleted", ctx, durationMs=round(ctx.elapsed_ms(), 3),
+        self._event("RunOrchestrationCompleted", ctx, durationMs=round(ctx.elapsed_ms, 3),
                     created=created, dryRun=dry_run,
                     phasesMs={k: round(v, 3) for k, v in ctx.durations_ms.items()})
 
@@ -105,5 +98,5 @@ class OpenTelemetryRunObserver:
         span = trace.get_current_span()
         span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
         self._event("RunOrchestrationFailed", ctx, level=logging.WARNING if reason != "internal"
-                    else logging.ERROR, durationMs=round(ctx.elapsed_ms(), 3), reason=reason,
+                    else logging.ERROR, durationMs=round(ctx.elapsed_ms, 3), reason=reason,
                     error=str(error)[:500])

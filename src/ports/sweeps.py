@@ -1,0 +1,36 @@
+"""Where sweep points run and where sweep summaries live."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from flowtime.domain.sweeps import RunOutcome, SweepPoint
+
+
+class Executor(Protocol):
+    """Runs points somewhere (processes, a Dask cluster) and yields outcomes as they finish.
+
+    Only the run request crosses to a worker; the worker builds its own service from the
+    store URL it was configured with, so results land in the shared store. Setting
+    `cancel` stops handing out work and drops what has not started.
+    """
+
+    name: str
+
+    def run(self, points: list[SweepPoint], want_series: bool,
+            cancel: threading.Event) -> Iterator[RunOutcome]: ...
+
+
+class SweepStore(Protocol):
+    """Where sweep summaries live (every artifact store implements this too)."""
+
+    def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None:
+        """Replace one file of a sweep summary (`sweeps/<sweepId>/<path>`) atomically."""
+        ...
+
+    def read_sweep_file(self, sweep_id: str, path: str) -> bytes: ...
+
+    def list_sweeps(self) -> list[str]: ...
