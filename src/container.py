@@ -19,7 +19,7 @@ from dependency_injector import containers, providers
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 
 if TYPE_CHECKING:  # the ports, for annotations only: the CLI imports this module at start
-    from flowtime.adapters.observability.setup import Telemetry
+    from flowtime.adapters.observability.setup import Observability
     from flowtime.domain.orchestration import RunOrchestrationService
     from flowtime.domain.queries import RunQueryService
     from flowtime.domain.sweeps import SweepService
@@ -56,6 +56,13 @@ class Settings:
     executor: str = "local"  # local | dask
     dask_scheduler: str | None = None  # tcp://host:8786; none: a LocalCluster
     sweep_workers: int | None = None  # processes (local) or LocalCluster workers (dask)
+    fsync: bool = True  # FLOWTIME_FSYNC=0: the file store skips fsync (tests, scratch data)
+    log_level: str | None = None  # FLOWTIME_LOG_LEVEL; None: each driver's default
+    # OpenTelemetry's standard variables: OTEL_SERVICE_NAME, and OTLP export when
+    # OTEL_EXPORTER_OTLP[_<SIGNAL>]_ENDPOINT is set or OTEL_<SIGNAL>_EXPORTER=otlp.
+    service_name: str = "flowtime"
+    otlp_metrics: bool = False
+    otlp_traces: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -77,13 +84,41 @@ class Settings:
             values["sweep_workers"] = int(env["FLOWTIME_SWEEP_WORKERS"])
         if env.get("FLOWTIME_MAX_BODY_BYTES", "").isdigit():
             values["max_body_bytes"] = int(env["FLOWTIME_MAX_BODY_BYTES"])
+        if env.get("FLOWTIME_FSYNC", "").lower() in ("0", "false", "no"):
+            values["fsync"] = False
+        if env.get("FLOWTIME_LOG_LEVEL"):
+            values["log_level"] = env["FLOWTIME_LOG_LEVEL"].upper()
+        values["service_name"] = env.get("OTEL_SERVICE_NAME") or "flowtime"
+        values["otlp_metrics"] = _otlp_wanted(env, "METRICS")
+        values["otlp_traces"] = _otlp_wanted(env, "TRACES")
         settings = cls(**values)
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as FLOWTIME_* variables (what `from_env` reads back): how
+        `flowtime serve` hands resolved flags to uvicorn's worker processes."""
+        env = {"FLOWTIME_STORE": self.store_url, "FLOWTIME_TEMPLATES_DIR": self.templates_url,
+               "FLOWTIME_CAPTURE_ROOT": self.capture_root,
+               "FLOWTIME_MAX_BODY_BYTES": str(self.max_body_bytes),
+               "FLOWTIME_EXECUTOR": self.executor, "FLOWTIME_FSYNC": "1" if self.fsync else "0"}
+        optional = {"FLOWTIME_API_KEY": self.api_key,
+                    "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,
+                    "FLOWTIME_SWEEP_WORKERS": str(self.sweep_workers or "") or None,
+                    "FLOWTIME_LOG_LEVEL": self.log_level}
+        env.update({k: v for k, v in optional.items() if v})
+        return env
 
     def __post_init__(self) -> None:
         if self.executor not in ("local", "dask"):
             raise FlowTimeError(ErrorKind.INVALID, f"unknown executor '{self.executor}'", [
                 Problem("executor", "must be local or dask")])
+
+
+def _otlp_wanted(env: dict[str, str], signal: str) -> bool:
+    if env.get(f"OTEL_{signal}_EXPORTER", "").lower() == "otlp":
+        return True
+    return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                or env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
 
 
 def _scheme(url: str) -> str:
@@ -95,19 +130,19 @@ def installed_schemes(group: str) -> list[str]:
     return sorted({ep.name for ep in entry_points(group=group)})
 
 
-def load_plugin(group: str, url: str, what: str) -> Any:
-    """Instantiate the adapter registered for `url`'s scheme via `from_url`."""
+def load_plugin(group: str, url: str, what: str, **options: Any) -> Any:
+    """Instantiate the adapter registered for `url`'s scheme via `from_url(url, **options)`."""
     scheme = _scheme(url)
     for ep in entry_points(group=group):
         if ep.name == scheme:
-            return ep.load().from_url(url)
+            return ep.load().from_url(url, **options)
     known = ", ".join(installed_schemes(group)) or "none"
     raise FlowTimeError(ErrorKind.INVALID, f"unknown {what} scheme '{scheme}'", [
         Problem(what, f"no {what} plugin for '{scheme}://' (installed: {known})")])
 
 
-def open_store(url: str) -> ArtifactStore:
-    return load_plugin(STORE_GROUP, url, "store")
+def open_store(url: str, durable: bool = True) -> ArtifactStore:
+    return load_plugin(STORE_GROUP, url, "store", durable=durable)
 
 
 def open_template_source(url: str) -> TemplateSource:
@@ -132,16 +167,18 @@ def _random() -> RandomSource:
     return SystemRandom()
 
 
-def _telemetry() -> Telemetry:
-    from flowtime.adapters.observability.setup import build_telemetry
+def _observability(settings: Settings) -> Observability:
+    from flowtime.adapters.observability.setup import build_observability
 
-    return build_telemetry()
+    return build_observability(service_name=settings.service_name,
+                               otlp_metrics=settings.otlp_metrics,
+                               otlp_traces=settings.otlp_traces)
 
 
-def _observer(telemetry: Telemetry) -> RunObserver:
+def _observer(observability: Observability) -> RunObserver:
     from flowtime.adapters.observability.otel import OpenTelemetryRunObserver
 
-    return OpenTelemetryRunObserver(telemetry.meter_provider, telemetry.tracer_provider)
+    return OpenTelemetryRunObserver(observability.meter_provider, observability.tracer_provider)
 
 
 def _orchestration(**kwargs: Any) -> RunOrchestrationService:
@@ -179,11 +216,12 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     clock = providers.Singleton(_clock)
     random = providers.Singleton(_random)
-    store = providers.Singleton(open_store, settings.provided.store_url)
+    store = providers.Singleton(open_store, settings.provided.store_url,
+                                settings.provided.fsync)
     templates = providers.Singleton(open_template_source, settings.provided.templates_url)
     telemetry = providers.Singleton(_capture_source, settings.provided.capture_root)
-    telemetry_providers = providers.Singleton(_telemetry)
-    observer = providers.Singleton(_observer, telemetry_providers)
+    observability = providers.Singleton(_observability, settings)
+    observer = providers.Singleton(_observer, observability)
     orchestration = providers.Singleton(
         _orchestration, templates=templates, store=store, clock=clock, observer=observer,
         telemetry=telemetry, random=random,

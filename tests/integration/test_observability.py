@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from flowtime.adapters.http.app import create_app
-from flowtime.adapters.observability.setup import build_telemetry
+from flowtime.adapters.observability.setup import build_observability
 from flowtime.container import build_container
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.runs import RunRequest
@@ -24,7 +24,7 @@ EVENTS = ["RunOrchestrationStart", "RunOrchestrationValidation", "RunOrchestrati
 def telemetry():
     reader = InMemoryMetricReader()
     spans = InMemorySpanExporter()
-    setup = build_telemetry(extra_readers=[reader])
+    setup = build_observability(extra_readers=[reader])
     setup.tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     return setup, reader, spans
 
@@ -32,7 +32,7 @@ def telemetry():
 @pytest.fixture
 def observed(settings, telemetry):
     setup, reader, spans = telemetry
-    container = build_container(settings, telemetry_providers=setup)
+    container = build_container(settings, observability=setup)
     return container, reader, spans
 
 

@@ -6,16 +6,13 @@ from typing import Any
 
 
 def container_for(store: str | None = None, templates: str | None = None) -> Any:
-    import os
     import sys
 
     from flowtime.adapters.observability.logs import configure_logging
     from flowtime.container import Settings, build_container
 
-    level = os.environ.get("FLOWTIME_LOG_LEVEL", "ERROR")
-    configure_logging(json_lines=not sys.stderr.isatty(), level=level)
-
     settings = Settings.from_env(store_url=store, templates_url=templates)
+    configure_logging(json_lines=not sys.stderr.isatty(), level=settings.log_level or "ERROR")
     return build_container(settings)
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import click
 
 from flowtime import __version__
+from flowtime.adapters.cli.run import run
 from flowtime.adapters.cli.runs import runs
 from flowtime.adapters.cli.serve import serve
-from flowtime.adapters.cli.simulate import run
 from flowtime.adapters.cli.sweep import sweep
 from flowtime.adapters.cli.telemetry import telemetry
 from flowtime.adapters.cli.templates import templates

@@ -14,10 +14,11 @@ from flowtime.adapters.cli.errors import report_errors
 @click.option("--templates", "templates_url", help="Template folder.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes (the server keeps no state outside the store).")
-@click.option("--log-level", default="info", show_default=True)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"],
+              case_sensitive=False), help="Default: FLOWTIME_LOG_LEVEL, else info.")
 @report_errors
 def serve(host: str, port: int, store: str | None, templates_url: str | None, workers: int,
-          log_level: str) -> None:
+          log_level: str | None) -> None:
     """Serve the HTTP API (OpenAPI docs at /schema)."""
     import os
 
@@ -25,14 +26,15 @@ def serve(host: str, port: int, store: str | None, templates_url: str | None, wo
 
     from flowtime.container import Settings, build_container
 
-    settings = Settings.from_env(store_url=store, templates_url=templates_url)
+    settings = Settings.from_env(store_url=store, templates_url=templates_url,
+                                 log_level=log_level.upper() if log_level else None)
+    level = (settings.log_level or "INFO").lower()
     build_container(settings).store()  # fail fast on a bad store URL, before forking
-    # Workers build their own container from the environment: pass the flags on.
-    os.environ["FLOWTIME_STORE"] = settings.store_url
-    os.environ["FLOWTIME_TEMPLATES_DIR"] = settings.templates_url
-    os.environ.setdefault("FLOWTIME_LOG_LEVEL", log_level.upper())
+    # uvicorn's worker processes build their own container from the environment they
+    # inherit: hand them the resolved settings (Settings owns the variable names).
+    os.environ.update(settings.to_env())
     click.echo(f"flowtime serving on http://{host}:{port}  (store: {settings.store_url}, "
                f"workers: {workers})")
     click.echo(f"  docs: http://{host}:{port}/schema")
     uvicorn.run("flowtime.adapters.http.asgi:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level)
+                workers=workers, log_level=level)

@@ -17,13 +17,11 @@ _containers: dict[Any, Any] = {}
 def _container(settings: Any) -> Any:
     container = _containers.get(settings)
     if container is None:
-        import os
-
         from flowtime.adapters.observability.logs import configure_logging
         from flowtime.container import build_container
 
         # Workers log quietly (JSON, errors only unless asked); the driver reports outcomes.
-        configure_logging(json_lines=True, level=os.environ.get("FLOWTIME_LOG_LEVEL", "ERROR"))
+        configure_logging(json_lines=True, level=settings.log_level or "ERROR")
         container = _containers[settings] = build_container(settings)
     return container
 

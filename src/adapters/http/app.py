@@ -56,13 +56,14 @@ def create_app(container: Any) -> Litestar:
         "store": _provider(container.store),
         "sweeps": _provider(container.sweeps),
     }
-    telemetry = container.telemetry_providers()
+    observability = container.observability()
     tracing = OpenTelemetryPlugin(OpenTelemetryConfig(
-        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider,
+        tracer_provider=observability.tracer_provider,
+        meter_provider=observability.meter_provider,
         exclude=["/metrics", "/healthz"]))
     app = Litestar(
         route_handlers=[*ROUTES, *sweep_routes(problems, offload),
-                        metrics_route(telemetry.registry), *viewer_routes()],
+                        metrics_route(observability.registry), *viewer_routes()],
         plugins=[tracing],
         dependencies=dependencies,
         exception_handlers={

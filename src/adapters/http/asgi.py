@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import os
-
 from litestar import Litestar
 
 from flowtime.adapters.http.app import create_app
@@ -15,7 +13,8 @@ from flowtime.container import Settings, build_container
 
 
 def app_from_env() -> Litestar:
-    configure_logging(json_lines=True, level=os.environ.get("FLOWTIME_LOG_LEVEL", "INFO"))
-    container = build_container(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logging(json_lines=True, level=settings.log_level or "INFO")
+    container = build_container(settings)
     container.store()  # fail fast on a bad store URL
     return create_app(container)

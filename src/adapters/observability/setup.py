@@ -8,7 +8,6 @@ OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER set to `otlp`) and needs the option
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -22,37 +21,33 @@ from prometheus_client import CollectorRegistry
 from flowtime import __version__
 from flowtime.adapters.observability.prometheus import conventional_registry
 
-log = logging.getLogger("flowtime.telemetry")
+log = logging.getLogger("flowtime.observability")
 
 
 @dataclass
-class Telemetry:
+class Observability:
     meter_provider: MeterProvider
     tracer_provider: TracerProvider
     registry: CollectorRegistry
 
 
-def _otlp_wanted(signal: str) -> bool:
-    env = os.environ
-    if env.get(f"OTEL_{signal}_EXPORTER", "").lower() == "otlp":
-        return True
-    return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(
-        f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
-
-
-def build_telemetry(extra_readers: list[MetricReader] | None = None) -> Telemetry:
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "flowtime"),
-                                "service.version": __version__})
+def build_observability(
+    extra_readers: list[MetricReader] | None = None, *, service_name: str = "flowtime",
+    otlp_metrics: bool = False, otlp_traces: bool = False,
+) -> Observability:
+    """Providers for one process. The OTLP exporters read their endpoint, headers and
+    protocol from the standard OTEL_EXPORTER_OTLP_* variables themselves."""
+    resource = Resource.create({"service.name": service_name, "service.version": __version__})
     exporter_registry = CollectorRegistry()
     readers: list[MetricReader] = [PrometheusMetricReader(registry=exporter_registry),
                                    *(extra_readers or [])]
     tracer_provider = TracerProvider(resource=resource)
     try:
-        if _otlp_wanted("METRICS"):
+        if otlp_metrics:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
             readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
-        if _otlp_wanted("TRACES"):
+        if otlp_traces:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
@@ -60,4 +55,4 @@ def build_telemetry(extra_readers: list[MetricReader] | None = None) -> Telemetr
         log.warning("OTLP export requested but opentelemetry-exporter-otlp-proto-http is "
                     "not installed; continuing without it")
     meter_provider = MeterProvider(metric_readers=readers, resource=resource)
-    return Telemetry(meter_provider, tracer_provider, conventional_registry(exporter_registry))
+    return Observability(meter_provider, tracer_provider, conventional_registry(exporter_registry))

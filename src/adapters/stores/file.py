@@ -101,12 +101,11 @@ class FileArtifactStore:
         self.clean_debris()
 
     @classmethod
-    def from_url(cls, url: str) -> FileArtifactStore:
+    def from_url(cls, url: str, *, durable: bool = True) -> FileArtifactStore:
         parsed = urlparse(url)
         path = unquote(parsed.path) if parsed.scheme == "file" else url
         if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
             path = unquote(parsed.netloc + parsed.path)  # file://relative/dir
-        durable = os.environ.get("FLOWTIME_FSYNC", "1") not in ("0", "false", "no")
         return cls(path or ".", durable=durable)
 
     # -- maintenance -------------------------------------------------------------------

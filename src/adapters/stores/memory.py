@@ -24,7 +24,7 @@ class MemoryArtifactStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str) -> MemoryArtifactStore:
+    def from_url(cls, url: str, *, durable: bool = True) -> MemoryArtifactStore:
         return cls()
 
     def publish(

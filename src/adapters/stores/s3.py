@@ -65,7 +65,8 @@ class S3ArtifactStore:
             self._ensure_bucket()
 
     @classmethod
-    def from_url(cls, url: str) -> S3ArtifactStore:
+    def from_url(cls, url: str, *, durable: bool = True) -> S3ArtifactStore:
+        """`durable` is ignored: a PUT is durable once the server acknowledges it."""
         parsed = urlparse(url)
         if not parsed.netloc:
             raise FlowTimeError(ErrorKind.INVALID, "s3 store URL needs a bucket", [
