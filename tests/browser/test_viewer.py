@@ -16,6 +16,8 @@ CHROMIUM = os.environ.get("FLOWTIME_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
+pytestmark = pytest.mark.slow  # a real browser and server
+
 
 def _env(data: Path, api_key: str | None = None) -> dict[str, str]:
     env = {"FLOWTIME_DATA_DIR": str(data), "FLOWTIME_LOG_LEVEL": "ERROR", "FLOWTIME_FSYNC": "0"}

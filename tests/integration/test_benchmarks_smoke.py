@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.__main__ import CASES, main
 
 
+@pytest.mark.slow
 def test_every_benchmark_case_runs_at_a_tiny_size(capsys):
     assert main(["--quick"]) == 0
     output = capsys.readouterr().out

@@ -78,6 +78,7 @@ def _comparable(summary) -> list:
     return [(r.run_id, r.parameters, r.seed, r.aggregates) for r in summary.runs]
 
 
+@pytest.mark.slow
 def test_local_and_dask_give_identical_summaries(tmp_path, templates):
     local = container_for(f"file://{tmp_path / 'a'}", templates, "local").sweeps().run(GRID)
     dask = container_for(f"file://{tmp_path / 'b'}", templates, "dask").sweeps().run(GRID)
@@ -87,6 +88,7 @@ def test_local_and_dask_give_identical_summaries(tmp_path, templates):
     assert set(aggregates) == {"sum", "mean", "max", "last"}
 
 
+@pytest.mark.slow
 def test_dask_sweep_into_s3_is_readable_from_the_api(s3_url, templates):
     container = container_for(s3_url, templates, "dask")
     summary = container.sweeps().run(SweepRequest("supply-chain",
@@ -153,6 +155,7 @@ def test_http_sweep_is_accepted_and_completes_in_the_background(tmp_path, templa
         assert client.get("/v1/sweeps/sweep_unknown").status_code == 404
 
 
+@pytest.mark.slow
 def test_ctrl_c_cancels_a_cli_sweep_cleanly(tmp_path, templates):
     import os
     import signal

@@ -8,6 +8,7 @@ load under pytest 9).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -21,14 +22,24 @@ from flowtime.container import Settings, build_container
 from flowtime.domain.runs import RunRequest
 
 EXAMPLES = int(os.environ.get("FLOWTIME_FUZZ_EXAMPLES", "30"))
+pytestmark = pytest.mark.slow
 
+# The operations are listed at collection time, so the app (over an empty temporary store)
+# exists then; the run the fuzzer reads is created by the fixture below and the store is
+# removed after the module.
 _data = tempfile.mkdtemp(prefix="flowtime-fuzz-")
 _container = build_container(Settings.from_env({
     "FLOWTIME_DATA_DIR": _data, "FLOWTIME_CAPTURE_ROOT": os.path.join(_data, "captures"),
     "FLOWTIME_FSYNC": "0"}))
-_container.orchestration().create_run(RunRequest("it-system", run_id="fuzz-run"))
 SCHEMA = schemathesis.openapi.from_asgi("/schema/openapi.json", create_app(_container))
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fuzz_store():
+    _container.orchestration().create_run(RunRequest("it-system", run_id="fuzz-run"))
+    yield
+    shutil.rmtree(_data, ignore_errors=True)
 
 
 @pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda m: m.value)

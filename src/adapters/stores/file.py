@@ -12,6 +12,12 @@ cheaper than an fsync per file for a 60-file bundle — else an fsync per file a
 then renames it into place in one step: readers never see half a bundle, a crash
 leaves only staging debris (cleaned when a store opens the root), and rename onto an
 existing non-empty run folder fails, so two concurrent publishers cannot both win.
+
+An overwrite swaps the staged folder with the published one in one step
+(`renameat2(RENAME_EXCHANGE)`, Linux): a reader sees the old bundle or the new one, never
+none, and a crash at any point leaves one of them published. Where the exchange is not
+available, the old bundle is moved to `.trash/<runId>.<n>.replaced` and the new one
+renamed in; if the process dies between the two, the next start puts the old one back.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from flowtime.adapters.stores import faults
 from flowtime.adapters.stores.paths import (
     already_exists,
     check_bundle,
@@ -73,6 +80,33 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _load_renameat2() -> Any:
+    try:
+        function = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    except OSError:
+        return None
+    if function is not None:
+        function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                             ctypes.c_uint]
+    return function
+
+
+_RENAMEAT2 = _load_renameat2()
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False when the system or filesystem cannot."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), str(b))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -127,6 +161,13 @@ class FileArtifactStore:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
         for entry in self.trash.iterdir():
+            run_id = entry.name.rsplit(".", 2)[0]  # <runId>.<token>.replaced|deleted
+            if entry.name.endswith(".replaced") and not (self.runs / run_id).exists():
+                # An overwrite died between moving the old bundle aside and renaming the
+                # new one in: the old one is the run that was acknowledged; restore it.
+                with contextlib.suppress(OSError):
+                    os.rename(entry, self.runs / run_id)
+                    continue
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
         return removed
@@ -142,6 +183,7 @@ class FileArtifactStore:
         stage = self.staging / f"{run_id}.{os.getpid()}.{secrets.token_hex(4)}"
         try:
             self._write_stage(stage, files, summary)
+            faults.reached("file.staged")
             self._move_into_place(stage, target, run_id, overwrite)
         finally:
             if stage.exists():
@@ -166,17 +208,20 @@ class FileArtifactStore:
                 _fsync_dir(folder)
 
     def _move_into_place(self, stage: Path, target: Path, run_id: str, overwrite: bool) -> None:
-        if overwrite and target.exists():
-            # Move the old bundle aside, then the new one in; the gap is one rename long.
-            old = self.trash / f"{run_id}.{secrets.token_hex(4)}"
+        if overwrite and target.exists() and _exchange(stage, target):
+            faults.reached("file.exchanged")  # `stage` now holds the old bundle
+        elif overwrite and target.exists():
+            old = self.trash / f"{run_id}.{secrets.token_hex(4)}.replaced"
             with contextlib.suppress(FileNotFoundError):
                 os.rename(target, old)
+            faults.reached("file.old_aside")
             try:
                 os.rename(stage, target)
             except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.rename(old, target)  # put the old bundle back
                 raise self._rename_error(exc, run_id) from exc
-            finally:
-                shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
         else:
             try:
                 os.rename(stage, target)
@@ -194,7 +239,7 @@ class FileArtifactStore:
     def delete(self, run_id: str) -> None:
         check_run_id(run_id)
         target = self.runs / run_id
-        doomed = self.trash / f"{run_id}.{secrets.token_hex(4)}"
+        doomed = self.trash / f"{run_id}.{secrets.token_hex(4)}.deleted"
         try:
             os.rename(target, doomed)
         except FileNotFoundError:

@@ -27,6 +27,7 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from flowtime.adapters.stores import faults
 from flowtime.adapters.stores.paths import (
     already_exists,
     check_bundle,
@@ -142,9 +143,11 @@ class S3ArtifactStore:
             for path, data in files.items():
                 self.client.put_object(Bucket=self.bucket,
                                        Key=self._data_key(run_id, generation, path), Body=data)
+            faults.reached("s3.objects_written")
             condition = {} if overwrite else {"IfNoneMatch": "*"}
             self.client.put_object(Bucket=self.bucket, Key=self._commit_key(run_id), Body=body,
                                    ContentType="application/json", **condition)
+            faults.reached("s3.committed")
             winner = self._get_commit(run_id)
             if winner is None or winner.get("generation") != generation:
                 raise already_exists(run_id)
