@@ -77,15 +77,19 @@ def _check_window(model: ModelDef, problems: ProblemCollector) -> None:
 
 
 def _check_node_ids(model: ModelDef, problems: ProblemCollector) -> dict[str, int]:
+    return _unique_ids([n.id for n in model.nodes], "nodes", "node", problems)
+
+
+def _unique_ids(ids: list[str], where: str, what: str, problems: ProblemCollector
+                ) -> dict[str, int]:
+    """Position of each id's first use; every later use is a duplicate problem."""
     positions: dict[str, int] = {}
-    for i, node in enumerate(model.nodes):
-        if node.id in positions:
-            problems.add(
-                f"nodes[{i}].id",
-                f"duplicate node id '{node.id}' (first defined at nodes[{positions[node.id]}])",
-            )
+    for i, item in enumerate(ids):
+        if item in positions:
+            problems.add(f"{where}[{i}].id", f"duplicate {what} id '{item}' (first defined at "
+                         f"{where}[{positions[item]}])")
         else:
-            positions[node.id] = i
+            positions[item] = i
     return positions
 
 
@@ -176,14 +180,9 @@ def _check_topology(
 ) -> None:
     topology = model.topology
     known = list(positions)
-    seen: dict[str, int] = {}
+    seen = _unique_ids([t.id for t in topology.nodes], "topology.nodes", "topology node",
+                       problems)
     for i, tnode in enumerate(topology.nodes):
-        if tnode.id in seen:
-            problems.add(
-                f"topology.nodes[{i}].id",
-                f"duplicate topology node id '{tnode.id}' (first at topology.nodes[{seen[tnode.id]}])",
-            )
-        seen.setdefault(tnode.id, i)
         for field, series in tnode.semantics.items():
             if series not in positions:
                 camel = "externalDemand" if field == "external_demand" else field
