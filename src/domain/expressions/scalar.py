@@ -34,6 +34,12 @@ class LoopCompiler:
         # Lists are padded in front by the largest SHIFT lag, pre-filled with each member's
         # initial value, so the loop body reads `m[i - k]` with no bounds test.
         self.pad = 0
+        self._temps = 0
+
+    def temp(self) -> str:
+        """A fresh local name for a value the generated code must not compute twice."""
+        self._temps += 1
+        return f"t_{self._temps}"
 
     def uses_group(self, node: Expr) -> bool:
         return any(r.name in self.slot for r in references(node))
