@@ -272,7 +272,7 @@ def _validate_bundle(bundle: Bundle) -> None:
     for path, doc in bundle.documents.items():
         schema = BUNDLE_DOCUMENTS[path][1]
         if schema is not None:
-            problems.extend(schemas.validate(schema, to_builtins(doc), prefix=path))
+            problems.extend(schemas.validate_output(schema, to_builtins(doc), prefix=path))
     if problems:
         raise FlowTimeError(ErrorKind.INTERNAL, "bundle failed schema validation; not published",
                             problems)

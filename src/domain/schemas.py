@@ -2,6 +2,12 @@
 
 Errors become Problems with a dotted location (`nodes[2].values`) and a message that says
 what is expected. `x-message` in a schema overrides the message for that keyword.
+
+Two validators: `jsonschema` (pure Python) for what people write — templates — because its
+errors carry the keyword and schema that turn into actionable messages; `jsonschema-rs`
+(Rust) for what the engine writes — every bundle is checked before publish — because it is
+~60× faster there (0.07 ms vs 4.6 ms for a 58-file bundle), and a failure there is an
+engine bug whose plain message is enough.
 """
 
 from __future__ import annotations
@@ -132,6 +138,19 @@ def _only_placeholders(error: ValidationError) -> bool:
             by_branch.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
         return any(all(_only_placeholders(e) for e in subs) for subs in by_branch.values())
     return False
+
+
+@cache
+def _fast_validator(name: str) -> Any:
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(load_schema(name))
+
+
+def validate_output(name: str, instance: Any, prefix: str = "") -> list[Problem]:
+    """Every violation of a document the engine produced (bundle files), quickly."""
+    return [Problem(format_path(error.instance_path, prefix), error.message)
+            for error in _fast_validator(name).iter_errors(instance)]
 
 
 def validate(

@@ -48,3 +48,25 @@ def test_a_truncated_model_is_damaged_not_a_crash(bundle_files):
         decode_model(bundle_files["model/model.yaml"][:37], "r1")
     assert info.value.kind is ErrorKind.UNPROCESSABLE
     assert info.value.problems[0].loc == "model/model.yaml"
+
+
+def test_a_bundle_that_breaks_its_schema_is_refused_before_publish(memory_service, monkeypatch):
+    import dataclasses
+
+    import msgspec
+
+    from flowtime.domain import bundle as bundle_module
+
+    real = bundle_module.build_bundle
+
+    def broken(data):
+        built = real(data)
+        bad = msgspec.structs.replace(built.manifest, schema_version=2)
+        return dataclasses.replace(built, manifest=bad)
+
+    monkeypatch.setattr("flowtime.domain.orchestration.build_bundle", broken)
+    with pytest.raises(FlowTimeError) as info:
+        memory_service.create_run(RunRequest("it-system", run_id="broken"))
+    assert info.value.kind is ErrorKind.INTERNAL
+    assert [p.loc for p in info.value.problems] == ["manifest.json.schemaVersion"]
+    assert not memory_service.store.exists("broken")
