@@ -39,6 +39,9 @@ def _extend(children: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
         .map(lambda t: Call(t[0], (t[1],))),
         st.tuples(st.sampled_from(["MOD", "STEP"]), children, children)
         .map(lambda t: Call(t[0], (t[1], t[2]))),
+        st.tuples(children, st.sampled_from([0.0, 7.0, -1.0]))
+        .map(lambda t: Call("SAFE", (t[0], Num(t[1]))) if t[1] else Call("SAFE", (t[0],))),
+        st.tuples(children, children, children).map(lambda t: Call("IF", t)),
         st.tuples(st.integers(1, 4), st.integers(0, 3), children)
         .map(lambda t: Call("PULSE", (Num(float(t[0])), Num(float(t[1])), t[2]))),
     )

@@ -35,17 +35,21 @@ class LiteralRule:
     array literal or a number."""
 
     index: int
-    what: str  # "lag", "period", "phase", "kernel"
-    minimum: int = 0
+    what: str  # "lag", "period", "phase", "kernel", "default"
+    minimum: int | None = 0  # None: any number literal
 
     def accepts(self, node: Expr) -> bool:
         if self.what == "kernel":
             return isinstance(node, ArrayLit | Num)
+        if self.minimum is None:
+            return isinstance(node, Num)
         return isinstance(node, Num) and node.value.is_integer() and node.value >= self.minimum
 
     def message(self, function: str) -> str:
         if self.what == "kernel":
             return f"{function} kernel must be an array literal like [0.5, 0.25] or a number"
+        if self.minimum is None:
+            return f"{function} {self.what} must be a number literal"
         bound = "non-negative" if self.minimum == 0 else "positive"
         return f"{function} {self.what} must be a {bound} integer literal"
 
@@ -160,6 +164,21 @@ def _v_step(call: Call, ev: Evaluate, bins: int, initial: Mapping[str, float]) -
     return np.where(np.asarray(x) >= threshold, 1.0, 0.0)
 
 
+def _v_safe(call: Call, ev: Evaluate, bins: int, initial: Mapping[str, float]) -> Value:
+    x = ev(0)
+    default = float(call.args[1].value) if len(call.args) > 1 else 0.0  # type: ignore[union-attr]
+    if not isinstance(x, np.ndarray):
+        return x if math.isfinite(x) else default
+    return np.where(np.isfinite(x), x, default)
+
+
+def _v_if(call: Call, ev: Evaluate, bins: int, initial: Mapping[str, float]) -> Value:
+    cond, a, b = ev(0), ev(1), ev(2)
+    if not any(isinstance(v, np.ndarray) for v in (cond, a, b)):
+        return a if cond > 0 else b
+    return np.where(np.asarray(cond) > 0, a, b)
+
+
 def _v_pulse(call: Call, ev: Evaluate, bins: int, initial: Mapping[str, float]) -> Value:
     period = _int(call.args[0])
     phase = _int(call.args[1]) if len(call.args) > 1 else 0
@@ -263,6 +282,18 @@ def _l_step(call: Call, compiler: LoopCompiler) -> str:
     return f"(1.0 if {x} >= {threshold} else 0.0)"
 
 
+def _l_safe(call: Call, compiler: LoopCompiler) -> str:
+    x = compiler.temp()
+    default = float(call.args[1].value) if len(call.args) > 1 else 0.0  # type: ignore[union-attr]
+    # x - x == 0 exactly when x is finite (NaN and ±inf give NaN).
+    return f"({x} if ({x} := {compiler.emit(call.args[0])}) - {x} == 0 else {default!r})"
+
+
+def _l_if(call: Call, compiler: LoopCompiler) -> str:
+    cond, a, b = (compiler.emit(arg) for arg in call.args)
+    return f"({a} if {cond} > 0 else {b})"
+
+
 def _l_pulse(call: Call, compiler: LoopCompiler) -> str:
     period = _int(call.args[0])
     phase = _int(call.args[1]) if len(call.args) > 1 else 0
@@ -301,6 +332,10 @@ FUNCTIONS: dict[str, FunctionSpec] = {spec.name: spec for spec in (
                  "MOD(t_index, 7)", _v_mod, _l_helper("_mod")),
     FunctionSpec("STEP", 2, 2, "1 where x ≥ threshold, else 0.", "STEP(backlog, 50)",
                  _v_step, _l_step),
+    FunctionSpec("SAFE", 1, 2, "x where it is a finite number, else the default (0).",
+                 "SAFE(arrivals)", _v_safe, _l_safe, literals=(LiteralRule(1, "default", None),)),
+    FunctionSpec("IF", 3, 3, "a where cond > 0, else b (NaN counts as not > 0).",
+                 "IF(backlog - 50, capacity * 2, capacity)", _v_if, _l_if),
     FunctionSpec(
         "PULSE", 1, 3, "amplitude (default 1) in bins t ≥ phase with (t − phase) mod period = 0, "
         "else 0.", "PULSE(6, 2, 30)", _v_pulse, _l_pulse,

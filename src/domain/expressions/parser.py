@@ -118,7 +118,11 @@ class _Parser:
                 raise ExpressionError(token.col, "expression is nested too deeply")
             operand = self.unary()
             self.depth -= 1
-            return Neg(operand, token.col) if token.text == "-" else operand
+            if token.text == "+":
+                return operand
+            if isinstance(operand, Num) and operand.col == token.col + 1:
+                return Num(-operand.value, token.col)  # `-2` is a literal (e.g. SAFE's default)
+            return Neg(operand, token.col)
         return self.primary()
 
     def primary(self) -> Expr:
