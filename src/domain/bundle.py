@@ -94,14 +94,19 @@ def to_json(value: Any) -> bytes:
 
 
 def series_roles(model: Model) -> dict[str, tuple[str, str, str]]:
-    """node id -> (kind, unit, componentId) from topology semantics; others are derived."""
+    """series id -> (kind, unit, componentId): queues are state, the other metrics a
+    topology node names are flows, synthesized series carry their own role; the rest
+    are derived."""
     roles: dict[str, tuple[str, str, str]] = {}
-    for tnode in model.definition.topology.nodes:
-        for field, node_id in tnode.semantics.items():
-            if field == "queue":
-                roles[node_id] = ("state", STATE_UNIT, tnode.id)
+    for component in model.plan.components:
+        for metric, node_id in component.metrics.items():
+            if metric == "queue":
+                roles[node_id] = ("state", STATE_UNIT, component.id)
             else:
-                roles.setdefault(node_id, ("flow", FLOW_UNIT, tnode.id))
+                roles.setdefault(node_id, ("flow", FLOW_UNIT, component.id))
+    for node_id, (role, component_id) in model.plan.roles.items():
+        unit = STATE_UNIT if role == "state" else FLOW_UNIT
+        roles.setdefault(node_id, (role, unit, component_id))
     return roles
 
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flowtime.domain.expressions.ast import Expr, references
+from flowtime.domain.expressions.ast import Expr, Ref, references
 from flowtime.domain.expressions.scalar import evaluate_feedback_group
 from flowtime.domain.expressions.vector import as_series, evaluate
+from flowtime.domain.flow import Component, FlowCompilation, compile_flow
 from flowtime.domain.graph import plan_steps
 from flowtime.domain.model import (
     DEFAULT_RNG_KIND,
@@ -26,6 +27,7 @@ from flowtime.domain.model import (
     ModelDef,
     ModelNode,
     PmfNode,
+    RouterNode,
     initial_conditions,
 )
 from flowtime.domain.random import node_uniforms, sample_pmf
@@ -130,17 +132,26 @@ def _pmf(node: PmfNode, asts: Mapping[str, Expr]) -> CompiledNode:
     return CompiledNode(PmfStep(node.id, tuple(node.pmf.values), tuple(node.pmf.probabilities)))
 
 
-def _expr(node: ExprNode, asts: Mapping[str, Expr]) -> CompiledNode:
-    ast = asts[node.id]
+def expression_node(node_id: str, ast: Expr) -> CompiledNode:
     refs = references(ast)
-    return CompiledNode(ExprStep(node.id, ast), frozenset(r.name for r in refs),
+    return CompiledNode(ExprStep(node_id, ast), frozenset(r.name for r in refs),
                         frozenset(r.name for r in refs if not r.delayed), ast)
+
+
+def _expr(node: ExprNode, asts: Mapping[str, Expr]) -> CompiledNode:
+    return expression_node(node.id, asts[node.id])
+
+
+def _router(node: RouterNode, asts: Mapping[str, Expr]) -> CompiledNode:
+    # The router's own series is its source; its targets come from the flow compiler.
+    return expression_node(node.id, Ref(node.spec.inputs.queue))
 
 
 RULES: dict[type, Callable[..., CompiledNode]] = {
     ConstNode: _const,
     PmfNode: _pmf,
     ExprNode: _expr,
+    RouterNode: _router,
 }
 
 
@@ -152,7 +163,10 @@ class EvaluationPlan:
     asts: Mapping[str, Expr]  # expression form of every node that has one
     initial: Mapping[str, float]
     rng_kind: str
-    node_ids: tuple[str, ...]  # every series the model defines, in model order
+    node_ids: tuple[str, ...]  # every series: the model's, then the synthesized ones
+    components: tuple[Component, ...] = ()  # the topology, compiled
+    roles: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # synthesized series ->
+    # (flow | state | derived, component id)
 
 
 def compile_node(node: ModelNode, asts: Mapping[str, Expr]) -> CompiledNode:
@@ -160,11 +174,15 @@ def compile_node(node: ModelNode, asts: Mapping[str, Expr]) -> CompiledNode:
 
 
 def compile_model(
-    definition: ModelDef, asts: Mapping[str, Expr]
+    definition: ModelDef, asts: Mapping[str, Expr], flow: FlowCompilation | None = None
 ) -> tuple[EvaluationPlan, list[list[str]]]:
     """The plan, plus every delay-free cycle found (each a closed node path; the plan is
-    only usable when there is none). `asts` holds every expression node's parsed AST."""
+    only usable when there is none). `asts` holds every expression node's parsed AST;
+    `flow` the flow compiler's result (computed here when not given)."""
+    flow = flow if flow is not None else compile_flow(definition)
     compiled = {node.id: compile_node(node, asts) for node in definition.nodes}
+    for synthesized in flow.series:
+        compiled[synthesized.node_id] = expression_node(synthesized.node_id, synthesized.ast)
     reads = {node_id: set(c.reads) for node_id, c in compiled.items()}
     reads_now = {node_id: set(c.reads_now) for node_id, c in compiled.items()}
     order, cycles = plan_steps(reads, reads_now)
@@ -180,8 +198,10 @@ def compile_model(
     plan = EvaluationPlan(
         steps=tuple(steps),
         asts={k: c.ast for k, c in compiled.items() if c.ast is not None},
-        initial=initial_conditions(definition),
+        initial={**flow.initial, **initial_conditions(definition)},
         rng_kind=rng.kind if rng is not None else DEFAULT_RNG_KIND,
         node_ids=tuple(compiled),
+        components=tuple(flow.components),
+        roles={s.node_id: (s.role, s.component) for s in flow.series},
     )
     return plan, cycles

@@ -81,21 +81,66 @@ class GridDef(Struct):
     bin_unit: str
 
 
+# Semantics that name a series (besides the six metrics of SEMANTIC_FIELDS).
+EXTRA_SERIES_FIELDS = ("attempts", "failures", "retry_echo", "processing_time_ms_sum",
+                       "served_count", "exhausted_failures", "retry_budget_remaining")
+
+
 class Semantics(Struct):
     arrivals: str | None = None
     served: str | None = None
     errors: str | None = None
-    queue: str | None = None
+    queue: str | None = None  # SPEC's name for the queue series
+    queue_depth: str | None = None  # MODELING's name; `self` (or omitted): synthesized
     capacity: str | None = None
     external_demand: str | None = None
+    attempts: str | None = None
+    failures: str | None = None
+    retry_echo: str | None = None
+    retry_kernel: list[float] | None = None
+    processing_time_ms_sum: str | None = None
+    served_count: str | None = None
+    exhausted_failures: str | None = None
+    retry_budget_remaining: str | None = None
+    exhausted_policy: str | None = None
+    max_attempts: str | float | None = None  # a series id or a number
+    parallelism: str | float | None = None  # a series id or a number
+    aliases: dict[str, str] | None = None  # display names by metric
+
+    @property
+    def queue_name(self) -> str | None:
+        """The queue series the model names (None when omitted or `self`)."""
+        name = self.queue_depth or self.queue
+        return None if name in (None, "self") else name
 
     def items(self) -> list[tuple[str, str]]:
-        """(field, series id) for every semantic that is set."""
-        return [(f, getattr(self, f)) for f in SEMANTIC_FIELDS if getattr(self, f)]
+        """(metric, series id) for the six metrics that are set to a series."""
+        found = []
+        for f in SEMANTIC_FIELDS:
+            value = self.queue_name if f == "queue" else getattr(self, f)
+            if value:
+                found.append((f, value))
+        return found
+
+    def all_series(self) -> list[tuple[str, str]]:
+        """(field, series id) for every semantic that names a series."""
+        found = self.items()
+        found += [(f, getattr(self, f)) for f in EXTRA_SERIES_FIELDS if getattr(self, f)]
+        for f in ("max_attempts", "parallelism"):
+            if isinstance(getattr(self, f), str):
+                found.append((f, getattr(self, f)))
+        return found
 
 
 class InitialCondition(Struct):
     queue_depth: float | None = None
+
+
+class DispatchSchedule(Struct):
+    period_bins: int
+    kind: str = "time-based"
+    phase_offset: int = 0
+    capacity_series: str | None = None
 
 
 class TopologyNode(Struct):
@@ -104,6 +149,23 @@ class TopologyNode(Struct):
     semantics: Semantics = msgspec.field(default_factory=Semantics)
     initial_condition: InitialCondition | None = None
     sla_minutes: float | None = None
+    sla_min: float | None = None  # the reference's spelling of slaMinutes
+    wip_limit: float | None = None
+    wip_limit_series: str | None = None
+    wip_overflow: str | None = None  # `loss` (default) or a topology node id
+    dispatch_schedule: DispatchSchedule | None = None
+    constraints: list[str] = []
+    node_role: str | None = None
+    group: str | None = None
+
+    @property
+    def sla(self) -> float | None:
+        return self.sla_minutes if self.sla_minutes is not None else self.sla_min
+
+
+class ConstraintDef(Struct):
+    id: str
+    semantics: Semantics = msgspec.field(default_factory=Semantics)
 
 
 class Edge(Struct):
@@ -116,6 +178,7 @@ class Edge(Struct):
 class Topology(Struct):
     nodes: list[TopologyNode] = []
     edges: list[Edge] = []
+    constraints: list[ConstraintDef] = []
 
 
 class Pmf(Struct):
@@ -157,7 +220,38 @@ class PmfNode(NodeBase, tag="pmf", kw_only=True):
     pmf: Pmf
 
 
-ModelNode = ConstNode | ExprNode | PmfNode
+class Route(Struct):
+    target: str
+    weight: float = 1.0
+    classes: list[str] | None = None
+
+
+class RouterInputs(Struct):
+    queue: str
+
+
+class RouterSpec(Struct):
+    inputs: RouterInputs
+    routes: list[Route]
+
+
+class RouterNode(NodeBase, tag="router", kw_only=True):
+    """Splits a source series over targets (MODELING §1.2). The routes sit in a `router:`
+    block or, as the reference's templates write them, directly on the node."""
+
+    router: RouterSpec | None = None
+    inputs: RouterInputs | None = None
+    routes: list[Route] | None = None
+
+    @property
+    def spec(self) -> RouterSpec:
+        if self.router is not None:
+            return self.router
+        assert self.inputs is not None and self.routes is not None  # the schema checks it
+        return RouterSpec(inputs=self.inputs, routes=self.routes)
+
+
+ModelNode = ConstNode | ExprNode | PmfNode | RouterNode
 
 
 class OutputDef(Struct):
@@ -221,8 +315,9 @@ class Model:
 
 def initial_conditions(definition: ModelDef) -> dict[str, float]:
     """Initial value per node: its own `initial`, else a topology node's
-    `initialCondition.queueDepth`, which applies to the series its `semantics.queue`
-    names and, as in the reference, to a model node with the topology node's own id."""
+    `initialCondition.queueDepth`, which applies to the queue series its semantics name
+    and, as in the reference, to a model node with the topology node's own id (the flow
+    compiler adds the queues it synthesizes)."""
     node_ids = {n.id for n in definition.nodes}
     found: dict[str, float] = {}
     for tnode in definition.topology.nodes:
@@ -231,8 +326,8 @@ def initial_conditions(definition: ModelDef) -> dict[str, float]:
             continue
         if tnode.id in node_ids:
             found[tnode.id] = float(ic.queue_depth)
-        if tnode.semantics.queue:
-            found[tnode.semantics.queue] = float(ic.queue_depth)
+        if tnode.semantics.queue_name:
+            found[tnode.semantics.queue_name] = float(ic.queue_depth)
     for node in definition.nodes:
         if node.initial is not None:
             found[node.id] = float(node.initial)

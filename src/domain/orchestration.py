@@ -152,7 +152,7 @@ class RunOrchestrationService:
             plan = RunPlan(
                 template_id=template.id, mode=request.mode, run_id=run_id,
                 scenario_hash=scenario_hash, seed=seed, parameters=model.parameters,
-                grid=_grid_summary(model), series=output_series(model.definition),
+                grid=_grid_summary(model), series=output_series(model.definition, model.plan.node_ids),
                 telemetry_bindings=dict(request.telemetry.bindings) if request.telemetry else {},
             )
             return RunResult(None, plan, [*model.warnings, *inputs.warnings], created=False)
@@ -173,7 +173,8 @@ class RunOrchestrationService:
             values = evaluate_model(model, seed, inputs.overrides, rng_kind)
 
         with self._phase("write", ctx):
-            series = {node_id: values[node_id] for node_id in output_series(model.definition)}
+            chosen = output_series(model.definition, model.plan.node_ids)
+            series = {node_id: values[node_id] for node_id in chosen}
             bundle = build_bundle(BundleInput(
                 run_id=run_id, template=template, model=model, mode=request.mode, seed=seed,
                 rng_kind=rng_kind, scenario_hash=scenario_hash,

@@ -23,13 +23,16 @@ from flowtime.domain.codec import (
     RunJson,
     SeriesIndexJson,
     TelemetryManifestJson,
+    damaged,
     decode,
     decode_model,
     decode_series,
 )
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
+from flowtime.domain.flow import Component
 from flowtime.domain.grid import TimeGrid, parse_utc
 from flowtime.domain.hashing import sha256_bytes
+from flowtime.domain.model import ModelDef
 from flowtime.domain.orchestration import describe_run
 from flowtime.domain.runs import (
     DEFAULT_PAGE_SIZE,
@@ -43,7 +46,6 @@ from flowtime.domain.runs import (
 )
 from flowtime.domain.state import (
     MAX_WINDOW_BINS,
-    METRIC_NAMES,
     NodeView,
     NodeWarning,
     RngInfo,
@@ -57,6 +59,7 @@ from flowtime.domain.state import (
     state_at,
     state_window,
 )
+from flowtime.domain.validation import validate_and_plan
 from flowtime.ports import ArtifactStore
 
 VIEW_CACHE_SIZE = 64
@@ -227,21 +230,32 @@ class RunQueryService:
             files_by_node.setdefault(f.node_id, []).append(f.path)
         warnings = [_warning_record(w) for w in record.warnings]
         nodes = []
-        for tnode in model.topology.nodes:
-            metrics = {}
-            member_ids = set()
-            for field, node_id in tnode.semantics.items():
+        for component in compiled_components(model, run_id):
+            metrics, member_ids = {}, set()
+            for metric, node_id in component.metrics.items():
                 values = series.values(node_id)
                 if values is not None:
-                    metrics[METRIC_NAMES[field]] = values
+                    metrics[metric] = values
                     member_ids.add(node_id)
+            timing = {name: values for name, node_id in component.timing.items()
+                      if (values := series.values(node_id)) is not None}
             nodes.append(NodeView(
-                id=tnode.id, kind=tnode.kind, sla_minutes=tnode.sla_minutes, metrics=metrics,
+                id=component.id, kind=component.kind, sla_minutes=component.sla_minutes,
+                metrics=metrics, timing=timing, aliases=component.aliases,
                 sources=sorted(p for n in member_ids for p in files_by_node.get(n, [])),
                 warnings=[NodeWarning(code=w.code, message=w.message, severity=w.severity)
                           for w in warnings if w.node_id in member_ids],
             ))
         return RunView(state_metadata(record, manifest), grid, nodes, warnings)
+
+
+def compiled_components(model: ModelDef, run_id: str) -> tuple[Component, ...]:
+    """The run's topology as compiled (which series are each node's queue, served, …)."""
+    checked = validate_and_plan(model)
+    if checked.plan is None:
+        raise damaged(MODEL_YAML, "no longer validates ("
+                      + "; ".join(str(p) for p in checked.problems[:3]) + ")", run_id)
+    return checked.plan.components
 
 
 def _warning_record(warning: RunWarning) -> StateWarning:

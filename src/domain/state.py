@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from flowtime.domain.flow import category
 from flowtime.domain.grid import TimeGrid, format_utc
 from flowtime.domain.model import SEMANTIC_FIELDS
 
@@ -88,14 +89,17 @@ class DerivedState(Record):
     latency_minutes: float | None
     throughput_ratio: float | None
     color: str
+    service_time_ms: float | None = None
+    retry_tax: float | None = None
 
 
 class NodeState(Record):
     id: str
     kind: str
-    metrics: dict[str, float | None]  # arrivals, served, errors, queue, capacity, externalDemand
+    metrics: dict[str, float | None]  # arrivals, served, errors, queue, capacity, … (§4)
     derived: DerivedState
     telemetry: NodeTelemetry
+    aliases: dict[str, str] | None = None  # display names by metric (semantics.aliases)
 
 
 class BinInfo(Record):
@@ -123,6 +127,7 @@ class NodeSeries(Record):
     kind: str
     series: dict[str, list[float | None]]
     telemetry: NodeTelemetry
+    aliases: dict[str, str] | None = None
 
 
 class StateWindow(Record):
@@ -141,6 +146,12 @@ class NodeView:
     metrics: dict[str, np.ndarray]  # camelCase metric -> series (only those present)
     sources: list[str] = field(default_factory=list)
     warnings: list[NodeWarning] = field(default_factory=list)
+    timing: dict[str, np.ndarray] = field(default_factory=dict)  # processingTimeMsSum, servedCount
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def category(self) -> str:
+        return category(self.kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +201,14 @@ class DerivedSeries:
     utilization: np.ndarray | None
     latency_minutes: np.ndarray | None
     throughput_ratio: np.ndarray | None
+    service_time_ms: np.ndarray | None = None
+    retry_tax: np.ndarray | None = None
 
     def named(self) -> list[tuple[str, np.ndarray | None]]:
         """(series name in /state_window, values)."""
         return [("utilization", self.utilization), ("latencyMinutes", self.latency_minutes),
-                ("throughputRatio", self.throughput_ratio)]
+                ("throughputRatio", self.throughput_ratio), ("serviceTimeMs", self.service_time_ms),
+                ("retryTax", self.retry_tax)]
 
 
 def derived_series(node: NodeView, bin_minutes: int) -> DerivedSeries:
@@ -204,15 +218,28 @@ def derived_series(node: NodeView, bin_minutes: int) -> DerivedSeries:
     if queue is not None and served is not None:
         ratio = _ratio(queue, served, positive=True)
         latency = None if ratio is None else ratio * bin_minutes
+    retry_tax = None
+    attempts = m.get("attempts")
+    if attempts is None and served is not None and m.get("failures") is not None:
+        attempts = served + m["failures"]  # MODELING §1.5: attempts default to served + failures
+    if attempts is not None and served is not None:
+        taxed = _ratio(attempts - served, attempts, positive=True)
+        retry_tax = None if taxed is None else np.clip(taxed, 0.0, 1.0)
     return DerivedSeries(
         utilization=_ratio(served, m.get("capacity"), positive=True),
         latency_minutes=latency,
         throughput_ratio=_ratio(served, m.get("arrivals"), positive=False),
+        service_time_ms=_ratio(node.timing.get("processingTimeMsSum"),
+                               node.timing.get("servedCount"), positive=True),
+        retry_tax=retry_tax,
     )
 
 
 def colour(node: NodeView, utilization: float | None, latency: float | None) -> str:
-    if node.kind == "queue":
+    """Queues by latency against their SLA, DLQs `dlq`, everything else by utilization."""
+    if node.category == "dlq":
+        return "dlq"
+    if node.category == "queue":
         if latency is None or not _positive(node.sla_minutes):
             return "gray"
         ratio = latency / node.sla_minutes
@@ -252,8 +279,10 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
             derived=DerivedState(
                 utilization=utilization, latency_minutes=latency,
                 throughput_ratio=_at(derived.throughput_ratio, index),
-                color=colour(node, utilization, latency)),
-            telemetry=_telemetry(node),
+                color=colour(node, utilization, latency),
+                service_time_ms=_at(derived.service_time_ms, index),
+                retry_tax=_at(derived.retry_tax, index)),
+            telemetry=_telemetry(node), aliases=node.aliases or None,
         ))
     return StateSnapshot(
         metadata=view.metadata,
@@ -277,7 +306,7 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
         nodes.append(NodeSeries(
             id=node.id, kind=node.kind,
             series={name: values[window] for name, values in series.items()},
-            telemetry=_telemetry(node),
+            telemetry=_telemetry(node), aliases=node.aliases or None,
         ))
     return StateWindow(
         metadata=view.metadata,

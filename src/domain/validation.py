@@ -11,6 +11,7 @@ from flowtime.domain.errors import Problem, ProblemCollector
 from flowtime.domain.expressions.ast import ArrayLit, Call, Expr, Ref, children, references
 from flowtime.domain.expressions.functions import FUNCTIONS
 from flowtime.domain.expressions.parser import ExpressionError, parse_expression
+from flowtime.domain.flow import FlowCompilation, compile_flow
 from flowtime.domain.grid import parse_utc
 from flowtime.domain.model import ConstNode, ExprNode, ModelDef, PmfNode, initial_conditions
 from flowtime.domain.runs import RunWarning
@@ -59,10 +60,13 @@ def validate_and_plan(model: ModelDef) -> ValidationResult:
     _check_node_values(model, problems)
     asts, parse_problems = parse_node_expressions(model)
     problems.extend(parse_problems)
-    _check_references(model, asts, positions, problems)
-    _check_topology(model, positions, problems, warnings)
-    _check_outputs(model, positions, problems)
-    plan = _check_graph(model, asts, positions, problems) if not problems else None
+    flow = compile_flow(model)
+    problems.extend(flow.problems)
+    series = [*positions, *(s.node_id for s in flow.series)]
+    _check_references(model, asts, positions, series, flow.initial, problems)
+    _check_topology(model, series, problems, warnings)
+    _check_outputs(model, series, problems)
+    plan = _check_graph(model, asts, flow, positions, problems) if not problems else None
     return ValidationResult(problems.problems, plan if not problems else None, warnings)
 
 
@@ -140,14 +144,15 @@ def _walk(node: Expr):
 
 
 def _check_references(
-    model: ModelDef, asts: dict[str, Expr], positions: dict[str, int], problems: ProblemCollector
+    model: ModelDef, asts: dict[str, Expr], positions: dict[str, int], known: list[str],
+    synthesized_initial: dict[str, float], problems: ProblemCollector,
 ) -> None:
-    known = list(positions)
-    initials = _initial_nodes(model)
+    names = set(known)
+    initials = _initial_nodes(model) | set(synthesized_initial)
     for node_id, ast in asts.items():
         loc = f"nodes[{positions[node_id]}].expr"
         for ref in references(ast):
-            if ref.name not in positions:
+            if ref.name not in names:
                 problems.add(
                     loc,
                     f"unknown node '{ref.name}' at column {ref.col}{_suggest(ref.name, known)}",
@@ -175,17 +180,20 @@ def _initial_nodes(model: ModelDef) -> set[str]:
 
 
 def _check_topology(
-    model: ModelDef, positions: dict[str, int], problems: ProblemCollector,
-    warnings: list[RunWarning],
+    model: ModelDef, known: list[str], problems: ProblemCollector, warnings: list[RunWarning],
 ) -> None:
     topology = model.topology
-    known = list(positions)
+    names = set(known)
     seen = _unique_ids([t.id for t in topology.nodes], "topology.nodes", "topology node",
                        problems)
+    _unique_ids([c.id for c in topology.constraints], "topology.constraints", "constraint",
+                problems)
     for i, tnode in enumerate(topology.nodes):
-        for field, series in tnode.semantics.items():
-            if series not in positions:
-                camel = "externalDemand" if field == "external_demand" else field
+        for field, series in tnode.semantics.all_series():
+            if series not in names:
+                camel = _camel(field)
+                if field == "queue" and tnode.semantics.queue_depth:
+                    camel = "queueDepth"
                 problems.add(
                     f"topology.nodes[{i}].semantics.{camel}",
                     f"unknown series '{series}'{_suggest(series, known)}",
@@ -212,9 +220,15 @@ def _check_topology(
         ))
 
 
-def output_series(model: ModelDef) -> list[str]:
-    """Node ids selected by `outputs` (all nodes when outputs is empty), in node order."""
-    ids = [n.id for n in model.nodes]
+def _camel(field: str) -> str:
+    head, *rest = field.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def output_series(model: ModelDef, ids: list[str] | tuple[str, ...]) -> list[str]:
+    """Series selected by `outputs` (all when outputs is empty), in plan order; `ids`
+    are every series of the compiled model (`plan.node_ids`)."""
+    ids = list(ids)
     if not model.outputs:
         return ids
     chosen: set[str] = set()
@@ -234,8 +248,8 @@ def _match(pattern: str, ids: list[str]) -> list[str]:
     return [i for i in ids if i == pattern]
 
 
-def _check_outputs(model: ModelDef, positions: dict[str, int], problems: ProblemCollector) -> None:
-    ids = list(positions)
+def _check_outputs(model: ModelDef, ids: list[str], problems: ProblemCollector) -> None:
+    positions = set(ids)
     for i, output in enumerate(model.outputs):
         if not _match(output.selector, ids):
             field = "series" if output.series else "source"
@@ -249,13 +263,16 @@ def _check_outputs(model: ModelDef, positions: dict[str, int], problems: Problem
 
 
 def _check_graph(
-    model: ModelDef, asts: dict[str, Expr], positions: dict[str, int], problems: ProblemCollector
+    model: ModelDef, asts: dict[str, Expr], flow: FlowCompilation, positions: dict[str, int],
+    problems: ProblemCollector,
 ) -> EvaluationPlan:
-    plan, cycles = compile_model(model, asts)
+    plan, cycles = compile_model(model, asts, flow)
     for cycle in cycles:
-        first = min(cycle[:-1], key=lambda n: positions[n])
+        defined = [n for n in cycle[:-1] if n in positions]
+        loc = f"nodes[{positions[min(defined, key=positions.__getitem__)]}].expr" if defined \
+            else "topology"
         problems.add(
-            f"nodes[{positions[first]}].expr",
+            loc,
             "cycle without a delay: " + " -> ".join(cycle)
             + " (a feedback loop needs SHIFT(x, 1) or more somewhere on it)",
         )
@@ -264,6 +281,8 @@ def _check_graph(
             continue
         members = set(step.members)
         for node_id in step.members:
+            if node_id not in asts:
+                continue  # synthesized: built with node ids only
             for sub in _walk(asts[node_id]):
                 if not (isinstance(sub, Call) and FUNCTIONS[sub.name].reads_past):
                     continue

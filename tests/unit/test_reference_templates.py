@@ -53,7 +53,8 @@ def test_reference_output_spelling_source_and_filename():
         """)
     from flowtime.domain.validation import output_series
 
-    assert output_series(build_model(parse_template(text), {}).definition) == ["served"]
+    model = build_model(parse_template(text), {})
+    assert output_series(model.definition, model.plan.node_ids) == ["served"]
 
 
 def test_semantics_may_be_null():

@@ -286,7 +286,8 @@ def _l_safe(call: Call, compiler: LoopCompiler) -> str:
     x = compiler.temp()
     default = float(call.args[1].value) if len(call.args) > 1 else 0.0  # type: ignore[union-attr]
     # x - x == 0 exactly when x is finite (NaN and ±inf give NaN).
-    return f"({x} if ({x} := {compiler.emit(call.args[0])}) - {x} == 0 else {default!r})"
+    fallback = compiler.emit(Num(default))
+    return f"({x} if ({x} := {compiler.emit(call.args[0])}) - {x} == 0 else {fallback})"
 
 
 def _l_if(call: Call, compiler: LoopCompiler) -> str:

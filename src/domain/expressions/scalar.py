@@ -10,6 +10,7 @@ variable names we choose; node ids never appear in it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
@@ -17,6 +18,11 @@ import numpy as np
 
 from flowtime.domain.expressions.ast import BinOp, Call, Expr, Neg, Num, Ref, references
 from flowtime.domain.expressions.functions import FUNCTIONS, LOOP_HELPERS
+
+
+def literal(value: float) -> str:
+    """Python source for a float, ±inf and NaN included (the flow compiler builds them)."""
+    return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
 
 
 class LoopCompiler:
@@ -46,11 +52,11 @@ class LoopCompiler:
 
     def emit(self, node: Expr) -> str:
         if isinstance(node, Num):
-            return repr(node.value)
+            return literal(node.value)
         if not self.uses_group(node):
             value = self.hoist(node)
             if not isinstance(value, np.ndarray):
-                return repr(float(value))
+                return literal(float(value))
             self.hoisted.append(value)
             k = len(self.hoisted) - 1
             self.loads[f"a{k}"] = f"h{k}[i]"

@@ -1,0 +1,447 @@
+"""Compile rules for flow nodes (MODELING §1, §4): the topology and router nodes become
+ordinary series of the compiled model.
+
+- Queue-like kinds (`serviceWithBuffer`, `queue`, `dlq`, and a `service` whose queueDepth
+  is `self`) get the queue recurrence, with WIP limits, overflow routing, dispatch gating,
+  parallelism and loss; a queue series the model already defines is left as written.
+- `topology.constraints` admit the demand of the nodes sharing them proportionally.
+- `semantics.retryEcho` with a kernel becomes a convolution of the failures.
+- `router` model nodes split their source over their targets.
+- Every topology node gets the derived metrics that apply to it.
+
+Every rule returns expressions (syntax trees built here, never parsed), so the evaluator
+sees nothing new: recurrences through `SHIFT(q, 1)` run in the compiled feedback loops, all
+else vectorised. Inputs are read through `SAFE` (NaN and ±inf count as 0). A series the
+model defines keeps its definition: a synthesized series of the same name is not created.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flowtime.domain.errors import Problem
+from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Num, Ref
+from flowtime.domain.grid import BIN_UNIT_MINUTES
+from flowtime.domain.model import ModelDef, RouterNode, TopologyNode
+
+QUEUE_KINDS = {"servicewithbuffer", "queue", "dlq"}
+KNOWN_KINDS = QUEUE_KINDS | {"service", "sink", "dependency", "router"}
+DEFAULT_RETRY_KERNEL = (0.0, 0.6, 0.3, 0.1)
+MAX_KERNEL = 32
+
+
+def snake(name: str) -> str:
+    """`QueueA` → `queue_a`, `DLQ` → `dlq`, `HTTPService` → `http_service` (MODELING §0)."""
+    out: list[str] = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i > 0:
+            prev, nxt = name[i - 1], name[i + 1] if i + 1 < len(name) else ""
+            if prev.islower() or (prev.isupper() and nxt.islower()):
+                out.append("_")
+        out.append(ch)
+    return re.sub(r"[^A-Za-z0-9_]", "_", "".join(out).lower())
+
+
+def category(kind: str) -> str:
+    """The kind, compared case-insensitively; unknown kinds behave like a service."""
+    folded = kind.lower()
+    return folded if folded in KNOWN_KINDS else "service"
+
+
+# -- syntax-tree helpers ---------------------------------------------------------------
+
+def _ref(name: str) -> Ref:
+    return Ref(name)
+
+
+def _call(name: str, *args: Expr) -> Call:
+    return Call(name, tuple(args))
+
+
+def _safe(x: Expr, default: float = 0.0) -> Expr:
+    return _call("SAFE", x) if default == 0.0 else _call("SAFE", x, Num(default))
+
+
+def _sum(terms: Iterable[Expr]) -> Expr:
+    items = list(terms)
+    total = items[0] if items else Num(0.0)
+    for term in items[1:]:
+        total = BinOp("+", total, term)
+    return total
+
+
+def _sub(a: Expr, b: Expr) -> Expr:
+    return BinOp("-", a, b)
+
+
+def _mul(a: Expr, b: Expr) -> Expr:
+    return BinOp("*", a, b)
+
+
+def _div(a: Expr, b: Expr) -> Expr:
+    return BinOp("/", a, b)
+
+
+def _past(name: str) -> Expr:
+    return _call("SHIFT", _ref(name), Num(1.0))
+
+
+# -- results ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Synthesized:
+    """A series the flow compiler adds: its expression and its role in the bundle."""
+
+    node_id: str
+    ast: Expr
+    role: str  # flow | state | derived
+    component: str  # the topology node (or router) it belongs to
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """A topology node as the projections see it once compiled."""
+
+    id: str
+    kind: str  # as declared
+    category: str  # service | servicewithbuffer | queue | dlq | sink | dependency | router
+    queue_like: bool
+    metrics: dict[str, str]  # metric (camelCase, as in /state) -> series id
+    sla_minutes: float | None
+    aliases: dict[str, str] = field(default_factory=dict)
+    timing: dict[str, str] = field(default_factory=dict)  # processingTimeMsSum, servedCount
+
+
+@dataclass(slots=True)
+class FlowCompilation:
+    series: list[Synthesized] = field(default_factory=list)
+    components: list[Component] = field(default_factory=list)
+    initial: dict[str, float] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def ids(self) -> set[str]:
+        return {s.node_id for s in self.series}
+
+
+class _Builder:
+    def __init__(self, model: ModelDef):
+        self.model = model
+        self.defined = {n.id for n in model.nodes}
+        self.out = FlowCompilation()
+        grid = model.grid
+        self.bin_ms = grid.bin_size * BIN_UNIT_MINUTES.get(grid.bin_unit, 1) * 60_000.0
+
+    def add(self, node_id: str, ast: Expr, role: str, component: str) -> str:
+        """Create `node_id` unless the model defines it; the name to use either way."""
+        if node_id not in self.defined and node_id not in self.out.ids():
+            self.out.series.append(Synthesized(node_id, ast, role, component))
+        return node_id
+
+    def known(self, name: str) -> bool:
+        return name in self.defined or name in self.out.ids()
+
+    def problem(self, loc: str, msg: str) -> None:
+        self.out.problems.append(Problem(loc, msg))
+
+
+def compile_flow(model: ModelDef) -> FlowCompilation:
+    """Every synthesized series, the compiled components and the problems found."""
+    b = _Builder(model)
+    _routers(b)
+    nodes = model.topology.nodes
+    queues = {t.id: i for i, t in enumerate(nodes) if _queue_like(t)}
+    overflow_into = _overflow_targets(b, nodes, queues)
+    capped = _constraints(b, nodes)
+    for i, tnode in enumerate(nodes):
+        metrics: dict[str, str] = {k: v for k, v in _metric_items(tnode)}
+        if tnode.id in queues:
+            _queue(b, i, tnode, metrics, capped.get(tnode.id), overflow_into.get(tnode.id, []))
+        elif category(tnode.kind) == "sink" and "served" not in metrics and "arrivals" in metrics:
+            metrics["served"] = b.add(f"{snake(tnode.id)}_served", _sink_served(tnode),
+                                      "flow", tnode.id)
+        echo = _retry_echo(b, i, tnode)
+        _derived(b, tnode, metrics)
+        sem = tnode.semantics
+        for metric, series in (("attempts", sem.attempts), ("failures", sem.failures),
+                               ("retryEcho", echo), ("exhaustedFailures", sem.exhausted_failures),
+                               ("retryBudgetRemaining", sem.retry_budget_remaining),
+                               ("maxAttempts", sem.max_attempts)):
+            if isinstance(series, str):
+                metrics[metric] = series
+        timing = {k: v for k, v in (("processingTimeMsSum", sem.processing_time_ms_sum),
+                                    ("servedCount", sem.served_count)) if v}
+        b.out.components.append(Component(
+            id=tnode.id, kind=tnode.kind, category=category(tnode.kind),
+            queue_like=tnode.id in queues, metrics=metrics, sla_minutes=tnode.sla,
+            aliases=dict(sem.aliases or {}), timing=timing))
+    return b.out
+
+
+_METRIC_NAMES = {"arrivals": "arrivals", "served": "served", "errors": "errors",
+                 "queue": "queue", "capacity": "capacity", "external_demand": "externalDemand"}
+
+
+def _metric_items(tnode: TopologyNode) -> list[tuple[str, str]]:
+    return [(_METRIC_NAMES[f], series) for f, series in tnode.semantics.items()]
+
+
+def _queue_like(tnode: TopologyNode) -> bool:
+    kind = category(tnode.kind)
+    if kind in QUEUE_KINDS:
+        return True
+    depth = tnode.semantics.queue_depth or tnode.semantics.queue
+    return kind == "service" and depth == "self"
+
+
+# -- queues ------------------------------------------------------------------------------
+
+def _overflow_targets(b: _Builder, nodes: list[TopologyNode], queues: dict[str, int]
+                      ) -> dict[str, list[str]]:
+    """target id -> source ids whose WIP overflow flows into it; checks targets and cycles."""
+    edges: dict[str, str] = {}
+    ids = {t.id for t in nodes}
+    for i, tnode in enumerate(nodes):
+        target = tnode.wip_overflow
+        if target in (None, "loss"):
+            continue
+        loc = f"topology.nodes[{i}].wipOverflow"
+        if tnode.id not in queues:
+            b.problem(loc, "only queue-like nodes (serviceWithBuffer, queue, dlq) overflow")
+        elif target not in ids:
+            b.problem(loc, f"unknown topology node '{target}' (use `loss` or a node id)")
+        elif target not in queues:
+            b.problem(loc, f"'{target}' is not queue-like, so it cannot take overflow")
+        elif tnode.wip_limit is None and tnode.wip_limit_series is None:
+            b.problem(loc, "overflow needs a WIP limit (wipLimit or wipLimitSeries)")
+        else:
+            edges[tnode.id] = target
+    for start in edges:
+        path, current = [start], edges[start]
+        while current in edges and current not in path:
+            path.append(current)
+            current = edges[current]
+        if current == start:
+            cycle = " -> ".join([*path, start])
+            b.problem(f"topology.nodes[{queues[start]}].wipOverflow",
+                      f"overflow cycle: {cycle} (overflow must end in `loss` or a node that "
+                      "does not overflow back)")
+            return {}
+    into: dict[str, list[str]] = {}
+    for source, target in edges.items():
+        into.setdefault(target, []).append(source)
+    return into
+
+
+def _queue(b: _Builder, i: int, tnode: TopologyNode, metrics: dict[str, str],
+           admitted: str | None, overflow_sources: list[str]) -> None:
+    sem, s, loc = tnode.semantics, snake(tnode.id), f"topology.nodes[{i}]"
+    if not sem.arrivals:
+        b.problem(f"{loc}.semantics.arrivals", f"is required for a {tnode.kind} node")
+        return
+    if not (sem.served or sem.capacity):
+        b.problem(f"{loc}.semantics", "a queue needs `served` or `capacity` (its outflow)")
+        return
+    name = sem.queue_name or (tnode.id if tnode.id in b.defined and not
+                              (sem.queue_depth or sem.queue) else f"{s}_queue")
+    metrics["queue"] = name
+    capacity = _effective_capacity(b, i, tnode)
+    if capacity:
+        metrics["capacity"] = capacity
+    if name in b.defined:
+        return  # the model writes this queue itself (a SHIFT recurrence): keep it
+    ic = tnode.initial_condition
+    if ic is not None and ic.queue_depth is not None:
+        b.out.initial[name] = float(ic.queue_depth)
+    inflow = [_safe(_ref(admitted or sem.arrivals))]
+    for source in overflow_sources:
+        feed = f"{s}_inflow_from_{snake(source)}"
+        inflow.append(_safe(_ref(b.add(feed, _ref(f"{snake(source)}_overflow"), "flow",
+                                       tnode.id))))
+    arrivals = _sum(inflow)
+    outflow = _ref(sem.served) if sem.served else _ref(capacity or sem.capacity or "")
+    if tnode.dispatch_schedule is not None:
+        outflow = _ref(b.add(f"{s}_gated_outflow", _gate(tnode, outflow), "flow", tnode.id))
+    loss = _safe(_ref(sem.errors)) if sem.errors else Num(0.0)
+    pre = _call("MAX", Num(0.0), _sub(_sub(BinOp("+", _past(name), arrivals), _safe(outflow)),
+                                      loss))
+    limit = _ref(tnode.wip_limit_series) if tnode.wip_limit_series else (
+        Num(float(tnode.wip_limit)) if tnode.wip_limit is not None else None)
+    if limit is None:
+        b.add(name, pre, "state", tnode.id)
+    else:
+        bounded = _safe(limit, math.inf)
+        b.add(name, _call("MIN", pre, bounded), "state", tnode.id)
+        b.add(f"{s}_overflow", _call("MAX", Num(0.0), _sub(pre, bounded)), "flow", tnode.id)
+    if not sem.served:
+        # Ours: with capacity as the outflow, what actually left (so utilization exists).
+        served = _call("MAX", Num(0.0), _call("MIN", _sub(BinOp("+", _past(name), arrivals),
+                                                          loss), _safe(outflow)))
+        metrics["served"] = b.add(f"{s}_served", served, "flow", tnode.id)
+
+
+def _effective_capacity(b: _Builder, i: int, tnode: TopologyNode) -> str | None:
+    """`{s}_effective_capacity` = capacity × parallelism, when both are given."""
+    sem = tnode.semantics
+    if sem.capacity is None or sem.parallelism is None:
+        return sem.capacity
+    p: Expr = _ref(sem.parallelism) if isinstance(sem.parallelism, str) else Num(
+        float(sem.parallelism))
+    factor = _call("IF", _safe(p), _safe(p), Num(1.0))  # missing, ≤ 0 or non-finite: 1
+    return b.add(f"{snake(tnode.id)}_effective_capacity", _mul(_ref(sem.capacity), factor),
+                 "flow", tnode.id)
+
+
+def _gate(tnode: TopologyNode, outflow: Expr) -> Expr:
+    """Outflow only on dispatch bins: t ≥ phase and (t − phase) mod period = 0."""
+    schedule = tnode.dispatch_schedule
+    assert schedule is not None
+    period = schedule.period_bins
+    phase = schedule.phase_offset % period
+    amount = outflow
+    if schedule.capacity_series:
+        amount = _call("MIN", outflow, _safe(_ref(schedule.capacity_series), math.inf))
+    return _call("PULSE", Num(float(period)), Num(float(phase)), amount)
+
+
+def _sink_served(tnode: TopologyNode) -> Expr:
+    sem = tnode.semantics
+    arrivals = _ref(sem.arrivals or "")
+    if sem.errors:
+        return _call("MAX", Num(0.0), _sub(arrivals, _ref(sem.errors)))
+    return arrivals
+
+
+# -- shared constraints ------------------------------------------------------------------
+
+def _constraints(b: _Builder, nodes: list[TopologyNode]) -> dict[str, str]:
+    """Topology node id -> the series of its admitted arrivals (MODELING §1.3)."""
+    defined = {c.id: (j, c) for j, c in enumerate(b.model.topology.constraints)}
+    for j, constraint in enumerate(b.model.topology.constraints):
+        if not constraint.semantics.served:
+            b.problem(f"topology.constraints[{j}].semantics.served",
+                      "is required (the shared capacity series)")
+    users: dict[str, list[TopologyNode]] = {}
+    for i, tnode in enumerate(nodes):
+        for k, cid in enumerate(tnode.constraints):
+            if cid not in defined:
+                b.problem(f"topology.nodes[{i}].constraints[{k}]",
+                          f"unknown constraint '{cid}' (defined: {', '.join(defined) or 'none'})")
+            elif not tnode.semantics.arrivals:
+                b.problem(f"topology.nodes[{i}].semantics.arrivals",
+                          f"is required to share constraint '{cid}'")
+            else:
+                users.setdefault(cid, []).append(tnode)
+    admitted: dict[str, list[str]] = {}
+    for cid, members in users.items():
+        capacity_series = defined[cid][1].semantics.served
+        if not capacity_series:
+            continue
+        cap = _call("MAX", Num(0.0), _safe(_ref(capacity_series)))
+        demand = _sum(_safe(_ref(t.semantics.arrivals or "")) for t in members)
+        for tnode in members:
+            own = _safe(_ref(tnode.semantics.arrivals or ""))
+            share = _call("IF", _sub(demand, cap), _div(_mul(cap, own), demand), own)
+            name = b.add(f"{snake(tnode.id)}_capped_{snake(cid)}", share, "flow", tnode.id)
+            admitted.setdefault(tnode.id, []).append(name)
+    result: dict[str, str] = {}
+    for node_id, names in admitted.items():
+        if len(names) == 1:
+            result[node_id] = names[0]
+        else:  # several constraints: the tightest admission
+            result[node_id] = b.add(f"{snake(node_id)}_admitted",
+                                    _call("MIN", *(_ref(n) for n in names)), "flow", node_id)
+    return result
+
+
+# -- retries -----------------------------------------------------------------------------
+
+def retry_kernel(kernel: list[float] | None) -> tuple[float, ...]:
+    """MODELING §1.5: default when missing or empty; negatives and non-finite values are 0;
+    scaled to sum 1 when the sum exceeds 1."""
+    if not kernel:
+        return DEFAULT_RETRY_KERNEL
+    cleaned = [k if math.isfinite(k) and k > 0 else 0.0 for k in kernel]
+    total = sum(cleaned)
+    return tuple(k / total for k in cleaned) if total > 1 else tuple(cleaned)
+
+
+def _retry_echo(b: _Builder, i: int, tnode: TopologyNode) -> str | None:
+    """The retry echo series (synthesized unless the model defines it), if any."""
+    sem = tnode.semantics
+    if sem.retry_echo is None and sem.retry_kernel is None:
+        return None
+    if sem.retry_kernel is not None and len(sem.retry_kernel) > MAX_KERNEL:
+        b.problem(f"topology.nodes[{i}].semantics.retryKernel",
+                  f"has {len(sem.retry_kernel)} coefficients; at most {MAX_KERNEL}")
+        return None
+    name = sem.retry_echo or f"{snake(tnode.id)}_retry_echo"
+    if b.known(name):
+        return name
+    failures = sem.failures or sem.errors
+    if failures is None:
+        b.problem(f"topology.nodes[{i}].semantics.retryEcho",
+                  "needs `failures` or `errors` to echo")
+        return None
+    kernel = retry_kernel(sem.retry_kernel)
+    return b.add(name, _call("CONV", _ref(failures), ArrayLit(kernel)), "flow", tnode.id)
+
+
+# -- derived metrics -----------------------------------------------------------------------
+
+def _derived(b: _Builder, tnode: TopologyNode, metrics: dict[str, str]) -> None:
+    s = snake(tnode.id)
+    served, capacity, queue = metrics.get("served"), metrics.get("capacity"), metrics.get("queue")
+    if served and capacity:
+        b.add(f"{s}_utilization", _div(_ref(served), _ref(capacity)), "derived", tnode.id)
+    queue_time = service_time = None
+    if queue and served:
+        queue_time = b.add(f"{s}_queue_time_ms", _mul(_div(_ref(queue), _ref(served)),
+                                                      Num(b.bin_ms)), "derived", tnode.id)
+        b.add(f"{s}_latency_min", _div(_ref(queue_time), Num(60_000.0)), "derived", tnode.id)
+    sem = tnode.semantics
+    if sem.processing_time_ms_sum and sem.served_count:
+        service_time = b.add(f"{s}_service_time_ms", _div(_ref(sem.processing_time_ms_sum),
+                                                          _ref(sem.served_count)),
+                             "derived", tnode.id)
+    parts = [p for p in (queue_time, service_time) if p]
+    if parts:
+        cycle = b.add(f"{s}_cycle_time_ms", _sum(_ref(p) for p in parts), "derived", tnode.id)
+        if service_time:
+            b.add(f"{s}_flow_efficiency", _div(_ref(service_time), _ref(cycle)), "derived",
+                  tnode.id)
+
+
+# -- routers -------------------------------------------------------------------------------
+
+def _routers(b: _Builder) -> None:
+    """Weight routes split the source by w / Σw; routes to one target add up. Class routes
+    need classes, which this model does not declare."""
+    for i, node in enumerate(b.model.nodes):
+        if not isinstance(node, RouterNode):
+            continue
+        loc = f"nodes[{i}]"
+        spec = node.spec
+        source = spec.inputs.queue
+        if source not in b.defined:
+            b.problem(f"{loc}.inputs.queue", f"unknown series '{source}'")
+            continue
+        weights = [r.weight for r in spec.routes if not r.classes]
+        for j, route in enumerate(spec.routes):
+            if route.classes:
+                b.problem(f"{loc}.routes[{j}].classes", "unknown class "
+                          f"'{route.classes[0]}' (the model declares no classes)")
+            if not math.isfinite(route.weight) or route.weight < 0:
+                b.problem(f"{loc}.routes[{j}].weight", "must be a finite number ≥ 0")
+        total = sum(w for w in weights if math.isfinite(w))
+        if weights and total <= 0:
+            b.problem(f"{loc}.routes", f"the weights sum to {total:g}; they must sum to > 0")
+            continue
+        by_target: dict[str, float] = {}
+        for route in spec.routes:
+            if not route.classes:
+                by_target[route.target] = by_target.get(route.target, 0.0) + route.weight
+        for target, weight in by_target.items():
+            b.add(target, _mul(_safe(_ref(source)), Num(weight / total)), "flow", node.id)
