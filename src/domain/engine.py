@@ -22,6 +22,7 @@ def evaluate_model(
     plan = model.plan
     ctx = EvalContext(model.grid.bins, seed, rng_kind or plan.rng_kind, plan.initial,
                       overrides or {})
-    for step in plan.steps:
-        step.run(ctx)
+    with np.errstate(all="ignore"):  # overflow to ±inf and NaN are values, not failures
+        for step in plan.steps:
+            step.run(ctx)
     return {node_id: ctx.env[node_id] for node_id in plan.node_ids}

@@ -344,7 +344,7 @@ def _constraints(b: _Builder, nodes: list[TopologyNode]) -> dict[str, str]:
         for tnode in members:
             own = _safe(_ref(tnode.semantics.arrivals or ""))
             share = _call("IF", _sub(demand, cap), _div(_mul(cap, own), demand), own)
-            name = b.add(f"{snake(tnode.id)}_capped_{snake(cid)}", share, "flow", tnode.id)
+            name = b.add(f"{snake(tnode.id)}_capped_{cid}", share, "flow", tnode.id)
             admitted.setdefault(tnode.id, []).append(name)
     result: dict[str, str] = {}
     for node_id, names in admitted.items():
