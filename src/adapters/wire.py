@@ -50,7 +50,12 @@ class RunOptions(Wire, forbid_unknown_fields=True):
 
 
 class CreateRunBody(Wire, forbid_unknown_fields=True):
-    template_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    """`templateId` names a catalogue template; or `template` carries the template (or a
+    reference-format model) as YAML text — one of the two."""
+
+    template_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    template: Annotated[str, msgspec.Meta(
+        min_length=1, description="The template's YAML text (instead of templateId)")] | None = None
     mode: Mode = "simulation"
     parameters: dict[str, Any] = {}
     telemetry: TelemetryBody | None = None
@@ -66,6 +71,7 @@ class CreateRunBody(Wire, forbid_unknown_fields=True):
             telemetry=telemetry, deterministic_run_id=self.options.deterministic_run_id,
             run_id=self.options.run_id, overwrite_existing=self.options.overwrite_existing,
             dry_run=self.options.dry_run, seed=self.options.seed,
+            template_text=self.template, template_name="inline" if self.template else None,
         )
 
 

@@ -124,6 +124,7 @@ class BundleInput:
     warnings: list[RunWarning]
     telemetry_files: tuple[TelemetryFileJson, ...] = ()
     captured_at_utc: str | None = None
+    template_source: str = "flowtime"  # `inline`: the request carried the template's text
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +205,8 @@ def build_bundle(data: BundleInput) -> Bundle:
         warnings=[warning_json(w) for w in data.warnings],
     )
     provenance = ProvenanceJson(
-        source="flowtime", generator=f"flowtime/{ENGINE_VERSION}", template_id=template.id,
+        source=data.template_source, generator=f"flowtime/{ENGINE_VERSION}",
+        template_id=template.id, template_hash=template.content_hash,
         template_version=template.metadata.version, mode=data.mode, model_id=mid,
         parameters=model.parameters, seed=data.seed, generated_at_utc=data.created_utc,
     )

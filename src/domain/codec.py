@@ -147,7 +147,7 @@ class RunMetadataJson(Doc):
 
 
 class ProvenanceJson(Doc):
-    source: str
+    source: str  # flowtime (a catalogue template) | inline (the template's text was given)
     generator: str
     template_id: str
     template_version: str
@@ -156,6 +156,7 @@ class ProvenanceJson(Doc):
     parameters: dict[str, Any]
     seed: int
     generated_at_utc: str
+    template_hash: str | None = None
 
 
 class TelemetryFileJson(Doc):

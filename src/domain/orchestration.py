@@ -26,7 +26,7 @@ from flowtime.domain.model import Model
 from flowtime.domain.records import read_record, record_of
 from flowtime.domain.runs import MODES, GridSummary, RunPlan, RunRecord, RunRequest, RunResult
 from flowtime.domain.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
-from flowtime.domain.templates import Template, build_model
+from flowtime.domain.templates import Template, build_model, parse_template, template_id_from
 from flowtime.domain.validation import output_series
 from flowtime.ports import (
     ArtifactStore,
@@ -59,8 +59,13 @@ class NullObserver:
 
 def check_request(request: RunRequest) -> list[Problem]:
     problems: list[Problem] = []
-    if not isinstance(request.template_id, str) or not request.template_id:
-        problems.append(Problem("templateId", "is required"))
+    has_id = isinstance(request.template_id, str) and bool(request.template_id)
+    if request.inline and has_id:
+        problems.append(Problem("templateId", "give templateId or template (YAML text), not "
+                                "both"))
+    elif not request.inline and not has_id:
+        problems.append(Problem("templateId", "is required (or give the template's YAML text "
+                                "as `template`)"))
     if request.mode not in MODES:
         problems.append(Problem("mode", f"must be simulation or telemetry (got {request.mode!r})"))
     if request.run_id is not None and not is_valid_run_id(request.run_id):
@@ -96,7 +101,8 @@ class RunOrchestrationService:
         self.random = random
 
     def create_run(self, request: RunRequest) -> RunResult:
-        ctx = RunContext(template_id=str(request.template_id), mode=str(request.mode))
+        ctx = RunContext(template_id=str(request.template_id or request.template_name or "inline"),
+                         mode=str(request.mode))
         start = self.clock.monotonic()
         with self.observer.run(ctx):
             self.observer.started(ctx)
@@ -127,7 +133,8 @@ class RunOrchestrationService:
             problems = check_request(request)
             if problems and any(p.loc == "templateId" for p in problems):
                 raise invalid(problems)
-            template = self.templates.get(request.template_id)
+            template = self._template(request)
+            ctx.template_id = template.id
             parameters = dict(request.parameters)
             if request.mode == "telemetry" and request.telemetry is not None:
                 bound, binding_problems = binding_parameters(
@@ -181,6 +188,7 @@ class RunOrchestrationService:
                 created_utc=format_utc(self.clock.now().replace(microsecond=0)),
                 series=series, warnings=[*model.warnings, *inputs.warnings],
                 telemetry_files=tuple(inputs.files),
+                template_source="inline" if request.inline else "flowtime",
             ))
             _validate_bundle(bundle)
             published = self._publish(run_id, bundle, explicit and request.overwrite_existing,
@@ -192,6 +200,14 @@ class RunOrchestrationService:
                            lambda path: self.store.location(run_id, path), set(bundle.files))
         return RunResult(record, None, record.warnings, created=True,
                          series={series_id(node): values for node, values in series.items()})
+
+    def _template(self, request: RunRequest) -> Template:
+        if request.template_text is None:
+            assert request.template_id is not None  # check_request made sure
+            return self.templates.get(request.template_id)
+        name = request.template_name or "inline"
+        return parse_template(request.template_text, loc="template",
+                              default_id=template_id_from(name))
 
     def _publish(self, run_id: str, bundle: Bundle, overwrite: bool, reusable: bool) -> bool:
         """Publish; False when an identical deterministic run appeared meanwhile."""

@@ -21,7 +21,10 @@ class TelemetryRequest:
 
 @dataclass(frozen=True, slots=True)
 class RunRequest:
-    template_id: str
+    """One run. The template is a catalogue id (`template_id`) or YAML text
+    (`template_text`, named by `template_name`, e.g. the file it came from)."""
+
+    template_id: str | None
     mode: str = "simulation"
     parameters: dict[str, Any] = field(default_factory=dict)
     telemetry: TelemetryRequest | None = None
@@ -30,6 +33,12 @@ class RunRequest:
     overwrite_existing: bool = False
     dry_run: bool = False
     seed: int | None = None
+    template_text: str | None = None
+    template_name: str | None = None
+
+    @property
+    def inline(self) -> bool:
+        return self.template_text is not None
 
 
 @dataclass(frozen=True, slots=True)

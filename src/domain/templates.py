@@ -75,12 +75,31 @@ class Template:
         return mode if mode in ("simulation", "telemetry") else "simulation"
 
 
-def parse_template(text: str | bytes, loc: str = "template") -> Template:
-    """Parse and structurally validate template YAML; raises with all problems."""
+EPOCH = "1970-01-01T00:00:00Z"
+
+
+def template_id_from(name: str) -> str:
+    """A metadata id from a file name (`My Model.yaml` → `my-model`), else `inline`."""
+    stem = re.sub(r"\.(ya?ml|json)$", "", name.rsplit("/", 1)[-1], flags=re.IGNORECASE)
+    slug = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
+    return slug[:128] or "inline"
+
+
+def parse_template(
+    text: str | bytes, loc: str = "template", default_id: str | None = None
+) -> Template:
+    """Parse and structurally validate template YAML; raises with all problems.
+
+    With `default_id` (a file or inline text rather than a catalogue entry), a document in
+    the reference engine's model format — no `metadata`, no `window` — is accepted: its id
+    is `default_id` and its window starts at 1970-01-01T00:00:00Z unless `grid.start` says.
+    """
     raw = text.encode("utf-8") if isinstance(text, str) else text
     tree = load_template_tree(raw, loc)
     if not isinstance(tree, dict):
         raise invalid([Problem(loc, "a template must be a YAML mapping at the top level")])
+    if default_id is not None:
+        tree = _model_defaults(tree, default_id)
     problems = ProblemCollector()
     # Types are checked again after substitution; here a placeholder may stand for any value.
     problems.extend(schemas.validate("template", tree, allow_placeholders=True))
@@ -95,6 +114,17 @@ def parse_template(text: str | bytes, loc: str = "template") -> Template:
             problems.add(path, f"placeholder ${{{name}}} names no declared parameter")
     problems.raise_if_any("invalid template")
     return Template(tree, metadata, parameters, raw.decode("utf-8"), sha256_bytes(raw))
+
+
+def _model_defaults(tree: dict[str, Any], default_id: str) -> dict[str, Any]:
+    tree = dict(tree)
+    if "metadata" not in tree:
+        tree["metadata"] = {"id": default_id}
+    if "window" not in tree:
+        grid = tree.get("grid")
+        start = grid.get("start") if isinstance(grid, dict) else None
+        tree["window"] = {"start": start if isinstance(start, str) else EPOCH}
+    return tree
 
 
 def _placeholders(tree: Any, path: str = "") -> list[tuple[str, str]]:

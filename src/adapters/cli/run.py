@@ -35,7 +35,9 @@ def _split_pairs(pairs: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
 
 
 @click.command()
-@click.option("--template-id", required=True, help="Template id (see `flowtime templates list`).")
+@click.option("--template-id", help="Template id (see `flowtime templates list`).")
+@click.option("--file", "template_file", type=click.Path(exists=True, dir_okay=False),
+              help="Run a template or model file instead (the reference's model format too).")
 @click.option("--mode", type=click.Choice(["simulation", "telemetry"]), default="simulation",
               show_default=True)
 @click.option("--param", "params", multiple=True, metavar="K=V",
@@ -55,7 +57,8 @@ def _split_pairs(pairs: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
 @click.option("--templates", "templates_url", help=TEMPLATES_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the API response body as JSON.")
 @report_errors
-def run(template_id: str, mode: str, params: tuple[str, ...], params_file: str | None,
+def run(template_id: str | None, template_file: str | None, mode: str, params: tuple[str, ...],
+        params_file: str | None,
         seed: int | None, deterministic_run_id: bool, run_id: str | None, overwrite: bool,
         dry_run: bool, capture_dir: str | None, binds: tuple[str, ...], store: str | None,
         templates_url: str | None, as_json: bool) -> None:
@@ -64,9 +67,15 @@ def run(template_id: str, mode: str, params: tuple[str, ...], params_file: str |
     from flowtime.adapters.wire import result_response
     from flowtime.domain.parameters import parse_cli_value
     from flowtime.domain.runs import RunRequest, TelemetryRequest
+    from flowtime.domain.templates import parse_template, template_id_from
 
+    if (template_id is None) == (template_file is None):
+        raise click.UsageError("give --template-id or --file (one of them)")
     container = container_for(store, templates_url)
-    template = container.templates().get(template_id)
+    source = Path(template_file).read_bytes().decode("utf-8", "replace") if template_file else None
+    template = (parse_template(source, loc=template_file, default_id=template_id_from(
+        template_file)) if source is not None and template_file else
+        container.templates().get(template_id or ""))
     definitions = {p.name: p for p in template.parameters}
     parameters: dict[str, Any] = _params_from_file(params_file) if params_file else {}
     for key, text in _split_pairs(params, "--param"):
@@ -77,13 +86,13 @@ def run(template_id: str, mode: str, params: tuple[str, ...], params_file: str |
     request = RunRequest(
         template_id=template_id, mode=mode, parameters=parameters, telemetry=telemetry,
         deterministic_run_id=deterministic_run_id, run_id=run_id, overwrite_existing=overwrite,
-        dry_run=dry_run, seed=seed,
+        dry_run=dry_run, seed=seed, template_text=source, template_name=template_file,
     )
     service = container.orchestration()
     if sys.stderr.isatty() and not as_json:
         from rich.console import Console
 
-        with Console(stderr=True).status(f"running {template_id} ({mode})…"):
+        with Console(stderr=True).status(f"running {template.id} ({mode})…"):
             result = service.create_run(request)
     else:
         result = service.create_run(request)

@@ -65,21 +65,28 @@ def show_template(template_id: str, templates_url: str | None, as_json: bool) ->
 
 
 @templates.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--file", "more_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A template or model file (same as giving it as an argument).")
 @click.option("--param", "params", multiple=True, metavar="K=V",
               help="Also build the model with these parameter values.")
-def validate_templates(files: tuple[str, ...], params: tuple[str, ...]) -> None:
+def validate_templates(files: tuple[str, ...], more_files: tuple[str, ...],
+                       params: tuple[str, ...]) -> None:
     """Validate template files: structure, parameters, and the model built from defaults."""
     from pathlib import Path
 
     from flowtime.domain.errors import FlowTimeError
     from flowtime.domain.parameters import parse_cli_value
-    from flowtime.domain.templates import build_model, parse_template
+    from flowtime.domain.templates import build_model, parse_template, template_id_from
 
+    files = (*files, *more_files)
+    if not files:
+        raise click.UsageError("give at least one template file")
     failed = 0
     for name in files:
         try:
-            template = parse_template(Path(name).read_bytes(), loc=name)
+            template = parse_template(Path(name).read_bytes(), loc=name,
+                                      default_id=template_id_from(name))
             definitions = {p.name: p for p in template.parameters}
             values = {}
             for pair in params:

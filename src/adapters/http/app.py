@@ -9,6 +9,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from flowtime import __version__
@@ -44,6 +45,11 @@ def _close_request_schemas(app: Litestar) -> None:
     values = getattr(grid, "additional_properties", None)
     if values is not None and not isinstance(values, bool):
         values.min_items = 1
+    # A run names a catalogue template or carries one as text: exactly one of the two.
+    if "CreateRunBody" in schemas:
+        schemas["CreateRunBody"].one_of = [
+            Schema(required=[name], properties={name: Schema(type=OpenAPIType.STRING)})
+            for name in ("templateId", "template")]
 
 
 def create_app(container: Any) -> Litestar:

@@ -1,0 +1,130 @@
+"""Templates and reference-format models run from a file (CLI) or as text (HTTP), with the
+same validation, locations and limits as catalogue templates (issue 17)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+from litestar.testing import TestClient
+
+from flowtime.adapters.cli.main import cli
+from flowtime.adapters.http.app import create_app
+from flowtime.container import Settings, build_container
+
+MODEL = textwrap.dedent("""\
+    grid: {bins: 3, binSize: 60, binUnit: minutes}
+    nodes:
+      - {id: demand, kind: const, values: [10, 20, 30]}
+      - {id: cap, kind: const, values: [15, 15, 15]}
+    topology:
+      nodes:
+        - {id: Desk, kind: serviceWithBuffer, semantics: {arrivals: demand, capacity: cap}}
+    outputs:
+      - {series: "*"}
+    """)
+TEMPLATE = textwrap.dedent("""\
+    metadata: {id: buffered, title: Buffered desk}
+    window: {start: "2025-03-01T00:00:00Z"}
+    parameters:
+      - {name: cap, type: number, default: 15, minimum: 0}
+    grid: {bins: 3, binSize: 60, binUnit: minutes}
+    nodes:
+      - {id: demand, kind: const, values: [10, 20, 30]}
+      - {id: cap, kind: const, values: [${cap}, ${cap}, ${cap}]}
+    topology:
+      nodes:
+        - {id: Desk, kind: serviceWithBuffer, semantics: {arrivals: demand, capacity: cap}}
+    """)
+
+
+@pytest.fixture
+def client(tmp_path):
+    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0",
+                                  "FLOWTIME_MAX_BODY_BYTES": "4096"})
+    with TestClient(create_app(build_container(settings))) as test_client:
+        yield test_client
+
+
+def _series(client, run_id: str, node: str) -> list[float]:
+    text = client.get(f"/v1/runs/{run_id}/series/{node}").text
+    return [float(line.split(",")[1]) for line in text.splitlines()[1:]]
+
+
+def test_inline_model_runs_over_http_with_the_reference_defaults(client):
+    response = client.post("/v1/runs", json={"template": MODEL})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    run_id = body["metadata"]["runId"]
+    assert body["metadata"]["templateId"] == "inline"
+    assert body["grid"]["startTimeUtc"] == "1970-01-01T00:00:00Z"
+    # queue: 10-15 → 0; 20-15 = 5; 5+30-15 = 20. served: min(Q[t-1]+in, 15)
+    assert _series(client, run_id, "desk_queue") == [0, 5, 20]
+    assert _series(client, run_id, "desk_served") == [10, 15, 15]
+    provenance = client.get(f"/v1/runs/{run_id}/files/model/provenance.json").json()
+    assert provenance["source"] == "inline" and provenance["templateHash"].startswith("sha256:")
+
+
+def test_inline_template_takes_parameters_and_is_deterministic(client):
+    body = {"template": TEMPLATE, "parameters": {"cap": 25},
+            "options": {"deterministicRunId": True}}
+    first = client.post("/v1/runs", json=body)
+    again = client.post("/v1/runs", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    run_id = first.json()["metadata"]["runId"]
+    assert again.json()["metadata"]["runId"] == run_id
+    assert first.json()["metadata"]["templateId"] == "buffered"
+    assert _series(client, run_id, "desk_queue") == [0, 0, 5]
+
+
+def test_inline_validation_errors_have_locations(client):
+    bad = TEMPLATE.replace("demand, capacity: cap", "demnd, capacity: cap")
+    response = client.post("/v1/runs", json={"template": bad})
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert errors[0]["loc"] == "topology.nodes[0].semantics.arrivals"
+    assert "unknown series 'demnd'" in errors[0]["msg"] and "did you mean 'demand'" in \
+        errors[0]["msg"]
+    broken = client.post("/v1/runs", json={"template": "grid: [1,"})
+    assert broken.status_code == 400 and "line 1" in broken.json()["errors"][0]["msg"]
+
+
+def test_template_id_and_template_are_one_or_the_other(client):
+    both = client.post("/v1/runs", json={"templateId": "it-system", "template": MODEL})
+    neither = client.post("/v1/runs", json={})
+    assert both.status_code == 400 and neither.status_code == 400
+    assert "not both" in both.json()["errors"][0]["msg"]
+    assert neither.json()["errors"][0]["loc"] == "templateId"
+
+
+def test_inline_templates_obey_the_body_limit(client):
+    huge = MODEL + "# " + "x" * 5000 + "\n"
+    response = client.post("/v1/runs", json={"template": huge})
+    assert response.status_code == 413
+
+
+def test_cli_runs_and_validates_a_model_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FLOWTIME_STORE", raising=False)
+    path = tmp_path / "Help Desk.yaml"
+    path.write_text(TEMPLATE)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["run", "--file", str(path), "--param", "cap=25", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["metadata"]["templateId"] == "buffered"
+    model = tmp_path / "help desk model.yaml"
+    model.write_text(MODEL)
+    named = json.loads(runner.invoke(cli, ["run", "--file", str(model), "--json"]).output)
+    assert named["metadata"]["templateId"] == "help-desk-model"  # from the file name
+    ok = runner.invoke(cli, ["templates", "validate", "--file", str(model)])
+    assert ok.exit_code == 0 and "ok (help-desk-model" in ok.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MODEL.replace("arrivals: demand", "arrivals: nothing"))
+    invalid = runner.invoke(cli, ["templates", "validate", "--file", str(bad)])
+    assert invalid.exit_code == 2
+    assert "topology.nodes[0].semantics.arrivals: unknown series 'nothing'" in invalid.output
+    usage = runner.invoke(cli, ["run"])
+    assert usage.exit_code == 2 and "--template-id or --file" in usage.output
