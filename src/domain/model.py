@@ -169,10 +169,26 @@ class ConstraintDef(Struct):
 
 
 class Edge(Struct):
-    from_: str = msgspec.field(name="from")
-    to: str
+    """An edge; `from`/`to` (or the reference's `source`/`target`) may carry a port."""
+
+    from_: str | None = msgspec.field(default=None, name="from")
+    to: str | None = None
+    source: str | None = None
+    target: str | None = None
     id: str | None = None
     weight: float = 1.0
+    type: str = "throughput"  # throughput | effort | dependency | terminal
+    measure: str | None = None
+    multiplier: float | None = None
+    lag: int | None = None
+
+    @property
+    def origin(self) -> str:
+        return (self.from_ or self.source or "").split(":", 1)[0]
+
+    @property
+    def destination(self) -> str:
+        return (self.to or self.target or "").split(":", 1)[0]
 
 
 class Topology(Struct):

@@ -202,8 +202,8 @@ def _check_topology(
         if ic is not None and ic.queue_depth is not None and not math.isfinite(ic.queue_depth):
             problems.add(f"topology.nodes[{i}].initialCondition.queueDepth", "must be finite")
     for j, edge in enumerate(topology.edges):
-        for end, value in (("from", edge.from_), ("to", edge.to)):
-            target = value.split(":", 1)[0]
+        for end, target in (("from" if edge.from_ else "source", edge.origin),
+                            ("to" if edge.to else "target", edge.destination)):
             if target not in seen:
                 problems.add(
                     f"topology.edges[{j}].{end}",

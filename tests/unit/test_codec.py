@@ -28,7 +28,7 @@ def test_every_bundle_document_round_trips_byte_for_byte(bundle_files):
 
 def test_the_stored_model_decodes_into_the_typed_model(bundle_files):
     model = decode_model(bundle_files["model/model.yaml"])
-    assert [t.id for t in model.topology.nodes] == ["OrderApi", "Billing"]
+    assert [t.id for t in model.topology.nodes] == ["OrderApi", "Billing", "FailedOrders"]
     assert model.nodes[0].kind == "const"
 
 
