@@ -6,11 +6,12 @@ import argparse
 import platform
 import sys
 
-from benchmarks import api, cli, engine, sweeps
+from benchmarks import api, cli, engine, flow, sweeps
 from benchmarks.common import Row
 
 CASES = {
     "engine": engine.run,
+    "flow": flow.run,
     "create": api.create_run,
     "listing": api.listing,
     "state": api.state_window,

@@ -12,6 +12,6 @@ def test_every_benchmark_case_runs_at_a_tiny_size(capsys):
     assert main(["--quick"]) == 0
     output = capsys.readouterr().out
     for fragment in ("engine", "recurrence", "POST /v1/runs", "GET /v1/runs", "/state_window",
-                     "flowtime --help", "sweep 8 runs"):
+                     "flowtime --help", "sweep 8 runs", "buffered nodes"):
         assert fragment in output
-    assert set(CASES) == {"engine", "create", "listing", "state", "cli", "sweep"}
+    assert set(CASES) == {"engine", "flow", "create", "listing", "state", "cli", "sweep"}
