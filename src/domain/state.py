@@ -89,8 +89,9 @@ class DerivedState(Record):
     latency_minutes: float | None
     throughput_ratio: float | None
     color: str
-    service_time_ms: float | None = None
-    retry_tax: float | None = None
+    # Present only where they apply (null there when undefined in the bin).
+    service_time_ms: float | None | msgspec.UnsetType = msgspec.UNSET
+    retry_tax: float | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class NodeState(Record):
@@ -257,6 +258,10 @@ def _at(series: np.ndarray | None, index: int) -> float | None:
     return None if series is None else _finite(float(series[index]))
 
 
+def _applies(series: np.ndarray | None, index: int) -> float | None | msgspec.UnsetType:
+    return msgspec.UNSET if series is None else _finite(float(series[index]))
+
+
 def _list(series: np.ndarray) -> list[float]:
     """Plain floats; NaN and infinities become NaN, which the JSON encoders write as null."""
     return np.where(np.isfinite(series), series, np.nan).tolist()
@@ -280,8 +285,8 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
                 utilization=utilization, latency_minutes=latency,
                 throughput_ratio=_at(derived.throughput_ratio, index),
                 color=colour(node, utilization, latency),
-                service_time_ms=_at(derived.service_time_ms, index),
-                retry_tax=_at(derived.retry_tax, index)),
+                service_time_ms=_applies(derived.service_time_ms, index),
+                retry_tax=_applies(derived.retry_tax, index)),
             telemetry=_telemetry(node), aliases=node.aliases or None,
         ))
     return StateSnapshot(

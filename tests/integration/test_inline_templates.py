@@ -128,3 +128,45 @@ def test_cli_runs_and_validates_a_model_file(tmp_path, monkeypatch):
     assert "topology.nodes[0].semantics.arrivals: unknown series 'nothing'" in invalid.output
     usage = runner.invoke(cli, ["run"])
     assert usage.exit_code == 2 and "--template-id or --file" in usage.output
+
+
+FLOW_STATE = textwrap.dedent("""\
+    grid: {bins: 2, binSize: 1, binUnit: hours}
+    nodes:
+      - {id: a, kind: const, values: [6, 0]}
+      - {id: s, kind: const, values: [2, 0]}
+      - {id: c, kind: const, values: [4, 0]}
+      - {id: work, kind: const, values: [1000, 0]}
+      - {id: f, kind: const, values: [1, 0]}
+    topology:
+      nodes:
+        - id: Desk
+          kind: serviceWithBuffer
+          semantics: {arrivals: a, served: s, capacity: c, processingTimeMsSum: work,
+                      servedCount: s, failures: f, aliases: {queue: Waiting}}
+        - {id: Dead, kind: dlq, semantics: {arrivals: f, served: s}}
+      edges: [{from: Desk, to: Dead, type: terminal}]
+    """)
+
+
+def test_state_of_flow_nodes_nulls_division_by_zero_and_validates(client):
+    from flowtime.domain import schemas
+
+    run_id = client.post("/v1/runs", json={"template": FLOW_STATE}).json()["metadata"]["runId"]
+    first = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 0}).json()
+    second = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 1}).json()
+    window = client.get(f"/v1/runs/{run_id}/state_window", params={"startBin": 0, "endBin": 1})
+    for body in (first, second, window.json()):
+        assert schemas.validate("time-travel-state", body) == []
+    desk, dead = first["nodes"]
+    assert desk["metrics"]["queue"] == 4  # 6 - 2
+    assert desk["derived"]["utilization"] == 0.5 and desk["derived"]["latencyMinutes"] == 120
+    assert desk["derived"]["serviceTimeMs"] == 500  # 1000 ms over 2 served
+    assert desk["derived"]["retryTax"] == pytest.approx(1 / 3)  # attempts = 2 + 1
+    assert desk["aliases"] == {"queue": "Waiting"}
+    assert dead["derived"]["color"] == "dlq"
+    desk2 = second["nodes"][0]
+    assert desk2["derived"]["utilization"] is None and desk2["derived"]["latencyMinutes"] is None
+    assert desk2["derived"]["serviceTimeMs"] is None
+    series = _series(client, run_id, "desk_queue_time_ms")
+    assert series == [2 * 3.6e6, 0]  # in the bundle, ÷0 is 0
