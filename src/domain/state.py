@@ -90,8 +90,8 @@ class DerivedState(Record):
     throughput_ratio: float | None
     color: str
     # Present only where they apply (null there when undefined in the bin).
-    service_time_ms: float | None | msgspec.UnsetType = msgspec.UNSET
-    retry_tax: float | None | msgspec.UnsetType = msgspec.UNSET
+    service_time_ms: float | msgspec.UnsetType | None = msgspec.UNSET
+    retry_tax: float | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class NodeState(Record):
@@ -258,7 +258,7 @@ def _at(series: np.ndarray | None, index: int) -> float | None:
     return None if series is None else _finite(float(series[index]))
 
 
-def _applies(series: np.ndarray | None, index: int) -> float | None | msgspec.UnsetType:
+def _applies(series: np.ndarray | None, index: int) -> float | msgspec.UnsetType | None:
     return msgspec.UNSET if series is None else _finite(float(series[index]))
 
 

@@ -140,3 +140,11 @@ def test_gc_removes_staging_older_than_asked(runner, data_dir):
     result = runner.invoke(cli, ["runs", "gc", "--older-than", "0"])
     assert result.exit_code == 0 and "removed 1 leftover entries" in result.output
     assert not debris.exists() and (data_dir / "runs" / "g1").is_dir()
+
+
+def test_templates_show_describes_the_topology(runner):
+    shown = runner.invoke(cli, ["templates", "show", "transport-hub"])
+    assert shown.exit_code == 0, shown.output
+    assert "Platform" in shown.output and "dispatch every 2 bins" in shown.output
+    claims = runner.invoke(cli, ["templates", "show", "claims-desk"]).output
+    assert "shares triage" in claims and "serviceWithBuffer" in claims

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from flowtime.adapters.cli.errors import EXIT_USAGE, report_errors
@@ -40,7 +42,7 @@ def list_templates(templates_url: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @report_errors
 def show_template(template_id: str, templates_url: str | None, as_json: bool) -> None:
-    """Show a template's parameters (types, defaults, bounds)."""
+    """Show a template's parameters (types, defaults, bounds) and its topology."""
     from flowtime.adapters.cli.context import container_for, print_json
     from flowtime.adapters.wire import template_detail
 
@@ -62,6 +64,38 @@ def show_template(template_id: str, templates_url: str | None, as_json: bool) ->
                       "" if p.lower is None else f"{p.lower:g}",
                       "" if p.upper is None else f"{p.upper:g}", p.title)
     console.print(table)
+    _print_topology(console, template)
+
+
+def _print_topology(console: Any, template: Any) -> None:
+    """Each topology node's kind, its series by role and its flow options (at defaults)."""
+    from rich.table import Table
+
+    from flowtime.domain.errors import FlowTimeError
+    from flowtime.domain.templates import build_model
+
+    try:
+        model = build_model(template, {})
+    except FlowTimeError:
+        return  # parameters without defaults: nothing to show without values
+    table = Table("topology node", "kind", "series", "options", title="topology (at defaults)")
+    nodes = {t.id: t for t in model.definition.topology.nodes}
+    for component in model.plan.components:
+        tnode = nodes[component.id]
+        options = []
+        if tnode.wip_limit is not None or tnode.wip_limit_series:
+            options.append(f"wip limit {tnode.wip_limit_series or f'{tnode.wip_limit:g}'}"
+                           f" → {tnode.wip_overflow or 'loss'}")
+        if tnode.dispatch_schedule is not None:
+            options.append(f"dispatch every {tnode.dispatch_schedule.period_bins} bins")
+        if tnode.constraints:
+            options.append("shares " + ", ".join(tnode.constraints))
+        if tnode.semantics.parallelism is not None:
+            options.append(f"parallelism {tnode.semantics.parallelism}")
+        series = ", ".join(f"{k}={v}" for k, v in component.metrics.items())
+        table.add_row(component.id, component.kind, series, "; ".join(options))
+    if model.plan.components:
+        console.print(table)
 
 
 @templates.command("validate")
