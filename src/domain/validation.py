@@ -211,6 +211,16 @@ def _check_topology(
                 )
         if not math.isfinite(edge.weight) or edge.weight < 0:
             problems.add(f"topology.edges[{j}].weight", "must be a finite number ≥ 0")
+    dlqs = {t.id for t in topology.nodes if t.kind.lower() == "dlq"}
+    for j, edge in enumerate(topology.edges):
+        if edge.type.lower() == "terminal":
+            continue
+        for end, node_id in (("inbound", edge.destination), ("outbound", edge.origin)):
+            if node_id in dlqs:
+                warnings.append(RunWarning(
+                    f"dlq_non_terminal_{end}",
+                    f"topology.edges[{j}]: {end} edge of dead-letter queue '{node_id}' is "
+                    f"'{edge.type}'; DLQ edges should be `type: terminal`", node_id=node_id))
     if len(topology.nodes) > 1 and not topology.edges:
         # The reference accepts unconnected topologies; say so, but do not refuse the model.
         warnings.append(RunWarning(

@@ -491,3 +491,21 @@ def test_property_the_synthesized_queue_is_the_recurrence(rows, initial):
     np.testing.assert_allclose(values["buf_overflow"], expected_overflow, rtol=0, atol=1e-9)
     q, overflow = np.array(values["buf_queue"]), np.array(values["buf_overflow"])
     assert (q >= 0).all() and (q <= np.array(limits) + 1e-12).all() and (overflow >= 0).all()
+
+
+def test_dlq_edges_that_are_not_terminal_are_warned_about():
+    text = model_text("""\
+        nodes:
+          - {id: a, kind: const, values: [1, 1, 1]}
+        """, """\
+        topology:
+          nodes:
+            - {id: Svc, semantics: {arrivals: a, served: a}}
+            - {id: DLQ, kind: dlq, semantics: {arrivals: a, served: a}}
+          edges:
+            - {from: Svc, to: DLQ}
+            - {from: DLQ, to: Svc, type: terminal}
+        """)
+    [warning] = build_model(parse_template(text), {}).warnings
+    assert warning.code == "dlq_non_terminal_inbound" and warning.node_id == "DLQ"
+    assert "should be `type: terminal`" in warning.message
