@@ -87,7 +87,7 @@ def test_run_page_draws_charts_and_the_slider_updates_the_snapshot(page, server)
     page.wait_for_selector(".chart canvas")
     canvas = page.locator(".chart canvas").first.bounding_box()
     assert canvas and canvas["width"] > 100 and canvas["height"] > 100
-    assert page.locator(".chart").count() == 2  # OrderApi and Billing
+    assert page.locator(".chart").count() == 3  # OrderApi, Billing, FailedOrders
     page.wait_for_selector("#snapshot[data-bin='0']")
     slider = page.locator("#bin")
     slider.fill("5")
