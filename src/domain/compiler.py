@@ -18,7 +18,7 @@ import numpy as np
 from flowtime.domain.expressions.ast import Expr, Ref, references
 from flowtime.domain.expressions.scalar import evaluate_feedback_group
 from flowtime.domain.expressions.vector import as_series, evaluate
-from flowtime.domain.flow import Component, FlowCompilation, compile_flow
+from flowtime.domain.flow import Component, ConstraintUse, FlowCompilation, compile_flow
 from flowtime.domain.graph import plan_steps
 from flowtime.domain.model import (
     DEFAULT_RNG_KIND,
@@ -165,6 +165,7 @@ class EvaluationPlan:
     rng_kind: str
     node_ids: tuple[str, ...]  # every series: the model's, then the synthesized ones
     components: tuple[Component, ...] = ()  # the topology, compiled
+    constraints: tuple[ConstraintUse, ...] = ()
     roles: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # synthesized series ->
     # (flow | state | derived, component id)
 
@@ -202,6 +203,7 @@ def compile_model(
         rng_kind=rng.kind if rng is not None else DEFAULT_RNG_KIND,
         node_ids=tuple(compiled),
         components=tuple(flow.components),
+        constraints=tuple(flow.constraints),
         roles={s.node_id: (s.role, s.component) for s in flow.series},
     )
     return plan, cycles

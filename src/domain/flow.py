@@ -115,10 +115,21 @@ class Component:
     timing: dict[str, str] = field(default_factory=dict)  # processingTimeMsSum, servedCount
 
 
+@dataclass(frozen=True, slots=True)
+class ConstraintUse:
+    """A shared constraint as compiled: its capacity series and, per node sharing it, the
+    node's demand (arrivals) and admitted series."""
+
+    id: str
+    capacity: str
+    members: tuple[tuple[str, str, str], ...]  # (topology node id, demand, admitted)
+
+
 @dataclass(slots=True)
 class FlowCompilation:
     series: list[Synthesized] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
+    constraints: list[ConstraintUse] = field(default_factory=list)
     initial: dict[str, float] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -341,11 +352,14 @@ def _constraints(b: _Builder, nodes: list[TopologyNode]) -> dict[str, str]:
             continue
         cap = _call("MAX", Num(0.0), _safe(_ref(capacity_series)))
         demand = _sum(_safe(_ref(t.semantics.arrivals or "")) for t in members)
+        uses = []
         for tnode in members:
             own = _safe(_ref(tnode.semantics.arrivals or ""))
             share = _call("IF", _sub(demand, cap), _div(_mul(cap, own), demand), own)
             name = b.add(f"{snake(tnode.id)}_capped_{cid}", share, "flow", tnode.id)
             admitted.setdefault(tnode.id, []).append(name)
+            uses.append((tnode.id, tnode.semantics.arrivals or "", name))
+        b.out.constraints.append(ConstraintUse(cid, capacity_series, tuple(uses)))
     result: dict[str, str] = {}
     for node_id, names in admitted.items():
         if len(names) == 1:

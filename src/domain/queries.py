@@ -28,8 +28,8 @@ from flowtime.domain.codec import (
     decode_model,
     decode_series,
 )
+from flowtime.domain.compiler import EvaluationPlan
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
-from flowtime.domain.flow import Component
 from flowtime.domain.grid import TimeGrid, parse_utc
 from flowtime.domain.hashing import sha256_bytes
 from flowtime.domain.model import ModelDef
@@ -46,6 +46,7 @@ from flowtime.domain.runs import (
 )
 from flowtime.domain.state import (
     MAX_WINDOW_BINS,
+    ConstraintView,
     NodeView,
     NodeWarning,
     RngInfo,
@@ -230,7 +231,8 @@ class RunQueryService:
             files_by_node.setdefault(f.node_id, []).append(f.path)
         warnings = [_warning_record(w) for w in record.warnings]
         nodes = []
-        for component in compiled_components(model, run_id):
+        plan = compiled_plan(model, run_id)
+        for component in plan.components:
             metrics, member_ids = {}, set()
             for metric, node_id in component.metrics.items():
                 values = series.values(node_id)
@@ -246,16 +248,32 @@ class RunQueryService:
                 warnings=[NodeWarning(code=w.code, message=w.message, severity=w.severity)
                           for w in warnings if w.node_id in member_ids],
             ))
-        return RunView(state_metadata(record, manifest), grid, nodes, warnings)
+        return RunView(state_metadata(record, manifest), grid, nodes, warnings,
+                       constraint_views(plan, series))
 
 
-def compiled_components(model: ModelDef, run_id: str) -> tuple[Component, ...]:
-    """The run's topology as compiled (which series are each node's queue, served, …)."""
+def compiled_plan(model: ModelDef, run_id: str) -> EvaluationPlan:
+    """The run's model as compiled (which series are each node's queue, served, …)."""
     checked = validate_and_plan(model)
     if checked.plan is None:
         raise damaged(MODEL_YAML, "no longer validates ("
                       + "; ".join(str(p) for p in checked.problems[:3]) + ")", run_id)
-    return checked.plan.components
+    return checked.plan
+
+
+def constraint_views(plan: EvaluationPlan, series: SeriesReader) -> list[ConstraintView]:
+    """Shared constraints whose series the run wrote (outputs may leave some out)."""
+    views = []
+    for use in plan.constraints:
+        capacity = series.values(use.capacity)
+        demands = [series.values(demand) for _, demand, _ in use.members]
+        admitted = {node: series.values(name) for node, _, name in use.members}
+        if capacity is None or any(d is None for d in demands) or any(
+                a is None for a in admitted.values()):
+            continue
+        demand = np.sum([np.where(np.isfinite(d), d, 0.0) for d in demands], axis=0)
+        views.append(ConstraintView(use.id, capacity, demand, admitted))  # type: ignore[arg-type]
+    return views
 
 
 def _warning_record(warning: RunWarning) -> StateWarning:

@@ -110,11 +110,32 @@ class BinInfo(Record):
     duration_minutes: int
 
 
+class ConstraintState(Record):
+    """A shared constraint in one bin (a flowtime extension, present only when the model
+    declares constraints): what the nodes asked for, what each was admitted, and whether
+    the capacity was the limit."""
+
+    id: str
+    capacity: float | None
+    demand: float | None
+    limiting: bool
+    admitted: dict[str, float | None]
+
+
+class ConstraintSeries(Record):
+    id: str
+    capacity: list[float | None]
+    demand: list[float | None]
+    limiting: list[bool]
+    admitted: dict[str, list[float | None]]
+
+
 class StateSnapshot(Record):
     metadata: StateMetadata
     bin: BinInfo
     nodes: list[NodeState]
     warnings: list[StateWarning]
+    constraints: list[ConstraintState] | msgspec.UnsetType = msgspec.UNSET
 
 
 class WindowSlice(Record):
@@ -137,6 +158,7 @@ class StateWindow(Record):
     timestamps_utc: list[str]
     nodes: list[NodeSeries]
     warnings: list[StateWarning]
+    constraints: list[ConstraintSeries] | msgspec.UnsetType = msgspec.UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +178,19 @@ class NodeView:
 
 
 @dataclass(frozen=True, slots=True)
+class ConstraintView:
+    id: str
+    capacity: np.ndarray
+    demand: np.ndarray  # Σ of the sharing nodes' arrivals (NaN and ±inf as 0)
+    admitted: dict[str, np.ndarray]  # topology node id -> admitted arrivals
+
+    @property
+    def limiting(self) -> np.ndarray:
+        capacity = np.where(np.isfinite(self.capacity), self.capacity, 0.0)
+        return (self.demand > np.maximum(capacity, 0.0)) & (self.demand > 0)
+
+
+@dataclass(frozen=True, slots=True)
 class RunView:
     """Everything the projections need, loaded once per (immutable) run."""
 
@@ -163,6 +198,7 @@ class RunView:
     grid: TimeGrid
     nodes: list[NodeView]
     warnings: list[StateWarning]
+    constraints: list[ConstraintView] = field(default_factory=list)
     # Whole-run series as plain lists, built on the first window request and sliced after.
     _lists: dict[str, Any] = field(default_factory=dict)
 
@@ -289,11 +325,16 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
                 retry_tax=_applies(derived.retry_tax, index)),
             telemetry=_telemetry(node), aliases=node.aliases or None,
         ))
+    constraints = [ConstraintState(
+        id=c.id, capacity=_at(c.capacity, index), demand=_at(c.demand, index),
+        limiting=bool(c.limiting[index]),
+        admitted={node: _at(values, index) for node, values in c.admitted.items()},
+    ) for c in view.constraints]
     return StateSnapshot(
         metadata=view.metadata,
         bin=BinInfo(index=index, start_utc=format_utc(grid.bin_start(index)),
                     end_utc=format_utc(grid.bin_end(index)), duration_minutes=grid.bin_minutes),
-        nodes=nodes, warnings=view.warnings,
+        nodes=nodes, warnings=view.warnings, constraints=constraints or msgspec.UNSET,
     )
 
 
@@ -313,8 +354,14 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
             series={name: values[window] for name, values in series.items()},
             telemetry=_telemetry(node), aliases=node.aliases or None,
         ))
+    constraints = [ConstraintSeries(
+        id=c.id, capacity=_list(c.capacity[window]), demand=_list(c.demand[window]),
+        limiting=c.limiting[window].tolist(),
+        admitted={node: _list(values[window]) for node, values in c.admitted.items()},
+    ) for c in view.constraints]
     return StateWindow(
         metadata=view.metadata,
         window=WindowSlice(start_bin=start, end_bin=end, bin_count=end - start + 1),
         timestamps_utc=lists["timestamps"][window], nodes=nodes, warnings=view.warnings,
+        constraints=constraints or msgspec.UNSET,
     )

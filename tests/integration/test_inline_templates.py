@@ -170,3 +170,39 @@ def test_state_of_flow_nodes_nulls_division_by_zero_and_validates(client):
     assert desk2["derived"]["serviceTimeMs"] is None
     series = _series(client, run_id, "desk_queue_time_ms")
     assert series == [2 * 3.6e6, 0]  # in the bundle, ÷0 is 0
+
+
+CONSTRAINED = textwrap.dedent("""\
+    grid: {bins: 3, binSize: 1, binUnit: hours}
+    nodes:
+      - {id: a, kind: const, values: [6, 2, 4]}
+      - {id: b, kind: const, values: [4, 2, 6]}
+      - {id: cap, kind: const, values: [5, 10, 0]}
+    topology:
+      nodes:
+        - {id: A, semantics: {arrivals: a}, constraints: [db]}
+        - {id: B, semantics: {arrivals: b}, constraints: [db]}
+      edges: [{from: A, to: B}]
+      constraints:
+        - {id: db, semantics: {served: cap}}
+    """)
+
+
+def test_state_reports_each_constraints_allocation_and_whether_it_limited(client):
+    from flowtime.domain import schemas
+
+    run_id = client.post("/v1/runs", json={"template": CONSTRAINED}).json()["metadata"]["runId"]
+    first = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 0}).json()
+    window = client.get(f"/v1/runs/{run_id}/state_window",
+                        params={"startBin": 0, "endBin": 2}).json()
+    assert schemas.validate("time-travel-state", first) == []
+    assert schemas.validate("time-travel-state", window) == []
+    # demand 10 against 5: A gets 5×6/10 = 3, B 2
+    assert first["constraints"] == [{"id": "db", "capacity": 5, "demand": 10, "limiting": True,
+                                     "admitted": {"A": 3, "B": 2}}]
+    [db] = window["constraints"]
+    assert db["limiting"] == [True, False, True]
+    assert db["admitted"] == {"A": [3, 2, 0], "B": [2, 2, 0]}
+    plain = client.post("/v1/runs", json={"template": MODEL}).json()["metadata"]["runId"]
+    assert "constraints" not in client.get(f"/v1/runs/{plain}/state",
+                                           params={"binIndex": 0}).json()
