@@ -57,6 +57,7 @@ class Settings:
     dask_scheduler: str | None = None  # tcp://host:8786; none: a LocalCluster
     sweep_workers: int | None = None  # processes (local) or LocalCluster workers (dask)
     fsync: bool = True  # FLOWTIME_FSYNC=0: the file store skips fsync (tests, scratch data)
+    max_capture_file_bytes: int = 64 * 1024 * 1024  # FLOWTIME_MAX_CAPTURE_FILE_BYTES
     log_level: str | None = None  # FLOWTIME_LOG_LEVEL; None: each driver's default
     # OpenTelemetry's standard variables: OTEL_SERVICE_NAME, and OTLP export when
     # OTEL_EXPORTER_OTLP[_<SIGNAL>]_ENDPOINT is set or OTEL_<SIGNAL>_EXPORTER=otlp.
@@ -84,6 +85,8 @@ class Settings:
             values["sweep_workers"] = int(env["FLOWTIME_SWEEP_WORKERS"])
         if env.get("FLOWTIME_MAX_BODY_BYTES", "").isdigit():
             values["max_body_bytes"] = int(env["FLOWTIME_MAX_BODY_BYTES"])
+        if env.get("FLOWTIME_MAX_CAPTURE_FILE_BYTES", "").isdigit():
+            values["max_capture_file_bytes"] = int(env["FLOWTIME_MAX_CAPTURE_FILE_BYTES"])
         if env.get("FLOWTIME_FSYNC", "").lower() in ("0", "false", "no"):
             values["fsync"] = False
         if env.get("FLOWTIME_LOG_LEVEL"):
@@ -100,6 +103,7 @@ class Settings:
         env = {"FLOWTIME_STORE": self.store_url, "FLOWTIME_TEMPLATES_DIR": self.templates_url,
                "FLOWTIME_CAPTURE_ROOT": self.capture_root,
                "FLOWTIME_MAX_BODY_BYTES": str(self.max_body_bytes),
+               "FLOWTIME_MAX_CAPTURE_FILE_BYTES": str(self.max_capture_file_bytes),
                "FLOWTIME_EXECUTOR": self.executor, "FLOWTIME_FSYNC": "1" if self.fsync else "0"}
         optional = {"FLOWTIME_API_KEY": self.api_key,
                     "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,
@@ -109,6 +113,11 @@ class Settings:
         return env
 
     def __post_init__(self) -> None:
+        if self.api_key is not None and not (self.api_key.isascii() and self.api_key.isprintable()):
+            # HTTP headers are latin-1 on the wire: a non-ASCII key could never be matched.
+            raise FlowTimeError(ErrorKind.INVALID, "FLOWTIME_API_KEY must be printable ASCII", [
+                Problem("FLOWTIME_API_KEY", "use printable ASCII characters only (e.g. a hex "
+                        "or base64 token); other characters cannot travel in an HTTP header")])
         if self.executor not in ("local", "dask"):
             raise FlowTimeError(ErrorKind.INVALID, f"unknown executor '{self.executor}'", [
                 Problem("executor", "must be local or dask")])
@@ -149,10 +158,10 @@ def open_template_source(url: str) -> TemplateSource:
     return load_plugin(TEMPLATE_GROUP, url, "templates")
 
 
-def _capture_source(root: str) -> TelemetrySource:
+def _capture_source(root: str, max_bytes: int) -> TelemetrySource:
     from flowtime.adapters.telemetry.capture_directory import CaptureDirectorySource
 
-    return CaptureDirectorySource(root)
+    return CaptureDirectorySource(root, max_bytes)
 
 
 def _clock() -> Clock:
@@ -219,7 +228,8 @@ class Container(containers.DeclarativeContainer):
     store = providers.Singleton(open_store, settings.provided.store_url,
                                 settings.provided.fsync)
     templates = providers.Singleton(open_template_source, settings.provided.templates_url)
-    telemetry = providers.Singleton(_capture_source, settings.provided.capture_root)
+    telemetry = providers.Singleton(_capture_source, settings.provided.capture_root,
+                                    settings.provided.max_capture_file_bytes)
     observability = providers.Singleton(_observability, settings)
     observer = providers.Singleton(_observer, observability)
     orchestration = providers.Singleton(

@@ -29,6 +29,8 @@ from flowtime.domain.codec import (
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.grid import format_utc, parse_utc
 from flowtime.domain.hashing import canonical_json, sha256_canonical
+from flowtime.domain.model import ParameterDef
+from flowtime.domain.parameters import check_value, resolve_parameters
 from flowtime.domain.runs import MODES, RunRequest
 
 if TYPE_CHECKING:
@@ -91,6 +93,25 @@ def check_sweep(request: SweepRequest) -> list[Problem]:
     if request.seed is not None and not 0 <= request.seed < 2**62:
         problems.append(Problem("seed", "must be a non-negative integer"))
     return problems
+
+
+def check_parameters(request: SweepRequest, parameters: list[ParameterDef]) -> list[Problem]:
+    """Every grid value and fixed parameter checked against the template's typed parameters,
+    before anything starts (a bad value fails the request, not a background run)."""
+    by_name = {p.name: p for p in parameters}
+    known = ", ".join(sorted(by_name)) or "none"
+    _, problems = resolve_parameters(parameters, {k: v for k, v in request.parameters.items()
+                                                  if k not in request.grid})
+    for name, values in request.grid.items():
+        definition = by_name.get(name)
+        if definition is None:
+            problems.append(Problem(f"grid.{name}", f"unknown parameter (this template "
+                                    f"accepts: {known})"))
+            continue
+        for i, value in enumerate(values if isinstance(values, list) else []):
+            problems.extend(check_value(definition, value, f"grid.{name}[{i}]")[1])
+    return [p for p in problems if not p.loc.startswith("parameters.") or
+            p.loc.split(".", 1)[1].split("[")[0] not in request.grid]
 
 
 def check_size(request: SweepRequest) -> None:

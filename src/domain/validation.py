@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flowtime.domain.compiler import EvaluationPlan, FeedbackStep, compile_model
 from flowtime.domain.errors import Problem, ProblemCollector
@@ -12,7 +13,7 @@ from flowtime.domain.expressions.ast import ArrayLit, Call, Expr, Ref, children,
 from flowtime.domain.expressions.functions import FUNCTIONS
 from flowtime.domain.expressions.parser import ExpressionError, parse_expression
 from flowtime.domain.flow import FlowCompilation, compile_flow
-from flowtime.domain.grid import parse_utc
+from flowtime.domain.grid import BIN_UNIT_MINUTES, parse_utc
 from flowtime.domain.model import ConstNode, ExprNode, ModelDef, PmfNode, initial_conditions
 from flowtime.domain.runs import RunWarning
 
@@ -78,6 +79,16 @@ def _check_window(model: ModelDef, problems: ProblemCollector) -> None:
         problems.add(
             "window.start", f"{start!r} must be an ISO 8601 UTC instant like 2025-01-01T00:00:00Z"
         )
+    else:
+        begin = parse_utc(start)
+        minutes = model.grid.bins * model.grid.bin_size * BIN_UNIT_MINUTES.get(
+            model.grid.bin_unit, 1)
+        try:
+            assert begin is not None
+            begin + timedelta(minutes=minutes)
+        except OverflowError:
+            problems.add("window.start", f"{start} plus {model.grid.bins} bins of "
+                         f"{model.grid.bin_size} {model.grid.bin_unit} ends after year 9999")
 
 
 def _check_node_ids(model: ModelDef, problems: ProblemCollector) -> dict[str, int]:

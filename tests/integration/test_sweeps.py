@@ -124,16 +124,36 @@ def test_monte_carlo_bands_bracket_the_analytic_median(tmp_path, templates):
 def test_cli_sweep_lists_failures_and_exits_1(tmp_path, templates, monkeypatch):
     monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path / "cli"))
     monkeypatch.delenv("FLOWTIME_STORE", raising=False)
+    # bins=5 is a valid parameter, but the 12-value demand profile then fails that point.
     result = CliRunner().invoke(cli, ["sweep", "--template-id", "it-system", "--templates",
-                                      str(templates), "--grid", "errorRate=0.01,7",
-                                      "--workers", "2"])
+                                      str(templates), "--grid", "bins=12,5", "--workers", "2"])
     assert result.exit_code == 1
     assert "1 new, 0 reused, 1 failed of 2" in result.output
-    assert "parameters.errorRate: 7 is above the maximum 1" in result.output
+    assert "length 12 does not match grid.bins 5" in result.output
     ok = CliRunner().invoke(cli, ["sweep", "--template-id", "it-system", "--templates",
-                                  str(templates), "--grid", "errorRate=0.01", "--json"])
+                                  str(templates), "--grid", "bins=12", "--json"])
     assert ok.exit_code == 0
     assert json.loads(ok.output)["progress"]["reused"] == 1
+
+
+def test_bad_grid_values_are_refused_before_anything_starts(tmp_path, templates, monkeypatch):
+    monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path / "cli"))
+    monkeypatch.delenv("FLOWTIME_STORE", raising=False)
+    result = CliRunner().invoke(cli, ["sweep", "--template-id", "it-system", "--templates",
+                                      str(templates), "--grid", "errorRate=0.01,7"])
+    assert result.exit_code == 2
+    assert "grid.errorRate[1]: 7 is above the maximum 1" in result.output
+    assert not (tmp_path / "cli" / "runs").exists() or not any((tmp_path / "cli" / "runs")
+                                                               .iterdir())
+    container = container_for(f"file://{tmp_path / 'http'}", templates)
+    with TestClient(create_app(container)) as client:
+        for grid, message in (({"nope": [1]}, "grid.nope: unknown parameter"),
+                              ({"billingCapacity": ["x"]}, "grid.billingCapacity[0]"),
+                              ({"errorRate": [0.1, 2]}, "grid.errorRate[1]")):
+            response = client.post("/v1/sweeps", json={"templateId": "it-system", "grid": grid})
+            assert response.status_code == 400, response.text
+            assert any(message in f"{e['loc']}: {e['msg']}" for e in response.json()["errors"])
+        assert client.get("/v1/sweeps").json()["items"] == []
 
 
 def test_http_sweep_is_accepted_and_completes_in_the_background(tmp_path, templates):

@@ -46,8 +46,9 @@ def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str
 
     from flowtime.adapters.cli.context import print_json
     from flowtime.container import Settings, build_container
+    from flowtime.domain.errors import invalid
     from flowtime.domain.parameters import parse_cli_value
-    from flowtime.domain.sweeps import SweepRequest
+    from flowtime.domain.sweeps import SweepRequest, check_parameters
 
     settings = Settings.from_env(store_url=store, templates_url=templates_url,
                                  executor=executor or ("dask" if scheduler else None),
@@ -67,6 +68,9 @@ def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str
         name, _, text = item.partition("=")
         fixed[name] = parse_cli_value(definitions.get(name), text)
     request = SweepRequest(template_id, mode, grid, fixed, samples, seed)
+    found = check_parameters(request, list(definitions.values()))
+    if found:
+        raise invalid(found, "invalid sweep")  # exit 2, before any worker starts
     service = container.sweeps()
     cancel = threading.Event()
     outcome: dict[str, Any] = {}

@@ -15,6 +15,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 from flowtime import __version__
 from flowtime.adapters.http.metrics import metrics_route
 from flowtime.adapters.http.problems import (
+    handle_bad_encoding,
     handle_domain_error,
     handle_http,
     handle_too_deep,
@@ -77,6 +78,7 @@ def create_app(container: Any) -> Litestar:
             ValidationException: handle_validation,
             HTTPException: handle_http,
             RecursionError: handle_too_deep,
+            UnicodeDecodeError: handle_bad_encoding,
             Exception: handle_unexpected,
         },
         middleware=[request_id_middleware],

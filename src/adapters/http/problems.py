@@ -109,6 +109,12 @@ def handle_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Res
     return problem_response(400, detail, [ProblemItem("body", detail)], request_id_of(request))
 
 
+def handle_bad_encoding(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
+    """JSON must be UTF-8; the decoder raises this for any other byte sequence."""
+    detail = f"request body is not valid UTF-8 (byte {exc.start})"
+    return problem_response(400, detail, [ProblemItem("body", detail)], request_id_of(request))
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     request_id = request_id_of(request)
     log.exception("unhandled error in request %s %s (request id %s)", request.method,

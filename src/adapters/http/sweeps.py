@@ -21,7 +21,7 @@ from flowtime.adapters.wire import SweepBody
 from flowtime.domain.codec import SweepJson, SweepListItemJson
 from flowtime.domain.errors import invalid
 from flowtime.domain.hashing import RUN_ID_PATTERN
-from flowtime.domain.sweeps import SweepService, check_size, check_sweep
+from flowtime.domain.sweeps import SweepService, check_parameters, check_size, check_sweep
 
 
 class SweepList(msgspec.Struct):
@@ -65,7 +65,10 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
             raise invalid(found, "invalid sweep")
         check_size(sweep)
         templates = request.app.state.container.templates()
-        await offload(templates.get, sweep.template_id)  # unknown template: 404 now
+        template = await offload(templates.get, sweep.template_id)  # unknown: 404 now
+        found = check_parameters(sweep, template.parameters)
+        if found:
+            raise invalid(found, "invalid sweep")
         _start(sweeps, sweep)
         location = f"/v1/sweeps/{sweep.sweep_id}"
         return Response({"sweepId": sweep.sweep_id, "status": "accepted", "location": location},

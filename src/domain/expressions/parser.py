@@ -16,11 +16,13 @@ import math
 import re
 from dataclasses import dataclass
 
-from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Neg, Num, Ref
+from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Neg, Num, Ref, children
 from flowtime.domain.expressions.functions import FUNCTIONS
 
 MAX_EXPRESSION_LENGTH = 10_000
-MAX_DEPTH = 200
+# Height of the syntax tree (nesting and the length of operator chains alike): evaluators
+# and validation walk trees recursively, so the parser refuses what they could not walk.
+MAX_DEPTH = 100
 
 _TOKEN = re.compile(
     r"""
@@ -205,10 +207,27 @@ def _check_call(node: Call) -> None:
             raise ExpressionError(arg.col or node.col, rule.message(node.name))
 
 
+def tree_height(node: Expr) -> int:
+    """Levels of the tree, iteratively (a long chain must not exhaust the stack here)."""
+    height, stack = 0, [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        height = max(height, level)
+        stack.extend((child, level + 1) for child in children(current))
+    return height
+
+
 def parse_expression(text: str) -> Expr:
     """Parse expression text into an AST; raises ExpressionError with a column."""
     if not isinstance(text, str):
         raise ExpressionError(1, "expression must be a string")
     if len(text) > MAX_EXPRESSION_LENGTH:
         raise ExpressionError(1, f"expression is longer than {MAX_EXPRESSION_LENGTH} characters")
-    return _Parser(text).parse()
+    try:
+        tree = _Parser(text).parse()
+    except RecursionError:
+        raise ExpressionError(1, "expression is nested too deeply") from None
+    if tree_height(tree) > MAX_DEPTH:
+        raise ExpressionError(1, f"expression is nested too deeply (more than {MAX_DEPTH} levels "
+                              "of calls, parentheses or chained operators; split it into nodes)")
+    return tree

@@ -31,7 +31,9 @@ class LoopCompiler:
         members: list[str],
         initial: Mapping[str, float],
         hoist: Callable[[Expr], np.ndarray | float],
+        bins: int,
     ):
+        self.bins = bins
         self.slot = {name: f"m{i}" for i, name in enumerate(members)}
         self.initial = initial
         self.hoist = hoist
@@ -75,6 +77,8 @@ class LoopCompiler:
         """Value `lag` bins ago; the padding supplies the initial condition."""
         if not lag:
             return self.emit(ref)
+        if lag >= self.bins:  # always before the grid: the initial value (no giant padding)
+            return literal(float(self.initial.get(ref.name, 0.0)))
         self.pad = max(self.pad, lag)
         slot = self.slot[ref.name]
         name = f"p{slot[1:]}_{lag}"
@@ -108,7 +112,7 @@ def evaluate_feedback_group(
     hoist: Callable[[Expr], np.ndarray | float],
 ) -> dict[str, np.ndarray]:
     """Evaluate `members` (in instantaneous-dependency order) bin by bin."""
-    compiler = LoopCompiler(members, initial, hoist)
+    compiler = LoopCompiler(members, initial, hoist, bins)
     body: list[str] = []
     for m in members:
         slot = compiler.slot[m]
