@@ -49,17 +49,18 @@ _DESCRIPTIONS = {
     413: "Request body or state window too large",
     503: "The artifact store cannot be used",
     415: "Request body is not JSON",
-    422: "Telemetry capture files missing or unreadable",
+    422: "Telemetry capture files missing or unreadable, or a damaged run",
     500: "Unexpected server error (quote the request id)",
 }
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problem+json responses a route can give."""
+    """OpenAPI entries for the problem+json responses a route can give (every route may
+    meet an unavailable store: 503)."""
     return {
         status: ResponseSpec(ProblemOut, description=_DESCRIPTIONS[status],
                              media_type=PROBLEM_MEDIA_TYPE, generate_examples=False)
-        for status in sorted({*statuses, 500})
+        for status in sorted({*statuses, 500, 503})
     }
 
 

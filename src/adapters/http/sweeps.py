@@ -56,7 +56,8 @@ def _start(service: SweepService, request: Any) -> None:
 
 def sweep_routes(problems: Any, offload: Any) -> list[Any]:
     @post("/v1/sweeps", tags=["sweeps"], summary="Start a sweep (runs in the background)",
-          status_code=202, guards=[require_api_key], responses=problems(400, 401, 404, 413, 415))
+          status_code=202, guards=[require_api_key],
+          responses=problems(400, 401, 404, 413, 415, 503))
     async def create_sweep(request: Request[Any, Any, Any], data: JSONBody[SweepBody],
                            sweeps: Sweeps) -> Response[dict[str, Any]]:
         sweep = data.to_domain()
@@ -64,8 +65,9 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
         if found:
             raise invalid(found, "invalid sweep")
         check_size(sweep)
-        templates = request.app.state.container.templates()
-        template = await offload(templates.get, sweep.template_id)  # unknown: 404 now
+        container = request.app.state.container
+        template = await offload(container.templates().get, sweep.template_id)  # unknown: 404
+        await offload(container.store().check)  # the store is down: 503 now, not a lost sweep
         found = check_parameters(sweep, template.parameters)
         if found:
             raise invalid(found, "invalid sweep")

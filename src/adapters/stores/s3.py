@@ -19,12 +19,14 @@ objects, cached by ETag, so a page over 10,000 runs does not read 10,000 bundles
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 from flowtime.adapters.stores import faults
@@ -37,13 +39,37 @@ from flowtime.adapters.stores.paths import (
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, not_found
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
 
+log = logging.getLogger("flowtime.stores.s3")
 COMMITS = "commits/"
 DATA = "data/"
 CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 
 
 def _unavailable(message: str, exc: Exception) -> FlowTimeError:
-    return FlowTimeError(ErrorKind.UNAVAILABLE, f"{message}: {exc}")
+    """A 503 for the client, without the endpoint or object keys (those go to the log)."""
+    log.warning("object store: %s (%s: %s)", message, type(exc).__name__, exc)
+    return FlowTimeError(ErrorKind.UNAVAILABLE, f"the object store is unavailable: {message}")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store_call(action: str) -> Callable[[F], F]:
+    """Any botocore failure a method does not handle itself becomes a clean 503."""
+
+    def wrap(method: F) -> F:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                return method(*args, **kwargs)
+            except (BotoCoreError, ClientError) as exc:
+                raise _unavailable(f"could not {action}", exc) from exc
+
+        return call  # type: ignore[return-value]
+
+    return wrap
 
 
 class S3ArtifactStore:
@@ -117,6 +143,15 @@ class S3ArtifactStore:
             raise not_found("runId", f"run '{run_id}' not found")
         return commit
 
+    def _discard(self, run_id: str, generation: str) -> None:
+        """Best-effort removal of a failed publish's objects: when the store is down this
+        fails too, and must not hide why the publish failed (gc removes them later)."""
+        try:
+            self._delete_prefix(self._data_key(run_id, generation))
+        except Exception as exc:
+            log.warning("could not remove generation %s of run %s after a failed publish: %s",
+                        generation, run_id, exc)
+
     def _delete_prefix(self, prefix: str) -> None:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
@@ -127,6 +162,7 @@ class S3ArtifactStore:
                                                    "Quiet": True})
 
     # -- writing ------------------------------------------------------------------------
+    @_store_call("publish the run")
     def publish(self, run_id: str, files: Mapping[str, bytes], summary: RunSummary, *,
                 overwrite: bool) -> None:
         from botocore.exceptions import ClientError
@@ -152,16 +188,17 @@ class S3ArtifactStore:
             if winner is None or winner.get("generation") != generation:
                 raise already_exists(run_id)
         except ClientError as exc:
-            self._delete_prefix(self._data_key(run_id, generation))
+            self._discard(run_id, generation)
             if self._code(exc) in CONFLICT_CODES:
                 raise already_exists(run_id) from None
             raise _unavailable(f"could not publish run '{run_id}'", exc) from exc
         except BaseException:
-            self._delete_prefix(self._data_key(run_id, generation))
+            self._discard(run_id, generation)
             raise
         if previous is not None and previous.get("generation") != generation:
             self._delete_prefix(self._data_key(run_id, previous["generation"]))
 
+    @_store_call("clean up")
     def clean_debris(self, older_than_seconds: float = 3600) -> int:
         """Delete generations no commit points to (left by killed writers) once they are
         older than `older_than_seconds` (younger ones may belong to a publish in flight).
@@ -194,6 +231,7 @@ class S3ArtifactStore:
             removed += len(items)
         return removed
 
+    @_store_call("delete the run")
     def delete(self, run_id: str) -> None:
         commit = self._commit(run_id)
         self.client.delete_object(Bucket=self.bucket, Key=self._commit_key(run_id))
@@ -202,10 +240,12 @@ class S3ArtifactStore:
             self._cache.pop(run_id, None)
 
     # -- reading ------------------------------------------------------------------------
+    @_store_call("look the run up")
     def exists(self, run_id: str) -> bool:
         check_run_id(run_id)
         return self._get_commit(run_id) is not None
 
+    @_store_call("read the file")
     def read(self, run_id: str, path: str) -> bytes:
         from botocore.exceptions import ClientError
 
@@ -222,12 +262,14 @@ class S3ArtifactStore:
             raise _unavailable("could not read from the object store", exc) from exc
         return obj["Body"].read()
 
+    @_store_call("list the run's files")
     def list_files(self, run_id: str) -> list[str]:
         return list(self._commit(run_id)["files"])
 
     def location(self, run_id: str, path: str) -> str:
         return f"s3://{self.bucket}/{self._commit_key(run_id)}#{path}"
 
+    @_store_call("list runs")
     def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage:
         return paginate(self._summaries(), run_filter, page, page_size)
 
@@ -268,9 +310,11 @@ class S3ArtifactStore:
         check_relative_path(path)
         return f"{self.prefix}sweeps/{sweep_id}/{path}"
 
+    @_store_call("write the sweep")
     def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._sweep_key(sweep_id, path), Body=data)
 
+    @_store_call("read the sweep")
     def read_sweep_file(self, sweep_id: str, path: str) -> bytes:
         from botocore.exceptions import ClientError
 
@@ -282,6 +326,7 @@ class S3ArtifactStore:
             raise _unavailable("could not read from the object store", exc) from exc
         return obj["Body"].read()
 
+    @_store_call("list sweeps")
     def list_sweeps(self) -> list[str]:
         prefix = f"{self.prefix}sweeps/"
         found = set()
