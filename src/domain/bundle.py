@@ -15,6 +15,7 @@ import numpy as np
 
 from flowtime import __version__
 from flowtime.domain.codec import (
+    INTEGRITY_JSON,
     MANIFEST_JSON,
     METADATA_JSON,
     MODEL_YAML,
@@ -27,6 +28,7 @@ from flowtime.domain.codec import (
     GridJson,
     IndexEntryJson,
     IndexGridJson,
+    IntegrityJson,
     ManifestJson,
     ManifestProvenanceJson,
     ProvenanceJson,
@@ -224,6 +226,9 @@ def build_bundle(data: BundleInput) -> Bundle:
                       (METADATA_JSON, metadata), (PROVENANCE_JSON, provenance),
                       (TELEMETRY_MANIFEST, telemetry)):
         files[path] = encode(doc)
+    covered = {e.path for e in entries}
+    files[INTEGRITY_JSON] = encode(IntegrityJson(schema_version=1, files={
+        path: sha256_bytes(data) for path, data in sorted(files.items()) if path not in covered}))
     summary = RunSummary(
         run_id=data.run_id, template_id=template.id, template_title=template.metadata.title,
         template_version=template.metadata.version, mode=data.mode,

@@ -29,6 +29,7 @@ MODEL_YAML = "model/model.yaml"
 METADATA_JSON = "model/metadata.json"
 PROVENANCE_JSON = "model/provenance.json"
 TELEMETRY_MANIFEST = "model/telemetry/telemetry-manifest.json"
+INTEGRITY_JSON = "integrity.json"
 
 
 class Doc(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True, frozen=True):
@@ -181,6 +182,14 @@ class TelemetryManifestJson(Doc):
     files: list[TelemetryFileJson]
     warnings: list[WarningJson]
     provenance: TelemetryProvenanceJson
+
+
+class IntegrityJson(Doc):
+    """`integrity.json`: the hash of every bundle file the manifest does not cover (the
+    manifest's schema is the reference's and closed), manifest.json included."""
+
+    schema_version: int
+    files: dict[str, str]  # path -> sha256:…
 
 
 class SweepProgressJson(Doc):

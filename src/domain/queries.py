@@ -12,13 +12,16 @@ from collections import OrderedDict
 import numpy as np
 
 from flowtime.domain.codec import (
+    INTEGRITY_JSON,
     MANIFEST_JSON,
     MODEL_YAML,
     RUN_JSON,
     SERIES_INDEX,
     SPEC_YAML,
     TELEMETRY_MANIFEST,
+    D,
     IndexEntryJson,
+    IntegrityJson,
     ManifestJson,
     RunJson,
     SeriesIndexJson,
@@ -145,32 +148,54 @@ class RunQueryService:
         return entry.id, self.store.read(run_id, entry.path)
 
     def verify_run(self, run_id: str) -> list[str]:
-        """Re-hash every series and the model against manifest and index; mismatches."""
-        manifest = decode(self.store.read(run_id, MANIFEST_JSON), ManifestJson, MANIFEST_JSON,
-                          run_id)
-        index = self.series_index(run_id)
+        """Re-hash every file against manifest.json, the series index and integrity.json;
+        every mismatch, missing or unreadable file is one line (an empty list: intact)."""
         found: list[str] = []
-        listed = {entry.id: entry for entry in index.series}
-        for series, expected in manifest.series_hashes.items():
-            entry = listed.get(series)
-            if entry is None:
-                found.append(f"{series}: in manifest.json but not in series/index.json")
-                continue
+
+        def document(path: str, kind: type[D]) -> D | None:
             try:
-                actual = sha256_bytes(self.store.read(run_id, entry.path))
+                return decode(self.store.read(run_id, path), kind, path, run_id)
+            except FlowTimeError as exc:
+                if exc.kind is ErrorKind.NOT_FOUND and not self.store.exists(run_id):
+                    raise
+                found.append(f"{path}: {'missing' if exc.kind is ErrorKind.NOT_FOUND else 'cannot be read'}")
+                return None
+
+        def digest(path: str) -> str | None:
+            try:
+                return sha256_bytes(self.store.read(run_id, path))
             except FlowTimeError:
-                found.append(f"{entry.path}: missing")
-                continue
-            if actual != expected:
-                found.append(f"{entry.path}: hash {actual} does not match the manifest")
-            if entry.hash != expected:
-                found.append(f"{series}: index hash differs from the manifest")
-        for series in sorted(set(listed) - set(manifest.series_hashes)):
-            found.append(f"{series}: in series/index.json but not in manifest.json")
-        if manifest.model_hash:
-            for path in (MODEL_YAML, SPEC_YAML):
-                if sha256_bytes(self.store.read(run_id, path)) != manifest.model_hash:
-                    found.append(f"{path}: hash does not match modelHash")
+                found.append(f"{path}: missing")
+                return None
+
+        manifest = document(MANIFEST_JSON, ManifestJson)
+        index = document(SERIES_INDEX, SeriesIndexJson)
+        listed = {entry.id: entry for entry in index.series} if index else {}
+        if manifest is not None:
+            for series, expected in manifest.series_hashes.items():
+                entry = listed.get(series)
+                if entry is None:
+                    if index is not None:
+                        found.append(f"{series}: in manifest.json but not in series/index.json")
+                    continue
+                actual = digest(entry.path)
+                if actual is not None and actual != expected:
+                    found.append(f"{entry.path}: hash {actual} does not match the manifest")
+                if entry.hash != expected:
+                    found.append(f"{series}: index hash differs from the manifest")
+            for series in sorted(set(listed) - set(manifest.series_hashes)):
+                found.append(f"{series}: in series/index.json but not in manifest.json")
+            if manifest.model_hash:
+                for path in (MODEL_YAML, SPEC_YAML):
+                    actual = digest(path)
+                    if actual is not None and actual != manifest.model_hash:
+                        found.append(f"{path}: hash does not match modelHash")
+        if INTEGRITY_JSON in self.store.list_files(run_id):
+            integrity = document(INTEGRITY_JSON, IntegrityJson)
+            for path, expected in (integrity.files.items() if integrity else ()):
+                actual = digest(path)
+                if actual is not None and actual != expected:
+                    found.append(f"{path}: hash does not match integrity.json")
         return found
 
     # -- state ----------------------------------------------------------------------

@@ -31,6 +31,11 @@ class ArtifactStore(SweepStore, Protocol):
 
     def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage: ...
 
+    def run_ids(self) -> list[str]:
+        """Every published run, found by walking the store (not from listing summaries, so
+        a run whose summary is lost is still found); sorted."""
+        ...
+
     def delete(self, run_id: str) -> None: ...
 
     def location(self, run_id: str, path: str) -> str:

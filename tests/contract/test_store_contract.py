@@ -119,3 +119,11 @@ def test_concurrent_publish_of_the_same_id_has_exactly_one_winner(store):
         t.join()
     assert outcomes.count("won") == 1
     assert outcomes.count("conflict") == 7
+
+
+def test_run_ids_walk_every_published_run(store):
+    assert store.run_ids() == []
+    for run_id in ("b2", "a1", "c.3"):
+        store.publish(run_id, bundle(), summary(run_id), overwrite=False)
+    store.delete("b2")
+    assert store.run_ids() == ["a1", "c.3"]

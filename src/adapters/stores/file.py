@@ -288,6 +288,10 @@ class FileArtifactStore:
     def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage:
         return paginate(self._summaries(), run_filter, page, page_size)
 
+    def run_ids(self) -> list[str]:
+        with os.scandir(self.runs) as entries:
+            return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+
     def _summaries(self) -> list[RunSummary]:
         """One summary per published run; a cached summary is reused while the folder's
         inode is unchanged (bundles are immutable; an overwrite makes a new folder)."""

@@ -60,6 +60,10 @@ class MemoryArtifactStore:
     def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage:
         return paginate([s for _, s in self._runs.values()], run_filter, page, page_size)
 
+    def run_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._runs)
+
     def delete(self, run_id: str) -> None:
         self._files(run_id)
         with self._lock:

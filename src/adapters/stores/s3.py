@@ -270,6 +270,16 @@ class S3ArtifactStore:
         return f"s3://{self.bucket}/{self._commit_key(run_id)}#{path}"
 
     @_store_call("list runs")
+    def run_ids(self) -> list[str]:
+        start = len(self.prefix) + len(COMMITS)
+        found = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + COMMITS):
+            found.extend(item["Key"][start:-5] for item in page.get("Contents", [])
+                         if item["Key"].endswith(".json"))
+        return sorted(found)
+
+    @_store_call("list runs")
     def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage:
         return paginate(self._summaries(), run_filter, page, page_size)
 
