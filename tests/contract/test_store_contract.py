@@ -127,3 +127,29 @@ def test_run_ids_walk_every_published_run(store):
         store.publish(run_id, bundle(), summary(run_id), overwrite=False)
     store.delete("b2")
     assert store.run_ids() == ["a1", "c.3"]
+
+
+def test_concurrent_overwrites_all_succeed_and_the_last_writer_wins(store):
+    """Both stores: every overwrite is accepted; afterwards exactly one whole bundle (one
+    of the writers') is published and readable."""
+    store.publish("hot", bundle("0"), summary("hot"), overwrite=False)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def attempt(i: int) -> None:
+        barrier.wait()
+        try:
+            store.publish("hot", bundle(str(i)), summary("hot"), overwrite=True)
+            outcomes.append("ok")
+        except FlowTimeError as exc:
+            outcomes.append(exc.kind.value)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes == ["ok"] * 8
+    assert store.read("hot", "run.json") in {bundle(str(i))["run.json"] for i in range(1, 9)}
+    assert store.read("hot", "series/x.csv") == b"t,value\n0,1\n"
+    assert store.run_ids() == ["hot"]

@@ -159,3 +159,28 @@ def test_a_non_ascii_api_key_is_refused_at_start_with_a_clear_message():
         Settings.from_env({"FLOWTIME_API_KEY": "clé-secrète"})
     assert "printable ASCII" in info.value.detail
     assert Settings.from_env({"FLOWTIME_API_KEY": "abc-123_XYZ"}).api_key == "abc-123_XYZ"
+
+
+def test_readyz_turns_unhealthy_while_every_worker_thread_is_busy(env):
+    from flowtime.adapters.http import routes
+
+    client, _ = env
+    assert client.get("/readyz").status_code == 200
+    borrowers = [object() for _ in range(routes.WORK_THREADS)]
+
+    async def occupy() -> None:  # hold every token of the app's pool, as stuck requests would
+        for borrower in borrowers:
+            await routes._work_pool().acquire_on_behalf_of(borrower)
+
+    async def release() -> None:
+        for borrower in borrowers:
+            routes._work_pool().release_on_behalf_of(borrower)
+
+    with client.portal() as portal:  # the app's own event loop
+        portal.call(occupy)
+        busy = client.get("/readyz")
+        assert busy.status_code == 503
+        assert "worker threads are busy" in busy.json()["errors"][0]["msg"]
+        assert client.get("/healthz").status_code == 200  # alive, just not ready
+        portal.call(release)
+    assert client.get("/readyz").status_code == 200

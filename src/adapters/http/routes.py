@@ -5,8 +5,11 @@ No orchestration logic lives here; every handler calls one service method.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
 from litestar import Response, delete, get, post
 from litestar.connection import ASGIConnection
@@ -34,6 +37,7 @@ from flowtime.adapters.wire import (
     template_summary,
 )
 from flowtime.domain.codec import SeriesIndexJson
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.queries import RunQueryService
@@ -68,9 +72,29 @@ def documented(model: Any, description: str) -> ResponseSpec:
     return ResponseSpec(model, description=description, generate_examples=False)
 
 
+# Blocking work runs in a bounded pool of worker threads; /readyz reports the pool as
+# exhausted (503) so a load balancer stops sending requests to a replica that cannot start
+# new work. Readiness itself runs on the event loop's default pool, so it still answers.
+WORK_THREADS = 32
+_pools: weakref.WeakKeyDictionary[Any, CapacityLimiter] = weakref.WeakKeyDictionary()
+
+
+def _work_pool() -> CapacityLimiter:
+    """One pool per event loop (a server has one; tests start several)."""
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        pool = _pools[loop] = CapacityLimiter(WORK_THREADS)
+    return pool
+
+
 async def offload(func: Any, *args: Any) -> Any:
-    """Run blocking service code (disk, CPU) in a worker thread."""
-    return await run_sync(func, *args)
+    """Run blocking service code (disk, CPU) in a worker thread of the bounded pool."""
+    return await run_sync(func, *args, limiter=_work_pool())
+
+
+def work_pool_exhausted() -> bool:
+    return _work_pool().available_tokens == 0
 
 
 RunId = Annotated[str, PathParameter(description="Run id", pattern=RUN_ID_PATTERN.pattern)]
@@ -97,7 +121,10 @@ async def healthz() -> dict[str, str]:
 @get("/readyz", tags=["health"], summary="Readiness: the store can be used",
      responses=problems(503))
 async def readyz(store: Store) -> dict[str, str]:
-    await offload(store.check)
+    if work_pool_exhausted():
+        raise FlowTimeError(ErrorKind.UNAVAILABLE, "every worker thread is busy", [Problem(
+            "server", f"all {WORK_THREADS} worker threads are busy; retry shortly")])
+    await run_sync(store.check)
     return {"status": "ok"}
 
 

@@ -184,9 +184,14 @@ class S3ArtifactStore:
             self.client.put_object(Bucket=self.bucket, Key=self._commit_key(run_id), Body=body,
                                    ContentType="application/json", **condition)
             faults.reached("s3.committed")
-            winner = self._get_commit(run_id)
-            if winner is None or winner.get("generation") != generation:
-                raise already_exists(run_id)
+            # Overwrites: last writer wins, as in the file store (a concurrent overwrite
+            # that commits later replaces this one; both succeed). New runs: the commit's
+            # If-None-Match makes exactly one winner; the read-back covers servers that
+            # ignore the condition.
+            if not overwrite:
+                winner = self._get_commit(run_id)
+                if winner is None or winner.get("generation") != generation:
+                    raise already_exists(run_id)
         except ClientError as exc:
             self._discard(run_id, generation)
             if self._code(exc) in CONFLICT_CODES:
@@ -196,7 +201,8 @@ class S3ArtifactStore:
             self._discard(run_id, generation)
             raise
         if previous is not None and previous.get("generation") != generation:
-            self._delete_prefix(self._data_key(run_id, previous["generation"]))
+            # Best effort: a concurrent overwrite may have removed it already.
+            self._discard(run_id, previous["generation"])
 
     @_store_call("clean up")
     def clean_debris(self, older_than_seconds: float = 3600) -> int:
