@@ -118,3 +118,27 @@ def test_huge_bins_and_deep_nesting_are_refused():
     deep = "a: " + "[" * 20000 + "]" * 20000 + "\n"
     with pytest.raises(FlowTimeError, match="malformed YAML"):
         parse_template(deep)
+
+
+def test_huge_literals_evaluate_in_bounded_memory():
+    from flowtime.domain.engine import evaluate_model
+    from flowtime.domain.templates import build_model
+
+    tracemalloc.start()
+    model = build_model(parse_template((CORPUS / "huge-literals.yaml").read_bytes()), {})
+    values = {k: v.tolist() for k, v in evaluate_model(model, seed=1).items()}
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert values["x"] == [0, 0, 1, 0]  # the period is beyond the grid: only the phase fires
+    assert values["y"] == [0, 0, 0, 0]  # the phase is beyond the grid: never fires
+    assert values["z"] == [0, 0, 0, 0]
+    assert values["q"] == [3, 4, 3, 3]  # always the initial value, plus the single pulse
+    assert peak < 20_000_000
+
+
+def test_a_window_past_year_9999_is_refused_with_its_location():
+    from flowtime.domain.templates import build_model
+
+    with pytest.raises(FlowTimeError) as info:
+        build_model(parse_template((CORPUS / "window-9999.yaml").read_bytes()), {})
+    assert info.value.problems[0].loc == "window.start"

@@ -86,6 +86,10 @@ def _int(node: Expr) -> int:
     return int(node.value)
 
 
+def _lag(node: Expr, bins: int) -> int:
+    return min(_int(node), bins)  # a lag of the grid's length or more: all initial values
+
+
 def kernel_of(node: Expr) -> tuple[float, ...]:
     if isinstance(node, ArrayLit):
         return node.values
@@ -112,7 +116,7 @@ def shift_series(x: Value, lag: int, bins: int, initial: float) -> Value:
 def _v_shift(call: Call, ev: Evaluate, bins: int, initial: Mapping[str, float]) -> Value:
     target = call.args[0]
     start = initial.get(target.name, 0.0) if isinstance(target, Ref) else 0.0
-    return shift_series(ev(0), _int(call.args[1]), bins, start)
+    return shift_series(ev(0), _lag(call.args[1], bins), bins, start)
 
 
 def _v_reduce(ufunc: np.ufunc) -> Callable[[Call, Evaluate, int, Mapping[str, float]], Value]:
@@ -179,9 +183,17 @@ def _v_if(call: Call, ev: Evaluate, bins: int, initial: Mapping[str, float]) -> 
     return np.where(np.asarray(cond) > 0, a, b)
 
 
+def _pulse_literals(call: Call, bins: int) -> tuple[int, int]:
+    """Period and phase, clamped to the grid: a period beyond it fires once, at the phase,
+    as `bins` does; a phase beyond it never fires, as `bins` does (so huge literals stay
+    small integers)."""
+    period = min(_int(call.args[0]), bins)
+    phase = min(_int(call.args[1]), bins) if len(call.args) > 1 else 0
+    return max(period, 1), phase
+
+
 def _v_pulse(call: Call, ev: Evaluate, bins: int, initial: Mapping[str, float]) -> Value:
-    period = _int(call.args[0])
-    phase = _int(call.args[1]) if len(call.args) > 1 else 0
+    period, phase = _pulse_literals(call, bins)
     amplitude = ev(2) if len(call.args) > 2 else 1.0
     t = np.arange(bins)
     return np.where((t >= phase) & ((t - phase) % period == 0), amplitude, 0.0)
@@ -296,8 +308,7 @@ def _l_if(call: Call, compiler: LoopCompiler) -> str:
 
 
 def _l_pulse(call: Call, compiler: LoopCompiler) -> str:
-    period = _int(call.args[0])
-    phase = _int(call.args[1]) if len(call.args) > 1 else 0
+    period, phase = _pulse_literals(call, compiler.bins)
     amplitude = compiler.emit(call.args[2]) if len(call.args) > 2 else "1.0"
     return f"({amplitude} if t >= {phase} and (t - {phase}) % {period} == 0 else 0.0)"
 
