@@ -45,6 +45,7 @@ class RunOptions(Wire, forbid_unknown_fields=True):
     run_id: RunIdText | None = None
     overwrite_existing: bool = False
     dry_run: bool = False
+    pmf_mode: Literal["sample", "expected"] = "sample"
     # gt=-1 rather than ge=0: the OpenAPI generator drops a zero minimum.
     seed: Annotated[int, msgspec.Meta(gt=-1, le=2**63 - 1)] | None = None
 
@@ -72,6 +73,7 @@ class CreateRunBody(Wire, forbid_unknown_fields=True):
             run_id=self.options.run_id, overwrite_existing=self.options.overwrite_existing,
             dry_run=self.options.dry_run, seed=self.options.seed,
             template_text=self.template, template_name="inline" if self.template else None,
+            pmf_mode=self.options.pmf_mode,
         )
 
 
@@ -82,12 +84,13 @@ class SweepBody(Wire, forbid_unknown_fields=True):
     parameters: dict[str, Any] = {}
     samples: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
     seed: Annotated[int, msgspec.Meta(gt=-1, le=2**62 - 1)] | None = None
+    pmf_mode: Literal["sample", "expected"] = "sample"
 
     def to_domain(self) -> Any:
         from flowtime.domain.sweeps import SweepRequest
 
         return SweepRequest(self.template_id, self.mode, dict(self.grid), dict(self.parameters),
-                            self.samples, self.seed)
+                            self.samples, self.seed, self.pmf_mode)
 
 
 # -- responses --------------------------------------------------------------------------

@@ -127,6 +127,7 @@ class BundleInput:
     telemetry_files: tuple[TelemetryFileJson, ...] = ()
     captured_at_utc: str | None = None
     template_source: str = "flowtime"  # `inline`: the request carried the template's text
+    pmf_mode: str = "sample"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,11 +205,11 @@ def build_bundle(data: BundleInput) -> Bundle:
         template_version=template.metadata.version, mode=data.mode,
         parameters=model.parameters, model_hash=model_hash, scenario_hash=data.scenario_hash,
         received_at_utc=data.created_utc, window=window,
-        warnings=[warning_json(w) for w in data.warnings],
+        warnings=[warning_json(w) for w in data.warnings], pmf_mode=data.pmf_mode,
     )
     provenance = ProvenanceJson(
         source=data.template_source, generator=f"flowtime/{ENGINE_VERSION}",
-        template_id=template.id, template_hash=template.content_hash,
+        template_id=template.id, template_hash=template.content_hash, pmf_mode=data.pmf_mode,
         template_version=template.metadata.version, mode=data.mode, model_id=mid,
         parameters=model.parameters, seed=data.seed, generated_at_utc=data.created_utc,
     )

@@ -145,6 +145,7 @@ class RunMetadataJson(Doc):
     received_at_utc: str
     window: WindowJson
     warnings: list[WarningJson]
+    pmf_mode: str = "sample"  # written only when `expected`
 
 
 class ProvenanceJson(Doc):
@@ -158,6 +159,7 @@ class ProvenanceJson(Doc):
     seed: int
     generated_at_utc: str
     template_hash: str | None = None
+    pmf_mode: str = "sample"  # written only when `expected`
 
 
 class TelemetryFileJson(Doc):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from flowtime.domain.expressions.scalar import evaluate_feedback_group
 from flowtime.domain.expressions.vector import as_series, evaluate
 from flowtime.domain.flow import Component, ConstraintUse, FlowCompilation, compile_flow
 from flowtime.domain.graph import plan_steps
+from flowtime.domain.grid import BIN_UNIT_MINUTES, parse_utc
 from flowtime.domain.model import (
     DEFAULT_RNG_KIND,
     ConstNode,
@@ -27,8 +29,15 @@ from flowtime.domain.model import (
     ModelDef,
     ModelNode,
     PmfNode,
+    Profile,
     RouterNode,
     initial_conditions,
+)
+from flowtime.domain.profiles import (
+    builtin_weights,
+    clock_weights,
+    expected_value,
+    inline_weights,
 )
 from flowtime.domain.random import node_uniforms, sample_pmf
 
@@ -43,6 +52,7 @@ class EvalContext:
     initial: Mapping[str, float]
     overrides: Mapping[str, np.ndarray] = field(default_factory=dict)
     env: dict[str, np.ndarray] = field(default_factory=dict)
+    pmf_mode: str = "sample"  # sample (per-bin draws) | expected (the reference's E = Σ v·p)
 
     def hoist(self, expr: Expr) -> np.ndarray | float:
         value = evaluate(expr, self.env, self.bins, self.initial)
@@ -69,14 +79,21 @@ class PmfStep:
     node_id: str
     values: tuple[float, ...]
     probabilities: tuple[float, ...]
+    profile: tuple[float, ...] | None = None  # time-of-day weights, averaging 1
 
     @property
     def nodes(self) -> tuple[str, ...]:
         return (self.node_id,)
 
     def run(self, ctx: EvalContext) -> None:
-        uniforms = node_uniforms(ctx.rng_kind, ctx.seed, self.node_id, ctx.bins)
-        ctx.env[self.node_id] = sample_pmf(list(self.values), list(self.probabilities), uniforms)
+        if ctx.pmf_mode == "expected":
+            series = np.full(ctx.bins, expected_value(self.values, self.probabilities))
+        else:
+            uniforms = node_uniforms(ctx.rng_kind, ctx.seed, self.node_id, ctx.bins)
+            series = sample_pmf(list(self.values), list(self.probabilities), uniforms)
+        if self.profile is not None:
+            series = series * np.asarray(self.profile)
+        ctx.env[self.node_id] = series
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +145,12 @@ def _const(node: ConstNode, asts: Mapping[str, Expr]) -> CompiledNode:
     return CompiledNode(ConstStep(node.id, tuple(node.values)))
 
 
-def _pmf(node: PmfNode, asts: Mapping[str, Expr]) -> CompiledNode:
-    return CompiledNode(PmfStep(node.id, tuple(node.pmf.values), tuple(node.pmf.probabilities)))
+def _pmf(node: PmfNode, asts: Mapping[str, Expr], grid: GridShape) -> CompiledNode:
+    weights = None
+    if node.profile is not None:
+        weights = tuple(profile_weights(node.profile, grid).tolist())
+    return CompiledNode(PmfStep(node.id, tuple(node.pmf.values), tuple(node.pmf.probabilities),
+                                weights))
 
 
 def expression_node(node_id: str, ast: Expr) -> CompiledNode:
@@ -170,7 +191,32 @@ class EvaluationPlan:
     # (flow | state | derived, component id)
 
 
-def compile_node(node: ModelNode, asts: Mapping[str, Expr]) -> CompiledNode:
+@dataclass(frozen=True, slots=True)
+class GridShape:
+    """What compile rules may need of the grid."""
+
+    bins: int
+    starts: tuple[datetime, ...]  # each bin's start (UTC)
+
+
+def grid_shape(definition: ModelDef) -> GridShape:
+    start = parse_utc(definition.window.start or "") or datetime(1970, 1, 1, tzinfo=UTC)
+    minutes = definition.grid.bin_size * BIN_UNIT_MINUTES.get(definition.grid.bin_unit, 1)
+    bins = definition.grid.bins
+    return GridShape(bins, tuple(start + timedelta(minutes=i * minutes) for i in range(bins)))
+
+
+def profile_weights(profile: Profile, grid: GridShape) -> np.ndarray:
+    if profile.kind == "inline":
+        return inline_weights(profile.weights or [])
+    if profile.align == "clock":
+        return clock_weights(profile.name or "", grid.starts)
+    return builtin_weights(profile.name or "", grid.bins)
+
+
+def compile_node(node: ModelNode, asts: Mapping[str, Expr], grid: GridShape) -> CompiledNode:
+    if isinstance(node, PmfNode):
+        return _pmf(node, asts, grid)
     return RULES[type(node)](node, asts)
 
 
@@ -181,7 +227,8 @@ def compile_model(
     only usable when there is none). `asts` holds every expression node's parsed AST;
     `flow` the flow compiler's result (computed here when not given)."""
     flow = flow if flow is not None else compile_flow(definition)
-    compiled = {node.id: compile_node(node, asts) for node in definition.nodes}
+    grid = grid_shape(definition)
+    compiled = {node.id: compile_node(node, asts, grid) for node in definition.nodes}
     for synthesized in flow.series:
         compiled[synthesized.node_id] = expression_node(synthesized.node_id, synthesized.ast)
     reads = {node_id: set(c.reads) for node_id, c in compiled.items()}

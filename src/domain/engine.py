@@ -17,11 +17,13 @@ def evaluate_model(
     seed: int,
     overrides: dict[str, np.ndarray] | None = None,
     rng_kind: str | None = None,
+    pmf_mode: str = "sample",
 ) -> dict[str, np.ndarray]:
-    """Every node's series (float64, length bins). `overrides` replace const values."""
+    """Every node's series (float64, length bins). `overrides` replace const values;
+    `pmf_mode` "expected" evaluates PMF nodes as their expected value (the reference)."""
     plan = model.plan
     ctx = EvalContext(model.grid.bins, seed, rng_kind or plan.rng_kind, plan.initial,
-                      overrides or {})
+                      overrides or {}, pmf_mode=pmf_mode)
     with np.errstate(all="ignore"):  # overflow to ±inf and NaN are values, not failures
         for step in plan.steps:
             step.run(ctx)

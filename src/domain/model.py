@@ -232,8 +232,18 @@ class ExprNode(NodeBase, tag="expr", kw_only=True):
         return self.expr if isinstance(self.expr, str) else repr(float(self.expr))
 
 
+class Profile(Struct):
+    """A time-of-day shape for a PMF node (MODELING §7)."""
+
+    kind: str  # builtin | inline
+    name: str | None = None  # builtin: weekday-office, three-shift, hub-rush-hour
+    weights: list[float] | None = None  # inline: exactly `bins` non-negative weights
+    align: str = "index"  # index (the reference's rule) | clock (bin start times)
+
+
 class PmfNode(NodeBase, tag="pmf", kw_only=True):
     pmf: Pmf
+    profile: Profile | None = None
 
 
 class Route(Struct):

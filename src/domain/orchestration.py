@@ -24,7 +24,15 @@ from flowtime.domain.hashing import (
 )
 from flowtime.domain.model import Model
 from flowtime.domain.records import read_record, record_of
-from flowtime.domain.runs import MODES, GridSummary, RunPlan, RunRecord, RunRequest, RunResult
+from flowtime.domain.runs import (
+    MODES,
+    PMF_MODES,
+    GridSummary,
+    RunPlan,
+    RunRecord,
+    RunRequest,
+    RunResult,
+)
 from flowtime.domain.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
 from flowtime.domain.templates import Template, build_model, parse_template, template_id_from
 from flowtime.domain.validation import output_series
@@ -68,6 +76,9 @@ def check_request(request: RunRequest) -> list[Problem]:
                                 "as `template`)"))
     if request.mode not in MODES:
         problems.append(Problem("mode", f"must be simulation or telemetry (got {request.mode!r})"))
+    if request.pmf_mode not in PMF_MODES:
+        problems.append(Problem("options.pmfMode", f"must be sample or expected (got "
+                                f"{request.pmf_mode!r})"))
     if request.run_id is not None and not is_valid_run_id(request.run_id):
         problems.append(Problem(
             "options.runId",
@@ -151,7 +162,8 @@ class RunOrchestrationService:
                 raise invalid(problems)
             inputs = self._telemetry_inputs(model, request)
             seed = self._resolve_seed(template, model, request, inputs)
-            scenario_hash = _scenario_hash(template, model, request.mode, seed, inputs)
+            scenario_hash = _scenario_hash(template, model, request.mode, seed, inputs,
+                                           request.pmf_mode)
             run_id = self._choose_run_id(request, scenario_hash)
             ctx.run_id = run_id
 
@@ -177,7 +189,7 @@ class RunOrchestrationService:
 
         with self._phase("evaluate", ctx):
             rng_kind = model.rng_kind
-            values = evaluate_model(model, seed, inputs.overrides, rng_kind)
+            values = evaluate_model(model, seed, inputs.overrides, rng_kind, request.pmf_mode)
 
         with self._phase("write", ctx):
             chosen = output_series(model.definition, model.plan.node_ids)
@@ -189,6 +201,7 @@ class RunOrchestrationService:
                 series=series, warnings=[*model.warnings, *inputs.warnings],
                 telemetry_files=tuple(inputs.files),
                 template_source="inline" if request.inline else "flowtime",
+                pmf_mode=request.pmf_mode,
             ))
             _validate_bundle(bundle)
             published = self._publish(run_id, bundle, explicit and request.overwrite_existing,
@@ -241,7 +254,8 @@ class RunOrchestrationService:
         if rng is not None and rng.seed is not None:
             return rng.seed
         if request.deterministic_run_id:
-            return seed_from_hash(_scenario_hash(template, model, request.mode, None, inputs))
+            return seed_from_hash(_scenario_hash(template, model, request.mode, None, inputs,
+                                                 request.pmf_mode))
         return self._random().seed()
 
     def _choose_run_id(self, request: RunRequest, scenario_hash: str) -> str:
@@ -271,16 +285,20 @@ def _grid_summary(model: Model) -> GridSummary:
 
 
 def _scenario_hash(
-    template: Template, model: Model, mode: str, seed: int | None, inputs: TelemetryInputs
+    template: Template, model: Model, mode: str, seed: int | None, inputs: TelemetryInputs,
+    pmf_mode: str = "sample",
 ) -> str:
-    return sha256_canonical({
+    scenario: dict[str, object] = {
         "templateId": template.id,
         "templateHash": template.content_hash,
         "mode": mode,
         "parameters": model.parameters,
         "seed": seed,
         "telemetry": inputs.hashes,
-    })
+    }
+    if pmf_mode != "sample":  # sample runs keep the hashes (and run ids) they always had
+        scenario["pmfMode"] = pmf_mode
+    return sha256_canonical(scenario)
 
 
 def _validate_bundle(bundle: Bundle) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MODES = ("simulation", "telemetry")
+PMF_MODES = ("sample", "expected")
 # The `metadata.schema` id/version the reference's clients expect on run and state bodies.
 STATE_SCHEMA_ID = "time-travel/v1"
 STATE_SCHEMA_VERSION = "1"
@@ -35,6 +36,7 @@ class RunRequest:
     seed: int | None = None
     template_text: str | None = None
     template_name: str | None = None
+    pmf_mode: str = "sample"  # sample | expected (PMF nodes as E = Σ v·p, the reference's)
 
     @property
     def inline(self) -> bool:

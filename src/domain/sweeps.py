@@ -51,13 +51,16 @@ class SweepRequest:
     parameters: dict[str, Any] = field(default_factory=dict)  # fixed (grid values win)
     samples: int | None = None
     seed: int | None = None  # base seed for samples: seed, seed + 1, …
+    pmf_mode: str = "sample"  # passed to every run
 
     @property
     def sweep_id(self) -> str:
-        digest = sha256_canonical({
+        identity: dict[str, Any] = {
             "templateId": self.template_id, "mode": self.mode, "grid": self.grid,
-            "parameters": self.parameters, "samples": self.samples, "seed": self.seed})
-        return "sweep_" + digest.removeprefix("sha256:")[:16]
+            "parameters": self.parameters, "samples": self.samples, "seed": self.seed}
+        if self.pmf_mode != "sample":
+            identity["pmfMode"] = self.pmf_mode
+        return "sweep_" + sha256_canonical(identity).removeprefix("sha256:")[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +153,7 @@ def expand(request: SweepRequest) -> list[SweepPoint]:
         for seed in seeds:
             points.append(SweepPoint(len(points), c, RunRequest(
                 template_id=request.template_id, mode=request.mode, parameters=parameters,
-                deterministic_run_id=True, seed=seed)))
+                deterministic_run_id=True, seed=seed, pmf_mode=request.pmf_mode)))
     return points
 
 

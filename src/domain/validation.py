@@ -15,6 +15,7 @@ from flowtime.domain.expressions.parser import ExpressionError, parse_expression
 from flowtime.domain.flow import FlowCompilation, compile_flow
 from flowtime.domain.grid import BIN_UNIT_MINUTES, parse_utc
 from flowtime.domain.model import ConstNode, ExprNode, ModelDef, PmfNode, initial_conditions
+from flowtime.domain.profiles import BUILTIN as BUILTIN_PROFILES
 from flowtime.domain.runs import RunWarning
 
 PMF_TOLERANCE = 1e-6
@@ -121,6 +122,8 @@ def _check_node_values(model: ModelDef, problems: ProblemCollector) -> None:
             _check_finite(node.values, f"{loc}.values", problems)
         if isinstance(node, PmfNode):
             _check_pmf(node, loc, problems)
+            if node.profile is not None:
+                _check_profile(node, loc, bins, problems)
         if node.initial is not None and not math.isfinite(node.initial):
             problems.add(f"{loc}.initial", "must be a finite number")
 
@@ -130,6 +133,30 @@ def _check_finite(values: list[float], loc: str, problems: ProblemCollector) -> 
         if not math.isfinite(value):
             problems.add(f"{loc}[{j}]", "must be a finite number")
             return
+
+
+def _check_profile(node: PmfNode, loc: str, bins: int, problems: ProblemCollector) -> None:
+    profile = node.profile
+    assert profile is not None
+    if profile.kind == "builtin":
+        if profile.name not in BUILTIN_PROFILES:
+            known = ", ".join(sorted(BUILTIN_PROFILES))
+            problems.add(f"{loc}.profile.name", f"unknown builtin profile {profile.name!r} "
+                         f"(builtin: {known})")
+    elif profile.kind == "inline":
+        weights = profile.weights or []
+        if len(weights) != bins:
+            problems.add(f"{loc}.profile.weights", f"has {len(weights)} weights; the grid has "
+                         f"{bins} bins (one weight per bin)")
+        bad = [j for j, w in enumerate(weights) if not math.isfinite(w) or w < 0]
+        if bad:
+            problems.add(f"{loc}.profile.weights[{bad[0]}]", "weights must be finite and ≥ 0")
+        elif weights and sum(weights) <= 0:
+            problems.add(f"{loc}.profile.weights", "at least one weight must be > 0")
+    if profile.align not in ("index", "clock"):
+        problems.add(f"{loc}.profile.align", "must be index (by bin) or clock (by time of day)")
+    elif profile.align == "clock" and profile.kind != "builtin":
+        problems.add(f"{loc}.profile.align", "clock alignment applies to builtin profiles")
 
 
 def _check_pmf(node: PmfNode, loc: str, problems: ProblemCollector) -> None:

@@ -206,3 +206,26 @@ def test_state_reports_each_constraints_allocation_and_whether_it_limited(client
     plain = client.post("/v1/runs", json={"template": MODEL}).json()["metadata"]["runId"]
     assert "constraints" not in client.get(f"/v1/runs/{plain}/state",
                                            params={"binIndex": 0}).json()
+
+
+PMF = textwrap.dedent("""\
+    grid: {bins: 3, binSize: 60, binUnit: minutes}
+    nodes:
+      - {id: d, kind: pmf, pmf: {values: [10, 20, 30], probabilities: [0.2, 0.3, 0.5]}}
+    """)
+
+
+def test_pmf_mode_expected_over_http_and_the_cli(client, tmp_path, monkeypatch):
+    response = client.post("/v1/runs", json={"template": PMF, "options": {"pmfMode": "expected"}})
+    assert response.status_code == 201
+    assert _series(client, response.json()["metadata"]["runId"], "d") == [23, 23, 23]
+    bad = client.post("/v1/runs", json={"template": PMF, "options": {"pmfMode": "mean"}})
+    assert bad.status_code == 400
+    monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path / "cli"))
+    model = tmp_path / "pmf.yaml"
+    model.write_text(PMF)
+    result = CliRunner().invoke(cli, ["run", "--file", str(model), "--pmf-mode", "expected",
+                                      "--run-id", "pmf"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cli" / "runs" / "pmf" / "series" / "d@D@DEFAULT.csv").read_text() == \
+        "t,value\n0,23\n1,23\n2,23\n"

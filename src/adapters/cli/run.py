@@ -45,6 +45,9 @@ def _split_pairs(pairs: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
 @click.option("--params-file", type=click.Path(exists=True, dir_okay=False),
               help="JSON or YAML mapping of parameters (--param wins).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="RNG seed for PMF nodes.")
+@click.option("--pmf-mode", type=click.Choice(["sample", "expected"]), default="sample",
+              show_default=True, help="PMF nodes as per-bin samples, or as their expected value "
+              "(the reference system's numbers).")
 @click.option("--deterministic-run-id", is_flag=True,
               help="Id derived from the scenario; repeating the request reuses the run.")
 @click.option("--run-id", help="Explicit run id.")
@@ -59,7 +62,7 @@ def _split_pairs(pairs: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
 @report_errors
 def run(template_id: str | None, template_file: str | None, mode: str, params: tuple[str, ...],
         params_file: str | None,
-        seed: int | None, deterministic_run_id: bool, run_id: str | None, overwrite: bool,
+        seed: int | None, pmf_mode: str, deterministic_run_id: bool, run_id: str | None, overwrite: bool,
         dry_run: bool, capture_dir: str | None, binds: tuple[str, ...], store: str | None,
         templates_url: str | None, as_json: bool) -> None:
     """Create a run from a template and write its bundle to the store."""
@@ -87,6 +90,7 @@ def run(template_id: str | None, template_file: str | None, mode: str, params: t
         template_id=template_id, mode=mode, parameters=parameters, telemetry=telemetry,
         deterministic_run_id=deterministic_run_id, run_id=run_id, overwrite_existing=overwrite,
         dry_run=dry_run, seed=seed, template_text=source, template_name=template_file,
+        pmf_mode=pmf_mode,
     )
     service = container.orchestration()
     if sys.stderr.isatty() and not as_json:

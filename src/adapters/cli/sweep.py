@@ -29,6 +29,8 @@ def _grid_values(text: str) -> list[Any]:
 @click.option("--samples", type=click.IntRange(1, 100_000),
               help="Monte Carlo: this many seeds per grid point.")
 @click.option("--seed", type=click.IntRange(0), help="First seed of the samples.")
+@click.option("--pmf-mode", type=click.Choice(["sample", "expected"]), default="sample",
+              show_default=True, help="PMF nodes as samples or as their expected value.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), help="Default: local.")
 @click.option("--scheduler", help="Dask scheduler address (tcp://host:8786); default a "
               "LocalCluster.")
@@ -38,7 +40,8 @@ def _grid_values(text: str) -> list[Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep summary as JSON.")
 @report_errors
 def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str, ...],
-          samples: int | None, seed: int | None, executor: str | None, scheduler: str | None,
+          samples: int | None, seed: int | None, pmf_mode: str, executor: str | None,
+          scheduler: str | None,
           workers: int | None, store: str | None, templates_url: str | None,
           as_json: bool) -> None:
     """Run one template over a parameter grid and/or N seeds; reuse finished runs."""
@@ -67,7 +70,7 @@ def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str
     for item in params:
         name, _, text = item.partition("=")
         fixed[name] = parse_cli_value(definitions.get(name), text)
-    request = SweepRequest(template_id, mode, grid, fixed, samples, seed)
+    request = SweepRequest(template_id, mode, grid, fixed, samples, seed, pmf_mode)
     found = check_parameters(request, list(definitions.values()))
     if found:
         raise invalid(found, "invalid sweep")  # exit 2, before any worker starts
