@@ -200,7 +200,8 @@ class GridShape:
 
 
 def grid_shape(definition: ModelDef) -> GridShape:
-    start = parse_utc(definition.window.start or "") or datetime(1970, 1, 1, tzinfo=UTC)
+    start = parse_utc(definition.window.start or definition.grid.start or "") or datetime(
+        1970, 1, 1, tzinfo=UTC)
     minutes = definition.grid.bin_size * BIN_UNIT_MINUTES.get(definition.grid.bin_unit, 1)
     bins = definition.grid.bins
     return GridShape(bins, tuple(start + timedelta(minutes=i * minutes) for i in range(bins)))

@@ -44,6 +44,8 @@ class Metadata(Struct):
     description: str = ""
     version: str = "1.0.0"
     tags: list[str] = []
+    narrative: str = ""  # a longer story of the model (shown by `templates list/show`)
+    capture_key: str | None = None  # the telemetry capture this template pairs with
 
 
 class Window(Struct):
@@ -61,6 +63,8 @@ class ParameterDef(Struct):
     maximum: float | None = None
     min: float | None = None
     max: float | None = None
+    array_of: str | None = None  # array element type: number (default) | integer
+    required_flag: bool = msgspec.field(default=False, name="required")
 
     @property
     def lower(self) -> float | None:
@@ -72,13 +76,15 @@ class ParameterDef(Struct):
 
     @property
     def required(self) -> bool:
-        return self.default is None
+        """A request must give the value: no default, or `required: true`."""
+        return self.default is None or self.required_flag
 
 
 class GridDef(Struct):
     bins: int
     bin_size: int
     bin_unit: str
+    start: str | None = None  # the reference's place for the window start
 
 
 # Semantics that name a series (besides the six metrics of SEMANTIC_FIELDS).
@@ -88,6 +94,7 @@ EXTRA_SERIES_FIELDS = ("attempts", "failures", "retry_echo", "processing_time_ms
 
 class Semantics(Struct):
     arrivals: str | None = None
+    external_demand_alt: str | None = msgspec.field(default=None, name="external_demand")
     served: str | None = None
     errors: str | None = None
     queue: str | None = None  # SPEC's name for the queue series
@@ -106,6 +113,10 @@ class Semantics(Struct):
     max_attempts: str | float | None = None  # a series id or a number
     parallelism: str | float | None = None  # a series id or a number
     aliases: dict[str, str] | None = None  # display names by metric
+
+    def __post_init__(self) -> None:
+        if self.external_demand is None and self.external_demand_alt is not None:
+            self.external_demand = self.external_demand_alt  # the reference's spelling
 
     @property
     def queue_name(self) -> str | None:
@@ -208,6 +219,10 @@ class NodeBase(Struct, tag_field="kind"):
 
     id: str
     initial: float | None = None  # the value SHIFT reads before the grid starts
+    group: str | None = None  # informational
+    metadata: dict[str, str] | None = None  # informational (e.g. graph.hidden)
+    dependencies: list[str] | None = None  # when given: exactly the ids the node reads
+    telemetry: str | None = None  # informational: the telemetry this node is captured as
 
     @property
     def kind(self) -> str:

@@ -73,6 +73,9 @@ def check_value(defn: ParameterDef, value: Any, loc: str) -> tuple[Any, list[Pro
             if not (_is_number(item) and math.isfinite(item)):
                 problems.append(Problem(f"{loc}[{i}]", f"expected a number, got {_describe(item)}"))
                 continue
+            if defn.array_of == "integer" and not float(item).is_integer():
+                problems.append(Problem(f"{loc}[{i}]", f"expected an integer, got {item!r}"))
+                continue
             typed_item = _canonical_number(float(item))
             typed_items.append(typed_item)
             problems.extend(_bounds(defn, typed_item, f"{loc}[{i}]"))
@@ -137,7 +140,7 @@ def resolve_parameters(
         loc = f"parameters.{defn.name}"
         if defn.name in requested:
             raw = requested[defn.name]
-        elif defn.default is not None:
+        elif defn.default is not None and not defn.required_flag:
             raw = defn.default
         else:
             problems.append(Problem(loc, "is required (the template gives no default)"))

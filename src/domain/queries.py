@@ -247,7 +247,7 @@ class RunQueryService:
                            TELEMETRY_MANIFEST, run_id)
         manifest = decode(self.store.read(run_id, MANIFEST_JSON), ManifestJson, MANIFEST_JSON,
                           run_id)
-        start = parse_utc(model.window.start or EPOCH) or parse_utc(EPOCH)
+        start = parse_utc(model.window.start or model.grid.start or EPOCH) or parse_utc(EPOCH)
         assert start is not None
         grid = TimeGrid(model.grid.bins, model.grid.bin_size, model.grid.bin_unit, start)
         series = self.series(run_id)

@@ -231,7 +231,7 @@ def _build_model(template: Template, requested: Mapping[str, Any]) -> Model:
     checked = validate_and_plan(definition)
     problems.extend(checked.problems)
     problems.raise_if_any()
-    start = parse_utc(definition.window.start or "")
+    start = parse_utc(definition.window.start or definition.grid.start or "")
     assert start is not None and checked.plan is not None  # validation checked both
     grid = TimeGrid(definition.grid.bins, definition.grid.bin_size, definition.grid.bin_unit, start)
     return Model(definition, grid, dump_yaml(substituted), values, checked.plan,

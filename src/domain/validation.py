@@ -73,7 +73,7 @@ def validate_and_plan(model: ModelDef) -> ValidationResult:
 
 
 def _check_window(model: ModelDef, problems: ProblemCollector) -> None:
-    start = model.window.start
+    start = model.window.start or model.grid.start
     if not start:
         problems.add("window.start", "is required (an ISO 8601 UTC instant like 2025-01-01T00:00:00Z)")
     elif parse_utc(start) is None:
@@ -187,6 +187,14 @@ def _check_references(
 ) -> None:
     names = set(known)
     initials = _initial_nodes(model) | set(synthesized_initial)
+    for i, node in enumerate(model.nodes):
+        if node.dependencies is not None and node.id in asts:
+            read = {r.name for r in references(asts[node.id])}
+            listed = set(node.dependencies)
+            if read != listed:
+                extra, missing = sorted(listed - read), sorted(read - listed)
+                problems.add(f"nodes[{i}].dependencies", "must list exactly what the expression "
+                             f"reads (not read: {extra or 'none'}; not listed: {missing or 'none'})")
     for node_id, ast in asts.items():
         loc = f"nodes[{positions[node_id]}].expr"
         for ref in references(ast):
