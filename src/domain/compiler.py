@@ -19,11 +19,18 @@ import numpy as np
 from flowtime.domain.expressions.ast import Expr, Ref, references
 from flowtime.domain.expressions.scalar import evaluate_feedback_group
 from flowtime.domain.expressions.vector import as_series, evaluate
-from flowtime.domain.flow import Component, ConstraintUse, FlowCompilation, compile_flow
+from flowtime.domain.flow import (
+    Component,
+    ConstraintUse,
+    FlowCompilation,
+    buffer_expression,
+    compile_flow,
+)
 from flowtime.domain.graph import plan_steps
 from flowtime.domain.grid import BIN_UNIT_MINUTES, parse_utc
 from flowtime.domain.model import (
     DEFAULT_RNG_KIND,
+    BufferNode,
     ConstNode,
     ExprNode,
     ModelDef,
@@ -163,6 +170,10 @@ def _expr(node: ExprNode, asts: Mapping[str, Expr]) -> CompiledNode:
     return expression_node(node.id, asts[node.id])
 
 
+def _buffer(node: BufferNode, asts: Mapping[str, Expr]) -> CompiledNode:
+    return expression_node(node.id, buffer_expression(node))
+
+
 def _router(node: RouterNode, asts: Mapping[str, Expr]) -> CompiledNode:
     # The router's own series is its source; its targets come from the flow compiler.
     return expression_node(node.id, Ref(node.spec.inputs.queue))
@@ -173,6 +184,7 @@ RULES: dict[type, Callable[..., CompiledNode]] = {
     PmfNode: _pmf,
     ExprNode: _expr,
     RouterNode: _router,
+    BufferNode: _buffer,
 }
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from flowtime.domain.errors import Problem
 from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Num, Ref
 from flowtime.domain.grid import BIN_UNIT_MINUTES
-from flowtime.domain.model import ModelDef, RouterNode, TopologyNode
+from flowtime.domain.model import BufferNode, ModelDef, RouterNode, TopologyNode
 
 QUEUE_KINDS = {"servicewithbuffer", "queue", "dlq"}
 KNOWN_KINDS = QUEUE_KINDS | {"service", "sink", "dependency", "router"}
@@ -163,7 +163,8 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
     b = _Builder(model)
     _routers(b)
     nodes = model.topology.nodes
-    queues = {t.id: i for i, t in enumerate(nodes) if _queue_like(t)}
+    buffers = {n.id for n in model.nodes if isinstance(n, BufferNode)}
+    queues = {t.id: i for i, t in enumerate(nodes) if _queue_like(t, buffers)}
     overflow_into = _overflow_targets(b, nodes, queues)
     capped = _constraints(b, nodes)
     for i, tnode in enumerate(nodes):
@@ -199,12 +200,28 @@ def _metric_items(tnode: TopologyNode) -> list[tuple[str, str]]:
     return [(_METRIC_NAMES[f], series) for f, series in tnode.semantics.items()]
 
 
-def _queue_like(tnode: TopologyNode) -> bool:
+def _queue_like(tnode: TopologyNode, buffers: set[str] | frozenset[str] = frozenset()) -> bool:
+    """Queue-like kinds; a `service` whose queueDepth is `self` or names a buffer node."""
     kind = category(tnode.kind)
     if kind in QUEUE_KINDS:
         return True
     depth = tnode.semantics.queue_depth or tnode.semantics.queue
-    return kind == "service" and depth == "self"
+    return kind == "service" and (depth == "self" or depth in buffers)
+
+
+def buffer_expression(node: BufferNode) -> Expr:
+    """The queue recurrence of a `serviceWithBuffer` model node (its own series)."""
+    outflow: Expr = _ref(node.outflow)
+    if node.dispatch_schedule is not None:
+        schedule = node.dispatch_schedule
+        period = schedule.period_bins
+        amount = outflow if not schedule.capacity_series else _call(
+            "MIN", outflow, _safe(_ref(schedule.capacity_series), math.inf))
+        outflow = _call("PULSE", Num(float(period)), Num(float(schedule.phase_offset % period)),
+                        amount)
+    loss = _safe(_ref(node.loss)) if node.loss else Num(0.0)
+    grown = BinOp("+", _past(node.id), _safe(_ref(node.inflow)))
+    return _call("MAX", Num(0.0), _sub(_sub(grown, _safe(outflow)), loss))
 
 
 # -- queues ------------------------------------------------------------------------------

@@ -292,7 +292,18 @@ class RouterNode(NodeBase, tag="router", kw_only=True):
         return RouterSpec(inputs=self.inputs, routes=self.routes)
 
 
-ModelNode = ConstNode | ExprNode | PmfNode | RouterNode
+class BufferNode(NodeBase, tag="serviceWithBuffer", kw_only=True):
+    """A queue as a model node (the reference's form): its series is the queue,
+    Q[t] = max(0, Q[t-1] + inflow − outflow − loss), the outflow gated by a dispatch
+    schedule when one is given."""
+
+    inflow: str
+    outflow: str
+    loss: str | None = None
+    dispatch_schedule: DispatchSchedule | None = None
+
+
+ModelNode = ConstNode | ExprNode | PmfNode | RouterNode | BufferNode
 
 
 class OutputDef(Struct):

@@ -14,7 +14,14 @@ from flowtime.domain.expressions.functions import FUNCTIONS
 from flowtime.domain.expressions.parser import ExpressionError, parse_expression
 from flowtime.domain.flow import FlowCompilation, compile_flow
 from flowtime.domain.grid import BIN_UNIT_MINUTES, parse_utc
-from flowtime.domain.model import ConstNode, ExprNode, ModelDef, PmfNode, initial_conditions
+from flowtime.domain.model import (
+    BufferNode,
+    ConstNode,
+    ExprNode,
+    ModelDef,
+    PmfNode,
+    initial_conditions,
+)
 from flowtime.domain.profiles import BUILTIN as BUILTIN_PROFILES
 from flowtime.domain.runs import RunWarning
 
@@ -188,6 +195,15 @@ def _check_references(
     names = set(known)
     initials = _initial_nodes(model) | set(synthesized_initial)
     for i, node in enumerate(model.nodes):
+        if isinstance(node, BufferNode):
+            series = [("inflow", node.inflow), ("outflow", node.outflow), ("loss", node.loss)]
+            if node.dispatch_schedule is not None:
+                series.append(("dispatchSchedule.capacitySeries",
+                               node.dispatch_schedule.capacity_series))
+            for field, name in series:
+                if name and name not in names:
+                    problems.add(f"nodes[{i}].{field}",
+                                 f"unknown series '{name}'{_suggest(name, known)}")
         if node.dependencies is not None and node.id in asts:
             read = {r.name for r in references(asts[node.id])}
             listed = set(node.dependencies)

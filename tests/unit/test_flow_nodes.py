@@ -509,3 +509,25 @@ def test_dlq_edges_that_are_not_terminal_are_warned_about():
     [warning] = build_model(parse_template(text), {}).warnings
     assert warning.code == "dlq_non_terminal_inbound" and warning.node_id == "DLQ"
     assert "should be `type: terminal`" in warning.message
+
+
+def test_service_with_buffer_model_node_is_a_queue_series():
+    text = model_text("""\
+        nodes:
+          - {id: inflow, kind: const, values: [10, 12, 8, 0]}
+          - {id: out, kind: const, values: [6, 6, 6, 6]}
+          - {id: lost, kind: const, values: [1, 0, 0, 0]}
+          - {id: backlog, kind: serviceWithBuffer, inflow: inflow, outflow: out, loss: lost,
+             dispatchSchedule: {periodBins: 2}}
+        """, """\
+        topology:
+          nodes:
+            - {id: Wave, kind: service, semantics: {arrivals: inflow, served: out,
+               queueDepth: backlog}, initialCondition: {queueDepth: 2}}
+        """, bins=4)
+    values = run(text)
+    # outflow only on even bins: 2+10-6-1 = 5; 5+12 = 17; 17+8-6 = 19; 19+0 = 19
+    assert values["backlog"] == [5, 17, 19, 19]
+    model = build_model(parse_template(text), {})
+    [component] = model.plan.components
+    assert component.queue_like and component.metrics["queue"] == "backlog"
