@@ -201,6 +201,7 @@ class TemplateSummaryOut(Wire):
     description: str
     tags: list[str]
     parameters: list[str]
+    narrative: str = ""
 
 
 class TemplateDetailOut(Wire):
@@ -297,7 +298,7 @@ def page_response(page: RunPage) -> RunListResponse:
 def template_summary(t: Template) -> TemplateSummaryOut:
     m = t.metadata
     return TemplateSummaryOut(m.id, m.title, m.version, m.description, list(m.tags),
-                              [p.name for p in t.parameters])
+                              [p.name for p in t.parameters], m.narrative)
 
 
 def template_detail(t: Template) -> TemplateDetailOut:

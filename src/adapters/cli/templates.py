@@ -31,9 +31,9 @@ def list_templates(templates_url: str | None, as_json: bool) -> None:
         return
     from flowtime.adapters.cli.context import print_table
 
-    print_table(["id", "version", "title", "parameters"],
-                [[t.id, t.metadata.version, t.metadata.title, ", ".join(p.name for p in t.parameters)]
-                 for t in found])
+    print_table(["id", "version", "title", "tags", "parameters"],
+                [[t.id, t.metadata.version, t.metadata.title, ", ".join(t.metadata.tags),
+                  ", ".join(p.name for p in t.parameters)] for t in found])
 
 
 @templates.command("show")
@@ -58,6 +58,10 @@ def show_template(template_id: str, templates_url: str | None, as_json: bool) ->
     console.print(f"[bold]{m.id}[/] {m.version} — {m.title}")
     if m.description:
         console.print(m.description.strip())
+    if m.narrative:
+        console.print(m.narrative.strip(), style="italic")
+    if m.tags:
+        console.print("tags: " + ", ".join(m.tags))
     table = Table("name", "type", "default", "min", "max", "title")
     for p in template.parameters:
         table.add_row(p.name, p.type, "" if p.default is None else str(p.default),
@@ -72,6 +76,7 @@ def _print_topology(console: Any, template: Any) -> None:
     from rich.table import Table
 
     from flowtime.domain.errors import FlowTimeError
+    from flowtime.domain.model import PmfNode
     from flowtime.domain.templates import build_model
 
     try:
@@ -92,10 +97,18 @@ def _print_topology(console: Any, template: Any) -> None:
             options.append("shares " + ", ".join(tnode.constraints))
         if tnode.semantics.parallelism is not None:
             options.append(f"parallelism {tnode.semantics.parallelism}")
+        if tnode.semantics.retry_echo or tnode.semantics.retry_kernel:
+            options.append("retries")
         series = ", ".join(f"{k}={v}" for k, v in component.metrics.items())
         table.add_row(component.id, component.kind, series, "; ".join(options))
     if model.plan.components:
         console.print(table)
+    profiles = [f"{n.id}: {n.profile.name or 'inline'}"
+                + (" (clock)" if n.profile.align == "clock" else "")
+                for n in model.definition.nodes
+                if isinstance(n, PmfNode) and n.profile is not None]
+    if profiles:
+        console.print("profiles: " + "; ".join(profiles))
 
 
 @templates.command("validate")
