@@ -22,6 +22,7 @@ from flowtime.domain.expressions.vector import as_series, evaluate
 from flowtime.domain.flow import (
     Component,
     ConstraintUse,
+    EdgeUse,
     FlowCompilation,
     buffer_expression,
     compile_flow,
@@ -199,6 +200,7 @@ class EvaluationPlan:
     node_ids: tuple[str, ...]  # every series: the model's, then the synthesized ones
     components: tuple[Component, ...] = ()  # the topology, compiled
     constraints: tuple[ConstraintUse, ...] = ()
+    edges: tuple[EdgeUse, ...] = ()
     roles: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # synthesized series ->
     # (flow | state | derived, component id)
 
@@ -264,6 +266,7 @@ def compile_model(
         node_ids=tuple(compiled),
         components=tuple(flow.components),
         constraints=tuple(flow.constraints),
+        edges=tuple(flow.edges),
         roles={s.node_id: (s.role, s.component) for s in flow.series},
     )
     return plan, cycles

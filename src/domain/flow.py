@@ -125,11 +125,28 @@ class ConstraintUse:
     members: tuple[tuple[str, str, str], ...]  # (topology node id, demand, admitted)
 
 
+@dataclass(frozen=True, slots=True)
+class EdgeUse:
+    """An edge as compiled; `series` is its flow series (None: its source has no such
+    measure in this model)."""
+
+    id: str
+    origin: str
+    destination: str
+    type: str
+    measure: str | None
+    weight: float
+    multiplier: float
+    lag: int
+    series: str | None
+
+
 @dataclass(slots=True)
 class FlowCompilation:
     series: list[Synthesized] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
     constraints: list[ConstraintUse] = field(default_factory=list)
+    edges: list[EdgeUse] = field(default_factory=list)
     initial: dict[str, float] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -189,7 +206,43 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
             id=tnode.id, kind=tnode.kind, category=category(tnode.kind),
             queue_like=tnode.id in queues, metrics=metrics, sla_minutes=tnode.sla,
             aliases=dict(sem.aliases or {}), timing=timing))
+    _edges(b)
     return b.out
+
+
+_MEASURES = {"attempts": "attempts", "load": "attempts", "errors": "errors",
+             "failures": "failures"}
+
+
+def edge_series_name(edge_id: str) -> str:
+    """`edge.<id>`, characters outside [A-Za-z0-9_-] as `_` (MODELING §3)."""
+    return "edge." + re.sub(r"[^A-Za-z0-9_-]", "_", edge_id)
+
+
+def _edges(b: _Builder) -> None:
+    """Per-edge flow: the source's series for the measure (served by default) × weight / Σ
+    weights of the edges leaving the same source × multiplier."""
+    components = {c.id: c for c in b.out.components}
+    edges = b.model.topology.edges
+    totals: dict[str, float] = {}
+    for edge in edges:
+        totals[edge.origin] = totals.get(edge.origin, 0.0) + edge.weight
+    for edge in edges:
+        edge_id = edge.id or f"{edge.origin}->{edge.destination}"
+        component = components.get(edge.origin)
+        if component is not None:
+            source = component.metrics.get(_MEASURES.get((edge.measure or "").lower(), "served"))
+        else:  # a series that is not a topology node flows as itself
+            source = edge.origin if b.known(edge.origin) else None
+        total = totals[edge.origin]
+        share = edge.weight / total if total > 0 else 0.0
+        multiplier = edge.multiplier if edge.multiplier is not None else 1.0
+        series = None
+        if source is not None:
+            series = b.add(edge_series_name(edge_id),
+                           _mul(_safe(_ref(source)), Num(share * multiplier)), "flow", edge_id)
+        b.out.edges.append(EdgeUse(edge_id, edge.origin, edge.destination, edge.type,
+                                   edge.measure, edge.weight, multiplier, edge.lag or 0, series))
 
 
 _METRIC_NAMES = {"arrivals": "arrivals", "served": "served", "errors": "errors",

@@ -266,7 +266,7 @@ def _check_topology(
     for j, edge in enumerate(topology.edges):
         for end, target in (("from" if edge.from_ else "source", edge.origin),
                             ("to" if edge.to else "target", edge.destination)):
-            if target not in seen:
+            if target not in seen and not (end in ("from", "source") and target in names):
                 problems.add(
                     f"topology.edges[{j}].{end}",
                     f"unknown topology node '{target}'{_suggest(target, list(seen))}",

@@ -27,7 +27,7 @@ def test_run_prints_id_location_mode_template_and_series(runner, data_dir):
     assert "cli-1" in result.output
     assert str(data_dir / "runs" / "cli-1") in result.output
     assert "simulation" in result.output and "it-system" in result.output
-    assert "series    21" in result.output  # 10 nodes, 5 derived, a DLQ (queue, served, 4 derived)
+    assert "series    23" in result.output  # 10 nodes, 5 derived, a DLQ (6), 2 edge flows
 
 
 def test_json_output_equals_the_service_result(runner, container):

@@ -98,7 +98,7 @@ def test_create_run_returns_201_location_and_get_matches(client, data_dir):
     assert body["isDryRun"] is False and body["plan"] is None and body["canReplay"] is True
     assert body["metadata"]["schema"]["id"] == "time-travel/v1"
     assert body["artifacts"] == {"runJson": True, "manifestJson": True, "seriesIndex": True,
-                                 "seriesCount": 21}
+                                 "seriesCount": 23}
     fetched = client.get(f"/v1/runs/{run_id}").json()
     assert fetched["metadata"] == body["metadata"]
     assert (data_dir / "runs" / run_id / "series" / "index.json").is_file()

@@ -29,7 +29,7 @@ def test_container_picks_the_s3_adapter_by_scheme(s3_url):
     assert isinstance(container.store(), S3ArtifactStore)
     result = container.orchestration().create_run(RunRequest("it-system"))
     queries: RunQueryService = container.queries()
-    assert queries.get_run(result.record.run_id).artifacts.series_count == 21
+    assert queries.get_run(result.record.run_id).artifacts.series_count == 23
     state = queries.state(result.record.run_id, 2)
     assert [n.id for n in state.nodes] == ["OrderApi", "Billing", "FailedOrders"]
     assert result.record.storage.model_path.startswith("s3://flowtime-test/")

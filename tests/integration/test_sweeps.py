@@ -101,7 +101,7 @@ def test_dask_sweep_into_s3_is_readable_from_the_api(s3_url, templates):
             body = client.get(f"/v1/runs/{run['runId']}").json()
             assert body["metadata"]["templateId"] == "supply-chain"
             index = client.get(f"/v1/runs/{run['runId']}/index").json()
-            assert len(index["series"]) == 12  # 9 nodes + 3 derived metrics
+            assert len(index["series"]) == 13  # 9 nodes, 3 derived metrics, 1 edge flow
         listed = client.get("/v1/sweeps").json()["items"]
         assert [s["sweepId"] for s in listed] == [summary.sweep_id]
 

@@ -531,3 +531,31 @@ def test_service_with_buffer_model_node_is_a_queue_series():
     model = build_model(parse_template(text), {})
     [component] = model.plan.components
     assert component.queue_like and component.metrics["queue"] == "backlog"
+
+
+def test_edge_flows_split_by_weight_and_measure_times_the_multiplier():
+    text = model_text("""\
+        nodes:
+          - {id: a, kind: const, values: [10, 20, 30]}
+          - {id: s, kind: const, values: [8, 16, 24]}
+          - {id: e, kind: const, values: [2, 4, 6]}
+          - {id: side, kind: const, values: [1, 1, 1]}
+        """, """\
+        topology:
+          nodes:
+            - {id: Api, semantics: {arrivals: a, served: s, errors: e}}
+            - {id: Billing, semantics: {arrivals: s}}
+            - {id: Audit, semantics: {arrivals: s}}
+            - {id: Failed, kind: dlq, semantics: {arrivals: e, served: e}}
+          edges:
+            - {id: to-billing, from: "Api:out", to: "Billing:in", weight: 3}
+            - {id: to-audit, from: Api, to: Audit, weight: 1, multiplier: 0.5}
+            - {id: errors, from: Api, to: Failed, measure: errors, weight: 0, type: terminal}
+            - {from: side, to: Audit}
+        """)
+    values = run(text)
+    # served split 3:1 of the weights leaving Api (3 + 1 + 0 = 4)
+    assert values["edge.to-billing"] == [6, 12, 18]
+    assert values["edge.to-audit"] == [1, 2, 3]  # 1/4 × 0.5
+    assert values["edge.errors"] == [0, 0, 0]  # weight 0
+    assert values["edge.side-_Audit"] == [1, 1, 1]  # a series that is not a topology node
