@@ -50,6 +50,10 @@ from flowtime.domain.runs import (
 from flowtime.domain.state import (
     MAX_WINDOW_BINS,
     ConstraintView,
+    EdgeView,
+    Graph,
+    GraphEdge,
+    GraphNode,
     NodeView,
     NodeWarning,
     RngInfo,
@@ -273,8 +277,21 @@ class RunQueryService:
                 warnings=[NodeWarning(code=w.code, message=w.message, severity=w.severity)
                           for w in warnings if w.node_id in member_ids],
             ))
+        edges = [EdgeView(e.id, e.origin, e.destination, e.type, e.measure, e.multiplier, e.lag,
+                          series.values(e.series) if e.series else None) for e in plan.edges]
         return RunView(state_metadata(record, manifest), grid, nodes, warnings,
-                       constraint_views(plan, series))
+                       constraint_views(plan, series), edges)
+
+    def graph(self, run_id: str) -> Graph:
+        """The run's topology as compiled: nodes with their kinds and metrics, edges."""
+        plan = compiled_plan(decode_model(self.store.read(run_id, MODEL_YAML), run_id), run_id)
+        return Graph(
+            nodes=[GraphNode(id=c.id, kind=c.kind, category=c.category, metrics=list(c.metrics),
+                             queue_like=c.queue_like, aliases=c.aliases or None)
+                   for c in plan.components],
+            edges=[GraphEdge(id=e.id, from_=e.origin, to=e.destination, type=e.type,
+                             weight=e.weight, measure=e.measure) for e in plan.edges],
+        )
 
 
 def compiled_plan(model: ModelDef, run_id: str) -> EvaluationPlan:

@@ -31,6 +31,7 @@ SCHEMA_NAMES = (
     "telemetry-manifest",
     "api-error",
     "time-travel-state",
+    "graph",
 )
 
 

@@ -130,12 +130,64 @@ class ConstraintSeries(Record):
     admitted: dict[str, list[float | None]]
 
 
+class EdgeState(Record):
+    """An edge's flow in one bin (a flowtime extension of the snapshot, MODELING §3)."""
+
+    id: str
+    from_: str = msgspec.field(name="from")
+    to: str
+    type: str
+    multiplier: float
+    lag: int
+    flow: float | None
+    measure: str | None = None
+
+
+class EdgeSeries(Record):
+    """An edge over a window, in the reference's edgeSeries shape."""
+
+    id: str
+    from_: str = msgspec.field(name="from")
+    to: str
+    series: dict[str, list[float | None]]
+    edge_type: str | None = None
+    field: str | None = None
+    multiplier: float | None = None
+    lag: int | None = None
+
+
+class GraphNode(Record):
+    id: str
+    kind: str
+    category: str
+    metrics: list[str]  # which metrics (series roles) the node has
+    queue_like: bool
+    aliases: dict[str, str] | None = None
+
+
+class GraphEdge(Record):
+    id: str
+    from_: str = msgspec.field(name="from")
+    to: str
+    type: str
+    weight: float
+    measure: str | None = None
+
+
+class Graph(Record):
+    """GET /v1/runs/{runId}/graph: enough to draw the topology without parsing the model."""
+
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+
+
 class StateSnapshot(Record):
     metadata: StateMetadata
     bin: BinInfo
     nodes: list[NodeState]
     warnings: list[StateWarning]
     constraints: list[ConstraintState] | msgspec.UnsetType = msgspec.UNSET
+    edges: list[EdgeState] | msgspec.UnsetType = msgspec.UNSET
 
 
 class WindowSlice(Record):
@@ -159,6 +211,7 @@ class StateWindow(Record):
     nodes: list[NodeSeries]
     warnings: list[StateWarning]
     constraints: list[ConstraintSeries] | msgspec.UnsetType = msgspec.UNSET
+    edges: list[EdgeSeries] | msgspec.UnsetType = msgspec.UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +244,18 @@ class ConstraintView:
 
 
 @dataclass(frozen=True, slots=True)
+class EdgeView:
+    id: str
+    origin: str
+    destination: str
+    type: str
+    measure: str | None
+    multiplier: float
+    lag: int
+    flow: np.ndarray | None
+
+
+@dataclass(frozen=True, slots=True)
 class RunView:
     """Everything the projections need, loaded once per (immutable) run."""
 
@@ -199,6 +264,7 @@ class RunView:
     nodes: list[NodeView]
     warnings: list[StateWarning]
     constraints: list[ConstraintView] = field(default_factory=list)
+    edges: list[EdgeView] = field(default_factory=list)
     # Whole-run series as plain lists, built on the first window request and sliced after.
     _lists: dict[str, Any] = field(default_factory=dict)
 
@@ -335,6 +401,9 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
         bin=BinInfo(index=index, start_utc=format_utc(grid.bin_start(index)),
                     end_utc=format_utc(grid.bin_end(index)), duration_minutes=grid.bin_minutes),
         nodes=nodes, warnings=view.warnings, constraints=constraints or msgspec.UNSET,
+        edges=[EdgeState(id=e.id, from_=e.origin, to=e.destination, type=e.type,
+                         multiplier=e.multiplier, lag=e.lag, flow=_at(e.flow, index),
+                         measure=e.measure) for e in view.edges] or msgspec.UNSET,
     )
 
 
@@ -364,4 +433,8 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
         window=WindowSlice(start_bin=start, end_bin=end, bin_count=end - start + 1),
         timestamps_utc=lists["timestamps"][window], nodes=nodes, warnings=view.warnings,
         constraints=constraints or msgspec.UNSET,
+        edges=[EdgeSeries(id=e.id, from_=e.origin, to=e.destination,
+                          series={"flow": _list(e.flow[window])}, edge_type=e.type,
+                          field=e.measure, multiplier=e.multiplier, lag=e.lag)
+               for e in view.edges if e.flow is not None] or msgspec.UNSET,
     )

@@ -128,3 +128,24 @@ def test_metrics_pass_promtool(server, runs):
     findings = {line.strip() for line in (result.stdout + result.stderr).splitlines()
                 if line.strip()}
     assert findings <= ACCEPTED_PROMTOOL_FINDINGS, findings
+
+
+def test_graph_and_edges_validate_and_match_the_model(server, runs):
+    run = runs["manufacturing-line"]
+    run_id = run["metadata"]["runId"]
+    graph = server.get(f"/v1/runs/{run_id}/graph").json()
+    assert schemas.validate("graph", graph) == []
+    assert [n["id"] for n in graph["nodes"]] == ["Production", "Buffer"]
+    assert graph["edges"] == [{"id": "production-to-buffer", "from": "Production",
+                               "to": "Buffer", "type": "throughput", "weight": 1}]
+    state = server.get(f"/v1/runs/{run_id}/state", params={"binIndex": 0}).json()
+    window = server.get(f"/v1/runs/{run_id}/state_window",
+                        params={"startBin": 0, "endBin": 3}).json()
+    assert schemas.validate("time-travel-state", state) == []
+    assert schemas.validate("time-travel-state", window) == []
+    produced = [float(line.split(",")[1]) for line in server.get(
+        f"/v1/runs/{run_id}/series/produced").text.splitlines()[1:]]
+    [edge] = window["edges"]
+    assert edge["series"]["flow"] == produced  # one edge, weight 1: all of what was served
+    assert state["edges"][0]["flow"] == produced[0]
+    assert server.get("/v1/runs/nope/graph").status_code == 404

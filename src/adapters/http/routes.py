@@ -42,7 +42,7 @@ from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.queries import RunQueryService
 from flowtime.domain.runs import DEFAULT_PAGE_SIZE, RunFilter
-from flowtime.domain.state import StateSnapshot, StateWindow
+from flowtime.domain.state import Graph, StateSnapshot, StateWindow
 from flowtime.ports import ArtifactStore, TemplateSource
 
 _DESCRIPTIONS = {
@@ -234,5 +234,13 @@ async def state_window(
     return await offload(queries.state_window, run_id, start_bin, end_bin)
 
 
+@get("/v1/runs/{run_id:str}/graph", tags=["state"], summary="The run's topology",
+     responses={200: documented(Graph, "Nodes (kind, category, metrics) and edges (type, "
+                                "measure, weight) of the compiled model"),
+                **problems(400, 404, 422)})
+async def graph(queries: Queries, run_id: RunId) -> Graph:
+    return await offload(queries.graph, run_id)
+
+
 ROUTES = [healthz, readyz, list_templates, get_template, create_run, list_runs, get_run,
-          delete_run, series_index, series_csv, bundle_file, state, state_window]
+          delete_run, series_index, series_csv, bundle_file, state, state_window, graph]
