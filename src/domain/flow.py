@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from flowtime.domain.errors import Problem
 from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Num, Ref
 from flowtime.domain.grid import BIN_UNIT_MINUTES
-from flowtime.domain.model import BufferNode, ModelDef, RouterNode, TopologyNode
+from flowtime.domain.model import BufferNode, Edge, ModelDef, RouterNode, TopologyNode
 
 QUEUE_KINDS = {"servicewithbuffer", "queue", "dlq"}
 KNOWN_KINDS = QUEUE_KINDS | {"service", "sink", "dependency", "router"}
@@ -219,22 +219,28 @@ def edge_series_name(edge_id: str) -> str:
     return "edge." + re.sub(r"[^A-Za-z0-9_-]", "_", edge_id)
 
 
+def _measure(edge: Edge) -> str:
+    return _MEASURES.get((edge.measure or "").lower(), "served")
+
+
 def _edges(b: _Builder) -> None:
     """Per-edge flow: the source's series for the measure (served by default) × weight / Σ
-    weights of the edges leaving the same source × multiplier."""
+    weights of the edges leaving the same source with the same measure × multiplier.
+    (Ours: an errors edge to a DLQ does not take a share of what was served.)"""
     components = {c.id: c for c in b.out.components}
     edges = b.model.topology.edges
-    totals: dict[str, float] = {}
+    totals: dict[tuple[str, str], float] = {}
     for edge in edges:
-        totals[edge.origin] = totals.get(edge.origin, 0.0) + edge.weight
+        key = (edge.origin, _measure(edge))
+        totals[key] = totals.get(key, 0.0) + edge.weight
     for edge in edges:
         edge_id = edge.id or f"{edge.origin}->{edge.destination}"
         component = components.get(edge.origin)
         if component is not None:
-            source = component.metrics.get(_MEASURES.get((edge.measure or "").lower(), "served"))
+            source = component.metrics.get(_measure(edge))
         else:  # a series that is not a topology node flows as itself
             source = edge.origin if b.known(edge.origin) else None
-        total = totals[edge.origin]
+        total = totals[(edge.origin, _measure(edge))]
         share = edge.weight / total if total > 0 else 0.0
         multiplier = edge.multiplier if edge.multiplier is not None else 1.0
         series = None

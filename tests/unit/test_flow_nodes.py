@@ -554,8 +554,8 @@ def test_edge_flows_split_by_weight_and_measure_times_the_multiplier():
             - {from: side, to: Audit}
         """)
     values = run(text)
-    # served split 3:1 of the weights leaving Api (3 + 1 + 0 = 4)
+    # served split 3:1 over the served edges leaving Api (3 + 1 = 4)
     assert values["edge.to-billing"] == [6, 12, 18]
     assert values["edge.to-audit"] == [1, 2, 3]  # 1/4 × 0.5
-    assert values["edge.errors"] == [0, 0, 0]  # weight 0
+    assert values["edge.errors"] == [0, 0, 0]  # the only errors edge, but weight 0: Σ = 0
     assert values["edge.side-_Audit"] == [1, 1, 1]  # a series that is not a topology node
