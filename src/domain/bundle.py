@@ -243,10 +243,14 @@ def warning_json(warning: RunWarning, with_severity: bool = True) -> WarningJson
         code=warning.code, message=warning.message,
         severity=warning.severity if with_severity else None, node_id=warning.node_id,
         bins=list(warning.bins) if warning.bins is not None else None,
+        value=warning.value if with_severity else None,
+        edge_ids=list(warning.edge_ids) if warning.edge_ids and with_severity else None,
     )
 
 
 def run_warning(item: WarningJson) -> RunWarning:
     return RunWarning(code=item.code, message=item.message, severity=item.severity or "warning",
                       node_id=item.node_id,
-                      bins=tuple(item.bins) if item.bins is not None else None)
+                      bins=tuple(item.bins) if item.bins is not None else None,
+                      value=item.value,
+                      edge_ids=tuple(item.edge_ids) if item.edge_ids else None)

@@ -126,6 +126,8 @@ class WarningJson(Doc):
     severity: str | None = None
     node_id: str | None = None
     bins: list[int] | None = None
+    value: float | None = None
+    edge_ids: list[str] | None = None
 
 
 class WindowJson(Doc):

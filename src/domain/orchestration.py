@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from flowtime.domain import schemas
 from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
+from flowtime.domain.checks import run_checks
 from flowtime.domain.codec import BUNDLE_DOCUMENTS, PROVENANCE_JSON, to_builtins
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
@@ -190,6 +191,7 @@ class RunOrchestrationService:
         with self._phase("evaluate", ctx):
             rng_kind = model.rng_kind
             values = evaluate_model(model, seed, inputs.overrides, rng_kind, request.pmf_mode)
+            checks = run_checks(model.definition, model.plan, values)
 
         with self._phase("write", ctx):
             chosen = output_series(model.definition, model.plan.node_ids)
@@ -198,7 +200,7 @@ class RunOrchestrationService:
                 run_id=run_id, template=template, model=model, mode=request.mode, seed=seed,
                 rng_kind=rng_kind, scenario_hash=scenario_hash,
                 created_utc=format_utc(self.clock.now().replace(microsecond=0)),
-                series=series, warnings=[*model.warnings, *inputs.warnings],
+                series=series, warnings=[*model.warnings, *inputs.warnings, *checks],
                 telemetry_files=tuple(inputs.files),
                 template_source="inline" if request.inline else "flowtime",
                 pmf_mode=request.pmf_mode,

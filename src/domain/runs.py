@@ -50,6 +50,8 @@ class RunWarning:
     severity: str = "warning"
     node_id: str | None = None
     bins: tuple[int, ...] | None = None
+    value: float | None = None
+    edge_ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,86 @@
+"""Run-level checks (MODELING §5) fire exactly on models built to violate them."""
+
+from __future__ import annotations
+
+import textwrap
+
+from flowtime.adapters.stores.memory import MemoryArtifactStore
+from flowtime.adapters.templates.directory import DirectoryTemplateSource
+from flowtime.domain.orchestration import RunOrchestrationService
+from flowtime.domain.runs import RunRequest
+from tests.conftest import CountingRandom, StepClock
+
+
+def warnings_of(tmp_path, nodes: str, topology: str, bins: int = 4) -> list[tuple]:
+    (tmp_path / "m.yaml").write_text(textwrap.dedent("""\
+        metadata: {id: checks}
+        window: {start: "2025-01-01T00:00:00Z"}
+        grid: {bins: %d, binSize: 1, binUnit: hours}
+        """) % bins + textwrap.dedent(topology) + textwrap.dedent(nodes))
+    service = RunOrchestrationService(DirectoryTemplateSource(tmp_path), MemoryArtifactStore(),
+                                      StepClock(), random=CountingRandom())
+    result = service.create_run(RunRequest("checks", seed=1))
+    return [(w.code, w.node_id, w.bins, w.value) for w in result.warnings]
+
+
+def test_served_errors_and_negatives_are_checked_per_bin(tmp_path):
+    found = warnings_of(tmp_path, """\
+        nodes:
+          - {id: a, kind: const, values: [5, 5, 5, 5]}
+          - {id: s, kind: const, values: [5, 7, 5, 9]}
+          - {id: c, kind: const, values: [6, 6, 6, 6]}
+          - {id: e, kind: const, values: [0, 6, 0, -1]}
+        """, """\
+        topology:
+          nodes:
+            - {id: Svc, semantics: {arrivals: a, served: s, capacity: c, errors: e}}
+        """)
+    assert ("served_exceeds_capacity", "Svc", (1, 3), 3.0) in found  # 7 > 6, 9 > 6
+    assert ("served_exceeds_arrivals", "Svc", (1, 3), 4.0) in found
+    assert ("errors_exceed_arrivals", "Svc", (1,), 1.0) in found
+    assert ("errors_negative", "Svc", (3,), 1.0) in found
+    assert len(found) == 4
+
+
+def test_queues_may_serve_more_than_arrives_and_clean_models_raise_nothing(tmp_path):
+    assert warnings_of(tmp_path, """\
+        nodes:
+          - {id: a, kind: const, values: [5, 0, 0, 0]}
+          - {id: s, kind: const, values: [2, 2, 1, 0]}
+        """, """\
+        topology:
+          nodes:
+            - {id: Q, kind: queue, semantics: {arrivals: a, served: s}}
+        """) == []
+
+
+def test_incoming_edge_flow_must_match_arrivals_with_the_lag(tmp_path):
+    topology = """\
+        topology:
+          nodes:
+            - {id: Up, semantics: {arrivals: a, served: a}}
+            - {id: Down, semantics: {arrivals: d, served: d}}
+          edges:
+            - {id: up-down, from: Up, to: Down, lag: %d}
+        """
+    nodes = """\
+        nodes:
+          - {id: a, kind: const, values: [1, 2, 3, 4]}
+          - {id: d, kind: expr, expr: "SHIFT(a, 1)"}
+        """
+    assert warnings_of(tmp_path, nodes, topology % 1) == []
+    [(code, node, bins, value)] = warnings_of(tmp_path, nodes, topology % 0)
+    assert (code, node, bins, value) == ("edge_flow_mismatch_incoming", "Down", (0, 1, 2, 3), 1)
+
+
+def test_a_dispatch_that_never_releases_is_reported(tmp_path):
+    found = warnings_of(tmp_path, """\
+        nodes:
+          - {id: a, kind: const, values: [1, 1, 1, 1]}
+        """, """\
+        topology:
+          nodes:
+            - {id: Bus, kind: queue, semantics: {arrivals: a, capacity: a},
+               dispatchSchedule: {periodBins: 10, phaseOffset: 6}}
+        """)
+    assert ("dispatch_never_releases", "Bus", None, None) in found
