@@ -123,18 +123,23 @@ class S3ArtifactStore:
         response = getattr(exc, "response", {}) or {}
         return str(response.get("Error", {}).get("Code", ""))
 
-    def _get_commit(self, run_id: str) -> dict[str, Any] | None:
+    def _get_bytes(self, key: str) -> bytes | None:
+        """The object's bytes; None when it does not exist."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._commit_key(run_id))
+            body = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if self._code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return None
             raise _unavailable("could not read from the object store", exc) from exc
         except BotoCoreError as exc:
             raise _unavailable("object store is unreachable", exc) from exc
-        return json.loads(body["Body"].read())
+        return body["Body"].read()
+
+    def _get_commit(self, run_id: str) -> dict[str, Any] | None:
+        data = self._get_bytes(self._commit_key(run_id))
+        return None if data is None else json.loads(data)
 
     def _commit(self, run_id: str) -> dict[str, Any]:
         check_run_id(run_id)
@@ -253,20 +258,14 @@ class S3ArtifactStore:
 
     @_store_call("read the file")
     def read(self, run_id: str, path: str) -> bytes:
-        from botocore.exceptions import ClientError
 
         check_relative_path(path)
         commit = self._commit(run_id)
-        if path not in commit["files"]:
+        data = self._get_bytes(self._data_key(run_id, commit["generation"], path)) \
+            if path in commit["files"] else None
+        if data is None:
             raise not_found("path", f"no file '{path}' in run '{run_id}'")
-        try:
-            obj = self.client.get_object(Bucket=self.bucket,
-                                         Key=self._data_key(run_id, commit["generation"], path))
-        except ClientError as exc:
-            if self._code(exc) in ("NoSuchKey", "404"):
-                raise not_found("path", f"no file '{path}' in run '{run_id}'") from None
-            raise _unavailable("could not read from the object store", exc) from exc
-        return obj["Body"].read()
+        return data
 
     @_store_call("list the run's files")
     def list_files(self, run_id: str) -> list[str]:
@@ -332,15 +331,10 @@ class S3ArtifactStore:
 
     @_store_call("read the sweep")
     def read_sweep_file(self, sweep_id: str, path: str) -> bytes:
-        from botocore.exceptions import ClientError
-
-        try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self._sweep_key(sweep_id, path))
-        except ClientError as exc:
-            if self._code(exc) in ("NoSuchKey", "404"):
-                raise not_found("sweepId", f"no '{path}' for sweep '{sweep_id}'") from None
-            raise _unavailable("could not read from the object store", exc) from exc
-        return obj["Body"].read()
+        data = self._get_bytes(self._sweep_key(sweep_id, path))
+        if data is None:
+            raise not_found("sweepId", f"no '{path}' for sweep '{sweep_id}'")
+        return data
 
     @_store_call("list sweeps")
     def list_sweeps(self) -> list[str]:
