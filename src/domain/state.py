@@ -17,6 +17,7 @@ the HTTP handlers return them as they are, so the OpenAPI document describes the
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -407,6 +408,56 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
     )
 
 
+def _longest_rise(values: np.ndarray) -> int:
+    """Bins in the longest run of strictly increasing values."""
+    best = run = 1 if len(values) else 0
+    for previous, current in itertools.pairwise(values):
+        run = run + 1 if current > previous else 1
+        best = max(best, run)
+    return best
+
+
+def window_warnings(view: RunView, start: int, end: int) -> list[StateWarning]:
+    """MODELING §5 window warnings, for windows of at least 3 bins: a queue that keeps
+    growing, demand above capacity, latency above the SLA, and arrivals whose two halves
+    differ by more than 25 %."""
+    if end - start + 1 < 3:
+        return []
+    window = slice(start, end + 1)
+    found: list[StateWarning] = []
+    for node in view.nodes:
+        m = {k: np.where(np.isfinite(v), v, 0.0)[window] for k, v in node.metrics.items()}
+        queue, arrivals, capacity = m.get("queue"), m.get("arrivals"), m.get("capacity")
+        if queue is not None and (streak := _longest_rise(queue)) >= 3:
+            found.append(StateWarning(
+                code="backlog_growth_streak", severity="warning", node_id=node.id,
+                message=f"{node.id}: the queue grew {streak} bins in a row"))
+        if arrivals is not None and capacity is not None and capacity.sum() > 0:
+            ratio = arrivals.sum() / capacity.sum()
+            if ratio > 1:
+                found.append(StateWarning(
+                    code="backlog_overload_ratio", severity="warning", node_id=node.id,
+                    message=f"{node.id}: arrivals are {ratio:.2f}× capacity over the window"))
+        latency = derived_series(node, view.grid.bin_minutes).latency_minutes
+        if latency is not None and _positive(node.sla_minutes):
+            late = np.nan_to_num(latency[window], nan=0.0) > node.sla_minutes
+            if late.any():
+                found.append(StateWarning(
+                    code="backlog_age_risk", severity="warning", node_id=node.id,
+                    message=f"{node.id}: latency above the {node.sla_minutes:g} min SLA in "
+                    f"{int(late.sum())} bins"))
+        if arrivals is not None:
+            half = len(arrivals) // 2
+            first, second = arrivals[:half].mean(), arrivals[len(arrivals) - half:].mean()
+            larger = max(first, second)
+            if larger > 0 and abs(first - second) > 0.25 * larger:
+                found.append(StateWarning(
+                    code="non_stationary", severity="info", node_id=node.id,
+                    message=f"{node.id}: mean arrivals moved from {first:g} to {second:g} "
+                    "between the window's halves"))
+    return found
+
+
 def state_window(view: RunView, start: int, end: int) -> StateWindow:
     """Bins start..end inclusive; bounds are checked by the caller."""
     lists = view.full_lists()
@@ -431,7 +482,8 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
     return StateWindow(
         metadata=view.metadata,
         window=WindowSlice(start_bin=start, end_bin=end, bin_count=end - start + 1),
-        timestamps_utc=lists["timestamps"][window], nodes=nodes, warnings=view.warnings,
+        timestamps_utc=lists["timestamps"][window], nodes=nodes,
+        warnings=[*view.warnings, *window_warnings(view, start, end)],
         constraints=constraints or msgspec.UNSET,
         edges=[EdgeSeries(id=e.id, from_=e.origin, to=e.destination,
                           series={"flow": _list(e.flow[window])}, edge_type=e.type,

@@ -1,0 +1,43 @@
+"""Window warnings (MODELING §5) on windows built to trigger each, and one that triggers none."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from flowtime.domain.grid import TimeGrid
+from flowtime.domain.state import NodeView, RunView, window_warnings
+
+
+def view(metrics: dict[str, list[float]], kind: str = "queue", sla: float | None = 30):
+    node = NodeView("N", kind, sla, {k: np.array(v, dtype=float) for k, v in metrics.items()})
+    grid = TimeGrid(len(next(iter(metrics.values()))), 15, "minutes",
+                    datetime(2025, 1, 1, tzinfo=UTC))
+    return RunView(None, grid, [node], [])  # type: ignore[arg-type]
+
+
+def codes(run_view: RunView, start: int = 0, end: int | None = None) -> list[str]:
+    last = run_view.grid.bins - 1 if end is None else end
+    return [w.code for w in window_warnings(run_view, start, last)]
+
+
+def test_a_queue_growing_three_bins_in_a_row():
+    assert codes(view({"queue": [1, 2, 3, 2], "served": [5, 5, 5, 5]})) == [
+        "backlog_growth_streak"]
+    assert codes(view({"queue": [1, 2, 1, 2], "served": [5, 5, 5, 5]})) == []
+
+
+def test_overload_age_risk_and_non_stationary_arrivals():
+    found = codes(view({"arrivals": [10, 10, 30, 30], "capacity": [15, 15, 15, 15],
+                        "served": [10, 10, 15, 15], "queue": [0, 0, 60, 60]}))
+    # Σ 80 > Σ 60; latency 60/15 × 15 = 60 min > 30 min in two bins; halves 10 vs 30
+    assert found == ["backlog_overload_ratio", "backlog_age_risk", "non_stationary"]
+
+
+def test_a_calm_window_and_short_windows_raise_nothing():
+    calm = view({"arrivals": [10, 11, 10, 11], "capacity": [15, 15, 15, 15],
+                 "served": [10, 11, 10, 11], "queue": [0, 0, 0, 0]})
+    assert codes(calm) == []
+    busy = view({"queue": [1, 2, 3, 4], "served": [1, 1, 1, 1]})
+    assert codes(busy, 0, 1) == []  # fewer than 3 bins
