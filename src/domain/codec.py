@@ -4,14 +4,13 @@ The bundle builder encodes with these Structs and every reader (queries, capture
 export, the CLI) decodes with them; nobody indexes a bundle's JSON by string. The codec
 owns the bundle's file names and shapes; `bundle.py` builds on it, never the reverse.
 
-Bytes: UTF-8, 2-space indented, keys in field order, floats in Python's shortest form
-(`1e-05`), a final newline. Optional fields that are unset are omitted, never null.
+Bytes: UTF-8, 2-space indented, keys in field order, floats in their shortest round-trip
+form, a final newline. Optional fields that are unset are omitted, never null.
 A file that does not decode is a damaged run: the error says which file and what to run.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 import msgspec
@@ -262,9 +261,9 @@ def to_builtins(doc: Doc) -> Any:
 
 
 def encode(doc: Doc) -> bytes:
-    """The file's bytes (see the module docstring for the format)."""
-    text = json.dumps(to_builtins(doc), indent=2, ensure_ascii=False, allow_nan=False)
-    return (text + "\n").encode("utf-8")
+    """The file's bytes (see the module docstring for the format). msgspec encodes and
+    indents (the standard library's indenting encoder is pure Python: 7 ms a run here)."""
+    return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
 
 
 def damaged(path: str, reason: str, run_id: str | None = None) -> FlowTimeError:
