@@ -17,7 +17,6 @@ the HTTP handlers return them as they are, so the OpenAPI document describes the
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -268,12 +267,32 @@ class RunView:
     edges: list[EdgeView] = field(default_factory=list)
     # Whole-run series as plain lists, built on the first window request and sliced after.
     _lists: dict[str, Any] = field(default_factory=dict)
+    _derived: dict[str, DerivedSeries] = field(default_factory=dict)
+    _window: dict[str, WindowInputs] = field(default_factory=dict)
+
+    def derived(self, node: NodeView) -> DerivedSeries:
+        """The node's derived series, computed once per loaded run."""
+        if node.id not in self._derived:
+            self._derived[node.id] = derived_series(node, self.grid.bin_minutes)
+        return self._derived[node.id]
+
+    def window_inputs(self, node: NodeView) -> WindowInputs:
+        if node.id not in self._window:
+            clean = {k: np.where(np.isfinite(v), v, 0.0) for k, v in node.metrics.items()}
+            queue = clean.get("queue")
+            latency = self.derived(node).latency_minutes
+            late = None
+            if latency is not None and _positive(node.sla_minutes):
+                late = np.nan_to_num(latency, nan=0.0) > node.sla_minutes
+            self._window[node.id] = WindowInputs(
+                clean=clean, queue_rises=None if queue is None else rise_runs(queue), late=late)
+        return self._window[node.id]
 
     def full_lists(self) -> dict[str, Any]:
         if not self._lists:
             nodes = []
             for node in self.nodes:
-                derived = derived_series(node, self.grid.bin_minutes)
+                derived = self.derived(node)
                 series = {name: _list(s) for name, s in node.metrics.items()}
                 series.update({name: _list(v) for name, v in derived.named() if v is not None})
                 nodes.append(series)
@@ -378,7 +397,7 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
     grid = view.grid
     nodes = []
     for node in view.nodes:
-        derived = derived_series(node, grid.bin_minutes)
+        derived = view.derived(node)
         utilization = _at(derived.utilization, index)
         latency = _at(derived.latency_minutes, index)
         nodes.append(NodeState(
@@ -408,13 +427,32 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
     )
 
 
-def _longest_rise(values: np.ndarray) -> int:
-    """Bins in the longest run of strictly increasing values."""
-    best = run = 1 if len(values) else 0
-    for previous, current in itertools.pairwise(values):
-        run = run + 1 if current > previous else 1
-        best = max(best, run)
-    return best
+def rise_runs(values: np.ndarray) -> np.ndarray:
+    """For each bin, how many bins in a row the values rose up to it (0 where they did not)."""
+    index = np.arange(len(values))
+    if len(values) == 0:
+        return index
+    rose = np.concatenate(([False], np.diff(values) > 0))
+    last_reset = np.maximum.accumulate(np.where(rose, 0, index))
+    return index - last_reset
+
+
+def longest_rise(runs: np.ndarray, start: int, end: int) -> int:
+    """Bins in the longest run of strictly increasing values inside bins start..end, from
+    `rise_runs` of the whole series (a run may not reach back before `start`)."""
+    if end < start:
+        return 0
+    window = runs[start:end + 1]
+    return int(np.minimum(window, np.arange(len(window))).max()) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class WindowInputs:
+    """Per-node inputs of the window warnings, computed once per loaded run."""
+
+    clean: dict[str, np.ndarray]  # metrics with NaN and ±inf as 0
+    queue_rises: np.ndarray | None
+    late: np.ndarray | None  # latency above the SLA, per bin
 
 
 def window_warnings(view: RunView, start: int, end: int) -> list[StateWarning]:
@@ -426,9 +464,14 @@ def window_warnings(view: RunView, start: int, end: int) -> list[StateWarning]:
     window = slice(start, end + 1)
     found: list[StateWarning] = []
     for node in view.nodes:
-        m = {k: np.where(np.isfinite(v), v, 0.0)[window] for k, v in node.metrics.items()}
-        queue, arrivals, capacity = m.get("queue"), m.get("arrivals"), m.get("capacity")
-        if queue is not None and (streak := _longest_rise(queue)) >= 3:
+        inputs = view.window_inputs(node)
+        arrivals, capacity = inputs.clean.get("arrivals"), inputs.clean.get("capacity")
+        if arrivals is not None:
+            arrivals = arrivals[window]
+        if capacity is not None:
+            capacity = capacity[window]
+        if inputs.queue_rises is not None and (
+                streak := longest_rise(inputs.queue_rises, start, end)) >= 3:
             found.append(StateWarning(
                 code="backlog_growth_streak", severity="warning", node_id=node.id,
                 message=f"{node.id}: the queue grew {streak} bins in a row"))
@@ -438,14 +481,11 @@ def window_warnings(view: RunView, start: int, end: int) -> list[StateWarning]:
                 found.append(StateWarning(
                     code="backlog_overload_ratio", severity="warning", node_id=node.id,
                     message=f"{node.id}: arrivals are {ratio:.2f}× capacity over the window"))
-        latency = derived_series(node, view.grid.bin_minutes).latency_minutes
-        if latency is not None and _positive(node.sla_minutes):
-            late = np.nan_to_num(latency[window], nan=0.0) > node.sla_minutes
-            if late.any():
-                found.append(StateWarning(
-                    code="backlog_age_risk", severity="warning", node_id=node.id,
-                    message=f"{node.id}: latency above the {node.sla_minutes:g} min SLA in "
-                    f"{int(late.sum())} bins"))
+        if inputs.late is not None and (late := int(inputs.late[window].sum())):
+            found.append(StateWarning(
+                code="backlog_age_risk", severity="warning", node_id=node.id,
+                message=f"{node.id}: latency above the {node.sla_minutes:g} min SLA in "
+                f"{late} bins"))
         if arrivals is not None:
             half = len(arrivals) // 2
             first, second = arrivals[:half].mean(), arrivals[len(arrivals) - half:].mean()
