@@ -199,7 +199,9 @@ class WindowSlice(Record):
 class NodeSeries(Record):
     id: str
     kind: str
-    series: dict[str, list[float | None]]
+    # Each series is a JSON array already encoded (see RunView.full_lists): a window is a
+    # join of whole-run value tokens, so a request does no float formatting.
+    series: dict[str, msgspec.Raw]  # documented as arrays: adapters/http/wire_docs.py
     telemetry: NodeTelemetry
     aliases: dict[str, str] | None = None
 
@@ -293,8 +295,8 @@ class RunView:
             nodes = []
             for node in self.nodes:
                 derived = self.derived(node)
-                series = {name: _list(s) for name, s in node.metrics.items()}
-                series.update({name: _list(v) for name, v in derived.named() if v is not None})
+                series = {name: _tokens(s) for name, s in node.metrics.items()}
+                series.update({name: _tokens(v) for name, v in derived.named() if v is not None})
                 nodes.append(series)
             stamps = [format_utc(self.grid.bin_start(i)) for i in range(self.grid.bins)]
             self._lists.update(nodes=nodes, timestamps=stamps)
@@ -382,6 +384,12 @@ def _at(series: np.ndarray | None, index: int) -> float | None:
 
 def _applies(series: np.ndarray | None, index: int) -> float | msgspec.UnsetType | None:
     return msgspec.UNSET if series is None else _finite(float(series[index]))
+
+
+def _tokens(series: np.ndarray) -> list[bytes]:
+    """The JSON text of each value (NaN and ±inf as null), to be joined per window."""
+    encoded = msgspec.json.encode(_list(series))
+    return encoded[1:-1].split(b",") if len(series) else []
 
 
 def _list(series: np.ndarray) -> list[float]:
@@ -511,7 +519,8 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
             continue
         nodes.append(NodeSeries(
             id=node.id, kind=node.kind,
-            series={name: values[window] for name, values in series.items()},
+            series={name: msgspec.Raw(b"[" + b",".join(tokens[window]) + b"]")
+                    for name, tokens in series.items()},
             telemetry=_telemetry(node), aliases=node.aliases or None,
         ))
     constraints = [ConstraintSeries(

@@ -20,6 +20,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter, SkipValidation
 
+from flowtime.adapters.http import wire_docs
 from flowtime.adapters.http.problems import PROBLEM_MEDIA_TYPE
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import (
@@ -42,7 +43,7 @@ from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.queries import RunQueryService
 from flowtime.domain.runs import DEFAULT_PAGE_SIZE, RunFilter
-from flowtime.domain.state import Graph, StateSnapshot, StateWindow
+from flowtime.domain.state import Graph, StateSnapshot
 from flowtime.ports import ArtifactStore, TemplateSource
 
 _DESCRIPTIONS = {
@@ -223,14 +224,14 @@ async def state(
 
 
 @get("/v1/runs/{run_id:str}/state_window", tags=["state"], summary="Series over a window",
-     responses={200: documented(StateWindow, "Series of every topology node over bins "
+     responses={200: documented(wire_docs.StateWindow, "Series of every topology node over bins "
                                 "startBin..endBin (at most 500)"),
                 **problems(400, 404, 413, 422)})
 async def state_window(
     queries: Queries, run_id: RunId,
     start_bin: Annotated[int, QueryParameter(name="startBin")],
     end_bin: Annotated[int, QueryParameter(name="endBin", description="inclusive")],
-) -> StateWindow:
+) -> wire_docs.StateWindow:  # the domain StateWindow; this class documents its shape
     return await offload(queries.state_window, run_id, start_bin, end_bin)
 
 
