@@ -303,10 +303,16 @@ class RunView:
         return self._lists
 
 
+# MODELING §4: numbers in /state and /state_window are null when not finite, 0 when
+# |v| < 1e-9, else rounded to 6 decimals.
+DECIMALS = 6
+ZERO_BELOW = 1e-9
+
+
 def _finite(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
-    return float(value)
+    return 0.0 if abs(value) < ZERO_BELOW else round(float(value), DECIMALS)
 
 
 def _ratio(num: np.ndarray | None, den: np.ndarray | None, positive: bool) -> np.ndarray | None:
@@ -393,8 +399,11 @@ def _tokens(series: np.ndarray) -> list[bytes]:
 
 
 def _list(series: np.ndarray) -> list[float]:
-    """Plain floats; NaN and infinities become NaN, which the JSON encoders write as null."""
-    return np.where(np.isfinite(series), series, np.nan).tolist()
+    """Plain floats as in `_finite`; NaN and infinities become NaN, which the JSON encoders
+    write as null."""
+    finite = np.isfinite(series)
+    rounded = np.where(np.abs(series) < ZERO_BELOW, 0.0, np.round(series, DECIMALS))
+    return np.where(finite, rounded, np.nan).tolist()
 
 
 def _telemetry(node: NodeView) -> NodeTelemetry:

@@ -162,7 +162,7 @@ def test_state_of_flow_nodes_nulls_division_by_zero_and_validates(client):
     assert desk["metrics"]["queue"] == 4  # 6 - 2
     assert desk["derived"]["utilization"] == 0.5 and desk["derived"]["latencyMinutes"] == 120
     assert desk["derived"]["serviceTimeMs"] == 500  # 1000 ms over 2 served
-    assert desk["derived"]["retryTax"] == pytest.approx(1 / 3)  # attempts = 2 + 1
+    assert desk["derived"]["retryTax"] == 0.333333  # 1/3 (attempts = 2 + 1), 6 decimals
     assert desk["aliases"] == {"queue": "Waiting"}
     assert dead["derived"]["color"] == "dlq"
     desk2 = second["nodes"][0]
@@ -170,6 +170,36 @@ def test_state_of_flow_nodes_nulls_division_by_zero_and_validates(client):
     assert desk2["derived"]["serviceTimeMs"] is None
     series = _series(client, run_id, "desk_queue_time_ms")
     assert series == [2 * 3.6e6, 0]  # in the bundle, ÷0 is 0
+
+
+ROUNDING = textwrap.dedent("""\
+    grid: {bins: 2, binSize: 1, binUnit: hours}
+    nodes:
+      - {id: a, kind: const, values: [3, 7]}
+      - {id: s, kind: const, values: [1, 1.0e-10]}
+      - {id: c, kind: const, values: [3, 3]}
+    topology:
+      nodes:
+        - {id: Desk, semantics: {arrivals: a, served: s, capacity: c}}
+    """)
+
+
+def test_state_numbers_are_rounded_to_six_decimals_and_tiny_ones_are_zero(client):
+    """MODELING §4: |v| < 1e-9 → 0, else 6 decimals, in /state and /state_window alike;
+    the bundle keeps full precision."""
+    run_id = client.post("/v1/runs", json={"template": ROUNDING}).json()["metadata"]["runId"]
+    first, second = (client.get(f"/v1/runs/{run_id}/state", params={"binIndex": i}).json()
+                     ["nodes"][0] for i in (0, 1))
+    assert first["derived"]["utilization"] == 0.333333  # 1 / 3
+    assert first["derived"]["throughputRatio"] == 0.333333  # 1 / 3
+    assert second["metrics"]["served"] == 0  # 1e-10
+    assert second["derived"]["utilization"] == 0 and second["derived"]["throughputRatio"] == 0
+    window = client.get(f"/v1/runs/{run_id}/state_window",
+                        params={"startBin": 0, "endBin": 1}).json()["nodes"][0]["series"]
+    assert window["served"] == [1, 0]
+    assert window["utilization"] == [0.333333, 0]
+    assert window["throughputRatio"] == [0.333333, 0]
+    assert _series(client, run_id, "s") == [1, 1e-10]
 
 
 CONSTRAINED = textwrap.dedent("""\
