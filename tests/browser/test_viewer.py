@@ -144,3 +144,31 @@ def test_readme_screenshot_can_be_regenerated(page, server):
         target.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(target), full_page=False)  # viewport only: a small PNG
     assert page.title() == "flowtime"
+
+
+ALIASED = """\
+grid: {bins: 4, binSize: 1, binUnit: hours}
+nodes:
+  - {id: a, kind: const, values: [6, 6, 0, 0]}
+  - {id: c, kind: const, values: [2, 2, 2, 2]}
+topology:
+  nodes:
+    - id: Desk
+      kind: serviceWithBuffer
+      semantics: {arrivals: a, capacity: c, aliases: {queue: Waiting, arrivals: Tickets}}
+"""
+
+
+def test_run_page_names_metrics_by_the_nodes_aliases(page, server):
+    created = httpx.post(server + "/v1/runs", json={"template": ALIASED})
+    assert created.status_code == 201, created.text
+    run_id = created.json()["metadata"]["runId"]
+    page.goto(f"{server}/runs/{run_id}")
+    page.wait_for_selector(".chart[data-node='Desk'] .u-legend")
+    legend = page.text_content(".chart[data-node='Desk'] .u-legend")  # not CSS-uppercased
+    assert "Waiting (queue)" in legend and "Tickets (arrivals)" in legend
+    assert "served" in legend and "(served)" not in legend  # no alias: the metric's own name
+    page.wait_for_selector("#snapshot[data-bin='0']")
+    cell = page.locator("#snapshot tr[data-node='Desk'] td[data-metric='queue']")
+    assert cell.get_attribute("title") == "Waiting (queue)"
+    assert float(cell.inner_text()) == 4  # 6 arrived, 2 served

@@ -102,7 +102,8 @@ async function loadWindow(runId, bins) {
     const part = await api(`/v1/runs/${encodeURIComponent(runId)}/state_window?startBin=${start}&endBin=${end}`);
     stamps.push(...part.body.timestampsUtc);
     for (const node of part.body.nodes) {
-      const entry = nodes.get(node.id) || { id: node.id, kind: node.kind, series: {} };
+      const entry = nodes.get(node.id) ||
+        { id: node.id, kind: node.kind, aliases: node.aliases || {}, series: {} };
       for (const [name, values] of Object.entries(node.series)) {
         entry.series[name] = (entry.series[name] || []).concat(values);
       }
@@ -110,6 +111,12 @@ async function loadWindow(runId, bins) {
     }
   }
   return { stamps, nodes: [...nodes.values()] };
+}
+
+// A node's `aliases` name its metrics in the modeller's words: "Waiting (queue)".
+function metricLabel(metric, aliases) {
+  const alias = aliases && aliases[metric];
+  return alias ? `${alias} (${metric})` : metric;
 }
 
 function drawChart(container, node, xs) {
@@ -122,7 +129,8 @@ function drawChart(container, node, xs) {
     width, height: 220,
     scales: { x: { time: true } },
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
-    series: [{}].concat(names.map((n) => ({ label: n, stroke: COLORS[n], width: 1.6 }))),
+    series: [{}].concat(names.map((n) => ({ label: metricLabel(n, node.aliases), stroke: COLORS[n],
+                                            width: 1.6 }))),
     axes: [{}, { size: 50 }],
   };
   return new uPlot(opts, [xs].concat(names.map((n) => node.series[n])), box);
@@ -163,7 +171,8 @@ async function runPage(runId) {
       `bin ${bin} · ${state.body.bin.startUtc} → ${state.body.bin.endUtc}`;
     snapshot.replaceChildren();
     for (const node of state.body.nodes) {
-      const cells = METRICS.map((m) => el("td", { "data-metric": m }, fmt(node.metrics[m])));
+      const cells = METRICS.map((m) => el("td", { "data-metric": m, title: metricLabel(m, node.aliases) },
+                                          fmt(node.metrics[m])));
       snapshot.append(el("tr", { "data-node": node.id }, el("td", {}, node.id), ...cells,
         el("td", { "data-derived": "utilization" }, fmt(node.derived.utilization)),
         el("td", { "data-derived": "latencyMinutes" }, fmt(node.derived.latencyMinutes)),
