@@ -9,7 +9,10 @@ first five offending bins are listed.
 - `<metric>_negative`: a metric series below zero;
 - `dispatch_never_releases`: a dispatch schedule with no dispatch bin inside the grid;
 - `edge_flow_mismatch_incoming`: a node's arrivals differ from the flow on its incoming
-  throughput edges (shifted by each edge's lag) — only for nodes that have such edges.
+  throughput edges (shifted by each edge's lag) — only for nodes that have such edges;
+- `queue_depth_mismatch`: a queue-like node whose queue series the model supplies (written
+  by hand, or telemetry) differs from the §1.1 recurrence re-simulated from its arrivals,
+  outflow (served, else capacity) and errors, starting from its initial condition.
 """
 
 from __future__ import annotations
@@ -76,6 +79,49 @@ def run_checks(model: ModelDef, plan: EvaluationPlan,
                 f"{schedule.period_bins} bins from bin {schedule.phase_offset}) never releases "
                 f"within {bins} bins", node_id=tnode.id))
     found.extend(_incoming(plan, values))
+    found.extend(_supplied_queues(model, plan, values))
+    return found
+
+
+def resimulate_queue(arrivals: np.ndarray, outflow: np.ndarray, loss: np.ndarray,
+                     initial: float) -> np.ndarray:
+    """MODELING §1.1 without a WIP limit: Q[t] = max(0, Q[t-1] + in − out − loss)."""
+    queue = np.empty_like(arrivals)
+    previous = initial
+    for t, change in enumerate((arrivals - outflow - loss).tolist()):
+        previous = max(0.0, previous + change)
+        queue[t] = previous
+    return queue
+
+
+def _supplied_queues(model: ModelDef, plan: EvaluationPlan,
+                     values: Mapping[str, np.ndarray]) -> list[RunWarning]:
+    found = []
+    tnodes = {t.id: t for t in model.topology.nodes}
+    for component in plan.components:
+        m = component.metrics
+        queue_id = m.get("queue")
+        outflow_id = m.get("served") or m.get("capacity")
+        if (not component.queue_like or queue_id is None or queue_id in plan.roles
+                or queue_id not in values or m.get("arrivals") not in values
+                or outflow_id not in values):
+            continue
+        tnode = tnodes.get(component.id)
+        ic = tnode.initial_condition if tnode is not None else None
+        initial = plan.initial.get(queue_id, ic.queue_depth if ic and ic.queue_depth else 0.0)
+        errors = m.get("errors")
+        loss = _safe(values[errors]) if errors in values else np.zeros(model.grid.bins)
+        expected = resimulate_queue(_safe(values[m["arrivals"]]), _safe(values[outflow_id]),
+                                    loss, float(initial))
+        gap = np.abs(_safe(values[queue_id]) - expected)
+        mask = gap > TOLERANCE
+        if mask.any():
+            found.append(RunWarning(
+                "queue_depth_mismatch", f"{component.id}: the supplied queue '{queue_id}' "
+                f"differs from the queue re-simulated from arrivals, outflow and errors in "
+                f"{int(mask.sum())} bins (first: {', '.join(map(str, _bins(mask)))}; at most "
+                f"{float(gap[mask].max()):g} apart)", node_id=component.id, bins=_bins(mask),
+                value=float(gap[mask].max())))
     return found
 
 

@@ -84,3 +84,31 @@ def test_a_dispatch_that_never_releases_is_reported(tmp_path):
                dispatchSchedule: {periodBins: 10, phaseOffset: 6}}
         """)
     assert ("dispatch_never_releases", "Bus", None, None) in found
+
+
+SUPPLIED_QUEUE = """\
+    topology:
+      nodes:
+        - {id: Q, kind: queue, semantics: {arrivals: a, served: s, queueDepth: q}%s}
+    """
+
+
+def test_a_supplied_queue_is_checked_against_the_recurrence(tmp_path):
+    # a = 5, 1, 0, 0 and s = 2 each bin: Q = 3, 2, 0, 0 (clamped at 0 in bin 2).
+    nodes = """\
+        nodes:
+          - {id: a, kind: const, values: [5, 1, 0, 0]}
+          - {id: s, kind: const, values: [2, 2, 2, 2]}
+          - %s
+        """
+    by_hand = '{id: q, kind: expr, expr: "MAX(0, SHIFT(q, 1) + a - s)", initial: 0}'
+    assert warnings_of(tmp_path, nodes % by_hand, SUPPLIED_QUEUE % "") == []
+    forgot_the_clamp = "{id: q, kind: const, values: [3, 2, 0, -2]}"
+    found = warnings_of(tmp_path, nodes % forgot_the_clamp, SUPPLIED_QUEUE % "")
+    assert ("queue_depth_mismatch", "Q", (3,), 2.0) in found
+    # Starting from initialCondition.queueDepth 4: Q = 7, 6, 4, 2.
+    observed = "{id: q, kind: const, values: [7, 6, 4, 2]}"
+    assert warnings_of(tmp_path, nodes % observed,
+                       SUPPLIED_QUEUE % ", initialCondition: {queueDepth: 4}") == []
+    [(code, node, bins, value)] = warnings_of(tmp_path, nodes % observed, SUPPLIED_QUEUE % "")
+    assert (code, node, bins, value) == ("queue_depth_mismatch", "Q", (0, 1, 2, 3), 4.0)
