@@ -37,16 +37,26 @@ def _safe(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), values, 0.0)
 
 
+def _per_bin(code: str, node: str, what: str, mask: np.ndarray, amount: np.ndarray,
+             unit: str | None, edge_ids: tuple[str, ...] | None = None) -> list[RunWarning]:
+    """One warning for the bins in `mask` (none if it is empty): how many, the first few,
+    and — with `unit` — the largest `amount` among them."""
+    if not mask.any():
+        return []
+    largest = float(amount[mask].max())
+    detail = f"; at most {largest:g} {unit}" if unit else ""
+    return [RunWarning(
+        code, f"{node}: {what} in {int(mask.sum())} bins (first: "
+        f"{', '.join(map(str, _bins(mask)))}{detail})", node_id=node, bins=_bins(mask),
+        value=largest, edge_ids=edge_ids)]
+
+
 def run_checks(model: ModelDef, plan: EvaluationPlan,
                values: Mapping[str, np.ndarray]) -> list[RunWarning]:
     found: list[RunWarning] = []
 
     def warn(code: str, node: str, mask: np.ndarray, excess: np.ndarray, what: str) -> None:
-        if mask.any():
-            found.append(RunWarning(
-                code, f"{node}: {what} in {int(mask.sum())} bins (first: "
-                f"{', '.join(map(str, _bins(mask)))}; at most {float(excess[mask].max()):g} over)",
-                node_id=node, bins=_bins(mask), value=float(excess[mask].max())))
+        found.extend(_per_bin(code, node, what, mask, excess, "over"))
 
     for component in plan.components:
         m = {k: _safe(values[v]) for k, v in component.metrics.items() if v in values}
@@ -114,14 +124,10 @@ def _supplied_queues(model: ModelDef, plan: EvaluationPlan,
         expected = resimulate_queue(_safe(values[m["arrivals"]]), _safe(values[outflow_id]),
                                     loss, float(initial))
         gap = np.abs(_safe(values[queue_id]) - expected)
-        mask = gap > TOLERANCE
-        if mask.any():
-            found.append(RunWarning(
-                "queue_depth_mismatch", f"{component.id}: the supplied queue '{queue_id}' "
-                f"differs from the queue re-simulated from arrivals, outflow and errors in "
-                f"{int(mask.sum())} bins (first: {', '.join(map(str, _bins(mask)))}; at most "
-                f"{float(gap[mask].max()):g} apart)", node_id=component.id, bins=_bins(mask),
-                value=float(gap[mask].max())))
+        found.extend(_per_bin("queue_depth_mismatch", component.id,
+                              f"the supplied queue '{queue_id}' differs from the queue "
+                              "re-simulated from arrivals, outflow and errors",
+                              gap > TOLERANCE, gap, "apart"))
     return found
 
 
@@ -144,11 +150,7 @@ def _incoming(plan: EvaluationPlan, values: Mapping[str, np.ndarray]) -> list[Ru
             lag = min(edge.lag, len(flow))
             incoming[lag:] += flow[:len(flow) - lag]
         gap = np.abs(arrivals - incoming)
-        mask = gap > TOLERANCE
-        if mask.any():
-            found.append(RunWarning(
-                "edge_flow_mismatch_incoming", f"{target}: arrivals differ from the flow on "
-                f"its incoming edges in {int(mask.sum())} bins (first: "
-                f"{', '.join(map(str, _bins(mask)))})", node_id=target, bins=_bins(mask),
-                value=float(gap[mask].max()), edge_ids=tuple(e.id for e in edges)))
+        found.extend(_per_bin("edge_flow_mismatch_incoming", target,
+                              "arrivals differ from the flow on its incoming edges",
+                              gap > TOLERANCE, gap, None, tuple(e.id for e in edges)))
     return found
