@@ -55,12 +55,15 @@ ENGINE_VERSION = __version__
 FLOW_UNIT = "entities/bin"
 STATE_UNIT = "entities"
 
-def series_id(node_id: str) -> str:
-    return f"{node_id}@{node_id.upper()}@DEFAULT"
+DEFAULT_CLASS = "DEFAULT"
 
 
-def series_path(node_id: str) -> str:
-    return f"series/{series_id(node_id)}.csv"
+def series_id(node_id: str, class_id: str = DEFAULT_CLASS) -> str:
+    return f"{node_id}@{node_id.upper()}@{class_id}"
+
+
+def series_path(node_id: str, class_id: str = DEFAULT_CLASS) -> str:
+    return f"series/{series_id(node_id, class_id)}.csv"
 
 
 def format_value(value: float) -> str:
@@ -128,6 +131,8 @@ class BundleInput:
     captured_at_utc: str | None = None
     template_source: str = "flowtime"  # `inline`: the request carried the template's text
     pmf_mode: str = "sample"
+    # output node id -> [(class id, values)]: its class shares (MODELING §2)
+    class_series: dict[str, list[tuple[str, np.ndarray]]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,16 +169,18 @@ def build_bundle(data: BundleInput) -> Bundle:
     roles = series_roles(model)
     entries: list[IndexEntryJson] = []
     series_hashes: dict[str, str] = {}
+    by_class = data.class_series or {}
     for node_id, values in data.series.items():
-        csv_bytes = series_csv(values)
-        sid, path = series_id(node_id), series_path(node_id)
-        digest = sha256_bytes(csv_bytes)
-        files[path] = csv_bytes
         kind, unit, component = roles.get(node_id, ("derived", FLOW_UNIT, node_id))
-        series_hashes[sid] = digest
-        entries.append(IndexEntryJson(id=sid, kind=kind, path=path, unit=unit,
-                                      component_id=component, class_="DEFAULT",
-                                      points=int(values.shape[0]), hash=digest))
+        for class_id, class_values in [(DEFAULT_CLASS, values), *by_class.get(node_id, [])]:
+            csv_bytes = series_csv(class_values)
+            sid, path = series_id(node_id, class_id), series_path(node_id, class_id)
+            digest = sha256_bytes(csv_bytes)
+            files[path] = csv_bytes
+            series_hashes[sid] = digest
+            entries.append(IndexEntryJson(id=sid, kind=kind, path=path, unit=unit,
+                                          component_id=component, class_=class_id,
+                                          points=int(class_values.shape[0]), hash=digest))
 
     window = WindowJson(start_time_utc=format_utc(grid.start),
                         duration_minutes=grid.duration_minutes)

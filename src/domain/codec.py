@@ -89,6 +89,13 @@ class IndexEntryJson(Doc):
     def node_id(self) -> str:
         return self.id.split("@", 1)[0]
 
+    @property
+    def series_name(self) -> str:
+        """The node id for a total; `x__class_c` for class c's share of x."""
+        if self.class_ == "DEFAULT":
+            return self.node_id
+        return f"{self.node_id}__class_{self.class_}"
+
 
 class SeriesIndexJson(Doc):
     schema_version: int

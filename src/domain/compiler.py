@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from flowtime.domain.classes import ClassCompilation, ShareStep, compile_classes
 from flowtime.domain.expressions.ast import Expr, Ref, references
 from flowtime.domain.expressions.scalar import evaluate_feedback_group
 from flowtime.domain.expressions.vector import as_series, evaluate
@@ -134,7 +135,7 @@ class FeedbackStep:
                                                ctx.initial, ctx.hoist))
 
 
-Step = ConstStep | PmfStep | ExprStep | FeedbackStep
+Step = ConstStep | PmfStep | ExprStep | FeedbackStep | ShareStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +204,12 @@ class EvaluationPlan:
     edges: tuple[EdgeUse, ...] = ()
     roles: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # synthesized series ->
     # (flow | state | derived, component id)
+    classes: tuple[str, ...] = ()  # declared class ids
+    class_series: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # series ->
+    # its class series (`x__class_c`, in class order); not in node_ids
+
+    def class_ids(self) -> list[str]:
+        return [name for names in self.class_series.values() for name in names]
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,16 +243,25 @@ def compile_node(node: ModelNode, asts: Mapping[str, Expr], grid: GridShape) -> 
 
 
 def compile_model(
-    definition: ModelDef, asts: Mapping[str, Expr], flow: FlowCompilation | None = None
+    definition: ModelDef, asts: Mapping[str, Expr], flow: FlowCompilation | None = None,
+    classes: ClassCompilation | None = None,
 ) -> tuple[EvaluationPlan, list[list[str]]]:
     """The plan, plus every delay-free cycle found (each a closed node path; the plan is
     only usable when there is none). `asts` holds every expression node's parsed AST;
-    `flow` the flow compiler's result (computed here when not given)."""
+    `flow` and `classes` the flow and class compilers' results (computed when not given)."""
     flow = flow if flow is not None else compile_flow(definition)
+    classes = classes if classes is not None else compile_classes(definition, asts, flow)
     grid = grid_shape(definition)
     compiled = {node.id: compile_node(node, asts, grid) for node in definition.nodes}
     for synthesized in flow.series:
         compiled[synthesized.node_id] = expression_node(synthesized.node_id, synthesized.ast)
+    node_ids = tuple(compiled)
+    for cls in classes.nodes:
+        if cls.step is not None:
+            compiled[cls.name] = CompiledNode(cls.step, cls.reads, cls.reads)
+        else:
+            assert cls.ast is not None
+            compiled[cls.name] = expression_node(cls.name, cls.ast)
     reads = {node_id: set(c.reads) for node_id, c in compiled.items()}
     reads_now = {node_id: set(c.reads_now) for node_id, c in compiled.items()}
     order, cycles = plan_steps(reads, reads_now)
@@ -263,10 +279,12 @@ def compile_model(
         asts={k: c.ast for k, c in compiled.items() if c.ast is not None},
         initial={**flow.initial, **initial_conditions(definition)},
         rng_kind=rng.kind if rng is not None else DEFAULT_RNG_KIND,
-        node_ids=tuple(compiled),
+        node_ids=node_ids,
         components=tuple(flow.components),
         constraints=tuple(flow.constraints),
         edges=tuple(flow.edges),
         roles={s.node_id: (s.role, s.component) for s in flow.series},
+        classes=classes.classes,
+        class_series=dict(classes.series),
     )
     return plan, cycles

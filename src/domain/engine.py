@@ -19,7 +19,8 @@ def evaluate_model(
     rng_kind: str | None = None,
     pmf_mode: str = "sample",
 ) -> dict[str, np.ndarray]:
-    """Every node's series (float64, length bins). `overrides` replace const values;
+    """Every node's series (float64, length bins), class series (`x__class_c`) included.
+    `overrides` replace const values;
     `pmf_mode` "expected" evaluates PMF nodes as their expected value (the reference)."""
     plan = model.plan
     ctx = EvalContext(model.grid.bins, seed, rng_kind or plan.rng_kind, plan.initial,
@@ -27,4 +28,5 @@ def evaluate_model(
     with np.errstate(all="ignore"):  # overflow to ±inf and NaN are values, not failures
         for step in plan.steps:
             step.run(ctx)
-    return {node_id: ctx.env[node_id] for node_id in plan.node_ids}
+    names = [*plan.node_ids, *plan.class_ids()]
+    return {node_id: ctx.env[node_id] for node_id in names}

@@ -6,7 +6,7 @@ ordinary series of the compiled model.
   parallelism and loss; a queue series the model already defines is left as written.
 - `topology.constraints` admit the demand of the nodes sharing them proportionally.
 - `semantics.retryEcho` with a kernel becomes a convolution of the failures.
-- `router` model nodes split their source over their targets.
+- `router` model nodes split their source over their targets (class routes by class).
 - Every topology node gets the derived metrics that apply to it.
 
 Every rule returns expressions (syntax trees built here, never parsed), so the evaluator
@@ -141,12 +141,26 @@ class EdgeUse:
     series: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class RouteUse:
+    """One router route as compiled: a class route takes `classes` of the source; a weight
+    route takes `share` of what the class routes leave (`routed`)."""
+
+    router: str
+    source: str
+    target: str
+    classes: tuple[str, ...] | None
+    share: float
+    routed: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class FlowCompilation:
     series: list[Synthesized] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
     constraints: list[ConstraintUse] = field(default_factory=list)
     edges: list[EdgeUse] = field(default_factory=list)
+    routes: list[RouteUse] = field(default_factory=list)
     initial: dict[str, float] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -506,9 +520,15 @@ def _derived(b: _Builder, tnode: TopologyNode, metrics: dict[str, str]) -> None:
 
 # -- routers -------------------------------------------------------------------------------
 
+def class_series_name(series: str, class_id: str) -> str:
+    """The share of class `class_id` in `series` (the reference engine's column name)."""
+    return f"{series}__class_{class_id}"
+
+
 def _routers(b: _Builder) -> None:
-    """Weight routes split the source by w / Σw; routes to one target add up. Class routes
-    need classes, which this model does not declare."""
+    """Class routes take the source's series of their classes; the remainder (source − Σ
+    class-routed) is split over weight routes by w / Σw; routes to one target add up."""
+    declared = {c.id for c in b.model.classes}
     for i, node in enumerate(b.model.nodes):
         if not isinstance(node, RouterNode):
             continue
@@ -519,19 +539,38 @@ def _routers(b: _Builder) -> None:
             b.problem(f"{loc}.inputs.queue", f"unknown series '{source}'")
             continue
         weights = [r.weight for r in spec.routes if not r.classes]
+        routed: list[str] = []
         for j, route in enumerate(spec.routes):
-            if route.classes:
-                b.problem(f"{loc}.routes[{j}].classes", "unknown class "
-                          f"'{route.classes[0]}' (the model declares no classes)")
+            for k, class_id in enumerate(route.classes or []):
+                if class_id not in declared:
+                    known = (f"declared: {', '.join(sorted(declared))}" if declared
+                             else "the model declares no classes")
+                    b.problem(f"{loc}.routes[{j}].classes[{k}]",
+                              f"unknown class '{class_id}' ({known})")
+                elif class_id not in routed:
+                    routed.append(class_id)
             if not math.isfinite(route.weight) or route.weight < 0:
                 b.problem(f"{loc}.routes[{j}].weight", "must be a finite number ≥ 0")
         total = sum(w for w in weights if math.isfinite(w))
         if weights and total <= 0:
             b.problem(f"{loc}.routes", f"the weights sum to {total:g}; they must sum to > 0")
             continue
-        by_target: dict[str, float] = {}
+        if any(p.loc.startswith(loc + ".") for p in b.out.problems):
+            continue
+        remainder: Expr = _safe(_ref(source))
+        if routed:
+            remainder = _sub(remainder, _sum(_safe(_ref(class_series_name(source, c)))
+                                             for c in routed))
+        parts: dict[str, list[Expr]] = {}
         for route in spec.routes:
-            if not route.classes:
-                by_target[route.target] = by_target.get(route.target, 0.0) + route.weight
-        for target, weight in by_target.items():
-            b.add(target, _mul(_safe(_ref(source)), Num(weight / total)), "flow", node.id)
+            if route.classes:
+                part = _sum(_safe(_ref(class_series_name(source, c))) for c in route.classes)
+                use = RouteUse(node.id, source, route.target, tuple(route.classes), 1.0)
+            else:
+                part = _mul(remainder, Num(route.weight / total))
+                use = RouteUse(node.id, source, route.target, None, route.weight / total,
+                               tuple(routed))
+            parts.setdefault(route.target, []).append(part)
+            b.out.routes.append(use)
+        for target, terms in parts.items():
+            b.add(target, _sum(terms), "flow", node.id)

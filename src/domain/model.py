@@ -306,6 +306,31 @@ class BufferNode(NodeBase, tag="serviceWithBuffer", kw_only=True):
 ModelNode = ConstNode | ExprNode | PmfNode | RouterNode | BufferNode
 
 
+class ClassDef(Struct):
+    """A class of work (MODELING §2)."""
+
+    id: str
+    display_name: str | None = None
+    description: str | None = None
+
+
+class TrafficPattern(Struct):
+    rate_per_bin: float
+    kind: str = "constant"
+
+
+class TrafficArrival(Struct):
+    """A class's arrival rate at a source node: the rates set the node's class shares."""
+
+    node_id: str
+    pattern: TrafficPattern
+    class_id: str = "*"  # the reference's value when no classes are declared
+
+
+class Traffic(Struct):
+    arrivals: list[TrafficArrival] = []
+
+
 class OutputDef(Struct):
     series: str | None = None
     source: str | None = None  # the reference's template spelling of `series`
@@ -340,6 +365,8 @@ class ModelDef(Struct):
     topology: Topology = msgspec.field(default_factory=Topology)
     outputs: list[OutputDef] = []
     rng: RngDef | None = None
+    classes: list[ClassDef] = []
+    traffic: Traffic = msgspec.field(default_factory=Traffic)
 
 
 @dataclass(frozen=True, slots=True)

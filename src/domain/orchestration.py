@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flowtime.domain import schemas
+from flowtime.domain.classes import check_invariant
 from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
 from flowtime.domain.checks import run_checks
 from flowtime.domain.codec import BUNDLE_DOCUMENTS, PROVENANCE_JSON, to_builtins
@@ -191,11 +192,16 @@ class RunOrchestrationService:
         with self._phase("evaluate", ctx):
             rng_kind = model.rng_kind
             values = evaluate_model(model, seed, inputs.overrides, rng_kind, request.pmf_mode)
+            check_invariant(model.plan.class_series, values)
             checks = run_checks(model.definition, model.plan, values)
 
         with self._phase("write", ctx):
             chosen = output_series(model.definition, model.plan.node_ids)
             series = {node_id: values[node_id] for node_id in chosen}
+            classes = model.plan.class_series
+            class_series = {node_id: [(c, values[name]) for c, name in
+                                      zip(model.plan.classes, classes[node_id], strict=True)]
+                            for node_id in chosen if node_id in classes}
             bundle = build_bundle(BundleInput(
                 run_id=run_id, template=template, model=model, mode=request.mode, seed=seed,
                 rng_kind=rng_kind, scenario_hash=scenario_hash,
@@ -203,7 +209,7 @@ class RunOrchestrationService:
                 series=series, warnings=[*model.warnings, *inputs.warnings, *checks],
                 telemetry_files=tuple(inputs.files),
                 template_source="inline" if request.inline else "flowtime",
-                pmf_mode=request.pmf_mode,
+                pmf_mode=request.pmf_mode, class_series=class_series,
             ))
             _validate_bundle(bundle)
             published = self._publish(run_id, bundle, explicit and request.overwrite_existing,

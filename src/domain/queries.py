@@ -81,7 +81,7 @@ class SeriesReader:
         self.store = store
         self.run_id = run_id
         self.index = index
-        self.entries: dict[str, IndexEntryJson] = {e.node_id: e for e in index.series}
+        self.entries: dict[str, IndexEntryJson] = {e.series_name: e for e in index.series}
         self._loaded: dict[str, np.ndarray] = {}
 
     def entry(self, series: str) -> IndexEntryJson | None:

@@ -12,6 +12,7 @@ from flowtime.domain.errors import Problem, ProblemCollector
 from flowtime.domain.expressions.ast import ArrayLit, Call, Expr, Ref, children, references
 from flowtime.domain.expressions.functions import FUNCTIONS
 from flowtime.domain.expressions.parser import ExpressionError, parse_expression
+from flowtime.domain.classes import ClassCompilation, compile_classes
 from flowtime.domain.flow import FlowCompilation, compile_flow
 from flowtime.domain.grid import BIN_UNIT_MINUTES, parse_utc
 from flowtime.domain.model import (
@@ -75,7 +76,11 @@ def validate_and_plan(model: ModelDef) -> ValidationResult:
     _check_references(model, asts, positions, series, flow.initial, problems)
     _check_topology(model, series, problems, warnings)
     _check_outputs(model, series, problems)
-    plan = _check_graph(model, asts, flow, positions, problems) if not problems else None
+    if not problems:
+        classes = compile_classes(model, asts, flow)
+        problems.extend(classes.problems)
+    plan = _check_graph(model, asts, flow, classes, positions, problems) if not problems \
+        else None
     return ValidationResult(problems.problems, plan if not problems else None, warnings)
 
 
@@ -335,10 +340,10 @@ def _check_outputs(model: ModelDef, ids: list[str], problems: ProblemCollector) 
 
 
 def _check_graph(
-    model: ModelDef, asts: dict[str, Expr], flow: FlowCompilation, positions: dict[str, int],
-    problems: ProblemCollector,
+    model: ModelDef, asts: dict[str, Expr], flow: FlowCompilation, classes: ClassCompilation,
+    positions: dict[str, int], problems: ProblemCollector,
 ) -> EvaluationPlan:
-    plan, cycles = compile_model(model, asts, flow)
+    plan, cycles = compile_model(model, asts, flow, classes)
     for cycle in cycles:
         defined = [n for n in cycle[:-1] if n in positions]
         loc = f"nodes[{positions[min(defined, key=positions.__getitem__)]}].expr" if defined \
@@ -348,9 +353,14 @@ def _check_graph(
             "cycle without a delay: " + " -> ".join(cycle)
             + " (a feedback loop needs SHIFT(x, 1) or more somewhere on it)",
         )
+    class_names = set(plan.class_ids())
     for step in plan.steps:
         if not isinstance(step, FeedbackStep):
             continue
+        looped = sorted(class_names.intersection(step.members))
+        if looped:
+            problems.add("classes", "class series inside a feedback loop are not supported ("
+                         + ", ".join(looped[:3]) + "): route by class outside the loop")
         members = set(step.members)
         for node_id in step.members:
             if node_id not in asts:

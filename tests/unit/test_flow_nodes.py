@@ -273,7 +273,7 @@ def test_default_weights_and_routes_to_one_target_add_up():
 def test_router_validation():
     classes = problems(model_text(ROUTER % "inputs: {queue: src}, routes: [{target: a, "
                                   "classes: [vip]}, {target: b}]", bins=2))
-    assert "nodes[1].routes[0].classes: unknown class 'vip' (the model declares no classes)" \
+    assert "nodes[1].routes[0].classes[0]: unknown class 'vip' (the model declares no classes)" \
         in classes
     zero = problems(model_text(ROUTER % "inputs: {queue: src}, routes: [{target: a, "
                                "weight: 0}]", bins=2))
