@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flowtime.domain import schemas
-from flowtime.domain.classes import check_invariant
 from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
 from flowtime.domain.checks import run_checks
+from flowtime.domain.classes import check_invariant
 from flowtime.domain.codec import BUNDLE_DOCUMENTS, PROVENANCE_JSON, to_builtins
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid

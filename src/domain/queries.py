@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+import msgspec
 import numpy as np
 
 from flowtime.domain.codec import (
@@ -33,6 +34,7 @@ from flowtime.domain.codec import (
 )
 from flowtime.domain.compiler import EvaluationPlan
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
+from flowtime.domain.flow import class_series_name
 from flowtime.domain.grid import TimeGrid, parse_utc
 from flowtime.domain.hashing import sha256_bytes
 from flowtime.domain.model import ModelDef
@@ -49,6 +51,8 @@ from flowtime.domain.runs import (
 )
 from flowtime.domain.state import (
     MAX_WINDOW_BINS,
+    ClassCoverage,
+    ClassInfo,
     ConstraintView,
     EdgeView,
     Graph,
@@ -270,17 +274,31 @@ class RunQueryService:
                     member_ids.add(node_id)
             timing = {name: values for name, node_id in component.timing.items()
                       if (values := series.values(node_id)) is not None}
+            by_class = {class_id: found for class_id in plan.classes if (found := {
+                metric: values for metric, node_id in component.metrics.items()
+                if (values := series.values(class_series_name(node_id, class_id))) is not None
+            })}
             nodes.append(NodeView(
                 id=component.id, kind=component.kind, sla_minutes=component.sla_minutes,
-                metrics=metrics, timing=timing, aliases=component.aliases,
+                metrics=metrics, timing=timing, aliases=component.aliases, classes=by_class,
                 sources=sorted(p for n in member_ids for p in files_by_node.get(n, [])),
                 warnings=[NodeWarning(code=w.code, message=w.message, severity=w.severity)
                           for w in warnings if w.node_id in member_ids],
             ))
         edges = [EdgeView(e.id, e.origin, e.destination, e.type, e.measure, e.multiplier, e.lag,
-                          series.values(e.series) if e.series else None) for e in plan.edges]
-        return RunView(state_metadata(record, manifest), grid, nodes, warnings,
-                       constraint_views(plan, series), edges)
+                          series.values(e.series) if e.series else None,
+                          {c: v for c in plan.classes if e.series and (
+                              v := series.values(class_series_name(e.series, c))) is not None})
+                 for e in plan.edges]
+        metadata = state_metadata(record, manifest)
+        if plan.classes:
+            names = {c.id: c.display_name for c in model.classes}
+            metadata = msgspec.structs.replace(
+                metadata, classes=[ClassInfo(id=c, display_name=names.get(c)) for c in plan.classes],
+                class_coverage=ClassCoverage(
+                    nodes_with_classes=sum(1 for n in nodes if n.classes),
+                    nodes=sum(1 for n in nodes if n.metrics)))
+        return RunView(metadata, grid, nodes, warnings, constraint_views(plan, series), edges)
 
     def graph(self, run_id: str) -> Graph:
         """The run's topology as compiled: nodes with their kinds and metrics, edges."""

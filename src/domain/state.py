@@ -64,6 +64,20 @@ class StateMetadata(Record):
     provenance_hash: str | None = None
     telemetry_sources_resolved: bool | None = None
     rng: RngInfo | None = None
+    classes: list[ClassInfo] | None = None  # declared classes (MODELING §2)
+    class_coverage: ClassCoverage | None = None
+
+
+class ClassInfo(Record):
+    id: str
+    display_name: str | None = None
+
+
+class ClassCoverage(Record):
+    """How many topology nodes carry class series, of those with any series."""
+
+    nodes_with_classes: int
+    nodes: int
 
 
 class StateWarning(Record):
@@ -101,6 +115,22 @@ class NodeState(Record):
     derived: DerivedState
     telemetry: NodeTelemetry
     aliases: dict[str, str] | None = None  # display names by metric (semantics.aliases)
+    by_class: dict[str, ClassState] | None = None
+
+
+class ClassState(Record):
+    """One class at one node in one bin (MODELING §2); null where undefined, absent where
+    the node has no such series."""
+
+    arrivals: float | msgspec.UnsetType | None = msgspec.UNSET
+    served: float | msgspec.UnsetType | None = msgspec.UNSET
+    errors: float | msgspec.UnsetType | None = msgspec.UNSET
+    queue: float | msgspec.UnsetType | None = msgspec.UNSET
+    capacity: float | msgspec.UnsetType | None = msgspec.UNSET
+    queue_time_ms: float | msgspec.UnsetType | None = msgspec.UNSET
+    service_time_ms: float | msgspec.UnsetType | None = msgspec.UNSET
+    cycle_time_ms: float | msgspec.UnsetType | None = msgspec.UNSET
+    flow_efficiency: float | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class BinInfo(Record):
@@ -141,6 +171,7 @@ class EdgeState(Record):
     lag: int
     flow: float | None
     measure: str | None = None
+    by_class: dict[str, float | None] | None = None
 
 
 class EdgeSeries(Record):
@@ -154,6 +185,7 @@ class EdgeSeries(Record):
     field: str | None = None
     multiplier: float | None = None
     lag: int | None = None
+    by_class: dict[str, list[float | None]] | None = None
 
 
 class GraphNode(Record):
@@ -204,6 +236,7 @@ class NodeSeries(Record):
     series: dict[str, msgspec.Raw]  # documented as arrays: adapters/http/wire_docs.py
     telemetry: NodeTelemetry
     aliases: dict[str, str] | None = None
+    by_class: dict[str, dict[str, list[float | None]]] | None = None
 
 
 class StateWindow(Record):
@@ -226,6 +259,7 @@ class NodeView:
     warnings: list[NodeWarning] = field(default_factory=list)
     timing: dict[str, np.ndarray] = field(default_factory=dict)  # processingTimeMsSum, servedCount
     aliases: dict[str, str] = field(default_factory=dict)
+    classes: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # class -> metrics
 
     @property
     def category(self) -> str:
@@ -255,6 +289,7 @@ class EdgeView:
     multiplier: float
     lag: int
     flow: np.ndarray | None
+    classes: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +306,16 @@ class RunView:
     _lists: dict[str, Any] = field(default_factory=dict)
     _derived: dict[str, DerivedSeries] = field(default_factory=dict)
     _window: dict[str, WindowInputs] = field(default_factory=dict)
+    _by_class: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
+
+    def by_class(self, node: NodeView) -> dict[str, dict[str, np.ndarray]]:
+        """Per class: the node's class metrics and the derived times, over every bin."""
+        if node.id not in self._by_class:
+            self._by_class[node.id] = {
+                class_id: class_metrics(metrics, self.derived(node).service_time_ms,
+                                        self.grid.bin_minutes * 60_000.0)
+                for class_id, metrics in node.classes.items()}
+        return self._by_class[node.id]
 
     def derived(self, node: NodeView) -> DerivedSeries:
         """The node's derived series, computed once per loaded run."""
@@ -366,6 +411,34 @@ def derived_series(node: NodeView, bin_minutes: int) -> DerivedSeries:
     )
 
 
+CLASS_METRICS = ("arrivals", "served", "errors", "queue", "capacity")
+
+
+def class_metrics(metrics: dict[str, np.ndarray], service_time: np.ndarray | None,
+                  bin_ms: float) -> dict[str, np.ndarray]:
+    """A class's metrics plus queueTimeMs = queue / served × bin ms (NaN where served ≤ 0),
+    serviceTimeMs (the node's: classes share a service time unless timing is per class),
+    cycleTimeMs = queue + service time (either alone), flowEfficiency = service / cycle."""
+    out = {k: metrics[k] for k in CLASS_METRICS if k in metrics}
+    queue_time = None
+    if "queue" in metrics and "served" in metrics:
+        ratio = _ratio(metrics["queue"], metrics["served"], positive=True)
+        queue_time = None if ratio is None else ratio * bin_ms
+    parts = [p for p in (queue_time, service_time) if p is not None]
+    if queue_time is not None:
+        out["queueTimeMs"] = queue_time
+    if service_time is not None:
+        out["serviceTimeMs"] = service_time
+    if parts:
+        cycle = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+        out["cycleTimeMs"] = cycle
+        if service_time is not None:
+            ratio = _ratio(service_time, cycle, positive=True)
+            if ratio is not None:
+                out["flowEfficiency"] = ratio
+    return out
+
+
 def colour(node: NodeView, utilization: float | None, latency: float | None) -> str:
     """Queues by latency against their SLA, DLQs `dlq`, everything else by utilization."""
     if node.category == "dlq":
@@ -406,6 +479,14 @@ def _list(series: np.ndarray) -> list[float]:
     return np.where(finite, rounded, np.nan).tolist()
 
 
+_SNAKE = {"queueTimeMs": "queue_time_ms", "serviceTimeMs": "service_time_ms",
+          "cycleTimeMs": "cycle_time_ms", "flowEfficiency": "flow_efficiency"}
+
+
+def _snake(metric: str) -> str:
+    return _SNAKE.get(metric, metric)
+
+
 def _telemetry(node: NodeView) -> NodeTelemetry:
     return NodeTelemetry(sources=node.sources, warnings=node.warnings)
 
@@ -427,6 +508,8 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
                 service_time_ms=_applies(derived.service_time_ms, index),
                 retry_tax=_applies(derived.retry_tax, index)),
             telemetry=_telemetry(node), aliases=node.aliases or None,
+            by_class={class_id: ClassState(**{_snake(k): _at(v, index) for k, v in m.items()})
+                      for class_id, m in view.by_class(node).items()} or None,
         ))
     constraints = [ConstraintState(
         id=c.id, capacity=_at(c.capacity, index), demand=_at(c.demand, index),
@@ -440,7 +523,9 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
         nodes=nodes, warnings=view.warnings, constraints=constraints or msgspec.UNSET,
         edges=[EdgeState(id=e.id, from_=e.origin, to=e.destination, type=e.type,
                          multiplier=e.multiplier, lag=e.lag, flow=_at(e.flow, index),
-                         measure=e.measure) for e in view.edges] or msgspec.UNSET,
+                         measure=e.measure,
+                         by_class={c: _at(v, index) for c, v in e.classes.items()} or None)
+               for e in view.edges] or msgspec.UNSET,
     )
 
 
@@ -531,6 +616,8 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
             series={name: msgspec.Raw(b"[" + b",".join(tokens[window]) + b"]")
                     for name, tokens in series.items()},
             telemetry=_telemetry(node), aliases=node.aliases or None,
+            by_class={class_id: {k: _list(v[window]) for k, v in m.items()}
+                      for class_id, m in view.by_class(node).items()} or None,
         ))
     constraints = [ConstraintSeries(
         id=c.id, capacity=_list(c.capacity[window]), demand=_list(c.demand[window]),
@@ -545,6 +632,7 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
         constraints=constraints or msgspec.UNSET,
         edges=[EdgeSeries(id=e.id, from_=e.origin, to=e.destination,
                           series={"flow": _list(e.flow[window])}, edge_type=e.type,
-                          field=e.measure, multiplier=e.multiplier, lag=e.lag)
+                          field=e.measure, multiplier=e.multiplier, lag=e.lag,
+                          by_class={c: _list(v[window]) for c, v in e.classes.items()} or None)
                for e in view.edges if e.flow is not None] or msgspec.UNSET,
     )

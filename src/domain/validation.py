@@ -7,12 +7,12 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flowtime.domain.classes import ClassCompilation, compile_classes
 from flowtime.domain.compiler import EvaluationPlan, FeedbackStep, compile_model
 from flowtime.domain.errors import Problem, ProblemCollector
 from flowtime.domain.expressions.ast import ArrayLit, Call, Expr, Ref, children, references
 from flowtime.domain.expressions.functions import FUNCTIONS
 from flowtime.domain.expressions.parser import ExpressionError, parse_expression
-from flowtime.domain.classes import ClassCompilation, compile_classes
 from flowtime.domain.flow import FlowCompilation, compile_flow
 from flowtime.domain.grid import BIN_UNIT_MINUTES, parse_utc
 from flowtime.domain.model import (
