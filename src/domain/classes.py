@@ -56,6 +56,27 @@ class ShareStep:
         ctx.env[self.node_id] = ctx.env[self.total] * shares[self.index]
 
 
+@dataclass(frozen=True, slots=True)
+class SplitStep:
+    """A source's class series: total × the class's rate share, unless the run supplies
+    the class series itself (telemetry captured with classes)."""
+
+    node_id: str
+    total: str
+    share: float
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node_id,)
+
+    def run(self, ctx: Any) -> None:
+        supplied = ctx.overrides.get(self.node_id)
+        if supplied is not None:
+            ctx.env[self.node_id] = np.asarray(supplied, dtype=np.float64)
+        else:
+            ctx.env[self.node_id] = ctx.env[self.total] * self.share
+
+
 def carried_shares(parts: list[np.ndarray], fallback: tuple[float, ...]) -> np.ndarray:
     """Class shares per bin (classes × bins): part / Σ parts where Σ ≠ 0, else the last
     such bin's shares, else `fallback`. Non-finite parts count as 0."""
@@ -75,7 +96,7 @@ class ClassNode:
     """One class series: a step (ShareStep) or an expression, and what it reads."""
 
     name: str
-    step: ShareStep | None
+    step: ShareStep | SplitStep | None
     ast: Expr | None
     reads: frozenset[str]
 
@@ -229,8 +250,8 @@ def compile_classes(model: ModelDef, asts: Mapping[str, Expr], flow: FlowCompila
             if name in out.sources:
                 rates = out.sources[name]
                 shares = _normalised([rates.get(c, 0.0) for c in classes], mix)
-                ast: Expr = BinOp("*", Ref(name), Num(shares[k]))
-                out.nodes.append(ClassNode(series, None, ast, frozenset({name})))
+                out.nodes.append(ClassNode(series, SplitStep(series, name, shares[k]), None,
+                                           frozenset({name})))
             elif name in targets:
                 ast = _target_class(targets[name], class_id)
                 out.nodes.append(ClassNode(series, None, ast, frozenset(

@@ -176,6 +176,7 @@ class TelemetryFileJson(Doc):
     path: str
     hash: str
     points: int
+    class_id: str | None = None  # a class's share of the node's series (MODELING §2)
 
 
 class TelemetryProvenanceJson(Doc):

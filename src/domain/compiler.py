@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from flowtime.domain.classes import ClassCompilation, ShareStep, compile_classes
+from flowtime.domain.classes import ClassCompilation, ShareStep, SplitStep, compile_classes
 from flowtime.domain.expressions.ast import Expr, Ref, references
 from flowtime.domain.expressions.scalar import evaluate_feedback_group
 from flowtime.domain.expressions.vector import as_series, evaluate
@@ -135,7 +135,7 @@ class FeedbackStep:
                                                ctx.initial, ctx.hoist))
 
 
-Step = ConstStep | PmfStep | ExprStep | FeedbackStep | ShareStep
+Step = ConstStep | PmfStep | ExprStep | FeedbackStep | ShareStep | SplitStep
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,12 +185,47 @@ def bind_telemetry(
             inputs.warnings.append(RunWarning(
                 "telemetry_length", f"{node.id}: {file.path} has {extra} rows beyond grid.bins "
                 f"{bins}; they were ignored", node_id=node.id))
+        _bind_classes(model, node.id, relative, values, source, directory, inputs)
     if missing:
         raise FlowTimeError(ErrorKind.UNPROCESSABLE,
                             "telemetry capture files are missing or unreadable", missing)
     if unusable:
         raise invalid(unusable, "telemetry files cannot be used")
     return inputs
+
+
+def _bind_classes(model: Model, node_id: str, relative: str, total: np.ndarray,
+                  source: TelemetrySource, directory: str, inputs: TelemetryInputs) -> None:
+    """A bound node with classes takes its class series from the files `telemetry capture`
+    writes beside it (`<file>__class_<classId>.csv`), when every class has one and they add
+    up to the node's values (else the declared rates split it, with a warning)."""
+    plan = model.plan
+    names = plan.class_series.get(node_id)
+    if not names:
+        return
+    stem = relative[:-4] if relative.endswith(".csv") else relative
+    found: dict[str, tuple[np.ndarray, TelemetryFileJson]] = {}
+    for class_id, name in zip(plan.classes, names, strict=True):
+        try:
+            file = source.read(directory, f"{stem}__class_{class_id}.csv")
+        except FlowTimeError:
+            return  # no class files: the declared rates split the node
+        rows = parse_series_csv(file.data)
+        values, _, _ = values_from_rows(rows, model.grid.bins)
+        found[name] = (values, TelemetryFileJson(
+            node_id=node_id, metric=metric_of(model, node_id), path=file.path,
+            hash=sha256_bytes(file.data), points=len(rows), class_id=class_id))
+    parts = np.sum([v for v, _ in found.values()], axis=0)
+    if np.any(np.abs(parts - total) > 1e-9 * np.maximum(1.0, np.abs(total))):
+        t = int(np.flatnonzero(np.abs(parts - total) > 1e-9 * np.maximum(1.0, np.abs(total)))[0])
+        inputs.warnings.append(RunWarning(
+            "telemetry_class_mismatch", f"{node_id}: the class files add up to {parts[t]:g} at "
+            f"bin {t}, the node's file says {total[t]:g}; the declared rates split it instead",
+            node_id=node_id, bins=(t,)))
+        return
+    for name, (values, entry) in found.items():
+        inputs.overrides[name] = values
+        inputs.files.append(entry)
 
 
 def _capture_warnings(source: TelemetrySource, directory: str) -> dict[str, list[RunWarning]]:

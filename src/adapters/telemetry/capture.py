@@ -84,10 +84,13 @@ def capture_run(
                 continue
             rows.append(f"{t},{format_value(0.0 if t in dropped else value)}")
         data = ("\n".join(rows) + "\n").encode("utf-8")
-        name = f"{node_id}.csv"
+        name = f"{node_id}.csv"  # a class series is named `<node>__class_<classId>`
         _write_atomic(folder / name, data)
-        files.append(TelemetryFileJson(node_id=node_id, metric=metrics.get(node_id, "Arrivals"),
-                                       path=name, hash=sha256_bytes(data), points=len(rows) - 1))
+        entry = reader.entries[node_id]
+        class_id = None if entry.class_ == "DEFAULT" else entry.class_
+        files.append(TelemetryFileJson(
+            node_id=entry.node_id, metric=metrics.get(entry.node_id, "Arrivals"), path=name,
+            hash=sha256_bytes(data), points=len(rows) - 1, class_id=class_id))
         if dropped:
             ordered = sorted(dropped)
             verb = "dropped" if gap_mode == "drop" else "zeroed"
