@@ -5,6 +5,11 @@
   primary input, the first class-aware reference of its expression in the order written.
   **Ours:** a reference read in the same bin is preferred to one read through SHIFT, so a
   queue's shares come from its inflow rather than from its own past.
+- **Ours (merges):** a node whose expression is a sum of series (`a + b + SAFE(c) + 2`)
+  with two or more class-aware terms carries the mix of their sum, Σ_i a_i,c / Σ_i Σ_c a_i,c
+  — a merge of airport riders and commuters carries both, where the primary-input rule
+  would give it one side's classes (the reference picks that side by hash order). A queue
+  likewise carries the mix of all its inflows (its arrivals and overflow from others).
 - Routers: a class route's target gets the source's series of those classes; a weight
   route's target gets the classes no class route took, times its share.
 - **Ours:** in bins where the primary input is 0 in every class, a node keeps the shares
@@ -43,7 +48,7 @@ class ShareStep:
 
     node_id: str
     total: str
-    inputs: tuple[str, ...]  # the primary input's class series, in class order
+    inputs: tuple[tuple[str, ...], ...]  # per input: its class series, in class order
     index: int
     fallback: tuple[float, ...]
 
@@ -52,7 +57,11 @@ class ShareStep:
         return (self.node_id,)
 
     def run(self, ctx: Any) -> None:
-        shares = carried_shares([ctx.env[s] for s in self.inputs], self.fallback)
+        parts = [ctx.env[s] for s in self.inputs[0]]
+        for group in self.inputs[1:]:
+            parts = [p + np.where(np.isfinite(ctx.env[s]), ctx.env[s], 0.0)
+                     for p, s in zip(parts, group, strict=True)]
+        shares = carried_shares(parts, self.fallback)
         ctx.env[self.node_id] = ctx.env[self.total] * shares[self.index]
 
 
@@ -110,15 +119,34 @@ class ClassCompilation:
     problems: list[Problem] = field(default_factory=list)
 
 
+def _sum_terms(ast: Expr) -> list[str]:
+    """The series a pure sum adds (`a + b + SAFE(c) + 2` → a, b, c); [] when the
+    expression is anything else."""
+    if isinstance(ast, BinOp) and ast.op == "+":
+        left, right = _sum_terms(ast.left), _sum_terms(ast.right)
+        ok_left = bool(left) or isinstance(ast.left, Num)
+        ok_right = bool(right) or isinstance(ast.right, Num)
+        return left + right if ok_left and ok_right else []
+    if isinstance(ast, Ref):
+        return [ast.name]
+    if isinstance(ast, Call) and ast.name == "SAFE" and len(ast.args) == 1 \
+            and isinstance(ast.args[0], Ref):
+        return [ast.args[0].name]
+    return []
+
+
 def _node_refs(model: ModelDef, asts: Mapping[str, Expr], flow: FlowCompilation
-               ) -> tuple[dict[str, list[Reference]], dict[str, int]]:
-    """References of every series that may carry classes, and model node positions."""
+               ) -> tuple[dict[str, list[Reference]], dict[str, int], dict[str, list[str]]]:
+    """References of every series that may carry classes, model node positions, and the
+    terms of the nodes that are sums (or queues: their inflows)."""
     refs: dict[str, list[Reference]] = {}
     positions: dict[str, int] = {}
+    sums: dict[str, list[str]] = dict(flow.mix)
     for i, node in enumerate(model.nodes):
         positions[node.id] = i
         if isinstance(node, ExprNode) and node.id in asts:
             refs[node.id] = references(asts[node.id])
+            sums.setdefault(node.id, _sum_terms(asts[node.id]))
         elif isinstance(node, BufferNode):
             refs[node.id] = references(buffer_expression(node))
         elif isinstance(node, RouterNode):
@@ -128,7 +156,8 @@ def _node_refs(model: ModelDef, asts: Mapping[str, Expr], flow: FlowCompilation
     for s in flow.series:
         if s.role != "derived":
             refs[s.node_id] = references(s.ast)
-    return refs, positions
+            sums.setdefault(s.node_id, _sum_terms(s.ast))
+    return refs, positions, sums
 
 
 def _sources(model: ModelDef, classes: tuple[str, ...], known: set[str], out: ClassCompilation
@@ -191,7 +220,7 @@ def compile_classes(model: ModelDef, asts: Mapping[str, Expr], flow: FlowCompila
             out.problems.append(Problem(f"classes[{i}].id", "'DEFAULT' is reserved (the "
                                         "bundle's name for a series' total)"))
         seen.add(c.id)
-    refs, positions = _node_refs(model, asts, flow)
+    refs, positions, sums = _node_refs(model, asts, flow)
     _sources(model, classes, set(refs), out)
     if not classes or out.problems:
         return out
@@ -223,24 +252,25 @@ def compile_classes(model: ModelDef, asts: Mapping[str, Expr], flow: FlowCompila
                 f"nodes[{positions.get(route.router, 0)}].routes",
                 f"routes by class need classes on '{route.source}', but none reach it "
                 "(name it, or a node it reads, in traffic.arrivals)"))
-    primary: dict[str, str] = {}
+    inputs: dict[str, list[str]] = {}
     for name in aware:
         if name in out.sources or name in targets:
             continue
+        merged = list(dict.fromkeys(t for t in sums.get(name, []) if t != name and t in aware))
+        if len(merged) >= 2:
+            inputs[name] = merged
+            continue
         candidates = [r for r in refs[name] if r.name != name and r.name in aware]
         same_bin = [r for r in candidates if not r.delayed]
-        primary[name] = (same_bin or candidates)[0].name
-    for name in primary:
-        path, current = [name], primary[name]
-        while current in primary and current not in path:
-            path.append(current)
-            current = primary[current]
-        if current == name:
-            loc = f"nodes[{positions[name]}]" if name in positions else "classes"
-            out.problems.append(Problem(loc, "the class shares of '" + name + "' come around "
-                                        "a loop (" + " -> ".join([*path, name]) + "); give "
-                                        "one of them a class-aware input read in the same bin"))
-            return out
+        inputs[name] = [(same_bin or candidates)[0].name]
+    cycle = _find_cycle(inputs)
+    if cycle:
+        name = cycle[0]
+        loc = f"nodes[{positions[name]}]" if name in positions else "classes"
+        out.problems.append(Problem(loc, "the class shares of '" + name + "' come around a "
+                                    "loop (" + " -> ".join(cycle) + "); give one of them a "
+                                    "class-aware input read in the same bin"))
+        return out
     if out.problems:
         return out
     for name in [n for n in refs if n in aware]:  # model order, then synthesized
@@ -257,10 +287,38 @@ def compile_classes(model: ModelDef, asts: Mapping[str, Expr], flow: FlowCompila
                 out.nodes.append(ClassNode(series, None, ast, frozenset(
                     r.name for r in references(ast))))
             else:
-                inputs = tuple(class_series_name(primary[name], c) for c in classes)
-                out.nodes.append(ClassNode(series, ShareStep(series, name, inputs, k, mix),
-                                           None, frozenset({name, *inputs})))
+                groups = tuple(tuple(class_series_name(i, c) for c in classes)
+                               for i in inputs[name])
+                out.nodes.append(ClassNode(series, ShareStep(series, name, groups, k, mix),
+                                           None, frozenset({name, *(n for g in groups
+                                                                    for n in g)})))
     return out
+
+
+def _find_cycle(inputs: Mapping[str, list[str]]) -> list[str]:
+    """A closed path through the share inputs ([] when there is none)."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    for root in inputs:
+        if state.get(root):
+            continue
+        path: list[str] = []
+        stack = [(root, iter(inputs.get(root, [])))]
+        state[root] = 1
+        path.append(root)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                state[node] = 2
+            elif state.get(child) == 1:
+                return [*path[path.index(child):], child]
+            elif not state.get(child) and child in inputs:
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(inputs[child])))
+    return []
 
 
 def _target_class(routes: list[Any], class_id: str) -> Expr:

@@ -161,6 +161,8 @@ class FlowCompilation:
     constraints: list[ConstraintUse] = field(default_factory=list)
     edges: list[EdgeUse] = field(default_factory=list)
     routes: list[RouteUse] = field(default_factory=list)
+    mix: dict[str, list[str]] = field(default_factory=dict)  # series -> the inflows whose
+    # class mix it carries (queues: every inflow, overflow from other queues included)
     initial: dict[str, float] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -362,6 +364,10 @@ def _queue(b: _Builder, i: int, tnode: TopologyNode, metrics: dict[str, str],
         inflow.append(_safe(_ref(b.add(feed, _ref(f"{snake(source)}_overflow"), "flow",
                                        tnode.id))))
     arrivals = _sum(inflow)
+    inflow_names = [admitted or sem.arrivals or "",
+                    *(f"{s}_inflow_from_{snake(source)}" for source in overflow_sources)]
+    for series in (name, f"{s}_overflow", f"{s}_served"):
+        b.out.mix[series] = inflow_names  # class shares follow the whole inflow
     outflow = _ref(sem.served) if sem.served else _ref(capacity or sem.capacity or "")
     if tnode.dispatch_schedule is not None:
         outflow = _ref(b.add(f"{s}_gated_outflow", _gate(tnode, outflow), "flow", tnode.id))

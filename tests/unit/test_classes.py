@@ -220,3 +220,55 @@ def test_invariant_holds_on_every_shipped_template(path: Path):
     for seed in (1, 2, 3):
         values = evaluate_model(built, seed=seed)
         check_invariant(built.plan.class_series, values)  # raises on a violation
+
+
+def test_a_sum_of_classed_series_carries_both_mixes():
+    values = run(model("""\
+        nodes:
+          - {id: a, kind: const, values: [4, 0]}
+          - {id: b, kind: const, values: [4, 4]}
+          - {id: merged, kind: expr, expr: "a + b + 2"}
+          - {id: first, kind: expr, expr: "MAX(a, b)"}
+        """, bins=2, classes="""\
+        classes: [{id: A}, {id: B}]
+        traffic:
+          arrivals:
+            - {nodeId: a, classId: A, pattern: {ratePerBin: 1}}
+            - {nodeId: b, classId: B, pattern: {ratePerBin: 1}}
+        """))
+    # merged = [10, 6]; bin 0 mix A 4 : B 4 → 5 / 5; bin 1 mix A 0 : B 4 → 0 / 6
+    assert values["merged__class_A"] == [5, 0]
+    assert values["merged__class_B"] == [5, 6]
+    # not a sum: MAX takes its primary input's (a's) shares, carried over bin 1 where a = 0
+    assert values["first__class_A"] == [4, 4]
+    assert values["first__class_B"] == [0, 0]
+
+
+def test_queue_mix_includes_overflow_from_another_queue():
+    values = run(model("""\
+        nodes:
+          - {id: a, kind: const, values: [10, 0]}
+          - {id: b, kind: const, values: [2, 0]}
+          - {id: zero, kind: const, values: [0, 0]}
+        """, """\
+        topology:
+          nodes:
+            - id: Front
+              kind: queue
+              semantics: {arrivals: a, capacity: zero}
+              wipLimit: 4
+              wipOverflow: Back
+            - id: Back
+              kind: queue
+              semantics: {arrivals: b, capacity: zero}
+        """, bins=2, classes="""\
+        classes: [{id: A}, {id: B}]
+        traffic:
+          arrivals:
+            - {nodeId: a, classId: A, pattern: {ratePerBin: 1}}
+            - {nodeId: b, classId: B, pattern: {ratePerBin: 1}}
+        """))
+    # Front holds 4 of 10, 6 overflow into Back: Back = 2 (B) + 6 (A) = 8 → A 6, B 2
+    assert values["back_queue"] == [8, 8]
+    assert values["back_queue__class_A"] == [6, 6]
+    assert values["back_queue__class_B"] == [2, 2]
