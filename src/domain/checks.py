@@ -10,6 +10,11 @@ first five offending bins are listed.
 - `dispatch_never_releases`: a dispatch schedule with no dispatch bin inside the grid;
 - `edge_flow_mismatch_incoming`: a node's arrivals differ from the flow on its incoming
   throughput edges (shifted by each edge's lag) — only for nodes that have such edges;
+- `edge_flow_mismatch_outgoing`: a node's served differs from the flow on its outgoing
+  throughput edges that carry served (a multiplier other than 1, or routes not drawn);
+- `edge_class_mismatch`: for a class, a node's arrivals of that class differ from that
+  class's flow on its incoming edges, in bins where the totals agree (so a total mismatch
+  is reported once, as `edge_flow_mismatch_incoming`);
 - `queue_depth_mismatch`: a queue-like node whose queue series the model supplies (written
   by hand, or telemetry) differs from the §1.1 recurrence re-simulated from its arrivals,
   outflow (served, else capacity) and errors, starting from its initial condition.
@@ -89,7 +94,31 @@ def run_checks(model: ModelDef, plan: EvaluationPlan,
                 f"{schedule.period_bins} bins from bin {schedule.phase_offset}) never releases "
                 f"within {bins} bins", node_id=tnode.id))
     found.extend(_incoming(plan, values))
+    found.extend(_outgoing(plan, values))
     found.extend(_supplied_queues(model, plan, values))
+    return found
+
+
+def _outgoing(plan: EvaluationPlan, values: Mapping[str, np.ndarray]) -> list[RunWarning]:
+    found = []
+    by_source: dict[str, list] = {}
+    for edge in plan.edges:
+        if (edge.type == "throughput" and edge.series in values
+                and (edge.measure or "served").lower() not in
+                ("attempts", "load", "errors", "failures")):
+            by_source.setdefault(edge.origin, []).append(edge)
+    components = {c.id: c for c in plan.components}
+    for source, edges in by_source.items():
+        component = components.get(source)
+        served_id = component.metrics.get("served") if component else None
+        if served_id is None or served_id not in values:
+            continue
+        served = _safe(values[served_id])
+        outgoing = np.sum([_safe(values[e.series]) for e in edges], axis=0)
+        gap = np.abs(served - outgoing)
+        found.extend(_per_bin("edge_flow_mismatch_outgoing", source,
+                              "served differs from the flow on its outgoing edges",
+                              gap > TOLERANCE, gap, None, tuple(e.id for e in edges)))
     return found
 
 
@@ -150,7 +179,45 @@ def _incoming(plan: EvaluationPlan, values: Mapping[str, np.ndarray]) -> list[Ru
             lag = min(edge.lag, len(flow))
             incoming[lag:] += flow[:len(flow) - lag]
         gap = np.abs(arrivals - incoming)
+        edge_ids = tuple(e.id for e in edges)
         found.extend(_per_bin("edge_flow_mismatch_incoming", target,
                               "arrivals differ from the flow on its incoming edges",
-                              gap > TOLERANCE, gap, None, tuple(e.id for e in edges)))
+                              gap > TOLERANCE, gap, None, edge_ids))
+        found.extend(_incoming_classes(plan, values, target, str(arrivals_id), edges,
+                                       gap <= TOLERANCE))
     return found
+
+
+def _lagged(flow: np.ndarray, lag: int) -> np.ndarray:
+    out = np.zeros_like(flow)
+    lag = min(lag, len(flow))
+    out[lag:] = flow[:len(flow) - lag]
+    return out
+
+
+def _incoming_classes(plan: EvaluationPlan, values: Mapping[str, np.ndarray], target: str,
+                      arrivals_id: str, edges: list, totals_agree: np.ndarray
+                      ) -> list[RunWarning]:
+    """Per class: arrivals of the class vs the class's incoming flow, where totals agree."""
+    arrivals_classes = plan.class_series.get(arrivals_id)
+    if not arrivals_classes:
+        return []
+    worst = np.zeros(len(totals_agree))
+    classes_off: list[str] = []
+    for k, class_id in enumerate(plan.classes):
+        incoming = np.zeros(len(totals_agree))
+        for edge in edges:
+            names = plan.class_series.get(edge.series)
+            if names is not None and names[k] in values:
+                incoming += _lagged(_safe(values[names[k]]), edge.lag)
+        gap = np.abs(_safe(values[arrivals_classes[k]]) - incoming)
+        gap = np.where(totals_agree, gap, 0.0)
+        if (gap > TOLERANCE).any():
+            classes_off.append(class_id)
+            worst = np.maximum(worst, gap)
+    if not classes_off:
+        return []
+    return _per_bin("edge_class_mismatch", target,
+                    f"arrivals of class {', '.join(classes_off)} differ from that class's flow "
+                    "on its incoming edges", worst > TOLERANCE, worst, None,
+                    tuple(e.id for e in edges))

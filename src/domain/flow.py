@@ -242,8 +242,13 @@ def _measure(edge: Edge) -> str:
 def _edges(b: _Builder) -> None:
     """Per-edge flow: the source's series for the measure (served by default) × weight / Σ
     weights of the edges leaving the same source with the same measure × multiplier.
-    (Ours: an errors edge to a DLQ does not take a share of what was served.)"""
+    (Ours: an errors edge to a DLQ does not take a share of what was served; an edge from a
+    node whose served series a router splits, to a node whose arrivals are one of that
+    router's targets, carries that target's routed flow × multiplier, not a weight share.)"""
     components = {c.id: c for c in b.out.components}
+    routed: dict[str, set[str]] = {}
+    for route in b.out.routes:
+        routed.setdefault(route.source, set()).add(route.target)
     edges = b.model.topology.edges
     totals: dict[tuple[str, str], float] = {}
     for edge in edges:
@@ -258,6 +263,10 @@ def _edges(b: _Builder) -> None:
             source = edge.origin if b.known(edge.origin) else None
         total = totals[(edge.origin, _measure(edge))]
         share = edge.weight / total if total > 0 else 0.0
+        target = components.get(edge.destination)
+        arrivals = target.metrics.get("arrivals") if target is not None else None
+        if source is not None and arrivals in routed.get(source, ()):
+            source, share = arrivals, 1.0  # the router's flow to this target
         multiplier = edge.multiplier if edge.multiplier is not None else 1.0
         series = None
         if source is not None:
