@@ -155,6 +155,20 @@ class PlanOut(Wire):
     telemetry_bindings: dict[str, str]
 
 
+class BottleneckOut(Wire):
+    node_id: str
+    bins: list[int]
+    queue_growth: float
+    mean_utilization: float | None
+    path: list[str]
+
+
+class AnalysisOut(Wire):
+    """Where the flow is held up over the whole run (docs/templates.md, Flow analysis)."""
+
+    bottlenecks: list[BottleneckOut]
+
+
 class RunResponse(Wire):
     is_dry_run: bool
     metadata: RunMetadataOut | None
@@ -164,6 +178,7 @@ class RunResponse(Wire):
     grid: GridOut | None = None
     artifacts: ArtifactsOut | None = None
     reused: bool = False
+    analysis: AnalysisOut | None = None
 
 
 class RunListItem(Wire):
@@ -266,6 +281,9 @@ def record_response(record: RunRecord, reused: bool = False) -> RunResponse:
         artifacts=ArtifactsOut(artifacts.run_json, artifacts.manifest_json,
                                artifacts.series_index, artifacts.series_count),
         reused=reused,
+        analysis=AnalysisOut([BottleneckOut(b.node_id, list(b.bins), b.queue_growth,
+                                            b.mean_utilization, list(b.path))
+                              for b in record.bottlenecks]),
     )
 
 

@@ -24,6 +24,7 @@ from flowtime.domain.codec import (
     SERIES_INDEX,
     SPEC_YAML,
     TELEMETRY_MANIFEST,
+    AnalysisJson,
     Doc,
     GridJson,
     IndexEntryJson,
@@ -133,6 +134,7 @@ class BundleInput:
     pmf_mode: str = "sample"
     # output node id -> [(class id, values)]: its class shares (MODELING §2)
     class_series: dict[str, list[tuple[str, np.ndarray]]] | None = None
+    analysis: AnalysisJson | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,7 @@ def build_bundle(data: BundleInput) -> Bundle:
         parameters=model.parameters, model_hash=model_hash, scenario_hash=data.scenario_hash,
         received_at_utc=data.created_utc, window=window,
         warnings=[warning_json(w) for w in data.warnings], pmf_mode=data.pmf_mode,
+        analysis=data.analysis,
     )
     provenance = ProvenanceJson(
         source=data.template_source, generator=f"flowtime/{ENGINE_VERSION}",

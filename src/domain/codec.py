@@ -154,6 +154,19 @@ class RunMetadataJson(Doc):
     window: WindowJson
     warnings: list[WarningJson]
     pmf_mode: str = "sample"  # written only when `expected`
+    analysis: AnalysisJson | None = None  # where the flow is held up, over the whole run
+
+
+class BottleneckJson(Doc):
+    node_id: str
+    bins: list[int]  # the first bins in which its queue grew
+    queue_growth: float
+    mean_utilization: float | None = None
+    path: list[str] = []  # the nodes on its path it was compared with
+
+
+class AnalysisJson(Doc):
+    bottlenecks: list[BottleneckJson] = []
 
 
 class ProvenanceJson(Doc):

@@ -113,6 +113,7 @@ class Component:
     sla_minutes: float | None
     aliases: dict[str, str] = field(default_factory=dict)
     timing: dict[str, str] = field(default_factory=dict)  # processingTimeMsSum, servedCount
+    overflow: str | None = None  # the WIP-limit overflow series, when the node has a limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,10 +219,12 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
                 metrics[metric] = series
         timing = {k: v for k, v in (("processingTimeMsSum", sem.processing_time_ms_sum),
                                     ("servedCount", sem.served_count)) if v}
+        overflow = f"{snake(tnode.id)}_overflow"
         b.out.components.append(Component(
             id=tnode.id, kind=tnode.kind, category=category(tnode.kind),
             queue_like=tnode.id in queues, metrics=metrics, sla_minutes=tnode.sla,
-            aliases=dict(sem.aliases or {}), timing=timing))
+            aliases=dict(sem.aliases or {}), timing=timing,
+            overflow=overflow if tnode.id in queues and b.known(overflow) else None))
     _edges(b)
     return b.out
 

@@ -8,13 +8,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
+
 from flowtime.domain import schemas
 from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
 from flowtime.domain.checks import run_checks
 from flowtime.domain.classes import check_invariant
-from flowtime.domain.codec import BUNDLE_DOCUMENTS, PROVENANCE_JSON, to_builtins
+from flowtime.domain.codec import (
+    BUNDLE_DOCUMENTS,
+    PROVENANCE_JSON,
+    AnalysisJson,
+    BottleneckJson,
+    to_builtins,
+)
+from flowtime.domain.compiler import EvaluationPlan
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
+from flowtime.domain.flow_analysis import analyse, node_flows, throughput_links
 from flowtime.domain.grid import format_utc
 from flowtime.domain.hashing import (
     deterministic_run_id,
@@ -194,6 +204,7 @@ class RunOrchestrationService:
             values = evaluate_model(model, seed, inputs.overrides, rng_kind, request.pmf_mode)
             check_invariant(model.plan.class_series, values)
             checks = run_checks(model.definition, model.plan, values)
+            analysis = run_analysis(model.plan, values, model.grid.bins)
 
         with self._phase("write", ctx):
             chosen = output_series(model.definition, model.plan.node_ids)
@@ -209,7 +220,7 @@ class RunOrchestrationService:
                 series=series, warnings=[*model.warnings, *inputs.warnings, *checks],
                 telemetry_files=tuple(inputs.files),
                 template_source="inline" if request.inline else "flowtime",
-                pmf_mode=request.pmf_mode, class_series=class_series,
+                pmf_mode=request.pmf_mode, class_series=class_series, analysis=analysis,
             ))
             _validate_bundle(bundle)
             published = self._publish(run_id, bundle, explicit and request.overwrite_existing,
@@ -307,6 +318,18 @@ def _scenario_hash(
     if pmf_mode != "sample":  # sample runs keep the hashes (and run ids) they always had
         scenario["pmfMode"] = pmf_mode
     return sha256_canonical(scenario)
+
+
+def run_analysis(plan: EvaluationPlan, values: dict[str, np.ndarray], bins: int
+                 ) -> AnalysisJson | None:
+    """The run's bottlenecks over all its bins (flow_analysis rules); None without any."""
+    findings = analyse(node_flows(plan.components, values.get), throughput_links(plan.edges),
+                       0, bins - 1)
+    bottlenecks = [BottleneckJson(node_id=f.node_id, bins=list(f.bins),
+                                  queue_growth=float(f.growth or 0.0),
+                                  mean_utilization=f.utilization, path=list(f.nodes))
+                   for f in findings if f.code == "bottleneck"]
+    return AnalysisJson(bottlenecks=bottlenecks) if bottlenecks else None
 
 
 def _validate_bundle(bundle: Bundle) -> None:

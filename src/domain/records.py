@@ -21,7 +21,14 @@ from flowtime.domain.codec import (
     decode,
 )
 from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.runs import ArtifactFlags, GridSummary, RunRecord, RunSummary, StoragePaths
+from flowtime.domain.runs import (
+    ArtifactFlags,
+    Bottleneck,
+    GridSummary,
+    RunRecord,
+    RunSummary,
+    StoragePaths,
+)
 
 Reader = Callable[[str], bytes]
 Locator = Callable[[str], str]
@@ -55,6 +62,9 @@ def record_of(
                                 SERIES_INDEX in present, len(index.series)),
         can_replay=metadata.mode == "simulation" or bool(sources),
         created_utc=run.created_utc,
+        bottlenecks=[Bottleneck(b.node_id, tuple(b.bins), b.queue_growth, b.mean_utilization,
+                                tuple(b.path))
+                     for b in (metadata.analysis.bottlenecks if metadata.analysis else [])],
     )
 
 

@@ -131,6 +131,17 @@ class ArtifactFlags:
 
 
 @dataclass(frozen=True, slots=True)
+class Bottleneck:
+    """A node holding the flow up over the whole run (flow_analysis rules)."""
+
+    node_id: str
+    bins: tuple[int, ...]
+    queue_growth: float
+    mean_utilization: float | None
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     """Everything a driver needs to describe a stored run (create and get bodies)."""
 
@@ -149,6 +160,7 @@ class RunRecord:
     artifacts: ArtifactFlags
     can_replay: bool
     created_utc: str
+    bottlenecks: list[Bottleneck] = field(default_factory=list)
 
     @property
     def telemetry_sources_resolved(self) -> bool:

@@ -174,3 +174,32 @@ def test_short_or_dirty_files_warn_per_node_and_empty_files_are_400(client, env)
     body["telemetry"]["bindings"]["telemetryDemandSource"] = "empty.csv"
     bad = client.post("/v1/runs", json=body)
     assert bad.status_code == 400 and "no numeric values" in bad.text
+
+
+def test_class_series_round_trip_through_capture_and_replay(client, env):
+    sim = client.post("/v1/runs", json={"templateId": "transit-classes"}).json()
+    sim_id = sim["metadata"]["runId"]
+    capture(sim_id, os.path.join(env["FLOWTIME_CAPTURE_ROOT"], "classes"))
+    folder = os.path.join(env["FLOWTIME_CAPTURE_ROOT"], "classes")
+    assert os.path.exists(os.path.join(folder, "riders__class_airport.csv"))
+    captured = json.loads(open(os.path.join(folder, "telemetry-manifest.json")).read())
+    assert {"nodeId": "riders", "classId": "airport"}.items() <= next(
+        f for f in captured["files"] if f.get("classId") == "airport"
+        and f["nodeId"] == "riders").items()
+    # Change the declared mix: a replay that used the rates would split riders 1:1:1; the
+    # captured class files must win, so every series (class series too) is identical.
+    replay = client.post("/v1/runs", json={
+        "templateId": "transit-classes", "mode": "telemetry",
+        "parameters": {"commuterRate": 1, "airportRate": 1, "visitorRate": 1},
+        "telemetry": {"captureDirectory": "classes",
+                      "bindings": {"telemetryRidersSource": "riders.csv"}}})
+    assert replay.status_code == 201, replay.text
+    replay_id = replay.json()["metadata"]["runId"]
+    replayed, simulated = series_hashes(client, replay_id), series_hashes(client, sim_id)
+    assert "riders@RIDERS@airport" in simulated
+    assert replayed == simulated
+    manifest = client.get(f"/v1/runs/{replay_id}/files/"
+                          "model/telemetry/telemetry-manifest.json").json()
+    assert schemas.validate("telemetry-manifest", manifest) == []
+    assert sorted(f.get("classId", "") for f in manifest["files"]) == [
+        "", "airport", "commuter", "visitor"]
