@@ -25,6 +25,7 @@ import msgspec
 import numpy as np
 
 from flowtime.domain.flow import category
+from flowtime.domain.flow_analysis import Links, NodeFlow, analyse
 from flowtime.domain.grid import TimeGrid, format_utc
 from flowtime.domain.model import SEMANTIC_FIELDS
 
@@ -85,6 +86,8 @@ class StateWarning(Record):
     message: str
     severity: str | None = None
     node_id: str | None = None
+    bins: list[int] | None = None  # flowtime extension: the first bins it applies to
+    node_ids: list[str] | None = None  # flowtime extension: the other nodes involved
 
 
 class NodeWarning(Record):
@@ -260,6 +263,7 @@ class NodeView:
     timing: dict[str, np.ndarray] = field(default_factory=dict)  # processingTimeMsSum, servedCount
     aliases: dict[str, str] = field(default_factory=dict)
     classes: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # class -> metrics
+    overflow: np.ndarray | None = None  # WIP-limit overflow, when the node has a limit
 
     @property
     def category(self) -> str:
@@ -307,6 +311,19 @@ class RunView:
     _derived: dict[str, DerivedSeries] = field(default_factory=dict)
     _window: dict[str, WindowInputs] = field(default_factory=dict)
     _by_class: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
+    _flows: list[Any] = field(default_factory=list)
+
+    def flows(self) -> tuple[list[NodeFlow], Links]:
+        """The flow-analysis view of the nodes and their throughput links, built once."""
+        if not self._flows:
+            nodes = [NodeFlow(n.id, queue=n.metrics.get("queue"), served=n.metrics.get("served"),
+                              capacity=n.metrics.get("capacity"),
+                              arrivals=n.metrics.get("arrivals"), overflow=n.overflow)
+                     for n in self.nodes]
+            links = Links.of((e.origin, e.destination) for e in self.edges
+                             if e.type in ("throughput", "effort", "dependency"))
+            self._flows.extend([nodes, links])
+        return self._flows[0], self._flows[1]
 
     def by_class(self, node: NodeView) -> dict[str, dict[str, np.ndarray]]:
         """Per class: the node's class metrics and the derived times, over every bin."""
@@ -559,8 +576,9 @@ class WindowInputs:
 
 def window_warnings(view: RunView, start: int, end: int) -> list[StateWarning]:
     """MODELING §5 window warnings, for windows of at least 3 bins: a queue that keeps
-    growing, demand above capacity, latency above the SLA, and arrivals whose two halves
-    differ by more than 25 %."""
+    growing, demand above capacity, latency above the SLA, arrivals whose two halves
+    differ by more than 25 %, and the bottleneck, starved and blocked nodes
+    (`flow_analysis`)."""
     if end - start + 1 < 3:
         return []
     window = slice(start, end + 1)
@@ -597,6 +615,13 @@ def window_warnings(view: RunView, start: int, end: int) -> list[StateWarning]:
                     code="non_stationary", severity="info", node_id=node.id,
                     message=f"{node.id}: mean arrivals moved from {first:g} to {second:g} "
                     "between the window's halves"))
+    nodes, links = view.flows()
+    for finding in analyse(nodes, links, start, end):
+        found.append(StateWarning(
+            code=finding.code, message=finding.message,
+            severity="info" if finding.code == "starved" else "warning",
+            node_id=finding.node_id, bins=list(finding.bins),
+            node_ids=list(finding.nodes) or None))
     return found
 
 

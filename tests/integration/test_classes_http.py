@@ -83,3 +83,24 @@ def test_classes_reach_the_bundle_state_and_window(client):
     assert desk["byClass"]["refunds"]["served"] == [5, 5, 2]
     assert desk["byClass"]["orders"]["queueTimeMs"] == [3600000, 0, 0]
     assert window["edges"][0]["byClass"]["orders"] == [15, 15, 6]
+
+
+def test_flow_findings_in_the_window_and_on_the_run(client):
+    created = client.post("/v1/runs", json={"templateId": "assembly-line"})
+    assert created.status_code == 201, created.text
+    run_id = created.json()["metadata"]["runId"]
+    run = client.get(f"/v1/runs/{run_id}").json()
+    assert run["analysis"]["bottlenecks"] == [{
+        "nodeId": "Weld", "bins": [0, 2, 4, 6, 8], "queueGrowth": 30.0,
+        "meanUtilization": 0.5, "path": ["Cut", "Done", "Paint"]}]
+    window = client.get(f"/v1/runs/{run_id}/state_window",
+                        params={"startBin": 0, "endBin": 11}).json()
+    assert schemas.validate("time-travel-state", window) == []
+    found = {(w["code"], w["nodeId"]): w for w in window["warnings"]}
+    assert found[("blocked", "Weld")]["bins"] == [6, 8, 10]
+    assert found[("starved", "Paint")]["nodeIds"] == ["Weld"]
+    assert found[("bottleneck", "Weld")]["severity"] == "warning"
+    graph = client.get(f"/v1/runs/{run_id}/graph").json()
+    assert schemas.validate("graph", graph) == []
+    assert [(e["from"], e["to"]) for e in graph["edges"]] == [
+        ("Cut", "Weld"), ("Weld", "Paint"), ("Paint", "Done")]

@@ -23,16 +23,19 @@ def codes(run_view: RunView, start: int = 0, end: int | None = None) -> list[str
 
 
 def test_a_queue_growing_three_bins_in_a_row():
+    # the queue also ends above where it started (0), so it is this lone node's bottleneck
     assert codes(view({"queue": [1, 2, 3, 2], "served": [5, 5, 5, 5]})) == [
-        "backlog_growth_streak"]
-    assert codes(view({"queue": [1, 2, 1, 2], "served": [5, 5, 5, 5]})) == []
+        "backlog_growth_streak", "bottleneck"]
+    assert codes(view({"queue": [1, 2, 1, 2], "served": [5, 5, 5, 5]})) == ["bottleneck"]
+    assert codes(view({"queue": [1, 2, 1, 1], "served": [5, 5, 5, 5]}), 1, 3) == []
 
 
 def test_overload_age_risk_and_non_stationary_arrivals():
     found = codes(view({"arrivals": [10, 10, 30, 30], "capacity": [15, 15, 15, 15],
                         "served": [10, 10, 15, 15], "queue": [0, 0, 60, 60]}))
     # Σ 80 > Σ 60; latency 60/15 × 15 = 60 min > 30 min in two bins; halves 10 vs 30
-    assert found == ["backlog_overload_ratio", "backlog_age_risk", "non_stationary"]
+    assert found == ["backlog_overload_ratio", "backlog_age_risk", "non_stationary",
+                     "bottleneck"]
 
 
 def test_a_calm_window_and_short_windows_raise_nothing():
