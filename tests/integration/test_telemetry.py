@@ -182,7 +182,8 @@ def test_class_series_round_trip_through_capture_and_replay(client, env):
     capture(sim_id, os.path.join(env["FLOWTIME_CAPTURE_ROOT"], "classes"))
     folder = os.path.join(env["FLOWTIME_CAPTURE_ROOT"], "classes")
     assert os.path.exists(os.path.join(folder, "riders__class_airport.csv"))
-    captured = json.loads(open(os.path.join(folder, "telemetry-manifest.json")).read())
+    with open(os.path.join(folder, "telemetry-manifest.json")) as handle:
+        captured = json.load(handle)
     assert {"nodeId": "riders", "classId": "airport"}.items() <= next(
         f for f in captured["files"] if f.get("classId") == "airport"
         and f["nodeId"] == "riders").items()
