@@ -191,7 +191,7 @@ def build_bundle(data: BundleInput) -> Bundle:
         grid=RunGridJson(bins=grid.bins, bin_size=grid.bin_size, bin_unit=grid.bin_unit,
                          timezone="UTC", align="left"),
         model_hash=model_hash, scenario_hash=data.scenario_hash, created_utc=data.created_utc,
-        warnings=list(dict.fromkeys(w.message for w in data.warnings)),
+        warnings=_unique([warning_json(w) for w in data.warnings]),
         series=[RunSeriesJson(id=e.id, path=e.path, unit=e.unit) for e in entries],
     )
     index = SeriesIndexJson(
@@ -246,6 +246,17 @@ def build_bundle(data: BundleInput) -> Bundle:
         created_utc=data.created_utc, warning_count=len(data.warnings),
     )
     return Bundle(files, summary, run, manifest, metadata, index, telemetry)
+
+
+def _unique(items: list[WarningJson]) -> list[WarningJson | str]:
+    seen: set[bytes] = set()
+    out: list[WarningJson | str] = []
+    for item in items:
+        key = encode(item)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
 
 
 def warning_json(warning: RunWarning, with_severity: bool = True) -> WarningJson:

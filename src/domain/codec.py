@@ -71,7 +71,7 @@ class RunJson(Doc):
     model_hash: str
     scenario_hash: str
     created_utc: str
-    warnings: list[str]
+    warnings: list[WarningJson | str]  # structured; plain messages in older bundles
     series: list[RunSeriesJson]
 
 

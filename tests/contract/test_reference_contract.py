@@ -96,7 +96,8 @@ def test_edge_less_topology_is_an_info_warning_and_as_is_kept(server, runs):
     [warning] = run["warnings"]
     assert warning["code"] == "topology_without_edges" and warning["severity"] == "info"
     run_json = server.get(f"/v1/runs/{run['metadata']['runId']}/files/run.json").json()
-    assert run_json["warnings"] == [warning["message"]]
+    assert run_json["warnings"] == [{"code": "topology_without_edges", "severity": "info",
+                                     "message": warning["message"]}]
     model = load_yaml(server.get(f"/v1/runs/{run['metadata']['runId']}/files/model/model.yaml")
                       .content)
     assert [o.get("as") for o in model["outputs"]] == ["requests.csv", "processed.csv",
