@@ -219,6 +219,21 @@ class TemplateSummaryOut(Wire):
     narrative: str = ""
 
 
+class ClassOut(Wire):
+    id: str
+    display_name: str | None
+
+
+class TopologyKindOut(Wire):
+    id: str
+    kind: str
+
+
+class ProfileOut(Wire):
+    node_id: str
+    profile: str  # a builtin's name, or `inline`
+
+
 class TemplateDetailOut(Wire):
     id: str
     title: str
@@ -227,6 +242,10 @@ class TemplateDetailOut(Wire):
     tags: list[str]
     default_mode: str
     parameters: list[ParameterOut]
+    narrative: str = ""
+    classes: list[ClassOut] = []
+    topology: list[TopologyKindOut] = []
+    profiles: list[ProfileOut] = []
 
 
 class ProblemItem(msgspec.Struct):
@@ -325,6 +344,10 @@ def template_detail(t: Template) -> TemplateDetailOut:
         m.id, m.title, m.version, m.description, list(m.tags), t.default_mode,
         [ParameterOut(p.name, p.type, p.title, p.description, p.default, p.lower, p.upper,
                       p.required) for p in t.parameters],
+        narrative=m.narrative,
+        classes=[ClassOut(c, name) for c, name in t.classes],
+        topology=[TopologyKindOut(n, kind) for n, kind in t.topology_kinds],
+        profiles=[ProfileOut(n, name) for n, name in t.profiles],
     )
 
 

@@ -74,6 +74,30 @@ class Template:
         mode = self.tree.get("mode")
         return mode if mode in ("simulation", "telemetry") else "simulation"
 
+    @property
+    def classes(self) -> list[tuple[str, str | None]]:
+        """(class id, display name) as declared."""
+        return [(str(c.get("id")), c.get("displayName")) for c in self.tree.get("classes") or []
+                if isinstance(c, dict)]
+
+    @property
+    def topology_kinds(self) -> list[tuple[str, str]]:
+        """(topology node id, kind) as declared (`service` when omitted)."""
+        topology = self.tree.get("topology") or {}
+        return [(str(n.get("id")), str(n.get("kind") or "service"))
+                for n in topology.get("nodes") or [] if isinstance(n, dict)]
+
+    @property
+    def profiles(self) -> list[tuple[str, str]]:
+        """(PMF node id, profile: a builtin's name or `inline`) for nodes with a profile."""
+        found = []
+        for node in self.tree.get("nodes") or []:
+            profile = node.get("profile") if isinstance(node, dict) else None
+            if isinstance(profile, dict):
+                name = profile.get("name") if profile.get("kind") == "builtin" else "inline"
+                found.append((str(node.get("id")), str(name)))
+        return found
+
 
 EPOCH = "1970-01-01T00:00:00Z"
 

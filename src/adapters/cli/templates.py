@@ -31,9 +31,17 @@ def list_templates(templates_url: str | None, as_json: bool) -> None:
         return
     from flowtime.adapters.cli.context import print_table
 
-    print_table(["id", "version", "title", "tags", "parameters"],
+    print_table(["id", "version", "title", "tags", "parameters", "narrative"],
                 [[t.id, t.metadata.version, t.metadata.title, ", ".join(t.metadata.tags),
-                  ", ".join(p.name for p in t.parameters)] for t in found])
+                  ", ".join(p.name for p in t.parameters), _first_sentence(t.metadata.narrative)]
+                 for t in found])
+
+
+def _first_sentence(text: str, limit: int = 100) -> str:
+    """A narrative's first sentence, cut at `limit` characters (`templates show` has it all)."""
+    flat = " ".join(text.split())
+    sentence = flat.split(". ", 1)[0].rstrip(".")
+    return sentence if len(sentence) <= limit else sentence[:limit - 1].rstrip() + "…"
 
 
 @templates.command("show")
@@ -62,6 +70,9 @@ def show_template(template_id: str, templates_url: str | None, as_json: bool) ->
         console.print(m.narrative.strip(), style="italic")
     if m.tags:
         console.print("tags: " + ", ".join(m.tags))
+    if template.classes:
+        console.print("classes: " + ", ".join(
+            f"{c} ({name})" if name else c for c, name in template.classes))
     table = Table("name", "type", "default", "min", "max", "title")
     for p in template.parameters:
         table.add_row(p.name, p.type, "" if p.default is None else str(p.default),
