@@ -113,3 +113,27 @@ def test_profile_rule_at_288_bins_is_the_hourly_weight_scaled():
     weights = profile(HUB_RUSH_HOUR, 288)
     total = sum(HUB_RUSH_HOUR)
     assert weights[12 * 7 + 5] == pytest.approx(1.2 * 24 / total)
+
+
+MODELING_7_FIELDS = {
+    "narrative", "captureKey", "arrayOf", "required", "start", "classes", "traffic", "profile",
+    "group", "metadata", "dependencies", "telemetry", "inflow", "outflow", "loss",
+    "dispatchSchedule", "inputs", "routes", "nodeRole", "ui", "attempts", "failures",
+    "retryEcho", "retryKernel", "parallelism", "processingTimeMsSum", "servedCount",
+    "external_demand", "aliases", "slaMin", "maxAttempts", "exhaustedFailures",
+    "retryBudgetRemaining", "type", "measure", "multiplier", "lag", "filename"}
+
+
+def _keys(tree: object) -> set[str]:
+    if isinstance(tree, dict):
+        return set(tree) | {k for v in tree.values() for k in _keys(v)}
+    if isinstance(tree, list):
+        return {k for v in tree for k in _keys(v)}
+    return set()
+
+
+def test_the_shipped_templates_use_every_field_of_modeling_7():
+    used: set[str] = set()
+    for path in TEMPLATES.glob("*.yaml"):
+        used |= _keys(parse_template(path.read_text()).tree)
+    assert MODELING_7_FIELDS - used == set()
