@@ -83,7 +83,8 @@ class SplitStep:
         if supplied is not None:
             ctx.env[self.node_id] = np.asarray(supplied, dtype=np.float64)
         else:
-            ctx.env[self.node_id] = ctx.env[self.total] * self.share
+            ctx.env[self.node_id] = ctx.env[self.total] * ctx.shares.get(self.node_id,
+                                                                         self.share)
 
 
 def carried_shares(parts: list[np.ndarray], fallback: tuple[float, ...]) -> np.ndarray:
@@ -195,8 +196,8 @@ def _sources(model: ModelDef, classes: tuple[str, ...], known: set[str], out: Cl
         rates[class_id] = float(rate)
 
 
-def _normalised(weights: list[float], fallback: tuple[float, ...] | None = None
-                ) -> tuple[float, ...]:
+def normalised(weights: list[float], fallback: tuple[float, ...] | None = None
+               ) -> tuple[float, ...]:
     total = 0.0
     for w in weights:  # plain left-to-right sum
         total += w
@@ -225,7 +226,7 @@ def compile_classes(model: ModelDef, asts: Mapping[str, Expr], flow: FlowCompila
     if not classes or out.problems:
         return out
     mix_rates = [sum(rates.get(c, 0.0) for rates in out.sources.values()) for c in classes]
-    mix = _normalised(mix_rates)
+    mix = normalised(mix_rates)
     # Router targets the flow compiler synthesized carry their source's classes directly.
     synthesized = {s.node_id: s.component for s in flow.series}
     targets: dict[str, list[Any]] = {}
@@ -279,7 +280,7 @@ def compile_classes(model: ModelDef, asts: Mapping[str, Expr], flow: FlowCompila
         for k, (class_id, series) in enumerate(zip(classes, names, strict=True)):
             if name in out.sources:
                 rates = out.sources[name]
-                shares = _normalised([rates.get(c, 0.0) for c in classes], mix)
+                shares = normalised([rates.get(c, 0.0) for c in classes], mix)
                 out.nodes.append(ClassNode(series, SplitStep(series, name, shares[k]), None,
                                            frozenset({name})))
             elif name in targets:

@@ -62,6 +62,7 @@ class EvalContext:
     overrides: Mapping[str, np.ndarray] = field(default_factory=dict)
     env: dict[str, np.ndarray] = field(default_factory=dict)
     pmf_mode: str = "sample"  # sample (per-bin draws) | expected (the reference's E = Σ v·p)
+    shares: Mapping[str, float] = field(default_factory=dict)  # class series -> source share
 
     def hoist(self, expr: Expr) -> np.ndarray | float:
         value = evaluate(expr, self.env, self.bins, self.initial)
@@ -115,6 +116,10 @@ class ExprStep:
         return (self.node_id,)
 
     def run(self, ctx: EvalContext) -> None:
+        override = ctx.overrides.get(self.node_id)
+        if override is not None:  # a knob set the node (analysis, what-if sessions)
+            ctx.env[self.node_id] = np.array(override, dtype=np.float64)
+            return
         ctx.env[self.node_id] = as_series(evaluate(self.ast, ctx.env, ctx.bins, ctx.initial),
                                           ctx.bins)
 
@@ -205,6 +210,8 @@ class EvaluationPlan:
     roles: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # synthesized series ->
     # (flow | state | derived, component id)
     classes: tuple[str, ...] = ()  # declared class ids
+    class_rates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # source
+    # node -> its declared rate per class (knobs `node.classId` change them)
     class_series: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # series ->
     # its class series (`x__class_c`, in class order); not in node_ids
 
@@ -286,5 +293,6 @@ def compile_model(
         roles={s.node_id: (s.role, s.component) for s in flow.series},
         classes=classes.classes,
         class_series=dict(classes.series),
+        class_rates={k: dict(v) for k, v in classes.sources.items()},
     )
     return plan, cycles

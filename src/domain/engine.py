@@ -18,13 +18,15 @@ def evaluate_model(
     overrides: dict[str, np.ndarray] | None = None,
     rng_kind: str | None = None,
     pmf_mode: str = "sample",
+    shares: dict[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every node's series (float64, length bins), class series (`x__class_c`) included.
     `overrides` replace const values;
-    `pmf_mode` "expected" evaluates PMF nodes as their expected value (the reference)."""
+    `pmf_mode` "expected" evaluates PMF nodes as their expected value (the reference);
+    `shares` replace sources' class shares (class-rate knobs)."""
     plan = model.plan
     ctx = EvalContext(model.grid.bins, seed, rng_kind or plan.rng_kind, plan.initial,
-                      overrides or {}, pmf_mode=pmf_mode)
+                      overrides or {}, pmf_mode=pmf_mode, shares=shares or {})
     with np.errstate(all="ignore"):  # overflow to ±inf and NaN are values, not failures
         for step in plan.steps:
             step.run(ctx)

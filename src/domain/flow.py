@@ -386,8 +386,12 @@ def _queue(b: _Builder, i: int, tnode: TopologyNode, metrics: dict[str, str],
     loss = _safe(_ref(sem.errors)) if sem.errors else Num(0.0)
     pre = _call("MAX", Num(0.0), _sub(_sub(BinOp("+", _past(name), arrivals), _safe(outflow)),
                                       loss))
-    limit = _ref(tnode.wip_limit_series) if tnode.wip_limit_series else (
-        Num(float(tnode.wip_limit)) if tnode.wip_limit is not None else None)
+    limit: Expr | None = None
+    if tnode.wip_limit_series:
+        limit = _ref(tnode.wip_limit_series)
+    elif tnode.wip_limit is not None:
+        # its own series, so the knob `Node.wipLimit` can set it without recompiling
+        limit = _ref(b.add(f"{s}_wip_limit", Num(float(tnode.wip_limit)), "state", tnode.id))
     if limit is None:
         b.add(name, pre, "state", tnode.id)
     else:
