@@ -20,6 +20,7 @@ from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 
 if TYPE_CHECKING:  # the ports, for annotations only: the CLI imports this module at start
     from flowtime.adapters.observability.setup import Observability
+    from flowtime.domain.analysis_service import AnalysisService
     from flowtime.domain.orchestration import RunOrchestrationService
     from flowtime.domain.queries import RunQueryService
     from flowtime.domain.sweeps import SweepService
@@ -191,6 +192,7 @@ def _observer(observability: Observability) -> RunObserver:
 
 
 def _orchestration(**kwargs: Any) -> RunOrchestrationService:
+    from flowtime.domain.analysis_service import AnalysisService
     from flowtime.domain.orchestration import RunOrchestrationService
 
     return RunOrchestrationService(**kwargs)
@@ -213,6 +215,12 @@ def _executor(settings: Settings) -> Executor:
         return LocalExecutor(settings, settings.sweep_workers)
     raise FlowTimeError(ErrorKind.INVALID, f"unknown executor '{settings.executor}'", [
         Problem("executor", "must be local or dask")])
+
+
+def _analysis(**kwargs: Any) -> AnalysisService:
+    from flowtime.domain.analysis_service import AnalysisService
+
+    return AnalysisService(**kwargs)
 
 
 def _sweeps(**kwargs: Any) -> SweepService:
@@ -239,6 +247,7 @@ class Container(containers.DeclarativeContainer):
     queries = providers.Singleton(_queries, store=store)
     executor = providers.Singleton(_executor, settings)
     sweeps = providers.Singleton(_sweeps, store=store, executor=executor, clock=clock)
+    analysis = providers.Singleton(_analysis, templates=templates)
 
 
 def build_container(settings: Settings | None = None, **overrides: Any) -> Container:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from flowtime import __version__
+from flowtime.adapters.cli.analyze import analyze
 from flowtime.adapters.cli.run import run
 from flowtime.adapters.cli.runs import runs
 from flowtime.adapters.cli.serve import serve
@@ -30,6 +31,7 @@ cli.add_command(runs)
 cli.add_command(serve)
 cli.add_command(telemetry)
 cli.add_command(sweep)
+cli.add_command(analyze)
 
 
 if __name__ == "__main__":

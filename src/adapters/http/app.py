@@ -24,6 +24,7 @@ from flowtime.adapters.http.problems import (
 )
 from flowtime.adapters.http.routes import ROUTES, offload, problems
 from flowtime.adapters.http.security import request_id_middleware
+from flowtime.adapters.http.analysis import analysis_routes
 from flowtime.adapters.http.sweeps import sweep_routes
 from flowtime.adapters.http.viewer import viewer_routes
 from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
@@ -62,6 +63,7 @@ def create_app(container: Any) -> Litestar:
         "templates": _provider(container.templates),
         "store": _provider(container.store),
         "sweeps": _provider(container.sweeps),
+        "analysis": _provider(container.analysis),
     }
     observability = container.observability()
     tracing = OpenTelemetryPlugin(OpenTelemetryConfig(
@@ -70,6 +72,7 @@ def create_app(container: Any) -> Litestar:
         exclude=["/metrics", "/healthz"]))
     app = Litestar(
         route_handlers=[*ROUTES, *sweep_routes(problems, offload),
+                        *analysis_routes(problems, offload),
                         metrics_route(observability.registry), *viewer_routes()],
         plugins=[tracing],
         dependencies=dependencies,

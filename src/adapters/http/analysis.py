@@ -1,0 +1,183 @@
+"""`/v1/sensitivity`, `/v1/goal-seek`, `/v1/optimize`, `/v1/validate`: thin drivers over
+the analysis service (docs/analysis.md). Bodies are closed msgspec Structs; every domain
+problem becomes a 400 with the field's location."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, SkipValidation
+
+from flowtime.adapters.http.security import require_api_key
+from flowtime.adapters.wire import WarningOut, Wire, warning_out
+from flowtime.domain.analysis import Constraint
+from flowtime.domain.analysis_service import AnalysisService, StudySource
+
+Analysis = NamedDependency[SkipValidation[AnalysisService]]
+Number = Annotated[float, msgspec.Meta(description="a finite number")]
+
+
+class StudyBody(Wire, forbid_unknown_fields=True):
+    """Which model: `templateId` or `template` (YAML text), with parameters and how each
+    evaluation runs (seed; `samples` > 1 averages that many seeds)."""
+
+    template_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    template: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+    parameters: dict[str, Any] = {}
+    seed: Annotated[int, msgspec.Meta(gt=-1, le=2**62 - 1)] = 1
+    pmf_mode: Literal["sample", "expected"] = "sample"
+    samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    statistic: Annotated[str, msgspec.Meta(
+        description="mean (default; the reference's only one), sum, max, p95, last:N")] = "mean"
+
+    def source(self) -> StudySource:
+        return StudySource(self.template_id, self.template, dict(self.parameters), self.seed,
+                           self.pmf_mode, self.samples)
+
+
+class SensitivityBody(StudyBody, forbid_unknown_fields=True):
+    knobs: Annotated[list[str], msgspec.Meta(min_length=1, max_length=100)] = []
+    metric: str = ""
+    perturbation: float = 0.05
+
+
+class GoalSeekBody(StudyBody, forbid_unknown_fields=True):
+    knob: str = ""
+    metric: str = ""
+    target: float = 0.0
+    lo: float = 0.0
+    hi: float = 1.0
+    tolerance: float = 1e-6
+    max_iterations: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+
+
+class RangeBody(Wire, forbid_unknown_fields=True):
+    lo: float
+    hi: float
+
+
+class ConstraintBody(Wire, forbid_unknown_fields=True):
+    metric: str
+    statistic: str = "mean"
+    max: float | None = None
+    min: float | None = None
+
+
+class OptimizeBody(StudyBody, forbid_unknown_fields=True):
+    knobs: Annotated[list[str], msgspec.Meta(min_length=1, max_length=20)] = []
+    ranges: dict[str, RangeBody] = {}
+    metric: str = ""
+    objective: Literal["minimize", "maximize"] = "minimize"
+    tolerance: float = 1e-4
+    max_iterations: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
+    constraints: list[ConstraintBody] = []
+
+
+class ValidateBody(StudyBody, forbid_unknown_fields=True):
+    tier: Literal["schema", "compile", "analyse"] = "compile"
+
+
+class SensitivityPointOut(Wire):
+    knob: str
+    base_value: float
+    gradient: float
+
+
+class SensitivityOut(Wire):
+    metric: str
+    statistic: str
+    points: list[SensitivityPointOut]
+
+
+class SeekStepOut(Wire):
+    iteration: int
+    value: float
+    achieved: float
+    lo: float
+    hi: float
+
+
+class GoalSeekOut(Wire):
+    value: float
+    achieved: float
+    converged: bool
+    iterations: int
+    trace: list[SeekStepOut]
+    standard_error: float | None = None
+
+
+class OptimizeStepOut(Wire):
+    iteration: int
+    values: dict[str, float]
+    achieved: float
+
+
+class OptimizeOut(Wire):
+    values: dict[str, float]
+    achieved: float
+    converged: bool
+    iterations: int
+    trace: list[OptimizeStepOut]
+    rounded: list[str]  # integer knobs: their values were rounded
+    violations: dict[str, float]  # constraints still violated at the answer, by how much
+
+
+class ProblemOut(Wire):
+    loc: str
+    msg: str
+
+
+class ValidateOut(Wire):
+    valid: bool
+    tier: str
+    problems: list[ProblemOut]
+    warnings: list[WarningOut]
+
+
+def analysis_routes(problems: Any, offload: Any) -> list[Any]:
+    guards = [require_api_key]
+    errors = problems(400, 401, 404, 413, 415)
+
+    @post("/v1/sensitivity", tags=["analysis"], summary="Which knobs move a metric",
+          status_code=200, guards=guards, responses=errors)
+    async def post_sensitivity(data: JSONBody[SensitivityBody], analysis: Analysis
+                               ) -> SensitivityOut:
+        points = await offload(analysis.sensitivity, data.source(), data.knobs, data.metric,
+                               data.statistic, data.perturbation)
+        return SensitivityOut(data.metric, data.statistic, [
+            SensitivityPointOut(p.knob, p.base_value, p.gradient) for p in points])
+
+    @post("/v1/goal-seek", tags=["analysis"], summary="The knob value that hits a target",
+          status_code=200, guards=guards, responses=errors)
+    async def post_goal_seek(data: JSONBody[GoalSeekBody], analysis: Analysis) -> GoalSeekOut:
+        result = await offload(analysis.goal_seek, data.source(), data.knob, data.metric,
+                               data.target, data.lo, data.hi, data.statistic, data.tolerance,
+                               data.max_iterations)
+        return GoalSeekOut(result.value, result.achieved, result.converged, result.iterations,
+                           [SeekStepOut(s.iteration, s.value, s.achieved, s.lo, s.hi)
+                            for s in result.trace], result.stderr)
+
+    @post("/v1/optimize", tags=["analysis"], summary="Best knob values within ranges",
+          status_code=200, guards=guards, responses=errors)
+    async def post_optimize(data: JSONBody[OptimizeBody], analysis: Analysis) -> OptimizeOut:
+        ranges = {k: (r.lo, r.hi) for k, r in data.ranges.items()}
+        rules = [Constraint(c.metric, c.statistic, c.max, c.min) for c in data.constraints]
+        result = await offload(analysis.optimize, data.source(), data.knobs, ranges,
+                               data.metric, data.objective, data.statistic, data.tolerance,
+                               data.max_iterations, rules)
+        return OptimizeOut(result.values, result.achieved, result.converged, result.iterations,
+                           [OptimizeStepOut(s.iteration, s.values, s.achieved)
+                            for s in result.trace], result.rounded, result.violations)
+
+    @post("/v1/validate", tags=["analysis"], summary="Check a template without running it",
+          status_code=200, guards=guards, responses=errors)
+    async def post_validate(data: JSONBody[ValidateBody], analysis: Analysis) -> ValidateOut:
+        report = await offload(analysis.validate, data.source(), data.tier)
+        return ValidateOut(report.valid, report.tier,
+                           [ProblemOut(p.loc, p.msg) for p in report.problems],
+                           [warning_out(w) for w in report.warnings])
+
+    return [post_sensitivity, post_goal_seek, post_optimize, post_validate]

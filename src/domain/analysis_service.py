@@ -1,0 +1,105 @@
+"""The analysis service: the one place HTTP, the CLI and what-if sessions ask questions of a
+model (MODELING §6). It loads the template (catalogue id or YAML text), compiles a `Study`
+once per question and runs the operation; nothing is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowtime.domain.analysis import (
+    Constraint,
+    OptimizeResult,
+    SeekResult,
+    SensitivityPoint,
+    Study,
+    goal_seek,
+    optimize,
+    sensitivity,
+)
+from flowtime.domain.checks import run_checks
+from flowtime.domain.engine import evaluate_model
+from flowtime.domain.errors import FlowTimeError, Problem, invalid
+from flowtime.domain.runs import RunWarning
+from flowtime.domain.templates import Template, build_model, parse_template, template_id_from
+from flowtime.ports import TemplateSource
+
+TIERS = ("schema", "compile", "analyse")
+
+
+@dataclass(frozen=True, slots=True)
+class StudySource:
+    """Which model a question is about, and how it is evaluated."""
+
+    template_id: str | None = None
+    template_text: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    seed: int = 1
+    pmf_mode: str = "sample"
+    samples: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    valid: bool
+    tier: str
+    problems: list[Problem]
+    warnings: list[RunWarning]
+
+
+class AnalysisService:
+    def __init__(self, templates: TemplateSource):
+        self.templates = templates
+
+    def template(self, source: StudySource) -> Template:
+        if (source.template_id is None) == (source.template_text is None):
+            raise invalid([Problem("templateId", "give templateId or template (its YAML "
+                                   "text), not both and not neither")])
+        if source.template_text is not None:
+            return parse_template(source.template_text, loc="template",
+                                  default_id=template_id_from("inline"))
+        assert source.template_id is not None
+        return self.templates.get(source.template_id)
+
+    def study(self, source: StudySource) -> Study:
+        return Study(self.template(source), source.parameters, seed=source.seed,
+                     pmf_mode=source.pmf_mode, samples=source.samples)
+
+    def sensitivity(self, source: StudySource, knobs: list[str], metric: str,
+                    statistic: str = "mean", perturbation: float = 0.05
+                    ) -> list[SensitivityPoint]:
+        return sensitivity(self.study(source), knobs, metric, statistic, perturbation)
+
+    def goal_seek(self, source: StudySource, knob: str, metric: str, target: float,
+                  lo: float, hi: float, statistic: str = "mean", tolerance: float = 1e-6,
+                  max_iterations: int = 50) -> SeekResult:
+        return goal_seek(self.study(source), knob, metric, target, lo, hi, statistic,
+                         tolerance, max_iterations)
+
+    def optimize(self, source: StudySource, knobs: list[str],
+                 ranges: dict[str, tuple[float, float]], metric: str,
+                 objective: str = "minimize", statistic: str = "mean",
+                 tolerance: float = 1e-4, max_iterations: int = 200,
+                 constraints: list[Constraint] | None = None) -> OptimizeResult:
+        return optimize(self.study(source), knobs, ranges, metric, objective, statistic,
+                        tolerance, max_iterations, constraints)
+
+    def validate(self, source: StudySource, tier: str = "compile") -> ValidationReport:
+        """`schema`: the template's structure; `compile`: also the model built from the
+        parameters; `analyse`: also evaluated once, with the run checks' warnings."""
+        if tier not in TIERS:
+            raise invalid([Problem("tier", f"must be one of {', '.join(TIERS)}")])
+        try:
+            template = self.template(source)
+            if tier == "schema":
+                return ValidationReport(True, tier, [], [])
+            model = build_model(template, source.parameters)
+        except FlowTimeError as exc:
+            if exc.kind != "invalid":
+                raise
+            return ValidationReport(False, tier, exc.problems, [])
+        warnings = list(model.warnings)
+        if tier == "analyse":
+            values = evaluate_model(model, source.seed, pmf_mode=source.pmf_mode)
+            warnings += run_checks(model.definition, model.plan, values)
+        return ValidationReport(True, tier, [], warnings)

@@ -1,0 +1,91 @@
+"""The analysis endpoints and `flowtime analyze` drive the same service (issue 19)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from litestar.testing import TestClient
+
+from flowtime.adapters.cli.main import cli
+from flowtime.adapters.http.app import create_app
+from flowtime.container import Settings, build_container
+
+LINE = {"templateId": "assembly-line", "parameters": {"weldEvery": 1}}
+
+
+@pytest.fixture
+def client(tmp_path):
+    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0"})
+    with TestClient(create_app(build_container(settings))) as test_client:
+        yield test_client
+
+
+def test_goal_seek_and_sensitivity_over_http(client):
+    # Weld's queue grows by 40 − B an hour with one batch of B an hour: mean 6.5 (40 − B)
+    seek = client.post("/v1/goal-seek", json={**LINE, "knob": "weldBatch",
+                                              "metric": "weld_queue", "target": 13,
+                                              "lo": 0, "hi": 80})
+    assert seek.status_code == 200, seek.text
+    body = seek.json()
+    assert body["converged"] and body["value"] == pytest.approx(38, abs=1e-6)
+    assert body["trace"][0] == {"iteration": 1, "value": 40.0, "achieved": 0.0,
+                                "lo": 0.0, "hi": 80.0}
+    sens = client.post("/v1/sensitivity", json={**LINE, "knobs": ["weldBatch", "paintCapacity"],
+                                                "metric": "weld_queue"}).json()
+    # d mean / d B = -6.5 while B < 40 (base 70 ± 5 % is above 40: the queue stays 0)
+    assert [p["knob"] for p in sens["points"]] == ["weldBatch", "paintCapacity"]
+    assert sens["points"][1]["gradient"] == 0
+
+
+def test_optimize_and_bad_requests_over_http(client):
+    best = client.post("/v1/optimize", json={
+        **LINE, "knobs": ["weldBatch"], "ranges": {"weldBatch": {"lo": 0, "hi": 40}},
+        "metric": "weld_queue", "objective": "maximize"}).json()
+    assert best["values"]["weldBatch"] == pytest.approx(0, abs=0.01)  # no batches: 40/h pile up
+    unknown = client.post("/v1/sensitivity", json={**LINE, "knobs": ["nope"],
+                                                   "metric": "weld_queue"})
+    assert unknown.status_code == 400
+    assert unknown.json()["errors"][0]["loc"] == "knobs[0]"
+    assert "weldBatch" in unknown.json()["errors"][0]["msg"]
+    out_of_bounds = client.post("/v1/goal-seek", json={**LINE, "knob": "weldEvery",
+                                                       "metric": "weld_queue", "target": 1,
+                                                       "lo": 0, "hi": 20})
+    assert out_of_bounds.status_code == 400
+    assert out_of_bounds.json()["errors"][0]["loc"] == "lo"
+    missing = client.post("/v1/goal-seek", json={"templateId": "nope", "knob": "x",
+                                                 "metric": "y"})
+    assert missing.status_code == 404
+
+
+def test_validate_tiers(client):
+    ok = client.post("/v1/validate", json={"templateId": "it-system", "tier": "analyse"}).json()
+    assert ok == {"valid": True, "tier": "analyse", "problems": [], "warnings": []}
+    bad = client.post("/v1/validate", json={"templateId": "it-system",
+                                            "parameters": {"bins": 5}}).json()
+    assert bad["valid"] is False
+    assert bad["problems"] == [{"loc": "nodes[0].values",
+                                "msg": "length 12 does not match grid.bins 5"}]
+    schema_only = client.post("/v1/validate", json={"templateId": "it-system",
+                                                    "parameters": {"bins": 5},
+                                                    "tier": "schema"}).json()
+    assert schema_only["valid"] is True
+
+
+def test_cli_analyze_matches_http(monkeypatch, tmp_path):
+    monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["analyze", "goal-seek", "--template-id", "assembly-line",
+                                 "--param", "weldEvery=1", "--knob", "weldBatch",
+                                 "--metric", "weld_queue", "--target", "13", "--lo", "0",
+                                 "--hi", "80", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["value"] == pytest.approx(38, abs=1e-6)
+    unbracketed = runner.invoke(cli, ["analyze", "goal-seek", "--template-id", "assembly-line",
+                                      "--knob", "weldBatch", "--metric", "weld_queue",
+                                      "--target", "-5", "--lo", "0", "--hi", "80"])
+    assert unbracketed.exit_code == 1 and "not converged" in unbracketed.output
+    unknown = runner.invoke(cli, ["analyze", "sensitivity", "--template-id", "assembly-line",
+                                  "--knob", "zz", "--metric", "weld_queue"])
+    assert unknown.exit_code == 2 and "unknown knob 'zz'" in unknown.output
