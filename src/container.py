@@ -192,7 +192,6 @@ def _observer(observability: Observability) -> RunObserver:
 
 
 def _orchestration(**kwargs: Any) -> RunOrchestrationService:
-    from flowtime.domain.analysis_service import AnalysisService
     from flowtime.domain.orchestration import RunOrchestrationService
 
     return RunOrchestrationService(**kwargs)

@@ -26,7 +26,7 @@ class StudyBody(Wire, forbid_unknown_fields=True):
 
     template_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     template: Annotated[str, msgspec.Meta(min_length=1)] | None = None
-    parameters: dict[str, Any] = {}
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
     seed: Annotated[int, msgspec.Meta(gt=-1, le=2**62 - 1)] = 1
     pmf_mode: Literal["sample", "expected"] = "sample"
     samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
@@ -39,7 +39,8 @@ class StudyBody(Wire, forbid_unknown_fields=True):
 
 
 class SensitivityBody(StudyBody, forbid_unknown_fields=True):
-    knobs: Annotated[list[str], msgspec.Meta(min_length=1, max_length=100)] = []
+    knobs: Annotated[list[str], msgspec.Meta(min_length=1, max_length=100)] = msgspec.field(
+        default_factory=list)
     metric: str = ""
     perturbation: float = 0.05
 
@@ -67,13 +68,14 @@ class ConstraintBody(Wire, forbid_unknown_fields=True):
 
 
 class OptimizeBody(StudyBody, forbid_unknown_fields=True):
-    knobs: Annotated[list[str], msgspec.Meta(min_length=1, max_length=20)] = []
-    ranges: dict[str, RangeBody] = {}
+    knobs: Annotated[list[str], msgspec.Meta(min_length=1, max_length=20)] = msgspec.field(
+        default_factory=list)
+    ranges: dict[str, RangeBody] = msgspec.field(default_factory=dict)
     metric: str = ""
     objective: Literal["minimize", "maximize"] = "minimize"
     tolerance: float = 1e-4
     max_iterations: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
-    constraints: list[ConstraintBody] = []
+    constraints: list[ConstraintBody] = msgspec.field(default_factory=list)
 
 
 class ValidateBody(StudyBody, forbid_unknown_fields=True):

@@ -13,6 +13,7 @@ from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from flowtime import __version__
+from flowtime.adapters.http.analysis import analysis_routes
 from flowtime.adapters.http.metrics import metrics_route
 from flowtime.adapters.http.problems import (
     handle_bad_encoding,
@@ -24,7 +25,6 @@ from flowtime.adapters.http.problems import (
 )
 from flowtime.adapters.http.routes import ROUTES, offload, problems
 from flowtime.adapters.http.security import request_id_middleware
-from flowtime.adapters.http.analysis import analysis_routes
 from flowtime.adapters.http.sweeps import sweep_routes
 from flowtime.adapters.http.viewer import viewer_routes
 from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
