@@ -60,6 +60,8 @@ class Settings:
     fsync: bool = True  # FLOWTIME_FSYNC=0: the file store skips fsync (tests, scratch data)
     max_capture_file_bytes: int = 64 * 1024 * 1024  # FLOWTIME_MAX_CAPTURE_FILE_BYTES
     log_level: str | None = None  # FLOWTIME_LOG_LEVEL; None: each driver's default
+    max_sessions: int = 16  # FLOWTIME_MAX_SESSIONS: open what-if sessions per server process
+    session_idle_seconds: float = 300.0  # FLOWTIME_SESSION_IDLE_SECONDS
     # OpenTelemetry's standard variables: OTEL_SERVICE_NAME, and OTLP export when
     # OTEL_EXPORTER_OTLP[_<SIGNAL>]_ENDPOINT is set or OTEL_<SIGNAL>_EXPORTER=otlp.
     service_name: str = "flowtime"
@@ -90,6 +92,12 @@ class Settings:
             values["max_capture_file_bytes"] = int(env["FLOWTIME_MAX_CAPTURE_FILE_BYTES"])
         if env.get("FLOWTIME_FSYNC", "").lower() in ("0", "false", "no"):
             values["fsync"] = False
+        if env.get("FLOWTIME_MAX_SESSIONS", "").isdigit():
+            values["max_sessions"] = int(env["FLOWTIME_MAX_SESSIONS"])
+        try:
+            values["session_idle_seconds"] = float(env["FLOWTIME_SESSION_IDLE_SECONDS"])
+        except (KeyError, ValueError):
+            pass
         if env.get("FLOWTIME_LOG_LEVEL"):
             values["log_level"] = env["FLOWTIME_LOG_LEVEL"].upper()
         values["service_name"] = env.get("OTEL_SERVICE_NAME") or "flowtime"
@@ -105,7 +113,9 @@ class Settings:
                "FLOWTIME_CAPTURE_ROOT": self.capture_root,
                "FLOWTIME_MAX_BODY_BYTES": str(self.max_body_bytes),
                "FLOWTIME_MAX_CAPTURE_FILE_BYTES": str(self.max_capture_file_bytes),
-               "FLOWTIME_EXECUTOR": self.executor, "FLOWTIME_FSYNC": "1" if self.fsync else "0"}
+               "FLOWTIME_EXECUTOR": self.executor, "FLOWTIME_FSYNC": "1" if self.fsync else "0",
+               "FLOWTIME_MAX_SESSIONS": str(self.max_sessions),
+               "FLOWTIME_SESSION_IDLE_SECONDS": str(self.session_idle_seconds)}
         optional = {"FLOWTIME_API_KEY": self.api_key,
                     "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,
                     "FLOWTIME_SWEEP_WORKERS": str(self.sweep_workers or "") or None,

@@ -3,7 +3,8 @@
 A `Study` holds one compiled model and evaluates it under knob settings without
 re-parsing, re-validating or re-planning:
 
-- a const or expression node id sets that node in every bin (an override of its step);
+- a const node id, or an expression node that reads no other node (`expr: "40"`), sets
+  that node in every bin (an override of its step);
 - `Node.wipLimit` sets the node's WIP-limit series (`{s}_wip_limit`) the same way;
 - `node.classId` changes one declared class rate, so the source's class shares;
 - a template parameter that stands alone as an expression (`expr: "${cap}"`) and nowhere
@@ -35,6 +36,7 @@ import numpy as np
 from flowtime.domain.classes import normalised
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
+from flowtime.domain.expressions.ast import references
 from flowtime.domain.flow import class_series_name, snake
 from flowtime.domain.model import ConstNode, ExprNode, Model
 from flowtime.domain.parameters import check_value
@@ -101,6 +103,7 @@ class Study:
         self.samples = samples
         self.model = build_model(template, self.parameters)
         self._models: OrderedDict[tuple[Any, ...], Model] = OrderedDict()
+        self.last_model = self.model  # the model of the latest evaluation
         self.knobs = self._knobs()
         self.evaluations = 0
 
@@ -121,8 +124,13 @@ class Study:
                                  float(resolved[p.name]), alone if fast else (),
                                  rebuild=not fast)
         env = self._base_values()
+        asts = self.model.plan.asts
         for node in definition.nodes:
-            if isinstance(node, ConstNode | ExprNode) and node.id not in knobs:
+            # const nodes, and expressions that read no other node (`expr: "40"`)
+            constant = isinstance(node, ConstNode) or (
+                isinstance(node, ExprNode) and node.id in asts
+                and not references(asts[node.id]))
+            if constant and node.id not in knobs:
                 knobs[node.id] = Knob(node.id, "node", "number", None, None,
                                       float(np.mean(env[node.id])) if node.id in env else 0.0,
                                       (node.id,))
@@ -188,6 +196,7 @@ class Study:
                 for class_id, share in zip(model.plan.classes, split, strict=True):
                     shares[class_series_name(source, class_id)] = share
         self.evaluations += 1
+        self.last_model = model
         return evaluate_model(model, self.seed if seed is None else seed, overrides,
                               pmf_mode=self.pmf_mode, shares=shares)
 

@@ -25,6 +25,7 @@ from flowtime.adapters.http.problems import (
 )
 from flowtime.adapters.http.routes import ROUTES, offload, problems
 from flowtime.adapters.http.security import request_id_middleware
+from flowtime.adapters.http.sessions import session_routes
 from flowtime.adapters.http.sweeps import sweep_routes
 from flowtime.adapters.http.viewer import viewer_routes
 from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
@@ -72,7 +73,7 @@ def create_app(container: Any) -> Litestar:
         exclude=["/metrics", "/healthz"]))
     app = Litestar(
         route_handlers=[*ROUTES, *sweep_routes(problems, offload),
-                        *analysis_routes(problems, offload),
+                        *analysis_routes(problems, offload), *session_routes(offload),
                         metrics_route(observability.registry), *viewer_routes()],
         plugins=[tracing],
         dependencies=dependencies,

@@ -1,0 +1,90 @@
+"""A live what-if session: one compiled model kept between messages, re-evaluated each time
+a client moves a knob. Transport-free: the WebSocket driver (adapters/http/sessions.py)
+feeds it decoded messages and sends back what it returns."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flowtime.domain.analysis import Study, require_known
+from flowtime.domain.analysis_service import AnalysisService, StudySource
+from flowtime.domain.checks import run_checks
+from flowtime.domain.errors import Problem, invalid
+from flowtime.domain.validation import output_series
+
+
+def _values(series: np.ndarray) -> list[float | None]:
+    """JSON-ready numbers: null when not finite, 6 decimals (as /state)."""
+    return [None if not math.isfinite(v) else (0.0 if abs(v) < 1e-9 else round(v, 6))
+            for v in series.tolist()]
+
+
+@dataclass(slots=True)
+class WhatIfSession:
+    study: Study
+    settings: dict[str, float] = field(default_factory=dict)
+
+    @staticmethod
+    def open(service: AnalysisService, message: dict[str, Any]) -> WhatIfSession:
+        """From the first message: `template` (YAML) or `templateId`, `parameters`,
+        `seed`, `pmfMode`."""
+        unknown = set(message) - {"template", "templateId", "parameters", "seed", "pmfMode",
+                                  "apiKey"}
+        if unknown:
+            raise invalid([Problem(k, "unknown field (template, templateId, parameters, "
+                                   "seed, pmfMode)") for k in sorted(unknown)])
+        parameters = message.get("parameters") or {}
+        seed = message.get("seed", 1)
+        pmf_mode = message.get("pmfMode", "sample")
+        if not isinstance(parameters, dict):
+            raise invalid([Problem("parameters", "must be an object")])
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise invalid([Problem("seed", "must be an integer ≥ 0")])
+        if pmf_mode not in ("sample", "expected"):
+            raise invalid([Problem("pmfMode", "must be sample or expected")])
+        template_id, text = message.get("templateId"), message.get("template")
+        if not isinstance(template_id, str | None) or not isinstance(text, str | None):
+            raise invalid([Problem("template", "templateId and template are strings")])
+        source = StudySource(template_id, text, parameters, seed, pmf_mode)
+        return WhatIfSession(service.study(source))
+
+    def ready(self) -> dict[str, Any]:
+        knobs = [{"id": k.id, "kind": k.kind, "type": k.type, "min": k.minimum,
+                  "max": k.maximum, "value": k.base} for k in self.study.knobs.values()]
+        return {"ready": True, "knobs": knobs, "series": self.default_series()}
+
+    def default_series(self) -> list[str]:
+        model = self.study.model
+        return output_series(model.definition, model.plan.node_ids)
+
+    def set(self, message: dict[str, Any]) -> dict[str, Any]:
+        """`{"set": {knob: value}, "series": [ids]}` → the series under every value set so
+        far in this session, the run checks' warnings and how long it took."""
+        started = time.perf_counter()
+        unknown = set(message) - {"set", "series"}
+        if unknown:
+            raise invalid([Problem(k, "unknown field (set, series)") for k in sorted(unknown)])
+        changes = message.get("set") or {}
+        if not isinstance(changes, dict):
+            raise invalid([Problem("set", "must be an object of knob: value")])
+        settings = {**self.settings, **require_known(self.study, changes)}
+        wanted = message.get("series") or self.default_series()
+        if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
+            raise invalid([Problem("series", "must be a list of series ids")])
+        values = self.study.evaluate(settings)
+        names = [self.study.series_name(s, values) for s in wanted]
+        self.settings = settings
+        model = self.study.last_model
+        warnings = run_checks(model.definition, model.plan, values)
+        return {
+            "series": {requested: _values(values[name])
+                       for requested, name in zip(wanted, names, strict=True)},
+            "warnings": [{"code": w.code, "message": w.message, "nodeId": w.node_id}
+                         for w in warnings],
+            "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
+        }
