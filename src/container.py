@@ -94,10 +94,9 @@ class Settings:
             values["fsync"] = False
         if env.get("FLOWTIME_MAX_SESSIONS", "").isdigit():
             values["max_sessions"] = int(env["FLOWTIME_MAX_SESSIONS"])
-        try:
-            values["session_idle_seconds"] = float(env["FLOWTIME_SESSION_IDLE_SECONDS"])
-        except (KeyError, ValueError):
-            pass
+        idle = env.get("FLOWTIME_SESSION_IDLE_SECONDS", "")
+        if idle.replace(".", "", 1).isdigit() and float(idle) > 0:
+            values["session_idle_seconds"] = float(idle)
         if env.get("FLOWTIME_LOG_LEVEL"):
             values["log_level"] = env["FLOWTIME_LOG_LEVEL"].upper()
         values["service_name"] = env.get("OTEL_SERVICE_NAME") or "flowtime"
