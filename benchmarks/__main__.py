@@ -6,7 +6,7 @@ import argparse
 import platform
 import sys
 
-from benchmarks import api, cli, engine, flow, sweeps
+from benchmarks import api, cli, engine, flow, session, sweeps
 from benchmarks.common import Row
 
 CASES = {
@@ -17,6 +17,7 @@ CASES = {
     "state": api.state_window,
     "cli": cli.cold_start,
     "sweep": sweeps.run,
+    "session": session.run,
 }
 
 
