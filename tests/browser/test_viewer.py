@@ -172,3 +172,25 @@ def test_run_page_names_metrics_by_the_nodes_aliases(page, server):
     cell = page.locator("#snapshot tr[data-node='Desk'] td[data-metric='queue']")
     assert cell.get_attribute("title") == "Waiting (queue)"
     assert float(cell.inner_text()) == 4  # 6 arrived, 2 served
+
+
+def test_what_if_slider_moves_the_chart(page, server):
+    page.goto(server + "/templates/assembly-line")
+    page.wait_for_selector("#whatif[data-state='ready'][data-updates]")
+    before = page.get_attribute("#whatif", "data-series")
+    assert "weld_queue" in before
+    slider = page.locator("#k-weldBatch")
+    box = slider.bounding_box()
+    assert box is not None
+    # drag the thumb from the default (70 of 0…140, the middle) to about a fifth
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    page.wait_for_function(
+        "document.getElementById('whatif').dataset.series !== " + repr(before))
+    after = page.get_attribute("#whatif", "data-series")
+    assert after != before
+    assert float(page.input_value("#p-weldBatch")) < 70  # the run form follows the slider
+    page.click("#wi-save")
+    page.wait_for_url("**/runs/*")

@@ -242,6 +242,7 @@ async function templatePage(templateId) {
       el("label", { for: "p-" + p.name }, `${p.title || p.name} · ${p.name} (${p.type}${bounds ? ", " + bounds : ""})`),
       inputFor(p), el("div", { class: "error", id: "err-" + p.name })));
   }
+  whatIf(t);
   document.getElementById("submit").addEventListener("click", async (event) => {
     event.preventDefault();
     for (const node of document.querySelectorAll(".error")) node.textContent = "";
@@ -263,6 +264,117 @@ async function templatePage(templateId) {
       const slot = document.getElementById("err-" + name);
       if (slot) slot.textContent = e.msg;
     }
+  });
+}
+
+// ---- what-if panel (a live session over WS /v1/sessions) ----------------------------------
+const WHATIF_COLORS = ["#2457c5", "#2e9e5b", "#cf3b3b", "#8e44ad", "#d7a413", "#17a2b8"];
+
+function sliderRange(p) {
+  const base = Number(p.default ?? 0);
+  const lo = p.minimum ?? Math.min(0, base);
+  let hi = p.maximum ?? Math.max(lo + 1, base > 0 ? base * 2 : 100);
+  if (hi > lo + 10000 && p.maximum !== null) hi = Math.max(lo + 1, base * 2 || lo + 100);
+  const step = p.type === "integer" ? 1 : Math.max((hi - lo) / 200, 1e-6);
+  return { lo, hi, step };
+}
+
+function whatIf(t) {
+  const panel = document.getElementById("whatif");
+  const status = document.getElementById("wi-status");
+  const errorBox = document.getElementById("wi-error");
+  const knobs = t.parameters.filter((p) => p.type === "number" || p.type === "integer");
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  const socket = new WebSocket(scheme + location.host + "/v1/sessions");
+  const select = document.getElementById("wi-series");
+  let chart = null;
+  let pending = null;
+  let busy = false;
+
+  function chosen() {
+    return Array.from(select.selectedOptions).map((o) => o.value);
+  }
+  function send(message) {
+    if (busy) { pending = message; return; }  // keep only the latest move while one is out
+    busy = true;
+    socket.send(JSON.stringify(message));
+  }
+  function draw(series) {
+    const names = Object.keys(series);
+    const xs = series[names[0]].map((_, i) => i);
+    const data = [xs].concat(names.map((n) => series[n]));
+    panel.dataset.series = JSON.stringify(series);
+    if (chart && chart.series.length === names.length + 1 &&
+        names.every((n, i) => chart.series[i + 1].label === n)) {
+      chart.setData(data);
+      return;
+    }
+    if (chart) chart.destroy();
+    const box = document.getElementById("wi-chart");
+    chart = new uPlot({
+      width: Math.max(360, box.clientWidth || 700), height: 260,
+      scales: { x: { time: false } },
+      series: [{ label: "bin" }].concat(names.map((n, i) => ({
+        label: n, stroke: WHATIF_COLORS[i % WHATIF_COLORS.length], width: 1.6 }))),
+      axes: [{}, { size: 50 }],
+    }, data, box);
+  }
+  socket.addEventListener("open", () => {
+    const first = { templateId: t.id };
+    if (apiKey()) first.apiKey = apiKey();
+    socket.send(JSON.stringify(first));
+  });
+  socket.addEventListener("close", (event) => {
+    status.textContent = "session closed" + (event.reason ? ": " + event.reason : "");
+    panel.dataset.state = "closed";
+    if (event.code === 4401) askForKey("This server needs an API key for the what-if panel.");
+  });
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(event.data);
+    busy = false;
+    if (message.ready) {
+      for (const id of message.series) {
+        const option = el("option", { value: id }, id);
+        select.append(option);
+      }
+      const preferred = message.series.filter((s) => /queue$/.test(s)).slice(0, 2);
+      const picks = preferred.length ? preferred : message.series.slice(0, 2);
+      for (const option of select.options) option.selected = picks.includes(option.value);
+      panel.dataset.state = "ready";
+      status.textContent = "live";
+      send({ set: {}, series: chosen() });
+    } else if (message.error) {
+      errorBox.textContent = message.error;
+    } else if (message.series) {
+      errorBox.textContent = "";
+      status.textContent = `live · evaluated in ${message.elapsedMs} ms` +
+        (message.warnings.length ? ` · ${message.warnings.length} warnings` : "");
+      draw(message.series);
+      panel.dataset.updates = String(Number(panel.dataset.updates || 0) + 1);
+    }
+    if (!busy && pending) { const next = pending; pending = null; send(next); }
+  });
+  const holder = document.getElementById("knobs");
+  for (const p of knobs) {
+    const { lo, hi, step } = sliderRange(p);
+    const slider = el("input", { type: "range", id: "k-" + p.name, min: lo, max: hi, step,
+                                 "data-knob": p.name });
+    slider.value = p.default ?? lo;
+    const shown = el("span", { class: "muted" }, fmt(Number(slider.value)));
+    slider.addEventListener("input", () => {
+      const value = p.type === "integer" ? Math.round(Number(slider.value)) : Number(slider.value);
+      shown.textContent = fmt(value);
+      const field = document.getElementById("p-" + p.name);
+      if (field) field.value = value;
+      send({ set: { [p.name]: value }, series: chosen() });
+    });
+    holder.append(el("div", { class: "field" },
+      el("label", { for: "k-" + p.name }, p.title || p.name),
+      el("div", { class: "slider" }, slider, shown)));
+  }
+  select.addEventListener("change", () => send({ set: {}, series: chosen() }));
+  document.getElementById("wi-save").addEventListener("click", () => {
+    document.getElementById("submit").click();
   });
 }
 
