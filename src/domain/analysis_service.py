@@ -51,10 +51,14 @@ class AnalysisService:
     def __init__(self, templates: TemplateSource):
         self.templates = templates
 
-    def template(self, source: StudySource) -> Template:
+    @staticmethod
+    def check_source(source: StudySource) -> None:
         if (source.template_id is None) == (source.template_text is None):
             raise invalid([Problem("templateId", "give templateId or template (its YAML "
                                    "text), not both and not neither")])
+
+    def template(self, source: StudySource) -> Template:
+        self.check_source(source)
         if source.template_text is not None:
             return parse_template(source.template_text, loc="template",
                                   default_id=template_id_from("inline"))
@@ -89,6 +93,7 @@ class AnalysisService:
         parameters; `analyse`: also evaluated once, with the run checks' warnings."""
         if tier not in TIERS:
             raise invalid([Problem("tier", f"must be one of {', '.join(TIERS)}")])
+        self.check_source(source)  # a request that names no model is malformed: 400
         try:
             template = self.template(source)
             if tier == "schema":

@@ -20,14 +20,15 @@ Analysis = NamedDependency[SkipValidation[AnalysisService]]
 Number = Annotated[float, msgspec.Meta(description="a finite number")]
 
 
-class StudyBody(Wire, forbid_unknown_fields=True):
+class StudyBody(Wire, kw_only=True, forbid_unknown_fields=True):
     """Which model: `templateId` or `template` (YAML text), with parameters and how each
     evaluation runs (seed; `samples` > 1 averages that many seeds)."""
 
     template_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     template: Annotated[str, msgspec.Meta(min_length=1)] | None = None
     parameters: dict[str, Any] = msgspec.field(default_factory=dict)
-    seed: Annotated[int, msgspec.Meta(gt=-1, le=2**62 - 1)] = 1
+    # ≤ 2^53: every such integer survives a trip through a JSON double
+    seed: Annotated[int, msgspec.Meta(gt=-1, le=2**53)] = 1
     pmf_mode: Literal["sample", "expected"] = "sample"
     samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
     statistic: Annotated[str, msgspec.Meta(
@@ -38,19 +39,18 @@ class StudyBody(Wire, forbid_unknown_fields=True):
                            self.pmf_mode, self.samples)
 
 
-class SensitivityBody(StudyBody, forbid_unknown_fields=True):
-    knobs: Annotated[list[str], msgspec.Meta(min_length=1, max_length=100)] = msgspec.field(
-        default_factory=list)
-    metric: str = ""
+class SensitivityBody(StudyBody, kw_only=True, forbid_unknown_fields=True):
+    knobs: Annotated[list[str], msgspec.Meta(min_length=1, max_length=100)]
+    metric: str
     perturbation: float = 0.05
 
 
-class GoalSeekBody(StudyBody, forbid_unknown_fields=True):
-    knob: str = ""
-    metric: str = ""
-    target: float = 0.0
-    lo: float = 0.0
-    hi: float = 1.0
+class GoalSeekBody(StudyBody, kw_only=True, forbid_unknown_fields=True):
+    knob: str
+    metric: str
+    target: float
+    lo: float
+    hi: float
     tolerance: float = 1e-6
     max_iterations: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
 
@@ -67,18 +67,17 @@ class ConstraintBody(Wire, forbid_unknown_fields=True):
     min: float | None = None
 
 
-class OptimizeBody(StudyBody, forbid_unknown_fields=True):
-    knobs: Annotated[list[str], msgspec.Meta(min_length=1, max_length=20)] = msgspec.field(
-        default_factory=list)
-    ranges: dict[str, RangeBody] = msgspec.field(default_factory=dict)
-    metric: str = ""
+class OptimizeBody(StudyBody, kw_only=True, forbid_unknown_fields=True):
+    knobs: Annotated[list[str], msgspec.Meta(min_length=1, max_length=20)]
+    ranges: dict[str, RangeBody]
+    metric: str
     objective: Literal["minimize", "maximize"] = "minimize"
     tolerance: float = 1e-4
     max_iterations: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
     constraints: list[ConstraintBody] = msgspec.field(default_factory=list)
 
 
-class ValidateBody(StudyBody, forbid_unknown_fields=True):
+class ValidateBody(StudyBody, kw_only=True, forbid_unknown_fields=True):
     tier: Literal["schema", "compile", "analyse"] = "compile"
 
 
@@ -137,6 +136,11 @@ class ValidateOut(Wire):
     tier: str
     problems: list[ProblemOut]
     warnings: list[WarningOut]
+
+
+REQUEST_BODIES = (SensitivityBody, GoalSeekBody, OptimizeBody, ValidateBody, RangeBody,
+                  ConstraintBody)
+MODEL_BODIES = ("SensitivityBody", "GoalSeekBody", "OptimizeBody", "ValidateBody")
 
 
 def analysis_routes(problems: Any, offload: Any) -> list[Any]:

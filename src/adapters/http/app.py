@@ -13,7 +13,7 @@ from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from flowtime import __version__
-from flowtime.adapters.http.analysis import analysis_routes
+from flowtime.adapters.http.analysis import MODEL_BODIES, REQUEST_BODIES, analysis_routes
 from flowtime.adapters.http.metrics import metrics_route
 from flowtime.adapters.http.problems import (
     handle_bad_encoding,
@@ -39,7 +39,7 @@ def _provider(factory: Any) -> Provide:
 def _close_request_schemas(app: Litestar) -> None:
     """Request bodies refuse unknown fields (typos get a 400); say so in the OpenAPI."""
     schemas = app.openapi_schema.components.schemas or {}
-    for struct in (CreateRunBody, RunOptions, TelemetryBody, SweepBody):
+    for struct in (CreateRunBody, RunOptions, TelemetryBody, SweepBody, *REQUEST_BODIES):
         if struct.__name__ in schemas:
             schemas[struct.__name__].additional_properties = False
     # The generator drops the per-value `min_length` of dict values: every grid list
@@ -49,10 +49,11 @@ def _close_request_schemas(app: Litestar) -> None:
     if values is not None and not isinstance(values, bool):
         values.min_items = 1
     # A run names a catalogue template or carries one as text: exactly one of the two.
-    if "CreateRunBody" in schemas:
-        schemas["CreateRunBody"].one_of = [
-            Schema(required=[name], properties={name: Schema(type=OpenAPIType.STRING)})
-            for name in ("templateId", "template")]
+    for body in ("CreateRunBody", *MODEL_BODIES):
+        if body in schemas:
+            schemas[body].one_of = [
+                Schema(required=[name], properties={name: Schema(type=OpenAPIType.STRING)})
+                for name in ("templateId", "template")]
 
 
 def create_app(container: Any) -> Litestar:
