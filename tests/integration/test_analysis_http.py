@@ -55,8 +55,10 @@ def test_optimize_and_bad_requests_over_http(client):
     assert out_of_bounds.status_code == 400
     assert out_of_bounds.json()["errors"][0]["loc"] == "lo"
     missing = client.post("/v1/goal-seek", json={"templateId": "nope", "knob": "x",
-                                                 "metric": "y"})
+                                                 "metric": "y", "target": 1, "lo": 0, "hi": 1})
     assert missing.status_code == 404
+    incomplete = client.post("/v1/goal-seek", json={"templateId": "it-system", "knob": "x"})
+    assert incomplete.status_code == 400
 
 
 def test_validate_tiers(client):
