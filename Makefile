@@ -15,13 +15,13 @@ PIP_INSTALL := PYTHONWARNINGS=ignore::UserWarning:setuptools.command.editable_wh
 $(STAMP): pyproject.toml
 	@echo "setting up $(VENV) with flowtime and its runtime dependencies (first run only)…"
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PIP_INSTALL) -e .
+	@$(PIP_INSTALL) -e '.[fast]'
 	@touch $(STAMP)
 
 ## What the tests need on top: test libraries, the S3 and Dask extras, system tools.
 $(TEST_STAMP): $(STAMP)
 	@echo "adding the test dependencies to $(VENV)…"
-	@$(PIP_INSTALL) -e '.[test,s3,dask]'
+	@$(PIP_INSTALL) -e '.[test,s3,dask,fast]'
 	@touch $(TEST_STAMP)
 
 venv: $(STAMP)

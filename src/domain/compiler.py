@@ -63,6 +63,7 @@ class EvalContext:
     env: dict[str, np.ndarray] = field(default_factory=dict)
     pmf_mode: str = "sample"  # sample (per-bin draws) | expected (the reference's E = Σ v·p)
     shares: Mapping[str, float] = field(default_factory=dict)  # class series -> source share
+    feedback_work: int = 0  # member-bins in every feedback group (numba pays above a size)
 
     def hoist(self, expr: Expr) -> np.ndarray | float:
         value = evaluate(expr, self.env, self.bins, self.initial)
@@ -137,7 +138,7 @@ class FeedbackStep:
 
     def run(self, ctx: EvalContext) -> None:
         ctx.env.update(evaluate_feedback_group(list(self.members), self.asts, ctx.bins,
-                                               ctx.initial, ctx.hoist))
+                                               ctx.initial, ctx.hoist, ctx.feedback_work))
 
 
 Step = ConstStep | PmfStep | ExprStep | FeedbackStep | ShareStep | SplitStep
@@ -210,6 +211,7 @@ class EvaluationPlan:
     roles: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # synthesized series ->
     # (flow | state | derived, component id)
     classes: tuple[str, ...] = ()  # declared class ids
+    feedback_members: int = 0  # nodes in feedback groups (× bins: the loops' work)
     class_rates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # source
     # node -> its declared rate per class (knobs `node.classId` change them)
     class_series: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # series ->
@@ -292,6 +294,7 @@ def compile_model(
         edges=tuple(flow.edges),
         roles={s.node_id: (s.role, s.component) for s in flow.series},
         classes=classes.classes,
+        feedback_members=sum(len(s.members) for s in steps if isinstance(s, FeedbackStep)),
         class_series=dict(classes.series),
         class_rates={k: dict(v) for k, v in classes.sources.items()},
     )

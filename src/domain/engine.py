@@ -26,7 +26,8 @@ def evaluate_model(
     `shares` replace sources' class shares (class-rate knobs)."""
     plan = model.plan
     ctx = EvalContext(model.grid.bins, seed, rng_kind or plan.rng_kind, plan.initial,
-                      overrides or {}, pmf_mode=pmf_mode, shares=shares or {})
+                      overrides or {}, pmf_mode=pmf_mode, shares=shares or {},
+                      feedback_work=plan.feedback_members * model.grid.bins)
     with np.errstate(all="ignore"):  # overflow to ±inf and NaN are values, not failures
         for step in plan.steps:
             step.run(ctx)

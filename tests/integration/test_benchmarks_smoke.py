@@ -12,6 +12,8 @@ def test_every_benchmark_case_runs_at_a_tiny_size(capsys):
     assert main(["--quick"]) == 0
     output = capsys.readouterr().out
     for fragment in ("engine", "recurrence", "POST /v1/runs", "GET /v1/runs", "/state_window",
-                     "flowtime --help", "sweep 8 runs", "buffered nodes"):
+                     "flowtime --help", "sweep 8 runs", "buffered nodes", "session",
+                     "numba", "second"):
         assert fragment in output
-    assert set(CASES) == {"engine", "flow", "create", "listing", "state", "cli", "sweep"}
+    assert set(CASES) == {"engine", "flow", "create", "listing", "state", "cli", "sweep",
+                          "session"}

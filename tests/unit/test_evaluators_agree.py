@@ -84,6 +84,53 @@ def test_vectorised_and_loop_evaluation_agree(expr, a, b, start):
     assert np.array_equal(vector, loop, equal_nan=True), (text, vector, loop)
 
 
+@given(expressions, series, series, st.sampled_from([0.0, 4.0, math.nan]))
+@settings(max_examples=25, deadline=None)
+def test_the_numba_loop_agrees_bit_for_bit(expr, a, b, start):
+    """The third evaluator: the same loop compiled by numba (each new shape compiles, so
+    fewer examples; the disk cache goes to a temporary folder)."""
+    import os
+    import tempfile
+
+    import numba  # noqa: F401 — the test venv has the `fast` extra: fail loudly without it
+
+    from flowtime.domain.expressions import scalar
+
+    text = to_source(expr)
+    expr = parse_expression(text)
+    env = {"a": np.array(a), "b": np.array(b)}
+    asts = {"ga": Ref("a"), "gb": Ref("b"), "out": _in_loop(expr)}
+
+    def hoist(node: Expr):
+        value = evaluate(node, env, BINS, {})
+        return as_series(value, BINS) if isinstance(value, np.ndarray) else float(value)
+
+    results = {}
+    saved = {k: os.environ.get(k) for k in ("FLOWTIME_JIT", "FLOWTIME_JIT_MIN",
+                                            "FLOWTIME_CACHE_DIR")}
+    try:
+        os.environ["FLOWTIME_CACHE_DIR"] = _JIT_CACHE
+        for mode, env_value in (("python", "0"), ("numba", "1")):
+            os.environ["FLOWTIME_JIT"] = env_value
+            os.environ["FLOWTIME_JIT_MIN"] = "0"
+            with np.errstate(all="ignore"):
+                results[mode] = evaluate_feedback_group(
+                    ["ga", "gb", "out"], asts, BINS, {"ga": start, "gb": start}, hoist)["out"]
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert any(p.jit for p in scalar._prepared.values())  # numba really ran
+    assert np.array_equal(results["python"], results["numba"], equal_nan=True), (
+        text, results)
+    del tempfile
+
+
+_JIT_CACHE = __import__("tempfile").mkdtemp(prefix="flowtime-jit-test-")
+
+
 def test_min_and_max_propagate_nan_in_both_evaluators():
     env = {"a": np.array([math.nan, 1.0]), "b": np.array([2.0, math.nan])}
     for name in ("MIN", "MAX"):

@@ -30,6 +30,7 @@ from flowtime.adapters.http.sweeps import sweep_routes
 from flowtime.adapters.http.viewer import viewer_routes
 from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
 from flowtime.domain.errors import FlowTimeError
+from flowtime.domain.expressions import jit
 
 
 def _provider(factory: Any) -> Provide:
@@ -99,6 +100,7 @@ def create_app(container: Any) -> Litestar:
         logging_config=None,
     )
     _close_request_schemas(app)
+    jit.warm()
     app.state.container = container
     app.state.api_key = settings.api_key
     return app

@@ -268,6 +268,8 @@ def _l_shift(call: Call, compiler: LoopCompiler) -> str:
 def _pick(compiler: LoopCompiler, a: str, b: str, smaller: bool) -> str:
     """Inline NaN-propagating MIN/MAX of two values (each evaluated once): faster than a
     call, and, unlike Python's `min`, NaN in either argument gives NaN as numpy does."""
+    if compiler.functional:
+        return f"{'_min2' if smaller else '_max2'}({a}, {b})"
     x, y = compiler.temp(), compiler.temp()
     op = "<=" if smaller else ">="
     return f"({x} if ({x} := {a}) {op} ({y} := {b}) else ({y} if {y} {op} {x} else {x} + {y}))"
@@ -295,10 +297,12 @@ def _l_step(call: Call, compiler: LoopCompiler) -> str:
 
 
 def _l_safe(call: Call, compiler: LoopCompiler) -> str:
-    x = compiler.temp()
     default = float(call.args[1].value) if len(call.args) > 1 else 0.0  # type: ignore[union-attr]
-    # x - x == 0 exactly when x is finite (NaN and ±inf give NaN).
     fallback = compiler.emit(Num(default))
+    if compiler.functional:
+        return f"_safe({compiler.emit(call.args[0])}, {fallback})"
+    x = compiler.temp()
+    # x - x == 0 exactly when x is finite (NaN and ±inf give NaN).
     return f"({x} if ({x} := {compiler.emit(call.args[0])}) - {x} == 0 else {fallback})"
 
 

@@ -11,13 +11,18 @@ variable names we choose; node ids never appear in it.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
+from flowtime.domain.expressions import jit
 from flowtime.domain.expressions.ast import BinOp, Call, Expr, Neg, Num, Ref, references
 from flowtime.domain.expressions.functions import FUNCTIONS, LOOP_HELPERS
+from flowtime.domain.expressions.vector import as_series
 
 
 def literal(value: float) -> str:
@@ -32,8 +37,10 @@ class LoopCompiler:
         initial: Mapping[str, float],
         hoist: Callable[[Expr], np.ndarray | float],
         bins: int,
+        functional: bool = False,
     ):
         self.bins = bins
+        self.functional = functional  # helper calls instead of `:=` (for numba)
         self.slot = {name: f"m{i}" for i, name in enumerate(members)}
         self.initial = initial
         self.hoist = hoist
@@ -43,6 +50,7 @@ class LoopCompiler:
         # initial value, so the loop body reads `m[i - k]` with no bounds test.
         self.pad = 0
         self._temps = 0
+        self._hoisted_at: dict[Expr, int] = {}
 
     def temp(self) -> str:
         """A fresh local name for a value the generated code must not compute twice."""
@@ -56,12 +64,17 @@ class LoopCompiler:
         if isinstance(node, Num):
             return literal(node.value)
         if not self.uses_group(node):
+            known = self._hoisted_at.get(node)
+            if known is not None:  # the same sub-expression again: one array, one load
+                return f"a{known}"
             value = self.hoist(node)
             if not isinstance(value, np.ndarray):
                 return literal(float(value))
             self.hoisted.append(value)
             k = len(self.hoisted) - 1
-            self.loads[f"a{k}"] = f"h{k}[i]"
+            self._hoisted_at[node] = k
+            # numba gets the hoisted arrays unpadded (no copy per evaluation)
+            self.loads[f"a{k}"] = f"h{k}[i - __pad__]" if self.functional else f"h{k}[i]"
             return f"a{k}"
         if isinstance(node, Ref):
             return "v" + self.slot[node.name][1:]  # computed earlier in this bin
@@ -104,15 +117,96 @@ def _compiled(source: str) -> Callable[..., tuple[list[float], ...]]:
     return namespace["_group"]  # type: ignore[return-value]
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedLoop:
+    """A feedback group turned into a function once: what to hoist each evaluation (the
+    sub-expressions that do not touch the group) and how to call it."""
+
+    function: Callable[..., Any]
+    hoisted: tuple[Expr, ...]
+    pad: int
+    jit: bool
+
+
+_prepared: dict[tuple[Any, ...], PreparedLoop] = {}
+_prepared_lock = threading.Lock()
+MAX_PREPARED = 512
+
+
 def evaluate_feedback_group(
     members: list[str],
     asts: Mapping[str, Expr],
     bins: int,
     initial: Mapping[str, float],
     hoist: Callable[[Expr], np.ndarray | float],
+    total_work: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Evaluate `members` (in instantaneous-dependency order) bin by bin."""
-    compiler = LoopCompiler(members, initial, hoist, bins)
+    """Evaluate `members` (in instantaneous-dependency order) bin by bin. `total_work`:
+    member-bins in all the model's feedback groups (decides whether numba pays)."""
+    initials = [float(initial.get(m, 0.0)) for m in members]
+    use_jit = jit.wanted(bins * len(members), total_work)
+    key = (tuple(members), tuple(asts[m] for m in members), bins, use_jit, tuple(initials))
+    with _prepared_lock:
+        loop = _prepared.get(key)
+    if loop is None:
+        loop = _prepare(members, asts, bins, initial, use_jit)
+        with _prepared_lock:
+            if len(_prepared) >= MAX_PREPARED:
+                _prepared.clear()
+            _prepared[key] = loop
+    values = [_series(hoist(e), bins) for e in loop.hoisted]
+    if loop.jit:
+        results = loop.function(bins, np.asarray(initials, dtype=np.float64), *values)
+        return dict(zip(members, results, strict=True))
+    lists = [[0.0] * loop.pad + v.tolist() for v in values]
+    results = loop.function(bins, initials, *lists)
+    return {m: np.asarray(r, dtype=np.float64) for m, r in zip(members, results, strict=True)}
+
+
+def _series(value: np.ndarray | float, bins: int) -> np.ndarray:
+    """A hoisted value as a float64 array (read-only use: no copy when it already is one)."""
+    if isinstance(value, np.ndarray) and value.shape == (bins,) and value.dtype == np.float64:
+        return value
+    return as_series(value, bins)
+
+
+def _prepare(members: list[str], asts: Mapping[str, Expr], bins: int,
+             initial: Mapping[str, float], use_jit: bool) -> PreparedLoop:
+    if use_jit:
+        try:
+            return _prepare_jit(members, asts, bins, initial)
+        except Exception:
+            pass
+    compiler, loop, hoisted = _loop(members, asts, bins, initial, functional=False)
+    pad = compiler.pad
+    slots = [compiler.slot[m] for m in members]
+    helpers = ", ".join(f"{name}={name}" for name in LOOP_HELPERS)  # bound as fast locals
+    lines = [
+        f"def _group(bins, initials{_hoisted(hoisted)}, {helpers}):",
+        *[f"    {slot} = [initials[{k}]] * {pad} + [0.0] * bins" for k, slot in enumerate(slots)],
+        *[f"    v{slot[1:]} = initials[{k}]" for k, slot in enumerate(slots)],
+        *loop,
+    ]
+    return PreparedLoop(_compiled("\n".join(lines)), hoisted, pad, False)
+
+
+def _hoisted(hoisted: tuple[Expr, ...]) -> str:
+    return "".join(f", h{k}" for k in range(len(hoisted)))
+
+
+def _loop(members: list[str], asts: Mapping[str, Expr], bins: int,
+          initial: Mapping[str, float], functional: bool
+          ) -> tuple[LoopCompiler, list[str], tuple[Expr, ...]]:
+    """The loop's source lines (from `for` to `return`) and the sub-expressions to hoist.
+    `functional`: MIN/MAX/SAFE as helper calls instead of inline `:=` expressions (numba
+    cannot type those)."""
+    recorded: list[Expr] = []
+
+    def record(expr: Expr) -> np.ndarray:
+        recorded.append(expr)
+        return np.empty(0)  # an array: the loop reads it per bin, whatever its values
+
+    compiler = LoopCompiler(members, initial, record, bins, functional)
     body: list[str] = []
     for m in members:
         slot = compiler.slot[m]
@@ -120,21 +214,37 @@ def evaluate_feedback_group(
         body.append(f"        {slot}[i] = v{slot[1:]}")
     body = [f"        {name} = {expr}" for name, expr in compiler.loads.items()] + body
     pad = compiler.pad
-    hoisted = "".join(f", h{k}" for k in range(len(compiler.hoisted)))
     slots = [compiler.slot[m] for m in members]
-    helpers = ", ".join(f"{name}={name}" for name in LOOP_HELPERS)  # bound as fast locals
     needs_t = any("t >=" in line for line in body)
-    lines = [
-        f"def _group(bins, initials{hoisted}, {helpers}):",
-        *[f"    {slot} = [initials[{k}]] * {pad} + [0.0] * bins" for k, slot in enumerate(slots)],
+    return compiler, [f"    for i in range({pad}, {pad} + bins):",
+                      *([f"        t = i - {pad}"] if needs_t else []),
+                      *body,
+                      "    return (" + "".join(f"{slot}[{pad}:], " for slot in slots) + ")"], \
+        tuple(recorded)
+
+
+_NUMBA_LITERALS = {"float('inf')": "math.inf", "float('-inf')": "(-math.inf)",
+                   "float('nan')": "math.nan"}
+
+
+def _prepare_jit(members: list[str], asts: Mapping[str, Expr], bins: int,
+                 initial: Mapping[str, float]) -> PreparedLoop:
+    """The same loop over numpy arrays, compiled by numba (see `jit.py`)."""
+    compiler, loop, hoisted = _loop(members, asts, bins, initial, functional=True)
+    pad = compiler.pad
+    slots = [compiler.slot[m] for m in members]
+    body = [
+        *[f"    {slot} = np.empty({pad} + bins)\n    {slot}[:{pad}] = initials[{k}]"
+          for k, slot in enumerate(slots)],
         *[f"    v{slot[1:]} = initials[{k}]" for k, slot in enumerate(slots)],
-        f"    for i in range({pad}, {pad} + bins):",
-        *([f"        t = i - {pad}"] if needs_t else []),
-        *body,
-        "    return (" + "".join(f"{slot}[{pad}:], " for slot in slots) + ")",
+        *loop,
     ]
-    function = _compiled("\n".join(lines))
-    lists = [[0.0] * pad + h.tolist() for h in compiler.hoisted]
-    initials = [float(initial.get(m, 0.0)) for m in members]
-    results = function(bins, initials, *lists)
-    return {m: np.asarray(r, dtype=np.float64) for m, r in zip(members, results, strict=True)}
+    text = "\n".join(body).replace("__pad__", str(pad))
+    for python, numba_form in _NUMBA_LITERALS.items():
+        text = text.replace(python, numba_form)
+    function = jit.compiled(jit.module_source(
+        f"def _group(bins, initials{_hoisted(hoisted)}):", text.split("\n")))
+    # compile (or load from the disk cache) now, so a failure falls back to Python here
+    probe = [np.zeros(bins) for _ in hoisted]
+    function(bins, np.zeros(len(members)), *probe)
+    return PreparedLoop(function, hoisted, pad, True)
