@@ -1,20 +1,23 @@
-"""The composition root: settings, plugin discovery and the dependency-injector container.
+"""The composition root: settings, plugin discovery and the container.
 
-This is the only module that decides which adapter fills which port. Artifact stores and
-template sources are plugins found through entry points keyed by URL scheme
+This is the only module that decides which adapter fills which port. The container is a
+small hand-written class (each adapter built on first use, once): dependency-injector did
+the same but cost every CLI command ~130 ms of imports (it pulls in pydantic and werkzeug).
+Artifact stores and template sources are plugins found through entry points keyed by URL
+scheme
 (`flowtime.artifact_stores`, `flowtime.template_sources`); built-ins register the same way.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-from dependency_injector import containers, providers
 
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 
@@ -67,6 +70,9 @@ class Settings:
     service_name: str = "flowtime"
     otlp_metrics: bool = False
     otlp_traces: bool = False
+    # A server exposes /metrics; a CLI command has no one to serve them to, so it skips the
+    # OpenTelemetry SDK (~70 ms of imports) unless OTLP export is configured.
+    serve_metrics: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -237,31 +243,76 @@ def _sweeps(**kwargs: Any) -> SweepService:
     return SweepService(**kwargs)
 
 
-class Container(containers.DeclarativeContainer):
-    settings = providers.Dependency(instance_of=Settings)
-    clock = providers.Singleton(_clock)
-    random = providers.Singleton(_random)
-    store = providers.Singleton(open_store, settings.provided.store_url,
-                                settings.provided.fsync)
-    templates = providers.Singleton(open_template_source, settings.provided.templates_url)
-    telemetry = providers.Singleton(_capture_source, settings.provided.capture_root,
-                                    settings.provided.max_capture_file_bytes)
-    observability = providers.Singleton(_observability, settings)
-    observer = providers.Singleton(_observer, observability)
-    orchestration = providers.Singleton(
-        _orchestration, templates=templates, store=store, clock=clock, observer=observer,
-        telemetry=telemetry, random=random,
-    )
-    queries = providers.Singleton(_queries, store=store)
-    executor = providers.Singleton(_executor, settings)
-    sweeps = providers.Singleton(_sweeps, store=store, executor=executor, clock=clock)
-    analysis = providers.Singleton(_analysis, templates=templates)
+class Container:
+    """Each adapter and service is built on first use and kept (thread-safe); call the
+    method of the same name to get it: `container.store()`, `container.orchestration()`."""
+
+    def __init__(self, settings: Settings, overrides: dict[str, Any] | None = None):
+        self._settings = settings
+        self._made: dict[str, Any] = dict(overrides or {})
+        self._lock = threading.RLock()  # providers build the providers they need
+
+    def _one(self, name: str, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if name not in self._made:
+                self._made[name] = make()
+            return self._made[name]
+
+    def settings(self) -> Settings:
+        return self._settings
+
+    def clock(self) -> Clock:
+        return self._one("clock", _clock)
+
+    def random(self) -> RandomSource:
+        return self._one("random", _random)
+
+    def store(self) -> ArtifactStore:
+        s = self._settings
+        return self._one("store", lambda: open_store(s.store_url, s.fsync))
+
+    def templates(self) -> TemplateSource:
+        return self._one("templates", lambda: open_template_source(self._settings.templates_url))
+
+    def telemetry(self) -> TelemetrySource:
+        s = self._settings
+        return self._one("telemetry", lambda: _capture_source(s.capture_root,
+                                                             s.max_capture_file_bytes))
+
+    def observability(self) -> Observability:
+        return self._one("observability", lambda: _observability(self._settings))
+
+    def observer(self) -> RunObserver:
+        s = self._settings
+        if not (s.serve_metrics or s.otlp_metrics or s.otlp_traces):
+            from flowtime.domain.orchestration import NullObserver
+
+            return self._one("observer", NullObserver)
+        return self._one("observer", lambda: _observer(self.observability()))
+
+    def orchestration(self) -> RunOrchestrationService:
+        return self._one("orchestration", lambda: _orchestration(
+            templates=self.templates(), store=self.store(), clock=self.clock(),
+            observer=self.observer(), telemetry=self.telemetry(), random=self.random()))
+
+    def queries(self) -> RunQueryService:
+        return self._one("queries", lambda: _queries(store=self.store()))
+
+    def executor(self) -> Executor:
+        return self._one("executor", lambda: _executor(self._settings))
+
+    def sweeps(self) -> SweepService:
+        return self._one("sweeps", lambda: _sweeps(store=self.store(), executor=self.executor(),
+                                                   clock=self.clock()))
+
+    def analysis(self) -> AnalysisService:
+        return self._one("analysis", lambda: _analysis(templates=self.templates()))
 
 
 def build_container(settings: Settings | None = None, **overrides: Any) -> Container:
-    """A container for `settings` (default: from the environment); providers may be
-    overridden by name, e.g. `build_container(store=MemoryArtifactStore())`."""
-    container = Container(settings=settings or Settings.from_env())
-    for name, value in overrides.items():
-        getattr(container, name).override(providers.Object(value))
-    return container
+    """A container for `settings` (default: from the environment); any part may be given
+    ready-made by name, e.g. `build_container(store=MemoryArtifactStore())`."""
+    unknown = [name for name in overrides if not callable(getattr(Container, name, None))]
+    if unknown:
+        raise TypeError(f"unknown container parts: {', '.join(unknown)}")
+    return Container(settings or Settings.from_env(), overrides)

@@ -7,7 +7,9 @@ Two validators: `jsonschema` (pure Python) for what people write — templates �
 errors carry the keyword and schema that turn into actionable messages; `jsonschema-rs`
 (Rust) for what the engine writes — every bundle is checked before publish — because it is
 ~60× faster there (0.07 ms vs 4.6 ms for a 58-file bundle), and a failure there is an
-engine bug whose plain message is enough.
+engine bug whose plain message is enough. A template is first checked with `jsonschema-rs`
+too; only an invalid one goes through `jsonschema` for its messages, so the CLI does not
+import the pure-Python validator (~40 ms) on the common path.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import json
 import re
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from flowtime.domain.errors import Problem
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_NAMES = (
     "template",
@@ -43,6 +46,8 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
+    import jsonschema
+
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -162,6 +167,8 @@ def validate(
     With `allow_placeholders`, a value that is exactly `${name}` satisfies any schema
     (templates before substitution); the substituted tree is checked again later.
     """
+    if _fast_validator(name).is_valid(instance):
+        return []
     errors = sorted(_validator(name).iter_errors(instance), key=lambda e: list(map(str, e.path)))
     problems: list[Problem] = []
     for error in errors:

@@ -11,7 +11,7 @@ def container_for(store: str | None = None, templates: str | None = None) -> Any
     from flowtime.adapters.observability.logs import configure_logging
     from flowtime.container import Settings, build_container
 
-    settings = Settings.from_env(store_url=store, templates_url=templates)
+    settings = Settings.from_env(store_url=store, templates_url=templates, serve_metrics=False)
     configure_logging(json_lines=not sys.stderr.isatty(), level=settings.log_level or "ERROR")
     return build_container(settings)
 
