@@ -34,6 +34,7 @@ from flowtime.domain.codec import (
 )
 from flowtime.domain.compiler import EvaluationPlan
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
+from flowtime.domain.export import WideTable, wide_table
 from flowtime.domain.flow import class_series_name
 from flowtime.domain.grid import TimeGrid, parse_utc
 from flowtime.domain.hashing import sha256_bytes
@@ -300,6 +301,17 @@ class RunQueryService:
                     nodes_with_classes=sum(1 for n in nodes if n.classes),
                     nodes=sum(1 for n in nodes if n.metrics)))
         return RunView(metadata, grid, nodes, warnings, constraint_views(plan, series), edges)
+
+    def export_table(self, run_id: str, with_classes: bool = False) -> WideTable:
+        """Every series of the run as one wide table (domain/export.py)."""
+        record = self.get_run(run_id)
+        reader = self.series(run_id)
+        grid = reader.index.grid
+        start = parse_utc(record.grid.start_time_utc or EPOCH) or parse_utc(EPOCH)
+        assert start is not None
+        values = reader.by_series_id()
+        return wide_table(reader.index, TimeGrid(grid.bins, grid.bin_size, grid.bin_unit,
+                                                 start), values, with_classes)
 
     def graph(self, run_id: str) -> Graph:
         """The run's topology as compiled: nodes with their kinds and metrics, edges."""

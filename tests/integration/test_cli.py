@@ -85,7 +85,7 @@ def test_templates_and_runs_commands(runner, tmp_path):
     state = json.loads(runner.invoke(cli, ["runs", "state", "t1", "--bin", "1"]).output)
     assert state["bin"]["index"] == 1
     exported = runner.invoke(cli, ["runs", "export", "t1"])
-    assert exported.output.splitlines()[0].startswith("t,peak,noise")
+    assert exported.output.splitlines()[0].startswith("time,bin,peak,noise")
     bad = tmp_path / "bad.yaml"
     bad.write_text("metadata: {id: x}\ngrid: {bins: 0, binSize: 1, binUnit: hours}\nnodes: []\n")
     validated = runner.invoke(cli, ["templates", "validate", str(bad)])

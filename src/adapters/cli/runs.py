@@ -121,38 +121,27 @@ def delete_run(run_id: str, store: str | None) -> None:
 
 @runs.command("export")
 @click.argument("run_id")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet", "arrow"]),
+              default="csv", show_default=True)
+@click.option("--classes", is_flag=True, help="One row per class as well (a `class` column).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file (default: stdout "
-              "for csv, <runId>.parquet for parquet).")
+              "for csv and json, <runId>.<format> for parquet and arrow).")
 @click.option("--store", help=STORE_HELP)
 @report_errors
-def export_run(run_id: str, fmt: str, out: str | None, store: str | None) -> None:
-    """Export every series of a run as one wide table (t, then one column per node)."""
-    from flowtime.adapters.cli.context import container_for
-    reader = container_for(store).queries().series(run_id)
-    columns = reader.by_node()
-    bins = reader.index.grid.bins
-    if fmt == "parquet":
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise click.ClickException("parquet export needs pyarrow: pip install pyarrow") from None
-        table = pa.table({"t": list(range(bins)), **{k: v for k, v in columns.items()}})
-        pq.write_table(table, out or f"{run_id}.parquet")
-        click.echo(f"wrote {out or run_id + '.parquet'}")
-        return
-    from flowtime.domain.bundle import format_value
+def export_run(run_id: str, fmt: str, classes: bool, out: str | None,
+               store: str | None) -> None:
+    """Export every series of a run as one wide table (time, bin, one column per series)."""
+    import sys
 
-    names = list(columns)
-    lines = [",".join(["t", *names])]
-    for t in range(bins):
-        lines.append(",".join([str(t), *(format_value(float(columns[n][t])) for n in names)]))
-    text = "\n".join(lines) + "\n"
-    if out:
-        with open(out, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        click.echo(f"wrote {out}")
-    else:
-        click.echo(text, nl=False)
+    from flowtime.adapters.cli.context import container_for
+    from flowtime.adapters.export import export_run as encode
+
+    data = encode(container_for(store).queries(), run_id, fmt, classes)
+    if out is None and fmt in ("csv", "json"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    path = out or f"{run_id}.{fmt}"
+    with open(path, "wb") as handle:
+        handle.write(data)
+    click.echo(f"wrote {path}")

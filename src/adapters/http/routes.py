@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
@@ -243,5 +243,26 @@ async def graph(queries: Queries, run_id: RunId) -> Graph:
     return await offload(queries.graph, run_id)
 
 
+ExportFormat = Literal["csv", "json", "parquet", "arrow"]
+
+
+@get("/v1/runs/{run_id:str}/export", tags=["runs"], summary="Every series as one table",
+     description="time, bin (and class with `classes=true`), one column per series: CSV, "
+                 "JSON, Parquet or Arrow (Parquet/Arrow carry the run id and hashes in their "
+                 "schema metadata).",
+     responses={200: ResponseSpec(bytes, description="The table", media_type="text/csv",
+                                  generate_examples=False), **problems(400, 404, 422)})
+async def export(queries: Queries, run_id: RunId,
+                 fmt: Annotated[ExportFormat, QueryParameter(name="format")] = "csv",
+                 classes: Annotated[bool, QueryParameter()] = False) -> Response[bytes]:
+    from flowtime.adapters.export import FORMATS, export_run
+
+    data = await offload(export_run, queries, run_id, fmt, classes)
+    filename = f"{run_id}.{fmt}"
+    return Response(data, media_type=FORMATS[fmt], headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 ROUTES = [healthz, readyz, list_templates, get_template, create_run, list_runs, get_run,
-          delete_run, series_index, series_csv, bundle_file, state, state_window, graph]
+          delete_run, series_index, series_csv, bundle_file, state, state_window, graph,
+          export]

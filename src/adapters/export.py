@@ -1,0 +1,101 @@
+"""Encoding a run's wide table (domain/export.py) as CSV, JSON, Parquet or Arrow.
+
+Parquet and Arrow use pyarrow (the `arrow` extra): the columnar formats people query with
+DuckDB, pandas or Spark, written by the reference implementation of Arrow rather than by
+hand. Their schema metadata carries the run id and the bundle's hashes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+from flowtime.domain.bundle import format_value
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
+from flowtime.domain.export import WideTable
+from flowtime.domain.grid import format_utc
+
+FORMATS = {"csv": "text/csv", "json": "application/json",
+           "parquet": "application/vnd.apache.parquet",
+           "arrow": "application/vnd.apache.arrow.file"}
+
+
+def encode_table(table: WideTable, fmt: str, metadata: dict[str, str]) -> bytes:
+    if fmt == "csv":
+        return _csv(table)
+    if fmt == "json":
+        return _json(table, metadata)
+    if fmt in ("parquet", "arrow"):
+        return _columnar(table, fmt, metadata)
+    raise FlowTimeError(ErrorKind.INVALID, f"unknown format '{fmt}'", [
+        Problem("format", f"must be one of {', '.join(FORMATS)}")])
+
+
+def _csv(table: WideTable) -> bytes:
+    names = list(table.columns)
+    head = ["time", "bin", *(["class"] if table.classes else []), *names]
+    lines = [",".join(head)]
+    columns = [table.columns[n].tolist() for n in names]
+    for row in range(table.rows):
+        cells = [format_utc(table.times[row]), str(int(table.bins[row]))]
+        if table.classes:
+            cells.append(table.classes[row])
+        cells.extend("" if math.isnan(c[row]) and table.classes else format_value(c[row])
+                     for c in columns)
+        lines.append(",".join(cells))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _json(table: WideTable, metadata: dict[str, str]) -> bytes:
+    def number(v: float) -> Any:
+        return v if math.isfinite(v) else None
+
+    body = {"metadata": metadata, "time": [format_utc(t) for t in table.times],
+            "bin": table.bins.tolist(),
+            **({"class": table.classes} if table.classes else {}),
+            "series": {k: [number(v) for v in values.tolist()]
+                       for k, values in table.columns.items()}}
+    return json.dumps(body, allow_nan=False).encode("utf-8")
+
+
+def _columnar(table: WideTable, fmt: str, metadata: dict[str, str]) -> bytes:
+    try:
+        import pyarrow as pa
+    except ImportError:
+        raise FlowTimeError(ErrorKind.UNAVAILABLE, f"{fmt} export needs pyarrow", [
+            Problem("format", f"{fmt} needs pyarrow: pip install 'flowtime[arrow]'")]) from None
+    arrays: dict[str, Any] = {"time": pa.array(table.times, type=pa.timestamp("ms", tz="UTC")),
+                              "bin": pa.array(table.bins, type=pa.int64())}
+    if table.classes:
+        arrays["class"] = pa.array(table.classes, type=pa.string())
+    for name, values in table.columns.items():
+        arrays[name] = pa.array(values, type=pa.float64())
+    arrow_table = pa.table(arrays).replace_schema_metadata(
+        {f"flowtime.{k}": v for k, v in metadata.items()})
+    sink = io.BytesIO()
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(arrow_table, sink)
+    else:
+        with pa.ipc.new_file(sink, arrow_table.schema) as writer:
+            writer.write_table(arrow_table)
+    return sink.getvalue()
+
+
+def export_metadata(record: Any) -> dict[str, str]:
+    """What identifies the exported run (schema metadata of Parquet/Arrow, JSON header)."""
+    return {"runId": record.run_id, "templateId": record.template_id,
+            "modelHash": record.model_hash, "scenarioHash": record.scenario_hash,
+            "provenanceHash": record.provenance_hash}
+
+
+def export_run(queries: Any, run_id: str, fmt: str, with_classes: bool = False) -> bytes:
+    if fmt not in FORMATS:
+        raise FlowTimeError(ErrorKind.INVALID, f"unknown format '{fmt}'", [
+            Problem("format", f"must be one of {', '.join(FORMATS)}")])
+    record = queries.get_run(run_id)
+    return encode_table(queries.export_table(run_id, with_classes), fmt,
+                        export_metadata(record))

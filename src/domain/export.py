@@ -1,0 +1,58 @@
+"""A run's series as one wide table (`flowtime runs export`, `GET /v1/runs/{id}/export`,
+`Run.series()` in the Python API).
+
+Columns: `time` (each bin's start, UTC), `bin`, then one column per series in index order.
+With classes, every bin has one row per class after the totals' row, and a `class` column
+(`DEFAULT` for totals); a series without a share for a class is empty (NaN) there.
+Values are the bundle's own doubles, so every format round-trips bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from flowtime.domain.codec import SeriesIndexJson
+from flowtime.domain.grid import TimeGrid
+
+DEFAULT_CLASS = "DEFAULT"
+
+
+@dataclass(frozen=True, slots=True)
+class WideTable:
+    times: list[datetime]
+    bins: np.ndarray  # int64
+    classes: list[str] | None  # one per row, or None without a class column
+    columns: dict[str, np.ndarray]  # node id -> float64 (rows)
+
+    @property
+    def rows(self) -> int:
+        return int(self.bins.shape[0])
+
+
+def wide_table(index: SeriesIndexJson, grid: TimeGrid,
+               values: dict[str, np.ndarray], with_classes: bool = False) -> WideTable:
+    """`values`: series id (`x@X@c`) -> values, for every entry of the index."""
+    bins = grid.bins
+    starts = [grid.bin_start(i) for i in range(bins)]
+    totals = [e for e in index.series if e.class_ == DEFAULT_CLASS]
+    if not with_classes:
+        return WideTable(starts, np.arange(bins, dtype=np.int64), None,
+                         {e.node_id: values[e.id] for e in totals})
+    class_ids = list(dict.fromkeys(e.class_ for e in index.series
+                                   if e.class_ != DEFAULT_CLASS))
+    labels = [DEFAULT_CLASS, *class_ids]
+    by_key = {(e.node_id, e.class_): values[e.id] for e in index.series}
+    columns = {}
+    for entry in totals:
+        stacked = np.full((bins, len(labels)), np.nan)
+        for k, label in enumerate(labels):
+            found = by_key.get((entry.node_id, label))
+            if found is not None:
+                stacked[:, k] = found
+        columns[entry.node_id] = stacked.reshape(-1)
+    return WideTable([s for s in starts for _ in labels],
+                     np.repeat(np.arange(bins, dtype=np.int64), len(labels)),
+                     labels * bins, columns)
