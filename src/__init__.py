@@ -1,3 +1,22 @@
-"""flowtime: turn flow-model templates into canonical, reproducible run bundles."""
+"""flowtime: turn flow-model templates into canonical, reproducible run bundles.
+
+The Python API (`flowtime.run`, `flowtime.open_run`, `flowtime.sweep`,
+`flowtime.sensitivity`, `flowtime.Client`, `flowtime.Run`) lives in `flowtime.api` and is
+imported on first use, so `import flowtime` (and the CLI) stays light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+__all__ = ["Client", "Run", "__version__", "open_run", "run", "sensitivity", "sweep"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Client", "Run", "open_run", "run", "sensitivity", "sweep"):
+        from flowtime import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'flowtime' has no attribute {name!r}")

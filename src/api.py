@@ -1,0 +1,295 @@
+"""flowtime as a Python library: the same services the CLI and HTTP API use, in process, or
+a `Client` for a running server with the same methods (docs/python.md).
+
+>>> import tempfile, flowtime
+>>> store = "file://" + tempfile.mkdtemp()
+>>> run = flowtime.run("assembly-line", params={"weldEvery": 1, "weldBatch": 38}, store=store)
+>>> run.template_id, run.parameters["weldBatch"]
+('assembly-line', 38)
+>>> run.series(["weld_queue"], as_frame=False)["weld_queue"][:4]  # grows by 40 − 38 an hour
+array([2., 4., 6., 8.])
+>>> flowtime.open_run(run.run_id, store=store).warnings
+[]
+>>> points = flowtime.sensitivity("assembly-line", ["weldBatch"], "weld_queue",
+...                               params={"weldEvery": 1, "weldBatch": 38})
+>>> round(points[0]["gradient"], 9)  # d mean(queue) / d batch = -6.5 below 40
+-6.5
+
+`series()` returns a pandas DataFrame indexed by bin start time when pandas is installed
+(`pip install 'flowtime[pandas]'`) and `as_frame` is not False, else a dict of numpy arrays.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Client", "Run", "open_run", "run", "sensitivity", "sweep"]
+
+
+def _container(store: str | None) -> Any:
+    from flowtime.container import Settings, build_container
+
+    return build_container(Settings.from_env(store_url=_store_url(store), serve_metrics=False))
+
+
+def _store_url(store: str | None) -> str | None:
+    if store is None or "://" in store:
+        return store
+    return "file://" + str(Path(store).resolve())  # a plain folder
+
+
+def _template_source(template: str) -> tuple[str | None, str | None, str | None]:
+    """(template id, YAML text, name) from an id, a file path or YAML text."""
+    if "\n" in template or template.lstrip().startswith(("{", "metadata:", "grid:")):
+        return None, template, "inline"
+    path = Path(template)
+    if path.suffix.lower() in (".yaml", ".yml", ".json") and path.is_file():
+        return None, path.read_text(encoding="utf-8"), path.name
+    return template, None, None
+
+
+def _has_pandas() -> bool:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Run:
+    """A stored run: its description, series and state. Build one with `run()`,
+    `open_run()` or `Client.run()`."""
+
+    def __init__(self, record: Mapping[str, Any], reader: Any):
+        self._record = dict(record)
+        self._reader = reader  # (series ids, classes) -> table; state; state_window
+
+    @property
+    def run_id(self) -> str:
+        return str(self._record["metadata"]["runId"])
+
+    @property
+    def template_id(self) -> str:
+        return str(self._record["metadata"]["templateId"])
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self._record["metadata"])
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self._record.get("parameters") or {})
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        return list(self._record.get("warnings") or [])
+
+    @property
+    def bottlenecks(self) -> list[dict[str, Any]]:
+        return list((self._record.get("analysis") or {}).get("bottlenecks") or [])
+
+    def series(self, ids: Iterable[str] | None = None, classes: bool = False,
+               as_frame: bool | None = None) -> Any:
+        """The run's series: a DataFrame indexed by bin start time (pandas installed and
+        `as_frame` not False; with `classes`, indexed by time and class), else a dict of
+        numpy arrays (with `classes`, plus a `class` array)."""
+        table = self._reader.table(classes)
+        wanted = list(ids) if ids is not None else list(table["series"])
+        missing = [i for i in wanted if i not in table["series"]]
+        if missing:
+            raise KeyError(f"no series {', '.join(missing)} in run {self.run_id}")
+        frame = _has_pandas() if as_frame is None else as_frame
+        if not frame:
+            out = {i: np.asarray(table["series"][i], dtype=np.float64) for i in wanted}
+            if classes:
+                out["class"] = np.asarray(table["class"])
+            return out
+        import pandas as pd
+
+        index: Any = pd.DatetimeIndex(pd.to_datetime(table["time"], utc=True), name="time")
+        if classes:
+            index = pd.MultiIndex.from_arrays([index, table["class"]], names=["time", "class"])
+        return pd.DataFrame({i: np.asarray(table["series"][i], dtype=np.float64)
+                             for i in wanted}, index=index)
+
+    def state(self, bin_index: int) -> dict[str, Any]:
+        """The `/state` snapshot of one bin."""
+        return dict(self._reader.state(bin_index))
+
+    def state_window(self, start: int, end: int) -> dict[str, Any]:
+        """The `/state_window` of bins start..end (inclusive)."""
+        return dict(self._reader.state_window(start, end))
+
+    def __repr__(self) -> str:
+        return f"Run({self.run_id!r}, template={self.template_id!r})"
+
+
+def _builtins(value: Any) -> Any:
+    """Plain dicts and lists, as the HTTP API's JSON (window series are pre-encoded)."""
+    import msgspec
+
+    return json.loads(msgspec.json.encode(value))
+
+
+class _LocalReader:
+    def __init__(self, queries: Any, run_id: str):
+        self.queries, self.run_id = queries, run_id
+
+    def table(self, classes: bool) -> dict[str, Any]:
+        from flowtime.adapters.export import export_run
+
+        return json.loads(export_run(self.queries, self.run_id, "json", classes))
+
+    def state(self, bin_index: int) -> Any:
+        return _builtins(self.queries.state(self.run_id, bin_index))
+
+    def state_window(self, start: int, end: int) -> Any:
+        return _builtins(self.queries.state_window(self.run_id, start, end))
+
+
+def _local_run(container: Any, run_id: str) -> Run:
+    from flowtime.adapters.wire import record_response
+
+    queries = container.queries()
+    body = _builtins(record_response(queries.get_run(run_id)))
+    from flowtime.domain.codec import METADATA_JSON, RunMetadataJson, decode
+
+    metadata = decode(queries.read_file(run_id, METADATA_JSON), RunMetadataJson,
+                      METADATA_JSON, run_id)
+    body["parameters"] = dict(metadata.parameters)
+    return Run(body, _LocalReader(queries, run_id))
+
+
+def run(template: str, params: Mapping[str, Any] | None = None, seed: int | None = None,
+        store: str | None = None, pmf_mode: str = "sample") -> Run:
+    """Run a template — a catalogue id, a path to a template/model file, or YAML text —
+    and return the stored run. `store`: a store URL or folder (default: as the CLI's)."""
+    from flowtime.domain.runs import RunRequest
+
+    template_id, text, name = _template_source(template)
+    container = _container(store)
+    result = container.orchestration().create_run(RunRequest(
+        template_id=template_id, parameters=dict(params or {}), seed=seed,
+        template_text=text, template_name=name, pmf_mode=pmf_mode))
+    assert result.record is not None
+    return _local_run(container, result.record.run_id)
+
+
+def open_run(run_id: str, store: str | None = None) -> Run:
+    """A run already in the store."""
+    return _local_run(_container(store), run_id)
+
+
+def sweep(template: str, grid: Mapping[str, list[Any]] | None = None,
+          params: Mapping[str, Any] | None = None, samples: int | None = None,
+          seed: int | None = None, store: str | None = None) -> dict[str, Any]:
+    """A parameter grid and/or Monte Carlo seeds, as `flowtime sweep` (summary as a dict)."""
+    import threading
+
+    from flowtime.domain.sweeps import SweepRequest, check_parameters
+
+    container = _container(store)
+    template_id, _, _ = _template_source(template)
+    if template_id is None:
+        raise ValueError("sweeps run catalogue templates: pass a template id")
+    definitions = container.templates().get(template_id).parameters
+    check_parameters(definitions, dict(grid or {}), dict(params or {}))
+    request = SweepRequest(template_id, grid=dict(grid or {}), parameters=dict(params or {}),
+                           samples=samples, seed=seed)
+    summary = container.sweeps().run(request, cancel=threading.Event())
+    return _builtins(summary)
+
+
+def sensitivity(template: str, knobs: list[str], metric: str,
+                params: Mapping[str, Any] | None = None, statistic: str = "mean",
+                perturbation: float = 0.05) -> list[dict[str, Any]]:
+    """Gradient of a metric's statistic per knob (docs/analysis.md), sorted by size."""
+    from flowtime.domain.analysis_service import StudySource
+
+    template_id, text, _ = _template_source(template)
+    service = _container(None).analysis()
+    points = service.sensitivity(StudySource(template_id, text, dict(params or {})), knobs,
+                                 metric, statistic, perturbation)
+    return [{"knob": p.knob, "baseValue": p.base_value, "gradient": p.gradient}
+            for p in points]
+
+
+class _RemoteReader:
+    def __init__(self, client: Client, run_id: str):
+        self.client, self.run_id = client, run_id
+
+    def table(self, classes: bool) -> dict[str, Any]:
+        return self.client._get(f"/v1/runs/{self.run_id}/export",
+                                {"format": "json", "classes": str(classes).lower()})
+
+    def state(self, bin_index: int) -> Any:
+        return self.client._get(f"/v1/runs/{self.run_id}/state", {"binIndex": bin_index})
+
+    def state_window(self, start: int, end: int) -> Any:
+        return self.client._get(f"/v1/runs/{self.run_id}/state_window",
+                                {"startBin": start, "endBin": end})
+
+
+class Client:
+    """The same methods against a flowtime server (`flowtime serve`)."""
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0):
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check(self, response: Any) -> Any:
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = response.text
+            raise RuntimeError(f"{response.status_code}: {detail}")
+        return response.json()
+
+    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self._check(self._http.get(path, params=params))
+
+    def _post(self, path: str, body: Mapping[str, Any]) -> Any:
+        return self._check(self._http.post(path, json=body))
+
+    def run(self, template: str, params: Mapping[str, Any] | None = None,
+            seed: int | None = None, pmf_mode: str = "sample") -> Run:
+        template_id, text, _ = _template_source(template)
+        body: dict[str, Any] = {"parameters": dict(params or {}),
+                                "options": {"pmfMode": pmf_mode}}
+        body.update({"templateId": template_id} if template_id else {"template": text})
+        if seed is not None:
+            body["options"]["seed"] = seed
+        created = self._post("/v1/runs", body)
+        return self.open_run(created["metadata"]["runId"])
+
+    def open_run(self, run_id: str) -> Run:
+        record = self._get(f"/v1/runs/{run_id}")
+        metadata = self._get(f"/v1/runs/{run_id}/files/model/metadata.json")
+        record["parameters"] = metadata.get("parameters") or {}
+        return Run(record, _RemoteReader(self, run_id))
+
+    def sensitivity(self, template: str, knobs: list[str], metric: str,
+                    params: Mapping[str, Any] | None = None, statistic: str = "mean",
+                    perturbation: float = 0.05) -> list[dict[str, Any]]:
+        template_id, text, _ = _template_source(template)
+        body: dict[str, Any] = {"knobs": knobs, "metric": metric, "statistic": statistic,
+                                "perturbation": perturbation, "parameters": dict(params or {})}
+        body.update({"templateId": template_id} if template_id else {"template": text})
+        return list(self._post("/v1/sensitivity", body)["points"])

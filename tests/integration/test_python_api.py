@@ -1,0 +1,105 @@
+"""flowtime as a Python library (issue 24): runs, DataFrames, the server Client with the
+same results, exports that round-trip bit for bit, DuckDB reading them, and the API's
+doctests."""
+
+from __future__ import annotations
+
+import doctest
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import flowtime
+from benchmarks.server import running_server
+from flowtime.adapters.export import export_run
+from flowtime.container import Settings, build_container
+
+
+def test_the_api_doctests_pass():
+    import flowtime.api
+
+    assert doctest.testmod(flowtime.api).failed == 0
+
+
+def test_run_series_frame_state_and_reopen(tmp_path):
+    store = str(tmp_path)
+    run = flowtime.run("assembly-line", params={"weldEvery": 1, "weldBatch": 38}, store=store)
+    frame = run.series(["weld_queue", "parts"])
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["weld_queue", "parts"]
+    assert str(frame.index[0]) == "2025-06-02 06:00:00+00:00" and len(frame) == 12
+    assert frame["weld_queue"].tolist() == [2.0 * (t + 1) for t in range(12)]
+    assert run.parameters["weldBatch"] == 38 and run.warnings == []
+    assert run.state(0)["nodes"][1]["id"] == "Weld"
+    assert run.state_window(0, 2)["window"]["binCount"] == 3
+    again = flowtime.open_run(run.run_id, store=store)
+    assert again.series(as_frame=False)["weld_queue"].tolist() == frame["weld_queue"].tolist()
+    with pytest.raises(KeyError):
+        run.series(["nope"])
+
+
+def test_classes_come_as_a_class_index(tmp_path):
+    run = flowtime.run("transit-classes", store=str(tmp_path))
+    frame = run.series(["to_shuttle"], classes=True)
+    first = frame.xs(frame.index[0][0], level="time")["to_shuttle"]
+    assert first["DEFAULT"] == pytest.approx(first["commuter"] + first["airport"]
+                                             + first["visitor"])
+    assert first["airport"] == first["DEFAULT"] and first["commuter"] == 0
+
+
+def test_client_gives_the_same_results_as_the_library(tmp_path):
+    local = flowtime.run("it-system", seed=5, store=str(tmp_path / "local"))
+    env = {"FLOWTIME_DATA_DIR": str(tmp_path / "server"), "FLOWTIME_LOG_LEVEL": "ERROR"}
+    with running_server(env) as base, flowtime.Client(base) as client:
+        remote = client.run("it-system", seed=5)
+        assert remote.template_id == local.template_id == "it-system"
+        a, b = local.series(), remote.series()
+        pd.testing.assert_frame_equal(a, b)
+        assert remote.parameters == local.parameters
+        assert client.sensitivity("it-system", ["billingCapacity"], "billingBacklog") == \
+            flowtime.sensitivity("it-system", ["billingCapacity"], "billingBacklog")
+
+
+@pytest.fixture
+def stored_run(tmp_path):
+    container = build_container(Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path),
+                                                   "FLOWTIME_FSYNC": "0"}))
+    from flowtime.domain.runs import RunRequest
+
+    record = container.orchestration().create_run(RunRequest("transit-classes")).record
+    return container.queries(), record.run_id
+
+
+def _csv_series(queries, run_id: str) -> dict[str, np.ndarray]:
+    reader = queries.series(run_id)
+    return {e.node_id: reader.values(e.id) for e in reader.index.series if e.class_ == "DEFAULT"}
+
+
+def test_parquet_and_arrow_round_trip_bit_for_bit(stored_run, tmp_path):
+    queries, run_id = stored_run
+    expected = _csv_series(queries, run_id)
+    parquet = pq.read_table(io.BytesIO(export_run(queries, run_id, "parquet")))
+    arrow = pa.ipc.open_file(io.BytesIO(export_run(queries, run_id, "arrow"))).read_all()
+    for table in (parquet, arrow):
+        assert table.schema.metadata[b"flowtime.runId"] == run_id.encode()
+        for node, values in expected.items():
+            assert table.column(node).to_numpy().tobytes() == values.tobytes(), node
+    path = tmp_path / "run.parquet"
+    path.write_bytes(export_run(queries, run_id, "parquet"))
+    import duckdb
+
+    rows = duckdb.sql(f"select bin, to_shuttle from '{path}' order by bin").fetchall()
+    assert [r[1] for r in rows] == expected["to_shuttle"].tolist()
+
+
+def test_json_and_csv_exports_with_classes(stored_run):
+    queries, run_id = stored_run
+    body = json.loads(export_run(queries, run_id, "json", with_classes=True))
+    assert body["class"][:4] == ["DEFAULT", "commuter", "airport", "visitor"]
+    assert body["metadata"]["runId"] == run_id
+    text = export_run(queries, run_id, "csv").decode()
+    assert text.splitlines()[0].startswith("time,bin,riders,")
