@@ -191,6 +191,7 @@ def sweep(template: str, grid: Mapping[str, list[Any]] | None = None,
     """A parameter grid and/or Monte Carlo seeds, as `flowtime sweep` (summary as a dict)."""
     import threading
 
+    from flowtime.domain.errors import invalid
     from flowtime.domain.sweeps import SweepRequest, check_parameters
 
     container = _container(store)
@@ -198,9 +199,11 @@ def sweep(template: str, grid: Mapping[str, list[Any]] | None = None,
     if template_id is None:
         raise ValueError("sweeps run catalogue templates: pass a template id")
     definitions = container.templates().get(template_id).parameters
-    check_parameters(definitions, dict(grid or {}), dict(params or {}))
     request = SweepRequest(template_id, grid=dict(grid or {}), parameters=dict(params or {}),
                            samples=samples, seed=seed)
+    problems = check_parameters(request, definitions)
+    if problems:
+        raise invalid(problems)
     summary = container.sweeps().run(request, cancel=threading.Event())
     return _builtins(summary)
 

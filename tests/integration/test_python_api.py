@@ -103,3 +103,11 @@ def test_json_and_csv_exports_with_classes(stored_run):
     assert body["metadata"]["runId"] == run_id
     text = export_run(queries, run_id, "csv").decode()
     assert text.splitlines()[0].startswith("time,bin,riders,")
+
+
+def test_a_small_sweep(tmp_path):
+    summary = flowtime.sweep("it-system", grid={"billingCapacity": [40, 45]},
+                             store=str(tmp_path))
+    assert summary["status"] == "completed" and len(summary["runs"]) == 2
+    chosen = sorted(r["parameters"]["billingCapacity"] for r in summary["runs"])
+    assert chosen == [40, 45]
