@@ -83,7 +83,11 @@ class Run:
 
     @property
     def parameters(self) -> dict[str, Any]:
-        return dict(self._record.get("parameters") or {})
+        return dict((self._record.get("scenario") or {}).get("parameters") or {})
+
+    @property
+    def seed(self) -> int | None:
+        return (self._record.get("scenario") or {}).get("seed")
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
@@ -156,13 +160,8 @@ def _local_run(container: Any, run_id: str) -> Run:
     from flowtime.adapters.wire import record_response
 
     queries = container.queries()
-    body = _builtins(record_response(queries.get_run(run_id)))
-    from flowtime.domain.codec import METADATA_JSON, RunMetadataJson, decode
-
-    metadata = decode(queries.read_file(run_id, METADATA_JSON), RunMetadataJson,
-                      METADATA_JSON, run_id)
-    body["parameters"] = dict(metadata.parameters)
-    return Run(body, _LocalReader(queries, run_id))
+    return Run(_builtins(record_response(queries.get_run(run_id))),
+               _LocalReader(queries, run_id))
 
 
 def run(template: str, params: Mapping[str, Any] | None = None, seed: int | None = None,
@@ -283,10 +282,7 @@ class Client:
         return self.open_run(created["metadata"]["runId"])
 
     def open_run(self, run_id: str) -> Run:
-        record = self._get(f"/v1/runs/{run_id}")
-        metadata = self._get(f"/v1/runs/{run_id}/files/model/metadata.json")
-        record["parameters"] = metadata.get("parameters") or {}
-        return Run(record, _RemoteReader(self, run_id))
+        return Run(self._get(f"/v1/runs/{run_id}"), _RemoteReader(self, run_id))
 
     def sensitivity(self, template: str, knobs: list[str], metric: str,
                     params: Mapping[str, Any] | None = None, statistic: str = "mean",

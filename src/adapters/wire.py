@@ -169,6 +169,16 @@ class AnalysisOut(Wire):
     bottlenecks: list[BottleneckOut]
 
 
+class ScenarioOut(Wire):
+    """What the run is: resolved, typed parameters and how it was evaluated."""
+
+    parameters: dict[str, Any]
+    seed: int | None
+    rng_kind: str | None
+    pmf_mode: str
+    template_hash: str | None
+
+
 class RunResponse(Wire):
     is_dry_run: bool
     metadata: RunMetadataOut | None
@@ -179,6 +189,7 @@ class RunResponse(Wire):
     artifacts: ArtifactsOut | None = None
     reused: bool = False
     analysis: AnalysisOut | None = None
+    scenario: ScenarioOut | None = None
 
 
 class RunListItem(Wire):
@@ -303,6 +314,8 @@ def record_response(record: RunRecord, reused: bool = False) -> RunResponse:
         analysis=AnalysisOut([BottleneckOut(b.node_id, list(b.bins), b.queue_growth,
                                             b.mean_utilization, list(b.path))
                               for b in record.bottlenecks]),
+        scenario=ScenarioOut(dict(record.parameters), record.seed, record.rng_kind,
+                             record.pmf_mode, record.template_hash),
     )
 
 

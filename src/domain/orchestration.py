@@ -19,6 +19,8 @@ from flowtime.domain.codec import (
     PROVENANCE_JSON,
     AnalysisJson,
     BottleneckJson,
+    ProvenanceJson,
+    decode,
     to_builtins,
 )
 from flowtime.domain.compiler import EvaluationPlan
@@ -229,7 +231,9 @@ class RunOrchestrationService:
             return self._existing(run_id)  # a concurrent identical request won
         record = record_of(bundle.run, bundle.metadata, bundle.index, bundle.telemetry,
                            sha256_bytes(bundle.files[PROVENANCE_JSON]),
-                           lambda path: self.store.location(run_id, path), set(bundle.files))
+                           lambda path: self.store.location(run_id, path), set(bundle.files),
+                           decode(bundle.files[PROVENANCE_JSON], ProvenanceJson,
+                                  PROVENANCE_JSON, run_id), bundle.manifest)
         return RunResult(record, None, record.warnings, created=True,
                          series={series_id(node): values for node, values in series.items()})
 

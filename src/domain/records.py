@@ -14,6 +14,8 @@ from flowtime.domain.codec import (
     RUN_JSON,
     SERIES_INDEX,
     TELEMETRY_MANIFEST,
+    ManifestJson,
+    ProvenanceJson,
     RunJson,
     RunMetadataJson,
     SeriesIndexJson,
@@ -42,6 +44,8 @@ def record_of(
     provenance_hash: str,
     locate: Locator,
     present: set[str],
+    provenance: ProvenanceJson | None = None,
+    manifest: ManifestJson | None = None,
 ) -> RunRecord:
     sources = [f.path for f in telemetry.files]
     return RunRecord(
@@ -65,18 +69,26 @@ def record_of(
         bottlenecks=[Bottleneck(b.node_id, tuple(b.bins), b.queue_growth, b.mean_utilization,
                                 tuple(b.path))
                      for b in (metadata.analysis.bottlenecks if metadata.analysis else [])],
+        parameters=dict(metadata.parameters),
+        pmf_mode=metadata.pmf_mode,
+        seed=manifest.rng.seed if manifest else (provenance.seed if provenance else None),
+        rng_kind=manifest.rng.kind if manifest else None,
+        template_hash=provenance.template_hash if provenance else None,
     )
 
 
 def read_record(run_id: str, read: Reader, locate: Locator, present: set[str]) -> RunRecord:
     """Decode the run's documents from storage (each decode names a damaged file)."""
+    provenance = read(PROVENANCE_JSON)
     return record_of(
         decode(read(RUN_JSON), RunJson, RUN_JSON, run_id),
         decode(read(METADATA_JSON), RunMetadataJson, METADATA_JSON, run_id),
         decode(read(SERIES_INDEX), SeriesIndexJson, SERIES_INDEX, run_id),
         decode(read(TELEMETRY_MANIFEST), TelemetryManifestJson, TELEMETRY_MANIFEST, run_id),
-        sha256_bytes(read(PROVENANCE_JSON)),
+        sha256_bytes(provenance),
         locate, present,
+        decode(provenance, ProvenanceJson, PROVENANCE_JSON, run_id),
+        decode(read(MANIFEST_JSON), ManifestJson, MANIFEST_JSON, run_id),
     )
 
 

@@ -161,6 +161,11 @@ class RunRecord:
     can_replay: bool
     created_utc: str
     bottlenecks: list[Bottleneck] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)  # resolved, typed
+    pmf_mode: str = "sample"
+    seed: int | None = None
+    rng_kind: str | None = None
+    template_hash: str | None = None
 
     @property
     def telemetry_sources_resolved(self) -> bool:

@@ -296,7 +296,7 @@ def test_openapi_document_is_valid_and_lists_every_route(client):
 
 
 VOLATILE = {"runId", "createdUtc", "provenanceHash", "modelPath", "metadataPath",
-            "provenancePath"}
+            "provenancePath", "templateHash"}
 
 
 def mask(value):
