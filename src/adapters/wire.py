@@ -274,6 +274,36 @@ class ProblemOut(msgspec.Struct, rename="camel", omit_defaults=True):
     request_id: str | None = None
 
 
+class SummaryOut(Wire):
+    mean: float | None
+    max: float | None
+    p95: float | None
+    last: float | None
+
+
+class SeriesCompareOut(Wire):
+    id: str
+    differs: bool
+    summaries: dict[str, SummaryOut]  # run id -> summary
+    values: dict[str, list[float | None]] | None  # run id -> values on the common grid
+
+
+class CompareOut(Wire):
+    runs: list[dict[str, Any]]
+    parameters: dict[str, dict[str, Any]]  # name -> run id -> value
+    differing_parameters: list[str]
+    series: list[SeriesCompareOut]
+    only_in: dict[str, list[str]]  # run id -> series the other runs do not have
+
+
+def compare_out(c: Any) -> CompareOut:
+    return CompareOut(
+        c.runs, c.parameters, c.differing_parameters,
+        [SeriesCompareOut(s.id, s.differs, {k: SummaryOut(v.mean, v.max, v.p95, v.last)
+                                            for k, v in s.summaries.items()}, s.values)
+         for s in c.series], c.only_in)
+
+
 # -- conversions ------------------------------------------------------------------------
 def warning_out(w: RunWarning) -> WarningOut:
     return WarningOut(w.code, w.message, w.severity, w.node_id,

@@ -32,6 +32,7 @@ from flowtime.domain.codec import (
     decode_model,
     decode_series,
 )
+from flowtime.domain.compare import Comparison, check_ids, compare
 from flowtime.domain.compiler import EvaluationPlan
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
 from flowtime.domain.export import WideTable, wide_table
@@ -301,6 +302,13 @@ class RunQueryService:
                     nodes_with_classes=sum(1 for n in nodes if n.classes),
                     nodes=sum(1 for n in nodes if n.metrics)))
         return RunView(metadata, grid, nodes, warnings, constraint_views(plan, series), edges)
+
+    def compare(self, ids: list[str], with_values: bool = True,
+                only: list[str] | None = None) -> Comparison:
+        """Parameters and series of 2–5 runs side by side (domain/compare.py)."""
+        chosen = check_ids(ids)
+        return compare([(self.get_run(i), self.series(i).by_node()) for i in chosen],
+                       with_values, only)
 
     def export_table(self, run_id: str, with_classes: bool = False) -> WideTable:
         """Every series of the run as one wide table (domain/export.py)."""

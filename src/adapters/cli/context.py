@@ -31,6 +31,7 @@ def print_table(headers: list[str], rows: list[list[str]], caption: str | None =
     if not sys.stdout.isatty():
         import click
 
+        click.echo("\t".join(headers))  # a header row, so `cut`/`awk` users know the columns
         for row in rows:
             click.echo("\t".join(row))
         return

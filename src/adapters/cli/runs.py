@@ -119,6 +119,43 @@ def delete_run(run_id: str, store: str | None) -> None:
     click.echo(f"deleted {run_id}")
 
 
+@runs.command("compare")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("--series", "only", help="Only these series (comma-separated).")
+@click.option("--all", "show_all", is_flag=True, help="List series that do not differ too.")
+@click.option("--store", help=STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="The GET /v1/runs/compare body.")
+@report_errors
+def compare_runs(run_ids: tuple[str, ...], only: str | None, show_all: bool,
+                 store: str | None, as_json: bool) -> None:
+    """Compare 2–5 runs: differing parameters, then each series' mean/max/p95/last."""
+    from flowtime.adapters.cli.context import container_for, print_json, print_table
+    from flowtime.adapters.wire import compare_out
+
+    wanted = [s for s in only.split(",") if s] if only else None
+    result = container_for(store).queries().compare(list(run_ids), as_json, wanted)
+    if as_json:
+        print_json(compare_out(result))
+        return
+    ids = [r["runId"] for r in result.runs]
+
+    def cell(value: object) -> str:
+        return "—" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+
+    print_table(["parameter", *ids],
+                [[name, *(cell(result.parameters[name].get(i)) for i in ids)]
+                 for name in result.differing_parameters], caption="parameters that differ")
+    rows = []
+    for s in result.series:
+        if not (s.differs or show_all):
+            continue
+        for stat in ("mean", "max", "p95", "last"):
+            rows.append([s.id if stat == "mean" else "", stat,
+                         *(cell(getattr(s.summaries[i], stat)) for i in ids)])
+    print_table(["series", "statistic", *ids], rows,
+                caption="series that differ" if not show_all else "series")
+
+
 @runs.command("export")
 @click.argument("run_id")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet", "arrow"]),

@@ -24,6 +24,7 @@ from flowtime.adapters.http import wire_docs
 from flowtime.adapters.http.problems import PROBLEM_MEDIA_TYPE
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import (
+    CompareOut,
     CreateRunBody,
     Mode,
     ProblemOut,
@@ -31,6 +32,7 @@ from flowtime.adapters.wire import (
     RunResponse,
     TemplateDetailOut,
     TemplateSummaryOut,
+    compare_out,
     page_response,
     record_response,
     result_response,
@@ -243,6 +245,21 @@ async def graph(queries: Queries, run_id: RunId) -> Graph:
     return await offload(queries.graph, run_id)
 
 
+@get("/v1/runs/compare", tags=["runs"], summary="Compare 2–5 runs",
+     description="Which parameters differ; per series the mean, max, p95 and last value in "
+                 "each run, and (unless values=false) the series aligned on the grid.",
+     responses=problems(400, 404, 422))
+async def compare_runs(
+    queries: Queries,
+    ids: Annotated[str, QueryParameter(description="2–5 run ids, comma-separated")],
+    values: Annotated[bool, QueryParameter()] = True,
+    series: Annotated[str | None, QueryParameter(description="Only these series "
+                                                 "(comma-separated)")] = None,
+) -> CompareOut:
+    only = [s for s in series.split(",") if s] if series else None
+    return compare_out(await offload(queries.compare, ids.split(","), values, only))
+
+
 ExportFormat = Literal["csv", "json", "parquet", "arrow"]
 
 
@@ -265,4 +282,4 @@ async def export(queries: Queries, run_id: RunId,
 
 ROUTES = [healthz, readyz, list_templates, get_template, create_run, list_runs, get_run,
           delete_run, series_index, series_csv, bundle_file, state, state_window, graph,
-          export]
+          export, compare_runs]
