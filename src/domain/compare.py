@@ -53,11 +53,12 @@ class Comparison:
 
 
 def check_ids(ids: list[str]) -> list[str]:
-    unique = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
-    if not 2 <= len(unique) <= MAX_RUNS:
-        raise invalid([Problem("ids", f"give 2 to {MAX_RUNS} different run ids, comma-separated "
-                               f"(got {len(unique)})")])
-    return unique
+    """2–5 run ids as given (a repeated id is compared once)."""
+    given = [i.strip() for i in ids if i.strip()]
+    if not 2 <= len(given) <= MAX_RUNS:
+        raise invalid([Problem("ids", f"give 2 to {MAX_RUNS} run ids, comma-separated "
+                               f"(got {len(given)})")])
+    return list(dict.fromkeys(given))
 
 
 def compare(runs: list[tuple[Any, dict[str, np.ndarray]]], with_values: bool = True,

@@ -251,7 +251,9 @@ async def graph(queries: Queries, run_id: RunId) -> Graph:
      responses=problems(400, 404, 422))
 async def compare_runs(
     queries: Queries,
-    ids: Annotated[str, QueryParameter(description="2–5 run ids, comma-separated")],
+    ids: Annotated[str, QueryParameter(
+        description="2–5 run ids, comma-separated",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(,[A-Za-z0-9][A-Za-z0-9._-]*){1,4}$")],
     values: Annotated[bool, QueryParameter()] = True,
     series: Annotated[str | None, QueryParameter(description="Only these series "
                                                  "(comma-separated)")] = None,
