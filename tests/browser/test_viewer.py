@@ -194,3 +194,26 @@ def test_what_if_slider_moves_the_chart(page, server):
     assert float(page.input_value("#p-weldBatch")) < 70  # the run form follows the slider
     page.click("#wi-save")
     page.wait_for_url("**/runs/*")
+
+
+def test_compare_page_overlays_two_runs(page, server):
+    ids = []
+    for capacity in (40, 50):
+        response = httpx.post(server + "/v1/runs", json={
+            "templateId": "it-system", "parameters": {"billingCapacity": capacity},
+            "options": {"seed": 3}}, timeout=30)
+        ids.append(response.json()["metadata"]["runId"])
+    page.goto(server + "/")
+    for run_id in ids:
+        page.check(f"tr[data-run-id='{run_id}'] input.pick")
+    page.click("#compare")
+    page.wait_for_selector("#cmp-chart canvas")
+    cells = page.locator("tr[data-param='billingCapacity'] td").all_text_contents()
+    assert cells == ["billingCapacity", "40", "50"]
+    series = page.get_attribute("#cmp-chart", "data-series")
+    assert series  # a differing series is charted
+    legend = page.text_content("#cmp-chart")
+    assert ids[0] in legend and ids[1] in legend
+    page.goto(server + "/runs/" + ids[1])
+    page.wait_for_selector("#parameters [data-param='billingCapacity']")
+    assert "50" in page.text_content("#parameters [data-param='billingCapacity']")

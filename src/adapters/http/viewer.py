@@ -1,4 +1,5 @@
-"""The browser run viewer: three static pages over the public JSON API.
+"""The browser run viewer: static pages over the public JSON API (runs list, run, template
+with its what-if panel, compare).
 
 Pages and assets ship inside the package (uPlot is vendored under static/vendor), so
 nothing is fetched from a CDN at run time.
@@ -43,7 +44,12 @@ async def template_page(template_id: FromPath[str]) -> Response[bytes]:
     return _html("template.html")
 
 
+@get("/compare", include_in_schema=False)
+async def compare_page() -> Response[bytes]:
+    return _html("compare.html")
+
+
 def viewer_routes() -> list[Any]:
     assets = create_static_files_router(path="/static", directories=[STATIC],
                                         include_in_schema=False)
-    return [runs_page, run_page, template_page, assets]
+    return [runs_page, run_page, template_page, compare_page, assets]

@@ -62,6 +62,16 @@ async function runsPage() {
   }
   templateSel.value = params.get("templateId") || "";
   modeSel.value = params.get("mode") || "";
+  const chosen = new Set();
+  const compare = document.getElementById("compare");
+  function updateCompare() {
+    compare.disabled = chosen.size < 2 || chosen.size > 5;
+    compare.textContent = `Compare selected (${chosen.size})`;
+  }
+  compare.addEventListener("click", () => {
+    location.href = "/compare?ids=" + encodeURIComponent(Array.from(chosen).join(","));
+  });
+  updateCompare();
 
   async function load() {
     const q = new URLSearchParams({ page: state.page, pageSize: state.pageSize });
@@ -71,7 +81,14 @@ async function runsPage() {
     const body = document.getElementById("runs-body");
     body.replaceChildren();
     for (const run of result.body.items) {
-      body.append(el("tr", { "data-run-id": run.runId },
+      const pick = el("input", { type: "checkbox", class: "pick", value: run.runId,
+                                 "aria-label": "compare " + run.runId });
+      pick.checked = chosen.has(run.runId);
+      pick.addEventListener("change", () => {
+        if (pick.checked) chosen.add(run.runId); else chosen.delete(run.runId);
+        updateCompare();
+      });
+      body.append(el("tr", { "data-run-id": run.runId }, el("td", {}, pick),
         el("td", {}, el("a", { href: "/runs/" + encodeURIComponent(run.runId) }, run.runId)),
         el("td", {}, run.templateTitle || run.templateId, " ", el("span", { class: "muted" }, run.templateVersion)),
         el("td", {}, run.mode), el("td", {}, run.createdUtc), el("td", {}, run.warningCount)));
@@ -150,7 +167,15 @@ async function runPage(runId) {
     "Mode": meta.mode, "Created": meta.createdUtc,
     "Grid": `${grid.bins} × ${grid.binSize} ${grid.binUnit}`, "Start": grid.startTimeUtc,
     "Series": run.body.artifacts.seriesCount, "Model hash": meta.schema.hash.slice(0, 19) + "…" };
+  const scenario = run.body.scenario || {};
+  if (scenario.seed !== undefined && scenario.seed !== null) facts["Seed"] = `${scenario.seed} (${scenario.rngKind})`;
+  if (scenario.pmfMode && scenario.pmfMode !== "sample") facts["PMF mode"] = scenario.pmfMode;
   for (const [k, v] of Object.entries(facts)) metaBox.append(el("div", {}, el("span", {}, k), v));
+  const params = document.getElementById("parameters");
+  for (const [name, value] of Object.entries(scenario.parameters || {})) {
+    params.append(el("div", { "data-param": name }, el("span", {}, name),
+                     Array.isArray(value) ? value.join(", ") : String(value)));
+  }
   const warnings = document.getElementById("warnings");
   for (const w of run.body.warnings) warnings.append(el("div", { class: "warning" }, w.message));
 
@@ -194,6 +219,49 @@ async function runPage(runId) {
     downloads.append(el("a", { href: `${base}/series/${encodeURIComponent(s.id)}`, download: "" },
                         s.id.split("@")[0] + ".csv"));
   }
+}
+
+// ---- compare page (/compare?ids=a,b) -----------------------------------------------------
+async function comparePage() {
+  const ids = new URLSearchParams(location.search).get("ids") || "";
+  const result = await api("/v1/runs/compare?ids=" + encodeURIComponent(ids));
+  if (!result.ok) {
+    document.getElementById("title").textContent = result.body.detail || "cannot compare";
+    return;
+  }
+  const body = result.body;
+  const runIds = body.runs.map((r) => r.runId);
+  document.getElementById("title").textContent = `Compare ${runIds.length} runs`;
+  const head = el("tr", {}, el("th", {}, "parameter"), ...runIds.map((id) =>
+    el("th", {}, el("a", { href: "/runs/" + encodeURIComponent(id) }, id))));
+  const rows = body.differingParameters.map((name) => el("tr", { "data-param": name },
+    el("td", {}, name), ...runIds.map((id) => el("td", {}, fmt(body.parameters[name][id])))));
+  document.getElementById("param-diff").append(el("thead", {}, head), el("tbody", {}, ...rows));
+  const select = document.getElementById("cmp-series");
+  const differing = body.series.filter((s) => s.differs);
+  for (const s of body.series) select.append(el("option", { value: s.id }, s.id + (s.differs ? " *" : "")));
+  select.value = (differing[0] || body.series[0] || {}).id || "";
+  let chart = null;
+  function draw() {
+    const series = body.series.find((s) => s.id === select.value);
+    if (!series) return;
+    const xs = series.values[runIds[0]].map((_, i) => i);
+    const data = [xs].concat(runIds.map((id) => series.values[id]));
+    if (chart) chart.destroy();
+    const box = document.getElementById("cmp-chart");
+    box.dataset.series = series.id;
+    chart = new uPlot({ width: Math.max(360, box.clientWidth || 900), height: 300,
+      scales: { x: { time: false } },
+      series: [{ label: "bin" }].concat(runIds.map((id, i) => ({ label: id,
+        stroke: WHATIF_COLORS[i % WHATIF_COLORS.length], width: 1.6 }))),
+      axes: [{}, { size: 50 }] }, data, box);
+    const summary = document.getElementById("cmp-summary");
+    summary.replaceChildren(el("tr", {}, el("th", {}, "statistic"), ...runIds.map((id) => el("th", {}, id))),
+      ...["mean", "max", "p95", "last"].map((stat) => el("tr", {}, el("td", {}, stat),
+        ...runIds.map((id) => el("td", {}, fmt(series.summaries[id][stat]))))));
+  }
+  select.addEventListener("change", draw);
+  draw();
 }
 
 // ---- template form ------------------------------------------------------------------------
@@ -382,6 +450,7 @@ document.addEventListener("DOMContentLoaded", () => {
   setupKeyBar();
   const page = document.body.dataset.page;
   const target = decodeURIComponent(location.pathname.split("/").slice(2).join("/"));
-  const run = { runs: runsPage, run: () => runPage(target), template: () => templatePage(target) }[page];
+  const run = { runs: runsPage, run: () => runPage(target), template: () => templatePage(target),
+                compare: comparePage }[page];
   run().catch((error) => { document.getElementById("title").textContent = "error: " + error; });
 });
