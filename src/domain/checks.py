@@ -22,11 +22,12 @@ first five offending bins are listed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from flowtime.domain.compiler import EvaluationPlan
+from flowtime.domain.flow import EdgeUse
 from flowtime.domain.model import ModelDef
 from flowtime.domain.runs import RunWarning
 
@@ -99,23 +100,39 @@ def run_checks(model: ModelDef, plan: EvaluationPlan,
     return found
 
 
+def _grouped(plan: EvaluationPlan, values: Mapping[str, np.ndarray], by_origin: bool,
+             accept: Callable[[EdgeUse], bool]) -> dict[str, list[EdgeUse]]:
+    """Accepted edges with a written flow, by source (or destination) node."""
+    groups: dict[str, list[EdgeUse]] = {}
+    for edge in plan.edges:
+        if edge.series in values and accept(edge):
+            groups.setdefault(edge.origin if by_origin else edge.destination, []).append(edge)
+    return groups
+
+
+def _metric(plan: EvaluationPlan, values: Mapping[str, np.ndarray], node: str,
+            metric: str) -> tuple[str, np.ndarray] | None:
+    """A topology node's metric series (NaN and ±inf as 0), if the run has it."""
+    component = next((c for c in plan.components if c.id == node), None)
+    series = component.metrics.get(metric) if component else None
+    if series is None or series not in values:
+        return None
+    return series, _safe(values[series])
+
+
+def _carries_served(edge: EdgeUse) -> bool:
+    return edge.type == "throughput" and (edge.measure or "served").lower() not in (
+        "attempts", "load", "errors", "failures")
+
+
 def _outgoing(plan: EvaluationPlan, values: Mapping[str, np.ndarray]) -> list[RunWarning]:
     found = []
-    by_source: dict[str, list] = {}
-    for edge in plan.edges:
-        if (edge.type == "throughput" and edge.series in values
-                and (edge.measure or "served").lower() not in
-                ("attempts", "load", "errors", "failures")):
-            by_source.setdefault(edge.origin, []).append(edge)
-    components = {c.id: c for c in plan.components}
-    for source, edges in by_source.items():
-        component = components.get(source)
-        served_id = component.metrics.get("served") if component else None
-        if served_id is None or served_id not in values:
+    for source, edges in _grouped(plan, values, True, _carries_served).items():
+        metric = _metric(plan, values, source, "served")
+        if metric is None:
             continue
-        served = _safe(values[served_id])
-        outgoing = np.sum([_safe(values[e.series]) for e in edges], axis=0)
-        gap = np.abs(served - outgoing)
+        outgoing = np.sum([_safe(values[str(e.series)]) for e in edges], axis=0)
+        gap = np.abs(metric[1] - outgoing)
         found.extend(_per_bin("edge_flow_mismatch_outgoing", source,
                               "served differs from the flow on its outgoing edges",
                               gap > TOLERANCE, gap, None, tuple(e.id for e in edges)))
@@ -162,28 +179,20 @@ def _supplied_queues(model: ModelDef, plan: EvaluationPlan,
 
 def _incoming(plan: EvaluationPlan, values: Mapping[str, np.ndarray]) -> list[RunWarning]:
     found = []
-    components = {c.id: c for c in plan.components}
-    by_target: dict[str, list] = {}
-    for edge in plan.edges:
-        if edge.type in ("throughput", "effort", "dependency") and edge.series in values:
-            by_target.setdefault(edge.destination, []).append(edge)
-    for target, edges in by_target.items():
-        component = components.get(target)
-        arrivals_id = component.metrics.get("arrivals") if component else None
-        if arrivals_id is None or arrivals_id not in values:
+    flowing = _grouped(plan, values, False,
+                       lambda e: e.type in ("throughput", "effort", "dependency"))
+    for target, edges in flowing.items():
+        metric = _metric(plan, values, target, "arrivals")
+        if metric is None:
             continue
-        arrivals = _safe(values[arrivals_id])
-        incoming = np.zeros_like(arrivals)
-        for edge in edges:
-            flow = _safe(values[edge.series])
-            lag = min(edge.lag, len(flow))
-            incoming[lag:] += flow[:len(flow) - lag]
+        arrivals_id, arrivals = metric
+        incoming = np.sum([_lagged(_safe(values[str(e.series)]), e.lag) for e in edges], axis=0)
         gap = np.abs(arrivals - incoming)
         edge_ids = tuple(e.id for e in edges)
         found.extend(_per_bin("edge_flow_mismatch_incoming", target,
                               "arrivals differ from the flow on its incoming edges",
                               gap > TOLERANCE, gap, None, edge_ids))
-        found.extend(_incoming_classes(plan, values, target, str(arrivals_id), edges,
+        found.extend(_incoming_classes(plan, values, target, arrivals_id, edges,
                                        gap <= TOLERANCE))
     return found
 
