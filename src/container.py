@@ -64,6 +64,7 @@ class Settings:
     max_capture_file_bytes: int = 64 * 1024 * 1024  # FLOWTIME_MAX_CAPTURE_FILE_BYTES
     log_level: str | None = None  # FLOWTIME_LOG_LEVEL; None: each driver's default
     max_sessions: int = 16  # FLOWTIME_MAX_SESSIONS: open what-if sessions per server process
+    max_sweep_points: int = 20_000  # FLOWTIME_MAX_SWEEP_POINTS: grid cells × samples (HTTP)
     session_idle_seconds: float = 300.0  # FLOWTIME_SESSION_IDLE_SECONDS
     # OpenTelemetry's standard variables: OTEL_SERVICE_NAME, and OTLP export when
     # OTEL_EXPORTER_OTLP[_<SIGNAL>]_ENDPOINT is set or OTEL_<SIGNAL>_EXPORTER=otlp.
@@ -98,6 +99,8 @@ class Settings:
             values["max_capture_file_bytes"] = int(env["FLOWTIME_MAX_CAPTURE_FILE_BYTES"])
         if env.get("FLOWTIME_FSYNC", "").lower() in ("0", "false", "no"):
             values["fsync"] = False
+        if env.get("FLOWTIME_MAX_SWEEP_POINTS", "").isdigit():
+            values["max_sweep_points"] = int(env["FLOWTIME_MAX_SWEEP_POINTS"])
         if env.get("FLOWTIME_MAX_SESSIONS", "").isdigit():
             values["max_sessions"] = int(env["FLOWTIME_MAX_SESSIONS"])
         idle = env.get("FLOWTIME_SESSION_IDLE_SECONDS", "")
@@ -120,6 +123,7 @@ class Settings:
                "FLOWTIME_MAX_CAPTURE_FILE_BYTES": str(self.max_capture_file_bytes),
                "FLOWTIME_EXECUTOR": self.executor, "FLOWTIME_FSYNC": "1" if self.fsync else "0",
                "FLOWTIME_MAX_SESSIONS": str(self.max_sessions),
+               "FLOWTIME_MAX_SWEEP_POINTS": str(self.max_sweep_points),
                "FLOWTIME_SESSION_IDLE_SECONDS": str(self.session_idle_seconds)}
         optional = {"FLOWTIME_API_KEY": self.api_key,
                     "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,

@@ -117,12 +117,14 @@ def check_parameters(request: SweepRequest, parameters: list[ParameterDef]) -> l
             p.loc.split(".", 1)[1].split("[")[0] not in request.grid]
 
 
-def check_size(request: SweepRequest) -> None:
-    """Refuse sweeps over MAX_SWEEP_RUNS runs (too large, before expanding anything)."""
+def check_size(request: SweepRequest, limit: int = MAX_SWEEP_RUNS) -> None:
+    """Refuse sweeps over `limit` runs (grid cells × samples; too large, before expanding
+    anything)."""
     count = _combinations(request) * (request.samples or 1)
-    if count > MAX_SWEEP_RUNS:
+    if count > limit:
         raise FlowTimeError(ErrorKind.TOO_LARGE, "sweep too large", [
-            Problem("grid", f"{count} runs exceed the limit of {MAX_SWEEP_RUNS}")])
+            Problem("grid", f"{count} runs (grid cells × samples) exceed the limit of {limit} "
+                    "(FLOWTIME_MAX_SWEEP_POINTS)")])
 
 
 def _combinations(request: SweepRequest) -> int:

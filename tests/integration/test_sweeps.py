@@ -220,3 +220,44 @@ def test_a_sweep_whose_driver_died_reads_as_interrupted_and_resumes(tmp_path, te
     assert container.sweeps().get(request.sweep_id).status == "running"
     resumed = container.sweeps().run(request)
     assert resumed.status == "completed" and resumed.progress.reused == 2
+
+
+def test_delete_cancels_an_http_sweep_and_a_repost_resumes(tmp_path, templates):
+    container = container_for(f"file://{tmp_path / 'cancel'}", templates, workers=1)
+    with TestClient(create_app(container)) as client:
+        body = {"templateId": "mc-pmf", "samples": 400, "seed": 1}
+        location = client.post("/v1/sweeps", json=body).headers["location"]
+        sweep_id = location.rsplit("/", 1)[1]
+        cancelled = client.delete(location)
+        assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelling"
+        deadline = time.monotonic() + 120
+        while (summary := client.get(location).json())["status"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert summary["status"] == "cancelled"
+        done = summary["progress"]["created"]
+        assert done < 400
+        runs_before = client.get("/v1/runs", params={"pageSize": 1}).json()["totalCount"]
+        time.sleep(0.5)  # nothing keeps running after the cancel
+        assert client.get("/v1/runs", params={"pageSize": 1}).json()["totalCount"] == runs_before
+        again = client.delete(location)  # not running any more: the status as it is
+        assert again.status_code == 200 and again.json()["status"] == "cancelled"
+        assert client.delete("/v1/sweeps/sweep_unknown").status_code == 404
+        assert client.post("/v1/sweeps", json=body).headers["location"].endswith(sweep_id)
+        while (summary := client.get(location).json())["status"] != "completed":
+            assert time.monotonic() < deadline + 120
+            time.sleep(0.3)
+        assert summary["progress"]["created"] + summary["progress"]["reused"] == 400
+        assert summary["progress"]["reused"] >= done
+
+
+def test_sweep_point_limit_is_configurable_and_a_413(tmp_path, templates):
+    container = build_container(Settings.from_env({
+        "FLOWTIME_STORE": f"file://{tmp_path / 'limit'}", "FLOWTIME_TEMPLATES_DIR": str(templates),
+        "FLOWTIME_MAX_SWEEP_POINTS": "50", "FLOWTIME_FSYNC": "0"}))
+    with TestClient(create_app(container)) as client:
+        # 3 cells × 20 samples = 60 points > 50
+        too_big = client.post("/v1/sweeps", json={"templateId": "transport-hub", "samples": 20,
+                                                  "grid": {"busSeats": [60, 80, 100]}})
+        assert too_big.status_code == 413
+        assert "60 runs (grid cells × samples) exceed the limit of 50" in too_big.text

@@ -12,14 +12,14 @@ import threading
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, SkipValidation
 
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import SweepBody
 from flowtime.domain.codec import SweepJson, SweepListItemJson
-from flowtime.domain.errors import invalid
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.sweeps import SweepService, check_parameters, check_size, check_sweep
 
@@ -31,7 +31,7 @@ log = logging.getLogger("flowtime.sweeps")
 Sweeps = NamedDependency[SkipValidation[SweepService]]
 SweepId = Annotated[str, PathParameter(pattern=RUN_ID_PATTERN.pattern)]
 
-_running: set[str] = set()
+_running: dict[str, threading.Event] = {}  # sweeps this process runs -> their cancel flag
 _lock = threading.Lock()
 
 
@@ -40,16 +40,16 @@ def _start(service: SweepService, request: Any) -> None:
     with _lock:
         if sweep_id in _running:
             return
-        _running.add(sweep_id)
+        cancel = _running[sweep_id] = threading.Event()
 
     def work() -> None:
         try:
-            service.run(request)
+            service.run(request, cancel=cancel)
         except Exception:
             log.exception("sweep %s failed", sweep_id)
         finally:
             with _lock:
-                _running.discard(sweep_id)
+                _running.pop(sweep_id, None)
 
     threading.Thread(target=work, name=f"sweep-{sweep_id}", daemon=True).start()
 
@@ -64,8 +64,8 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
         found = check_sweep(sweep)
         if found:
             raise invalid(found, "invalid sweep")
-        check_size(sweep)
         container = request.app.state.container
+        check_size(sweep, container.settings().max_sweep_points)
         template = await offload(container.templates().get, sweep.template_id)  # unknown: 404
         await offload(container.store().check)  # the store is down: 503 now, not a lost sweep
         found = check_parameters(sweep, template.parameters)
@@ -86,4 +86,21 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
     async def list_sweeps(sweeps: Sweeps) -> SweepList:
         return SweepList(items=await offload(sweeps.list))
 
-    return [create_sweep, get_sweep, list_sweeps]
+    @delete("/v1/sweeps/{sweep_id:str}", tags=["sweeps"], summary="Cancel a running sweep",
+            description="Stops handing out points and drops those not started; points "
+                        "already running finish (their runs are kept). The sweep ends "
+                        "`cancelled`; POSTing it again resumes and reuses finished runs.",
+            status_code=202, guards=[require_api_key], responses=problems(400, 401, 404, 409))
+    async def cancel_sweep(sweeps: Sweeps, sweep_id: SweepId) -> Response[dict[str, Any]]:
+        with _lock:
+            cancel = _running.get(sweep_id)
+        summary = await offload(sweeps.get, sweep_id)  # unknown: 404
+        if cancel is None:
+            if summary.status == "running":
+                raise FlowTimeError(ErrorKind.CONFLICT, "sweep runs elsewhere", [Problem(
+                    "sweepId", f"sweep '{sweep_id}' is not running in this server process")])
+            return Response({"sweepId": sweep_id, "status": summary.status}, status_code=200)
+        cancel.set()
+        return Response({"sweepId": sweep_id, "status": "cancelling"}, status_code=202)
+
+    return [create_sweep, get_sweep, list_sweeps, cancel_sweep]
