@@ -182,6 +182,13 @@ class SweepService:
         self.executor = executor
         self.clock = clock
 
+    def accept(self, request: SweepRequest) -> None:
+        """Write the sweep's first summary now, so an accepted sweep can be read (and
+        cancelled) before its driver thread has started."""
+        points = expand(request)
+        self._write(request, points, {}, SweepProgress(total=len(points)), "running",
+                    format_utc(self.clock.now().replace(microsecond=0)))
+
     def run(self, request: SweepRequest, on_progress: Callable[[SweepProgress], None] | None = None,
             cancel: threading.Event | None = None, checkpoint_seconds: float = 2.0
             ) -> SweepJson:

@@ -225,7 +225,7 @@ def test_a_sweep_whose_driver_died_reads_as_interrupted_and_resumes(tmp_path, te
 def test_delete_cancels_an_http_sweep_and_a_repost_resumes(tmp_path, templates):
     container = container_for(f"file://{tmp_path / 'cancel'}", templates, workers=1)
     with TestClient(create_app(container)) as client:
-        body = {"templateId": "mc-pmf", "samples": 400, "seed": 1}
+        body = {"templateId": "mc-pmf", "samples": 5000, "seed": 1}
         location = client.post("/v1/sweeps", json=body).headers["location"]
         sweep_id = location.rsplit("/", 1)[1]
         cancelled = client.delete(location)
@@ -236,19 +236,22 @@ def test_delete_cancels_an_http_sweep_and_a_repost_resumes(tmp_path, templates):
             time.sleep(0.2)
         assert summary["status"] == "cancelled"
         done = summary["progress"]["created"]
-        assert done < 400
+        assert done < 5000
         runs_before = client.get("/v1/runs", params={"pageSize": 1}).json()["totalCount"]
         time.sleep(0.5)  # nothing keeps running after the cancel
         assert client.get("/v1/runs", params={"pageSize": 1}).json()["totalCount"] == runs_before
         again = client.delete(location)  # not running any more: the status as it is
         assert again.status_code == 200 and again.json()["status"] == "cancelled"
         assert client.delete("/v1/sweeps/sweep_unknown").status_code == 404
+        # POST again: the finished points are reused (then stop it once that is visible)
         assert client.post("/v1/sweeps", json=body).headers["location"].endswith(sweep_id)
-        while (summary := client.get(location).json())["status"] != "completed":
-            assert time.monotonic() < deadline + 120
-            time.sleep(0.3)
-        assert summary["progress"]["created"] + summary["progress"]["reused"] == 400
-        assert summary["progress"]["reused"] >= done
+        while (summary := client.get(location).json())["progress"]["reused"] < done:
+            assert summary["status"] == "running" and time.monotonic() < deadline + 120
+            time.sleep(0.2)
+        client.delete(location)
+        while (summary := client.get(location).json())["status"] == "running":
+            time.sleep(0.2)
+        assert summary["status"] == "cancelled" and summary["progress"]["reused"] >= done
 
 
 def test_sweep_point_limit_is_configurable_and_a_413(tmp_path, templates):

@@ -71,6 +71,10 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
         found = check_parameters(sweep, template.parameters)
         if found:
             raise invalid(found, "invalid sweep")
+        with _lock:
+            already = sweep.sweep_id in _running
+        if not already:
+            await offload(sweeps.accept, sweep)  # the 202 names a sweep that can be read
         _start(sweeps, sweep)
         location = f"/v1/sweeps/{sweep.sweep_id}"
         return Response({"sweepId": sweep.sweep_id, "status": "accepted", "location": location},
