@@ -216,9 +216,13 @@ class RunQueryService:
             raise invalid([Problem("binIndex", f"must be between 0 and {bins - 1}")])
         return state_at(view, bin_index)
 
-    def state_window(self, run_id: str, start: int, end: int) -> StateWindow:
+    def state_window(self, run_id: str, start: int = 0, end: int | None = None) -> StateWindow:
+        """Bins start..end inclusive; `end` defaults to the last bin, or to the last of the
+        largest window (500 bins) from `start` in longer runs."""
         view = self._view(run_id)
         bins = view.grid.bins
+        if end is None:
+            end = min(bins - 1, start + MAX_WINDOW_BINS - 1)
         problems = []
         if not 0 <= start < bins:
             problems.append(Problem("startBin", f"must be between 0 and {bins - 1}"))

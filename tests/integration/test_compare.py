@@ -55,3 +55,11 @@ def test_compare_two_runs(client, tmp_path, monkeypatch):
     assert "weld_queue\tmean\t13\t26" in text.output
     as_json = CliRunner().invoke(cli, ["runs", "compare", a, b, "--json"])
     assert json.loads(as_json.output)["differingParameters"] == ["weldBatch"]
+
+
+def test_state_window_defaults_to_the_whole_run(client):
+    run_id = _run(client, 38)
+    window = client.get(f"/v1/runs/{run_id}/state_window").json()
+    assert window["window"] == {"startBin": 0, "endBin": 11, "binCount": 12}
+    tail = client.get(f"/v1/runs/{run_id}/state_window", params={"startBin": 10}).json()
+    assert tail["window"] == {"startBin": 10, "endBin": 11, "binCount": 2}

@@ -231,8 +231,10 @@ async def state(
                 **problems(400, 404, 413, 422)})
 async def state_window(
     queries: Queries, run_id: RunId,
-    start_bin: Annotated[int, QueryParameter(name="startBin")],
-    end_bin: Annotated[int, QueryParameter(name="endBin", description="inclusive")],
+    start_bin: Annotated[int, QueryParameter(name="startBin", description="default 0")] = 0,
+    end_bin: Annotated[int | None, QueryParameter(
+        name="endBin", description="inclusive; default the last bin (at most 500 bins "
+        "from startBin)")] = None,
 ) -> wire_docs.StateWindow:  # the domain StateWindow; this class documents its shape
     return await offload(queries.state_window, run_id, start_bin, end_bin)
 
