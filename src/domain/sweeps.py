@@ -299,9 +299,22 @@ def bands_csv(matrix: np.ndarray) -> bytes:
 
 
 def _summary_csv(runs: Iterable[SweepRunJson]) -> bytes:
-    lines = ["index,runId,status,seed,parameters"]
-    for run in runs:
-        params = canonical_json(run.parameters).replace('"', '""')
+    """One row per point, one column per parameter (`param.<name>`; arrays and other
+    non-scalar values as JSON in one quoted cell)."""
+    rows = list(runs)
+    names = list(dict.fromkeys(name for run in rows for name in run.parameters))
+    lines = [",".join(["index", "runId", "status", "seed", *(f"param.{n}" for n in names)])]
+    for run in rows:
         seed = "" if run.seed is None else str(run.seed)
-        lines.append(f'{run.index},{run.run_id or ""},{run.status},{seed},"{params}"')
+        cells = [str(run.index), run.run_id or "", run.status, seed]
+        for name in names:
+            value = run.parameters.get(name)
+            if value is None:
+                cells.append("")
+            elif isinstance(value, bool | int | float) and not isinstance(value, str):
+                cells.append(canonical_json(value))
+            else:
+                text = value if isinstance(value, str) else canonical_json(value)
+                cells.append('"' + text.replace('"', '""') + '"')
+        lines.append(",".join(cells))
     return ("\n".join(lines) + "\n").encode("utf-8")

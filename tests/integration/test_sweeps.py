@@ -264,3 +264,14 @@ def test_sweep_point_limit_is_configurable_and_a_413(tmp_path, templates):
                                                   "grid": {"busSeats": [60, 80, 100]}})
         assert too_big.status_code == 413
         assert "60 runs (grid cells × samples) exceed the limit of 50" in too_big.text
+
+
+def test_sweep_csv_has_one_column_per_parameter(tmp_path, templates):
+    container = container_for(f"file://{tmp_path / 'csv'}", templates, workers=1)
+    request = SweepRequest("it-system", grid={"billingCapacity": [30, 45]},
+                           parameters={"errorRate": 0.05})
+    container.sweeps().run(request)
+    text = container.store().read_sweep_file(request.sweep_id, "sweep.csv").decode()
+    head, *rows = text.splitlines()
+    assert head == "index,runId,status,seed,param.errorRate,param.billingCapacity"
+    assert [r.split(",")[4:] for r in rows] == [["0.05", "30"], ["0.05", "45"]]
