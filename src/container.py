@@ -310,7 +310,8 @@ class Container:
                                                    clock=self.clock()))
 
     def analysis(self) -> AnalysisService:
-        return self._one("analysis", lambda: _analysis(templates=self.templates()))
+        return self._one("analysis", lambda: _analysis(templates=self.templates(),
+                                                        store=self.store(), clock=self.clock()))
 
 
 def build_container(settings: Settings | None = None, **overrides: Any) -> Container:

@@ -1,9 +1,11 @@
 """The analysis service: the one place HTTP, the CLI and what-if sessions ask questions of a
 model (MODELING §6). It loads the template (catalogue id or YAML text), compiles a `Study`
-once per question and runs the operation; nothing is written."""
+once per question and runs the operation; a result is written only when asked (`save`:
+`analyses/<id>/result.json` through the store's record port)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +22,15 @@ from flowtime.domain.analysis import (
 from flowtime.domain.checks import run_checks
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
+from flowtime.domain.grid import format_utc
+from flowtime.domain.hashing import sha256_canonical
 from flowtime.domain.runs import RunWarning
 from flowtime.domain.templates import Template, build_model, parse_template, template_id_from
-from flowtime.ports import TemplateSource
+from flowtime.ports import Clock, TemplateSource
+from flowtime.ports.sweeps import RecordStore
 
 TIERS = ("schema", "compile", "analyse")
+RECORD_KIND = "analyses"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +54,39 @@ class ValidationReport:
 
 
 class AnalysisService:
-    def __init__(self, templates: TemplateSource):
+    def __init__(self, templates: TemplateSource, store: RecordStore | None = None,
+                 clock: Clock | None = None):
         self.templates = templates
+        self.store = store
+        self.clock = clock
+
+    # -- saved results (`analyses/<id>/result.json`) -------------------------------------
+    def save(self, kind: str, request: dict[str, Any], result: dict[str, Any]) -> str:
+        """Keep a result; the id follows from the question, so asking again replaces it."""
+        assert self.store is not None and self.clock is not None
+        analysis_id = "analysis_" + sha256_canonical(
+            {"kind": kind, "request": request}).removeprefix("sha256:")[:16]
+        record = {"id": analysis_id, "kind": kind,
+                  "createdUtc": format_utc(self.clock.now().replace(microsecond=0)),
+                  "request": request, "result": result}
+        self.store.write_record(RECORD_KIND, analysis_id, json.dumps(record).encode("utf-8"))
+        return analysis_id
+
+    def saved(self, analysis_id: str) -> dict[str, Any]:
+        assert self.store is not None
+        return dict(json.loads(self.store.read_record(RECORD_KIND, analysis_id)))
+
+    def list_saved(self) -> list[dict[str, Any]]:
+        assert self.store is not None
+        items = []
+        for analysis_id in self.store.list_records(RECORD_KIND):
+            record = self.saved(analysis_id)
+            request = record.get("request") or {}
+            items.append({"id": analysis_id, "kind": record.get("kind"),
+                          "createdUtc": record.get("createdUtc"),
+                          "templateId": request.get("templateId"),
+                          "metric": request.get("metric")})
+        return sorted(items, key=lambda i: str(i.get("createdUtc")), reverse=True)
 
     @staticmethod
     def check_source(source: StudySource) -> None:

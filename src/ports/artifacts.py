@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary
-from flowtime.ports.sweeps import SweepStore
+from flowtime.ports.sweeps import RecordStore, SweepStore
 
 
-class ArtifactStore(SweepStore, Protocol):
+class ArtifactStore(SweepStore, RecordStore, Protocol):
     """Immutable run bundles keyed by run id; each bundle is {relative path: bytes}.
 
     `publish` stages every file and makes the run visible in one step: readers never see

@@ -153,3 +153,20 @@ def test_concurrent_overwrites_all_succeed_and_the_last_writer_wins(store):
     assert store.read("hot", "run.json") in {bundle(str(i))["run.json"] for i in range(1, 9)}
     assert store.read("hot", "series/x.csv") == b"t,value\n0,1\n"
     assert store.run_ids() == ["hot"]
+
+
+def test_records_are_written_read_listed_and_replaced(store):
+    assert store.list_records("analyses") == []
+    store.write_record("analyses", "analysis_a1", b'{"v": 1}')
+    store.write_record("analyses", "analysis_b2", b'{"v": 2}')
+    assert store.read_record("analyses", "analysis_a1") == b'{"v": 1}'
+    assert store.list_records("analyses") == ["analysis_a1", "analysis_b2"]
+    store.write_record("analyses", "analysis_a1", b'{"v": 3}')  # replaced as a whole
+    assert store.read_record("analyses", "analysis_a1") == b'{"v": 3}'
+    with pytest.raises(FlowTimeError) as missing:
+        store.read_record("analyses", "analysis_nope")
+    assert missing.value.kind == "not_found"
+    for kind, record_id in (("runs", "x"), ("analyses", "../x"), ("analyses", "")):
+        with pytest.raises(FlowTimeError) as bad:
+            store.write_record(kind, record_id, b"{}")
+        assert bad.value.kind == "invalid"

@@ -91,3 +91,22 @@ def test_cli_analyze_matches_http(monkeypatch, tmp_path):
     unknown = runner.invoke(cli, ["analyze", "sensitivity", "--template-id", "assembly-line",
                                   "--knob", "zz", "--metric", "weld_queue"])
     assert unknown.exit_code == 2 and "unknown knob 'zz'" in unknown.output
+
+
+def test_saved_analyses_are_listed_and_fetched(client):
+    body = {**LINE, "knob": "weldBatch", "metric": "weld_queue", "target": 13, "lo": 0,
+            "hi": 80, "save": True}
+    first = client.post("/v1/goal-seek", json=body).json()
+    analysis_id = first["analysisId"]
+    assert analysis_id.startswith("analysis_")
+    again = client.post("/v1/goal-seek", json=body).json()
+    assert again["analysisId"] == analysis_id  # the same question: the same record
+    record = client.get(f"/v1/analyses/{analysis_id}").json()
+    assert record["kind"] == "goal-seek" and record["request"]["knob"] == "weldBatch"
+    assert record["result"]["value"] == pytest.approx(38, abs=1e-6)
+    listed = client.get("/v1/analyses").json()
+    assert [i["id"] for i in listed] == [analysis_id] and listed[0]["metric"] == "weld_queue"
+    unsaved = client.post("/v1/sensitivity", json={**LINE, "knobs": ["weldBatch"],
+                                                   "metric": "weld_queue"}).json()
+    assert unsaved.get("analysisId") is None
+    assert client.get("/v1/analyses/analysis_nope").status_code == 404

@@ -7,14 +7,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import post
+from litestar import get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, SkipValidation
+from litestar.params import JSONBody, PathParameter, SkipValidation
 
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import WarningOut, Wire, warning_out
 from flowtime.domain.analysis import Constraint
 from flowtime.domain.analysis_service import AnalysisService, StudySource
+from flowtime.domain.hashing import RUN_ID_PATTERN
 
 Analysis = NamedDependency[SkipValidation[AnalysisService]]
 Number = Annotated[float, msgspec.Meta(description="a finite number")]
@@ -33,6 +34,8 @@ class StudyBody(Wire, kw_only=True, forbid_unknown_fields=True):
     samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
     statistic: Annotated[str, msgspec.Meta(
         description="mean (default; the reference's only one), sum, max, p95, last:N")] = "mean"
+    save: Annotated[bool, msgspec.Meta(
+        description="keep the result as an analysis record (GET /v1/analyses/{id})")] = False
 
     def source(self) -> StudySource:
         return StudySource(self.template_id, self.template, dict(self.parameters), self.seed,
@@ -91,6 +94,7 @@ class SensitivityOut(Wire):
     metric: str
     statistic: str
     points: list[SensitivityPointOut]
+    analysis_id: str | None = None
 
 
 class SeekStepOut(Wire):
@@ -108,6 +112,7 @@ class GoalSeekOut(Wire):
     iterations: int
     trace: list[SeekStepOut]
     standard_error: float | None = None
+    analysis_id: str | None = None
 
 
 class OptimizeStepOut(Wire):
@@ -124,6 +129,7 @@ class OptimizeOut(Wire):
     trace: list[OptimizeStepOut]
     rounded: list[str]  # integer knobs: their values were rounded
     violations: dict[str, float]  # constraints still violated at the answer, by how much
+    analysis_id: str | None = None
 
 
 class ProblemOut(Wire):
@@ -153,8 +159,9 @@ def analysis_routes(problems: Any, offload: Any) -> list[Any]:
                                ) -> SensitivityOut:
         points = await offload(analysis.sensitivity, data.source(), data.knobs, data.metric,
                                data.statistic, data.perturbation)
-        return SensitivityOut(data.metric, data.statistic, [
+        out = SensitivityOut(data.metric, data.statistic, [
             SensitivityPointOut(p.knob, p.base_value, p.gradient) for p in points])
+        return await _saved(analysis, offload, "sensitivity", data, out)
 
     @post("/v1/goal-seek", tags=["analysis"], summary="The knob value that hits a target",
           status_code=200, guards=guards, responses=errors)
@@ -162,9 +169,10 @@ def analysis_routes(problems: Any, offload: Any) -> list[Any]:
         result = await offload(analysis.goal_seek, data.source(), data.knob, data.metric,
                                data.target, data.lo, data.hi, data.statistic, data.tolerance,
                                data.max_iterations)
-        return GoalSeekOut(result.value, result.achieved, result.converged, result.iterations,
-                           [SeekStepOut(s.iteration, s.value, s.achieved, s.lo, s.hi)
-                            for s in result.trace], result.stderr)
+        out = GoalSeekOut(result.value, result.achieved, result.converged, result.iterations,
+                          [SeekStepOut(s.iteration, s.value, s.achieved, s.lo, s.hi)
+                           for s in result.trace], result.stderr)
+        return await _saved(analysis, offload, "goal-seek", data, out)
 
     @post("/v1/optimize", tags=["analysis"], summary="Best knob values within ranges",
           status_code=200, guards=guards, responses=errors)
@@ -174,9 +182,10 @@ def analysis_routes(problems: Any, offload: Any) -> list[Any]:
         result = await offload(analysis.optimize, data.source(), data.knobs, ranges,
                                data.metric, data.objective, data.statistic, data.tolerance,
                                data.max_iterations, rules)
-        return OptimizeOut(result.values, result.achieved, result.converged, result.iterations,
-                           [OptimizeStepOut(s.iteration, s.values, s.achieved)
-                            for s in result.trace], result.rounded, result.violations)
+        out = OptimizeOut(result.values, result.achieved, result.converged, result.iterations,
+                          [OptimizeStepOut(s.iteration, s.values, s.achieved)
+                           for s in result.trace], result.rounded, result.violations)
+        return await _saved(analysis, offload, "optimize", data, out)
 
     @post("/v1/validate", tags=["analysis"], summary="Check a template without running it",
           status_code=200, guards=guards, responses=errors)
@@ -186,4 +195,28 @@ def analysis_routes(problems: Any, offload: Any) -> list[Any]:
                            [ProblemOut(p.loc, p.msg) for p in report.problems],
                            [warning_out(w) for w in report.warnings])
 
-    return [post_sensitivity, post_goal_seek, post_optimize, post_validate]
+    @get("/v1/analyses", tags=["analysis"], summary="Saved analysis results, newest first",
+         responses=problems())
+    async def list_analyses(analysis: Analysis) -> list[dict[str, Any]]:
+        return await offload(analysis.list_saved)
+
+    @get("/v1/analyses/{analysis_id:str}", tags=["analysis"], summary="A saved analysis",
+         responses=problems(400, 404))
+    async def get_analysis(analysis: Analysis, analysis_id: Annotated[str, PathParameter(
+            pattern=RUN_ID_PATTERN.pattern)]) -> dict[str, Any]:
+        return await offload(analysis.saved, analysis_id)
+
+    return [post_sensitivity, post_goal_seek, post_optimize, post_validate, list_analyses,
+            get_analysis]
+
+
+async def _saved(analysis: AnalysisService, offload: Any, kind: str, body: StudyBody,
+                 out: Any) -> Any:
+    """With `save`, keep the result as an analysis record and name it in the answer."""
+    if not body.save:
+        return out
+    request = msgspec.to_builtins(body)
+    request.pop("save", None)
+    result = msgspec.to_builtins(out)
+    analysis_id = await offload(analysis.save, kind, request, result)
+    return msgspec.structs.replace(out, analysis_id=analysis_id)

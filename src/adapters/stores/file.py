@@ -41,6 +41,7 @@ from flowtime.adapters.stores import faults
 from flowtime.adapters.stores.paths import (
     already_exists,
     check_bundle,
+    check_record,
     check_relative_path,
     check_run_id,
 )
@@ -349,6 +350,28 @@ class FileArtifactStore:
     def list_sweeps(self) -> list[str]:
         folder = self.root / "sweeps"
         return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+    # -- records (saved analyses) ------------------------------------------------------
+    def write_record(self, kind: str, record_id: str, data: bytes) -> None:
+        check_record(kind, record_id)
+        target = self.root / kind / record_id / "result.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".result.json.{secrets.token_hex(4)}")
+        temp.write_bytes(data)
+        os.replace(temp, target)
+
+    def read_record(self, kind: str, record_id: str) -> bytes:
+        check_record(kind, record_id)
+        try:
+            return (self.root / kind / record_id / "result.json").read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            raise not_found("id", f"no {kind} record '{record_id}'") from None
+
+    def list_records(self, kind: str) -> list[str]:
+        check_record(kind, "x")
+        folder = self.root / kind
+        return sorted(p.name for p in folder.iterdir() if (p / "result.json").is_file()) \
+            if folder.is_dir() else []
 
     def check(self) -> None:
         if not (self.runs.is_dir() and os.access(self.runs, os.W_OK)):

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from flowtime.adapters.stores.paths import (
     already_exists,
     check_bundle,
+    check_record,
     check_relative_path,
     check_run_id,
 )
@@ -21,6 +22,7 @@ class MemoryArtifactStore:
     def __init__(self) -> None:
         self._runs: dict[str, tuple[dict[str, bytes], RunSummary]] = {}
         self._sweeps: dict[str, dict[str, bytes]] = {}
+        self._records: dict[str, dict[str, bytes]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -87,6 +89,22 @@ class MemoryArtifactStore:
 
     def list_sweeps(self) -> list[str]:
         return sorted(self._sweeps)
+
+    def write_record(self, kind: str, record_id: str, data: bytes) -> None:
+        check_record(kind, record_id)
+        with self._lock:
+            self._records.setdefault(kind, {})[record_id] = data
+
+    def read_record(self, kind: str, record_id: str) -> bytes:
+        check_record(kind, record_id)
+        try:
+            return self._records[kind][record_id]
+        except KeyError:
+            raise not_found("id", f"no {kind} record '{record_id}'") from None
+
+    def list_records(self, kind: str) -> list[str]:
+        check_record(kind, "x")
+        return sorted(self._records.get(kind, {}))
 
     def clean_debris(self, older_than_seconds: float = 3600) -> int:
         return 0  # publishing is a single dict assignment: nothing can be left half-done

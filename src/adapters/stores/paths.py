@@ -16,6 +16,17 @@ def check_run_id(run_id: str) -> None:
                                "starts with a letter or digit; at most 128 characters)")])
 
 
+RECORD_KINDS = ("analyses",)
+
+
+def check_record(kind: str, record_id: str) -> None:
+    """A known record kind and an id shaped like a run id (one path segment)."""
+    if kind not in RECORD_KINDS:
+        raise invalid([Problem("kind", f"unknown record kind '{kind}'")])
+    if not isinstance(record_id, str) or not is_valid_run_id(record_id):
+        raise invalid([Problem("id", "not a valid id (letters, digits, '.', '_', '-')")])
+
+
 def check_relative_path(path: str) -> list[str]:
     """The path's parts; refuses absolute paths, `..`, hidden parts, backslashes and NUL."""
     if (

@@ -33,6 +33,7 @@ from flowtime.adapters.stores import faults
 from flowtime.adapters.stores.paths import (
     already_exists,
     check_bundle,
+    check_record,
     check_relative_path,
     check_run_id,
 )
@@ -335,6 +336,33 @@ class S3ArtifactStore:
         if data is None:
             raise not_found("sweepId", f"no '{path}' for sweep '{sweep_id}'")
         return data
+
+    @_store_call("write the record")
+    def write_record(self, kind: str, record_id: str, data: bytes) -> None:
+        check_record(kind, record_id)
+        self.client.put_object(Bucket=self.bucket,
+                               Key=f"{self.prefix}{kind}/{record_id}/result.json", Body=data)
+
+    @_store_call("read the record")
+    def read_record(self, kind: str, record_id: str) -> bytes:
+        check_record(kind, record_id)
+        data = self._get_bytes(f"{self.prefix}{kind}/{record_id}/result.json")
+        if data is None:
+            raise not_found("id", f"no {kind} record '{record_id}'")
+        return data
+
+    @_store_call("list records")
+    def list_records(self, kind: str) -> list[str]:
+        check_record(kind, "x")
+        prefix = f"{self.prefix}{kind}/"
+        found = set()
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                rest = item["Key"][len(prefix):]
+                if rest.endswith("/result.json") and rest.count("/") == 1:
+                    found.add(rest.split("/", 1)[0])
+        return sorted(found)
 
     @_store_call("list sweeps")
     def list_sweeps(self) -> list[str]:
