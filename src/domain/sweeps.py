@@ -182,6 +182,13 @@ class SweepService:
         self.executor = executor
         self.clock = clock
 
+    def mark(self, summary: SweepJson, status: str) -> SweepJson:
+        """Rewrite a finished summary with another status (a terminated driver's sweep is
+        `interrupted`, not `cancelled`); the CSV and bands stay as written."""
+        updated = msgspec.structs.replace(summary, status=status)
+        self.store.write_sweep_file(summary.sweep_id, "sweep.json", encode(updated))
+        return updated
+
     def accept(self, request: SweepRequest) -> None:
         """Write the sweep's first summary now, so an accepted sweep can be read (and
         cancelled) before its driver thread has started."""

@@ -275,3 +275,128 @@ def test_sweep_csv_has_one_column_per_parameter(tmp_path, templates):
     head, *rows = text.splitlines()
     assert head == "index,runId,status,seed,param.errorRate,param.billingCapacity"
     assert [r.split(",")[4:] for r in rows] == [["0.05", "30"], ["0.05", "45"]]
+
+
+@pytest.mark.slow
+def test_sigterm_interrupts_a_cli_sweep_without_orphaned_workers(tmp_path, templates):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FLOWTIME_DATA_DIR": str(tmp_path / "term"), "FLOWTIME_FSYNC": "0"}
+    env.pop("FLOWTIME_STORE", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowtime.adapters.cli.main", "sweep", "--template-id", "mc-pmf",
+         "--templates", str(templates), "--samples", "5000", "--seed", "2", "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sweeps = tmp_path / "term" / "sweeps"
+    deadline = time.monotonic() + 60
+    while not (sweeps.exists() and any(sweeps.glob("*/sweep.json"))):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.2)
+    time.sleep(1.5)
+    children = subprocess.run(["ps", "--ppid", str(process.pid), "-o", "pid="],
+                              capture_output=True, text=True).stdout.split()
+    assert children, "the pool's workers should be running"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads(next(sweeps.glob("*/sweep.json")).read_text())
+    assert summary["status"] == "interrupted"
+    assert 0 < summary["progress"]["done"] < 5000
+    _all_gone([int(p) for p in children])
+
+
+def _descendants(pid: int) -> list[int]:
+    import subprocess
+
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        kids = [int(p) for p in subprocess.run(["ps", "--ppid", str(parent), "-o", "pid="],
+                                               capture_output=True, text=True).stdout.split()]
+        found.extend(kids)
+        queue.extend(kids)
+    return found
+
+
+def _all_gone(pids: list[int], seconds: float = 10) -> None:
+    """Every process is gone within `seconds`: none left behind as an orphan."""
+    import os
+
+    deadline = time.monotonic() + seconds
+    for pid in pids:
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, f"process {pid} outlived its parent"
+            time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_server_interrupts_its_sweeps_and_a_repost_resumes(tmp_path, templates):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from benchmarks.server import free_port
+
+    port = free_port()
+    env = {**os.environ, "FLOWTIME_DATA_DIR": str(tmp_path / "srv"), "FLOWTIME_FSYNC": "0",
+           "FLOWTIME_TEMPLATES_DIR": str(templates), "FLOWTIME_SWEEP_WORKERS": "2",
+           "FLOWTIME_LOG_LEVEL": "ERROR"}
+    env.pop("FLOWTIME_STORE", None)
+    command = [sys.executable, "-m", "flowtime.adapters.cli.main", "serve", "--port", str(port),
+               "--log-level", "warning"]
+    base = f"http://127.0.0.1:{port}"
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+
+    body = {"templateId": "mc-pmf", "samples": 5000, "seed": 3}
+    server = start()
+    try:
+        location = base + httpx.post(f"{base}/v1/sweeps", json=body).headers["location"]
+        deadline = time.monotonic() + 60
+        while httpx.get(location).json()["progress"]["done"] < 20:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        children = _descendants(server.pid)  # forkserver, resource tracker, pool workers
+        assert len(children) >= 3
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    _all_gone(children)
+    summary = json.loads(next((tmp_path / "srv" / "sweeps").glob("*/sweep.json")).read_text())
+    assert summary["status"] == "interrupted"
+    done = summary["progress"]["created"]
+    assert 0 < done < 5000
+    server = start()
+    try:
+        httpx.post(f"{base}/v1/sweeps", json=body)
+        while httpx.get(location).json()["progress"]["reused"] < done:
+            assert time.monotonic() < deadline + 60
+            time.sleep(0.2)
+        httpx.delete(location)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

@@ -76,7 +76,18 @@ def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str
         raise invalid(found, "invalid sweep")  # exit 2, before any worker starts
     service = container.sweeps()
     cancel = threading.Event()
+    terminated = threading.Event()
     outcome: dict[str, Any] = {}
+
+    import signal
+
+    def on_terminate(signum: int, frame: Any) -> None:
+        # SIGTERM (a supervisor, `kill`): stop handing out points, let the ones in flight
+        # finish so no worker is orphaned, then record the sweep as interrupted.
+        terminated.set()
+        cancel.set()
+
+    signal.signal(signal.SIGTERM, on_terminate)
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -115,6 +126,8 @@ def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str
     if "error" in outcome:
         raise outcome["error"]
     summary = outcome["summary"]
+    if terminated.is_set() and summary.status == "cancelled":
+        summary = service.mark(summary, "interrupted")
     if as_json:
         print_json(summary)
     else:
@@ -127,6 +140,8 @@ def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str
         click.echo(f"failed: {json.dumps(run.parameters)} seed={run.seed}", err=True)
         for problem in run.problems or []:
             click.echo(f"  {problem}", err=True)
+    if summary.status == "interrupted":
+        raise SystemExit(143)  # 128 + SIGTERM
     if summary.status == "cancelled":
         raise SystemExit(130)
     if failed:

@@ -26,7 +26,7 @@ from flowtime.adapters.http.problems import (
 from flowtime.adapters.http.routes import ROUTES, offload, problems
 from flowtime.adapters.http.security import request_id_middleware
 from flowtime.adapters.http.sessions import session_routes
-from flowtime.adapters.http.sweeps import sweep_routes
+from flowtime.adapters.http.sweeps import stop_sweeps, sweep_routes
 from flowtime.adapters.http.viewer import viewer_routes
 from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
 from flowtime.domain.errors import FlowTimeError
@@ -88,6 +88,7 @@ def create_app(container: Any) -> Litestar:
             Exception: handle_unexpected,
         },
         middleware=[request_id_middleware],
+        on_shutdown=[stop_sweeps],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="flowtime",

@@ -32,7 +32,9 @@ Sweeps = NamedDependency[SkipValidation[SweepService]]
 SweepId = Annotated[str, PathParameter(pattern=RUN_ID_PATTERN.pattern)]
 
 _running: dict[str, threading.Event] = {}  # sweeps this process runs -> their cancel flag
+_interrupted: set[str] = set()  # cancelled because the server is stopping
 _lock = threading.Lock()
+SHUTDOWN_GRACE_SECONDS = 20.0
 
 
 def _start(service: SweepService, request: Any) -> None:
@@ -44,7 +46,11 @@ def _start(service: SweepService, request: Any) -> None:
 
     def work() -> None:
         try:
-            service.run(request, cancel=cancel)
+            summary = service.run(request, cancel=cancel)
+            with _lock:
+                stopping = sweep_id in _interrupted
+            if stopping and summary.status == "cancelled":
+                service.mark(summary, "interrupted")  # the server stopped, not a user
         except Exception:
             log.exception("sweep %s failed", sweep_id)
         finally:
@@ -52,6 +58,25 @@ def _start(service: SweepService, request: Any) -> None:
                 _running.pop(sweep_id, None)
 
     threading.Thread(target=work, name=f"sweep-{sweep_id}", daemon=True).start()
+
+
+def stop_sweeps() -> None:
+    """On server shutdown (SIGTERM/SIGINT): stop every sweep this process runs, let the
+    points in flight finish (so no pool worker is orphaned) and leave each `interrupted`;
+    POSTing it again resumes."""
+    import time
+
+    with _lock:
+        running = dict(_running)
+        _interrupted.update(running)
+    for cancel in running.values():
+        cancel.set()
+    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        with _lock:
+            if not any(sweep_id in _running for sweep_id in running):
+                return
+        time.sleep(0.1)
 
 
 def sweep_routes(problems: Any, offload: Any) -> list[Any]:
