@@ -222,6 +222,7 @@ class SweepProgressJson(Doc):
     created: int
     reused: int
     failed: int
+    eta_seconds: float | None = None  # while running: the rate so far over what is left
 
 
 class SweepRunJson(Doc):

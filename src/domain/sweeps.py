@@ -235,6 +235,11 @@ class SweepService:
                 problems=list(outcome.problems) if outcome and outcome.problems else None,
                 aggregates=outcome.aggregates if outcome and outcome.aggregates else None,
             ))
+        eta = None
+        began = parse_utc(started)
+        if status == "running" and progress.done and began is not None:
+            elapsed = (self.clock.now() - began).total_seconds()
+            eta = round(elapsed / progress.done * (progress.total - progress.done), 1)
         summary = SweepJson(
             schema_version=1, sweep_id=request.sweep_id, template_id=request.template_id,
             mode=request.mode, grid=request.grid, parameters=request.parameters,
@@ -243,7 +248,7 @@ class SweepService:
             updated_utc=format_utc(self.clock.now().replace(microsecond=0)),
             progress=SweepProgressJson(total=progress.total, done=progress.done,
                                        created=progress.created, reused=progress.reused,
-                                       failed=progress.failed),
+                                       failed=progress.failed, eta_seconds=eta),
             runs=runs,
         )
         self.store.write_sweep_file(request.sweep_id, "sweep.csv", _summary_csv(runs))

@@ -375,9 +375,10 @@ def test_sigterm_to_the_server_interrupts_its_sweeps_and_a_repost_resumes(tmp_pa
     try:
         location = base + httpx.post(f"{base}/v1/sweeps", json=body).headers["location"]
         deadline = time.monotonic() + 60
-        while httpx.get(location).json()["progress"]["done"] < 20:
+        while (progress := httpx.get(location).json()["progress"])["done"] < 20:
             assert time.monotonic() < deadline
             time.sleep(0.2)
+        assert progress["etaSeconds"] > 0  # the rate so far over what is left
         children = _descendants(server.pid)  # forkserver, resource tracker, pool workers
         assert len(children) >= 3
         server.send_signal(signal.SIGTERM)

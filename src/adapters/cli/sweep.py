@@ -96,8 +96,11 @@ def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str
                   TextColumn("[green]{task.fields[created]} new[/] "
                              "{task.fields[reused]} reused [red]{task.fields[failed]} failed[/]"),
                   TimeRemainingColumn(), transient=as_json) as bar:
-        task = bar.add_task(f"sweep {request.sweep_id}", total=None, created=0, reused=0,
-                            failed=0)
+        from flowtime.domain.sweeps import expand
+
+        # the total from the first frame (not 0/None while the workers start)
+        task = bar.add_task(f"sweep {request.sweep_id}", total=len(expand(request)),
+                            created=0, reused=0, failed=0)
 
         def update(progress: Any) -> None:
             bar.update(task, total=progress.total, completed=progress.done,
