@@ -87,3 +87,17 @@ def test_api_key_by_header_or_first_message(tmp_path):
         with client.websocket_connect("/v1/sessions") as ws:
             ws.send_json({"templateId": "it-system", "apiKey": "s3cret"})
             assert ws.receive_json()["ready"]
+
+
+def test_hostile_frames_get_errors_and_the_session_survives(tmp_path):
+    with client_for(tmp_path) as client, client.websocket_connect("/v1/sessions") as ws:
+        ws.send_json({"templateId": "assembly-line"})
+        assert ws.receive_json()["ready"]
+        for frame in ("[" * 100_000, '{"set": {"weldBatch": NaN}}', '{"set": [1, 2]}',
+                      '{"set": {"weldBatch": 1e400}}', '"just a string"', '{"zz": 1}',
+                      '{"set": {"weldBatch": true}}', '{"series": ["nope"]}'):
+            ws.send_text(frame)
+            reply = ws.receive_json()
+            assert "error" in reply, (frame[:40], reply)
+        ws.send_json({"set": {"weldBatch": 40}, "series": ["weld_queue"]})
+        assert "series" in ws.receive_json()

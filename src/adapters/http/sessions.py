@@ -91,6 +91,9 @@ async def _receive(socket: WebSocket, settings: Any) -> dict[str, Any] | None:
         except ValueError as exc:
             await socket.send_json({"error": f"not JSON: {exc}", "problems": []})
             continue
+        except RecursionError:
+            await socket.send_json({"error": "JSON nested too deeply", "problems": []})
+            continue
         if not isinstance(message, dict):
             await socket.send_json({"error": "a message is a JSON object", "problems": []})
             continue
