@@ -46,6 +46,7 @@ class RunOptions(Wire, forbid_unknown_fields=True):
     overwrite_existing: bool = False
     dry_run: bool = False
     pmf_mode: Literal["sample", "expected"] = "sample"
+    tags: dict[str, str] = msgspec.field(default_factory=dict)  # mutable later: PATCH …/tags
     # gt=-1 rather than ge=0: the OpenAPI generator drops a zero minimum.
     seed: Annotated[int, msgspec.Meta(gt=-1, le=2**63 - 1)] | None = None
 
@@ -73,7 +74,7 @@ class CreateRunBody(Wire, forbid_unknown_fields=True):
             run_id=self.options.run_id, overwrite_existing=self.options.overwrite_existing,
             dry_run=self.options.dry_run, seed=self.options.seed,
             template_text=self.template, template_name="inline" if self.template else None,
-            pmf_mode=self.options.pmf_mode,
+            pmf_mode=self.options.pmf_mode, tags=dict(self.options.tags),
         )
 
 
@@ -190,6 +191,7 @@ class RunResponse(Wire):
     reused: bool = False
     analysis: AnalysisOut | None = None
     scenario: ScenarioOut | None = None
+    tags: dict[str, str] | None = None
 
 
 class RunListItem(Wire):
@@ -346,6 +348,7 @@ def record_response(record: RunRecord, reused: bool = False) -> RunResponse:
                               for b in record.bottlenecks]),
         scenario=ScenarioOut(dict(record.parameters), record.seed, record.rng_kind,
                              record.pmf_mode, record.template_hash),
+        tags=dict(record.tags),
     )
 
 

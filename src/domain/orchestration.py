@@ -47,6 +47,7 @@ from flowtime.domain.runs import (
     RunRequest,
     RunResult,
 )
+from flowtime.domain.tags import check_tags, write_tags
 from flowtime.domain.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
 from flowtime.domain.templates import Template, build_model, parse_template, template_id_from
 from flowtime.domain.validation import output_series
@@ -93,6 +94,11 @@ def check_request(request: RunRequest) -> list[Problem]:
     if request.pmf_mode not in PMF_MODES:
         problems.append(Problem("options.pmfMode", f"must be sample or expected (got "
                                 f"{request.pmf_mode!r})"))
+    if request.tags:
+        try:
+            check_tags(request.tags, "options.tags")
+        except FlowTimeError as exc:
+            problems.extend(exc.problems)
     if request.run_id is not None and not is_valid_run_id(request.run_id):
         problems.append(Problem(
             "options.runId",
@@ -229,6 +235,8 @@ class RunOrchestrationService:
                                       reusable)
         if not published:
             return self._existing(run_id)  # a concurrent identical request won
+        if request.tags:
+            write_tags(self.store, run_id, dict(request.tags))
         record = record_of(bundle.run, bundle.metadata, bundle.index, bundle.telemetry,
                            sha256_bytes(bundle.files[PROVENANCE_JSON]),
                            lambda path: self.store.location(run_id, path), set(bundle.files),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import replace
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -73,10 +75,15 @@ from flowtime.domain.state import (
     state_at,
     state_window,
 )
+from flowtime.domain.tags import check_tags, matches, read_tags, write_tags
 from flowtime.domain.validation import validate_and_plan
 from flowtime.ports import ArtifactStore
 
 VIEW_CACHE_SIZE = 64
+
+
+def _with_tags(record: RunRecord, store: ArtifactStore) -> RunRecord:
+    return replace(record, tags=read_tags(store, record.run_id))
 EPOCH = "1970-01-01T00:00:00Z"
 
 
@@ -120,11 +127,26 @@ class RunQueryService:
         self._lock = threading.Lock()
 
     def get_run(self, run_id: str) -> RunRecord:
-        return describe_run(self.store, run_id)
+        return _with_tags(describe_run(self.store, run_id), self.store)
+
+    def tag_run(self, run_id: str, changes: dict[str, Any]) -> dict[str, str]:
+        """Merge `changes` into the run's tags (a null value removes a tag)."""
+        describe_run(self.store, run_id)  # unknown run: 404 (before the body's details)
+        checked = check_tags(changes, allow_delete=True)
+        tags = read_tags(self.store, run_id)
+        for key, value in checked.items():
+            if value is None:
+                tags.pop(key, None)
+            else:
+                tags[key] = value
+        return write_tags(self.store, run_id, tags)
 
     def list_runs(
-        self, run_filter: RunFilter, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
+        self, run_filter: RunFilter, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE,
+        tags: dict[str, str | None] | None = None,
     ) -> RunPage:
+        if tags:
+            return self._list_tagged(run_filter, page, page_size, tags)
         problems = []
         if page < 1:
             problems.append(Problem("page", "must be ≥ 1"))
@@ -306,6 +328,23 @@ class RunQueryService:
                     nodes_with_classes=sum(1 for n in nodes if n.classes),
                     nodes=sum(1 for n in nodes if n.metrics)))
         return RunView(metadata, grid, nodes, warnings, constraint_views(plan, series), edges)
+
+    def _list_tagged(self, run_filter: RunFilter, page: int, page_size: int,
+                     tags: dict[str, str | None]) -> RunPage:
+        """Tag filters read each listed run's tags (a run catalog would index them)."""
+        matching = []
+        number = 1
+        while True:
+            batch = self.list_runs(run_filter, number, MAX_PAGE_SIZE)
+            for summary in batch.items:
+                if matches(read_tags(self.store, summary.run_id), tags):
+                    matching.append(summary)
+            if number * MAX_PAGE_SIZE >= batch.total_count:
+                break
+            number += 1
+        size = min(max(page_size, 1), MAX_PAGE_SIZE)
+        start = (max(page, 1) - 1) * size
+        return RunPage(matching[start:start + size], len(matching), page, size)
 
     def compare(self, ids: list[str], with_values: bool = True,
                 only: list[str] | None = None) -> Comparison:

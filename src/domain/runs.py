@@ -37,6 +37,7 @@ class RunRequest:
     template_text: str | None = None
     template_name: str | None = None
     pmf_mode: str = "sample"  # sample | expected (PMF nodes as E = Σ v·p, the reference's)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def inline(self) -> bool:
@@ -166,6 +167,7 @@ class RunRecord:
     seed: int | None = None
     rng_kind: str | None = None
     template_hash: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def telemetry_sources_resolved(self) -> bool:

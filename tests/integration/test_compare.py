@@ -63,3 +63,30 @@ def test_state_window_defaults_to_the_whole_run(client):
     assert window["window"] == {"startBin": 0, "endBin": 11, "binCount": 12}
     tail = client.get(f"/v1/runs/{run_id}/state_window", params={"startBin": 10}).json()
     assert tail["window"] == {"startBin": 10, "endBin": 11, "binCount": 2}
+
+
+def test_tags_on_create_patch_and_filter(client, tmp_path, monkeypatch):
+    body = {"templateId": "assembly-line", "options": {"tags": {"team": "ops", "case": "a"}}}
+    first = client.post("/v1/runs", json=body).json()["metadata"]["runId"]
+    second = _run(client, 36)
+    assert client.get(f"/v1/runs/{first}").json()["tags"] == {"case": "a", "team": "ops"}
+    files_before = client.get(f"/v1/runs/{first}/files/manifest.json").content
+    changed = client.patch(f"/v1/runs/{second}/tags", json={"team": "ops", "x": "1"})
+    assert changed.status_code == 200 and changed.json() == {"team": "ops", "x": "1"}
+    assert client.patch(f"/v1/runs/{second}/tags", json={"x": None}).json() == {"team": "ops"}
+    listed = client.get("/v1/runs", params={"tag": "team:ops"}).json()
+    assert {i["runId"] for i in listed["items"]} == {first, second}
+    only = client.get("/v1/runs", params={"tag": "team:ops,case:a"}).json()
+    assert [i["runId"] for i in only["items"]] == [first] and only["totalCount"] == 1
+    assert client.get(f"/v1/runs/{first}/files/manifest.json").content == files_before
+    bad = client.patch(f"/v1/runs/{second}/tags", json={"bad key": "v"})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["loc"] == "tags.bad key"
+    assert client.patch("/v1/runs/nope/tags", json={"a": "b"}).status_code == 404
+    bad_create = client.post("/v1/runs", json={"templateId": "assembly-line",
+                                               "options": {"tags": {"a b": "c"}}})
+    assert bad_create.status_code == 400
+    monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path))
+    out = CliRunner().invoke(cli, ["runs", "list", "--tag", "case:a", "--json"])
+    assert [i["runId"] for i in json.loads(out.output)["items"]] == [first]
+    tagged = CliRunner().invoke(cli, ["runs", "tag", second, "stage=review", "team="])
+    assert json.loads(tagged.output) == {"stage": "review"}

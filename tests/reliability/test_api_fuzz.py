@@ -66,6 +66,12 @@ def test_api_conforms_to_its_schema_and_never_fails(operation, mode):
             # request that validation rightly refuses, with a located problem.
             assert response.json()["errors"][0]["loc"]
             return
+        if (response.status_code == 200 and operation.label == "POST /v1/validate"
+                and isinstance(case.body, dict) and case.body.get("template") is not None
+                and response.json()["valid"] is False):
+            # Validating template text is the point: random text is reported, not refused.
+            assert response.json()["problems"]
+            return
         case.validate_response(response)
 
     try:

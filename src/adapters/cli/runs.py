@@ -20,18 +20,22 @@ def runs() -> None:
 @click.option("--has-warnings/--no-warnings", default=None)
 @click.option("--page", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--page-size", type=click.IntRange(1, 200), default=50, show_default=True)
+@click.option("--tag", "tags", multiple=True, metavar="KEY:VALUE", help="Only runs with this "
+              "tag (repeat for several).")
 @click.option("--store", help=STORE_HELP)
 @click.option("--json", "as_json", is_flag=True)
 @report_errors
 def list_runs(mode: str | None, template_id: str | None, has_warnings: bool | None, page: int,
-              page_size: int, store: str | None, as_json: bool) -> None:
+              page_size: int, tags: tuple[str, ...], store: str | None, as_json: bool) -> None:
     """List runs, newest first."""
     from flowtime.adapters.cli.context import container_for, print_json
     from flowtime.adapters.wire import page_response
     from flowtime.domain.runs import RunFilter
+    from flowtime.domain.tags import parse_filters
 
     queries = container_for(store).queries()
-    result = queries.list_runs(RunFilter(mode, template_id, has_warnings), page, page_size)
+    result = queries.list_runs(RunFilter(mode, template_id, has_warnings), page, page_size,
+                               parse_filters(list(tags)))
     if as_json:
         print_json(page_response(result))
         return
@@ -117,6 +121,24 @@ def delete_run(run_id: str, store: str | None) -> None:
 
     container_for(store).queries().delete_run(run_id)
     click.echo(f"deleted {run_id}")
+
+
+@runs.command("tag")
+@click.argument("run_id")
+@click.argument("changes", nargs=-1, required=True, metavar="KEY=VALUE|KEY=")
+@click.option("--store", help=STORE_HELP)
+@report_errors
+def tag_run(run_id: str, changes: tuple[str, ...], store: str | None) -> None:
+    """Set tags on a run (`KEY=` removes one); prints the run's tags."""
+    from flowtime.adapters.cli.context import container_for, print_json
+
+    updates: dict[str, str | None] = {}
+    for item in changes:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"expected KEY=VALUE, got {item!r}")
+        updates[key] = value or None
+    print_json(container_for(store).queries().tag_run(run_id, updates))
 
 
 @runs.command("compare")

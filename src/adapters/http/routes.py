@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
-from litestar import Response, delete, get, post
+from litestar import Response, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
@@ -168,9 +168,25 @@ async def list_runs(
     page: Annotated[int, QueryParameter(ge=1, examples=[Example(value=1)])] = 1,
     page_size: Annotated[int, QueryParameter(name="pageSize", ge=1,
                                              description="Clamped to 200")] = DEFAULT_PAGE_SIZE,
+    tag: Annotated[str | None, QueryParameter(
+        description="key:value (or just key: any value); comma-separated to require "
+        "several")] = None,
 ) -> RunListResponse:
+    from flowtime.domain.tags import parse_filters
+
     run_filter = RunFilter(mode, template_id, has_warnings)
-    return page_response(await offload(queries.list_runs, run_filter, page, page_size))
+    filters = parse_filters([t for t in tag.split(",") if t]) if tag else None
+    return page_response(await offload(queries.list_runs, run_filter, page, page_size,
+                                       filters))
+
+
+@patch("/v1/runs/{run_id:str}/tags", tags=["runs"], summary="Change a run's tags",
+       description="Merges the given tags; a null value removes one. Tags are the only "
+                   "mutable part of a run: bundle files and their hashes never change.",
+       guards=[require_api_key, require_json], responses=problems(400, 401, 404, 415))
+async def tag_run(queries: Queries, run_id: RunId,
+                  data: JSONBody[dict[str, str | None]]) -> dict[str, str]:
+    return await offload(queries.tag_run, run_id, data)
 
 
 @get("/v1/runs/{run_id:str}", tags=["runs"], summary="Describe a run",
@@ -286,4 +302,4 @@ async def export(queries: Queries, run_id: RunId,
 
 ROUTES = [healthz, readyz, list_templates, get_template, create_run, list_runs, get_run,
           delete_run, series_index, series_csv, bundle_file, state, state_window, graph,
-          export, compare_runs]
+          export, compare_runs, tag_run]

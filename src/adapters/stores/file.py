@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlparse
 
 from flowtime.adapters.stores import faults
 from flowtime.adapters.stores.paths import (
+    RECORD_FILES,
     already_exists,
     check_bundle,
     check_record,
@@ -354,23 +355,23 @@ class FileArtifactStore:
     # -- records (saved analyses) ------------------------------------------------------
     def write_record(self, kind: str, record_id: str, data: bytes) -> None:
         check_record(kind, record_id)
-        target = self.root / kind / record_id / "result.json"
+        target = self.root / kind / record_id / RECORD_FILES[kind]
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".result.json.{secrets.token_hex(4)}")
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
         temp.write_bytes(data)
         os.replace(temp, target)
 
     def read_record(self, kind: str, record_id: str) -> bytes:
         check_record(kind, record_id)
         try:
-            return (self.root / kind / record_id / "result.json").read_bytes()
+            return (self.root / kind / record_id / RECORD_FILES[kind]).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             raise not_found("id", f"no {kind} record '{record_id}'") from None
 
     def list_records(self, kind: str) -> list[str]:
         check_record(kind, "x")
         folder = self.root / kind
-        return sorted(p.name for p in folder.iterdir() if (p / "result.json").is_file()) \
+        return sorted(p.name for p in folder.iterdir() if (p / RECORD_FILES[kind]).is_file()) \
             if folder.is_dir() else []
 
     def check(self) -> None:

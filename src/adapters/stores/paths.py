@@ -16,7 +16,8 @@ def check_run_id(run_id: str) -> None:
                                "starts with a letter or digit; at most 128 characters)")])
 
 
-RECORD_KINDS = ("analyses",)
+RECORD_FILES = {"analyses": "result.json", "tags": "tags.json"}  # kind -> the record's file
+RECORD_KINDS = tuple(RECORD_FILES)
 
 
 def check_record(kind: str, record_id: str) -> None:

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlparse
 
 from flowtime.adapters.stores import faults
 from flowtime.adapters.stores.paths import (
+    RECORD_FILES,
     already_exists,
     check_bundle,
     check_record,
@@ -341,12 +342,13 @@ class S3ArtifactStore:
     def write_record(self, kind: str, record_id: str, data: bytes) -> None:
         check_record(kind, record_id)
         self.client.put_object(Bucket=self.bucket,
-                               Key=f"{self.prefix}{kind}/{record_id}/result.json", Body=data)
+                               Key=f"{self.prefix}{kind}/{record_id}/{RECORD_FILES[kind]}",
+                               Body=data)
 
     @_store_call("read the record")
     def read_record(self, kind: str, record_id: str) -> bytes:
         check_record(kind, record_id)
-        data = self._get_bytes(f"{self.prefix}{kind}/{record_id}/result.json")
+        data = self._get_bytes(f"{self.prefix}{kind}/{record_id}/{RECORD_FILES[kind]}")
         if data is None:
             raise not_found("id", f"no {kind} record '{record_id}'")
         return data
@@ -360,7 +362,7 @@ class S3ArtifactStore:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 rest = item["Key"][len(prefix):]
-                if rest.endswith("/result.json") and rest.count("/") == 1:
+                if rest.endswith("/" + RECORD_FILES[kind]) and rest.count("/") == 1:
                     found.add(rest.split("/", 1)[0])
         return sorted(found)
 
