@@ -148,3 +148,14 @@ def test_templates_show_describes_the_topology(runner):
     assert "Platform" in shown.output and "dispatch every 2 bins" in shown.output
     claims = runner.invoke(cli, ["templates", "show", "claims-desk"]).output
     assert "shares triage" in claims and "serviceWithBuffer" in claims
+
+
+def test_errors_are_json_with_json_and_suggest_template_ids(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["run", "--template-id", "it-sytem", "--json"])
+    assert result.exit_code == 2
+    body = json.loads(result.output.strip().splitlines()[-1])
+    assert body["kind"] == "not_found" and body["problems"][0]["loc"] == "templateId"
+    assert "did you mean 'it-system'?" in body["error"]
+    plain = CliRunner().invoke(cli, ["run", "--template-id", "it-sytem"])
+    assert plain.output.startswith("error: template 'it-sytem' not found (did you mean")

@@ -25,8 +25,13 @@ EXIT_CODES = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _wants_json(kwargs: dict[str, Any]) -> bool:
+    return bool(kwargs.get("as_json")) or "--json" in sys.argv[1:]
+
+
 def report_errors(func: F) -> F:
-    """Turn FlowTimeError into one clean line (+ one line per problem) and an exit code."""
+    """Turn FlowTimeError into one clean line (+ one line per problem) and an exit code;
+    with `--json`, into `{"error", "kind", "problems": [{loc, msg}]}` on stderr instead."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -35,6 +40,13 @@ def report_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except FlowTimeError as exc:
+            if _wants_json(kwargs):
+                import json
+
+                click.echo(json.dumps({"error": exc.detail, "kind": exc.kind.value,
+                                       "problems": [{"loc": p.loc, "msg": p.msg}
+                                                    for p in exc.problems]}), err=True)
+                sys.exit(EXIT_CODES.get(exc.kind.value, EXIT_FAILURE))
             click.echo(f"error: {exc.detail}", err=True)
             if len(exc.problems) > 1 or (exc.problems and str(exc.problems[0]) not in exc.detail):
                 for problem in exc.problems:

@@ -73,7 +73,11 @@ class DirectoryTemplateSource:
             return self._valid[template_id]
         if template_id in self._broken:
             raise self._broken[template_id]
-        raise not_found("templateId", f"template '{template_id}' not found")
+        import difflib
+
+        close = difflib.get_close_matches(str(template_id), list(self._valid), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise not_found("templateId", f"template '{template_id}' not found{hint}")
 
     def problems(self) -> dict[str, FlowTimeError]:
         """Files in the folder that failed to parse, by file stem or id."""
