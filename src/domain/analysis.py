@@ -37,6 +37,7 @@ from flowtime.domain.classes import normalised
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
 from flowtime.domain.expressions.ast import references
+from flowtime.domain.expressions.vector import as_series, evaluate
 from flowtime.domain.flow import class_series_name, snake
 from flowtime.domain.model import ConstNode, ExprNode, Model
 from flowtime.domain.parameters import check_value
@@ -123,17 +124,22 @@ class Study:
             knobs[p.name] = Knob(p.name, "parameter", p.type, p.lower, p.upper,
                                  float(resolved[p.name]), alone if fast else (),
                                  rebuild=not fast)
-        env = self._base_values()
         asts = self.model.plan.asts
+        bins = self.model.grid.bins
         for node in definition.nodes:
-            # const nodes, and expressions that read no other node (`expr: "40"`)
-            constant = isinstance(node, ConstNode) or (
-                isinstance(node, ExprNode) and node.id in asts
-                and not references(asts[node.id]))
-            if constant and node.id not in knobs:
-                knobs[node.id] = Knob(node.id, "node", "number", None, None,
-                                      float(np.mean(env[node.id])) if node.id in env else 0.0,
-                                      (node.id,))
+            # const nodes, and expressions that read no other node (`expr: "40"`); the base
+            # value is the node's mean, computed from the node alone
+            if node.id in knobs:
+                continue
+            if isinstance(node, ConstNode):
+                base = float(np.mean(node.values)) if node.values else 0.0
+            elif (isinstance(node, ExprNode) and node.id in asts
+                  and not references(asts[node.id])):
+                with np.errstate(all="ignore"):
+                    base = float(np.mean(as_series(evaluate(asts[node.id], {}, bins, {}), bins)))
+            else:
+                continue
+            knobs[node.id] = Knob(node.id, "node", "number", None, None, base, (node.id,))
         for tnode in definition.topology.nodes:
             name = f"{snake(tnode.id)}_wip_limit"
             if tnode.wip_limit is not None and name in self.model.plan.node_ids:
@@ -146,9 +152,6 @@ class Study:
                     f"{source}.{class_id}", "classRate", "number", 0.0, None, rate,
                     source=source, class_id=class_id)
         return knobs
-
-    def _base_values(self) -> dict[str, np.ndarray]:
-        return evaluate_model(self.model, self.seed, pmf_mode=self.pmf_mode)
 
     def knob(self, knob_id: str, loc: str = "knob") -> Knob:
         found = self.knobs.get(knob_id)

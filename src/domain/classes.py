@@ -340,17 +340,23 @@ def _target_class(routes: list[Any], class_id: str) -> Expr:
     return total
 
 
+def off_bins(parts: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Bins where Σ classes (`parts`) and the total differ by more than 1e-9 (relative
+    above 1); bins whose total is not finite are not compared."""
+    finite = np.isfinite(total)
+    gap = np.abs(np.where(finite, parts - total, 0.0))
+    allowed = INVARIANT_TOLERANCE * np.maximum(1.0, np.abs(np.where(finite, total, 0.0)))
+    return np.flatnonzero(gap > allowed)
+
+
 def check_invariant(class_series: Mapping[str, tuple[str, ...]],
                     values: Mapping[str, np.ndarray]) -> None:
-    """Σ classes = total within 1e-9 (relative above 1) in every bin where the total is
-    finite. A violation is an engine bug: it raises an internal error naming the series."""
+    """Σ classes = total (`off_bins`) in every bin. A violation is an engine bug: it raises
+    an internal error naming the series."""
     for total_id, names in class_series.items():
         total = values[total_id]
         parts = np.sum([values[n] for n in names], axis=0)
-        finite = np.isfinite(total)
-        gap = np.abs(np.where(finite, parts - total, 0.0))
-        allowed = INVARIANT_TOLERANCE * np.maximum(1.0, np.abs(np.where(finite, total, 0.0)))
-        bad = np.flatnonzero(gap > allowed)
+        bad = off_bins(parts, total)
         if bad.size:
             t = int(bad[0])
             raise FlowTimeError(ErrorKind.INTERNAL, (

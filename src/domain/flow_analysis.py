@@ -14,8 +14,9 @@ Inputs are plain arrays (NaN and ±inf count as 0), so the run-level summary
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -166,18 +167,26 @@ def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int) -> list[F
     return found
 
 
+def node_flow(node_id: str, metrics: Mapping[str, np.ndarray],
+              overflow: np.ndarray | None) -> NodeFlow:
+    """The rules' view of one node from its metric series (camelCase names, as in /state)."""
+    return NodeFlow(node_id, queue=metrics.get("queue"), served=metrics.get("served"),
+                    capacity=metrics.get("capacity"), arrivals=metrics.get("arrivals"),
+                    overflow=overflow)
+
+
 def node_flows(components: Iterable[Component],
                series: Callable[[str], np.ndarray | None]) -> list[NodeFlow]:
     """The rules' view of compiled topology nodes; `series` looks a series up by name."""
-    def get(name: str | None) -> np.ndarray | None:
-        return None if name is None else series(name)
-
-    return [NodeFlow(c.id, queue=get(c.metrics.get("queue")), served=get(c.metrics.get("served")),
-                     capacity=get(c.metrics.get("capacity")),
-                     arrivals=get(c.metrics.get("arrivals")), overflow=get(c.overflow))
-            for c in components]
+    flows = []
+    for c in components:
+        metrics = {k: v for k, name in c.metrics.items() if (v := series(name)) is not None}
+        flows.append(node_flow(c.id, metrics, series(c.overflow) if c.overflow else None))
+    return flows
 
 
-def throughput_links(edges: Iterable[EdgeUse]) -> Links:
+def throughput_links(edges: Iterable[EdgeUse | Any]) -> Links:
+    """Links over the edges that carry flow (anything with origin, destination and type:
+    compiled edges, or the edges of a loaded run)."""
     return Links.of((e.origin, e.destination) for e in edges
                     if e.type in ("throughput", "effort", "dependency"))

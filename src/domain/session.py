@@ -4,24 +4,16 @@ feeds it decoded messages and sends back what it returns."""
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from flowtime.domain.analysis import Study, require_known
 from flowtime.domain.analysis_service import AnalysisService, StudySource
 from flowtime.domain.checks import run_checks
 from flowtime.domain.errors import Problem, invalid
+from flowtime.domain.state import state_numbers
 from flowtime.domain.validation import output_series
-
-
-def _values(series: np.ndarray) -> list[float | None]:
-    """JSON-ready numbers: null when not finite, 6 decimals (as /state)."""
-    return [None if not math.isfinite(v) else (0.0 if abs(v) < 1e-9 else round(v, 6))
-            for v in series.tolist()]
 
 
 @dataclass(slots=True)
@@ -82,7 +74,7 @@ class WhatIfSession:
         model = self.study.last_model
         warnings = run_checks(model.definition, model.plan, values)
         return {
-            "series": {requested: _values(values[name])
+            "series": {requested: state_numbers(values[name])
                        for requested, name in zip(wanted, names, strict=True)},
             "warnings": [{"code": w.code, "message": w.message, "nodeId": w.node_id}
                          for w in warnings],

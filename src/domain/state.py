@@ -25,7 +25,13 @@ import msgspec
 import numpy as np
 
 from flowtime.domain.flow import category
-from flowtime.domain.flow_analysis import Links, NodeFlow, analyse
+from flowtime.domain.flow_analysis import (
+    Links,
+    NodeFlow,
+    analyse,
+    node_flow,
+    throughput_links,
+)
 from flowtime.domain.grid import TimeGrid, format_utc
 from flowtime.domain.model import SEMANTIC_FIELDS
 
@@ -316,13 +322,8 @@ class RunView:
     def flows(self) -> tuple[list[NodeFlow], Links]:
         """The flow-analysis view of the nodes and their throughput links, built once."""
         if not self._flows:
-            nodes = [NodeFlow(n.id, queue=n.metrics.get("queue"), served=n.metrics.get("served"),
-                              capacity=n.metrics.get("capacity"),
-                              arrivals=n.metrics.get("arrivals"), overflow=n.overflow)
-                     for n in self.nodes]
-            links = Links.of((e.origin, e.destination) for e in self.edges
-                             if e.type in ("throughput", "effort", "dependency"))
-            self._flows.extend([nodes, links])
+            nodes = [node_flow(n.id, n.metrics, n.overflow) for n in self.nodes]
+            self._flows.extend([nodes, throughput_links(self.edges)])
         return self._flows[0], self._flows[1]
 
     def by_class(self, node: NodeView) -> dict[str, dict[str, np.ndarray]]:
@@ -375,6 +376,11 @@ def _finite(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return 0.0 if abs(value) < ZERO_BELOW else round(float(value), DECIMALS)
+
+
+def state_numbers(series: np.ndarray) -> list[float | None]:
+    """A series as /state writes numbers (`_finite`), ready for any JSON encoder."""
+    return [_finite(v) for v in series.tolist()]
 
 
 def _ratio(num: np.ndarray | None, den: np.ndarray | None, positive: bool) -> np.ndarray | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flowtime.domain.bundle import run_warning
+from flowtime.domain.classes import off_bins
 from flowtime.domain.codec import TelemetryFileJson, TelemetryManifestJson, decode
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.hashing import sha256_bytes
@@ -216,8 +217,9 @@ def _bind_classes(model: Model, node_id: str, relative: str, total: np.ndarray,
             node_id=node_id, metric=metric_of(model, node_id), path=file.path,
             hash=sha256_bytes(file.data), points=len(rows), class_id=class_id))
     parts = np.sum([v for v, _ in found.values()], axis=0)
-    if np.any(np.abs(parts - total) > 1e-9 * np.maximum(1.0, np.abs(total))):
-        t = int(np.flatnonzero(np.abs(parts - total) > 1e-9 * np.maximum(1.0, np.abs(total)))[0])
+    bad = off_bins(parts, total)
+    if bad.size:
+        t = int(bad[0])
         inputs.warnings.append(RunWarning(
             "telemetry_class_mismatch", f"{node_id}: the class files add up to {parts[t]:g} at "
             f"bin {t}, the node's file says {total[t]:g}; the declared rates split it instead",
