@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import textwrap
 
-import pytest
-from litestar.testing import TestClient
-
-from flowtime.adapters.http.app import create_app
-from flowtime.container import Settings, build_container
 from flowtime.domain import schemas
 
 MODEL = textwrap.dedent("""\
@@ -35,13 +30,6 @@ MODEL = textwrap.dedent("""\
       edges:
         - {from: Desk, to: Out}
     """)
-
-
-@pytest.fixture
-def client(tmp_path):
-    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0"})
-    with TestClient(create_app(build_container(settings))) as test_client:
-        yield test_client
 
 
 def test_classes_reach_the_bundle_state_and_window(client):

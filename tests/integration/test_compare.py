@@ -6,18 +6,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from litestar.testing import TestClient
 
 from flowtime.adapters.cli.main import cli
-from flowtime.adapters.http.app import create_app
-from flowtime.container import Settings, build_container
-
-
-@pytest.fixture
-def client(tmp_path):
-    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0"})
-    with TestClient(create_app(build_container(settings))) as test_client:
-        yield test_client
 
 
 def _run(client, batch: int) -> str:

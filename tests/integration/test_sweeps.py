@@ -176,32 +176,41 @@ def test_http_sweep_is_accepted_and_completes_in_the_background(tmp_path, templa
 
 
 @pytest.mark.slow
-def test_ctrl_c_cancels_a_cli_sweep_cleanly(tmp_path, templates):
+@pytest.mark.parametrize(("signal_name", "code", "status"), [
+    ("SIGINT", 130, "cancelled"),  # Ctrl-C: the user stopped it
+    ("SIGTERM", 143, "interrupted"),  # a supervisor stopped the process
+])
+def test_signals_stop_a_cli_sweep_cleanly_without_orphaned_workers(
+        tmp_path, templates, signal_name, code, status):
     import os
     import signal
     import subprocess
     import sys
 
-    env = {**os.environ, "FLOWTIME_DATA_DIR": str(tmp_path / "cancel"), "FLOWTIME_FSYNC": "0"}
+    env = {**os.environ, "FLOWTIME_DATA_DIR": str(tmp_path / "stop"), "FLOWTIME_FSYNC": "0"}
     env.pop("FLOWTIME_STORE", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "flowtime.adapters.cli.main", "sweep", "--template-id", "mc-pmf",
          "--templates", str(templates), "--samples", "5000", "--seed", "1", "--workers", "2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sweeps = tmp_path / "cancel" / "sweeps"
+    sweeps = tmp_path / "stop" / "sweeps"
     deadline = time.monotonic() + 60
     while not (sweeps.exists() and any(sweeps.glob("*/sweep.json"))):
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.2)
     time.sleep(1.5)
-    process.send_signal(signal.SIGINT)
+    children = subprocess.run(["ps", "--ppid", str(process.pid), "-o", "pid="],
+                              capture_output=True, text=True).stdout.split()
+    assert children, "the pool's workers should be running"
+    process.send_signal(getattr(signal, signal_name))
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    assert process.returncode == code, stderr
     assert "Traceback" not in stderr
     summary = json.loads(next(sweeps.glob("*/sweep.json")).read_text())
-    assert summary["status"] == "cancelled"
+    assert summary["status"] == status
     assert 0 < summary["progress"]["done"] < 5000
-    assert not list((tmp_path / "cancel" / ".staging").iterdir())
+    assert not list((tmp_path / "stop" / ".staging").iterdir())
+    _all_gone([int(p) for p in children])
 
 
 def test_a_sweep_whose_driver_died_reads_as_interrupted_and_resumes(tmp_path, templates):
@@ -275,38 +284,6 @@ def test_sweep_csv_has_one_column_per_parameter(tmp_path, templates):
     head, *rows = text.splitlines()
     assert head == "index,runId,status,seed,param.errorRate,param.billingCapacity"
     assert [r.split(",")[4:] for r in rows] == [["0.05", "30"], ["0.05", "45"]]
-
-
-@pytest.mark.slow
-def test_sigterm_interrupts_a_cli_sweep_without_orphaned_workers(tmp_path, templates):
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    env = {**os.environ, "FLOWTIME_DATA_DIR": str(tmp_path / "term"), "FLOWTIME_FSYNC": "0"}
-    env.pop("FLOWTIME_STORE", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flowtime.adapters.cli.main", "sweep", "--template-id", "mc-pmf",
-         "--templates", str(templates), "--samples", "5000", "--seed", "2", "--workers", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sweeps = tmp_path / "term" / "sweeps"
-    deadline = time.monotonic() + 60
-    while not (sweeps.exists() and any(sweeps.glob("*/sweep.json"))):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.2)
-    time.sleep(1.5)
-    children = subprocess.run(["ps", "--ppid", str(process.pid), "-o", "pid="],
-                              capture_output=True, text=True).stdout.split()
-    assert children, "the pool's workers should be running"
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143, stderr
-    assert "Traceback" not in stderr
-    summary = json.loads(next(sweeps.glob("*/sweep.json")).read_text())
-    assert summary["status"] == "interrupted"
-    assert 0 < summary["progress"]["done"] < 5000
-    _all_gone([int(p) for p in children])
 
 
 def _descendants(pid: int) -> list[int]:
