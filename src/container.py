@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the ports, for annotations only: the CLI imports this modul
     from flowtime.ports import (
         ArtifactStore,
         Clock,
+        RunCatalog,
         Executor,
         RandomSource,
         RunObserver,
@@ -53,6 +54,9 @@ class Settings:
     """Everything configurable, read from FLOWTIME_* variables; CLI flags override."""
 
     store_url: str = "file://./data"
+    # FLOWTIME_CATALOG: sqlite:///path or postgresql://…; None: the store's embedded SQLite
+    # catalog (a file beside the file store's runs; a per-user cache file for S3)
+    catalog_url: str | None = None
     templates_url: str = field(default_factory=_default_templates_url)
     capture_root: str = "./data/captures"
     api_key: str | None = None
@@ -85,6 +89,8 @@ class Settings:
             or str(Path(data_dir, "captures").resolve()),
             "api_key": env.get("FLOWTIME_API_KEY") or None,
         }
+        if env.get("FLOWTIME_CATALOG"):
+            values["catalog_url"] = env["FLOWTIME_CATALOG"]
         if env.get("FLOWTIME_TEMPLATES_DIR"):
             values["templates_url"] = env["FLOWTIME_TEMPLATES_DIR"]
         if env.get("FLOWTIME_EXECUTOR"):
@@ -127,6 +133,7 @@ class Settings:
                "FLOWTIME_SESSION_IDLE_SECONDS": str(self.session_idle_seconds)}
         optional = {"FLOWTIME_API_KEY": self.api_key,
                     "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,
+                    "FLOWTIME_CATALOG": self.catalog_url,
                     "FLOWTIME_SWEEP_WORKERS": str(self.sweep_workers or "") or None,
                     "FLOWTIME_LOG_LEVEL": self.log_level}
         env.update({k: v for k, v in optional.items() if v})
@@ -182,6 +189,36 @@ def _capture_source(root: str, max_bytes: int) -> TelemetrySource:
     from flowtime.adapters.telemetry.capture_directory import CaptureDirectorySource
 
     return CaptureDirectorySource(root, max_bytes)
+
+
+def default_catalog_url(store: Any, store_url: str) -> str:
+    """The embedded SQLite catalog for a store: where the store suggests (beside a file
+    store's runs, in memory for the memory store), else a file per store URL in the user's
+    cache folder (FLOWTIME_CACHE_DIR, XDG_CACHE_HOME or ~/.cache)."""
+    suggest = getattr(store, "default_catalog_url", None)
+    if suggest is not None:
+        return str(suggest())
+    import hashlib
+
+    base = os.environ.get("FLOWTIME_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "flowtime")
+    key = hashlib.sha256(store_url.encode("utf-8")).hexdigest()[:16]
+    return f"sqlite:///{Path(base, 'catalogs', key + '.sqlite').resolve()}"
+
+
+def open_catalog(url: str) -> RunCatalog:
+    from flowtime.adapters.catalog.sql import SqlRunCatalog
+
+    return SqlRunCatalog(url)
+
+
+def _catalog(settings: Settings, store: ArtifactStore, clock: Clock) -> RunCatalog:
+    from flowtime.domain.catalog import bootstrap
+    from flowtime.domain.grid import format_utc
+
+    catalog = open_catalog(settings.catalog_url or default_catalog_url(store, settings.store_url))
+    bootstrap(store, catalog, format_utc(clock.now().replace(microsecond=0)))
+    return catalog
 
 
 def _clock() -> Clock:
@@ -275,6 +312,9 @@ class Container:
         s = self._settings
         return self._one("store", lambda: open_store(s.store_url, s.fsync))
 
+    def catalog(self) -> RunCatalog:
+        return self._one("catalog", lambda: _catalog(self._settings, self.store(), self.clock()))
+
     def templates(self) -> TemplateSource:
         return self._one("templates", lambda: open_template_source(self._settings.templates_url))
 
@@ -297,10 +337,12 @@ class Container:
     def orchestration(self) -> RunOrchestrationService:
         return self._one("orchestration", lambda: _orchestration(
             templates=self.templates(), store=self.store(), clock=self.clock(),
-            observer=self.observer(), telemetry=self.telemetry(), random=self.random()))
+            observer=self.observer(), telemetry=self.telemetry(), random=self.random(),
+            catalog=self.catalog()))
 
     def queries(self) -> RunQueryService:
-        return self._one("queries", lambda: _queries(store=self.store()))
+        return self._one("queries", lambda: _queries(store=self.store(),
+                                                     catalog=self.catalog()))
 
     def executor(self) -> Executor:
         return self._one("executor", lambda: _executor(self._settings))

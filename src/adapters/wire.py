@@ -192,6 +192,7 @@ class RunResponse(Wire):
     analysis: AnalysisOut | None = None
     scenario: ScenarioOut | None = None
     tags: dict[str, str] | None = None
+    sweep_id: str | None = None  # the sweep this run is a point of
 
 
 class RunListItem(Wire):
@@ -202,6 +203,9 @@ class RunListItem(Wire):
     mode: str
     created_utc: str
     warning_count: int
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
+    sweep_id: str | None = None
 
 
 class RunListResponse(Wire):
@@ -209,6 +213,7 @@ class RunListResponse(Wire):
     total_count: int
     page: int
     page_size: int
+    next_cursor: str | None = None  # pass as `cursor` for the next page (keyset paging)
 
 
 class ParameterOut(Wire):
@@ -348,7 +353,7 @@ def record_response(record: RunRecord, reused: bool = False) -> RunResponse:
                               for b in record.bottlenecks]),
         scenario=ScenarioOut(dict(record.parameters), record.seed, record.rng_kind,
                              record.pmf_mode, record.template_hash),
-        tags=dict(record.tags),
+        tags=dict(record.tags), sweep_id=record.sweep_id,
     )
 
 
@@ -373,8 +378,10 @@ def result_response(result: RunResult) -> RunResponse:
 def page_response(page: RunPage) -> RunListResponse:
     return RunListResponse(
         items=[RunListItem(s.run_id, s.template_id, s.template_title, s.template_version,
-                           s.mode, s.created_utc, s.warning_count) for s in page.items],
+                           s.mode, s.created_utc, s.warning_count, dict(s.parameters),
+                           dict(s.tags), s.sweep_id) for s in page.items],
         total_count=page.total_count, page=page.page, page_size=page.page_size,
+        next_cursor=page.next_cursor,
     )
 
 

@@ -135,6 +135,7 @@ class BundleInput:
     # output node id -> [(class id, values)]: its class shares (MODELING §2)
     class_series: dict[str, list[tuple[str, np.ndarray]]] | None = None
     analysis: AnalysisJson | None = None
+    sweep_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +216,7 @@ def build_bundle(data: BundleInput) -> Bundle:
         parameters=model.parameters, model_hash=model_hash, scenario_hash=data.scenario_hash,
         received_at_utc=data.created_utc, window=window,
         warnings=[warning_json(w) for w in data.warnings], pmf_mode=data.pmf_mode,
-        analysis=data.analysis,
+        analysis=data.analysis, sweep_id=data.sweep_id,
     )
     provenance = ProvenanceJson(
         source=data.template_source, generator=f"flowtime/{ENGINE_VERSION}",
@@ -244,6 +245,7 @@ def build_bundle(data: BundleInput) -> Bundle:
         run_id=data.run_id, template_id=template.id, template_title=template.metadata.title,
         template_version=template.metadata.version, mode=data.mode,
         created_utc=data.created_utc, warning_count=len(data.warnings),
+        parameters=dict(model.parameters), sweep_id=data.sweep_id,
     )
     return Bundle(files, summary, run, manifest, metadata, index, telemetry)
 

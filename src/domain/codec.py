@@ -155,6 +155,7 @@ class RunMetadataJson(Doc):
     warnings: list[WarningJson]
     pmf_mode: str = "sample"  # written only when `expected`
     analysis: AnalysisJson | None = None  # where the flow is held up, over the whole run
+    sweep_id: str | None = None  # written for the points of a sweep
 
 
 class BottleneckJson(Doc):

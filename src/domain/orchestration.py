@@ -5,13 +5,16 @@ Every driver (HTTP, CLI, sweeps) calls `create_run`; none re-implements any step
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 
 from flowtime.domain import schemas
 from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
+from flowtime.domain.catalog import summary_of_record
 from flowtime.domain.checks import run_checks
 from flowtime.domain.classes import check_invariant
 from flowtime.domain.codec import (
@@ -46,8 +49,9 @@ from flowtime.domain.runs import (
     RunRecord,
     RunRequest,
     RunResult,
+    RunSummary,
 )
-from flowtime.domain.tags import check_tags, write_tags
+from flowtime.domain.tags import check_tags, read_tags, write_tags
 from flowtime.domain.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
 from flowtime.domain.templates import Template, build_model, parse_template, template_id_from
 from flowtime.domain.validation import output_series
@@ -59,8 +63,10 @@ from flowtime.ports import (
     RunObserver,
     TemplateSource,
 )
+from flowtime.ports.catalog import RunCatalog
 from flowtime.ports.telemetry import TelemetrySource
 
+log = logging.getLogger("flowtime.catalog")
 MAX_SEED = 2**63 - 1
 
 
@@ -123,9 +129,11 @@ class RunOrchestrationService:
         observer: RunObserver | None = None,
         telemetry: TelemetrySource | None = None,
         random: RandomSource | None = None,
+        catalog: RunCatalog | None = None,
     ):
         self.templates = templates
         self.store = store
+        self.catalog = catalog
         self.clock = clock
         self.observer: RunObserver = observer or NullObserver()
         self.telemetry = telemetry
@@ -229,6 +237,7 @@ class RunOrchestrationService:
                 telemetry_files=tuple(inputs.files),
                 template_source="inline" if request.inline else "flowtime",
                 pmf_mode=request.pmf_mode, class_series=class_series, analysis=analysis,
+                sweep_id=request.sweep_id,
             ))
             _validate_bundle(bundle)
             published = self._publish(run_id, bundle, explicit and request.overwrite_existing,
@@ -237,6 +246,7 @@ class RunOrchestrationService:
             return self._existing(run_id)  # a concurrent identical request won
         if request.tags:
             write_tags(self.store, run_id, dict(request.tags))
+        self._catalog(replace(bundle.summary, tags=dict(request.tags)))
         record = record_of(bundle.run, bundle.metadata, bundle.index, bundle.telemetry,
                            sha256_bytes(bundle.files[PROVENANCE_JSON]),
                            lambda path: self.store.location(run_id, path), set(bundle.files),
@@ -265,7 +275,26 @@ class RunOrchestrationService:
 
     def _existing(self, run_id: str) -> RunResult:
         record = describe_run(self.store, run_id)
+        if self.catalog is not None:  # reused (e.g. a resumed sweep): make sure it is listed
+            try:
+                cataloged = self.catalog.get(run_id) is not None
+            except FlowTimeError:
+                cataloged = True  # the catalog is down: nothing to repair now
+            if not cataloged:
+                self._catalog(summary_of_record(replace(record,
+                                                        tags=read_tags(self.store, run_id))))
         return RunResult(record, None, record.warnings, created=False)
+
+    def _catalog(self, summary: RunSummary) -> None:
+        """Index a published run. The bundle is already safe in the store: when the catalog
+        cannot take the row, the run is still created (and listed again after `flowtime
+        catalog sync`, or as soon as it is fetched by id)."""
+        if self.catalog is None:
+            return
+        try:
+            self.catalog.upsert(summary)
+        except FlowTimeError as exc:
+            log.warning("run %s is published but not cataloged: %s", summary.run_id, exc.detail)
 
     def _telemetry_inputs(self, model: Model, request: RunRequest) -> TelemetryInputs:
         if request.mode != "telemetry":

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from flowtime.domain.catalog import summary_of_record
 from flowtime.domain.codec import (
     INTEGRITY_JSON,
     MANIFEST_JSON,
@@ -39,19 +40,22 @@ from flowtime.domain.compiler import EvaluationPlan
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
 from flowtime.domain.export import WideTable, wide_table
 from flowtime.domain.flow import class_series_name
-from flowtime.domain.grid import TimeGrid, parse_utc
+from flowtime.domain.grid import TimeGrid, format_utc, parse_utc
 from flowtime.domain.hashing import sha256_bytes
 from flowtime.domain.model import ModelDef
 from flowtime.domain.orchestration import describe_run
 from flowtime.domain.runs import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
+    SORTS,
     STATE_SCHEMA_ID,
     STATE_SCHEMA_VERSION,
+    SWEEP_MEMBERS,
     RunFilter,
     RunPage,
     RunRecord,
     RunWarning,
+    paginate,
 )
 from flowtime.domain.state import (
     MAX_WINDOW_BINS,
@@ -75,11 +79,25 @@ from flowtime.domain.state import (
     state_at,
     state_window,
 )
-from flowtime.domain.tags import check_tags, matches, read_tags, write_tags
+from flowtime.domain.tags import check_tags, read_tags, write_tags
 from flowtime.domain.validation import validate_and_plan
 from flowtime.ports import ArtifactStore
+from flowtime.ports.catalog import RunCatalog
 
 VIEW_CACHE_SIZE = 64
+
+
+def _utc(text: str) -> Any:
+    return parse_utc(f"{text}T00:00:00Z" if len(text) == 10 else text)
+
+
+def _is_utc(text: str) -> bool:
+    return _utc(text) is not None
+
+
+def _utc_text(text: str | None) -> str | None:
+    """A created bound in the catalog's form (`2026-01-31T00:00:00Z`); a date is midnight."""
+    return None if text is None else format_utc(_utc(text))
 
 
 def _with_tags(record: RunRecord, store: ArtifactStore) -> RunRecord:
@@ -121,13 +139,25 @@ class SeriesReader:
 
 
 class RunQueryService:
-    def __init__(self, store: ArtifactStore):
+    """Reads runs. With a catalog, listing and search read only the catalog, and fetching
+    a run by id repairs its catalog row when a crash lost it; without one (a service built
+    by hand over a store), listing scans the store's summaries."""
+
+    def __init__(self, store: ArtifactStore, catalog: RunCatalog | None = None):
         self.store = store
+        self.catalog = catalog
         self._views: OrderedDict[tuple[str, bytes], RunView] = OrderedDict()
         self._lock = threading.Lock()
 
     def get_run(self, run_id: str) -> RunRecord:
-        return _with_tags(describe_run(self.store, run_id), self.store)
+        record = _with_tags(describe_run(self.store, run_id), self.store)
+        if self.catalog is not None:
+            try:
+                if self.catalog.get(run_id) is None:
+                    self.catalog.upsert(summary_of_record(record))
+            except FlowTimeError:
+                pass  # a catalog outage does not stop reading runs from the store
+        return record
 
     def tag_run(self, run_id: str, changes: dict[str, Any]) -> dict[str, str]:
         """Merge `changes` into the run's tags (a null value removes a tag)."""
@@ -139,25 +169,50 @@ class RunQueryService:
                 tags.pop(key, None)
             else:
                 tags[key] = value
-        return write_tags(self.store, run_id, tags)
+        written = write_tags(self.store, run_id, tags)
+        if self.catalog is not None:
+            if self.catalog.get(run_id) is None:
+                self.catalog.upsert(summary_of_record(replace(
+                    describe_run(self.store, run_id), tags=written)))
+            else:
+                self.catalog.set_tags(run_id, written)
+        return written
 
     def list_runs(
         self, run_filter: RunFilter, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE,
-        tags: dict[str, str | None] | None = None,
+        sort: str = "-createdUtc", cursor: str | None = None,
     ) -> RunPage:
-        if tags:
-            return self._list_tagged(run_filter, page, page_size, tags)
         problems = []
         if page < 1:
             problems.append(Problem("page", "must be ≥ 1"))
         if page_size < 1:
             problems.append(Problem("pageSize", f"must be between 1 and {MAX_PAGE_SIZE}"))
+        if sort not in SORTS:
+            problems.append(Problem("sort", f"must be one of {', '.join(SORTS)}"))
+        if run_filter.sweep_members not in SWEEP_MEMBERS:
+            problems.append(Problem("sweepMembers", f"must be one of {', '.join(SWEEP_MEMBERS)}"))
+        for name, value in (("createdFrom", run_filter.created_from),
+                            ("createdTo", run_filter.created_to)):
+            if value is not None and not _is_utc(value):
+                problems.append(Problem(name, "must be an ISO-8601 UTC time, e.g. "
+                                              "2026-01-31T00:00:00Z"))
         if problems:
             raise invalid(problems)
-        return self.store.list_runs(run_filter, page, min(page_size, MAX_PAGE_SIZE))
+        run_filter = replace(run_filter, created_from=_utc_text(run_filter.created_from),
+                             created_to=_utc_text(run_filter.created_to))
+        size = min(page_size, MAX_PAGE_SIZE)
+        if self.catalog is not None:
+            return self.catalog.search(run_filter, page, size, sort, cursor)
+        if cursor is not None:
+            raise invalid([Problem("cursor", "cursors need a run catalog")])
+        return self._scan(run_filter, page, size, sort)
 
     def delete_run(self, run_id: str) -> None:
-        self.store.delete(run_id)
+        try:
+            self.store.delete(run_id)
+        finally:  # a row whose bundle is gone goes too (also when the store says 404)
+            if self.catalog is not None and not self.store.exists(run_id):
+                self.catalog.delete(run_id)
 
     def read_file(self, run_id: str, path: str) -> bytes:
         return self.store.read(run_id, path)
@@ -329,22 +384,11 @@ class RunQueryService:
                     nodes=sum(1 for n in nodes if n.metrics)))
         return RunView(metadata, grid, nodes, warnings, constraint_views(plan, series), edges)
 
-    def _list_tagged(self, run_filter: RunFilter, page: int, page_size: int,
-                     tags: dict[str, str | None]) -> RunPage:
-        """Tag filters read each listed run's tags (a run catalog would index them)."""
-        matching = []
-        number = 1
-        while True:
-            batch = self.list_runs(run_filter, number, MAX_PAGE_SIZE)
-            for summary in batch.items:
-                if matches(read_tags(self.store, summary.run_id), tags):
-                    matching.append(summary)
-            if number * MAX_PAGE_SIZE >= batch.total_count:
-                break
-            number += 1
-        size = min(max(page_size, 1), MAX_PAGE_SIZE)
-        start = (max(page, 1) - 1) * size
-        return RunPage(matching[start:start + size], len(matching), page, size)
+    def _scan(self, run_filter: RunFilter, page: int, size: int, sort: str) -> RunPage:
+        """Listing without a catalog: every summary from the store, tags read per run."""
+        everything = self.store.list_runs(replace(run_filter, tags={}), 1, 1 << 62)
+        summaries = [replace(s, tags=read_tags(self.store, s.run_id)) for s in everything.items]
+        return paginate(summaries, run_filter, page, size, sort)
 
     def compare(self, ids: list[str], with_values: bool = True,
                 only: list[str] | None = None) -> Comparison:

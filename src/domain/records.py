@@ -74,6 +74,7 @@ def record_of(
         seed=manifest.rng.seed if manifest else (provenance.seed if provenance else None),
         rng_kind=manifest.rng.kind if manifest else None,
         template_hash=provenance.template_hash if provenance else None,
+        sweep_id=metadata.sweep_id,
     )
 
 
@@ -100,4 +101,5 @@ def summary_of(run_id: str, read: Reader) -> RunSummary:
         run_id=run_id, template_id=metadata.template_id,
         template_title=metadata.template_title, template_version=metadata.template_version,
         mode=metadata.mode, created_utc=run.created_utc, warning_count=len(metadata.warnings),
+        parameters=dict(metadata.parameters), sweep_id=metadata.sweep_id,
     )

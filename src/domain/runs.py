@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +41,7 @@ class RunRequest:
     template_name: str | None = None
     pmf_mode: str = "sample"  # sample | expected (PMF nodes as E = Σ v·p, the reference's)
     tags: dict[str, str] = field(default_factory=dict)
+    sweep_id: str | None = None  # the sweep this run is a point of (recorded in its metadata)
 
     @property
     def inline(self) -> bool:
@@ -57,7 +61,7 @@ class RunWarning:
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
-    """The compact per-run record listing reads (never the whole bundle)."""
+    """The compact per-run record listing and search read (never the whole bundle)."""
 
     run_id: str
     template_id: str
@@ -66,20 +70,83 @@ class RunSummary:
     mode: str
     created_utc: str
     warning_count: int
+    parameters: dict[str, Any] = field(default_factory=dict)  # resolved, typed
+    tags: dict[str, str] = field(default_factory=dict)
+    sweep_id: str | None = None
+
+
+SWEEP_MEMBERS = ("include", "exclude", "only")
+SORTS = ("-createdUtc", "createdUtc", "templateId", "-templateId", "runId", "-runId")
+
+
+def parameter_key(value: Any) -> tuple[str | None, float | None]:
+    """How a parameter value is matched by `param.<name>=<text>`: its canonical text and,
+    for numbers, its value (so `40` finds 40 and 40.0). Long structured values (arrays)
+    keep no text: they cannot be searched by value."""
+    if isinstance(value, bool):
+        return ("true" if value else "false"), None
+    if isinstance(value, int | float):
+        number = float(value)
+        if not math.isfinite(number):
+            return str(number), None
+        text = str(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)
+        return text, number
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True,
+                                                           separators=(",", ":"))
+    return (text if len(text) <= 512 else None), None
+
+
+def query_number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parameter_matches(value: Any, text: str) -> bool:
+    stored_text, stored_number = parameter_key(value)
+    wanted = query_number(text)
+    return stored_text == text or (wanted is not None and stored_number == wanted)
 
 
 @dataclass(frozen=True, slots=True)
 class RunFilter:
+    """What a listing asks for. Tag and parameter filters all must hold (a tag filter with
+    value None asks for the key with any value); created bounds are ISO-8601 UTC strings,
+    `created_from` inclusive and `created_to` exclusive."""
+
     mode: str | None = None
     template_id: str | None = None
     has_warnings: bool | None = None
+    tags: Mapping[str, str | None] = field(default_factory=dict)
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    sweep_id: str | None = None
+    created_from: str | None = None
+    created_to: str | None = None
+    sweep_members: str = "include"  # include | exclude | only
 
     def accepts(self, summary: RunSummary) -> bool:
         if self.mode is not None and summary.mode != self.mode:
             return False
         if self.template_id is not None and summary.template_id != self.template_id:
             return False
-        return self.has_warnings is None or (summary.warning_count > 0) == self.has_warnings
+        if self.has_warnings is not None and (summary.warning_count > 0) != self.has_warnings:
+            return False
+        if self.sweep_id is not None and summary.sweep_id != self.sweep_id:
+            return False
+        if self.sweep_members != "include" and (
+                (summary.sweep_id is None) == (self.sweep_members == "only")):
+            return False
+        if self.created_from is not None and summary.created_utc < self.created_from:
+            return False
+        if self.created_to is not None and summary.created_utc >= self.created_to:
+            return False
+        if not all(key in summary.tags and (value is None or summary.tags[key] == value)
+                   for key, value in self.tags.items()):
+            return False
+        return all(name in summary.parameters and parameter_matches(summary.parameters[name], text)
+                   for name, text in self.parameters.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +155,23 @@ class RunPage:
     total_count: int
     page: int
     page_size: int
+    next_cursor: str | None = None  # keyset paging: stable while newer runs arrive
 
 
-def newest_first(summaries: list[RunSummary]) -> list[RunSummary]:
-    return sorted(summaries, key=lambda s: (s.created_utc, s.run_id), reverse=True)
+def sort_key(sort: str) -> tuple[str, bool]:
+    """(summary field, descending) for a listing sort; ties break by run id."""
+    descending = sort.startswith("-")
+    name = sort.lstrip("-")
+    return {"createdUtc": "created_utc", "templateId": "template_id",
+            "runId": "run_id"}[name], descending
 
 
-def paginate(summaries: list[RunSummary], run_filter: RunFilter, page: int, size: int) -> RunPage:
-    """Filter, order newest first and cut one page (page numbers start at 1)."""
-    matching = newest_first([s for s in summaries if run_filter.accepts(s)])
+def paginate(summaries: list[RunSummary], run_filter: RunFilter, page: int, size: int,
+             sort: str = "-createdUtc") -> RunPage:
+    """Filter, order (newest first by default) and cut one page (pages start at 1)."""
+    column, descending = sort_key(sort)
+    matching = sorted((s for s in summaries if run_filter.accepts(s)),
+                      key=lambda s: (getattr(s, column), s.run_id), reverse=descending)
     start = (page - 1) * size
     return RunPage(matching[start : start + size], len(matching), page, size)
 
@@ -168,6 +243,7 @@ class RunRecord:
     rng_kind: str | None = None
     template_hash: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    sweep_id: str | None = None
 
     @property
     def telemetry_sources_resolved(self) -> bool:

@@ -155,7 +155,8 @@ def expand(request: SweepRequest) -> list[SweepPoint]:
         for seed in seeds:
             points.append(SweepPoint(len(points), c, RunRequest(
                 template_id=request.template_id, mode=request.mode, parameters=parameters,
-                deterministic_run_id=True, seed=seed, pmf_mode=request.pmf_mode)))
+                deterministic_run_id=True, seed=seed, pmf_mode=request.pmf_mode,
+                sweep_id=request.sweep_id)))
     return points
 
 

@@ -74,6 +74,17 @@ def parse_filters(items: list[str] | None) -> dict[str, str | None]:
     return found
 
 
+def parse_assignments(items: list[str] | None, loc: str) -> dict[str, str]:
+    """`name=value` pairs (parameter filters); a missing `=` is an error at `loc`."""
+    found: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise invalid([Problem(loc, f"'{item}': use name=value")])
+        found[name] = value
+    return found
+
+
 def matches(tags: Mapping[str, str], filters: Mapping[str, str | None]) -> bool:
     return all(key in tags and (value is ANY or tags[key] == value)
                for key, value in filters.items())

@@ -7,6 +7,7 @@ import click
 
 from flowtime import __version__
 from flowtime.adapters.cli.analyze import analyze
+from flowtime.adapters.cli.catalog import catalog
 from flowtime.adapters.cli.run import run
 from flowtime.adapters.cli.runs import runs
 from flowtime.adapters.cli.serve import serve
@@ -32,6 +33,7 @@ cli.add_command(serve)
 cli.add_command(telemetry)
 cli.add_command(sweep)
 cli.add_command(analyze)
+cli.add_command(catalog)
 
 
 if __name__ == "__main__":

@@ -22,29 +22,55 @@ def runs() -> None:
 @click.option("--page-size", type=click.IntRange(1, 200), default=50, show_default=True)
 @click.option("--tag", "tags", multiple=True, metavar="KEY:VALUE", help="Only runs with this "
               "tag (repeat for several).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Only runs with "
+              "this parameter value (numbers match by value; repeat for several).")
+@click.option("--sweep", "sweep_id", metavar="SWEEP_ID", help="Only the points of this sweep.")
+@click.option("--sweep-members", type=click.Choice(["include", "exclude", "only"]),
+              default=None, help="Runs made by sweeps: shown, hidden or alone [default: "
+              "exclude, or include with --sweep].")
+@click.option("--since", "created_from", metavar="TIME", help="Created at or after (ISO UTC or "
+              "a date).")
+@click.option("--until", "created_to", metavar="TIME", help="Created before (ISO UTC or a date).")
+@click.option("--sort", default="-createdUtc", show_default=True,
+              type=click.Choice(["-createdUtc", "createdUtc", "templateId", "-templateId",
+                                 "runId", "-runId"]))
+@click.option("--cursor", help="nextCursor of a previous page (--json shows it).")
 @click.option("--store", help=STORE_HELP)
 @click.option("--json", "as_json", is_flag=True)
 @report_errors
 def list_runs(mode: str | None, template_id: str | None, has_warnings: bool | None, page: int,
-              page_size: int, tags: tuple[str, ...], store: str | None, as_json: bool) -> None:
-    """List runs, newest first."""
+              page_size: int, tags: tuple[str, ...], params: tuple[str, ...],
+              sweep_id: str | None, sweep_members: str | None, created_from: str | None,
+              created_to: str | None, sort: str, cursor: str | None, store: str | None,
+              as_json: bool) -> None:
+    """List runs, newest first (from the run catalog)."""
     from flowtime.adapters.cli.context import container_for, print_json
     from flowtime.adapters.wire import page_response
     from flowtime.domain.runs import RunFilter
-    from flowtime.domain.tags import parse_filters
+    from flowtime.domain.tags import parse_assignments, parse_filters
 
+    members = sweep_members or ("include" if sweep_id else "exclude")
+    run_filter = RunFilter(mode, template_id, has_warnings, parse_filters(list(tags)),
+                           parse_assignments(list(params), "--param"), sweep_id, created_from,
+                           created_to, members)
     queries = container_for(store).queries()
-    result = queries.list_runs(RunFilter(mode, template_id, has_warnings), page, page_size,
-                               parse_filters(list(tags)))
+    result = queries.list_runs(run_filter, page, page_size, sort, cursor)
     if as_json:
         print_json(page_response(result))
         return
     from flowtime.adapters.cli.context import print_table
 
     rows = [[s.run_id, f"{s.template_id} {s.template_version}", s.mode, s.created_utc,
-             str(s.warning_count)] for s in result.items]
-    print_table(["run id", "template", "mode", "created", "warnings"], rows,
+             str(s.warning_count), _brief(s.parameters)] for s in result.items]
+    print_table(["run id", "template", "mode", "created", "warnings", "parameters"], rows,
                 f"page {result.page} of {result.total_count} runs")
+
+
+def _brief(parameters: dict[str, object], width: int = 48) -> str:
+    """Scalar parameters as name=value, cut to `width` characters."""
+    text = " ".join(f"{k}={v}" for k, v in parameters.items()
+                    if isinstance(v, int | float | str | bool) and v != "")
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 @runs.command("show")

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from anyio import CapacityLimiter
 from anyio.to_thread import run_sync
-from litestar import Response, delete, get, patch, post
+from litestar import Request, Response, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
@@ -162,6 +162,7 @@ async def create_run(
 @get("/v1/runs", tags=["runs"], summary="List runs, newest first", responses=problems(400))
 async def list_runs(
     queries: Queries,
+    request: Request[Any, Any, Any],
     mode: Annotated[Mode | None, QueryParameter(description="simulation or telemetry")] = None,
     template_id: Annotated[str | None, QueryParameter(name="templateId")] = None,
     has_warnings: Annotated[bool | None, QueryParameter(name="hasWarnings")] = None,
@@ -170,14 +171,38 @@ async def list_runs(
                                              description="Clamped to 200")] = DEFAULT_PAGE_SIZE,
     tag: Annotated[str | None, QueryParameter(
         description="key:value (or just key: any value); comma-separated to require "
-        "several")] = None,
+        "several. `tag.<key>=<value>` works too")] = None,
+    sweep_id: Annotated[str | None, QueryParameter(
+        name="sweepId", description="Only the points of this sweep")] = None,
+    sweep_members: Annotated[Literal["include", "exclude", "only"], QueryParameter(
+        name="sweepMembers", description="Runs made by sweeps: listed (include), hidden "
+        "(exclude) or alone (only)")] = "include",
+    created_from: Annotated[str | None, QueryParameter(
+        name="createdFrom", description="Created at or after (ISO-8601 UTC or a date)")] = None,
+    created_to: Annotated[str | None, QueryParameter(
+        name="createdTo", description="Created before (ISO-8601 UTC or a date)")] = None,
+    sort: Annotated[str, QueryParameter(
+        description="-createdUtc (newest first), createdUtc, templateId, -templateId, runId, "
+        "-runId")] = "-createdUtc",
+    cursor: Annotated[str | None, QueryParameter(
+        description="nextCursor of the previous page: continues after it even while new "
+        "runs arrive")] = None,
 ) -> RunListResponse:
+    """Filters by parameter value go as `param.<name>=<value>` (numbers match by value:
+    `param.capacity=40` finds 40 and 40.0) and by tag as `tag.<key>=<value>`."""
     from flowtime.domain.tags import parse_filters
 
-    run_filter = RunFilter(mode, template_id, has_warnings)
-    filters = parse_filters([t for t in tag.split(",") if t]) if tag else None
-    return page_response(await offload(queries.list_runs, run_filter, page, page_size,
-                                       filters))
+    tags = parse_filters([t for t in tag.split(",") if t]) if tag else {}
+    parameters: dict[str, str] = {}
+    for name, value in request.query_params.items():
+        if name.startswith("param.") and len(name) > 6:
+            parameters[name[6:]] = value
+        elif name.startswith("tag.") and len(name) > 4:
+            tags[name[4:]] = value
+    run_filter = RunFilter(mode, template_id, has_warnings, tags, parameters, sweep_id,
+                           created_from, created_to, sweep_members)
+    return page_response(await offload(queries.list_runs, run_filter, page, page_size, sort,
+                                       cursor))
 
 
 @patch("/v1/runs/{run_id:str}/tags", tags=["runs"], summary="Change a run's tags",

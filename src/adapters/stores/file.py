@@ -3,6 +3,7 @@
 Layout under the root::
 
     runs/<runId>/...           published bundles (plus a hidden .summary.json for listing)
+    catalog.sqlite             the embedded run catalog (unless FLOWTIME_CATALOG says else)
     .staging/<runId>.<pid>.<n>  bundles being written
     .trash/                    bundles being replaced or deleted
 
@@ -143,6 +144,10 @@ class FileArtifactStore:
         if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
             path = unquote(parsed.netloc + parsed.path)  # file://relative/dir
         return cls(path or ".", durable=durable)
+
+    def default_catalog_url(self) -> str:
+        """The embedded run catalog lives beside the runs (`<root>/catalog.sqlite`)."""
+        return f"sqlite:///{self.root / 'catalog.sqlite'}"
 
     # -- maintenance -------------------------------------------------------------------
     def clean_debris(self, older_than_seconds: float = STALE_STAGING_SECONDS) -> int:

@@ -74,6 +74,9 @@ class MemoryArtifactStore:
     def location(self, run_id: str, path: str) -> str:
         return f"memory://runs/{run_id}/{path}"
 
+    def default_catalog_url(self) -> str:
+        return "sqlite://"  # in memory, gone with the process like the runs
+
     def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None:
         check_run_id(sweep_id)
         check_relative_path(path)

@@ -1,0 +1,99 @@
+"""Keeping the run catalog in step with the artifact store, which stays the source of truth.
+
+Publishing writes the bundle first and then upserts the run's catalog row. A process that
+dies in between leaves a run the catalog does not know: `sync` (walk the store, add what is
+missing, drop rows whose bundle is gone) repairs that, and so does fetching the run by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flowtime.domain.errors import FlowTimeError
+from flowtime.domain.records import summary_of
+from flowtime.domain.runs import RunRecord, RunSummary
+from flowtime.domain.tags import read_tags
+
+if TYPE_CHECKING:
+    from flowtime.ports.artifacts import ArtifactStore
+    from flowtime.ports.catalog import RunCatalog
+
+BATCH = 500  # rows per catalog transaction while syncing
+READERS = 16  # summaries read from the store in parallel (S3 round trips dominate)
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    stored: int  # runs found in the store
+    added: int  # rows written (new ones; every run for a full refresh)
+    removed: int  # rows whose bundle is gone
+    cataloged: int  # rows after the sync
+    unreadable: list[str] = field(default_factory=list)  # runs whose documents could not be read
+
+
+def stored_summary(store: ArtifactStore, run_id: str) -> RunSummary:
+    """A run's catalog row, read from its bundle and its tags record."""
+    summary = summary_of(run_id, lambda path: store.read(run_id, path))
+    tags = read_tags(store, run_id)
+    return RunSummary(summary.run_id, summary.template_id, summary.template_title,
+                      summary.template_version, summary.mode, summary.created_utc,
+                      summary.warning_count, summary.parameters, tags, summary.sweep_id)
+
+
+def summary_of_record(record: RunRecord) -> RunSummary:
+    return RunSummary(record.run_id, record.template_id, record.template_title,
+                      record.template_version, record.mode, record.created_utc,
+                      len(record.warnings), dict(record.parameters), dict(record.tags),
+                      record.sweep_id)
+
+
+def sync(store: ArtifactStore, catalog: RunCatalog, full: bool = False,
+         progress: Progress | None = None) -> SyncReport:
+    """Make the catalog list exactly the store's runs. `full` rewrites every row (a
+    rebuild: the listing never goes empty meanwhile); otherwise only missing rows are added."""
+    stored = set(store.run_ids())
+    known = catalog.run_ids()
+    gone = sorted(known - stored)
+    for run_id in gone:
+        catalog.delete(run_id)
+    wanted = sorted(stored if full else stored - known)
+    unreadable: list[str] = []
+    done = 0
+    if progress:
+        progress(0, len(wanted))
+
+    def read(run_id: str) -> RunSummary | None:
+        try:
+            return stored_summary(store, run_id)
+        except FlowTimeError:
+            return None  # not (or no longer) a readable run: nothing to list
+
+    with ThreadPoolExecutor(READERS) as pool:
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start:start + BATCH]
+            summaries = []
+            for run_id, summary in zip(chunk, pool.map(read, chunk), strict=True):
+                if summary is None:
+                    unreadable.append(run_id)
+                else:
+                    summaries.append(summary)
+            catalog.upsert_many(summaries)
+            done += len(chunk)
+            if progress:
+                progress(done, len(wanted))
+    return SyncReport(len(stored), len(wanted) - len(unreadable), len(gone), catalog.count(),
+                      unreadable)
+
+
+def bootstrap(store: ArtifactStore, catalog: RunCatalog, now_utc: str) -> SyncReport | None:
+    """A new catalog beside a store that may already hold runs: sync once, then remember."""
+    if not catalog.needs_bootstrap():
+        return None
+    report = sync(store, catalog)
+    catalog.mark_bootstrapped(now_utc)
+    return report
