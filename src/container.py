@@ -30,9 +30,9 @@ if TYPE_CHECKING:  # the ports, for annotations only: the CLI imports this modul
     from flowtime.ports import (
         ArtifactStore,
         Clock,
-        RunCatalog,
         Executor,
         RandomSource,
+        RunCatalog,
         RunObserver,
         TelemetrySource,
         TemplateSource,
