@@ -86,3 +86,28 @@ def s3_url(seaweed, request) -> str:
 
     return (f"s3://flowtime-test/{uuid.uuid4().hex}?endpoint_url={seaweed.endpoint}"
             "&create_bucket=true")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL server for the whole session (a database per test), stopped by pid."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.postgres import start_postgres
+
+    # Not under pytest's folder: that one is private to us, and the server runs as postgres.
+    folder = Path(tempfile.mkdtemp(prefix="flowtime-pg-"))
+    server = start_postgres(folder)
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request, tmp_path) -> str:
+    """The same catalog contract on the embedded SQLite file and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    return request.getfixturevalue("postgres").new_database()

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flowtime.adapters.catalog import schema
+from flowtime.adapters.stores import faults
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.runs import (
     SORTS,
@@ -48,6 +49,8 @@ POOL_SIZE = 8
 class _Dialect:
     name = ""
     errors: tuple[type[BaseException], ...] = ()
+    # one row when the version table exists (a failed query would abort a PG transaction)
+    has_version_table = ""
 
     def connect(self) -> Any: ...
 
@@ -67,6 +70,7 @@ class _Dialect:
 
 class _SQLite(_Dialect):
     name = "sqlite"
+    has_version_table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
 
     def __init__(self, path: str | None):
         import sqlite3
@@ -109,6 +113,7 @@ class _SQLite(_Dialect):
 
 class _PostgreSQL(_Dialect):
     name = "postgresql"
+    has_version_table = "SELECT 1 WHERE to_regclass('alembic_version') IS NOT NULL"
 
     def __init__(self, url: str):
         try:
@@ -227,10 +232,9 @@ class SqlRunCatalog:
 
     # -- schema ----------------------------------------------------------------------
     def _version(self, conn: Any) -> str | None:
-        try:
-            row = self._execute(conn, "SELECT version_num FROM alembic_version").fetchone()
-        except self._dialect.errors:
+        if self._execute(conn, self._dialect.has_version_table).fetchone() is None:
             return None
+        row = self._execute(conn, "SELECT version_num FROM alembic_version").fetchone()
         return row[0] if row else None
 
     def _ensure_schema(self) -> None:
@@ -291,6 +295,7 @@ class SqlRunCatalog:
     def upsert_many(self, summaries: list[RunSummary]) -> None:
         if not summaries:
             return
+        faults.reached("catalog.upsert")
         runs, params, tags = [], [], []
         for s in summaries:
             runs.append((s.run_id, s.template_id, s.template_title, s.template_version, s.mode,

@@ -174,7 +174,7 @@ async def list_runs(
         "several. `tag.<key>=<value>` works too")] = None,
     sweep_id: Annotated[str | None, QueryParameter(
         name="sweepId", description="Only the points of this sweep")] = None,
-    sweep_members: Annotated[Literal["include", "exclude", "only"], QueryParameter(
+    sweep_members: Annotated[str, QueryParameter(
         name="sweepMembers", description="Runs made by sweeps: listed (include), hidden "
         "(exclude) or alone (only)")] = "include",
     created_from: Annotated[str | None, QueryParameter(

@@ -8,7 +8,8 @@ Points: `file.staged` (bundle staged, not yet renamed into place), `file.exchang
 overwrite swapped the folders; the old bundle still sits in staging), `file.old_aside`
 (an overwrite without RENAME_EXCHANGE moved the old bundle to the trash), `s3.objects_written`
 (every object of a generation written, no commit yet), `s3.committed` (the commit points
-to the new generation; the old one is not deleted yet).
+to the new generation; the old one is not deleted yet), `catalog.upsert` (a run published,
+its catalog row not yet written).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import signal
 
 POINTS = ("file.staged", "file.exchanged", "file.old_aside", "s3.objects_written",
-          "s3.committed")
+          "s3.committed", "catalog.upsert")
 _armed: set[str] = set()
 
 
