@@ -2,6 +2,8 @@
 # System tools the test suite drives, installed from Debian when missing:
 #   chromium  - the viewer's browser tests (Playwright on the system Chromium)
 #   promtool  - `promtool check metrics` on the server's /metrics (package `prometheus`)
+#   initdb    - a real PostgreSQL for the run catalog tests (package `postgresql`; Debian keeps
+#               its programs in /usr/lib/postgresql/<version>/bin, off PATH)
 # Called by `make test` and by .ci/run, so both need nothing preinstalled.
 set -euo pipefail
 declare -A package=([chromium]=chromium [promtool]=prometheus)
@@ -9,6 +11,9 @@ missing=()
 for tool in "${!package[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package[$tool]}")
 done
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -21,5 +26,7 @@ fi
 echo "installing ${missing[*]} (Debian packages the tests need)…"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-# prometheus: only promtool is needed; do not start the Prometheus service.
+# prometheus: only promtool is needed; postgresql: only its programs (the tests start their
+# own server on a free port in a temporary folder; a default cluster, if Debian starts one,
+# is not used).
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.records import summary_of
 from flowtime.domain.runs import RunRecord, RunSummary
+from flowtime.domain.tags import RECORD_KIND as TAGS
 from flowtime.domain.tags import read_tags
 
 if TYPE_CHECKING:
@@ -36,13 +36,11 @@ class SyncReport:
     unreadable: list[str] = field(default_factory=list)  # runs whose documents could not be read
 
 
-def stored_summary(store: ArtifactStore, run_id: str) -> RunSummary:
-    """A run's catalog row, read from its bundle and its tags record."""
-    summary = summary_of(run_id, lambda path: store.read(run_id, path))
-    tags = read_tags(store, run_id)
-    return RunSummary(summary.run_id, summary.template_id, summary.template_title,
-                      summary.template_version, summary.mode, summary.created_utc,
-                      summary.warning_count, summary.parameters, tags, summary.sweep_id)
+def stored_summary(store: ArtifactStore, run_id: str, tagged: bool = True) -> RunSummary:
+    """A run's catalog row: the store's summary of its bundle plus its tags record (read
+    only when `tagged`: a sync lists which runs have tags once instead of asking each)."""
+    summary = store.summary(run_id)
+    return replace(summary, tags=read_tags(store, run_id) if tagged else {})
 
 
 def summary_of_record(record: RunRecord) -> RunSummary:
@@ -67,9 +65,11 @@ def sync(store: ArtifactStore, catalog: RunCatalog, full: bool = False,
     if progress:
         progress(0, len(wanted))
 
+    tagged = set(store.list_records(TAGS))
+
     def read(run_id: str) -> RunSummary | None:
         try:
-            return stored_summary(store, run_id)
+            return stored_summary(store, run_id, run_id in tagged)
         except FlowTimeError:
             return None  # not (or no longer) a readable run: nothing to list
 

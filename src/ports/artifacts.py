@@ -29,7 +29,14 @@ class ArtifactStore(SweepStore, RecordStore, Protocol):
 
     def list_files(self, run_id: str) -> list[str]: ...
 
-    def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage: ...
+    def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage:
+        """The store's own listing (a scan; the service lists from the run catalog)."""
+        ...
+
+    def summary(self, run_id: str) -> RunSummary:
+        """One run's listing summary (kept with the bundle, or derived from its documents
+        for bundles written before summaries carried parameters); not-found when unknown."""
+        ...
 
     def run_ids(self) -> list[str]:
         """Every published run, found by walking the store (not from listing summaries, so

@@ -170,3 +170,13 @@ def test_records_are_written_read_listed_and_replaced(store):
         with pytest.raises(FlowTimeError) as bad:
             store.write_record(kind, record_id, b"{}")
         assert bad.value.kind == "invalid"
+
+
+def test_one_run_summary_comes_back_with_its_parameters_and_sweep(store):
+    kept = RunSummary("r1", "t", "T", "1.0.0", "simulation", "2026-01-01T00:00:00Z", 1,
+                      {"capacity": 40, "profile": [1, 2]}, {}, "sweep_x")
+    store.publish("r1", bundle(), kept, overwrite=False)
+    assert store.summary("r1") == kept
+    with pytest.raises(FlowTimeError) as info:
+        store.summary("r2")
+    assert info.value.kind is ErrorKind.NOT_FOUND

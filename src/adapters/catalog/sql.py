@@ -127,7 +127,7 @@ class _PostgreSQL(_Dialect):
     def connect(self) -> Any:
         import psycopg
 
-        return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
 
     def sql(self, text: str) -> str:
         return text.replace("?", "%s")

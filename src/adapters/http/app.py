@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from litestar import Litestar
@@ -57,6 +58,16 @@ def _close_request_schemas(app: Litestar) -> None:
                 for name in ("templateId", "template")]
 
 
+async def _open_catalog(app: Litestar) -> None:
+    """Open the run catalog (and sync a new one from the store) before the first request,
+    off the event loop. A catalog that is down leaves the server up: listing answers 503
+    and /readyz says why until it is back."""
+    from anyio.to_thread import run_sync
+
+    with contextlib.suppress(FlowTimeError):
+        await run_sync(app.state.container.catalog)
+
+
 def create_app(container: Any) -> Litestar:
     """Build the app around a container; the container decides every adapter."""
     settings = container.settings()
@@ -88,6 +99,7 @@ def create_app(container: Any) -> Litestar:
             Exception: handle_unexpected,
         },
         middleware=[request_id_middleware],
+        on_startup=[_open_catalog],
         on_shutdown=[stop_sweeps],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

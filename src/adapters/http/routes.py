@@ -121,13 +121,15 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", tags=["health"], summary="Readiness: the store can be used",
+@get("/readyz", tags=["health"], summary="Readiness: the store and the run catalog can be used",
      responses=problems(503))
-async def readyz(store: Store) -> dict[str, str]:
+async def readyz(store: Store, request: Request[Any, Any, Any]) -> dict[str, str]:
     if work_pool_exhausted():
         raise FlowTimeError(ErrorKind.UNAVAILABLE, "every worker thread is busy", [Problem(
             "server", f"all {WORK_THREADS} worker threads are busy; retry shortly")])
     await run_sync(store.check)
+    container = request.app.state.container
+    await run_sync(lambda: container.catalog().check())
     return {"status": "ok"}
 
 

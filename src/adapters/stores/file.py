@@ -324,11 +324,19 @@ class FileArtifactStore:
                 self._cache.pop(stale, None)
         return summaries
 
+    def summary(self, run_id: str) -> RunSummary:
+        folder = self._run_dir(run_id)
+        found = self._load_summary(folder, run_id)
+        if found is None:
+            raise not_found("runId", f"run '{run_id}' not found or unreadable")
+        return found
+
     @staticmethod
     def _load_summary(folder: Path, run_id: str) -> RunSummary | None:
         try:
             data = json.loads((folder / SUMMARY_FILE).read_bytes())
-            return RunSummary(**data)
+            if "parameters" in data:  # older summaries lack parameters and the sweep id
+                return RunSummary(**data)
         except (OSError, ValueError, TypeError):
             pass
         try:  # a bundle written without a summary: derive one from its documents

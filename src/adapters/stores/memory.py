@@ -62,6 +62,10 @@ class MemoryArtifactStore:
     def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage:
         return paginate([s for _, s in self._runs.values()], run_filter, page, page_size)
 
+    def summary(self, run_id: str) -> RunSummary:
+        self._files(run_id)
+        return self._runs[run_id][1]
+
     def run_ids(self) -> list[str]:
         with self._lock:
             return sorted(self._runs)

@@ -39,6 +39,7 @@ from flowtime.adapters.stores.paths import (
     check_run_id,
 )
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, not_found
+from flowtime.domain.records import summary_of
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
 
 log = logging.getLogger("flowtime.stores.s3")
@@ -286,6 +287,17 @@ class S3ArtifactStore:
                          if item["Key"].endswith(".json"))
         return sorted(found)
 
+    @_store_call("read the run summary")
+    def summary(self, run_id: str) -> RunSummary:
+        return self._summary_of(run_id, self._commit(run_id))
+
+    def _summary_of(self, run_id: str, commit: dict[str, Any]) -> RunSummary:
+        data = commit.get("summary") or {}
+        if "parameters" in data:
+            return RunSummary(**data)
+        # a commit written before summaries carried parameters: derive from the bundle
+        return summary_of(run_id, lambda path: self.read(run_id, path))
+
     @_store_call("list runs")
     def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage:
         return paginate(self._summaries(), run_filter, page, page_size)
@@ -308,7 +320,7 @@ class S3ArtifactStore:
             commit = self._get_commit(run_id)
             if commit is None:
                 return None
-            return run_id, listed[run_id], RunSummary(**commit["summary"])
+            return run_id, listed[run_id], self._summary_of(run_id, commit)
 
         if missing:
             with ThreadPoolExecutor(max_workers=16) as pool:
