@@ -6,7 +6,7 @@ import argparse
 import platform
 import sys
 
-from benchmarks import api, cli, engine, flow, session, sweeps
+from benchmarks import api, catalog, cli, engine, flow, session, sweeps
 from benchmarks.common import Row
 
 CASES = {
@@ -14,6 +14,7 @@ CASES = {
     "flow": flow.run,
     "create": api.create_run,
     "listing": api.listing,
+    "catalog": catalog.run,
     "state": api.state_window,
     "cli": cli.cold_start,
     "sweep": sweeps.run,

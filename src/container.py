@@ -217,7 +217,13 @@ def _catalog(settings: Settings, store: ArtifactStore, clock: Clock) -> RunCatal
     from flowtime.domain.grid import format_utc
 
     catalog = open_catalog(settings.catalog_url or default_catalog_url(store, settings.store_url))
-    bootstrap(store, catalog, format_utc(clock.now().replace(microsecond=0)))
+    try:
+        bootstrap(store, catalog, format_utc(clock.now().replace(microsecond=0)))
+    except FlowTimeError as exc:  # the store or the catalog is down: the next start retries
+        import logging
+
+        logging.getLogger("flowtime.catalog").warning(
+            "could not fill the new run catalog from the store yet: %s", exc.detail)
     return catalog
 
 

@@ -42,6 +42,12 @@ class PostgresServer:
     port: int
     folder: Path
     pid: int
+    command: list[str]  # pg_ctl … start, as the owner
+
+    def start(self) -> None:
+        """Start it again after `stop` (same folder, same port)."""
+        _run(self.command, 65)
+        self.pid = int((self.folder / "data" / "postmaster.pid").read_text().split()[0])
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@{self.host}:{self.port}/{database}"
@@ -94,7 +100,8 @@ def start_postgres(folder: Path, timeout: float = 60.0) -> PostgresServer:
     port = _free_port()
     options = (f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-    _run(_as_owner([pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "server.log"),
-                    "-w", "-t", str(int(timeout)), "start"], owner), timeout + 5)
+    command = _as_owner([pg_ctl, "-D", str(data), "-o", options, "-l",
+                         str(folder / "server.log"), "-w", "-t", str(int(timeout)), "start"], owner)
+    _run(command, timeout + 5)
     pid = int((data / "postmaster.pid").read_text().split()[0])
-    return PostgresServer("127.0.0.1", port, folder, pid)
+    return PostgresServer("127.0.0.1", port, folder, pid, command)

@@ -15,6 +15,7 @@ from flowtime.adapters.cli.main import cli
 from flowtime.adapters.http.app import create_app
 from flowtime.adapters.stores import faults
 from flowtime.container import Settings, build_container
+from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.runs import RunFilter, RunRequest
 
 FORK = multiprocessing.get_context("fork")
@@ -200,3 +201,41 @@ def _wait_for_sweep(client, location: str) -> None:
     while client.get(location).json().get("status") != "completed":
         assert time.monotonic() < deadline
         time.sleep(0.2)
+
+
+def test_a_catalog_outage_keeps_runs_flowing_and_sync_catches_up(tmp_path):
+    """PostgreSQL goes away under a working service: creating and reading runs go on,
+    listing is a 503 naming the catalog, and once it is back a sync lists what was made."""
+    from tests.postgres import start_postgres
+
+    server = start_postgres(_pg_folder())
+    try:
+        env = {"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0",
+               "FLOWTIME_CATALOG": server.new_database()}
+        container = build_container(Settings.from_env(env))
+        service = container.orchestration()
+        service.create_run(RunRequest("it-system", run_id="before"))
+        server.stop()
+        made = service.create_run(RunRequest("it-system", run_id="during"))
+        assert made.created
+        assert container.queries().get_run("during").run_id == "during"
+        with pytest.raises(FlowTimeError) as down:
+            container.queries().list_runs(RunFilter())
+        assert down.value.kind == "unavailable" and "catalog" in down.value.detail
+        assert "postgres@" in str(down.value.problems[0])  # the URL without a password
+        server.start()
+        assert listed(container) == ["before"]  # the pool reconnects by itself
+        from flowtime.domain.catalog import sync
+
+        assert sync(container.store(), container.catalog()).added == 1
+        assert listed(container) == ["during", "before"]
+    finally:
+        server.stop()
+
+
+def _pg_folder():
+    import tempfile
+    from pathlib import Path
+
+    return Path(tempfile.mkdtemp(prefix="flowtime-pg-"))
+

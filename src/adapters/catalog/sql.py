@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import threading
 import uuid
@@ -44,6 +45,7 @@ _UPSERT = (f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * le
            "ON CONFLICT (run_id) DO UPDATE SET "
            + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:]))
 POOL_SIZE = 8
+log = logging.getLogger("flowtime.catalog")
 
 
 class _Dialect:
@@ -51,6 +53,11 @@ class _Dialect:
     errors: tuple[type[BaseException], ...] = ()
     # one row when the version table exists (a failed query would abort a PG transaction)
     has_version_table = ""
+    # how a run is tested against a parameter subquery; PostgreSQL's planner walks the newest
+    # runs probing each unless the subquery is computed first (measured on 100,000 runs:
+    # 35 ms → 6.5 ms for a 1 % match; benchmarks/catalog.py). Tag filters, usually broader,
+    # keep IN (a tag on 3 % of the runs: 5 ms with IN, 14 ms computed first).
+    member = "run_id IN ({})"
 
     def connect(self) -> Any: ...
 
@@ -114,6 +121,7 @@ class _SQLite(_Dialect):
 class _PostgreSQL(_Dialect):
     name = "postgresql"
     has_version_table = "SELECT 1 WHERE to_regclass('alembic_version') IS NOT NULL"
+    member = "run_id = ANY(ARRAY({}))"
 
     def __init__(self, url: str):
         try:
@@ -184,8 +192,24 @@ class SqlRunCatalog:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self.created = False  # this object created the schema (a brand-new catalog)
-        with self._guard():
-            self._ensure_schema()
+        self._ready = False
+        self._schema_lock = threading.Lock()
+        try:
+            self._ensure()
+        except FlowTimeError as exc:
+            if not isinstance(exc.__cause__, self._dialect.errors):
+                raise  # e.g. a catalog from a newer flowtime: no point in retrying
+            # unreachable now: every call tries again, so a database that comes back is used
+            log.warning("run catalog %s unavailable at start: %s", self.location, exc.detail)
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        with self._schema_lock:
+            if not self._ready:
+                with self._guard():
+                    self._ensure_schema()
+                self._ready = True
 
     # -- connections ---------------------------------------------------------------
     @contextmanager
@@ -217,6 +241,7 @@ class SqlRunCatalog:
         _close(conn)
 
     def _run(self, work: Callable[[Any], Any], *, write: bool = False) -> Any:
+        self._ensure()
         with self._guard(), self._connection() as conn:
             if not write:
                 return work(conn)
@@ -376,7 +401,7 @@ class SqlRunCatalog:
         if sort not in SORTS:
             raise invalid([Problem("sort", f"must be one of {', '.join(SORTS)}")])
         column, descending = sort_key(sort)
-        where, args = _where(run_filter)
+        where, args = _where(run_filter, self._dialect.member)
         page_where, page_args = list(where), list(args)
         offset = (page - 1) * page_size
         if cursor is not None:
@@ -425,7 +450,7 @@ def _summary(row: Any) -> RunSummary:
                       json.loads(parameters), json.loads(tags), sweep_id)
 
 
-def _where(f: RunFilter) -> tuple[list[str], list[Any]]:
+def _where(f: RunFilter, member: str) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
     for column, value in (("mode", f.mode), ("template_id", f.template_id),
@@ -448,12 +473,12 @@ def _where(f: RunFilter) -> tuple[list[str], list[Any]]:
     for name, text in f.parameters.items():
         number = query_number(text)
         if number is None:
-            where.append("run_id IN (SELECT run_id FROM run_params WHERE name = ? AND "
-                         "value_text = ?)")
+            where.append(member.format("SELECT run_id FROM run_params WHERE name = ? AND "
+                                       "value_text = ?"))
             args += [name, text]
         else:
-            where.append("run_id IN (SELECT run_id FROM run_params WHERE name = ? AND "
-                         "(value_num = ? OR value_text = ?))")
+            where.append(member.format("SELECT run_id FROM run_params WHERE name = ? AND "
+                                       "(value_num = ? OR value_text = ?)"))
             args += [name, number, text]
     for key, value in f.tags.items():
         if value is None:
