@@ -69,6 +69,7 @@ class Settings:
     log_level: str | None = None  # FLOWTIME_LOG_LEVEL; None: each driver's default
     max_sessions: int = 16  # FLOWTIME_MAX_SESSIONS: open what-if sessions per server process
     max_sweep_points: int = 20_000  # FLOWTIME_MAX_SWEEP_POINTS: grid cells × samples (HTTP)
+    max_concurrent_sweeps: int = 2  # FLOWTIME_MAX_CONCURRENT_SWEEPS: per server; more queue
     session_idle_seconds: float = 300.0  # FLOWTIME_SESSION_IDLE_SECONDS
     # OpenTelemetry's standard variables: OTEL_SERVICE_NAME, and OTLP export when
     # OTEL_EXPORTER_OTLP[_<SIGNAL>]_ENDPOINT is set or OTEL_<SIGNAL>_EXPORTER=otlp.
@@ -107,6 +108,8 @@ class Settings:
             values["fsync"] = False
         if env.get("FLOWTIME_MAX_SWEEP_POINTS", "").isdigit():
             values["max_sweep_points"] = int(env["FLOWTIME_MAX_SWEEP_POINTS"])
+        if env.get("FLOWTIME_MAX_CONCURRENT_SWEEPS", "").isdigit():
+            values["max_concurrent_sweeps"] = max(1, int(env["FLOWTIME_MAX_CONCURRENT_SWEEPS"]))
         if env.get("FLOWTIME_MAX_SESSIONS", "").isdigit():
             values["max_sessions"] = int(env["FLOWTIME_MAX_SESSIONS"])
         idle = env.get("FLOWTIME_SESSION_IDLE_SECONDS", "")
@@ -130,6 +133,7 @@ class Settings:
                "FLOWTIME_EXECUTOR": self.executor, "FLOWTIME_FSYNC": "1" if self.fsync else "0",
                "FLOWTIME_MAX_SESSIONS": str(self.max_sessions),
                "FLOWTIME_MAX_SWEEP_POINTS": str(self.max_sweep_points),
+               "FLOWTIME_MAX_CONCURRENT_SWEEPS": str(self.max_concurrent_sweeps),
                "FLOWTIME_SESSION_IDLE_SECONDS": str(self.session_idle_seconds)}
         optional = {"FLOWTIME_API_KEY": self.api_key,
                     "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,
@@ -285,9 +289,11 @@ def _analysis(**kwargs: Any) -> AnalysisService:
 
 
 def _sweeps(**kwargs: Any) -> SweepService:
+    import socket
+
     from flowtime.domain.sweeps import SweepService
 
-    return SweepService(**kwargs)
+    return SweepService(**kwargs, host=socket.gethostname(), pid=os.getpid())
 
 
 class Container:
@@ -348,7 +354,7 @@ class Container:
 
     def queries(self) -> RunQueryService:
         return self._one("queries", lambda: _queries(store=self.store(),
-                                                     catalog=self.catalog()))
+                                                     catalog=self.catalog(), clock=self.clock()))
 
     def executor(self) -> Executor:
         return self._one("executor", lambda: _executor(self._settings))

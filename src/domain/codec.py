@@ -236,8 +236,30 @@ class SweepRunJson(Doc):
     aggregates: dict[str, dict[str, float]] | None = None
 
 
+class SweepOwnerJson(Doc):
+    """Which process drives a sweep (a server or a CLI), and this attempt's token: a
+    cancel request names the attempt it stops, so a resumed sweep is not cancelled again."""
+
+    host: str
+    pid: int
+    role: str  # server | cli
+    attempt: str
+
+
+class SweepCancelJson(Doc):
+    """`sweeps/<sweepId>/cancel.json`: a request to stop one attempt (from any replica)."""
+
+    attempt: str
+    requested_utc: str
+
+
 class SweepJson(Doc):
-    """`sweeps/<sweepId>/sweep.json`."""
+    """`sweeps/<sweepId>/sweep.json`: the sweep's job record.
+
+    status: queued | running | succeeded | failed | cancelled | interrupted. The driver
+    rewrites it every few seconds (`heartbeatUtc`); a queued or running record whose
+    heartbeat is older than two minutes lost its driver and reads as `interrupted`.
+    """
 
     schema_version: int
     sweep_id: str
@@ -253,6 +275,9 @@ class SweepJson(Doc):
     updated_utc: str
     progress: SweepProgressJson
     runs: list[SweepRunJson]
+    owner: SweepOwnerJson | None = None
+    heartbeat_utc: str | None = None
+    finished_utc: str | None = None
 
 
 class SweepListItemJson(Doc):

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from flowtime.domain.catalog import summary_of_record
+from flowtime.domain.catalog import bootstrap, summary_of_record
 from flowtime.domain.codec import (
     INTEGRITY_JSON,
     MANIFEST_JSON,
@@ -143,9 +143,12 @@ class RunQueryService:
     a run by id repairs its catalog row when a crash lost it; without one (a service built
     by hand over a store), listing scans the store's summaries."""
 
-    def __init__(self, store: ArtifactStore, catalog: RunCatalog | None = None):
+    def __init__(self, store: ArtifactStore, catalog: RunCatalog | None = None,
+                 clock: Any = None):
         self.store = store
         self.catalog = catalog
+        self.clock = clock
+        self._filled = False  # the catalog has had its first sync from the store
         self._views: OrderedDict[tuple[str, bytes], RunView] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -202,10 +205,21 @@ class RunQueryService:
                              created_to=_utc_text(run_filter.created_to))
         size = min(page_size, MAX_PAGE_SIZE)
         if self.catalog is not None:
+            self._fill_catalog()
             return self.catalog.search(run_filter, page, size, sort, cursor)
         if cursor is not None:
             raise invalid([Problem("cursor", "cursors need a run catalog")])
         return self._scan(run_filter, page, size, sort)
+
+    def _fill_catalog(self) -> None:
+        """A new catalog lists nothing until its first sync from the store: when that could
+        not happen at start (the store was down), it happens before the first listing, or
+        the listing fails as the store does (never an empty list that is not true)."""
+        if self._filled or self.catalog is None:
+            return
+        now = self.clock.now() if self.clock is not None else None
+        bootstrap(self.store, self.catalog, format_utc(now) if now else "unknown")
+        self._filled = True
 
     def delete_run(self, run_id: str) -> None:
         try:

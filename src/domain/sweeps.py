@@ -8,7 +8,9 @@ CSV) lists every run with its parameters, status and per-series aggregates; with
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,8 +21,10 @@ import numpy as np
 
 from flowtime.domain.bundle import format_value
 from flowtime.domain.codec import (
+    SweepCancelJson,
     SweepJson,
     SweepListItemJson,
+    SweepOwnerJson,
     SweepProgressJson,
     SweepRunJson,
     decode,
@@ -37,8 +41,8 @@ if TYPE_CHECKING:
     from flowtime.ports.sweeps import Executor, SweepStore
 
 MAX_SWEEP_RUNS = 100_000
-# A running sweep rewrites its summary every few seconds; one silent for this long has lost
-# its driver (a restarted server, a killed CLI) and is reported as interrupted.
+# A queued or running sweep's driver rewrites its record every few seconds; one silent for
+# this long has lost its driver (a restarted server, a killed CLI): it reads as interrupted.
 STALE_AFTER_SECONDS = 120
 BANDS = (("p5", 5.0), ("p50", 50.0), ("p95", 95.0))
 
@@ -177,11 +181,39 @@ class SweepProgress:
         return self.created + self.reused + self.failed
 
 
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+ACTIVE = ("queued", "running")
+
+
+@dataclass
+class _Attempt:
+    """One driver's run of a sweep: what the loop and the heartbeat both write."""
+
+    request: SweepRequest
+    points: list[SweepPoint]
+    owner: SweepOwnerJson
+    started: str
+    progress: SweepProgress
+    outcomes: dict[int, RunOutcome] = field(default_factory=dict)
+    status: str = "queued"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class SweepService:
-    def __init__(self, store: SweepStore, executor: Executor, clock: Any):
+    """Drives sweeps and keeps their job records (`sweeps/<id>/sweep.json`) in the store, so
+    every replica and CLI over the same store sees the same status and can cancel."""
+
+    def __init__(self, store: SweepStore, executor: Executor, clock: Any, host: str = "",
+                 pid: int = 0, heartbeat_seconds: float = 2.0):
         self.store = store
         self.executor = executor
         self.clock = clock
+        self.host = host
+        self.pid = pid
+        self.heartbeat_seconds = heartbeat_seconds
+
+    def _now(self) -> str:
+        return format_utc(self.clock.now().replace(microsecond=0))
 
     def mark(self, summary: SweepJson, status: str) -> SweepJson:
         """Rewrite a finished summary with another status (a terminated driver's sweep is
@@ -190,70 +222,126 @@ class SweepService:
         self.store.write_sweep_file(summary.sweep_id, "sweep.json", encode(updated))
         return updated
 
-    def accept(self, request: SweepRequest) -> None:
-        """Write the sweep's first summary now, so an accepted sweep can be read (and
-        cancelled) before its driver thread has started."""
+    def _owner(self, role: str, attempt: str | None = None) -> SweepOwnerJson:
+        return SweepOwnerJson(host=self.host, pid=self.pid, role=role,
+                              attempt=attempt or secrets.token_hex(8))
+
+    def accept(self, request: SweepRequest, role: str = "server") -> str:
+        """Write the sweep's record now (`queued`), so an accepted sweep can be read and
+        cancelled before its driver starts; returns the attempt token to run it with."""
         points = expand(request)
-        self._write(request, points, {}, SweepProgress(total=len(points)), "running",
-                    format_utc(self.clock.now().replace(microsecond=0)))
+        attempt = _Attempt(request, points, self._owner(role), self._now(),
+                           SweepProgress(total=len(points)))
+        self._write(attempt, with_csv=False)
+        return attempt.owner.attempt
 
     def run(self, request: SweepRequest, on_progress: Callable[[SweepProgress], None] | None = None,
-            cancel: threading.Event | None = None, checkpoint_seconds: float = 2.0
-            ) -> SweepJson:
+            cancel: threading.Event | None = None, checkpoint_seconds: float | None = None,
+            attempt: str | None = None, role: str = "cli",
+            slot: threading.Semaphore | None = None) -> SweepJson:
+        """Run every point not yet done (finished runs are reused). `slot`, when given, is
+        taken before any point starts (the sweep stays `queued` until then); a heartbeat
+        rewrites the record every few seconds and honours cancel requests from elsewhere
+        (`request_cancel`)."""
         points = expand(request)
         cancel = cancel or threading.Event()
-        progress = SweepProgress(total=len(points))
-        outcomes: dict[int, RunOutcome] = {}
-        started = format_utc(self.clock.now().replace(microsecond=0))
-        want_series = bool(request.samples)
-        self._write(request, points, outcomes, progress, "running", started)
-        last_checkpoint = self.clock.monotonic()
-        for outcome in self.executor.run(points, want_series, cancel):
-            outcomes[outcome.index] = outcome
-            setattr(progress, outcome.status, getattr(progress, outcome.status) + 1)
-            if on_progress:
-                on_progress(progress)
-            if self.clock.monotonic() - last_checkpoint > checkpoint_seconds:
-                self._write(request, points, outcomes, progress, "running", started)
-                last_checkpoint = self.clock.monotonic()
-        status = "cancelled" if cancel.is_set() and progress.done < progress.total else (
-            "failed" if progress.failed else "completed")
-        summary = self._write(request, points, outcomes, progress, status, started)
-        if want_series and status != "cancelled":
-            self._write_bands(request.sweep_id, points, outcomes)
+        job = _Attempt(request, points, self._owner(role, attempt), self._now(),
+                       SweepProgress(total=len(points)))
+        every = self.heartbeat_seconds if checkpoint_seconds is None else checkpoint_seconds
+        self._write(job)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(job, cancel, stop, every),
+                                name=f"sweep-heartbeat-{request.sweep_id}", daemon=True)
+        beat.start()
+        holding = False
+        try:
+            if slot is not None:
+                while not cancel.is_set() and not (holding := slot.acquire(timeout=0.2)):
+                    pass
+            if not cancel.is_set():
+                with job.lock:
+                    job.status = "running"
+                self._write(job)
+                want_series = bool(request.samples)
+                for outcome in self.executor.run(points, want_series, cancel):
+                    with job.lock:
+                        job.outcomes[outcome.index] = outcome
+                        setattr(job.progress, outcome.status,
+                                getattr(job.progress, outcome.status) + 1)
+                    if on_progress:
+                        on_progress(job.progress)
+        finally:
+            stop.set()
+            beat.join()
+            if holding:
+                slot.release()  # type: ignore[union-attr]
+        progress = job.progress
+        job.status = "cancelled" if cancel.is_set() and progress.done < progress.total else (
+            "failed" if progress.failed else "succeeded")
+        summary = self._write(job, finished=True)
+        if request.samples and job.status != "cancelled":
+            self._write_bands(request.sweep_id, points, job.outcomes)
         return summary
 
-    def _write(self, request: SweepRequest, points: list[SweepPoint],
-               outcomes: dict[int, RunOutcome], progress: SweepProgress, status: str,
-               started: str) -> SweepJson:
-        runs = []
-        for point in points:
-            outcome = outcomes.get(point.index)
-            runs.append(SweepRunJson(
-                index=point.index, parameters=point.request.parameters,
-                seed=point.request.seed, status=outcome.status if outcome else "pending",
-                run_id=outcome.run_id if outcome and outcome.run_id else None,
-                problems=list(outcome.problems) if outcome and outcome.problems else None,
-                aggregates=outcome.aggregates if outcome and outcome.aggregates else None,
-            ))
-        eta = None
-        began = parse_utc(started)
-        if status == "running" and progress.done and began is not None:
-            elapsed = (self.clock.now() - began).total_seconds()
-            eta = round(elapsed / progress.done * (progress.total - progress.done), 1)
-        summary = SweepJson(
-            schema_version=1, sweep_id=request.sweep_id, template_id=request.template_id,
-            mode=request.mode, grid=request.grid, parameters=request.parameters,
-            samples=request.samples, seed=request.seed, executor=self.executor.name,
-            status=status, started_utc=started,
-            updated_utc=format_utc(self.clock.now().replace(microsecond=0)),
-            progress=SweepProgressJson(total=progress.total, done=progress.done,
-                                       created=progress.created, reused=progress.reused,
-                                       failed=progress.failed, eta_seconds=eta),
-            runs=runs,
-        )
-        self.store.write_sweep_file(request.sweep_id, "sweep.csv", _summary_csv(runs))
-        self.store.write_sweep_file(request.sweep_id, "sweep.json", encode(summary))
+    def _heartbeat(self, job: _Attempt, cancel: threading.Event, stop: threading.Event,
+                   every: float) -> None:
+        while not stop.wait(every):
+            if self._cancel_requested(job.request.sweep_id, job.owner.attempt):
+                cancel.set()
+            with contextlib.suppress(FlowTimeError):  # the store blinked: the next beat writes
+                self._write(job)
+
+    def _cancel_requested(self, sweep_id: str, attempt: str) -> bool:
+        with contextlib.suppress(FlowTimeError):  # none (or unreadable): no request
+            found = decode(self.store.read_sweep_file(sweep_id, "cancel.json"), SweepCancelJson,
+                           f"sweeps/{sweep_id}/cancel.json")
+            return found.attempt == attempt
+        return False
+
+    def request_cancel(self, sweep_id: str) -> SweepJson:
+        """Ask whichever process drives the sweep to stop (it notices within a heartbeat);
+        returns the record as it is now. A finished sweep is left as it is."""
+        summary = self.get(sweep_id)
+        if summary.status in ACTIVE and summary.owner is not None:
+            self.store.write_sweep_file(sweep_id, "cancel.json", encode(SweepCancelJson(
+                attempt=summary.owner.attempt, requested_utc=self._now())))
+        return summary
+
+    def _write(self, job: _Attempt, finished: bool = False, with_csv: bool = True) -> SweepJson:
+        with job.lock:
+            runs = []
+            for point in job.points:
+                outcome = job.outcomes.get(point.index)
+                runs.append(SweepRunJson(
+                    index=point.index, parameters=point.request.parameters,
+                    seed=point.request.seed, status=outcome.status if outcome else "pending",
+                    run_id=outcome.run_id if outcome and outcome.run_id else None,
+                    problems=list(outcome.problems) if outcome and outcome.problems else None,
+                    aggregates=outcome.aggregates if outcome and outcome.aggregates else None,
+                ))
+            progress = job.progress
+            status = job.status
+            now = self._now()
+            eta = None
+            began = parse_utc(job.started)
+            if status == "running" and progress.done and began is not None:
+                elapsed = (self.clock.now() - began).total_seconds()
+                eta = round(elapsed / progress.done * (progress.total - progress.done), 1)
+            request = job.request
+            summary = SweepJson(
+                schema_version=1, sweep_id=request.sweep_id, template_id=request.template_id,
+                mode=request.mode, grid=request.grid, parameters=request.parameters,
+                samples=request.samples, seed=request.seed, executor=self.executor.name,
+                status=status, started_utc=job.started, updated_utc=now,
+                progress=SweepProgressJson(total=progress.total, done=progress.done,
+                                           created=progress.created, reused=progress.reused,
+                                           failed=progress.failed, eta_seconds=eta),
+                runs=runs, owner=job.owner, heartbeat_utc=now,
+                finished_utc=now if finished else None,
+            )
+            if with_csv:
+                self.store.write_sweep_file(request.sweep_id, "sweep.csv", _summary_csv(runs))
+            self.store.write_sweep_file(request.sweep_id, "sweep.json", encode(summary))
         return summary
 
     def _write_bands(self, sweep_id: str, points: list[SweepPoint],
@@ -275,30 +363,36 @@ class SweepService:
         try:
             summary = decode(self.store.read_sweep_file(sweep_id, "sweep.json"), SweepJson,
                              f"sweeps/{sweep_id}/sweep.json")
-            updated = parse_utc(summary.updated_utc)
-            if summary.status == "running" and updated is not None and (
-                    self.clock.now() - updated).total_seconds() > STALE_AFTER_SECONDS:
-                # POST the same sweep again to resume
-                summary = msgspec.structs.replace(summary, status="interrupted")
-            return summary
         except FlowTimeError as exc:
             if exc.kind is ErrorKind.NOT_FOUND:
                 raise FlowTimeError(ErrorKind.NOT_FOUND, f"sweep '{sweep_id}' not found", [
                     Problem("sweepId", f"sweep '{sweep_id}' not found")]) from None
             raise
+        beat = parse_utc(summary.heartbeat_utc or summary.updated_utc)
+        if summary.status in ACTIVE and beat is not None and (
+                self.clock.now() - beat).total_seconds() > STALE_AFTER_SECONDS:
+            # its driver is gone (a killed process): POST the same sweep again to resume
+            summary = msgspec.structs.replace(summary, status="interrupted")
+        return summary
 
-    def list(self) -> list[SweepListItemJson]:
+    def list(self, page: int = 1, page_size: int = 50, status: str | None = None
+             ) -> tuple[list[SweepListItemJson], int]:
+        """One page of sweeps, newest first, and how many match."""
         items = []
         for sweep_id in self.store.list_sweeps():
             try:
                 s = self.get(sweep_id)
             except FlowTimeError:
                 continue
+            if status is not None and s.status != status:
+                continue
             items.append(SweepListItemJson(
                 sweep_id=s.sweep_id, template_id=s.template_id, status=s.status,
                 progress=s.progress, started_utc=s.started_utc, updated_utc=s.updated_utc,
                 executor=s.executor))
-        return sorted(items, key=lambda s: (s.started_utc, s.sweep_id), reverse=True)
+        items.sort(key=lambda s: (s.started_utc, s.sweep_id), reverse=True)
+        start = (page - 1) * page_size
+        return items[start:start + page_size], len(items)
 
 
 def bands_csv(matrix: np.ndarray) -> bytes:

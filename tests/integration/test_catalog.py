@@ -198,7 +198,7 @@ def _wait_for_sweep(client, location: str) -> None:
     import time
 
     deadline = time.monotonic() + 120
-    while client.get(location).json().get("status") != "completed":
+    while client.get(location).json().get("status") != "succeeded":
         assert time.monotonic() < deadline
         time.sleep(0.2)
 

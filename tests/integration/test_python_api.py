@@ -108,6 +108,6 @@ def test_json_and_csv_exports_with_classes(stored_run):
 def test_a_small_sweep(tmp_path):
     summary = flowtime.sweep("it-system", grid={"billingCapacity": [40, 45]},
                              store=str(tmp_path))
-    assert summary["status"] == "completed" and len(summary["runs"]) == 2
+    assert summary["status"] == "succeeded" and len(summary["runs"]) == 2
     chosen = sorted(r["parameters"]["billingCapacity"] for r in summary["runs"])
     assert chosen == [40, 45]

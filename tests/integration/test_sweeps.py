@@ -68,7 +68,7 @@ def test_rerunning_a_finished_sweep_computes_nothing_new(tmp_path, templates):
     container = container_for(f"file://{tmp_path / 'store'}", templates)
     first = container.sweeps().run(GRID)
     second = container.sweeps().run(GRID)
-    assert first.progress.created == 8 and first.status == "completed"
+    assert first.progress.created == 8 and first.status == "succeeded"
     assert msgspec.to_builtins(second.progress) == {"total": 8, "done": 8, "created": 0,
                                                     "reused": 8, "failed": 0}
     assert [r.run_id for r in first.runs] == [r.run_id for r in second.runs]
@@ -93,7 +93,7 @@ def test_dask_sweep_into_s3_is_readable_from_the_api(s3_url, templates):
     container = container_for(s3_url, templates, "dask")
     summary = container.sweeps().run(SweepRequest("supply-chain",
                                                   grid={"reorderQuantity": [120, 160]}))
-    assert summary.status == "completed"
+    assert summary.status == "succeeded"
     with TestClient(create_app(container)) as client:
         fetched = client.get(f"/v1/sweeps/{summary.sweep_id}").json()
         assert fetched["progress"]["done"] == 2
@@ -166,7 +166,7 @@ def test_http_sweep_is_accepted_and_completes_in_the_background(tmp_path, templa
         deadline = time.monotonic() + 120
         while True:
             response = client.get(location)
-            if response.status_code == 200 and response.json()["status"] == "completed":
+            if response.status_code == 200 and response.json()["status"] == "succeeded":
                 break
             assert time.monotonic() < deadline, response.text
             time.sleep(0.3)
@@ -220,15 +220,16 @@ def test_a_sweep_whose_driver_died_reads_as_interrupted_and_resumes(tmp_path, te
     store = container.store()
     request = SweepRequest("transport-hub", grid={"busSeats": [50, 70]})
     summary = msgspec.to_builtins(container.sweeps().run(request))
-    summary.update(status="running", updatedUtc="2020-01-01T00:00:00Z")
+    summary.update(status="running", updatedUtc="2020-01-01T00:00:00Z",
+                   heartbeatUtc="2020-01-01T00:00:00Z")
     store.write_sweep_file(request.sweep_id, "sweep.json", json.dumps(summary).encode())
     assert container.sweeps().get(request.sweep_id).status == "interrupted"
     fresh = container.clock().now() - timedelta(seconds=5)
-    summary["updatedUtc"] = fresh.strftime("%Y-%m-%dT%H:%M:%SZ")
+    summary["updatedUtc"] = summary["heartbeatUtc"] = fresh.strftime("%Y-%m-%dT%H:%M:%SZ")
     store.write_sweep_file(request.sweep_id, "sweep.json", json.dumps(summary).encode())
     assert container.sweeps().get(request.sweep_id).status == "running"
     resumed = container.sweeps().run(request)
-    assert resumed.status == "completed" and resumed.progress.reused == 2
+    assert resumed.status == "succeeded" and resumed.progress.reused == 2
 
 
 def test_delete_cancels_an_http_sweep_and_a_repost_resumes(tmp_path, templates):
@@ -240,7 +241,7 @@ def test_delete_cancels_an_http_sweep_and_a_repost_resumes(tmp_path, templates):
         cancelled = client.delete(location)
         assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelling"
         deadline = time.monotonic() + 120
-        while (summary := client.get(location).json())["status"] == "running":
+        while (summary := client.get(location).json())["status"] in ("queued", "running"):
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert summary["status"] == "cancelled"
@@ -255,10 +256,10 @@ def test_delete_cancels_an_http_sweep_and_a_repost_resumes(tmp_path, templates):
         # POST again: the finished points are reused (then stop it once that is visible)
         assert client.post("/v1/sweeps", json=body).headers["location"].endswith(sweep_id)
         while (summary := client.get(location).json())["progress"]["reused"] < done:
-            assert summary["status"] == "running" and time.monotonic() < deadline + 120
+            assert summary["status"] in ("queued", "running") and time.monotonic() < deadline + 120
             time.sleep(0.2)
         client.delete(location)
-        while (summary := client.get(location).json())["status"] == "running":
+        while (summary := client.get(location).json())["status"] in ("queued", "running"):
             time.sleep(0.2)
         assert summary["status"] == "cancelled" and summary["progress"]["reused"] >= done
 

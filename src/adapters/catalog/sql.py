@@ -90,8 +90,27 @@ class _SQLite(_Dialect):
         else:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.target = Path(path).resolve().as_uri() + "?mode=rwc"
-            conn = self.connect()
-            conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            self._use_wal()
+
+    def _use_wal(self) -> None:
+        """Readers never wait for a writer. Switching needs a moment alone with the file:
+        processes opening a new catalog together (sweep workers) take turns."""
+        import sqlite3
+        import time
+
+        conn = self.connect()
+        try:
+            for attempt in range(100):
+                try:
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                        return
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 99:
+                        raise
+                    time.sleep(0.05)
+        finally:
             conn.close()
 
     def connect(self) -> Any:
@@ -172,6 +191,16 @@ def _dialect(url: str) -> _Dialect:
                 "postgresql://user:password@host:port/database")])
 
 
+def _dialect_or_unavailable(url: str, location: str) -> _Dialect:
+    import sqlite3
+
+    try:
+        return _dialect(url)
+    except sqlite3.Error as exc:  # e.g. a folder we may not write to
+        raise FlowTimeError(ErrorKind.UNAVAILABLE, f"run catalog unavailable: {exc}", [
+            Problem("catalog", f"{location}: {exc}")]) from exc
+
+
 def public_location(url: str) -> str:
     """The URL without its password (for logs, errors and `catalog status`)."""
     parts = urlsplit(url)
@@ -187,7 +216,7 @@ class SqlRunCatalog:
     def __init__(self, url: str):
         self.url = url
         self.location = public_location(url)
-        self._dialect = _dialect(url)
+        self._dialect = _dialect_or_unavailable(url, self.location)
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()

@@ -19,8 +19,8 @@ def _grid_values(text: str) -> list[Any]:
     return values
 
 
-@click.command()
-@click.option("--template-id", required=True)
+@click.group(invoke_without_command=True)
+@click.option("--template-id", help="The template to sweep (required to start a sweep).")
 @click.option("--mode", type=click.Choice(["simulation", "telemetry"]), default="simulation",
               show_default=True)
 @click.option("--grid", "grids", multiple=True, metavar="NAME=V1,V2,…",
@@ -38,13 +38,22 @@ def _grid_values(text: str) -> list[Any]:
 @click.option("--store", help="Artifact store URL (shared by every worker).")
 @click.option("--templates", "templates_url", help="Template folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep summary as JSON.")
+@click.pass_context
 @report_errors
-def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str, ...],
+def sweep(ctx: click.Context, template_id: str | None, mode: str, grids: tuple[str, ...],
+          params: tuple[str, ...],
           samples: int | None, seed: int | None, pmf_mode: str, executor: str | None,
           scheduler: str | None,
           workers: int | None, store: str | None, templates_url: str | None,
           as_json: bool) -> None:
-    """Run one template over a parameter grid and/or N seeds; reuse finished runs."""
+    """Run one template over a parameter grid and/or N seeds; reuse finished runs.
+
+    `flowtime sweep watch ID` follows a sweep started elsewhere; `flowtime sweep cancel ID`
+    stops one, whichever process (a server replica, another shell) drives it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if template_id is None:
+        raise click.UsageError("Missing option '--template-id'.")
     import threading
 
     from flowtime.adapters.cli.context import print_json
@@ -75,6 +84,7 @@ def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str
     if found:
         raise invalid(found, "invalid sweep")  # exit 2, before any worker starts
     service = container.sweeps()
+    _refuse_if_driven_elsewhere(service, request.sweep_id)
     cancel = threading.Event()
     terminated = threading.Event()
     outcome: dict[str, Any] = {}
@@ -149,3 +159,106 @@ def sweep(template_id: str, mode: str, grids: tuple[str, ...], params: tuple[str
         raise SystemExit(130)
     if failed:
         raise SystemExit(EXIT_FAILURE)
+
+
+def _refuse_if_driven_elsewhere(service: Any, sweep_id: str) -> None:
+    from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
+    from flowtime.domain.sweeps import ACTIVE
+
+    try:
+        current = service.get(sweep_id)
+    except FlowTimeError:
+        return
+    if current.status in ACTIVE and current.owner is not None:
+        owner = current.owner
+        raise FlowTimeError(ErrorKind.CONFLICT, f"sweep {sweep_id} is {current.status} elsewhere", [
+            Problem("sweep", f"{owner.role} process {owner.pid} on {owner.host} drives it; "
+                    f"follow it with `flowtime sweep watch {sweep_id}` or stop it with "
+                    f"`flowtime sweep cancel {sweep_id}`")])
+
+
+def _sweeps(store: str | None) -> Any:
+    from flowtime.adapters.cli.context import container_for
+
+    return container_for(store).sweeps()
+
+
+@sweep.command("watch")
+@click.argument("sweep_id")
+@click.option("--store", help="Artifact store URL (where the sweep's record lives).")
+@click.option("--interval", type=click.FloatRange(0.1, 60), default=1.0, show_default=True,
+              help="Seconds between looks at the record.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final record as JSON.")
+@report_errors
+def watch(sweep_id: str, store: str | None, interval: float, as_json: bool) -> None:
+    """Follow a sweep until it ends (exit 0 when it succeeded, 1 otherwise)."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from flowtime.adapters.cli.context import print_json
+    from flowtime.domain.sweeps import ACTIVE
+
+    service = _sweeps(store)
+    summary = service.get(sweep_id)  # unknown: exit 1 with the not-found line
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("[green]{task.fields[created]} new[/] {task.fields[reused]} "
+                             "reused [red]{task.fields[failed]} failed[/] {task.fields[eta]}"),
+                  transient=as_json) as bar:
+        task = bar.add_task(f"sweep {sweep_id} ({summary.status})", total=summary.progress.total,
+                            created=0, reused=0, failed=0, eta="")
+        while True:
+            p = summary.progress
+            eta = f"~{p.eta_seconds:.0f} s left" if p.eta_seconds else ""
+            bar.update(task, description=f"sweep {sweep_id} ({summary.status})",
+                       total=p.total, completed=p.done, created=p.created, reused=p.reused,
+                       failed=p.failed, eta=eta)
+            if summary.status not in ACTIVE:
+                break
+            time.sleep(interval)
+            summary = service.get(sweep_id)
+    if as_json:
+        print_json(summary)
+    else:
+        p = summary.progress
+        click.echo(f"sweep {sweep_id}: {summary.status} — {p.created} new, {p.reused} reused, "
+                   f"{p.failed} failed of {p.total}")
+    if summary.status != "succeeded":
+        raise SystemExit(EXIT_FAILURE)
+
+
+@sweep.command("cancel")
+@click.argument("sweep_id")
+@click.option("--store", help="Artifact store URL (where the sweep's record lives).")
+@click.option("--wait", is_flag=True, help="Return once the sweep has stopped.")
+@click.option("--json", "as_json", is_flag=True)
+@report_errors
+def cancel_command(sweep_id: str, store: str | None, wait: bool, as_json: bool) -> None:
+    """Stop a sweep, whichever process drives it: no new points start, points in flight
+    finish and are kept; it ends `cancelled` and the same sweep started again resumes."""
+    import time
+
+    from flowtime.adapters.cli.context import print_json
+    from flowtime.domain.sweeps import ACTIVE, STALE_AFTER_SECONDS
+
+    service = _sweeps(store)
+    summary = service.request_cancel(sweep_id)
+    requested = summary.status in ACTIVE
+    if requested and wait:
+        deadline = time.monotonic() + STALE_AFTER_SECONDS
+        while (summary := service.get(sweep_id)).status in ACTIVE:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    if as_json:
+        print_json({"sweepId": sweep_id, "status": summary.status,
+                    "cancelRequested": requested})
+    elif not requested:
+        click.echo(f"sweep {sweep_id} is {summary.status}: nothing to cancel")
+    elif summary.status in ACTIVE:
+        owner = summary.owner
+        where = f" ({owner.role} process {owner.pid} on {owner.host})" if owner else ""
+        click.echo(f"cancel requested: sweep {sweep_id}{where} stops within a few seconds")
+    else:
+        click.echo(f"sweep {sweep_id}: {summary.status}")

@@ -1,8 +1,11 @@
 """`/v1/sweeps`: start a sweep in the background, follow its progress, list sweeps.
 
-The server keeps no state beyond the store: progress lives in `sweeps/<id>/sweep.json`,
-so any replica can answer GET. The only local state is which sweeps this process is
-running, so a repeated POST does not start a second copy.
+The server keeps no state beyond the store: the job record lives in
+`sweeps/<id>/sweep.json` (status, progress, owner, heartbeat), so any replica can answer GET,
+and a cancel request (`sweeps/<id>/cancel.json`) reaches the driving process from any
+replica. The only local state is which sweeps this process drives (a repeated POST does not
+start a second copy, here or while another live process drives it) and its sweep slots
+(FLOWTIME_MAX_CONCURRENT_SWEEPS; further sweeps wait `queued`).
 """
 
 from __future__ import annotations
@@ -14,30 +17,50 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, PathParameter, SkipValidation
+from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
 
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import SweepBody
 from flowtime.domain.codec import SweepJson, SweepListItemJson
-from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
+from flowtime.domain.errors import FlowTimeError, Problem, invalid
 from flowtime.domain.hashing import RUN_ID_PATTERN
-from flowtime.domain.sweeps import SweepService, check_parameters, check_size, check_sweep
+from flowtime.domain.sweeps import (
+    ACTIVE,
+    STATUSES,
+    SweepService,
+    check_parameters,
+    check_size,
+    check_sweep,
+)
 
 
-class SweepList(msgspec.Struct):
+class SweepList(msgspec.Struct, rename="camel"):
     items: list[SweepListItemJson]
+    total_count: int
+    page: int
+    page_size: int
+
 
 log = logging.getLogger("flowtime.sweeps")
 Sweeps = NamedDependency[SkipValidation[SweepService]]
 SweepId = Annotated[str, PathParameter(pattern=RUN_ID_PATTERN.pattern)]
 
-_running: dict[str, threading.Event] = {}  # sweeps this process runs -> their cancel flag
+_running: dict[str, threading.Event] = {}  # sweeps this process drives -> their cancel flag
 _interrupted: set[str] = set()  # cancelled because the server is stopping
 _lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}  # limit -> the process's sweep slots
 SHUTDOWN_GRACE_SECONDS = 20.0
 
 
-def _start(service: SweepService, request: Any) -> None:
+def _slot(limit: int) -> threading.BoundedSemaphore:
+    with _lock:
+        return _slots.setdefault(limit, threading.BoundedSemaphore(limit))
+
+
+def _start(service: SweepService, request: Any, attempt: str, limit: int) -> None:
+    """Drive the sweep in a thread of this process: it waits `queued` for one of the
+    server's `limit` sweep slots, then hands points to the configured executor (the local
+    pool or the Dask cluster) and follows their outcomes."""
     sweep_id = request.sweep_id
     with _lock:
         if sweep_id in _running:
@@ -46,7 +69,8 @@ def _start(service: SweepService, request: Any) -> None:
 
     def work() -> None:
         try:
-            summary = service.run(request, cancel=cancel)
+            summary = service.run(request, cancel=cancel, attempt=attempt, role="server",
+                                  slot=_slot(limit))
             with _lock:
                 stopping = sweep_id in _interrupted
             if stopping and summary.status == "cancelled":
@@ -79,6 +103,15 @@ def stop_sweeps() -> None:
         time.sleep(0.1)
 
 
+def _active_elsewhere(service: SweepService, sweep_id: str) -> str | None:
+    """The status of a sweep another live process drives (queued/running), else None."""
+    try:
+        summary = service.get(sweep_id)
+    except FlowTimeError:
+        return None
+    return summary.status if summary.status in ACTIVE else None
+
+
 def sweep_routes(problems: Any, offload: Any) -> list[Any]:
     @post("/v1/sweeps", tags=["sweeps"], summary="Start a sweep (runs in the background)",
           status_code=202, guards=[require_api_key],
@@ -97,11 +130,16 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
         if found:
             raise invalid(found, "invalid sweep")
         with _lock:
-            already = sweep.sweep_id in _running
-        if not already:
-            await offload(sweeps.accept, sweep)  # the 202 names a sweep that can be read
-        _start(sweeps, sweep)
+            local = sweep.sweep_id in _running
         location = f"/v1/sweeps/{sweep.sweep_id}"
+        if not local:
+            elsewhere = await offload(_active_elsewhere, sweeps, sweep.sweep_id)
+            if elsewhere is not None:  # another replica or a CLI drives it: follow that one
+                return Response({"sweepId": sweep.sweep_id, "status": elsewhere,
+                                 "location": location}, status_code=202,
+                                headers={"Location": location})
+            attempt = await offload(sweeps.accept, sweep)  # the 202 names a readable sweep
+            _start(sweeps, sweep, attempt, container.settings().max_concurrent_sweeps)
         return Response({"sweepId": sweep.sweep_id, "status": "accepted", "location": location},
                         status_code=202, headers={"Location": location})
 
@@ -111,25 +149,37 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
         return await offload(sweeps.get, sweep_id)
 
     @get("/v1/sweeps", tags=["sweeps"], summary="List sweeps, newest first",
-         responses=problems())
-    async def list_sweeps(sweeps: Sweeps) -> SweepList:
-        return SweepList(items=await offload(sweeps.list))
+         responses=problems(400))
+    async def list_sweeps(
+        sweeps: Sweeps,
+        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        page_size: Annotated[int, QueryParameter(name="pageSize", ge=1,
+                                                 description="Clamped to 200")] = 50,
+        status: Annotated[str | None, QueryParameter(
+            description="queued, running, succeeded, failed, cancelled or interrupted")] = None,
+    ) -> SweepList:
+        if status is not None and status not in STATUSES:
+            raise invalid([Problem("status", f"must be one of {', '.join(STATUSES)}")])
+        size = min(page_size, 200)
+        items, total = await offload(sweeps.list, page, size, status)
+        return SweepList(items=items, total_count=total, page=page, page_size=size)
 
-    @delete("/v1/sweeps/{sweep_id:str}", tags=["sweeps"], summary="Cancel a running sweep",
+    @delete("/v1/sweeps/{sweep_id:str}", tags=["sweeps"], summary="Cancel a sweep",
             description="Stops handing out points and drops those not started; points "
-                        "already running finish (their runs are kept). The sweep ends "
-                        "`cancelled`; POSTing it again resumes and reuses finished runs.",
-            status_code=202, guards=[require_api_key], responses=problems(400, 401, 404, 409))
+                        "already running finish (their runs are kept). Works from any "
+                        "replica: the process driving the sweep sees the request within "
+                        "its next heartbeat (a few seconds). The sweep ends `cancelled`; "
+                        "POSTing it again resumes and reuses finished runs. 200 with the "
+                        "status when the sweep had already finished.",
+            status_code=202, guards=[require_api_key], responses=problems(400, 401, 404))
     async def cancel_sweep(sweeps: Sweeps, sweep_id: SweepId) -> Response[dict[str, Any]]:
         with _lock:
             cancel = _running.get(sweep_id)
-        summary = await offload(sweeps.get, sweep_id)  # unknown: 404
-        if cancel is None:
-            if summary.status == "running":
-                raise FlowTimeError(ErrorKind.CONFLICT, "sweep runs elsewhere", [Problem(
-                    "sweepId", f"sweep '{sweep_id}' is not running in this server process")])
+        summary = await offload(sweeps.request_cancel, sweep_id)  # unknown: 404
+        if cancel is not None:
+            cancel.set()  # driven here: stop at once, not at the next heartbeat
+        elif summary.status not in ACTIVE:
             return Response({"sweepId": sweep_id, "status": summary.status}, status_code=200)
-        cancel.set()
         return Response({"sweepId": sweep_id, "status": "cancelling"}, status_code=202)
 
     return [create_sweep, get_sweep, list_sweeps, cancel_sweep]

@@ -1,0 +1,134 @@
+"""Sweeps as job records in the store: queued behind a per-server limit, cancelled from
+any process (CLI or another replica) through the store, followed with `sweep watch`."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from litestar.testing import TestClient
+
+from benchmarks.server import running_server
+from flowtime.adapters.cli.main import cli
+from flowtime.adapters.http.app import create_app
+from flowtime.container import Settings, build_container
+from tests.integration.test_sweeps import PMF_TEMPLATE, templates  # noqa: F401 (fixture)
+
+BIG = {"templateId": "mc-pmf", "samples": 3000, "seed": 11}
+
+
+def settings_for(store: str, templates, **extra: str) -> Settings:  # noqa: F811
+    return Settings.from_env({"FLOWTIME_STORE": store, "FLOWTIME_TEMPLATES_DIR": str(templates),
+                              "FLOWTIME_SWEEP_WORKERS": "1", "FLOWTIME_FSYNC": "0", **extra})
+
+
+def wait_for(client, location: str, until, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(location).json()
+        if until(body):
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+
+
+def test_the_record_names_its_driver_and_a_cli_cancel_reaches_it(tmp_path, templates):  # noqa: F811
+    store = f"file://{tmp_path / 'store'}"
+    with TestClient(create_app(build_container(settings_for(store, templates)))) as client:
+        location = client.post("/v1/sweeps", json=BIG).headers["location"]
+        sweep_id = location.rsplit("/", 1)[1]
+        running = wait_for(client, location, lambda b: b["progress"]["done"] >= 5)
+        assert running["status"] == "running"
+        assert running["owner"]["role"] == "server" and running["owner"]["pid"] == os.getpid()
+        assert running["heartbeatUtc"]
+        # the CLI knows nothing of this server: it asks through the store
+        asked = CliRunner().invoke(cli, ["sweep", "cancel", sweep_id, "--store", store, "--json"])
+        assert asked.exit_code == 0, asked.output
+        assert json.loads(asked.output)["cancelRequested"] is True
+        ended = wait_for(client, location, lambda b: b["status"] not in ("queued", "running"))
+        assert ended["status"] == "cancelled" and ended["progress"]["done"] < 3000
+        assert ended["finishedUtc"]
+        # a cancelled sweep resumes when posted again; the old cancel request does not stop it
+        client.post("/v1/sweeps", json=BIG)
+        resumed = wait_for(client, location,
+                           lambda b: b["progress"]["reused"] >= ended["progress"]["created"])
+        assert resumed["status"] == "running"
+        client.delete(location)
+        wait_for(client, location, lambda b: b["status"] == "cancelled")
+    again = CliRunner().invoke(cli, ["sweep", "cancel", sweep_id, "--store", store])
+    assert again.exit_code == 0 and "nothing to cancel" in again.output
+
+
+def test_a_server_runs_at_most_its_limit_of_sweeps_and_queues_the_rest(tmp_path, templates):  # noqa: F811
+    store = f"file://{tmp_path / 'store'}"
+    container = build_container(settings_for(store, templates,
+                                             FLOWTIME_MAX_CONCURRENT_SWEEPS="1"))
+    with TestClient(create_app(container)) as client:
+        first = client.post("/v1/sweeps", json=BIG).headers["location"]
+        second = client.post("/v1/sweeps", json={"templateId": "transport-hub",
+                                                  "grid": {"busSeats": [60, 80]}})
+        assert second.status_code == 202
+        wait_for(client, first, lambda b: b["status"] == "running")
+        assert client.get(second.headers["location"]).json()["status"] == "queued"
+        listed = client.get("/v1/sweeps", params={"status": "queued"}).json()
+        assert [i["sweepId"] for i in listed["items"]] == [second.json()["sweepId"]]
+        client.delete(first)  # the slot frees: the queued one runs and finishes
+        done = wait_for(client, second.headers["location"], lambda b: b["status"] == "succeeded")
+        assert done["progress"]["created"] == 2
+        page = client.get("/v1/sweeps", params={"pageSize": 1}).json()
+        assert (page["totalCount"], page["pageSize"], len(page["items"])) == (2, 1, 1)
+        assert client.get("/v1/sweeps", params={"status": "done"}).status_code == 400
+
+
+def test_sweep_watch_follows_a_sweep_to_its_end(tmp_path, templates):  # noqa: F811
+    store = f"file://{tmp_path / 'store'}"
+    with TestClient(create_app(build_container(settings_for(store, templates)))) as client:
+        location = client.post("/v1/sweeps", json={"templateId": "mc-pmf", "samples": 40,
+                                                   "seed": 2}).headers["location"]
+        sweep_id = location.rsplit("/", 1)[1]
+        watched = CliRunner().invoke(cli, ["sweep", "watch", sweep_id, "--store", store,
+                                           "--interval", "0.2", "--json"])
+        assert watched.exit_code == 0, watched.output
+        final = json.loads(watched.output)
+        assert final["status"] == "succeeded" and final["progress"]["created"] == 40
+    unknown = CliRunner().invoke(cli, ["sweep", "watch", "sweep_nope", "--store", store])
+    assert unknown.exit_code == 2 and "not found" in unknown.output  # the not_found exit code
+
+
+def test_the_cli_will_not_drive_a_sweep_another_live_process_drives(tmp_path, templates):  # noqa: F811
+    store = f"file://{tmp_path / 'store'}"
+    with TestClient(create_app(build_container(settings_for(store, templates)))) as client:
+        location = client.post("/v1/sweeps", json=BIG).headers["location"]
+        wait_for(client, location, lambda b: b["status"] == "running")
+        refused = CliRunner().invoke(cli, ["sweep", "--template-id", "mc-pmf", "--samples",
+                                           "3000", "--seed", "11", "--store", store,
+                                           "--templates", str(templates)])
+        assert refused.exit_code == 1
+        assert "sweep watch" in refused.output and "server process" in refused.output
+        client.delete(location)
+        wait_for(client, location, lambda b: b["status"] == "cancelled")
+
+
+@pytest.mark.slow
+def test_two_servers_over_one_s3_store_share_sweep_status_and_cancel(s3_url, templates):  # noqa: F811
+    env = {"FLOWTIME_STORE": s3_url, "FLOWTIME_TEMPLATES_DIR": str(templates),
+           "FLOWTIME_SWEEP_WORKERS": "1"}
+    with running_server(env) as a, running_server(env) as b:
+        accepted = httpx.post(f"{a}/v1/sweeps", json=BIG, timeout=30)
+        assert accepted.status_code == 202
+        path = accepted.headers["location"]
+        seen = wait_for(httpx, f"{b}{path}", lambda body: body["progress"]["done"] >= 3)
+        assert seen["status"] == "running" and seen["owner"]["role"] == "server"
+        # B does not start a second copy of a sweep A drives
+        echoed = httpx.post(f"{b}/v1/sweeps", json=BIG, timeout=30)
+        assert echoed.status_code == 202 and echoed.json()["status"] == "running"
+        assert httpx.get(f"{a}{path}").json()["owner"] == seen["owner"]
+        # cancel through B: A stops within a heartbeat, both read the same record
+        assert httpx.delete(f"{b}{path}").status_code == 202
+        ended = wait_for(httpx, f"{a}{path}", lambda body: body["status"] == "cancelled", 60)
+        assert httpx.get(f"{b}{path}").json() == httpx.get(f"{a}{path}").json()
+        assert ended["progress"]["done"] < 3000
