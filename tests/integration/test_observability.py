@@ -142,6 +142,21 @@ def test_metrics_endpoint_serves_prometheus_text(observed):
     assert "http_server_duration_seconds_bucket{" in text
 
 
+def test_http_metrics_are_labelled_by_route_template_not_by_run_id(observed):
+    container, _, _ = observed
+    with TestClient(create_app(container)) as client:
+        ids = [client.post("/v1/runs", json={"templateId": "it-system"}).json()["metadata"]["runId"]
+               for _ in range(2)]
+        for run_id in ids:
+            client.get(f"/v1/runs/{run_id}")
+            client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 1})
+        text = client.get("/metrics").text
+    http = [line for line in text.splitlines() if line.startswith("http_server_duration")]
+    assert any('http_target="/v1/runs/{run_id}"' in line for line in http)
+    assert any('http_target="/v1/runs/{run_id}/state"' in line for line in http)
+    assert not any(run_id in line for line in http for run_id in ids)
+
+
 def test_json_log_lines_carry_the_structured_fields(capsys):
     from flowtime.adapters.observability.logs import configure_logging
 
@@ -155,3 +170,43 @@ def test_json_log_lines_carry_the_structured_fields(capsys):
     assert line["event"] == "RunOrchestrationStart" and line["templateId"] == "t"
     logging.getLogger("flowtime").handlers.clear()
     logging.getLogger("flowtime").propagate = True
+
+
+def test_the_server_prints_only_json_lines_uvicorn_included(tmp_path):
+    """One log format: uvicorn's start-up, access and shutdown lines are JSON like the app's."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from benchmarks.server import free_port
+
+    port = free_port()
+    env = {**os.environ, "FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0"}
+    env.pop("FLOWTIME_STORE", None)
+    server = subprocess.Popen([sys.executable, "-m", "flowtime.adapters.cli.main", "serve",
+                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        httpx.post(f"http://127.0.0.1:{port}/v1/runs", json={"templateId": "it-system"})
+        httpx.get(f"http://127.0.0.1:{port}/v1/runs/nope")
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]  # each one JSON
+    loggers = {line["logger"] for line in lines}
+    assert {"uvicorn.error", "uvicorn.access", "flowtime.run_orchestration"} <= loggers
+    access = [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert {"method": "GET", "path": "/v1/runs/nope", "status": 404}.items() <= access[-1].items()
+    assert all({"ts", "level", "message"} <= line.keys() for line in lines)

@@ -36,5 +36,7 @@ def serve(host: str, port: int, store: str | None, templates_url: str | None, wo
     click.echo(f"flowtime serving on http://{host}:{port}  (store: {settings.store_url}, "
                f"workers: {workers})")
     click.echo(f"  docs: http://{host}:{port}/schema")
+    from flowtime.adapters.observability.logs import uvicorn_log_config
+
     uvicorn.run("flowtime.adapters.http.asgi:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=level)
+                workers=workers, log_level=level, log_config=uvicorn_log_config(level))

@@ -15,7 +15,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 
 from flowtime import __version__
 from flowtime.adapters.http.analysis import MODEL_BODIES, REQUEST_BODIES, analysis_routes
-from flowtime.adapters.http.metrics import metrics_route
+from flowtime.adapters.http.metrics import metrics_route, route_template_middleware
 from flowtime.adapters.http.problems import (
     handle_bad_encoding,
     handle_domain_error,
@@ -98,7 +98,7 @@ def create_app(container: Any) -> Litestar:
             UnicodeDecodeError: handle_bad_encoding,
             Exception: handle_unexpected,
         },
-        middleware=[request_id_middleware],
+        middleware=[request_id_middleware, route_template_middleware],
         on_startup=[_open_catalog],
         on_shutdown=[stop_sweeps],
         request_max_body_size=settings.max_body_bytes,

@@ -40,3 +40,39 @@ def configure_logging(json_lines: bool, level: str = "INFO") -> None:
     root = logging.getLogger("flowtime")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+class AccessJsonFormatter(JsonLinesFormatter):
+    """uvicorn's access lines as JSON: the request's parts as fields, not one string."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            client, method, path, version, status = args
+            record.flowtime = {"client": client, "method": method, "path": path,  # type: ignore[attr-defined]
+                               "httpVersion": version, "status": status}
+        return super().format(record)
+
+
+def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
+    """uvicorn's own logs (start-up, errors, access) in the app's JSON lines, on stderr:
+    one log format for everything the server prints."""
+    here = f"{__name__}."
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": here + "JsonLinesFormatter"},
+                       "access": {"()": here + "AccessJsonFormatter"}},
+        "handlers": {
+            "default": {"class": "logging.StreamHandler", "formatter": "json",
+                        "stream": "ext://sys.stderr"},
+            "access": {"class": "logging.StreamHandler", "formatter": "access",
+                       "stream": "ext://sys.stderr"},
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": {"handlers": ["access"], "level": level.upper(),
+                               "propagate": False},
+        },
+    }
