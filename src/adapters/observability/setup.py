@@ -1,8 +1,8 @@
 """Building OpenTelemetry providers: Prometheus for /metrics, OTLP when configured.
 
 OTLP switches on through the standard variables (OTEL_EXPORTER_OTLP_ENDPOINT, or
-OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER set to `otlp`) and needs the optional
-`opentelemetry-exporter-otlp-proto-http` package; it is off by default.
+OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER set to `otlp`) and needs the `otlp` extra
+(`pip install 'flowtime[otlp]'`: opentelemetry-exporter-otlp-proto-http); it is off by default.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def build_observability(
 
             tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     except ImportError:
-        log.warning("OTLP export requested but opentelemetry-exporter-otlp-proto-http is "
-                    "not installed; continuing without it")
+        log.warning("OTLP export requested but the exporter is not installed (pip install "
+                    "'flowtime[otlp]'); continuing without it")
     meter_provider = MeterProvider(metric_readers=readers, resource=resource)
     return Observability(meter_provider, tracer_provider, conventional_registry(exporter_registry))
