@@ -31,7 +31,7 @@ class Receiver(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: Receiver
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's hook name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         assert self.headers.get("content-type") == "application/x-protobuf"
         if self.path == "/v1/traces":
