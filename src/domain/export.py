@@ -1,5 +1,5 @@
 """A run's series as one wide table (`flowtime runs export`, `GET /v1/runs/{id}/export`,
-`Run.series()` in the Python API).
+`Run.series()` in the Python API), and a sweep's points as one table (`sweep_table`).
 
 Columns: `time` (each bin's start, UTC), `bin`, then one column per series in index order.
 With classes, every bin has one row per class after the totals' row, and a `class` column
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
-from flowtime.domain.codec import SeriesIndexJson
+from flowtime.domain.codec import SeriesIndexJson, SweepJson
 from flowtime.domain.grid import TimeGrid
+from flowtime.domain.hashing import canonical_json
 
 DEFAULT_CLASS = "DEFAULT"
 
@@ -56,3 +58,39 @@ def wide_table(index: SeriesIndexJson, grid: TimeGrid,
     return WideTable([s for s in starts for _ in labels],
                      np.repeat(np.arange(bins, dtype=np.int64), len(labels)),
                      labels * bins, columns)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTable:
+    """Rows of mixed types as columns (a sweep summary): name -> values (None = empty)."""
+
+    columns: dict[str, list[Any]]
+
+    @property
+    def rows(self) -> int:
+        return len(next(iter(self.columns.values()), []))
+
+
+AGGREGATES = ("mean", "max", "sum", "last")
+
+
+def sweep_table(summary: SweepJson) -> RecordTable:
+    """One row per sweep point: `index`, `runId`, `status`, `seed`, one `param.<name>` column
+    per parameter (scalars typed; arrays as JSON text), and `<series>.<aggregate>` columns
+    (mean, max, sum, last) for every series the points reported."""
+    runs = summary.runs
+    names = list(dict.fromkeys(name for run in runs for name in run.parameters))
+    series = list(dict.fromkeys(s for run in runs for s in (run.aggregates or {})))
+    columns: dict[str, list[Any]] = {
+        "index": [run.index for run in runs], "runId": [run.run_id for run in runs],
+        "status": [run.status for run in runs], "seed": [run.seed for run in runs]}
+    for name in names:
+        values = [run.parameters.get(name) for run in runs]
+        if any(isinstance(v, list | dict) for v in values):
+            values = [None if v is None else canonical_json(v) for v in values]
+        columns[f"param.{name}"] = values
+    for name in series:
+        for aggregate in AGGREGATES:
+            columns[f"{name}.{aggregate}"] = [
+                (run.aggregates or {}).get(name, {}).get(aggregate) for run in runs]
+    return RecordTable(columns)

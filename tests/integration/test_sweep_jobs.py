@@ -132,3 +132,43 @@ def test_two_servers_over_one_s3_store_share_sweep_status_and_cancel(s3_url, tem
         ended = wait_for(httpx, f"{a}{path}", lambda body: body["status"] == "cancelled", 60)
         assert httpx.get(f"{b}{path}").json() == httpx.get(f"{a}{path}").json()
         assert ended["progress"]["done"] < 3000
+
+
+def test_a_sweep_exports_as_one_table_with_a_column_per_parameter(tmp_path, templates):  # noqa: F811
+    import duckdb
+    import pyarrow.parquet as pq
+
+    store = f"file://{tmp_path / 'store'}"
+    container = build_container(settings_for(store, templates))
+    from flowtime.domain.sweeps import SweepRequest
+
+    summary = container.sweeps().run(SweepRequest(
+        "it-system", grid={"billingCapacity": [30, 45], "errorRate": [0.01, 0.1]}))
+    runner = CliRunner()
+    out = tmp_path / "sweep.parquet"
+    written = runner.invoke(cli, ["sweep", "export", summary.sweep_id, "--format", "parquet",
+                                  "--out", str(out), "--store", store])
+    assert written.exit_code == 0, written.output
+    table = pq.read_table(out)
+    assert table.schema.metadata[b"flowtime.sweepId"] == summary.sweep_id.encode()
+    assert table.column("param.billingCapacity").to_pylist() == [30, 30, 45, 45]
+    assert table.column("param.errorRate").to_pylist() == [0.01, 0.1, 0.01, 0.1]
+    # the aggregates are the runs' own numbers: the mean of a series read back from its run
+    first = summary.runs[0]
+    series = container.queries().series(first.run_id).by_series_id()
+    name = next(iter(first.aggregates))
+    assert table.column(f"{name}.mean").to_pylist()[0] == float(series[name].mean())
+    # DuckDB queries the file directly
+    found = duckdb.sql(f"SELECT runId FROM '{out}' WHERE \"param.billingCapacity\" = 45 "
+                       "AND \"param.errorRate\" = 0.1").fetchall()
+    assert found == [(summary.runs[3].run_id,)]
+    # the same table as CSV from the HTTP API
+    with TestClient(create_app(container)) as client:
+        response = client.get(f"/v1/sweeps/{summary.sweep_id}/export")
+        assert response.headers["content-type"].startswith("text/csv")
+        header = response.text.splitlines()[0].split(",")
+        assert header[:6] == ["index", "runId", "status", "seed", "param.billingCapacity",
+                              "param.errorRate"]
+        assert client.get(f"/v1/sweeps/{summary.sweep_id}/export",
+                          params={"format": "xlsx"}).status_code == 400
+        assert client.get("/v1/sweeps/sweep_none/export").status_code == 404

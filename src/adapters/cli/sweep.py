@@ -262,3 +262,28 @@ def cancel_command(sweep_id: str, store: str | None, wait: bool, as_json: bool) 
         click.echo(f"cancel requested: sweep {sweep_id}{where} stops within a few seconds")
     else:
         click.echo(f"sweep {sweep_id}: {summary.status}")
+
+
+@sweep.command("export")
+@click.argument("sweep_id")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet", "arrow"]),
+              default="csv", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (default: stdout "
+              "for csv/json, <sweepId>.<format> otherwise).")
+@click.option("--store", help="Artifact store URL (where the sweep's record lives).")
+@report_errors
+def export_command(sweep_id: str, fmt: str, out: str | None, store: str | None) -> None:
+    """The sweep's points as one table: parameters as columns, per-series aggregates."""
+    import sys
+
+    from flowtime.adapters.export import export_sweep
+
+    data = export_sweep(_sweeps(store), sweep_id, fmt)
+    if out is None and fmt in ("csv", "json"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    path = out or f"{sweep_id}.{fmt}"
+    with open(path, "wb") as handle:
+        handle.write(data)
+    click.echo(f"wrote {path}")

@@ -182,4 +182,22 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
             return Response({"sweepId": sweep_id, "status": summary.status}, status_code=200)
         return Response({"sweepId": sweep_id, "status": "cancelling"}, status_code=202)
 
-    return [create_sweep, get_sweep, list_sweeps, cancel_sweep]
+    @get("/v1/sweeps/{sweep_id:str}/export", tags=["sweeps"],
+         summary="The sweep's points as one table",
+         description="One row per point: index, runId, status, seed, one `param.<name>` "
+                     "column per parameter and `<series>.<mean|max|sum|last>` columns. "
+                     "format: csv, json, parquet or arrow (pyarrow, the `arrow` extra).",
+         responses=problems(400, 404, 503))
+    async def export_sweep(
+        sweeps: Sweeps, sweep_id: SweepId,
+        fmt: Annotated[str, QueryParameter(name="format")] = "csv",
+    ) -> Response[bytes]:
+        from flowtime.adapters.export import FORMATS
+        from flowtime.adapters.export import export_sweep as encode
+
+        data = await offload(encode, sweeps, sweep_id, fmt)
+        media = FORMATS[fmt] + ("; charset=utf-8" if fmt == "csv" else "")
+        return Response(data, media_type=media, headers={
+            "Content-Disposition": f'attachment; filename="{sweep_id}.{fmt}"'})
+
+    return [create_sweep, get_sweep, list_sweeps, cancel_sweep, export_sweep]
