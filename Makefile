@@ -42,11 +42,11 @@ serve: $(STAMP)
 
 ## The whole test suite (what CI runs); installs what the tests need when it is missing.
 test: test-deps
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest -q
 
 lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
 
 bench: $(TEST_STAMP)
 	$(PY) -m benchmarks
