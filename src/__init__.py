@@ -11,11 +11,12 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "Run", "__version__", "open_run", "run", "sensitivity", "sweep"]
+__all__ = ["Client", "Run", "__version__", "compare", "open_run", "run", "runs", "sensitivity",
+           "sweep"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Client", "Run", "open_run", "run", "sensitivity", "sweep"):
+    if name in ("Client", "Run", "compare", "open_run", "run", "runs", "sensitivity", "sweep"):
         from flowtime import api
 
         return getattr(api, name)

@@ -221,6 +221,39 @@ def sensitivity(template: str, knobs: list[str], metric: str,
             for p in points]
 
 
+def compare(run_ids: list[str], store: str | None = None, values: bool = True,
+            series: list[str] | None = None) -> dict[str, Any]:
+    """Compare 2–5 runs: parameter diff, per-series summary diff and (with `values`) the
+    series aligned on the grid — the body of `GET /v1/runs/compare`."""
+    from flowtime.adapters.wire import compare_out
+
+    queries = _container(store).queries()
+    return _builtins(compare_out(queries.compare(list(run_ids), values, series)))
+
+
+def runs(store: str | None = None, template: str | None = None,
+         params: Mapping[str, Any] | None = None, tags: Mapping[str, str | None] | None = None,
+         sweep_id: str | None = None, sweep_members: str = "include",
+         limit: int = 50) -> list[dict[str, Any]]:
+    """Run summaries from the run catalog, newest first, filtered like `GET /v1/runs`:
+    `params={"billingCapacity": 40}` matches by value; a tag value of None matches any."""
+    from flowtime.adapters.wire import page_response
+    from flowtime.domain.runs import RunFilter
+
+    run_filter = RunFilter(template_id=template, tags=dict(tags or {}),
+                           parameters={k: _param_text(v) for k, v in (params or {}).items()},
+                           sweep_id=sweep_id, sweep_members=sweep_members)
+    page = _container(store).queries().list_runs(run_filter, 1, limit)
+    return list(_builtins(page_response(page))["items"])
+
+
+def _param_text(value: Any) -> str:
+    from flowtime.domain.runs import parameter_key
+
+    text, _ = parameter_key(value)
+    return text if text is not None else str(value)
+
+
 class _RemoteReader:
     def __init__(self, client: Client, run_id: str):
         self.client, self.run_id = client, run_id
@@ -283,6 +316,43 @@ class Client:
 
     def open_run(self, run_id: str) -> Run:
         return Run(self._get(f"/v1/runs/{run_id}"), _RemoteReader(self, run_id))
+
+    def compare(self, run_ids: list[str], values: bool = True,
+                series: list[str] | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"ids": ",".join(run_ids), "values": str(values).lower()}
+        if series:
+            params["series"] = ",".join(series)
+        return dict(self._get("/v1/runs/compare", params))
+
+    def runs(self, template: str | None = None, params: Mapping[str, Any] | None = None,
+             tags: Mapping[str, str | None] | None = None, sweep_id: str | None = None,
+             sweep_members: str = "include", limit: int = 50) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"pageSize": limit, "sweepMembers": sweep_members}
+        if template:
+            query["templateId"] = template
+        if sweep_id:
+            query["sweepId"] = sweep_id
+        query.update({f"param.{k}": _param_text(v) for k, v in (params or {}).items()})
+        if tags:
+            query["tag"] = ",".join(k if v is None else f"{k}:{v}" for k, v in tags.items())
+        return list(self._get("/v1/runs", query)["items"])
+
+    def sweep(self, template: str, grid: Mapping[str, list[Any]] | None = None,
+              params: Mapping[str, Any] | None = None, samples: int | None = None,
+              seed: int | None = None, poll_seconds: float = 0.5) -> dict[str, Any]:
+        """Start a sweep on the server and wait for it to end; the summary as a dict."""
+        import time
+
+        body: dict[str, Any] = {"templateId": template, "grid": dict(grid or {}),
+                                "parameters": dict(params or {})}
+        if samples is not None:
+            body["samples"] = samples
+        if seed is not None:
+            body["seed"] = seed
+        location = self._post("/v1/sweeps", body)["location"]
+        while (summary := self._get(location))["status"] in ("queued", "running"):
+            time.sleep(poll_seconds)
+        return dict(summary)
 
     def sensitivity(self, template: str, knobs: list[str], metric: str,
                     params: Mapping[str, Any] | None = None, statistic: str = "mean",

@@ -62,6 +62,37 @@ def test_client_gives_the_same_results_as_the_library(tmp_path):
         assert remote.parameters == local.parameters
         assert client.sensitivity("it-system", ["billingCapacity"], "billingBacklog") == \
             flowtime.sensitivity("it-system", ["billingCapacity"], "billingBacklog")
+        # compare two runs, sweep and search: the same answers from the library and the server
+        store = str(tmp_path / "local")
+        other = flowtime.run("it-system", params={"billingCapacity": 60}, seed=5, store=store)
+        remote_other = client.run("it-system", params={"billingCapacity": 60}, seed=5)
+        here = flowtime.compare([local.run_id, other.run_id], store=store)
+        there = client.compare([remote.run_id, remote_other.run_id])
+        def named(body: object, first: str, second: str) -> object:  # ids and times differ
+            names = {first: "A", second: "B"}
+            if isinstance(body, dict):
+                return {names.get(k, k): named(v, first, second) for k, v in body.items()
+                        if k != "createdUtc"}
+            if isinstance(body, list):
+                return [named(v, first, second) for v in body]
+            return names.get(body, body) if isinstance(body, str) else body
+
+        assert named(here, local.run_id, other.run_id) == named(
+            there, remote.run_id, remote_other.run_id)
+        assert "billingCapacity" in json.dumps(here["differingParameters"])
+        grid = {"billingCapacity": [40, 50]}
+        swept_here = flowtime.sweep("it-system", grid=grid, store=store)
+        swept_there = client.sweep("it-system", grid=grid)
+        assert swept_there["status"] == swept_here["status"] == "succeeded"
+        assert [r["aggregates"] for r in swept_there["runs"]] == [
+            r["aggregates"] for r in swept_here["runs"]]
+        found_here = flowtime.runs(store=store, params={"billingCapacity": 60})
+        found_there = client.runs(params={"billingCapacity": 60})
+        assert [r["runId"] for r in found_here] == [other.run_id]
+        assert [r["runId"] for r in found_there] == [remote_other.run_id]
+        members = client.runs(sweep_id=swept_there["sweepId"])
+        assert sorted(r["runId"] for r in members) == sorted(
+            r["runId"] for r in swept_there["runs"])
 
 
 @pytest.fixture
