@@ -375,6 +375,57 @@ class SweepService:
             summary = msgspec.structs.replace(summary, status="interrupted")
         return summary
 
+    def cells(self, summary: SweepJson) -> list[dict[str, Any]]:
+        """The sweep's grid cells in order (cell i is `bands/c<i>/`): their parameters and
+        how many points each has."""
+        found: list[dict[str, Any]] = []
+        keys: dict[str, int] = {}
+        for run in summary.runs:
+            key = canonical_json(run.parameters)
+            if key not in keys:
+                keys[key] = len(found)
+                found.append({"cell": len(found), "parameters": run.parameters, "points": 0})
+            found[keys[key]]["points"] += 1
+        return found
+
+    def bands(self, sweep_id: str, series: str | None = None, cell: str | None = None
+              ) -> dict[str, Any]:
+        """Monte Carlo bands (p5/p50/p95 per bin over a cell's samples). Without `series`,
+        what there is: every cell with its parameters and the series with bands. `cell` is
+        a cell number or its parameters as `name:value,…` (needed when the grid has more
+        than one cell)."""
+        summary = self.get(sweep_id)
+        cells = self.cells(summary)
+        ids = list(dict.fromkeys(sid for run in summary.runs for sid in (run.aggregates or {})))
+        names = {sid.split("@", 1)[0]: sid for sid in ids if sid.endswith("@DEFAULT")}
+        if not summary.samples:
+            raise FlowTimeError(ErrorKind.NOT_FOUND, "this sweep has no bands", [Problem(
+                "sweepId", "bands come from Monte Carlo samples: this sweep has none")])
+        if series is None:
+            return {"sweepId": sweep_id, "samples": summary.samples, "cells": cells,
+                    "series": list(names)}
+        if series not in names:
+            raise FlowTimeError(ErrorKind.NOT_FOUND, f"no bands for series '{series}'", [
+                Problem("series", f"'{series}' is not a series of this sweep (known: "
+                                  f"{', '.join(list(names)[:20])})")])
+        chosen = _pick_cell(cells, cell)
+        path = (f"bands/{names[series]}.csv" if len(cells) == 1
+                else f"bands/c{chosen['cell']}/{names[series]}.csv")
+        try:
+            text = self.store.read_sweep_file(sweep_id, path).decode("utf-8")
+        except FlowTimeError as exc:
+            if exc.kind is ErrorKind.NOT_FOUND:
+                raise FlowTimeError(ErrorKind.NOT_FOUND, "bands not written yet", [Problem(
+                    "sweepId", f"sweep '{sweep_id}' is {summary.status}: bands are written "
+                    "when it succeeds")]) from None
+            raise
+        rows = [line.split(",") for line in text.strip().splitlines()[1:]]
+        body: dict[str, Any] = {"sweepId": sweep_id, "series": series, "cell": chosen,
+                                "bins": [int(r[0]) for r in rows]}
+        for k, (name, _) in enumerate(BANDS):
+            body[name] = [float(r[k + 1]) for r in rows]
+        return body
+
     def list(self, page: int = 1, page_size: int = 50, status: str | None = None
              ) -> tuple[list[SweepListItemJson], int]:
         """One page of sweeps, newest first, and how many match."""
@@ -393,6 +444,39 @@ class SweepService:
         items.sort(key=lambda s: (s.started_utc, s.sweep_id), reverse=True)
         start = (page - 1) * page_size
         return items[start:start + page_size], len(items)
+
+
+def _pick_cell(cells: list[dict[str, Any]], cell: str | None) -> dict[str, Any]:
+    if cell is None:
+        if len(cells) == 1:
+            return cells[0]
+        raise invalid([Problem("cell", f"this sweep has {len(cells)} cells: name one by number "
+                               "(0…) or by its parameters, e.g. "
+                               + ",".join(f"{k}:{v}" for k, v in cells[0]["parameters"].items()))])
+    if cell.isdigit():
+        index = int(cell)
+        if index < len(cells):
+            return cells[index]
+        raise FlowTimeError(ErrorKind.NOT_FOUND, f"no cell {index}", [
+            Problem("cell", f"cells are numbered 0…{len(cells) - 1}")])
+    wanted = {}
+    for part in cell.split(","):
+        name, sep, value = part.partition(":")
+        if not sep:
+            raise invalid([Problem("cell", f"'{part}': use name:value")])
+        wanted[name] = value
+    for candidate in cells:
+        params = candidate["parameters"]
+        if all(name in params and _same(params[name], value) for name, value in wanted.items()):
+            return candidate
+    raise FlowTimeError(ErrorKind.NOT_FOUND, "no such cell", [
+        Problem("cell", f"no cell has {cell}")])
+
+
+def _same(value: Any, text: str) -> bool:
+    from flowtime.domain.runs import parameter_matches
+
+    return parameter_matches(value, text)
 
 
 def bands_csv(matrix: np.ndarray) -> bytes:

@@ -87,7 +87,7 @@ def test_run_page_draws_charts_and_the_slider_updates_the_snapshot(page, server)
     page.wait_for_selector(".chart canvas")
     canvas = page.locator(".chart canvas").first.bounding_box()
     assert canvas and canvas["width"] > 100 and canvas["height"] > 100
-    assert page.locator(".chart").count() == 3  # OrderApi, Billing, FailedOrders
+    assert page.locator("#charts .chart").count() == 3  # OrderApi, Billing, FailedOrders
     page.wait_for_selector("#snapshot[data-bin='0']")
     slider = page.locator("#bin")
     slider.fill("5")
@@ -217,3 +217,101 @@ def test_compare_page_overlays_two_runs(page, server):
     page.goto(server + "/runs/" + ids[1])
     page.wait_for_selector("#parameters [data-param='billingCapacity']")
     assert "50" in page.text_content("#parameters [data-param='billingCapacity']")
+
+
+def _wait_for_sweep(server: str, body: dict) -> dict:
+    import time
+
+    location = httpx.post(server + "/v1/sweeps", json=body, timeout=30).headers["location"]
+    deadline = time.monotonic() + 120
+    while (summary := httpx.get(server + location).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert summary["status"] == "succeeded", summary
+    return summary
+
+
+def test_run_page_charts_every_series_and_draws_the_topology(page, server):
+    page.goto(server + "/runs/fixture-it-system")
+    page.wait_for_selector("#all-series .chart canvas")
+    exported = httpx.get(server + "/v1/runs/fixture-it-system/export",
+                         params={"format": "json"}).json()
+    assert page.locator("#all-series .chart").count() == len(exported["series"])
+    # grouped under their topology node first: Billing's own series sit under "Billing"
+    groups = page.locator("#all-series h3.group").all_text_contents()
+    assert groups[:3] == ["OrderApi", "Billing", "FailedOrders"] and groups[-1] == "Other series"
+    width = page.locator("#all-series .chart canvas").first.bounding_box()["width"]
+    assert width > 900  # the page's full width
+    # the topology: a canvas drawn by Cytoscape, repainted for the slider's bin
+    page.wait_for_selector("#topology canvas")
+    page.wait_for_selector("#topology[data-bin='0']")
+    page.locator("#bin").fill("7")
+    page.wait_for_selector("#topology[data-bin='7']")
+    colours = page.evaluate("""() => {
+        const cy = document.getElementById('topology')._cyreg.cy;
+        return Object.fromEntries(cy.nodes().map((n) => [n.id(), n.data('state')]));
+    }""")
+    state = httpx.get(server + "/v1/runs/fixture-it-system/state", params={"binIndex": 7}).json()
+    assert colours == {n["id"]: n["derived"]["color"] for n in state["nodes"]}
+    flows = page.evaluate("""() => {
+        const cy = document.getElementById('topology')._cyreg.cy;
+        return Object.fromEntries(cy.edges().map((e) => [e.data('edgeId'), parseFloat(e.style('width'))]));
+    }""")
+    by_flow = sorted(state["edges"], key=lambda e: e["flow"])
+    assert flows[by_flow[-1]["id"]] > flows[by_flow[0]["id"]]  # wider where more flows
+
+
+def test_a_missing_run_is_a_not_found_page_with_a_404(page, server):
+    response = page.goto(server + "/runs/no-such-run")
+    assert response.status == 404
+    assert page.inner_text("h1") == "Not found"
+    assert page.goto(server + "/sweeps/sweep_nothing").status == 404
+
+
+def test_sweeps_are_listed_and_a_sweep_page_shows_cells_and_bands(page, server):
+    summary = _wait_for_sweep(server, {"templateId": "it-system", "samples": 8, "seed": 4,
+                                       "grid": {"billingCapacity": [40, 60]}})
+    sweep_id = summary["sweepId"]
+    page.goto(server + "/")
+    page.wait_for_selector("tr[data-run-id='fixture-it-system']")
+    shown = page.locator("#runs-body tr").all_text_contents()
+    assert not any(r["runId"] in " ".join(shown) for r in summary["runs"])  # hidden by default
+    page.check("#f-sweeps")
+    page.wait_for_selector(f"tr[data-run-id='{summary['runs'][0]['runId']}']")
+    page.goto(server + "/sweeps")
+    page.click(f"tr[data-sweep-id='{sweep_id}'] a")
+    page.wait_for_selector("#cells-body tr[data-cell='1']")
+    cells = page.locator("#cells-body tr[data-cell='1'] td").all_text_contents()
+    assert cells[1:4] == ["60", "8", "8"]  # capacity, points, done
+    page.select_option("#f-series", "billingBacklog@BILLINGBACKLOG@DEFAULT")
+    page.select_option("#f-stat", "max")
+    expected = sum(r["aggregates"]["billingBacklog@BILLINGBACKLOG@DEFAULT"]["max"]
+                   for r in summary["runs"] if r["parameters"]["billingCapacity"] == 40) / 8
+    page.wait_for_function("() => document.querySelector(\"#cells-body tr[data-cell='0'] td.value\")"
+                           ".textContent !== '—'")
+    shown_mean = page.inner_text("#cells-body tr[data-cell='0'] td.value")
+    assert float(shown_mean) == pytest.approx(expected, abs=1e-3)
+    page.wait_for_selector("#bands [data-bands='billingBacklog'] canvas")
+    labels = page.locator("#f-cell option").all_text_contents()
+    assert labels == ["billingCapacity=40", "billingCapacity=60"]
+
+
+def test_the_api_docs_page_works_without_internet(browser, server):
+    context = browser.new_context()
+    tab = context.new_page()
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    tab.route("**/*", only_local)
+    tab.goto(server + "/schema")
+    tab.wait_for_selector(".swagger-ui .info .title")
+    assert "flowtime" in tab.inner_text(".swagger-ui .info .title")
+    assert tab.locator(".opblock").count() > 10  # the operations are listed
+    assert outside == []
+    context.close()

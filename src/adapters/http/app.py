@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
@@ -32,6 +32,9 @@ from flowtime.adapters.http.viewer import viewer_routes
 from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.expressions import jit
+
+
+SWAGGER = "/static/vendor/swagger-ui"
 
 
 def _provider(factory: Any) -> Provide:
@@ -107,7 +110,11 @@ def create_app(container: Any) -> Litestar:
             version=__version__,
             description="Turn flow-model templates into canonical, reproducible run bundles.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[SwaggerRenderPlugin(  # vendored: works without internet
+                path=["/", "/swagger"], js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+                css_url=f"{SWAGGER}/swagger-ui.css",
+                standalone_preset_js_url=f"{SWAGGER}/swagger-ui-standalone-preset.js",
+                favicon="<link rel=\"icon\" href=\"data:,\">")],
         ),
         debug=False,
         logging_config=None,

@@ -200,4 +200,16 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
         return Response(data, media_type=media, headers={
             "Content-Disposition": f'attachment; filename="{sweep_id}.{fmt}"'})
 
-    return [create_sweep, get_sweep, list_sweeps, cancel_sweep, export_sweep]
+    @get("/v1/sweeps/{sweep_id:str}/bands", tags=["sweeps"],
+         summary="Monte Carlo bands of one series in one grid cell",
+         description="Without `series`: the cells (with their parameters) and the series "
+                     "that have bands. With it: per-bin p5/p50/p95 over the cell's samples. "
+                     "`cell` is a cell number or its parameters, e.g. "
+                     "`billingCapacity:40,errorRate:0.01`.",
+         responses=problems(400, 404))
+    async def sweep_bands(
+        sweeps: Sweeps, sweep_id: SweepId, series: str | None = None, cell: str | None = None,
+    ) -> dict[str, Any]:
+        return await offload(sweeps.bands, sweep_id, series, cell)
+
+    return [create_sweep, get_sweep, list_sweeps, cancel_sweep, export_sweep, sweep_bands]

@@ -62,6 +62,11 @@ async function runsPage() {
   }
   templateSel.value = params.get("templateId") || "";
   modeSel.value = params.get("mode") || "";
+  const sweepBox = document.getElementById("f-sweeps");
+  const paramBox = document.getElementById("f-param");
+  const sweepId = params.get("sweepId");
+  sweepBox.checked = Boolean(sweepId);
+  if (sweepId) document.getElementById("title").textContent = "Runs of " + sweepId;
   const chosen = new Set();
   const compare = document.getElementById("compare");
   function updateCompare() {
@@ -77,9 +82,17 @@ async function runsPage() {
     const q = new URLSearchParams({ page: state.page, pageSize: state.pageSize });
     if (templateSel.value) q.set("templateId", templateSel.value);
     if (modeSel.value) q.set("mode", modeSel.value);
+    if (sweepId) q.set("sweepId", sweepId);
+    q.set("sweepMembers", sweepBox.checked ? "include" : "exclude");
+    const [pname, pvalue] = paramBox.value.split("=").map((x) => x.trim());
+    if (pname && pvalue !== undefined && pvalue !== "") q.set("param." + pname, pvalue);
     const result = await api("/v1/runs?" + q);
     const body = document.getElementById("runs-body");
     body.replaceChildren();
+    if (!result.ok) {
+      body.append(el("tr", {}, el("td", { colspan: "7", class: "error" }, result.body.detail || "error")));
+      return;
+    }
     for (const run of result.body.items) {
       const pick = el("input", { type: "checkbox", class: "pick", value: run.runId,
                                  "aria-label": "compare " + run.runId });
@@ -91,7 +104,9 @@ async function runsPage() {
       body.append(el("tr", { "data-run-id": run.runId }, el("td", {}, pick),
         el("td", {}, el("a", { href: "/runs/" + encodeURIComponent(run.runId) }, run.runId)),
         el("td", {}, run.templateTitle || run.templateId, " ", el("span", { class: "muted" }, run.templateVersion)),
-        el("td", {}, run.mode), el("td", {}, run.createdUtc), el("td", {}, run.warningCount)));
+        el("td", {}, run.mode), el("td", {}, run.createdUtc), el("td", {}, run.warningCount),
+        el("td", { class: "params" }, briefParameters(run.parameters),
+           run.sweepId ? el("span", { class: "muted" }, " · ", el("a", { href: "/sweeps/" + run.sweepId }, "sweep")) : "")));
     }
     const pages = Math.max(1, Math.ceil(result.body.totalCount / state.pageSize));
     document.getElementById("page-info").textContent =
@@ -99,11 +114,21 @@ async function runsPage() {
     document.getElementById("prev").disabled = state.page <= 1;
     document.getElementById("next").disabled = state.page >= pages;
   }
+  sweepBox.addEventListener("change", () => { state.page = 1; load(); });
+  paramBox.addEventListener("change", () => { state.page = 1; load(); });
   templateSel.addEventListener("change", () => { state.page = 1; load(); });
   modeSel.addEventListener("change", () => { state.page = 1; load(); });
   document.getElementById("prev").addEventListener("click", () => { state.page--; load(); });
   document.getElementById("next").addEventListener("click", () => { state.page++; load(); });
   await load();
+}
+
+function briefParameters(parameters) {
+  const parts = Object.entries(parameters || {})
+    .filter(([, v]) => v !== "" && v !== null && typeof v !== "object")
+    .map(([k, v]) => `${k}=${fmt(v)}`);
+  const text = parts.join(" ");
+  return text.length > 60 ? text.slice(0, 59) + "…" : text;
 }
 
 // ---- one run ----------------------------------------------------------------------------
@@ -136,6 +161,32 @@ function metricLabel(metric, aliases) {
   return alias ? `${alias} (${metric})` : metric;
 }
 
+// The slider's bin, drawn as a vertical marker on every chart of the page.
+const marker = { bin: 0, xs: [], charts: [] };
+
+function markerPlugin() {
+  return { hooks: { draw: [(u) => {
+    const x = marker.xs[marker.bin];
+    if (x === undefined) return;
+    const left = Math.round(u.valToPos(x, "x", true));
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = "rgba(23, 34, 59, 0.55)";
+    ctx.lineWidth = 1.5;
+    ctx.setLineDash([4, 3]);
+    ctx.beginPath();
+    ctx.moveTo(left, u.bbox.top);
+    ctx.lineTo(left, u.bbox.top + u.bbox.height);
+    ctx.stroke();
+    ctx.restore();
+  }] } };
+}
+
+function moveMarker(bin) {
+  marker.bin = bin;
+  for (const chart of marker.charts) chart.redraw(false);
+}
+
 function drawChart(container, node, xs) {
   const names = METRICS.filter((m) => node.series[m]);
   const box = el("div", { class: "card chart", "data-node": node.id }, el("h3", {}, node.id, " ",
@@ -149,8 +200,92 @@ function drawChart(container, node, xs) {
     series: [{}].concat(names.map((n) => ({ label: metricLabel(n, node.aliases), stroke: COLORS[n],
                                             width: 1.6 }))),
     axes: [{}, { size: 50 }],
+    plugins: [markerPlugin()],
   };
-  return new uPlot(opts, [xs].concat(names.map((n) => node.series[n])), box);
+  const chart = new uPlot(opts, [xs].concat(names.map((n) => node.series[n])), box);
+  marker.charts.push(chart);
+  return chart;
+}
+
+// Every series of the run (the export table), grouped under the topology node whose id
+// its name starts with ("billing_utilization", "billingBacklog" → Billing), then the rest.
+function normalise(text) { return text.toLowerCase().replace(/[^a-z0-9]/g, ""); }
+
+async function allSeries(runId, topologyIds) {
+  const table = await api(`/v1/runs/${encodeURIComponent(runId)}/export?format=json`);
+  const box = document.getElementById("all-series");
+  if (!table.ok) { box.append(el("p", { class: "error" }, table.body.detail || "cannot read series")); return; }
+  const xs = table.body.time.map((t) => Date.parse(t) / 1000);
+  const keys = topologyIds.map((id) => [id, normalise(id)]).sort((a, b) => b[1].length - a[1].length);
+  const groups = new Map(topologyIds.map((id) => [id, []]));
+  const rest = [];
+  for (const name of Object.keys(table.body.series)) {
+    const owner = keys.find(([, key]) => key && normalise(name).startsWith(key));
+    if (owner) groups.get(owner[0]).push(name); else rest.push(name);
+  }
+  const ordered = [...groups.entries()].filter(([, names]) => names.length);
+  if (rest.length) ordered.push(["Other series", rest]);
+  for (const [group, names] of ordered) {
+    box.append(el("h3", { class: "group" }, group));
+    for (const name of names) {
+      const card = el("div", { class: "card chart wide", "data-series": name }, el("h3", {}, name));
+      box.append(card);
+      const chart = new uPlot({
+        width: Math.max(360, card.clientWidth - 32), height: 150,
+        scales: { x: { time: true } },
+        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+        series: [{}, { label: name, stroke: "#2457c5", width: 1.4 }],
+        axes: [{}, { size: 50 }], legend: { show: false }, plugins: [markerPlugin()],
+      }, [xs, table.body.series[name].map((v) => (v === null ? null : v))], card);
+      marker.charts.push(chart);
+    }
+  }
+}
+
+// The topology: nodes and edges from /graph laid out by dagre (Cytoscape.js), nodes
+// coloured by their /state colour at the slider's bin, edges as wide as their flow.
+const STATE_COLORS = { green: "#2e9e5b", yellow: "#d7a413", red: "#cf3b3b", gray: "#8a94a3", dlq: "#6b4fa3" };
+
+async function topologyView(runId) {
+  const box = document.getElementById("topology");
+  const graph = await api(`/v1/runs/${encodeURIComponent(runId)}/graph`);
+  if (!graph.ok || !graph.body.nodes.length || typeof cytoscape === "undefined") {
+    box.replaceChildren(el("p", { class: "muted" }, "This model has no topology."));
+    box.classList.add("empty");
+    return null;
+  }
+  if (typeof cytoscapeDagre !== "undefined") cytoscape.use(cytoscapeDagre);
+  const elements = graph.body.nodes.map((n) => ({ data: { id: n.id, label: n.id, kind: n.kind } }))
+    .concat(graph.body.edges.map((e) => ({ data: { id: "e:" + e.id, edgeId: e.id, source: e.from, target: e.to } })));
+  const cy = cytoscape({
+    container: box, elements, userZoomingEnabled: false, boxSelectionEnabled: false,
+    style: [
+      { selector: "node", style: { "background-color": "#8a94a3", label: "data(label)", "font-size": 11,
+          "text-valign": "bottom", "text-margin-y": 4, width: 26, height: 26, color: "#1d2430" } },
+      { selector: "node[kind = 'queue'], node[kind = 'dlq']", style: { shape: "round-rectangle" } },
+      { selector: "edge", style: { width: 2, "curve-style": "bezier", "target-arrow-shape": "triangle",
+          "line-color": "#9aa5b5", "target-arrow-color": "#9aa5b5", label: "data(flow)", "font-size": 9,
+          color: "#5b6675", "text-background-color": "#fff", "text-background-opacity": 0.8 } },
+    ],
+    layout: { name: typeof cytoscapeDagre !== "undefined" ? "dagre" : "breadthfirst", rankDir: "LR",
+              nodeSep: 40, rankSep: 90 },
+  });
+  return (state) => {
+    const colors = new Map(state.nodes.map((n) => [n.id, n.derived.color]));
+    cy.nodes().forEach((node) => {
+      const color = colors.get(node.id()) || "gray";
+      node.style("background-color", STATE_COLORS[color] || STATE_COLORS.gray);
+      node.data("state", color);
+    });
+    const flows = new Map((state.edges || []).map((e) => [e.id, e.flow]));
+    const top = Math.max(1e-9, ...[...flows.values()].map((v) => Math.abs(v || 0)));
+    cy.edges().forEach((edge) => {
+      const flow = flows.get(edge.data("edgeId"));
+      edge.data("flow", flow === undefined || flow === null ? "" : fmt(flow));
+      edge.style("width", 1 + 7 * Math.abs(flow || 0) / top);
+    });
+    box.dataset.bin = String(state.bin.index);
+  };
 }
 
 async function runPage(runId) {
@@ -181,9 +316,12 @@ async function runPage(runId) {
 
   const data = await loadWindow(runId, grid.bins);
   const xs = data.stamps.map((s) => Date.parse(s) / 1000);
+  marker.xs = xs;
   const charts = document.getElementById("charts");
   for (const node of data.nodes) drawChart(charts, node, xs);
   if (!data.nodes.length) charts.append(el("p", { class: "muted" }, "This model has no topology nodes."));
+  const paint = await topologyView(runId);
+  await allSeries(runId, data.nodes.map((n) => n.id));
 
   const slider = document.getElementById("bin");
   slider.max = String(grid.bins - 1);
@@ -204,6 +342,8 @@ async function runPage(runId) {
         el("td", {}, el("span", { class: "badge " + node.derived.color }, node.derived.color))));
     }
     snapshot.dataset.bin = String(bin);
+    moveMarker(bin);
+    if (paint) paint(state.body);
   }
   slider.addEventListener("input", showBin);
   await showBin();
@@ -262,6 +402,154 @@ async function comparePage() {
   }
   select.addEventListener("change", draw);
   draw();
+}
+
+// ---- sweeps (/sweeps, /sweeps/{id}) ------------------------------------------------------
+const ACTIVE = ["queued", "running"];
+
+function progressText(p) {
+  const eta = p.etaSeconds ? ` · ~${Math.round(p.etaSeconds)} s left` : "";
+  return `${p.done}/${p.total} (${p.created} new, ${p.reused} reused, ${p.failed} failed)${eta}`;
+}
+
+async function sweepsPage() {
+  const state = { page: 1, pageSize: 20 };
+  const status = document.getElementById("f-status");
+  async function load() {
+    const q = new URLSearchParams({ page: state.page, pageSize: state.pageSize });
+    if (status.value) q.set("status", status.value);
+    const result = await api("/v1/sweeps?" + q);
+    const body = document.getElementById("sweeps-body");
+    body.replaceChildren();
+    for (const s of result.body.items) {
+      body.append(el("tr", { "data-sweep-id": s.sweepId },
+        el("td", {}, el("a", { href: "/sweeps/" + encodeURIComponent(s.sweepId) }, s.sweepId)),
+        el("td", {}, s.templateId), el("td", {}, el("span", { class: "badge status " + s.status }, s.status)),
+        el("td", {}, progressText(s.progress)), el("td", {}, s.startedUtc), el("td", {}, s.executor)));
+    }
+    if (!result.body.items.length) body.append(el("tr", {}, el("td", { colspan: "6", class: "muted" },
+      "No sweeps yet: start one from a template page, with `flowtime sweep` or POST /v1/sweeps.")));
+    const pages = Math.max(1, Math.ceil(result.body.totalCount / state.pageSize));
+    document.getElementById("page-info").textContent =
+      `page ${state.page} of ${pages} · ${result.body.totalCount} sweeps`;
+    document.getElementById("prev").disabled = state.page <= 1;
+    document.getElementById("next").disabled = state.page >= pages;
+  }
+  status.addEventListener("change", () => { state.page = 1; load(); });
+  document.getElementById("prev").addEventListener("click", () => { state.page--; load(); });
+  document.getElementById("next").addEventListener("click", () => { state.page++; load(); });
+  await load();
+}
+
+function seriesName(id) { return id.split("@")[0]; }
+
+async function sweepPage(sweepId) {
+  const base = "/v1/sweeps/" + encodeURIComponent(sweepId);
+  let summary = (await api(base)).body;
+  document.getElementById("title").textContent = `Sweep ${sweepId} — ${summary.templateId}`;
+  document.getElementById("runs-link").href = "/?sweepId=" + encodeURIComponent(sweepId);
+  document.getElementById("export-link").href = base + "/export?format=csv";
+  const gridNames = Object.keys(summary.grid || {});
+  const seriesSel = document.getElementById("f-series");
+  const statSel = document.getElementById("f-stat");
+  const withAggregates = summary.runs.find((r) => r.aggregates);
+  const seriesIds = withAggregates ? Object.keys(withAggregates.aggregates).filter((k) => k.endsWith("@DEFAULT")) : [];
+  for (const id of seriesIds) seriesSel.append(el("option", { value: id }, seriesName(id)));
+
+  function showMeta() {
+    const meta = document.getElementById("meta");
+    const owner = summary.owner ? `${summary.owner.role} ${summary.owner.pid} on ${summary.owner.host}` : "—";
+    meta.replaceChildren(...Object.entries({ "Status": summary.status, "Progress": progressText(summary.progress),
+      "Template": summary.templateId, "Executor": summary.executor, "Samples": summary.samples ?? "—",
+      "Started": summary.startedUtc, "Driven by": owner, "Fixed parameters": JSON.stringify(summary.parameters) })
+      .map(([k, v]) => el("div", { "data-fact": k }, el("span", {}, k), v)));
+    const actions = document.getElementById("actions");
+    actions.replaceChildren();
+    if (ACTIVE.includes(summary.status)) {
+      actions.append(el("button", { id: "cancel", onclick: async () => {
+        const answer = await api(base, { method: "DELETE" });
+        actions.append(el("span", { class: "muted" }, " ", answer.body.status || answer.body.detail));
+      } }, "Cancel sweep"));
+    }
+  }
+
+  function cells() {
+    const found = new Map();
+    for (const run of summary.runs) {
+      const key = JSON.stringify(run.parameters);
+      if (!found.has(key)) found.set(key, { parameters: run.parameters, runs: [] });
+      found.get(key).runs.push(run);
+    }
+    return [...found.values()];
+  }
+
+  function showCells() {
+    const stat = statSel.value;
+    const sid = seriesSel.value;
+    document.getElementById("cells-head").replaceChildren(el("tr", {}, el("th", {}, "cell"),
+      ...gridNames.map((n) => el("th", {}, n)), el("th", {}, "points"), el("th", {}, "done"),
+      el("th", {}, sid ? `${seriesName(sid)} ${stat} (mean over points)` : "")));
+    const body = document.getElementById("cells-body");
+    body.replaceChildren(...cells().map((cell, i) => {
+      const values = cell.runs.map((r) => r.aggregates && r.aggregates[sid] && r.aggregates[sid][stat])
+        .filter((v) => v !== undefined && v !== null);
+      const mean = values.length ? values.reduce((a, b) => a + b, 0) / values.length : null;
+      return el("tr", { "data-cell": String(i) }, el("td", {}, i),
+        ...gridNames.map((n) => el("td", {}, fmt(cell.parameters[n]))),
+        el("td", {}, cell.runs.length), el("td", {}, cell.runs.filter((r) => r.status !== "pending").length),
+        el("td", { class: "value" }, fmt(mean)));
+    }));
+  }
+
+  function showPoints() {
+    document.getElementById("points-head").replaceChildren(el("tr", {}, el("th", {}, "#"),
+      ...gridNames.map((n) => el("th", {}, n)), el("th", {}, "seed"), el("th", {}, "status"), el("th", {}, "run")));
+    document.getElementById("points-body").replaceChildren(...summary.runs.slice(0, 200).map((r) =>
+      el("tr", {}, el("td", {}, r.index), ...gridNames.map((n) => el("td", {}, fmt(r.parameters[n]))),
+        el("td", {}, fmt(r.seed)), el("td", {}, r.status),
+        el("td", {}, r.runId ? el("a", { href: "/runs/" + encodeURIComponent(r.runId) }, r.runId) : "—"))));
+  }
+
+  const bandsBox = document.getElementById("bands-box");
+  const cellSel = document.getElementById("f-cell");
+  let bandsChart = null;
+  async function showBands() {
+    if (!summary.samples || summary.status !== "succeeded") { bandsBox.style.display = "none"; return; }
+    bandsBox.style.display = "";
+    if (!cellSel.options.length) {
+      const listing = await api(base + "/bands");
+      for (const c of listing.body.cells || []) {
+        const label = Object.entries(c.parameters).filter(([k]) => gridNames.includes(k))
+          .map(([k, v]) => `${k}=${fmt(v)}`).join(", ") || "all samples";
+        cellSel.append(el("option", { value: String(c.cell) }, label));
+      }
+    }
+    const name = seriesName(seriesSel.value || "");
+    const answer = await api(`${base}/bands?series=${encodeURIComponent(name)}&cell=${cellSel.value || 0}`);
+    const box = document.getElementById("bands");
+    box.replaceChildren();
+    if (!answer.ok) { box.append(el("p", { class: "error" }, answer.body.detail)); return; }
+    const card = el("div", { class: "card chart wide", "data-bands": name }, el("h3", {}, `${name}: p5 / p50 / p95 over ${summary.samples} samples`));
+    box.append(card);
+    if (bandsChart) bandsChart.destroy();
+    bandsChart = new uPlot({ width: Math.max(360, card.clientWidth - 32), height: 260,
+      scales: { x: { time: false } },
+      series: [{ label: "bin" }, { label: "p5", stroke: "#9aa5b5", width: 1.2 },
+               { label: "p50", stroke: "#2457c5", width: 2 }, { label: "p95", stroke: "#9aa5b5", width: 1.2 }],
+      bands: [{ series: [3, 1], fill: "rgba(36, 87, 197, 0.12)" }],
+      axes: [{}, { size: 50 }] }, [answer.body.bins, answer.body.p5, answer.body.p50, answer.body.p95], card);
+  }
+
+  seriesSel.addEventListener("change", () => { showCells(); showBands(); });
+  statSel.addEventListener("change", showCells);
+  cellSel.addEventListener("change", showBands);
+  showMeta(); showCells(); showPoints(); await showBands();
+  while (ACTIVE.includes(summary.status)) {  // follow a sweep in progress
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    summary = (await api(base)).body;
+    showMeta(); showCells(); showPoints();
+  }
+  await showBands();
 }
 
 // ---- template form ------------------------------------------------------------------------
@@ -451,6 +739,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const page = document.body.dataset.page;
   const target = decodeURIComponent(location.pathname.split("/").slice(2).join("/"));
   const run = { runs: runsPage, run: () => runPage(target), template: () => templatePage(target),
-                compare: comparePage }[page];
+                compare: comparePage, sweeps: sweepsPage, sweep: () => sweepPage(target),
+                notfound: async () => {} }[page];
   run().catch((error) => { document.getElementById("title").textContent = "error: " + error; });
 });
