@@ -33,7 +33,6 @@ from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, Telemet
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.expressions import jit
 
-
 SWAGGER = "/static/vendor/swagger-ui"
 
 
