@@ -172,3 +172,34 @@ def test_a_sweep_exports_as_one_table_with_a_column_per_parameter(tmp_path, temp
         assert client.get(f"/v1/sweeps/{summary.sweep_id}/export",
                           params={"format": "xlsx"}).status_code == 400
         assert client.get("/v1/sweeps/sweep_none/export").status_code == 404
+
+
+def test_bands_are_named_by_cell_parameters_and_match_the_member_runs(tmp_path, templates):  # noqa: F811
+    import numpy as np
+
+    from flowtime.domain.sweeps import SweepRequest
+
+    container = build_container(settings_for(f"file://{tmp_path / 'store'}", templates,
+                                             FLOWTIME_SWEEP_WORKERS="2"))
+    summary = container.sweeps().run(SweepRequest(
+        "it-system", grid={"billingCapacity": [40, 60]}, samples=12, seed=3))
+    with TestClient(create_app(container)) as client:
+        base = f"/v1/sweeps/{summary.sweep_id}/bands"
+        listing = client.get(base).json()
+        assert [c["parameters"]["billingCapacity"] for c in listing["cells"]] == [40, 60]
+        assert "billingBacklog" in listing["series"]
+        by_name = client.get(base, params={"series": "billingBacklog",
+                                           "cell": "billingCapacity:60"}).json()
+        by_number = client.get(base, params={"series": "billingBacklog", "cell": "1"}).json()
+        assert by_name == by_number and by_name["cell"]["parameters"] == {"billingCapacity": 60}
+        # the same quantiles computed here from the stored member runs of that cell
+        members = [r.run_id for r in summary.runs if r.parameters["billingCapacity"] == 60]
+        matrix = np.array([container.queries().series(run_id).by_node()["billingBacklog"]
+                           for run_id in members])
+        for name, q in (("p5", 5), ("p50", 50), ("p95", 95)):
+            assert by_name[name] == pytest.approx(np.percentile(matrix, q, axis=0).tolist(),
+                                                  abs=1e-9)
+        assert client.get(base, params={"series": "billingBacklog"}).status_code == 400
+        assert client.get(base, params={"series": "nope", "cell": "0"}).status_code == 404
+        assert client.get(base, params={"series": "billingBacklog",
+                                        "cell": "billingCapacity:99"}).status_code == 404

@@ -208,7 +208,10 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
                      "`billingCapacity:40,errorRate:0.01`.",
          responses=problems(400, 404))
     async def sweep_bands(
-        sweeps: Sweeps, sweep_id: SweepId, series: str | None = None, cell: str | None = None,
+        sweeps: Sweeps, sweep_id: SweepId,
+        series: Annotated[str | None, QueryParameter(description="A series name")] = None,
+        cell: Annotated[str | None, QueryParameter(description="A cell number or name:value,…")]
+        = None,
     ) -> dict[str, Any]:
         return await offload(sweeps.bands, sweep_id, series, cell)
 
