@@ -70,6 +70,7 @@ class Settings:
     max_sessions: int = 16  # FLOWTIME_MAX_SESSIONS: open what-if sessions per server process
     max_sweep_points: int = 20_000  # FLOWTIME_MAX_SWEEP_POINTS: grid cells × samples (HTTP)
     max_concurrent_sweeps: int = 2  # FLOWTIME_MAX_CONCURRENT_SWEEPS: per server; more queue
+    cors_origins: tuple[str, ...] = ()  # FLOWTIME_CORS_ORIGINS: browser origins allowed to call
     session_idle_seconds: float = 300.0  # FLOWTIME_SESSION_IDLE_SECONDS
     # OpenTelemetry's standard variables: OTEL_SERVICE_NAME, and OTLP export when
     # OTEL_EXPORTER_OTLP[_<SIGNAL>]_ENDPOINT is set or OTEL_<SIGNAL>_EXPORTER=otlp.
@@ -110,6 +111,9 @@ class Settings:
             values["max_sweep_points"] = int(env["FLOWTIME_MAX_SWEEP_POINTS"])
         if env.get("FLOWTIME_MAX_CONCURRENT_SWEEPS", "").isdigit():
             values["max_concurrent_sweeps"] = max(1, int(env["FLOWTIME_MAX_CONCURRENT_SWEEPS"]))
+        if env.get("FLOWTIME_CORS_ORIGINS"):
+            values["cors_origins"] = tuple(o.strip() for o in env["FLOWTIME_CORS_ORIGINS"].split(",")
+                                           if o.strip())
         if env.get("FLOWTIME_MAX_SESSIONS", "").isdigit():
             values["max_sessions"] = int(env["FLOWTIME_MAX_SESSIONS"])
         idle = env.get("FLOWTIME_SESSION_IDLE_SECONDS", "")
@@ -138,6 +142,7 @@ class Settings:
         optional = {"FLOWTIME_API_KEY": self.api_key,
                     "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,
                     "FLOWTIME_CATALOG": self.catalog_url,
+                    "FLOWTIME_CORS_ORIGINS": ",".join(self.cors_origins) or None,
                     "FLOWTIME_SWEEP_WORKERS": str(self.sweep_workers or "") or None,
                     "FLOWTIME_LOG_LEVEL": self.log_level}
         env.update({k: v for k, v in optional.items() if v})

@@ -172,7 +172,8 @@ def test_list_filters_paging_and_clamping(client):
     assert page1[0]["runId"] != page2[0]["runId"]
     problem(client.get("/v1/runs", params={"page": 0}), 400)
     problem(client.get("/v1/runs", params={"page": "first"}), 400)
-    assert client.get("/v1/runs", params={"pageSize": 5000}).json()["pageSize"] == 200
+    too_big = client.get("/v1/runs", params={"pageSize": 5000})
+    assert too_big.status_code == 400 and "pageSize" in too_big.text
 
 
 def test_series_index_files_and_delete(client):
@@ -346,3 +347,65 @@ def test_read_responses_match_their_documented_schemas(client):
     check(f"/v1/runs/{run_id}")
     check("/v1/runs")
     check("/v1/templates")
+
+
+def test_every_get_has_an_etag_and_a_matching_if_none_match_is_a_304(client):
+    run_id = client.post("/v1/runs", json={"templateId": "it-system"}).json()["metadata"]["runId"]
+    for path in (f"/v1/runs/{run_id}", f"/v1/runs/{run_id}/state_window",
+                 f"/v1/runs/{run_id}/index", "/v1/runs", "/v1/templates"):
+        first = client.get(path)
+        tag = first.headers["etag"]
+        again = client.get(path, headers={"If-None-Match": tag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+        assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+    # a listing's tag changes when a run arrives; an immutable run's does not
+    listing = client.get("/v1/runs").headers["etag"]
+    run_tag = client.get(f"/v1/runs/{run_id}/index").headers["etag"]
+    client.post("/v1/runs", json={"templateId": "it-system"})
+    assert client.get("/v1/runs").headers["etag"] != listing
+    assert client.get(f"/v1/runs/{run_id}/index").headers["etag"] == run_tag
+
+
+def test_head_answers_like_get_without_a_body(client):
+    run_id = client.post("/v1/runs", json={"templateId": "it-system"}).json()["metadata"]["runId"]
+    plain = {"Accept-Encoding": "identity"}
+    got = client.get(f"/v1/runs/{run_id}/index", headers=plain)
+    head = client.head(f"/v1/runs/{run_id}/index", headers=plain)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(got.content))
+    assert head.headers["etag"] == got.headers["etag"]
+    assert client.head("/v1/runs/nope").status_code == 404
+
+
+def test_large_bodies_are_gzipped_on_request(client):
+    run_id = client.post("/v1/runs", json={"templateId": "it-system"}).json()["metadata"]["runId"]
+    import gzip
+
+    raw = client.get(f"/v1/runs/{run_id}/state_window", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in raw.headers
+    # read the compressed bytes as they come off the wire
+    with client.stream("GET", f"/v1/runs/{run_id}/state_window",
+                       headers={"Accept-Encoding": "gzip"}) as streamed:
+        assert streamed.headers["content-encoding"] == "gzip"
+        wire = b"".join(streamed.iter_raw())
+    assert len(wire) < len(raw.content) / 2
+    assert json.loads(gzip.decompress(wire)) == raw.json()
+
+
+def test_cors_is_off_by_default_and_follows_the_configured_origins(tmp_path):
+    plain = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path / "a"), "FLOWTIME_FSYNC": "0"})
+    with TestClient(create_app(build_container(plain))) as client:
+        response = client.get("/v1/runs", headers={"Origin": "https://dash.example"})
+        assert "access-control-allow-origin" not in response.headers
+    open_to = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path / "b"), "FLOWTIME_FSYNC": "0",
+                                 "FLOWTIME_CORS_ORIGINS": "https://dash.example"})
+    with TestClient(create_app(build_container(open_to))) as client:
+        allowed = client.get("/v1/runs", headers={"Origin": "https://dash.example"})
+        assert allowed.headers["access-control-allow-origin"] == "https://dash.example"
+        assert "ETag" in allowed.headers["access-control-expose-headers"]
+        preflight = client.options("/v1/runs", headers={
+            "Origin": "https://dash.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert preflight.status_code == 204
+        other = client.get("/v1/runs", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers

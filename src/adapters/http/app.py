@@ -6,6 +6,8 @@ import contextlib
 from typing import Any
 
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
@@ -15,6 +17,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 
 from flowtime import __version__
 from flowtime.adapters.http.analysis import MODEL_BODIES, REQUEST_BODIES, analysis_routes
+from flowtime.adapters.http.caching import answer_head_as_get, conditional_get_middleware
 from flowtime.adapters.http.metrics import metrics_route, route_template_middleware
 from flowtime.adapters.http.problems import (
     handle_bad_encoding,
@@ -60,6 +63,13 @@ def _close_request_schemas(app: Litestar) -> None:
                 for name in ("templateId", "template")]
 
 
+class FlowtimeApp(Litestar):
+    """Litestar, answering HEAD with the GET route (before routing: no 405 for HEAD)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await answer_head_as_get(super().__call__, scope, receive, send)
+
+
 async def _open_catalog(app: Litestar) -> None:
     """Open the run catalog (and sync a new one from the store) before the first request,
     off the event loop. A catalog that is down leaves the server up: listing answers 503
@@ -86,7 +96,7 @@ def create_app(container: Any) -> Litestar:
         tracer_provider=observability.tracer_provider,
         meter_provider=observability.meter_provider,
         exclude=["/metrics", "/healthz"]))
-    app = Litestar(
+    app = FlowtimeApp(
         route_handlers=[*ROUTES, *sweep_routes(problems, offload),
                         *analysis_routes(problems, offload), *session_routes(offload),
                         metrics_route(observability.registry), *viewer_routes()],
@@ -100,7 +110,14 @@ def create_app(container: Any) -> Litestar:
             UnicodeDecodeError: handle_bad_encoding,
             Exception: handle_unexpected,
         },
-        middleware=[request_id_middleware, route_template_middleware],
+        middleware=[request_id_middleware, route_template_middleware,
+                    conditional_get_middleware],
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024,
+                                             gzip_compress_level=6),
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins),
+                               allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+                               expose_headers=["ETag", "Location", "X-Request-ID"])
+        if settings.cors_origins else None,
         on_startup=[_open_catalog],
         on_shutdown=[stop_sweeps],
         request_max_body_size=settings.max_body_bytes,

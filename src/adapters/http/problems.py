@@ -81,11 +81,18 @@ def _validation_item(key: str, message: str) -> ProblemItem:
     return ProblemItem("body" if key == "data" else key, _readable(message))
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors = []
     for item in exc.extra or []:
         if isinstance(item, dict):
             key = str(item.get("key") or item.get("source") or "request")
+            if item.get("source") in ("query", "path", "header") and "_" in key:
+                key = _camel(key)  # the name the client sent (pageSize), not ours (page_size)
             errors.append(_validation_item(key, str(item.get("message", "invalid value"))))
     detail = exc.detail or "invalid request"
     if errors and "Validation failed" in detail:

@@ -44,7 +44,7 @@ from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.queries import RunQueryService
-from flowtime.domain.runs import DEFAULT_PAGE_SIZE, RunFilter
+from flowtime.domain.runs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RunFilter
 from flowtime.domain.state import Graph, StateSnapshot
 from flowtime.ports import ArtifactStore, TemplateSource
 
@@ -169,8 +169,8 @@ async def list_runs(
     template_id: Annotated[str | None, QueryParameter(name="templateId")] = None,
     has_warnings: Annotated[bool | None, QueryParameter(name="hasWarnings")] = None,
     page: Annotated[int, QueryParameter(ge=1, examples=[Example(value=1)])] = 1,
-    page_size: Annotated[int, QueryParameter(name="pageSize", ge=1,
-                                             description="Clamped to 200")] = DEFAULT_PAGE_SIZE,
+    page_size: Annotated[int, QueryParameter(name="pageSize", ge=1, le=MAX_PAGE_SIZE,
+                                             description="1…200")] = DEFAULT_PAGE_SIZE,
     tag: Annotated[str | None, QueryParameter(
         description="key:value (or just key: any value); comma-separated to require "
         "several. `tag.<key>=<value>` works too")] = None,

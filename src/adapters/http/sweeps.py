@@ -153,14 +153,14 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
     async def list_sweeps(
         sweeps: Sweeps,
         page: Annotated[int, QueryParameter(ge=1)] = 1,
-        page_size: Annotated[int, QueryParameter(name="pageSize", ge=1,
-                                                 description="Clamped to 200")] = 50,
+        page_size: Annotated[int, QueryParameter(name="pageSize", ge=1, le=200,
+                                                 description="1…200")] = 50,
         status: Annotated[str | None, QueryParameter(
             description="queued, running, succeeded, failed, cancelled or interrupted")] = None,
     ) -> SweepList:
         if status is not None and status not in STATUSES:
             raise invalid([Problem("status", f"must be one of {', '.join(STATUSES)}")])
-        size = min(page_size, 200)
+        size = page_size
         items, total = await offload(sweeps.list, page, size, status)
         return SweepList(items=items, total_count=total, page=page, page_size=size)
 

@@ -1,0 +1,86 @@
+"""HTTP niceties every GET gets: HEAD, and ETag / If-None-Match (304).
+
+Bundles are immutable, so a run's files, series and state never change under the same URL;
+listings change as runs arrive. One rule serves both: the ETag is a hash of the response
+body, so a client (or a proxy) that already holds the body gets a 304 with no payload,
+whatever the endpoint. HEAD answers like GET without the body (Content-Length kept).
+Compression (gzip) is Litestar's own and wraps this: the ETag names the uncompressed body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+SKIP = ("/metrics",)  # scraped as a whole every time; nothing to gain
+
+
+async def answer_head_as_get(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Before routing: a HEAD request is served by the GET route, without the body."""
+    if scope["type"] != "http" or scope.get("method") != "HEAD":
+        await app(scope, receive, send)
+        return
+
+    async def headers_only(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            if not message.get("more_body"):
+                await send({"type": "http.response.body", "body": b""})
+            return
+        await send(message)
+
+    await app({**scope, "method": "GET"}, receive, headers_only)  # type: ignore[arg-type]
+
+
+def conditional_get_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope.get("method") if scope["type"] == "http" else None
+        if method != "GET" or scope.get("path", "").startswith(SKIP):
+            await app(scope, receive, send)
+            return
+        wanted = _header(scope, b"if-none-match")
+        start: dict[str, Any] = {}
+        body = bytearray()
+
+        async def buffered(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            body.extend(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            await _finish(send, start, bytes(body), wanted)
+
+        await app(scope, receive, buffered)
+
+    return middleware
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _finish(send: Send, start: dict[str, Any], body: bytes, wanted: str | None) -> None:
+    status = start.get("status", 200)
+    headers = [(k, v) for k, v in start.get("headers", [])]
+    if status == 200 and not any(k.lower() == b"etag" for k, _ in headers):
+        tag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        headers.append((b"etag", tag.encode("ascii")))
+        if wanted is not None and tag in [t.strip().removeprefix("W/") for t in
+                                          wanted.split(",")] + (["*"] if wanted == "*" else []):
+            kept = [(k, v) for k, v in headers if k.lower() in
+                    (b"etag", b"cache-control", b"x-request-id", b"vary", b"content-location")]
+            await send({"type": "http.response.start", "status": 304, "headers": kept})
+            await send({"type": "http.response.body", "body": b""})
+            return
+    if not any(k.lower() == b"content-length" for k, _ in headers):
+        headers.append((b"content-length", str(len(body)).encode("ascii")))
+    await send({**start, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
