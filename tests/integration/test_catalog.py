@@ -147,7 +147,8 @@ def test_http_listing_filters_by_parameter_tag_sweep_and_time(api):
     assert api.get(f"/v1/runs/{members[0]}").json()["sweepId"] == sweep_id
     created = made["b"]["metadata"]["createdUtc"]
     assert "run-b" in _ids(api.get("/v1/runs", params={"createdFrom": created}))
-    assert _ids(api.get("/v1/runs", params={"createdTo": "2000-01-01"})) == []
+    assert _ids(api.get("/v1/runs", params={"createdTo": "2000-01-01T00:00:00Z"})) == []
+    assert _ids(api.get("/v1/runs", params={"createdFrom": "2000-01-01T01:00:00+01:00"})) != []
     # keyset paging over HTTP
     first = api.get("/v1/runs", params={"pageSize": 2, "sweepMembers": "exclude"}).json()
     second = api.get("/v1/runs", params={"pageSize": 2, "sweepMembers": "exclude",

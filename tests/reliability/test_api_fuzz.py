@@ -66,6 +66,11 @@ def test_api_conforms_to_its_schema_and_never_fails(operation, mode):
             # request that validation rightly refuses, with a located problem.
             assert response.json()["errors"][0]["loc"]
             return
+        if (response.status_code == 400 and operation.label == "GET /v1/runs"
+                and [e["loc"] for e in response.json()["errors"]] == ["cursor"]):
+            # A cursor is an opaque token from a previous page: any string fits the schema,
+            # only the server's own tokens are accepted.
+            return
         if (response.status_code == 200 and operation.label == "POST /v1/validate"
                 and isinstance(case.body, dict) and case.body.get("template") is not None
                 and response.json()["valid"] is False):

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from flowtime.adapters.cli.errors import report_errors
+from flowtime.adapters.cli.remote import server_option, server_url
 
 STORE_HELP = "Artifact store URL (file:///path, s3://bucket/prefix?endpoint_url=…)."
 TEMPLATES_HELP = "Template folder (default: FLOWTIME_TEMPLATES_DIR or the shipped templates)."
@@ -58,14 +59,15 @@ def _split_pairs(pairs: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
               help="Bind a template parameter to a capture file (telemetry mode).")
 @click.option("--store", help=STORE_HELP)
 @click.option("--templates", "templates_url", help=TEMPLATES_HELP)
+@server_option
 @click.option("--json", "as_json", is_flag=True, help="Print the API response body as JSON.")
 @report_errors
 def run(template_id: str | None, template_file: str | None, mode: str, params: tuple[str, ...],
         params_file: str | None,
         seed: int | None, pmf_mode: str, deterministic_run_id: bool, run_id: str | None, overwrite: bool,
         dry_run: bool, capture_dir: str | None, binds: tuple[str, ...], store: str | None,
-        templates_url: str | None, as_json: bool) -> None:
-    """Create a run from a template and write its bundle to the store."""
+        templates_url: str | None, server: str | None, as_json: bool) -> None:
+    """Create a run from a template and write its bundle to the store (or on a server)."""
     from flowtime.adapters.cli.context import container_for, print_json
     from flowtime.adapters.wire import result_response
     from flowtime.domain.parameters import parse_cli_value
@@ -74,6 +76,12 @@ def run(template_id: str | None, template_file: str | None, mode: str, params: t
 
     if (template_id is None) == (template_file is None):
         raise click.UsageError("give --template-id or --file (one of them)")
+    remote = server_url(server)
+    if remote:
+        _run_remote(remote, template_id, template_file, mode, params, params_file, seed,
+                    pmf_mode, deterministic_run_id, run_id, overwrite, dry_run, capture_dir,
+                    binds, as_json)
+        return
     container = container_for(store, templates_url)
     source = Path(template_file).read_bytes().decode("utf-8", "replace") if template_file else None
     template = (parse_template(source, loc=template_file, default_id=template_id_from(
@@ -126,3 +134,50 @@ def _print_result(result: Any) -> None:
     console.print(f"series    {record.artifacts.series_count}")
     for warning in record.warnings:
         console.print(f"[yellow]warning[/] {warning.message}")
+
+
+def _run_remote(server: str, template_id: str | None, template_file: str | None, mode: str,
+                params: tuple[str, ...], params_file: str | None, seed: int | None,
+                pmf_mode: str, deterministic: bool, run_id: str | None, overwrite: bool,
+                dry_run: bool, capture_dir: str | None, binds: tuple[str, ...],
+                as_json: bool) -> None:
+    from rich.console import Console
+
+    from flowtime.adapters.cli.context import print_json
+    from flowtime.adapters.cli.remote import call, cli_value
+
+    parameters: dict[str, Any] = _params_from_file(params_file) if params_file else {}
+    for key, text in _split_pairs(params, "--param"):
+        parameters[key] = cli_value(text)
+    options: dict[str, Any] = {"pmfMode": pmf_mode, "deterministicRunId": deterministic,
+                               "overwriteExisting": overwrite, "dryRun": dry_run}
+    if seed is not None:
+        options["seed"] = seed
+    if run_id:
+        options["runId"] = run_id
+    body: dict[str, Any] = {"mode": mode, "parameters": parameters, "options": options}
+    if template_file:
+        body["template"] = Path(template_file).read_text(encoding="utf-8", errors="replace")
+    else:
+        body["templateId"] = template_id
+    if capture_dir or binds:
+        body["telemetry"] = {"captureDirectory": capture_dir or "",
+                             "bindings": dict(_split_pairs(binds, "--bind"))}
+    status, answer = call(server, "POST", "/v1/runs", body=body)
+    if as_json:
+        print_json(answer)
+        return
+    console = Console(highlight=False)
+    if answer.get("isDryRun"):
+        plan = answer["plan"]
+        console.print(f"[bold]dry run[/] — nothing written; run id would be {plan['runId']}")
+        console.print(f"template  {plan['templateId']}  mode {plan['mode']}  seed {plan['seed']}")
+        return
+    meta = answer["metadata"]
+    console.print(f"[bold green]{'created' if status == 201 else 'reused'}[/] run {meta['runId']}")
+    console.print(f"location  {server}/v1/runs/{meta['runId']}")
+    console.print(f"mode      {meta['mode']}")
+    console.print(f"template  {meta['templateId']} {meta['templateVersion']}")
+    console.print(f"series    {answer['artifacts']['seriesCount']}")
+    for warning in answer.get("warnings", []):
+        console.print(f"[yellow]warning[/] {warning['message']}")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from flowtime.adapters.cli.errors import report_errors
+from flowtime.adapters.cli.remote import server_option, server_url
 
 STORE_HELP = "Artifact store URL (default: FLOWTIME_STORE or FLOWTIME_DATA_DIR)."
 
@@ -36,34 +39,61 @@ def runs() -> None:
                                  "runId", "-runId"]))
 @click.option("--cursor", help="nextCursor of a previous page (--json shows it).")
 @click.option("--store", help=STORE_HELP)
+@server_option
 @click.option("--json", "as_json", is_flag=True)
 @report_errors
 def list_runs(mode: str | None, template_id: str | None, has_warnings: bool | None, page: int,
               page_size: int, tags: tuple[str, ...], params: tuple[str, ...],
               sweep_id: str | None, sweep_members: str | None, created_from: str | None,
               created_to: str | None, sort: str, cursor: str | None, store: str | None,
-              as_json: bool) -> None:
-    """List runs, newest first (from the run catalog)."""
+              server: str | None, as_json: bool) -> None:
+    """List runs, newest first (from the run catalog, or from a server)."""
     from flowtime.adapters.cli.context import container_for, print_json
     from flowtime.adapters.wire import page_response
     from flowtime.domain.runs import RunFilter
     from flowtime.domain.tags import parse_assignments, parse_filters
 
     members = sweep_members or ("include" if sweep_id else "exclude")
-    run_filter = RunFilter(mode, template_id, has_warnings, parse_filters(list(tags)),
-                           parse_assignments(list(params), "--param"), sweep_id, created_from,
-                           created_to, members)
-    queries = container_for(store).queries()
-    result = queries.list_runs(run_filter, page, page_size, sort, cursor)
+    wanted = parse_assignments(list(params), "--param")
+    remote = server_url(server)
+    if remote:
+        from flowtime.adapters.cli.remote import call
+
+        query: dict[str, Any] = {"page": page, "pageSize": page_size, "sort": sort,
+                                 "sweepMembers": members}
+        for name, value in (("mode", mode), ("templateId", template_id), ("sweepId", sweep_id),
+                            ("createdFrom", _rfc3339(created_from)),
+                            ("createdTo", _rfc3339(created_to)), ("cursor", cursor)):
+            if value is not None:
+                query[name] = value
+        if has_warnings is not None:
+            query["hasWarnings"] = str(has_warnings).lower()
+        if tags:
+            query["tag"] = ",".join(tags)
+        query.update({f"param.{k}": v for k, v in wanted.items()})
+        body = call(remote, "GET", "/v1/runs", params=query)[1]
+    else:
+        run_filter = RunFilter(mode, template_id, has_warnings, parse_filters(list(tags)),
+                               wanted, sweep_id, created_from, created_to, members)
+        result = container_for(store).queries().list_runs(run_filter, page, page_size, sort,
+                                                          cursor)
+        import msgspec
+
+        body = msgspec.to_builtins(page_response(result))
     if as_json:
-        print_json(page_response(result))
+        print_json(body)
         return
     from flowtime.adapters.cli.context import print_table
 
-    rows = [[s.run_id, f"{s.template_id} {s.template_version}", s.mode, s.created_utc,
-             str(s.warning_count), _brief(s.parameters)] for s in result.items]
+    rows = [[s["runId"], f"{s['templateId']} {s['templateVersion']}", s["mode"], s["createdUtc"],
+             str(s["warningCount"]), _brief(s["parameters"])] for s in body["items"]]
     print_table(["run id", "template", "mode", "created", "warnings", "parameters"], rows,
-                f"page {result.page} of {result.total_count} runs")
+                f"page {body['page']} of {body['totalCount']} runs")
+
+
+def _rfc3339(text: str | None) -> str | None:
+    """--since/--until accept a date too; the API wants a full time: a date is midnight UTC."""
+    return f"{text}T00:00:00Z" if text is not None and len(text) == 10 else text
 
 
 def _brief(parameters: dict[str, object], width: int = 48) -> str:
@@ -76,12 +106,21 @@ def _brief(parameters: dict[str, object], width: int = 48) -> str:
 @runs.command("show")
 @click.argument("run_id")
 @click.option("--store", help=STORE_HELP)
+@server_option
 @report_errors
-def show_run(run_id: str, store: str | None) -> None:
+def show_run(run_id: str, store: str | None, server: str | None) -> None:
     """Show a run (the same JSON body as GET /v1/runs/{runId})."""
     from flowtime.adapters.cli.context import container_for, print_json
     from flowtime.adapters.wire import record_response
 
+    remote = server_url(server)
+    if remote:
+        from urllib.parse import quote
+
+        from flowtime.adapters.cli.remote import call
+
+        print_json(call(remote, "GET", f"/v1/runs/{quote(run_id, safe='')}")[1])
+        return
     print_json(record_response(container_for(store).queries().get_run(run_id)))
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from flowtime.adapters.cli.errors import EXIT_FAILURE, report_errors
+from flowtime.adapters.cli.remote import server_option
 
 
 def _grid_values(text: str) -> list[Any]:
@@ -177,20 +178,46 @@ def _refuse_if_driven_elsewhere(service: Any, sweep_id: str) -> None:
                     f"`flowtime sweep cancel {sweep_id}`")])
 
 
-def _sweeps(store: str | None) -> Any:
-    from flowtime.adapters.cli.context import container_for
+class _RemoteSweeps:
+    """The two calls `watch` and `cancel` need, against a server."""
 
-    return container_for(store).sweeps()
+    def __init__(self, server: str):
+        self.server = server
+
+    def get(self, sweep_id: str) -> Any:
+        import msgspec
+
+        from flowtime.adapters.cli.remote import call
+        from flowtime.domain.codec import SweepJson
+
+        body = call(self.server, "GET", f"/v1/sweeps/{sweep_id}")[1]
+        return msgspec.convert(body, SweepJson)
+
+    def request_cancel(self, sweep_id: str) -> Any:
+        from flowtime.adapters.cli.remote import call
+
+        call(self.server, "DELETE", f"/v1/sweeps/{sweep_id}")
+        return self.get(sweep_id)
+
+
+def _sweeps(store: str | None, server: str | None = None) -> Any:
+    from flowtime.adapters.cli.context import container_for
+    from flowtime.adapters.cli.remote import server_url
+
+    remote = server_url(server)
+    return _RemoteSweeps(remote) if remote else container_for(store).sweeps()
 
 
 @sweep.command("watch")
 @click.argument("sweep_id")
 @click.option("--store", help="Artifact store URL (where the sweep's record lives).")
+@server_option
 @click.option("--interval", type=click.FloatRange(0.1, 60), default=1.0, show_default=True,
               help="Seconds between looks at the record.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final record as JSON.")
 @report_errors
-def watch(sweep_id: str, store: str | None, interval: float, as_json: bool) -> None:
+def watch(sweep_id: str, store: str | None, server: str | None, interval: float,
+          as_json: bool) -> None:
     """Follow a sweep until it ends (exit 0 when it succeeded, 1 otherwise)."""
     import time
 
@@ -199,8 +226,8 @@ def watch(sweep_id: str, store: str | None, interval: float, as_json: bool) -> N
     from flowtime.adapters.cli.context import print_json
     from flowtime.domain.sweeps import ACTIVE
 
-    service = _sweeps(store)
-    summary = service.get(sweep_id)  # unknown: exit 1 with the not-found line
+    service = _sweeps(store, server)
+    summary = service.get(sweep_id)  # unknown: exit 2 with the not-found line
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"),
                   TextColumn("[green]{task.fields[created]} new[/] {task.fields[reused]} "
@@ -231,10 +258,12 @@ def watch(sweep_id: str, store: str | None, interval: float, as_json: bool) -> N
 @sweep.command("cancel")
 @click.argument("sweep_id")
 @click.option("--store", help="Artifact store URL (where the sweep's record lives).")
+@server_option
 @click.option("--wait", is_flag=True, help="Return once the sweep has stopped.")
 @click.option("--json", "as_json", is_flag=True)
 @report_errors
-def cancel_command(sweep_id: str, store: str | None, wait: bool, as_json: bool) -> None:
+def cancel_command(sweep_id: str, store: str | None, server: str | None, wait: bool,
+                   as_json: bool) -> None:
     """Stop a sweep, whichever process drives it: no new points start, points in flight
     finish and are kept; it ends `cancelled` and the same sweep started again resumes."""
     import time
@@ -242,7 +271,7 @@ def cancel_command(sweep_id: str, store: str | None, wait: bool, as_json: bool) 
     from flowtime.adapters.cli.context import print_json
     from flowtime.domain.sweeps import ACTIVE, STALE_AFTER_SECONDS
 
-    service = _sweeps(store)
+    service = _sweeps(store, server)
     summary = service.request_cancel(sweep_id)
     requested = summary.status in ACTIVE
     if requested and wait:

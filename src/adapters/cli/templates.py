@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from flowtime.adapters.cli.errors import EXIT_USAGE, report_errors
+from flowtime.adapters.cli.remote import server_option, server_url
 
 TEMPLATES_HELP = "Template folder (default: FLOWTIME_TEMPLATES_DIR or the shipped templates)."
 
@@ -18,22 +19,32 @@ def templates() -> None:
 
 @templates.command("list")
 @click.option("--templates", "templates_url", help=TEMPLATES_HELP)
+@server_option
 @click.option("--json", "as_json", is_flag=True)
 @report_errors
-def list_templates(templates_url: str | None, as_json: bool) -> None:
-    """List available templates."""
+def list_templates(templates_url: str | None, server: str | None, as_json: bool) -> None:
+    """List available templates (this machine's, or a server's)."""
     from flowtime.adapters.cli.context import container_for, print_json
     from flowtime.adapters.wire import template_summary
 
-    found = container_for(templates=templates_url).templates().list_templates()
+    remote = server_url(server)
+    if remote:
+        from flowtime.adapters.cli.remote import call
+
+        found = call(remote, "GET", "/v1/templates")[1]
+    else:
+        import msgspec
+
+        found = [msgspec.to_builtins(template_summary(t)) for t in
+                 container_for(templates=templates_url).templates().list_templates()]
     if as_json:
-        print_json([template_summary(t) for t in found])
+        print_json(found)
         return
     from flowtime.adapters.cli.context import print_table
 
     print_table(["id", "version", "title", "tags", "parameters", "narrative"],
-                [[t.id, t.metadata.version, t.metadata.title, ", ".join(t.metadata.tags),
-                  ", ".join(p.name for p in t.parameters), _first_sentence(t.metadata.narrative)]
+                [[t["id"], t["version"], t["title"], ", ".join(t["tags"]),
+                  ", ".join(t["parameters"]), _first_sentence(t.get("narrative") or "")]
                  for t in found])
 
 

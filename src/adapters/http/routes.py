@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from anyio import CapacityLimiter
@@ -176,16 +177,18 @@ async def list_runs(
         "several. `tag.<key>=<value>` works too")] = None,
     sweep_id: Annotated[str | None, QueryParameter(
         name="sweepId", description="Only the points of this sweep")] = None,
-    sweep_members: Annotated[str, QueryParameter(
+    sweep_members: Annotated[Literal["include", "exclude", "only"], QueryParameter(
         name="sweepMembers", description="Runs made by sweeps: listed (include), hidden "
         "(exclude) or alone (only)")] = "include",
     created_from: Annotated[str | None, QueryParameter(
-        name="createdFrom", description="Created at or after (ISO-8601 UTC or a date)")] = None,
+        name="createdFrom", description="Created at or after (an RFC 3339 time)",
+        schema_extra={"format": "date-time"})] = None,
     created_to: Annotated[str | None, QueryParameter(
-        name="createdTo", description="Created before (ISO-8601 UTC or a date)")] = None,
-    sort: Annotated[str, QueryParameter(
-        description="-createdUtc (newest first), createdUtc, templateId, -templateId, runId, "
-        "-runId")] = "-createdUtc",
+        name="createdTo", description="Created before (an RFC 3339 time)",
+        schema_extra={"format": "date-time"})] = None,
+    sort: Annotated[Literal["-createdUtc", "createdUtc", "templateId", "-templateId", "runId",
+                            "-runId"], QueryParameter(
+        description="-createdUtc (newest first) by default")] = "-createdUtc",
     cursor: Annotated[str | None, QueryParameter(
         description="nextCursor of the previous page: continues after it even while new "
         "runs arrive")] = None,
@@ -202,9 +205,38 @@ async def list_runs(
         elif name.startswith("tag.") and len(name) > 4:
             tags[name[4:]] = value
     run_filter = RunFilter(mode, template_id, has_warnings, tags, parameters, sweep_id,
-                           created_from, created_to, sweep_members)
+                           _bound(created_from, "createdFrom"), _bound(created_to, "createdTo"),
+                           sweep_members)
     return page_response(await offload(queries.list_runs, run_filter, page, page_size, sort,
                                        cursor))
+
+
+def _bound(text: str | None, loc: str) -> str | None:
+    """A created bound (RFC 3339, any offset) as the catalog compares it: whole seconds in
+    UTC with `Z`. Runs are created on whole seconds, so a bound with a fraction moves up to
+    the next second (the same runs are before it and after it)."""
+    import re
+    from datetime import UTC, timedelta
+
+    from flowtime.domain.errors import invalid
+
+    if text is None:
+        return None
+    rfc3339 = re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})",
+                           text)
+    try:
+        if rfc3339 is None:
+            raise ValueError(text)
+        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise invalid([Problem(loc, "must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z")]
+                      ) from None
+    if moment.microsecond:
+        try:
+            moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+        except OverflowError:
+            moment = moment.replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 @patch("/v1/runs/{run_id:str}/tags", tags=["runs"], summary="Change a run's tags",
