@@ -180,6 +180,7 @@ def test_what_if_slider_moves_the_chart(page, server):
     before = page.get_attribute("#whatif", "data-series")
     assert "weld_queue" in before
     slider = page.locator("#k-weldBatch")
+    slider.scroll_into_view_if_needed()  # the form above it is long: bring it into view
     box = slider.bounding_box()
     assert box is not None
     # drag the thumb from the default (70 of 0…140, the middle) to about a fifth
@@ -315,3 +316,26 @@ def test_the_api_docs_page_works_without_internet(browser, server):
     assert tab.locator(".opblock").count() > 10  # the operations are listed
     assert outside == []
     context.close()
+
+
+def test_template_form_dry_runs_seeds_and_starts_a_sweep(page, server):
+    page.goto(server + "/templates/it-system")
+    page.wait_for_selector("#p-billingCapacity")
+    page.fill("#o-seed", "11")
+    page.check("#o-dry")
+    assert page.inner_text("#submit") == "Check (dry run)"
+    page.click("#submit")
+    page.wait_for_selector("#plan [data-plan='Seed']")
+    assert "11" in page.inner_text("#plan [data-plan='Seed']")
+    assert page.url.endswith("/templates/it-system")  # nothing was written
+    # the same form starts a sweep over one parameter and lands on its page
+    page.uncheck("#o-dry")
+    page.check("#s-on")
+    page.select_option("#s-param", "billingCapacity")
+    page.fill("#s-values", "35, 45")
+    page.click("#submit")
+    page.wait_for_url("**/sweeps/sweep_*")
+    sweep_id = page.url.rsplit("/", 1)[1]
+    summary = httpx.get(f"{server}/v1/sweeps/{sweep_id}").json()
+    assert summary["grid"] == {"billingCapacity": [35, 45]} and summary["seed"] == 11
+    page.wait_for_selector("#cells-body tr[data-cell='1']")

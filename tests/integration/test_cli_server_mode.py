@@ -42,8 +42,9 @@ def test_the_cli_drives_a_server_like_a_store(tmp_path):
         local = flowtime("run", "--template-id", "it-system", "--param", "billingCapacity=55",
                          "--param", "demandProfile=30,40,50,60,50,40,30,30,30,30,30,30",
                          "--seed", "3", "--json", store=str(tmp_path / "local"))
-        assert json.loads(local.stdout)["metadata"]["provenanceHash"] == \
-            body["metadata"]["provenanceHash"]
+        here = json.loads(local.stdout)
+        assert here["scenario"]["parameters"] == body["scenario"]["parameters"]
+        assert here["metadata"]["schema"]["hash"] == body["metadata"]["schema"]["hash"]
         listed = flowtime("runs", "list", "--param", "billingCapacity=55", "--json", server=base)
         assert [i["runId"] for i in json.loads(listed.stdout)["items"]] == [run_id]
         table = flowtime("runs", "list", server=base)

@@ -13,7 +13,32 @@ def container_for(store: str | None = None, templates: str | None = None) -> Any
 
     settings = Settings.from_env(store_url=store, templates_url=templates, serve_metrics=False)
     configure_logging(json_lines=not sys.stderr.isatty(), level=settings.log_level or "ERROR")
+    _notice_new_data_folder(store)
     return build_container(settings)
+
+
+def _notice_new_data_folder(store: str | None) -> None:
+    """Runs land in ./data unless told otherwise: say so the first time that folder appears
+    (on a terminal), so nobody wonders where a run went or what created the folder."""
+    import os
+    import sys
+    from pathlib import Path
+
+    import click
+
+    if store or os.environ.get("FLOWTIME_STORE") or os.environ.get("FLOWTIME_DATA_DIR"):
+        return
+    folder = Path("data").resolve()
+    context = click.get_current_context(silent=True)
+    if folder.exists() or context is None or not sys.stderr.isatty():
+        return
+
+    def tell() -> None:
+        if folder.exists():
+            click.echo(f"note: runs are kept in {folder} (created now; set FLOWTIME_DATA_DIR "
+                       "or pass --store to keep them elsewhere)", err=True)
+
+    context.call_on_close(tell)
 
 
 def print_json(value: Any) -> None:

@@ -599,7 +599,18 @@ async function templatePage(templateId) {
       inputFor(p), el("div", { class: "error", id: "err-" + p.name })));
   }
   whatIf(t);
-  document.getElementById("submit").addEventListener("click", async (event) => {
+  document.getElementById("o-mode").value = t.defaultMode || "simulation";
+  const sweepParam = document.getElementById("s-param");
+  for (const p of t.parameters.filter((q) => q.type !== "array" && q.type !== "string")) {
+    sweepParam.append(el("option", { value: p.name }, p.name));
+  }
+  const submit = document.getElementById("submit");
+  const relabel = () => {
+    submit.textContent = document.getElementById("s-on").checked ? "Start sweep"
+      : document.getElementById("o-dry").checked ? "Check (dry run)" : "Run simulation";
+  };
+  for (const id of ["s-on", "o-dry"]) document.getElementById(id).addEventListener("change", relabel);
+  submit.addEventListener("click", async (event) => {
     event.preventDefault();
     for (const node of document.querySelectorAll(".error")) node.textContent = "";
     const parameters = {};
@@ -607,11 +618,44 @@ async function templatePage(templateId) {
       const value = valueOf(document.getElementById("p-" + p.name));
       if (value !== null) parameters[p.name] = value;
     }
-    const response = await api("/v1/runs", { method: "POST", body: JSON.stringify({ templateId: t.id, parameters }),
-                                             headers: { "Content-Type": "application/json" } });
-    if (response.status === 201 || response.status === 200) {
-      location.href = "/runs/" + encodeURIComponent(response.body.metadata.runId);
-      return;
+    const seedText = document.getElementById("o-seed").value.trim();
+    const mode = document.getElementById("o-mode").value;
+    const pmfMode = document.getElementById("o-pmf").value;
+    const json = { "Content-Type": "application/json" };
+    let response;
+    if (document.getElementById("s-on").checked) {
+      const name = sweepParam.value;
+      const values = document.getElementById("s-values").value.split(",").map((v) => v.trim())
+        .filter(Boolean).map((v) => (Number.isFinite(Number(v)) ? Number(v) : v));
+      delete parameters[name];
+      const body = { templateId: t.id, mode, parameters, grid: { [name]: values }, pmfMode };
+      const samples = Number(document.getElementById("s-samples").value);
+      if (samples > 0) body.samples = samples;
+      if (seedText) body.seed = Number(seedText);
+      response = await api("/v1/sweeps", { method: "POST", body: JSON.stringify(body), headers: json });
+      if (response.status === 202) {
+        location.href = "/sweeps/" + encodeURIComponent(response.body.sweepId);
+        return;
+      }
+    } else {
+      const options = { pmfMode, dryRun: document.getElementById("o-dry").checked };
+      if (seedText) options.seed = Number(seedText);
+      response = await api("/v1/runs", { method: "POST", headers: json,
+        body: JSON.stringify({ templateId: t.id, mode, parameters, options }) });
+      if (response.status === 200 && response.body.isDryRun) {
+        const plan = response.body.plan;
+        const box = document.getElementById("plan");
+        box.hidden = false;
+        box.replaceChildren(...Object.entries({ "Dry run: would create": plan.runId || "a new run",
+          "Seed": plan.seed, "Grid": `${plan.grid.bins} × ${plan.grid.binSize} ${plan.grid.binUnit}`,
+          "Series": plan.series.length, "Warnings": response.body.warnings.length })
+          .map(([k, v]) => el("div", { "data-plan": k }, el("span", {}, k), v)));
+        return;
+      }
+      if (response.status === 201 || response.status === 200) {
+        location.href = "/runs/" + encodeURIComponent(response.body.metadata.runId);
+        return;
+      }
     }
     const general = document.getElementById("form-error");
     general.textContent = response.body.detail || "the run could not be created";
