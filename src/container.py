@@ -298,7 +298,20 @@ def _sweeps(**kwargs: Any) -> SweepService:
 
     from flowtime.domain.sweeps import SweepService
 
-    return SweepService(**kwargs, host=socket.gethostname(), pid=os.getpid())
+    here = socket.gethostname()
+
+    def alive(host: str, pid: int) -> bool | None:
+        if host != here or pid <= 0:
+            return None  # another machine: only its heartbeat can tell
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # someone else's process, alive
+        return True
+
+    return SweepService(**kwargs, host=here, pid=os.getpid(), alive=alive)
 
 
 class Container:

@@ -204,13 +204,16 @@ class SweepService:
     every replica and CLI over the same store sees the same status and can cancel."""
 
     def __init__(self, store: SweepStore, executor: Executor, clock: Any, host: str = "",
-                 pid: int = 0, heartbeat_seconds: float = 2.0):
+                 pid: int = 0, heartbeat_seconds: float = 2.0,
+                 alive: Callable[[str, int], bool | None] | None = None):
         self.store = store
         self.executor = executor
         self.clock = clock
         self.host = host
         self.pid = pid
         self.heartbeat_seconds = heartbeat_seconds
+        # (host, pid) -> is that process alive? None when it cannot tell (another machine)
+        self.alive = alive or (lambda host, pid: None)
 
     def _now(self) -> str:
         return format_utc(self.clock.now().replace(microsecond=0))
@@ -368,12 +371,20 @@ class SweepService:
                 raise FlowTimeError(ErrorKind.NOT_FOUND, f"sweep '{sweep_id}' not found", [
                     Problem("sweepId", f"sweep '{sweep_id}' not found")]) from None
             raise
-        beat = parse_utc(summary.heartbeat_utc or summary.updated_utc)
-        if summary.status in ACTIVE and beat is not None and (
-                self.clock.now() - beat).total_seconds() > STALE_AFTER_SECONDS:
+        if summary.status in ACTIVE and self._driver_gone(summary):
             # its driver is gone (a killed process): POST the same sweep again to resume
             summary = msgspec.structs.replace(summary, status="interrupted")
         return summary
+
+    def _driver_gone(self, summary: SweepJson) -> bool:
+        """A driver on this machine is checked directly (a `kill -9` shows at once);
+        elsewhere, a heartbeat older than STALE_AFTER_SECONDS means it is gone."""
+        owner = summary.owner
+        if owner is not None and self.alive(owner.host, owner.pid) is False:
+            return True
+        beat = parse_utc(summary.heartbeat_utc or summary.updated_utc)
+        return beat is not None and (
+            self.clock.now() - beat).total_seconds() > STALE_AFTER_SECONDS
 
     def cells(self, summary: SweepJson) -> list[dict[str, Any]]:
         """The sweep's grid cells in order (cell i is `bands/c<i>/`): their parameters and

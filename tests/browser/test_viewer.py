@@ -282,6 +282,7 @@ def test_sweeps_are_listed_and_a_sweep_page_shows_cells_and_bands(page, server):
     page.goto(server + "/sweeps")
     page.click(f"tr[data-sweep-id='{sweep_id}'] a")
     page.wait_for_selector("#cells-body tr[data-cell='1']")
+    member = summary["runs"][0]["runId"]
     cells = page.locator("#cells-body tr[data-cell='1'] td").all_text_contents()
     assert cells[1:4] == ["60", "8", "8"]  # capacity, points, done
     page.select_option("#f-series", "billingBacklog@BILLINGBACKLOG@DEFAULT")
@@ -295,6 +296,10 @@ def test_sweeps_are_listed_and_a_sweep_page_shows_cells_and_bands(page, server):
     page.wait_for_selector("#bands [data-bands='billingBacklog'] canvas")
     labels = page.locator("#f-cell option").all_text_contents()
     assert labels == ["billingCapacity=40", "billingCapacity=60"]
+    # a member run links back to its sweep
+    page.goto(server + "/runs/" + member)
+    page.wait_for_selector("#meta [data-fact='Sweep'] a")
+    assert page.inner_text("#meta [data-fact='Sweep'] a") == sweep_id
 
 
 def test_the_api_docs_page_works_without_internet(browser, server):

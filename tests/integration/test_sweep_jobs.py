@@ -203,3 +203,67 @@ def test_bands_are_named_by_cell_parameters_and_match_the_member_runs(tmp_path, 
         assert client.get(base, params={"series": "nope", "cell": "0"}).status_code == 404
         assert client.get(base, params={"series": "billingBacklog",
                                         "cell": "billingCapacity:99"}).status_code == 404
+
+
+@pytest.mark.slow
+def test_a_killed_driver_on_this_machine_reads_interrupted_at_once(tmp_path, templates):  # noqa: F811
+    import json as jsonlib
+    import signal
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    env = {**os.environ, "FLOWTIME_STORE": f"file://{store}", "FLOWTIME_FSYNC": "0",
+           "FLOWTIME_TEMPLATES_DIR": str(templates)}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "flowtime.adapters.cli.main", "sweep", "--template-id", "mc-pmf",
+         "--samples", "3000", "--seed", "5", "--workers", "1", "--json"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        record = None
+        while record is None or record["progress"]["done"] < 5:
+            assert time.monotonic() < deadline and driver.poll() is None
+            time.sleep(0.2)
+            found = list(store.glob("sweeps/*/sweep.json"))
+            record = jsonlib.loads(found[0].read_text()) if found else None
+        os.killpg(driver.pid, signal.SIGKILL)  # no chance to say goodbye
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    service = build_container(settings_for(f"file://{store}", templates)).sweeps()
+    # the record still says running, but its driver is gone: no two-minute wait
+    assert jsonlib.loads(found[0].read_text())["status"] == "running"
+    assert service.get(record["sweepId"]).status == "interrupted"
+
+
+@pytest.mark.slow
+def test_http_sweeps_on_dask_progress_cancel_and_resume(tmp_path, templates):  # noqa: F811
+    store = f"file://{tmp_path / 'store'}"
+    container = build_container(settings_for(store, templates, FLOWTIME_EXECUTOR="dask"))
+    with TestClient(create_app(container)) as client:
+        location = client.post("/v1/sweeps", json=BIG).headers["location"]
+        running = wait_for(client, location, lambda b: b["progress"]["done"] >= 10, 180)
+        assert running["executor"] == "dask" and running["status"] == "running"
+        client.delete(location)
+        ended = wait_for(client, location, lambda b: b["status"] not in ("queued", "running"))
+        assert ended["status"] == "cancelled" and ended["progress"]["done"] < 3000
+        made = ended["progress"]["created"]
+        runs_after = client.get("/v1/runs", params={"pageSize": 1,
+                                                    "sweepMembers": "only"}).json()["totalCount"]
+        time.sleep(1.0)  # nothing more lands once it says cancelled
+        assert client.get("/v1/runs", params={"pageSize": 1, "sweepMembers": "only"}
+                          ).json()["totalCount"] == runs_after
+        # resume: finished points are reused, not computed again
+        client.post("/v1/sweeps", json={**BIG, "samples": 60})  # a smaller sweep, same seeds
+        small = wait_for(client, "/v1/sweeps/" + _sweep_id({**BIG, "samples": 60}),
+                         lambda b: b["status"] == "succeeded", 180)
+        assert small["progress"]["reused"] >= min(made, 60) and small["progress"]["total"] == 60
+
+
+def _sweep_id(body: dict) -> str:
+    from flowtime.domain.sweeps import SweepRequest
+
+    return SweepRequest(body["templateId"], samples=body.get("samples"),
+                        seed=body.get("seed")).sweep_id

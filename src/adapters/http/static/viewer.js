@@ -305,7 +305,10 @@ async function runPage(runId) {
   const scenario = run.body.scenario || {};
   if (scenario.seed !== undefined && scenario.seed !== null) facts["Seed"] = `${scenario.seed} (${scenario.rngKind})`;
   if (scenario.pmfMode && scenario.pmfMode !== "sample") facts["PMF mode"] = scenario.pmfMode;
-  for (const [k, v] of Object.entries(facts)) metaBox.append(el("div", {}, el("span", {}, k), v));
+  if (run.body.sweepId) facts["Sweep"] = el("a", { href: "/sweeps/" + encodeURIComponent(run.body.sweepId) }, run.body.sweepId);
+  const tags = Object.entries(run.body.tags || {});
+  if (tags.length) facts["Tags"] = tags.map(([k, v]) => `${k}: ${v}`).join(", ");
+  for (const [k, v] of Object.entries(facts)) metaBox.append(el("div", { "data-fact": k }, el("span", {}, k), v));
   const params = document.getElementById("parameters");
   for (const [name, value] of Object.entries(scenario.parameters || {})) {
     params.append(el("div", { "data-param": name }, el("span", {}, name),
