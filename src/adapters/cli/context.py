@@ -68,3 +68,20 @@ def print_table(headers: list[str], rows: list[list[str]], caption: str | None =
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+def write_output(data: bytes, fmt: str, out: str | None, name: str) -> None:
+    """An export: text formats to stdout unless `out` is given; binary ones to a file
+    (`out`, else `<name>.<fmt>`), saying where."""
+    import sys
+
+    import click
+
+    if out is None and fmt in ("csv", "json"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    path = out or f"{name}.{fmt}"
+    with open(path, "wb") as handle:
+        handle.write(data)
+    click.echo(f"wrote {path}")

@@ -255,17 +255,8 @@ def compare_runs(run_ids: tuple[str, ...], only: str | None, show_all: bool,
 def export_run(run_id: str, fmt: str, classes: bool, out: str | None,
                store: str | None) -> None:
     """Export every series of a run as one wide table (time, bin, one column per series)."""
-    import sys
 
-    from flowtime.adapters.cli.context import container_for
+    from flowtime.adapters.cli.context import container_for, write_output
     from flowtime.adapters.export import export_run as encode
 
-    data = encode(container_for(store).queries(), run_id, fmt, classes)
-    if out is None and fmt in ("csv", "json"):
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    path = out or f"{run_id}.{fmt}"
-    with open(path, "wb") as handle:
-        handle.write(data)
-    click.echo(f"wrote {path}")
+    write_output(encode(container_for(store).queries(), run_id, fmt, classes), fmt, out, run_id)

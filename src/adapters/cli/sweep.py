@@ -303,16 +303,8 @@ def cancel_command(sweep_id: str, store: str | None, server: str | None, wait: b
 @report_errors
 def export_command(sweep_id: str, fmt: str, out: str | None, store: str | None) -> None:
     """The sweep's points as one table: parameters as columns, per-series aggregates."""
-    import sys
 
+    from flowtime.adapters.cli.context import write_output
     from flowtime.adapters.export import export_sweep
 
-    data = export_sweep(_sweeps(store), sweep_id, fmt)
-    if out is None and fmt in ("csv", "json"):
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    path = out or f"{sweep_id}.{fmt}"
-    with open(path, "wb") as handle:
-        handle.write(data)
-    click.echo(f"wrote {path}")
+    write_output(export_sweep(_sweeps(store), sweep_id, fmt), fmt, out, sweep_id)
