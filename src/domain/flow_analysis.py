@@ -130,21 +130,19 @@ def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int) -> list[F
             "utilization, the highest of the growing queues on its path"
             + (f" ({', '.join(on_path)})" if on_path else ""),
             bins, tuple(on_path), growth, utilization if utilization >= 0 else None, growth))
-    by_id = {n.id: n for n in nodes}
+    # which queues hold work in which bins, once per queue (not once per node downstream)
+    working = {n.id: _clean(n.queue[window]) > TOLERANCE for n in nodes if n.queue is not None}
+    holding = {node_id: bool(mask.any()) for node_id, mask in working.items()}
     for node in nodes:
         if node.capacity is None or node.arrivals is None:
             continue
-        upstream = [by_id[u] for u in sorted(links.upstream.get(node.id, ()))
-                    if u in by_id and by_id[u].queue is not None]
+        upstream = [u for u in sorted(links.upstream.get(node.id, ())) if u in working]
         if not upstream:
             continue
-        held = np.zeros(end - start + 1, dtype=bool)
-        holders: list[str] = []
-        for u in upstream:
-            has_work = _clean(u.queue[window]) > TOLERANCE  # type: ignore[index]
-            if has_work.any():
-                holders.append(u.id)
-            held |= has_work
+        holders = [u for u in upstream if holding[u]]
+        if not holders:
+            continue  # nothing upstream ever held work: the node cannot be starved
+        held = np.logical_or.reduce([working[u] for u in holders])
         idle = ((_clean(node.capacity[window]) > TOLERANCE)
                 & (_clean(node.arrivals[window]) <= TOLERANCE) & held)
         if idle.any():

@@ -365,6 +365,19 @@ class RunView:
             self._lists.update(nodes=nodes, timestamps=stamps)
         return self._lists
 
+    def raw_series(self, start: int, end: int) -> list[dict[str, msgspec.Raw]]:
+        """Per node, each series of bins start..end as ready JSON; the whole run's is
+        kept (the window clients ask for most), other windows are joined per request."""
+        window = slice(start, end + 1)
+        whole = start == 0 and end == self.grid.bins - 1
+        if whole and "raw" in self._lists:
+            return self._lists["raw"]  # type: ignore[no-any-return]
+        joined = [{name: msgspec.Raw(b"[" + b",".join(tokens[window]) + b"]")
+                   for name, tokens in series.items()} for series in self.full_lists()["nodes"]]
+        if whole:
+            self._lists["raw"] = joined
+        return joined
+
 
 # MODELING §4: numbers in /state and /state_window are null when not finite, 0 when
 # |v| < 1e-9, else rounded to 6 decimals.
@@ -636,7 +649,7 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
     lists = view.full_lists()
     window = slice(start, end + 1)
     nodes = []
-    for node, series in zip(view.nodes, lists["nodes"], strict=True):
+    for node, series in zip(view.nodes, view.raw_series(start, end), strict=True):
         # No per-bin colours here: the reference's window shape has no place for them;
         # /state gives the colour of any bin. A node none of whose series was written
         # (outputs left them out) has nothing to show, and the shape needs ≥ 1 series.
@@ -644,8 +657,7 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
             continue
         nodes.append(NodeSeries(
             id=node.id, kind=node.kind,
-            series={name: msgspec.Raw(b"[" + b",".join(tokens[window]) + b"]")
-                    for name, tokens in series.items()},
+            series=series,
             telemetry=_telemetry(node), aliases=node.aliases or None,
             by_class={class_id: {k: _list(v[window]) for k, v in m.items()}
                       for class_id, m in view.by_class(node).items()} or None,

@@ -6,7 +6,6 @@ import contextlib
 from typing import Any
 
 from litestar import Litestar
-from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
@@ -112,8 +111,6 @@ def create_app(container: Any) -> Litestar:
         },
         middleware=[request_id_middleware, route_template_middleware,
                     conditional_get_middleware],
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024,
-                                             gzip_compress_level=6),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins),
                                allow_headers=["Authorization", "Content-Type", "If-None-Match"],
                                expose_headers=["ETag", "Location", "X-Request-ID"])
