@@ -74,6 +74,14 @@ class EvalContext:
 class ConstStep:
     node_id: str
     values: tuple[float, ...]
+    # the values as float64, converted once per plan (not once per evaluation: a year of
+    # hourly values is 8,760 Python floats to convert)
+    array: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        array = np.array(self.values, dtype=np.float64)
+        array.flags.writeable = False
+        object.__setattr__(self, "array", array)
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -81,8 +89,10 @@ class ConstStep:
 
     def run(self, ctx: EvalContext) -> None:
         override = ctx.overrides.get(self.node_id)
-        source = override if override is not None else self.values
-        ctx.env[self.node_id] = np.array(source, dtype=np.float64)
+        if override is not None:
+            ctx.env[self.node_id] = np.array(override, dtype=np.float64)
+        else:
+            ctx.env[self.node_id] = self.array.copy()
 
 
 @dataclass(frozen=True, slots=True)

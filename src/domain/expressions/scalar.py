@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -128,9 +129,12 @@ class PreparedLoop:
     jit: bool
 
 
-_prepared: dict[tuple[Any, ...], PreparedLoop] = {}
+# Prepared loops by group shape, least recently used first out. Large enough for a model of
+# thousands of queues (each its own group): clearing it mid-model made every evaluation
+# prepare every loop again.
+_prepared: OrderedDict[tuple[Any, ...], PreparedLoop] = OrderedDict()
 _prepared_lock = threading.Lock()
-MAX_PREPARED = 512
+MAX_PREPARED = 16384
 
 
 def evaluate_feedback_group(
@@ -148,12 +152,14 @@ def evaluate_feedback_group(
     key = (tuple(members), tuple(asts[m] for m in members), bins, use_jit, tuple(initials))
     with _prepared_lock:
         loop = _prepared.get(key)
+        if loop is not None:
+            _prepared.move_to_end(key)
     if loop is None:
         loop = _prepare(members, asts, bins, initial, use_jit)
         with _prepared_lock:
-            if len(_prepared) >= MAX_PREPARED:
-                _prepared.clear()
             _prepared[key] = loop
+            while len(_prepared) > MAX_PREPARED:
+                _prepared.popitem(last=False)
     values = [_series(hoist(e), bins) for e in loop.hoisted]
     if loop.jit:
         results = loop.function(bins, np.asarray(initials, dtype=np.float64), *values)
