@@ -6,12 +6,13 @@ import argparse
 import platform
 import sys
 
-from benchmarks import api, catalog, cli, engine, flow, session, sweeps
+from benchmarks import api, catalog, cli, engine, flow, montecarlo, session, sweeps
 from benchmarks.common import Row
 
 CASES = {
     "engine": engine.run,
     "flow": flow.run,
+    "montecarlo": montecarlo.run,
     "create": api.create_run,
     "listing": api.listing,
     "catalog": catalog.run,

@@ -88,17 +88,19 @@ class SplitStep:
 
 
 def carried_shares(parts: list[np.ndarray], fallback: tuple[float, ...]) -> np.ndarray:
-    """Class shares per bin (classes × bins): part / Σ parts where Σ ≠ 0, else the last
-    such bin's shares, else `fallback`. Non-finite parts count as 0."""
-    stacked = np.stack([np.where(np.isfinite(p), p, 0.0) for p in parts])
+    """Class shares per bin (classes × bins, or classes × samples × bins for a batch):
+    part / Σ parts where Σ ≠ 0, else the last such bin's shares, else `fallback`.
+    Non-finite parts count as 0."""
+    stacked = np.stack(np.broadcast_arrays(*[np.where(np.isfinite(p), p, 0.0) for p in parts]))
     total = stacked.sum(axis=0)
     known = total != 0
-    bins = total.shape[0]
-    last = np.maximum.accumulate(np.where(known, np.arange(bins), -1))
+    bins = total.shape[-1]
+    last = np.maximum.accumulate(np.where(known, np.arange(bins), -1), axis=-1)
     safe_total = np.where(known, total, 1.0)
     ratios = stacked / safe_total
-    picked = ratios[:, np.maximum(last, 0)]
-    return np.where(last >= 0, picked, np.asarray(fallback, dtype=np.float64)[:, None])
+    picked = np.take_along_axis(ratios, np.maximum(last, 0)[None, ...], axis=-1)
+    default = np.asarray(fallback, dtype=np.float64).reshape((-1,) + (1,) * total.ndim)
+    return np.where(last >= 0, picked, default)
 
 
 @dataclass(frozen=True, slots=True)

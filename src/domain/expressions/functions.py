@@ -104,12 +104,14 @@ def _array(value: Value, bins: int) -> np.ndarray:
 
 
 def shift_series(x: Value, lag: int, bins: int, initial: float) -> Value:
+    """x from `lag` bins earlier along the last axis (a batch of samples keeps its rows)."""
     if lag == 0:
         return x
-    out = np.empty(bins)
+    batch = x.shape[:-1] if isinstance(x, np.ndarray) else ()
+    out = np.empty((*batch, bins))
     k = min(lag, bins)
-    out[:k] = initial
-    out[k:] = x[: bins - k] if isinstance(x, np.ndarray) else float(x)
+    out[..., :k] = initial
+    out[..., k:] = x[..., : bins - k] if isinstance(x, np.ndarray) else float(x)
     return out
 
 

@@ -161,6 +161,17 @@ def evaluate_feedback_group(
             while len(_prepared) > MAX_PREPARED:
                 _prepared.popitem(last=False)
     values = [_series(hoist(e), bins) for e in loop.hoisted]
+    rows = max((v.shape[0] for v in values if v.ndim == 2), default=0)
+    if rows:  # a batch of samples (batch.py): the same loop once per sample row
+        per_row = [_run_loop(loop, members, bins, initials,
+                             [v[r] if v.ndim == 2 else v for v in values])
+                   for r in range(rows)]
+        return {m: np.stack([found[m] for found in per_row]) for m in members}
+    return _run_loop(loop, members, bins, initials, values)
+
+
+def _run_loop(loop: PreparedLoop, members: list[str], bins: int, initials: list[float],
+              values: list[np.ndarray]) -> dict[str, np.ndarray]:
     if loop.jit:
         results = loop.function(bins, np.asarray(initials, dtype=np.float64), *values)
         return dict(zip(members, results, strict=True))

@@ -25,7 +25,7 @@ def divide(a: Value, b: Value, bins: int) -> Value:
     if not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):
         return a / b if b != 0 else 0.0
     a_arr, b_arr = _array(a, bins), _array(b, bins)
-    out = np.zeros(bins)
+    out = np.zeros(np.broadcast_shapes(a_arr.shape, b_arr.shape))
     np.divide(a_arr, b_arr, out=out, where=b_arr != 0)
     return out
 
@@ -62,7 +62,10 @@ def _call(node: Call, env: Mapping[str, np.ndarray], bins: int, initial: Mapping
 
 
 def as_series(value: Value, bins: int) -> np.ndarray:
-    """A float64 array of length `bins`, never a view of another node's array."""
+    """A float64 array of length `bins` (or samples × bins for a batch, `batch.py`),
+    never a view of another node's array."""
     if isinstance(value, np.ndarray):
+        if value.ndim == 2:
+            return np.array(value, dtype=np.float64)
         return np.array(np.broadcast_to(value, (bins,)), dtype=np.float64)
     return np.full(bins, float(value))
