@@ -167,8 +167,11 @@ def validate(
     With `allow_placeholders`, a value that is exactly `${name}` satisfies any schema
     (templates before substitution); the substituted tree is checked again later.
     """
-    if _fast_validator(name).is_valid(instance):
-        return []
+    try:
+        if _fast_validator(name).is_valid(instance):
+            return []
+    except (ValueError, TypeError):
+        pass  # not JSON-shaped (YAML keys that are numbers): the full validator explains
     errors = sorted(_validator(name).iter_errors(instance), key=lambda e: list(map(str, e.path)))
     problems: list[Problem] = []
     for error in errors:

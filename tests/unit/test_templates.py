@@ -207,3 +207,16 @@ def test_every_shipped_json_schema_is_itself_valid():
     for name in SCHEMA_NAMES:
         schema = load_schema(name)
         jsonschema.validators.validator_for(schema).check_schema(schema)
+
+
+def test_numeric_yaml_keys_are_located_problems_not_a_crash():
+    """Found by the API fuzzer: `5: …` parses to an int key, which the fast JSON Schema
+    validator refuses to look at; the full validator names the field."""
+    import pytest as _pytest
+
+    from flowtime.domain.errors import FlowTimeError
+    from flowtime.domain.templates import parse_template
+
+    with _pytest.raises(FlowTimeError) as refused:
+        parse_template("5:\t\u00e5\u00ca\u00b87", loc="template", default_id="inline")
+    assert any(p.loc == "[5]" and "unknown field" in p.msg for p in refused.value.problems)
