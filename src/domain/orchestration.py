@@ -68,6 +68,7 @@ from flowtime.ports.telemetry import TelemetrySource
 
 log = logging.getLogger("flowtime.catalog")
 MAX_SEED = 2**63 - 1
+RESERVED_RUN_IDS = frozenset({"compare"})  # /v1/runs/<these> are endpoints, not runs
 
 
 class NullObserver:
@@ -110,6 +111,9 @@ def check_request(request: RunRequest) -> list[Problem]:
             "options.runId",
             "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ (letters, digits, '.', '_', '-')",
         ))
+    elif request.run_id in RESERVED_RUN_IDS:
+        problems.append(Problem("options.runId", f"'{request.run_id}' is reserved: "
+                                f"/v1/runs/{request.run_id} is another endpoint"))
     seed = request.seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
                              or not 0 <= seed <= MAX_SEED):

@@ -46,6 +46,7 @@ from flowtime.domain.model import ModelDef
 from flowtime.domain.orchestration import describe_run
 from flowtime.domain.runs import (
     DEFAULT_PAGE_SIZE,
+    MAX_PAGE,
     MAX_PAGE_SIZE,
     SORTS,
     STATE_SCHEMA_ID,
@@ -190,8 +191,8 @@ class RunQueryService:
         sort: str = "-createdUtc", cursor: str | None = None,
     ) -> RunPage:
         problems = []
-        if page < 1:
-            problems.append(Problem("page", "must be ≥ 1"))
+        if page < 1 or page > MAX_PAGE:
+            problems.append(Problem("page", f"must be between 1 and {MAX_PAGE}"))
         if page_size < 1:
             problems.append(Problem("pageSize", f"must be between 1 and {MAX_PAGE_SIZE}"))
         if sort not in SORTS:

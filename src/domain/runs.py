@@ -15,6 +15,7 @@ STATE_SCHEMA_ID = "time-travel/v1"
 STATE_SCHEMA_VERSION = "1"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+MAX_PAGE = 1_000_000_000  # beyond any listing; keeps offsets within 64 bits
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.queries import RunQueryService
-from flowtime.domain.runs import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RunFilter
+from flowtime.domain.runs import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, RunFilter
 from flowtime.domain.state import Graph, StateSnapshot
 from flowtime.ports import ArtifactStore, TemplateSource
 
@@ -169,7 +169,7 @@ async def list_runs(
     mode: Annotated[Mode | None, QueryParameter(description="simulation or telemetry")] = None,
     template_id: Annotated[str | None, QueryParameter(name="templateId")] = None,
     has_warnings: Annotated[bool | None, QueryParameter(name="hasWarnings")] = None,
-    page: Annotated[int, QueryParameter(ge=1, examples=[Example(value=1)])] = 1,
+    page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, examples=[Example(value=1)])] = 1,
     page_size: Annotated[int, QueryParameter(name="pageSize", ge=1, le=MAX_PAGE_SIZE,
                                              description="1…200")] = DEFAULT_PAGE_SIZE,
     tag: Annotated[str | None, QueryParameter(
@@ -246,6 +246,15 @@ def _bound(text: str | None, loc: str) -> str | None:
 async def tag_run(queries: Queries, run_id: RunId,
                   data: JSONBody[dict[str, str | None]]) -> dict[str, str]:
     return await offload(queries.tag_run, run_id, data)
+
+
+@delete("/v1/runs/compare", tags=["runs"], summary="Delete a run (none is called compare)",
+        include_in_schema=False, guards=[require_api_key], status_code=204)
+async def delete_reserved() -> None:
+    """`compare` is an endpoint, never a run id: deleting it is a plain 404 (not a 405)."""
+    from flowtime.domain.errors import not_found
+
+    raise not_found("runId", "run 'compare' not found (the name is reserved)")
 
 
 @get("/v1/runs/{run_id:str}", tags=["runs"], summary="Describe a run",
@@ -359,6 +368,6 @@ async def export(queries: Queries, run_id: RunId,
         "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-ROUTES = [healthz, readyz, list_templates, get_template, create_run, list_runs, get_run,
+ROUTES = [delete_reserved, healthz, readyz, list_templates, get_template, create_run, list_runs, get_run,
           delete_run, series_index, series_csv, bundle_file, state, state_window, graph,
           export, compare_runs, tag_run]

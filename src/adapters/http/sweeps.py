@@ -24,6 +24,7 @@ from flowtime.adapters.wire import SweepBody
 from flowtime.domain.codec import SweepJson, SweepListItemJson
 from flowtime.domain.errors import FlowTimeError, invalid
 from flowtime.domain.hashing import RUN_ID_PATTERN
+from flowtime.domain.runs import MAX_PAGE
 from flowtime.domain.sweeps import (
     ACTIVE,
     SweepService,
@@ -151,7 +152,7 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
          responses=problems(400))
     async def list_sweeps(
         sweeps: Sweeps,
-        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 1,
         page_size: Annotated[int, QueryParameter(name="pageSize", ge=1, le=200,
                                                  description="1…200")] = 50,
         status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled",
