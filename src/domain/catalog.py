@@ -7,6 +7,7 @@ missing, drop rows whose bundle is gone) repairs that, and so does fetching the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from flowtime.ports.artifacts import ArtifactStore
     from flowtime.ports.catalog import RunCatalog
 
+log = logging.getLogger("flowtime.catalog")
 BATCH = 500  # rows per catalog transaction while syncing
 READERS = 16  # summaries read from the store in parallel (S3 round trips dominate)
 
@@ -48,6 +50,16 @@ def summary_of_record(record: RunRecord) -> RunSummary:
                       record.template_version, record.mode, record.created_utc,
                       len(record.warnings), dict(record.parameters), dict(record.tags),
                       record.sweep_id)
+
+
+def ensure_listed(catalog: RunCatalog, record: RunRecord) -> None:
+    """Give a run read from the store its catalog row if a crash lost it. A catalog that is
+    down is left alone: reading runs from the store goes on, `sync` repairs later."""
+    try:
+        if catalog.get(record.run_id) is None:
+            catalog.upsert(summary_of_record(record))
+    except FlowTimeError as exc:
+        log.warning("run %s is in the store but not cataloged: %s", record.run_id, exc.detail)
 
 
 def sync(store: ArtifactStore, catalog: RunCatalog, full: bool = False,

@@ -14,7 +14,7 @@ import numpy as np
 
 from flowtime.domain import schemas
 from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
-from flowtime.domain.catalog import summary_of_record
+from flowtime.domain.catalog import ensure_listed
 from flowtime.domain.checks import run_checks
 from flowtime.domain.classes import check_invariant
 from flowtime.domain.codec import (
@@ -280,13 +280,7 @@ class RunOrchestrationService:
     def _existing(self, run_id: str) -> RunResult:
         record = describe_run(self.store, run_id)
         if self.catalog is not None:  # reused (e.g. a resumed sweep): make sure it is listed
-            try:
-                cataloged = self.catalog.get(run_id) is not None
-            except FlowTimeError:
-                cataloged = True  # the catalog is down: nothing to repair now
-            if not cataloged:
-                self._catalog(summary_of_record(replace(record,
-                                                        tags=read_tags(self.store, run_id))))
+            ensure_listed(self.catalog, replace(record, tags=read_tags(self.store, run_id)))
         return RunResult(record, None, record.warnings, created=False)
 
     def _catalog(self, summary: RunSummary) -> None:

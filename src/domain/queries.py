@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from flowtime.domain.catalog import bootstrap, summary_of_record
+from flowtime.domain.catalog import bootstrap, ensure_listed, summary_of_record
 from flowtime.domain.codec import (
     INTEGRITY_JSON,
     MANIFEST_JSON,
@@ -160,16 +160,12 @@ class RunQueryService:
     def get_run(self, run_id: str) -> RunRecord:
         record = _with_tags(describe_run(self.store, run_id), self.store)
         if self.catalog is not None:
-            try:
-                if self.catalog.get(run_id) is None:
-                    self.catalog.upsert(summary_of_record(record))
-            except FlowTimeError:
-                pass  # a catalog outage does not stop reading runs from the store
+            ensure_listed(self.catalog, record)
         return record
 
     def tag_run(self, run_id: str, changes: dict[str, Any]) -> dict[str, str]:
         """Merge `changes` into the run's tags (a null value removes a tag)."""
-        describe_run(self.store, run_id)  # unknown run: 404 (before the body's details)
+        record = describe_run(self.store, run_id)  # unknown run: 404 (before the body)
         checked = check_tags(changes, allow_delete=True)
         tags = read_tags(self.store, run_id)
         for key, value in checked.items():
@@ -180,8 +176,7 @@ class RunQueryService:
         written = write_tags(self.store, run_id, tags)
         if self.catalog is not None:
             if self.catalog.get(run_id) is None:
-                self.catalog.upsert(summary_of_record(replace(
-                    describe_run(self.store, run_id), tags=written)))
+                self.catalog.upsert(summary_of_record(replace(record, tags=written)))
             else:
                 self.catalog.set_tags(run_id, written)
         return written

@@ -197,8 +197,14 @@ def _dialect_or_unavailable(url: str, location: str) -> _Dialect:
     try:
         return _dialect(url)
     except sqlite3.Error as exc:  # e.g. a folder we may not write to
-        raise FlowTimeError(ErrorKind.UNAVAILABLE, f"run catalog unavailable: {exc}", [
-            Problem("catalog", f"{location}: {exc}")]) from exc
+        raise _unavailable(location, exc) from exc
+
+
+def _unavailable(location: str, exc: BaseException) -> FlowTimeError:
+    """A database driver's error as the catalog's one kind of failure (503 over HTTP)."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return FlowTimeError(ErrorKind.UNAVAILABLE, f"run catalog unavailable: {message}", [
+        Problem("catalog", f"{location}: {message}")])
 
 
 def public_location(url: str) -> str:
@@ -246,9 +252,7 @@ class SqlRunCatalog:
         try:
             yield
         except self._dialect.errors as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FlowTimeError(ErrorKind.UNAVAILABLE, f"run catalog unavailable: {message}", [
-                Problem("catalog", f"{self.location}: {message}")]) from exc
+            raise _unavailable(self.location, exc) from exc
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:

@@ -99,7 +99,6 @@ async def _finish(send: Send, start: dict[str, Any], body: bytes, wanted: str | 
         headers.append((b"vary", b"Accept-Encoding"))
         if gzip_ok:
             body = gzip.compress(body, compresslevel=1, mtime=0)
-            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
             headers.append((b"content-encoding", b"gzip"))
     headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
     headers.append((b"content-length", str(len(body)).encode("ascii")))

@@ -158,9 +158,8 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
         status: Annotated[Literal["queued", "running", "succeeded", "failed", "cancelled",
                                   "interrupted"] | None, QueryParameter()] = None,
     ) -> SweepList:
-        size = page_size
-        items, total = await offload(sweeps.list, page, size, status)
-        return SweepList(items=items, total_count=total, page=page, page_size=size)
+        items, total = await offload(sweeps.list, page, page_size, status)
+        return SweepList(items=items, total_count=total, page=page, page_size=page_size)
 
     @delete("/v1/sweeps/{sweep_id:str}", tags=["sweeps"], summary="Cancel a sweep",
             description="Stops handing out points and drops those not started; points "

@@ -72,7 +72,15 @@ async def sweep_page(request: Request[Any, Any, Any], sweep_id: FromPath[str]) -
     from flowtime.domain.hashing import is_valid_run_id
 
     def known(container: Any) -> bool:
-        return sweep_id in container.store().list_sweeps()
+        from flowtime.domain.errors import ErrorKind, FlowTimeError
+
+        try:
+            container.store().read_sweep_file(sweep_id, "sweep.json")
+        except FlowTimeError as exc:
+            if exc.kind is ErrorKind.NOT_FOUND:
+                return False
+            raise
+        return True
 
     found = is_valid_run_id(sweep_id) and await run_sync(_exists, request, known)
     return _html("sweep.html") if found else not_found_page()

@@ -182,8 +182,9 @@ def _run_loop(loop: PreparedLoop, members: list[str], bins: int, initials: list[
 
 def _series(value: np.ndarray | float, bins: int) -> np.ndarray:
     """A hoisted value as a float64 array (read-only use: no copy when it already is one)."""
-    if isinstance(value, np.ndarray) and value.shape == (bins,) and value.dtype == np.float64:
-        return value
+    if (isinstance(value, np.ndarray) and value.ndim in (1, 2) and value.shape[-1] == bins
+            and value.dtype == np.float64):
+        return value  # one row, or samples × bins in a batch (batch.py)
     return as_series(value, bins)
 
 

@@ -47,6 +47,19 @@ function setupKeyBar() {
   });
 }
 
+// The pager under a list (#prev, #page-info, #next): one list page of `state.pageSize`.
+function showPage(state, total, noun) {
+  const pages = Math.max(1, Math.ceil(total / state.pageSize));
+  document.getElementById("page-info").textContent = `page ${state.page} of ${pages} · ${total} ${noun}`;
+  document.getElementById("prev").disabled = state.page <= 1;
+  document.getElementById("next").disabled = state.page >= pages;
+}
+
+function pagerButtons(state, load) {
+  document.getElementById("prev").addEventListener("click", () => { state.page--; load(); });
+  document.getElementById("next").addEventListener("click", () => { state.page++; load(); });
+}
+
 // ---- runs list ------------------------------------------------------------------------
 async function runsPage() {
   const params = new URLSearchParams(location.search);
@@ -108,18 +121,13 @@ async function runsPage() {
         el("td", { class: "params" }, briefParameters(run.parameters),
            run.sweepId ? el("span", { class: "muted" }, " · ", el("a", { href: "/sweeps/" + run.sweepId }, "sweep")) : "")));
     }
-    const pages = Math.max(1, Math.ceil(result.body.totalCount / state.pageSize));
-    document.getElementById("page-info").textContent =
-      `page ${state.page} of ${pages} · ${result.body.totalCount} runs`;
-    document.getElementById("prev").disabled = state.page <= 1;
-    document.getElementById("next").disabled = state.page >= pages;
+    showPage(state, result.body.totalCount, "runs");
   }
   sweepBox.addEventListener("change", () => { state.page = 1; load(); });
   paramBox.addEventListener("change", () => { state.page = 1; load(); });
   templateSel.addEventListener("change", () => { state.page = 1; load(); });
   modeSel.addEventListener("change", () => { state.page = 1; load(); });
-  document.getElementById("prev").addEventListener("click", () => { state.page--; load(); });
-  document.getElementById("next").addEventListener("click", () => { state.page++; load(); });
+  pagerButtons(state, load);
   await load();
 }
 
@@ -432,15 +440,10 @@ async function sweepsPage() {
     }
     if (!result.body.items.length) body.append(el("tr", {}, el("td", { colspan: "6", class: "muted" },
       "No sweeps yet: start one from a template page, with `flowtime sweep` or POST /v1/sweeps.")));
-    const pages = Math.max(1, Math.ceil(result.body.totalCount / state.pageSize));
-    document.getElementById("page-info").textContent =
-      `page ${state.page} of ${pages} · ${result.body.totalCount} sweeps`;
-    document.getElementById("prev").disabled = state.page <= 1;
-    document.getElementById("next").disabled = state.page >= pages;
+    showPage(state, result.body.totalCount, "sweeps");
   }
   status.addEventListener("change", () => { state.page = 1; load(); });
-  document.getElementById("prev").addEventListener("click", () => { state.page--; load(); });
-  document.getElementById("next").addEventListener("click", () => { state.page++; load(); });
+  pagerButtons(state, load);
   await load();
 }
 
