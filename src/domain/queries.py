@@ -56,6 +56,7 @@ from flowtime.domain.runs import (
     RunPage,
     RunRecord,
     RunWarning,
+    created_bound,
     paginate,
 )
 from flowtime.domain.state import (
@@ -98,11 +99,7 @@ def _is_utc(text: str) -> bool:
 
 def _utc_text(text: str | None) -> str | None:
     """A created bound in the catalog's form (`2026-01-31T00:00:00Z`); a date is midnight."""
-    if text is None:
-        return None
-    moment = _utc(text)
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z") if \
-        moment.microsecond == 0 else format_utc(moment)
+    return None if text is None else created_bound(_utc(text))
 
 
 def _with_tags(record: RunRecord, store: ArtifactStore) -> RunRecord:

@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 MODES = ("simulation", "telemetry")
@@ -109,6 +110,20 @@ def parameter_matches(value: Any, text: str) -> bool:
     stored_text, stored_number = parameter_key(value)
     wanted = query_number(text)
     return stored_text == text or (wanted is not None and stored_number == wanted)
+
+
+def created_bound(moment: datetime) -> str:
+    """A created-time bound as listings compare it: whole seconds in UTC with `Z`, as runs'
+    `created_utc` are written. Runs are created on whole seconds, so a bound with a fraction
+    moves up to the next second (the same runs fall before it and after it); a time without
+    an offset is UTC."""
+    moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    if moment.microsecond:
+        try:
+            moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+        except OverflowError:  # the last second of year 9999
+            moment = moment.replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

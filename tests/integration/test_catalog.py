@@ -240,3 +240,18 @@ def _pg_folder():
 
     return Path(tempfile.mkdtemp(prefix="flowtime-pg-"))
 
+
+
+def test_a_created_bound_with_a_fraction_compares_like_the_next_whole_second(tmp_path):
+    """Runs are created on whole seconds: a bound of t+0.5 s keeps a run made at t out of
+    `createdFrom` and in `createdTo`, whether it comes over HTTP or from the CLI/library."""
+    container = build_container(settings_for(tmp_path))
+    made = container.orchestration().create_run(RunRequest("it-system", run_id="r1")).record
+    created = made.created_utc  # e.g. 2026-11-26T13:00:54Z
+    half = created.replace("Z", ".5Z")
+    assert listed(container, created_from=created) == ["r1"]
+    assert listed(container, created_from=half) == []
+    assert listed(container, created_to=half) == ["r1"]
+    with TestClient(create_app(container)) as client:
+        assert _ids(client.get("/v1/runs", params={"createdFrom": half})) == []
+        assert _ids(client.get("/v1/runs", params={"createdTo": half})) == ["r1"]

@@ -409,3 +409,7 @@ def test_cors_is_off_by_default_and_follows_the_configured_origins(tmp_path):
         assert preflight.status_code == 204
         other = client.get("/v1/runs", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_if_none_match_star_matches_any_current_body(client):
+    assert client.get("/v1/templates", headers={"If-None-Match": "*"}).status_code == 304

@@ -87,8 +87,8 @@ async def _finish(send: Send, start: dict[str, Any], body: bytes, wanted: str | 
     if status == 200 and not any(k.lower() == b"etag" for k, _ in headers):
         tag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
         headers.append((b"etag", tag.encode("ascii")))
-        if wanted is not None and tag in [t.strip().removeprefix("W/") for t in
-                                          wanted.split(",")] + (["*"] if wanted == "*" else []):
+        if wanted is not None and (wanted.strip() == "*" or tag in {
+                t.strip().removeprefix("W/") for t in wanted.split(",")}):
             kept = [(k, v) for k, v in headers if k.lower() in
                     (b"etag", b"cache-control", b"x-request-id", b"vary", b"content-location")]
             await send({"type": "http.response.start", "status": 304, "headers": kept})

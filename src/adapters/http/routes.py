@@ -212,13 +212,12 @@ async def list_runs(
 
 
 def _bound(text: str | None, loc: str) -> str | None:
-    """A created bound (RFC 3339, any offset) as the catalog compares it: whole seconds in
-    UTC with `Z`. Runs are created on whole seconds, so a bound with a fraction moves up to
-    the next second (the same runs are before it and after it)."""
+    """A created bound given as RFC 3339 (any offset), in the form listings compare."""
     import re
-    from datetime import UTC, timedelta
+    from datetime import UTC
 
     from flowtime.domain.errors import invalid
+    from flowtime.domain.runs import created_bound
 
     if text is None:
         return None
@@ -231,12 +230,7 @@ def _bound(text: str | None, loc: str) -> str | None:
     except (ValueError, OverflowError):
         raise invalid([Problem(loc, "must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z")]
                       ) from None
-    if moment.microsecond:
-        try:
-            moment = moment.replace(microsecond=0) + timedelta(seconds=1)
-        except OverflowError:
-            moment = moment.replace(microsecond=0)
-    return moment.isoformat().replace("+00:00", "Z")
+    return created_bound(moment)
 
 
 @patch("/v1/runs/{run_id:str}/tags", tags=["runs"], summary="Change a run's tags",
