@@ -44,8 +44,8 @@ def run(quick: bool = False) -> list[Row]:
         Row(f"monte carlo {samples} samples it-system (batch)", "ms", it[1], it[0],
             "≥ 10× vs one evaluation per seed", quick or it[0] / it[1] >= 10,
             note=f"speed-up {it[0] / it[1]:.1f}×"),
-        Row(f"monte carlo {samples} samples, {len(ids)} PMF templates", "median speed-up",
-            median_speedup, None, "≥ 10×", quick or median_speedup >= 10,
-            note=f"slowest {worst} {speedups[worst]:.1f}×; each row bit-identical to its "
-                 "single run (tests/unit/test_batch.py)"),
+        Row(f"monte carlo {samples} samples, {len(ids)} PMF templates", "slowest speed-up",
+            speedups[worst], None, "≥ 10× for every template", quick or speedups[worst] >= 10,
+            note=f"slowest {worst}; median {median_speedup:.1f}×; each row bit-identical to "
+                 "its single run (tests/unit/test_batch.py)"),
     ]

@@ -16,7 +16,7 @@ import numpy as np
 
 from flowtime.domain.compiler import EvalContext, PmfStep
 from flowtime.domain.model import Model
-from flowtime.domain.random import node_uniforms, sample_pmf
+from flowtime.domain.random import batch_uniforms, sample_pmf
 
 
 def evaluate_batch(model: Model, seeds: Sequence[int], overrides: dict[str, np.ndarray] | None
@@ -34,8 +34,7 @@ def evaluate_batch(model: Model, seeds: Sequence[int], overrides: dict[str, np.n
     with np.errstate(all="ignore"):
         for step in plan.steps:
             if isinstance(step, PmfStep) and pmf_mode == "sample":
-                uniforms = np.stack([node_uniforms(kind, int(seed), step.node_id, bins)
-                                     for seed in seeds])
+                uniforms = batch_uniforms(kind, seeds, step.node_id, bins)
                 series = sample_pmf(list(step.values), list(step.probabilities), uniforms)
                 if step.profile is not None:
                     series = series * np.asarray(step.profile)

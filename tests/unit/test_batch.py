@@ -19,10 +19,16 @@ def test_the_shipped_templates_with_pmf_nodes_are_covered():
     assert len(WITH_PMF) >= 6, WITH_PMF
 
 
+# 5 seeds: loops run once per sample; 30: as column programs over all samples at once
+# (scalar.COLUMN_MIN_ROWS), the two ways a batch evaluates feedback groups
+@pytest.mark.parametrize("seeds", [[0, 1, 7, 42, 12345], [*range(28), 2**40, 2**64 + 3]],
+                         ids=["per-sample", "columns"])
 @pytest.mark.parametrize("template_id", WITH_PMF)
-def test_every_row_is_bit_identical_to_a_single_run_with_that_seed(template_id):
+def test_every_row_is_bit_identical_to_a_single_run_with_that_seed(template_id, seeds):
+    from flowtime.domain.expressions import scalar
+
+    assert (len(seeds) >= scalar.COLUMN_MIN_ROWS) == (len(seeds) == 30)
     model = build_model(SOURCE.get(template_id), {})
-    seeds = [0, 1, 7, 42, 12345]
     batch = evaluate_batch(model, seeds)
     for row, seed in enumerate(seeds):
         single = evaluate_model(model, seed)

@@ -155,3 +155,48 @@ def test_every_documented_example_parses():
     for spec in FUNCTIONS.values():
         call = parse_expression(spec.example)
         assert isinstance(call, Call) and call.name == spec.name
+
+
+@given(expressions, series, series, st.sampled_from([0.0, 4.0, math.nan]))
+@settings(max_examples=300, deadline=None)
+def test_a_batch_of_samples_as_columns_equals_each_sample_alone(expr, a, b, start):
+    """The fourth way a loop runs: a Monte Carlo batch evaluates the group once over bins
+    with every sample's value per numpy call (columns.py). Each row must be bit for bit
+    what that row gives through the compiled loop on its own."""
+    from flowtime.domain.expressions import scalar
+
+    text = to_source(expr)
+    expr = parse_expression(text)
+    rows = scalar.COLUMN_MIN_ROWS + 6
+    batch_env = {"a": np.array([np.roll(a, r) for r in range(rows)]),
+                 "b": np.array([np.roll(b, -r) * (1 + r % 3) for r in range(rows)])}
+    asts = {"ga": Ref("a"), "gb": Ref("b"), "out": _in_loop(expr)}
+    initial = {"ga": start, "gb": start}
+
+    def hoist_from(env):
+        def hoist(node: Expr):
+            value = evaluate(node, env, BINS, {})
+            return np.array(value, dtype=np.float64) if isinstance(value, np.ndarray) \
+                else float(value)
+        return hoist
+
+    with np.errstate(all="ignore"):
+        batch = evaluate_feedback_group(["ga", "gb", "out"], asts, BINS, initial,
+                                        hoist_from(batch_env))
+        assert next(reversed(scalar._columns.values())) is not None  # the column path ran
+        for r in range(rows):
+            alone = evaluate_feedback_group(
+                ["ga", "gb", "out"], asts, BINS, initial,
+                hoist_from({k: v[r] for k, v in batch_env.items()}))
+            for name in ("ga", "gb", "out"):
+                assert _same_bits(batch[name][r], alone[name]), (text, r, name)
+
+
+def _same_bits(x: np.ndarray, y: np.ndarray) -> bool:
+    """Bit for bit (so -0.0 is not 0.0), except that any NaN equals any NaN: which NaN
+    payload an operation on two NaNs keeps depends on operand order inside numpy's SIMD
+    loops, and no output format tells them apart."""
+    nan = np.isnan(x)
+    if not np.array_equal(nan, np.isnan(y)):
+        return False
+    return np.array_equal(x[~nan].view(np.int64), y[~nan].view(np.int64))

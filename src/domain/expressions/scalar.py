@@ -22,6 +22,7 @@ import numpy as np
 
 from flowtime.domain.expressions import jit
 from flowtime.domain.expressions.ast import BinOp, Call, Expr, Neg, Num, Ref, references
+from flowtime.domain.expressions.columns import ColumnProgram, compile_columns
 from flowtime.domain.expressions.functions import FUNCTIONS, LOOP_HELPERS
 from flowtime.domain.expressions.vector import as_series
 
@@ -162,12 +163,56 @@ def evaluate_feedback_group(
                 _prepared.popitem(last=False)
     values = [_series(hoist(e), bins) for e in loop.hoisted]
     rows = max((v.shape[0] for v in values if v.ndim == 2), default=0)
-    if rows:  # a batch of samples (batch.py): the same loop once per sample row
+    if rows:  # a batch of samples (batch.py)
+        if not loop.jit and rows >= COLUMN_MIN_ROWS:
+            program = _column_program(key, members, asts, bins, initial, loop.hoisted)
+            if program is not None:  # once over bins, all samples per numpy call
+                return program.run(values, initials, bins, rows)
+        return _run_rows(loop, members, bins, initials, values, rows)
+    return _run_loop(loop, members, bins, initials, values)
+
+
+# From this many samples, a batch runs its loops as column programs (columns.py): below it,
+# the per-sample loop's Python steps cost less than a numpy call per operation and bin.
+COLUMN_MIN_ROWS = 24
+_columns: OrderedDict[tuple[Any, ...], ColumnProgram | None] = OrderedDict()
+
+
+def _column_program(key: tuple[Any, ...], members: list[str], asts: Mapping[str, Expr],
+                    bins: int, initial: Mapping[str, float], hoisted: tuple[Expr, ...]
+                    ) -> ColumnProgram | None:
+    with _prepared_lock:
+        if key in _columns:
+            _columns.move_to_end(key)
+            return _columns[key]
+    program = compile_columns(members, asts, bins, initial, hoisted)
+    with _prepared_lock:
+        _columns[key] = program
+        while len(_columns) > MAX_PREPARED:
+            _columns.popitem(last=False)
+    return program
+
+
+def _run_rows(loop: PreparedLoop, members: list[str], bins: int, initials: list[float],
+              values: list[np.ndarray], rows: int) -> dict[str, np.ndarray]:
+    """The loop once per sample row; inputs converted once for the whole batch."""
+    if loop.jit:
         per_row = [_run_loop(loop, members, bins, initials,
                              [v[r] if v.ndim == 2 else v for v in values])
                    for r in range(rows)]
         return {m: np.stack([found[m] for found in per_row]) for m in members}
-    return _run_loop(loop, members, bins, initials, values)
+    pad = [0.0] * loop.pad
+    shared = [None if v.ndim == 2 else pad + v.tolist() for v in values]
+    batched = [v.tolist() if v.ndim == 2 else None for v in values]
+    collected: list[list[list[float]]] = [[] for _ in members]
+    function = loop.function
+    for r in range(rows):
+        args = [pad + b[r] if b is not None else s for b, s in zip(batched, shared,
+                                                                    strict=True)]
+        for out, result in zip(collected, function(bins, initials, *args), strict=True):
+            out.append(result)
+    return {m: np.array(out, dtype=np.float64) for m, out in zip(members, collected,
+                                                                  strict=True)}
 
 
 def _run_loop(loop: PreparedLoop, members: list[str], bins: int, initials: list[float],
