@@ -64,7 +64,9 @@ class Settings:
     executor: str = "local"  # local | dask
     dask_scheduler: str | None = None  # tcp://host:8786; none: a LocalCluster
     sweep_workers: int | None = None  # processes (local) or LocalCluster workers (dask)
-    fsync: bool = True  # FLOWTIME_FSYNC=0: the file store skips fsync (tests, scratch data)
+    # FLOWTIME_FSYNC: 1/auto (syncfs while little else is dirty, else an fsync per file),
+    # files, syncfs (force one way), 0 (skip: tests, scratch data); adapters/stores/file.py
+    fsync: bool | str = True
     max_capture_file_bytes: int = 64 * 1024 * 1024  # FLOWTIME_MAX_CAPTURE_FILE_BYTES
     log_level: str | None = None  # FLOWTIME_LOG_LEVEL; None: each driver's default
     max_sessions: int = 16  # FLOWTIME_MAX_SESSIONS: open what-if sessions per server process
@@ -105,8 +107,11 @@ class Settings:
             values["max_body_bytes"] = int(env["FLOWTIME_MAX_BODY_BYTES"])
         if env.get("FLOWTIME_MAX_CAPTURE_FILE_BYTES", "").isdigit():
             values["max_capture_file_bytes"] = int(env["FLOWTIME_MAX_CAPTURE_FILE_BYTES"])
-        if env.get("FLOWTIME_FSYNC", "").lower() in ("0", "false", "no"):
+        fsync = env.get("FLOWTIME_FSYNC", "").lower()
+        if fsync in ("0", "false", "no"):
             values["fsync"] = False
+        elif fsync in ("syncfs", "files"):
+            values["fsync"] = fsync
         if env.get("FLOWTIME_MAX_SWEEP_POINTS", "").isdigit():
             values["max_sweep_points"] = int(env["FLOWTIME_MAX_SWEEP_POINTS"])
         if env.get("FLOWTIME_MAX_CONCURRENT_SWEEPS", "").isdigit():
@@ -134,7 +139,9 @@ class Settings:
                "FLOWTIME_CAPTURE_ROOT": self.capture_root,
                "FLOWTIME_MAX_BODY_BYTES": str(self.max_body_bytes),
                "FLOWTIME_MAX_CAPTURE_FILE_BYTES": str(self.max_capture_file_bytes),
-               "FLOWTIME_EXECUTOR": self.executor, "FLOWTIME_FSYNC": "1" if self.fsync else "0",
+               "FLOWTIME_EXECUTOR": self.executor,
+               "FLOWTIME_FSYNC": (self.fsync if isinstance(self.fsync, str)
+                                  else str(int(self.fsync))),
                "FLOWTIME_MAX_SESSIONS": str(self.max_sessions),
                "FLOWTIME_MAX_SWEEP_POINTS": str(self.max_sweep_points),
                "FLOWTIME_MAX_CONCURRENT_SWEEPS": str(self.max_concurrent_sweeps),

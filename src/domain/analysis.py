@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from flowtime.domain.batch import evaluate_batch
 from flowtime.domain.classes import normalised
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
@@ -178,6 +179,25 @@ class Study:
     def evaluate(self, settings: Mapping[str, float], seed: int | None = None
                  ) -> dict[str, np.ndarray]:
         """Every series under `settings` (knob id → value, checked) for one seed."""
+        model, overrides, shares = self._inputs(settings)
+        self.evaluations += 1
+        self.last_model = model
+        return evaluate_model(model, self.seed if seed is None else seed, overrides,
+                              pmf_mode=self.pmf_mode, shares=shares)
+
+    def evaluate_samples(self, settings: Mapping[str, float]) -> dict[str, np.ndarray]:
+        """Every series under `settings` for the study's seeds seed … seed + samples − 1,
+        as one batch (`batch.py`): name -> samples × bins, row i bit-identical to
+        `evaluate(settings, seed + i)`."""
+        model, overrides, shares = self._inputs(settings)
+        self.evaluations += self.samples
+        self.last_model = model
+        seeds = [self.seed + i for i in range(self.samples)]
+        return evaluate_batch(model, seeds, overrides, pmf_mode=self.pmf_mode, shares=shares)
+
+    def _inputs(self, settings: Mapping[str, float]
+                ) -> tuple[Model, dict[str, np.ndarray], dict[str, float]]:
+        """The model, node overrides and class shares that `settings` amount to."""
         model = self.model
         rebuild = {k: v for k, v in settings.items() if self.knobs[k].rebuild}
         if rebuild:
@@ -198,10 +218,7 @@ class Study:
                 split = normalised([source_rates.get(c, 0.0) for c in model.plan.classes])
                 for class_id, share in zip(model.plan.classes, split, strict=True):
                     shares[class_series_name(source, class_id)] = share
-        self.evaluations += 1
-        self.last_model = model
-        return evaluate_model(model, self.seed if seed is None else seed, overrides,
-                              pmf_mode=self.pmf_mode, shares=shares)
+        return model, overrides, shares
 
     def _model_for(self, values: Mapping[str, float]) -> Model:
         key = tuple(sorted(values.items()))
@@ -234,10 +251,13 @@ class Study:
     def measure(self, settings: Mapping[str, float], metric: str, statistic: str = "mean"
                 ) -> Measure:
         stat = statistic_of(statistic)
-        found = []
-        for i in range(self.samples):
-            values = self.evaluate(settings, self.seed + i)
-            found.append(stat(values[self.series_name(metric, values)]))
+        if self.samples == 1:
+            values = self.evaluate(settings, self.seed)
+            found = [stat(values[self.series_name(metric, values)])]
+        else:  # all samples in one batch
+            batch = self.evaluate_samples(settings)
+            rows = batch[self.series_name(metric, batch)]
+            found = [stat(row) for row in rows]
         mean = float(np.mean(found))
         stderr = float(np.std(found, ddof=1) / math.sqrt(len(found))) if len(found) > 1 else None
         return Measure(mean, stderr, tuple(found))

@@ -2,9 +2,11 @@
 
 Every series is a (samples × bins) array: PMF nodes draw one row per seed from the same
 per-node streams a single run uses, expressions run as whole-array numpy operations over
-all samples (time functions work along the last axis), and feedback loops run their
-compiled loop once per sample row. Row i is bit-for-bit what `evaluate_model` gives for
-seed i (tests/unit/test_batch.py checks every shipped template with PMF nodes).
+all samples (time functions work along the last axis), and feedback loops run once over
+bins with all samples per numpy call (`expressions/columns.py`; numba's loop per sample
+when the model uses numba anyway, the compiled loop per sample for a handful of samples).
+Row i is bit-for-bit what `evaluate_model` gives for seed i (tests/unit/test_batch.py
+checks every shipped template with PMF nodes).
 Series that do not depend on any draw stay one row and are broadcast at the end.
 """
 
@@ -20,17 +22,19 @@ from flowtime.domain.random import batch_uniforms, sample_pmf
 
 
 def evaluate_batch(model: Model, seeds: Sequence[int], overrides: dict[str, np.ndarray] | None
-                   = None, rng_kind: str | None = None, pmf_mode: str = "sample"
-                   ) -> dict[str, np.ndarray]:
-    """Every node's series for every seed: name -> float64 array (len(seeds) × bins)."""
+                   = None, rng_kind: str | None = None, pmf_mode: str = "sample",
+                   shares: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Every node's series for every seed: name -> float64 array (len(seeds) × bins).
+    The arguments mean what they mean for `evaluate_model`."""
     plan = model.plan
     bins = model.grid.bins
     samples = len(seeds)
     kind = rng_kind or plan.rng_kind
     ctx = EvalContext(bins, int(seeds[0]) if samples else 0, kind, plan.initial,
-                      overrides or {}, pmf_mode=pmf_mode,
-                      # loops run once per sample: numba pays by the batch's total work
-                      feedback_work=plan.feedback_members * bins * max(samples, 1))
+                      overrides or {}, pmf_mode=pmf_mode, shares=shares or {},
+                      # numba is chosen as for one run: many samples run as column
+                      # programs (columns.py), which need no JIT import
+                      feedback_work=plan.feedback_members * bins)
     with np.errstate(all="ignore"):
         for step in plan.steps:
             if isinstance(step, PmfStep) and pmf_mode == "sample":

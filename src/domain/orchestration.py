@@ -6,13 +6,14 @@ Every driver (HTTP, CLI, sweeps) calls `create_run`; none re-implements any step
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from flowtime.domain import schemas
+from flowtime.domain.batch import evaluate_batch
 from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
 from flowtime.domain.catalog import ensure_listed
 from flowtime.domain.checks import run_checks
@@ -69,6 +70,20 @@ from flowtime.ports.telemetry import TelemetrySource
 log = logging.getLogger("flowtime.catalog")
 MAX_SEED = 2**63 - 1
 RESERVED_RUN_IDS = frozenset({"compare"})  # /v1/runs/<these> are endpoints, not runs
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Series evaluated for many seeds at once, handed out one seed at a time."""
+
+    model: Model
+    pmf_mode: str
+    rows: dict[int, dict[str, np.ndarray]]
+
+    def take(self, model: Model, seed: int, pmf_mode: str) -> dict[str, np.ndarray] | None:
+        if model is not self.model or pmf_mode != self.pmf_mode:
+            return None  # not the batch's model (e.g. evicted from the model cache)
+        return self.rows.pop(seed, None)
 
 
 class NullObserver:
@@ -143,14 +158,59 @@ class RunOrchestrationService:
         self.telemetry = telemetry
         self.random = random
 
-    def create_run(self, request: RunRequest) -> RunResult:
+    def create_runs(self, requests: Sequence[RunRequest]) -> list[RunResult | FlowTimeError]:
+        """Create many runs; each result is what `create_run` gives for that request, or the
+        error it raises. Requests that differ only in their seed (a sweep cell's Monte Carlo
+        samples) are evaluated as one batch (`batch.py`): row i is bit-identical to
+        evaluating seed i alone, so the runs are the same as made one by one."""
+        batch = self._evaluate_batch(requests)
+        results: list[RunResult | FlowTimeError] = []
+        for request in requests:
+            try:
+                results.append(self.create_run(request, batch))
+            except FlowTimeError as exc:
+                results.append(exc)
+        return results
+
+    def _evaluate_batch(self, requests: Sequence[RunRequest]) -> _Batch | None:
+        """The series of every request that shares one model and differs in its seed, from
+        one batch evaluation; None when the requests do not qualify (they then run alone)."""
+        first = requests[0] if requests else None
+        if (first is None or len(requests) < 2 or first.mode != "simulation"
+                or any(r.seed is None or r.dry_run or r.mode != first.mode
+                       or replace(r, seed=None) != replace(first, seed=None)
+                       for r in requests) or any(check_request(r) for r in requests)):
+            return None
+        try:
+            template = self._template(first)
+            model = build_model(template, dict(first.parameters))
+        except FlowTimeError:
+            return None  # each request reports its own error
+        inputs = TelemetryInputs.empty()
+        seeds = []
+        for request in requests:
+            assert request.seed is not None
+            scenario_hash = _scenario_hash(template, model, request.mode, request.seed, inputs,
+                                           request.pmf_mode)
+            reused = (request.deterministic_run_id and request.run_id is None
+                      and self.store.exists(deterministic_run_id(scenario_hash)))
+            if not reused:
+                seeds.append(request.seed)
+        if len(seeds) < 2:
+            return None
+        values = evaluate_batch(model, seeds, None, model.rng_kind, first.pmf_mode)
+        rows = {seed: {name: matrix[i] for name, matrix in values.items()}
+                for i, seed in enumerate(seeds)}
+        return _Batch(model, first.pmf_mode, rows)
+
+    def create_run(self, request: RunRequest, batch: _Batch | None = None) -> RunResult:
         ctx = RunContext(template_id=str(request.template_id or request.template_name or "inline"),
                          mode=str(request.mode))
         start = self.clock.monotonic()
         with self.observer.run(ctx):
             self.observer.started(ctx)
             try:
-                result = self._create(request, ctx)
+                result = self._create(request, ctx, batch)
             except FlowTimeError as exc:
                 ctx.elapsed_ms = (self.clock.monotonic() - start) * 1000.0
                 self.observer.failed(ctx, exc.kind.value, exc)
@@ -171,7 +231,8 @@ class RunOrchestrationService:
             yield
             ctx.durations_ms[name] = (self.clock.monotonic() - start) * 1000.0
 
-    def _create(self, request: RunRequest, ctx: RunContext) -> RunResult:
+    def _create(self, request: RunRequest, ctx: RunContext, batch: _Batch | None = None
+                ) -> RunResult:
         with self._phase("validate", ctx):
             problems = check_request(request)
             if problems and any(p.loc == "templateId" for p in problems):
@@ -221,7 +282,10 @@ class RunOrchestrationService:
 
         with self._phase("evaluate", ctx):
             rng_kind = model.rng_kind
-            values = evaluate_model(model, seed, inputs.overrides, rng_kind, request.pmf_mode)
+            values = batch.take(model, seed, request.pmf_mode) if batch is not None else None
+            if values is None:
+                values = evaluate_model(model, seed, inputs.overrides, rng_kind,
+                                        request.pmf_mode)
             check_invariant(model.plan.class_series, values)
             checks = run_checks(model.definition, model.plan, values)
             analysis = run_analysis(model.plan, values, model.grid.bins)

@@ -164,6 +164,26 @@ def expand(request: SweepRequest) -> list[SweepPoint]:
     return points
 
 
+# Monte Carlo points of one grid cell go to a worker together, up to this many, and are
+# evaluated as one batch there (`RunOrchestrationService.create_runs`).
+MAX_TASK_POINTS = 64
+
+
+def tasks(points: list[SweepPoint], workers: int) -> list[list[SweepPoint]]:
+    """Points grouped into worker tasks: a cell's samples in chunks (every worker gets work
+    when there are few cells; chunks of at most MAX_TASK_POINTS keep progress and cancel
+    fine-grained), every other point alone. Order is kept."""
+    cells: list[list[SweepPoint]] = []
+    for point in points:
+        if cells and cells[-1][0].combination == point.combination \
+                and point.request.seed is not None:
+            cells[-1].append(point)
+        else:
+            cells.append([point])
+    size = max(1, min(MAX_TASK_POINTS, -(-len(points) // max(1, workers))))
+    return [cell[i:i + size] for cell in cells for i in range(0, len(cell), size)]
+
+
 def aggregate(values: np.ndarray) -> dict[str, float]:
     return {"sum": float(values.sum()), "mean": float(values.mean()),
             "max": float(values.max()), "last": float(values[-1])}

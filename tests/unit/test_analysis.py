@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from flowtime.domain.analysis import Constraint, Study, goal_seek, optimize, sensitivity
@@ -126,3 +127,24 @@ def test_samples_average_and_report_a_standard_error():
     measured = s.measure({}, "orders")
     assert len(measured.samples) == 8 and measured.stderr is not None
     assert measured.value == pytest.approx(sum(measured.samples) / 8)
+
+
+@pytest.mark.parametrize("settings", [{}, {"riders.airport": 6, "Bus.wipLimit": 5},
+                                      {"shuttleSeats": 7}])
+def test_samples_are_evaluated_as_one_batch_equal_to_one_run_per_seed(settings):
+    """Analysis runs a measure's samples as one Monte Carlo batch (batch.py); every sample
+    is exactly what evaluating that seed alone gives, with knobs that override nodes,
+    change class shares and rebuild the model."""
+    samples = 30
+    batched = Study(parse_template((TEMPLATES / "transit-classes.yaml").read_text()), seed=5,
+                    samples=samples)
+    alone = Study(parse_template((TEMPLATES / "transit-classes.yaml").read_text()), seed=5)
+    for metric in ("bus_queue", "to_shuttle", "entering"):
+        measured = batched.measure(settings, metric, "p95")
+        expected = []
+        for i in range(samples):
+            values = alone.evaluate(settings, seed=5 + i)
+            expected.append(float(np.percentile(values[metric], 95)))
+        assert list(measured.samples) == expected, metric
+        assert len(set(expected)) > 1, metric  # the draws really differ between seeds
+    assert batched.evaluations == 3 * samples

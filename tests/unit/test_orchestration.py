@@ -94,3 +94,67 @@ def test_deterministic_run_without_any_seed_derives_it_from_the_scenario(shipped
     assert a.record.run_id == b.record.run_id
     assert service.store.read(a.record.run_id, "series/noise@NOISE@DEFAULT.csv") == \
         service2.store.read(b.record.run_id, "series/noise@NOISE@DEFAULT.csv")
+
+
+def _service(shipped_source, store=None):
+    from datetime import UTC, datetime
+
+    class FixedClock:
+        def now(self):
+            return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+        def monotonic(self):
+            return 0.0
+
+    return RunOrchestrationService(shipped_source, store or MemoryArtifactStore(), FixedClock())
+
+
+@pytest.mark.parametrize("template_id", ["it-system", "transit-classes", "supply-chain"])
+def test_a_batch_of_seeds_publishes_the_very_bundles_runs_one_by_one_do(shipped_source,
+                                                                        template_id):
+    """create_runs evaluates a cell's samples as one batch; every file of every bundle
+    must be byte-identical to creating each run alone."""
+    from flowtime.domain import batch as batch_module
+
+    requests = [RunRequest(template_id, deterministic_run_id=True, seed=s, sweep_id="sweep_x")
+                for s in range(30)]
+    batched, alone = _service(shipped_source), _service(shipped_source)
+    calls = []
+    original = batch_module.evaluate_batch
+
+    def counting(model, seeds, *args, **kwargs):
+        calls.append(len(seeds))
+        return original(model, seeds, *args, **kwargs)
+
+    import flowtime.domain.orchestration as orchestration
+
+    orchestration.evaluate_batch, saved = counting, orchestration.evaluate_batch
+    try:
+        results = batched.create_runs(requests)
+    finally:
+        orchestration.evaluate_batch = saved
+    assert calls == [30]  # one batch evaluation for the 30 runs
+    singles = [alone.create_run(r) for r in requests]
+    for got, single in zip(results, singles, strict=True):
+        assert got.created and got.record.run_id == single.record.run_id
+        run_id = got.record.run_id
+        files = batched.store.list_files(run_id)
+        assert files == alone.store.list_files(run_id)
+        for path in files:
+            assert batched.store.read(run_id, path) == alone.store.read(run_id, path), path
+
+
+def test_a_batch_reuses_existing_runs_and_reports_errors_per_request(shipped_source):
+    service = _service(shipped_source)
+    first = service.create_run(RunRequest("it-system", deterministic_run_id=True, seed=2))
+    results = service.create_runs(
+        [RunRequest("it-system", deterministic_run_id=True, seed=s) for s in (1, 2, 3)])
+    assert [r.created for r in results] == [True, False, True]
+    assert results[1].record.run_id == first.record.run_id
+    mixed = service.create_runs([RunRequest("it-system", deterministic_run_id=True, seed=4),
+                                 RunRequest("no-such-template", seed=5)])
+    assert mixed[0].created
+    assert isinstance(mixed[1], FlowTimeError) and mixed[1].kind is ErrorKind.NOT_FOUND
+    bad = service.create_runs([RunRequest("it-system", seed=-1), RunRequest("it-system",
+                                                                             seed=-2)])
+    assert all(isinstance(r, FlowTimeError) and r.kind is ErrorKind.INVALID for r in bad)

@@ -1,6 +1,6 @@
 """Dask distributed executor: a scheduler address in production, a LocalCluster otherwise.
 
-Each task carries only the settings (store and template URLs) and one run request; the
+Each task carries only the settings (store and template URLs) and a few run requests; the
 Dask worker builds its own service (cached per worker process) and writes to the shared
 store, so results survive the cluster.
 """
@@ -11,8 +11,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from flowtime.adapters.executors.worker import run_point
-from flowtime.domain.sweeps import RunOutcome, SweepPoint
+from flowtime.adapters.executors.worker import run_points
+from flowtime.domain.sweeps import RunOutcome, SweepPoint, tasks
 
 
 class DaskExecutor:
@@ -38,15 +38,15 @@ class DaskExecutor:
 
         client, cluster = self._client()
         try:
-            futures = [client.submit(run_point, self.settings, point, want_series, pure=False,
-                                     key=f"flowtime-point-{point.index}-{id(points)}")
-                       for point in points]
+            futures = [client.submit(run_points, self.settings, task, want_series, pure=False,
+                                     key=f"flowtime-points-{task[0].index}-{id(points)}")
+                       for task in tasks(points, self.workers)]
             completed = as_completed(futures)
             for future in completed:
                 if cancel.is_set():
                     client.cancel([f for f in futures if not f.done()])
                     break
-                yield future.result()
+                yield from future.result()
         finally:
             client.close()
             if cluster is not None:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-from flowtime.adapters.executors.worker import run_point
-from flowtime.domain.sweeps import RunOutcome, SweepPoint
+from flowtime.adapters.executors.worker import run_points
+from flowtime.domain.sweeps import RunOutcome, SweepPoint, tasks
 
 
 def ignore_interrupts() -> None:
@@ -37,20 +37,20 @@ class LocalExecutor:
                                         "flowtime.adapters.observability.otel", "numpy"])
         with ProcessPoolExecutor(self.workers, mp_context=context,
                                  initializer=ignore_interrupts) as pool:
-            pending: set[Future[RunOutcome]] = set()
-            queue = iter(points)
+            pending: set[Future[list[RunOutcome]]] = set()
+            queue = iter(tasks(points, self.workers))
             try:
                 while True:
                     while not cancel.is_set() and len(pending) < 2 * self.workers:
-                        point = next(queue, None)
-                        if point is None:
+                        task = next(queue, None)
+                        if task is None:
                             break
-                        pending.add(pool.submit(run_point, self.settings, point, want_series))
+                        pending.add(pool.submit(run_points, self.settings, task, want_series))
                     if not pending:
                         return
                     done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                     for future in done:
-                        yield future.result()
+                        yield from future.result()
                     if cancel.is_set():
                         for future in pending:
                             future.cancel()

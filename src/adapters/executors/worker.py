@@ -1,4 +1,4 @@
-"""What runs on a worker (a pool process or a Dask worker): one sweep point.
+"""What runs on a worker (a pool process or a Dask worker): a task of sweep points.
 
 Only the settings (URLs) and the run request arrive; the worker builds its own service
 through the container, once per process, and writes to the shared store.
@@ -26,12 +26,18 @@ def _container(settings: Any) -> Any:
     return container
 
 
-def run_point(settings: Any, point: SweepPoint, want_series: bool) -> RunOutcome:
+def run_points(settings: Any, points: list[SweepPoint], want_series: bool
+               ) -> list[RunOutcome]:
+    """A task of points (a cell's Monte Carlo samples are evaluated as one batch)."""
     container = _container(settings)
-    try:
-        result = container.orchestration().create_run(point.request)
-    except FlowTimeError as exc:
-        problems = tuple(str(p) for p in exc.problems) or (exc.detail,)
+    results = container.orchestration().create_runs([p.request for p in points])
+    return [_outcome(container, point, result, want_series)
+            for point, result in zip(points, results, strict=True)]
+
+
+def _outcome(container: Any, point: SweepPoint, result: Any, want_series: bool) -> RunOutcome:
+    if isinstance(result, FlowTimeError):
+        problems = tuple(str(p) for p in result.problems) or (result.detail,)
         return RunOutcome(point.index, "failed", problems=problems)
     record = result.record
     values_by_id = result.series

@@ -7,18 +7,26 @@ Layout under the root::
     .staging/<runId>.<pid>.<n>  bundles being written
     .trash/                    bundles being replaced or deleted
 
-Publishing writes the whole bundle into a staging folder on the same filesystem, fsyncs
-it (one `syncfs` of the store's filesystem where Linux offers it — measured about 5×
-cheaper than an fsync per file for a 60-file bundle — else an fsync per file and folder),
-then renames it into place in one step: readers never see half a bundle, a crash
-leaves only staging debris (cleaned when a store opens the root), and rename onto an
-existing non-empty run folder fails, so two concurrent publishers cannot both win.
+Publishing writes the whole bundle into a staging folder on the same filesystem, flushes
+it to disk (below), then renames it into place in one step and fsyncs the runs folder:
+readers never see half a bundle, a crash leaves only staging debris (cleaned when a store
+opens the root), and rename onto an existing non-empty run folder fails, so two concurrent
+publishers cannot both win.
 
 An overwrite swaps the staged folder with the published one in one step
 (`renameat2(RENAME_EXCHANGE)`, Linux): a reader sees the old bundle or the new one, never
 none, and a crash at any point leaves one of them published. Where the exchange is not
 available, the old bundle is moved to `.trash/<runId>.<n>.replaced` and the new one
 renamed in; if the process dies between the two, the next start puts the old one back.
+
+Flushing (`durable`, FLOWTIME_FSYNC). Measured here for a 100-file bundle on ext4: one
+`syncfs` of the store's filesystem takes ~3 ms on a quiet machine, an fsync per file and
+folder ~24 ms one after another and ~11 ms from 16 threads (the filesystem commits
+concurrent fsyncs together). But `syncfs` also waits for every other program's dirty pages:
+with 800 MB written elsewhere it took 365 ms, the parallel fsyncs 14 ms. So the default
+("auto", also True) uses `syncfs` only while the kernel holds little dirty data
+(/proc/meminfo `Dirty` ≤ 8 MB) and the parallel per-file fsyncs otherwise; "files" and
+"syncfs" force one way; False skips flushing (tests, scratch data).
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -85,6 +93,37 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+SYNCFS_MAX_DIRTY = 8 << 20  # "auto": syncfs only while this little is waiting to be written
+
+
+def _dirty_bytes() -> int:
+    """Dirty page-cache bytes machine-wide (/proc/meminfo); unknown counts as a lot."""
+    try:
+        with open("/proc/meminfo", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Dirty:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1 << 62
+
+
+_fsync_pool: Any = None  # a ThreadPoolExecutor, made on first use
+_fsync_pool_lock = threading.Lock()
+
+
+def _fsync_all(paths: Iterable[Path]) -> None:
+    """fsync files and folders (opened read-only) concurrently."""
+    global _fsync_pool
+    with _fsync_pool_lock:
+        if _fsync_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _fsync_pool = ThreadPoolExecutor(16, thread_name_prefix="flowtime-fsync")
+    for _ in _fsync_pool.map(_fsync_dir, paths):  # re-raises the first failure
+        pass
+
+
 def _load_renameat2() -> Any:
     try:
         function = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
@@ -125,7 +164,7 @@ def _pid_alive(pid: int) -> bool:
 class FileArtifactStore:
     scheme = "file"
 
-    def __init__(self, root: str | os.PathLike[str], *, durable: bool = True):
+    def __init__(self, root: str | os.PathLike[str], *, durable: bool | str = True):
         self.root = Path(root).resolve()
         self.runs = self.root / "runs"
         self.staging = self.root / ".staging"
@@ -138,7 +177,7 @@ class FileArtifactStore:
         self.clean_debris()
 
     @classmethod
-    def from_url(cls, url: str, *, durable: bool = True) -> FileArtifactStore:
+    def from_url(cls, url: str, *, durable: bool | str = True) -> FileArtifactStore:
         parsed = urlparse(url)
         path = unquote(parsed.path) if parsed.scheme == "file" else url
         if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
@@ -207,12 +246,13 @@ class FileArtifactStore:
                 folders.add(path.parent)
             with open(path, "wb") as handle:
                 handle.write(data)
-        if self.durable and not _flush_filesystem(stage):
-            for relative in entries:
-                with open(stage / relative, "rb+") as handle:
-                    os.fsync(handle.fileno())
-            for folder in folders:
-                _fsync_dir(folder)
+        if not self.durable:
+            return
+        whole_filesystem = self.durable == "syncfs" or (
+            self.durable in (True, "auto") and _dirty_bytes() <= SYNCFS_MAX_DIRTY)
+        if whole_filesystem and _flush_filesystem(stage):
+            return
+        _fsync_all([*(stage / relative for relative in entries), *folders])
 
     def _move_into_place(self, stage: Path, target: Path, run_id: str, overwrite: bool) -> None:
         if overwrite and target.exists() and _exchange(stage, target):
