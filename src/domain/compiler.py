@@ -121,6 +121,11 @@ class PmfStep:
 class ExprStep:
     node_id: str
     ast: Expr
+    # the series the expression reads (its result may be one of them: then it is copied)
+    reads: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads", tuple({r.name for r in references(self.ast)}))
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -131,8 +136,14 @@ class ExprStep:
         if override is not None:  # a knob set the node (analysis, what-if sessions)
             ctx.env[self.node_id] = np.array(override, dtype=np.float64)
             return
-        ctx.env[self.node_id] = as_series(evaluate(self.ast, ctx.env, ctx.bins, ctx.initial),
-                                          ctx.bins)
+        value = evaluate(self.ast, ctx.env, ctx.bins, ctx.initial)
+        env = ctx.env
+        if (isinstance(value, np.ndarray) and value.base is None and value.dtype == np.float64
+                and value.shape[-1:] == (ctx.bins,) and value.ndim <= 2
+                and not any(value is env.get(name) for name in self.reads)):
+            env[self.node_id] = value  # a fresh result: no copy needed
+        else:
+            env[self.node_id] = as_series(value, ctx.bins)
 
 
 @dataclass(frozen=True, slots=True)

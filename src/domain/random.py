@@ -180,9 +180,17 @@ def _pcg64_seeded(initstate: int, initseq: int) -> tuple[int, int]:
 def sample_pmf(
     values: list[float], probabilities: list[float], uniforms: np.ndarray
 ) -> np.ndarray:
-    """Inverse-CDF sampling: one independent draw per bin."""
+    """Inverse-CDF sampling: one independent draw per bin (the first value whose
+    cumulative probability exceeds the draw)."""
     cumulative = np.cumsum(np.asarray(probabilities, dtype=float))
     cumulative /= cumulative[-1]
-    index = np.searchsorted(cumulative, uniforms, side="right")
-    np.minimum(index, len(values) - 1, out=index)
-    return np.asarray(values, dtype=float)[index]
+    if len(values) <= 8:  # a few comparisons beat a binary search per draw
+        # how many of the first n − 1 cumulative bounds are ≤ u: the same index as
+        # searchsorted(side="right") capped at n − 1
+        index = np.zeros(uniforms.shape, dtype=np.intp)
+        for bound in cumulative[:-1].tolist():
+            index += uniforms >= bound
+    else:
+        index = np.searchsorted(cumulative, uniforms, side="right")
+        np.minimum(index, len(values) - 1, out=index)
+    return np.asarray(values, dtype=float).take(index)

@@ -71,3 +71,26 @@ def test_vectorised_pcg32_equals_the_step_by_step_generator(seeds: list[int], no
                         int.from_bytes(key[8:16], "little")).uniforms(count)
         np.testing.assert_array_equal(row, stepped)
         np.testing.assert_array_equal(row, node_uniforms("pcg32", seed, node_id, count))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(0.0, 10.0, allow_nan=False), min_size=1, max_size=12)
+       .filter(lambda p: sum(p) > 0),
+       st.lists(st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.999999, 0.4]) |
+                st.floats(0.0, 1.0, exclude_max=True), min_size=0, max_size=50))
+def test_pmf_sampling_is_the_inverse_cdf(probabilities: list[float], draws: list[float]) -> None:
+    """Small PMFs count bounds, large ones binary-search: both are the first value whose
+    cumulative probability exceeds the draw (written here as a plain loop)."""
+    from flowtime.domain.random import sample_pmf
+
+    values = [float(10 * i + 1) for i in range(len(probabilities))]
+    cumulative = np.cumsum(np.asarray(probabilities, dtype=float))
+    cumulative /= cumulative[-1]
+    expected = []
+    for u in draws:
+        k = 0
+        while k < len(values) - 1 and cumulative[k] <= u:
+            k += 1
+        expected.append(values[k])
+    got = sample_pmf(values, probabilities, np.asarray(draws, dtype=float))
+    assert got.tolist() == expected
