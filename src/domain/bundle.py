@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from flowtime import __version__
@@ -79,20 +80,46 @@ def format_value(value: float) -> str:
 
 
 def series_csv(values: np.ndarray) -> bytes:
-    """`t,value` rows. Integral values print as ints; the rest use repr (shortest
-    round-trip); formatting happens in one C-level `%` over the whole series."""
+    """`t,value` rows. Integral values print as ints, the rest as their shortest round-trip
+    text, exactly as `format_value` writes each one (Python's repr).
+
+    Speed: msgspec's JSON encoder writes the same shortest digits ~15× faster than repr
+    does one by one; where the two differ in notation (repr switches to an exponent below
+    1e-4 and from 1e16: `1e-05`, `1e+16`; JSON writes `0.00001`, `1e16`) the few values
+    are written by repr."""
     if not np.isfinite(values).all():
         rows = [f"{t},{format_value(v)}" for t, v in enumerate(values.tolist())]
         return ("t,value\n" + "\n".join(rows) + "\n").encode("utf-8")
-    integral = (values == np.trunc(values)) & (np.abs(values) < 1e16)
+    magnitude = np.abs(values)
+    integral = (values == np.trunc(values)) & (magnitude < 1e16)
     if integral.all():
-        cells: list[int | float] = values.astype(np.int64).tolist()
+        tokens = _json.encode(values.astype(np.int64).tolist())[1:-1].split(b",")
     else:
         floats = values.tolist()
-        ints = np.where(integral, values, 0).astype(np.int64).tolist()
-        cells = [i if m else f for i, f, m in zip(ints, floats, integral.tolist(), strict=True)]
-    flat = [item for pair in enumerate(cells) for item in pair]
-    return ("t,value\n" + "%d,%r\n" * len(cells) % tuple(flat)).encode("utf-8")
+        cells: list[int | float] = floats
+        if integral.any():
+            ints = np.where(integral, values, 0).astype(np.int64).tolist()
+            cells = [i if m else f for i, f, m in zip(ints, floats, integral.tolist(),
+                                                       strict=True)]
+        tokens = _json.encode(cells)[1:-1].split(b",")
+        for k in np.flatnonzero(~integral & ((magnitude < 1e-4) | (magnitude >= 1e16))).tolist():
+            tokens[k] = repr(floats[k]).encode()
+    parts: list[bytes] = [b""] * (2 * len(tokens))
+    parts[0::2] = _row_starts(len(tokens))
+    parts[1::2] = tokens
+    return b"t,value\n" + b"".join(parts) + b"\n"
+
+
+_json = msgspec.json.Encoder()
+_row_start_text: list[bytes] = []
+
+
+def _row_starts(count: int) -> list[bytes]:
+    """b"0,", b"\\n1,", b"\\n2,", … (kept between calls: a run's series share a length)."""
+    if len(_row_start_text) < count:
+        _row_start_text.extend((b"\n%d," % i if i else b"0,")
+                               for i in range(len(_row_start_text), count))
+    return _row_start_text[:count]
 
 
 def to_json(value: Any) -> bytes:
