@@ -413,3 +413,24 @@ def test_cors_is_off_by_default_and_follows_the_configured_origins(tmp_path):
 
 def test_if_none_match_star_matches_any_current_body(client):
     assert client.get("/v1/templates", headers={"If-None-Match": "*"}).status_code == 304
+
+
+def test_compressed_bodies_are_kept_by_etag_and_bounded(monkeypatch):
+    import gzip
+
+    from flowtime.adapters.http import caching
+
+    monkeypatch.setattr(caching, "_gzipped", caching.OrderedDict())
+    monkeypatch.setattr(caching, "_gzipped_size", 0)
+    monkeypatch.setattr(caching, "GZIP_CACHE_BYTES", 256 << 10)
+    body = b'{"values": [' + b",".join(str(i).encode() for i in range(5000)) + b"]}"
+    first = caching._compressed(body, b'"tag-a"')
+    assert caching._compressed(body, b'"tag-a"') is first  # served from the cache
+    assert gzip.decompress(first) == body
+    other = body.replace(b"4999", b"5000")
+    assert gzip.decompress(caching._compressed(other, b'"tag-b"')) == other
+    for k in range(200):  # many distinct bodies: the cache stays within its bound
+        caching._compressed(body + str(k).encode() * 50, f'"t{k}"'.encode())
+    assert caching._gzipped_size <= 256 << 10
+    assert sum(len(v) for v in caching._gzipped.values()) == caching._gzipped_size
+    assert gzip.decompress(caching._compressed(body, None)) == body  # no ETag: no caching
