@@ -86,7 +86,17 @@ def _flush_filesystem(folder: Path) -> bool:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def _write_file(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path | str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -113,7 +123,7 @@ _fsync_pool: Any = None  # a ThreadPoolExecutor, made on first use
 _fsync_pool_lock = threading.Lock()
 
 
-def _fsync_all(paths: Iterable[Path]) -> None:
+def _fsync_all(paths: Iterable[Path | str]) -> None:
     """fsync files and folders (opened read-only) concurrently."""
     global _fsync_pool
     with _fsync_pool_lock:
@@ -238,22 +248,25 @@ class FileArtifactStore:
 
     def _write_stage(self, stage: Path, files: Mapping[str, bytes], summary: RunSummary) -> None:
         stage.mkdir(parents=True)
-        folders = {stage}
+        root = str(stage)
+        folders = {root}
         entries = {**files, SUMMARY_FILE: json.dumps(asdict(summary)).encode("utf-8")}
-        for relative, data in entries.items():
-            path = stage / relative
-            if path.parent not in folders:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                folders.add(path.parent)
-            with open(path, "wb") as handle:
-                handle.write(data)
+        paths = []
+        for relative, data in entries.items():  # plain strings and fds: ~100 files a run
+            path = f"{root}/{relative}"
+            parent = path.rpartition("/")[0]
+            if parent not in folders:
+                os.makedirs(parent, exist_ok=True)
+                folders.add(parent)
+            _write_file(path, data)
+            paths.append(path)
         if not self.durable:
             return
         whole_filesystem = self.durable == "syncfs" or (
             self.durable in (True, "auto") and _dirty_bytes() <= SYNCFS_MAX_DIRTY)
         if whole_filesystem and _flush_filesystem(stage):
             return
-        _fsync_all([*(stage / relative for relative in entries), *folders])
+        _fsync_all([*paths, *folders])
 
     def _move_into_place(self, stage: Path, target: Path, run_id: str, overwrite: bool) -> None:
         if overwrite and target.exists() and _exchange(stage, target):
