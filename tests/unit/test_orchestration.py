@@ -128,12 +128,16 @@ def test_a_batch_of_seeds_publishes_the_very_bundles_runs_one_by_one_do(shipped_
 
     import flowtime.domain.orchestration as orchestration
 
+    singles_evaluated = []
+    single = orchestration.evaluate_model
     orchestration.evaluate_batch, saved = counting, orchestration.evaluate_batch
+    orchestration.evaluate_model = lambda *a, **k: singles_evaluated.append(1) or single(*a, **k)
     try:
         results = batched.create_runs(requests)
     finally:
         orchestration.evaluate_batch = saved
-    assert calls == [30]  # one batch evaluation for the 30 runs
+        orchestration.evaluate_model = single
+    assert calls == [30] and not singles_evaluated  # one batch evaluation serves all 30
     singles = [alone.create_run(r) for r in requests]
     for got, single in zip(results, singles, strict=True):
         assert got.created and got.record.run_id == single.record.run_id
