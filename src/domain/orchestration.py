@@ -68,6 +68,7 @@ from flowtime.ports.catalog import RunCatalog
 from flowtime.ports.telemetry import TelemetrySource
 
 log = logging.getLogger("flowtime.catalog")
+runs_log = logging.getLogger("flowtime.runs")
 MAX_SEED = 2**63 - 1
 RESERVED_RUN_IDS = frozenset({"compare"})  # /v1/runs/<these> are endpoints, not runs
 
@@ -198,7 +199,12 @@ class RunOrchestrationService:
                 seeds.append(request.seed)
         if len(seeds) < 2:
             return None
-        values = evaluate_batch(model, seeds, None, model.rng_kind, first.pmf_mode)
+        try:
+            values = evaluate_batch(model, seeds, None, model.rng_kind, first.pmf_mode)
+        except Exception:  # never lose the runs to the faster path: make them one by one
+            runs_log.exception("batch evaluation of %d seeds failed; evaluating one by one",
+                          len(seeds))
+            return None
         rows = {seed: {name: matrix[i] for name, matrix in values.items()}
                 for i, seed in enumerate(seeds)}
         return _Batch(model, first.pmf_mode, rows)

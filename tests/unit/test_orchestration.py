@@ -162,3 +162,19 @@ def test_a_batch_reuses_existing_runs_and_reports_errors_per_request(shipped_sou
     bad = service.create_runs([RunRequest("it-system", seed=-1), RunRequest("it-system",
                                                                              seed=-2)])
     assert all(isinstance(r, FlowTimeError) and r.kind is ErrorKind.INVALID for r in bad)
+
+
+def test_a_failing_batch_evaluation_falls_back_to_one_run_at_a_time(shipped_source,
+                                                                    monkeypatch, caplog):
+    import flowtime.domain.orchestration as orchestration
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("batch path bug")
+
+    monkeypatch.setattr(orchestration, "evaluate_batch", broken)
+    service, alone = _service(shipped_source), _service(shipped_source)
+    requests = [RunRequest("it-system", deterministic_run_id=True, seed=s) for s in (1, 2, 3)]
+    results = service.create_runs(requests)
+    assert [r.record.run_id for r in results] == [alone.create_run(r).record.run_id
+                                                  for r in requests]
+    assert "evaluating one by one" in caplog.text
