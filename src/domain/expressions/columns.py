@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flowtime.domain.expressions.ast import BinOp, Call, Expr, Neg, Num, Ref, references
-from flowtime.domain.expressions.functions import FUNCTIONS, kernel_of
+from flowtime.domain.expressions.functions import FUNCTIONS, kernel_of, pulse_literals
 from flowtime.domain.expressions.vector import divide
 
 # Functions whose value in a bin depends only on their arguments in that bin.
@@ -214,9 +214,7 @@ class _Builder:
         return op
 
     def pulse(self, node: Call) -> Op:
-        from flowtime.domain.expressions.functions import _pulse_literals
-
-        period, phase = _pulse_literals(node, self.bins)
+        period, phase = pulse_literals(node, self.bins)
         amplitude = self.build(node.args[2]) if len(node.args) > 2 else (lambda frame, t: 1.0)
 
         def op(frame: Frame, t: int) -> Column:

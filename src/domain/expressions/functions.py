@@ -185,7 +185,7 @@ def _v_if(call: Call, ev: Evaluate, bins: int, initial: Mapping[str, float]) -> 
     return np.where(np.asarray(cond) > 0, a, b)
 
 
-def _pulse_literals(call: Call, bins: int) -> tuple[int, int]:
+def pulse_literals(call: Call, bins: int) -> tuple[int, int]:
     """Period and phase, clamped to the grid: a period beyond it fires once, at the phase,
     as `bins` does; a phase beyond it never fires, as `bins` does (so huge literals stay
     small integers)."""
@@ -195,7 +195,7 @@ def _pulse_literals(call: Call, bins: int) -> tuple[int, int]:
 
 
 def _v_pulse(call: Call, ev: Evaluate, bins: int, initial: Mapping[str, float]) -> Value:
-    period, phase = _pulse_literals(call, bins)
+    period, phase = pulse_literals(call, bins)
     amplitude = ev(2) if len(call.args) > 2 else 1.0
     t = np.arange(bins)
     return np.where((t >= phase) & ((t - phase) % period == 0), amplitude, 0.0)
@@ -314,7 +314,7 @@ def _l_if(call: Call, compiler: LoopCompiler) -> str:
 
 
 def _l_pulse(call: Call, compiler: LoopCompiler) -> str:
-    period, phase = _pulse_literals(call, compiler.bins)
+    period, phase = pulse_literals(call, compiler.bins)
     amplitude = compiler.emit(call.args[2]) if len(call.args) > 2 else "1.0"
     return f"({amplitude} if t >= {phase} and (t - {phase}) % {period} == 0 else 0.0)"
 
