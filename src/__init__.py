@@ -1,6 +1,6 @@
 """flowtime: turn flow-model templates into canonical, reproducible run bundles.
 
-The Python API (`flowtime.run`, `flowtime.open_run`, `flowtime.sweep`,
+The Python API (`flowtime.run`, `flowtime.open_run`, `flowtime.sweep`, `flowtime.monte_carlo`,
 `flowtime.sensitivity`, `flowtime.Client`, `flowtime.Run`) lives in `flowtime.api` and is
 imported on first use, so `import flowtime` (and the CLI) stays light.
 """
@@ -11,12 +11,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "Run", "__version__", "compare", "open_run", "run", "runs", "sensitivity",
-           "sweep"]
+__all__ = ["Client", "Run", "__version__", "compare", "monte_carlo", "open_run", "run", "runs",
+           "sensitivity", "sweep"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Client", "Run", "compare", "open_run", "run", "runs", "sensitivity", "sweep"):
+    if name in ("Client", "Run", "compare", "monte_carlo", "open_run", "run", "runs",
+                "sensitivity", "sweep"):
         from flowtime import api
 
         return getattr(api, name)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Client", "Run", "open_run", "run", "sensitivity", "sweep"]
+__all__ = ["Client", "Run", "monte_carlo", "open_run", "run", "sensitivity", "sweep"]
 
 
 def _container(store: str | None) -> Any:
@@ -177,6 +177,56 @@ def run(template: str, params: Mapping[str, Any] | None = None, seed: int | None
         template_text=text, template_name=name, pmf_mode=pmf_mode))
     assert result.record is not None
     return _local_run(container, result.record.run_id)
+
+
+MAX_MONTE_CARLO_VALUES = 250_000_000  # samples × bins × series kept (2 GB of float64)
+
+
+def monte_carlo(template: str, params: Mapping[str, Any] | None = None, samples: int = 1000,
+                seed: int = 0, series: Iterable[str] | None = None,
+                pmf_mode: str = "sample") -> dict[str, np.ndarray]:
+    """Evaluate a template for seeds seed … seed + samples − 1 as one batch, in memory (no
+    run bundles are written): output series id → samples × bins float64 array. Row i is
+    exactly the series `flowtime.run(template, params, seed=seed + i)` stores.
+
+    >>> import flowtime
+    >>> mc = flowtime.monte_carlo("it-system", samples=200, series=["spikes"])
+    >>> mc["spikes"].shape
+    (200, 12)
+    """
+    from flowtime.domain.batch import evaluate_batch
+    from flowtime.domain.errors import Problem, invalid
+    from flowtime.domain.orchestration import MAX_SEED
+    from flowtime.domain.templates import build_model, parse_template, template_id_from
+    from flowtime.domain.validation import output_series
+
+    if not 1 <= samples <= 1_000_000:
+        raise invalid([Problem("samples", f"must be 1…1000000, got {samples}")])
+    if not 0 <= seed <= MAX_SEED - samples:
+        raise invalid([Problem("seed", f"must be 0…{MAX_SEED - samples}, got {seed}")])
+    if pmf_mode not in ("sample", "expected"):
+        raise invalid([Problem("pmfMode", f"must be sample or expected, got {pmf_mode!r}")])
+    template_id, text, name = _template_source(template)
+    if text is not None:
+        parsed = parse_template(text, loc="template", default_id=template_id_from(name or ""))
+    else:
+        assert template_id is not None
+        parsed = _container(None).templates().get(template_id)
+    model = build_model(parsed, dict(params or {}))
+    outputs = output_series(model.definition, model.plan.node_ids)
+    wanted = list(series) if series is not None else outputs
+    unknown = [s for s in wanted if s not in outputs]
+    if unknown:
+        raise invalid([Problem("series", f"unknown series {', '.join(unknown)} (this model "
+                               f"has: {', '.join(outputs[:12])}{' …' if len(outputs) > 12 else ''})")])
+    size = samples * model.grid.bins * max(len(model.plan.node_ids), 1)
+    if size > MAX_MONTE_CARLO_VALUES:
+        raise invalid([Problem("samples", f"{samples} samples × {model.grid.bins} bins × "
+                               f"{len(model.plan.node_ids)} series is more than "
+                               f"{MAX_MONTE_CARLO_VALUES:,} values in memory: use fewer "
+                               "samples, or a sweep (runs are written one by one)")])
+    values = evaluate_batch(model, [seed + i for i in range(samples)], pmf_mode=pmf_mode)
+    return {name: values[name] for name in wanted}
 
 
 def open_run(run_id: str, store: str | None = None) -> Run:

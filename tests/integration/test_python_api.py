@@ -142,3 +142,30 @@ def test_a_small_sweep(tmp_path):
     assert summary["status"] == "succeeded" and len(summary["runs"]) == 2
     chosen = sorted(r["parameters"]["billingCapacity"] for r in summary["runs"])
     assert chosen == [40, 45]
+
+
+def test_monte_carlo_rows_are_the_runs_of_those_seeds(tmp_path):
+    """flowtime.monte_carlo: one batch in memory; row i equals the stored run of seed + i."""
+    import numpy as np
+
+    import flowtime
+    from flowtime.domain.errors import FlowTimeError
+
+    mc = flowtime.monte_carlo("it-system", params={"billingCapacity": 45}, samples=30, seed=7)
+    store = "file://" + str(tmp_path)
+    for i in (0, 13, 29):
+        stored = flowtime.run("it-system", params={"billingCapacity": 45}, seed=7 + i,
+                              store=store).series(as_frame=False)
+        assert set(stored) == set(mc)
+        for name, values in stored.items():
+            assert np.array_equal(mc[name][i], values), (name, i)
+    assert len({row.tobytes() for row in mc["spikes"]}) > 1  # the samples differ
+    only = flowtime.monte_carlo("it-system", samples=5, series=["spikes"])
+    assert list(only) == ["spikes"] and only["spikes"].shape == (5, 12)
+    expected = flowtime.monte_carlo("it-system", samples=3, pmf_mode="expected")
+    assert np.array_equal(expected["spikes"][0], expected["spikes"][2])
+    for bad, loc in (({"series": ["nope"]}, "series"), ({"samples": 0}, "samples"),
+                     ({"seed": -1}, "seed"), ({"samples": 1_000_000}, "samples")):
+        with pytest.raises(FlowTimeError) as info:
+            flowtime.monte_carlo("it-system", **bad)
+        assert info.value.problems[0].loc == loc, bad
