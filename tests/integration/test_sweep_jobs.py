@@ -69,10 +69,12 @@ def test_a_server_runs_at_most_its_limit_of_sweeps_and_queues_the_rest(tmp_path,
                                              FLOWTIME_MAX_CONCURRENT_SWEEPS="1"))
     with TestClient(create_app(container)) as client:
         first = client.post("/v1/sweeps", json=BIG).headers["location"]
+        # the first holds the one slot before the second arrives (posted together, either
+        # driver thread could take it first)
+        wait_for(client, first, lambda b: b["status"] == "running")
         second = client.post("/v1/sweeps", json={"templateId": "transport-hub",
                                                   "grid": {"busSeats": [60, 80]}})
         assert second.status_code == 202
-        wait_for(client, first, lambda b: b["status"] == "running")
         assert client.get(second.headers["location"]).json()["status"] == "queued"
         listed = client.get("/v1/sweeps", params={"status": "queued"}).json()
         assert [i["sweepId"] for i in listed["items"]] == [second.json()["sweepId"]]
