@@ -17,6 +17,7 @@ the HTTP handlers return them as they are, so the OpenAPI document describes the
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -318,6 +319,20 @@ class RunView:
     _window: dict[str, WindowInputs] = field(default_factory=dict)
     _by_class: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
     _flows: list[Any] = field(default_factory=list)
+    _window_warnings: dict[tuple[int, int], list[Any]] = field(default_factory=dict)
+
+    def warnings_between(self, start: int, end: int) -> list[StateWarning]:
+        """`window_warnings` for bins start..end, kept for the last few windows asked for
+        (a viewer asks for the same window again as it redraws; the run never changes)."""
+        key = (start, end)
+        found = self._window_warnings.get(key)
+        if found is None:
+            found = window_warnings(self, start, end)
+            if len(self._window_warnings) >= 64:
+                with contextlib.suppress(RuntimeError, StopIteration):  # a racing thread
+                    self._window_warnings.pop(next(iter(self._window_warnings)), None)
+            self._window_warnings[key] = found
+        return found
 
     def flows(self) -> tuple[list[NodeFlow], Links]:
         """The flow-analysis view of the nodes and their throughput links, built once."""
@@ -671,7 +686,7 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
         metadata=view.metadata,
         window=WindowSlice(start_bin=start, end_bin=end, bin_count=end - start + 1),
         timestamps_utc=lists["timestamps"][window], nodes=nodes,
-        warnings=[*view.warnings, *window_warnings(view, start, end)],
+        warnings=[*view.warnings, *view.warnings_between(start, end)],
         constraints=constraints or msgspec.UNSET,
         edges=[EdgeSeries(id=e.id, from_=e.origin, to=e.destination,
                           series={"flow": _list(e.flow[window])}, edge_type=e.type,

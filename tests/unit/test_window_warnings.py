@@ -44,3 +44,20 @@ def test_a_calm_window_and_short_windows_raise_nothing():
     assert codes(calm) == []
     busy = view({"queue": [1, 2, 3, 4], "served": [1, 1, 1, 1]})
     assert codes(busy, 0, 1) == []  # fewer than 3 bins
+
+
+def test_window_warnings_are_kept_per_window_and_equal_fresh_ones():
+    metrics = {"queue": [0, 1, 2, 3, 4, 4, 4, 4], "arrivals": [5, 5, 5, 5, 1, 1, 1, 1],
+               "capacity": [4] * 8, "served": [4] * 8}
+    cached = view(metrics)
+    for start, end in [(0, 7), (0, 3), (4, 7), (0, 7), (2, 6), (0, 3)]:
+        got = cached.warnings_between(start, end)
+        assert got == window_warnings(view(metrics), start, end), (start, end)
+        assert cached.warnings_between(start, end) is got  # the same window: kept
+    assert [w.code for w in cached.warnings_between(0, 3)] != \
+        [w.code for w in cached.warnings_between(4, 7)]
+    long = view({"queue": list(range(40)), "served": [1] * 40})
+    for end in range(2, 40):  # 38 × 2 distinct windows: at most 64 kept
+        long.warnings_between(0, end)
+        long.warnings_between(1, end)
+    assert len(long._window_warnings) == 64
