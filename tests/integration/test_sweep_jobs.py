@@ -275,3 +275,21 @@ def _sweep_id(body: dict) -> str:
 
     return SweepRequest(body["templateId"], samples=body.get("samples"),
                         seed=body.get("seed")).sweep_id
+
+
+def test_a_shutdown_of_an_earlier_app_does_not_mark_a_later_cancel_interrupted(tmp_path,
+                                                                                templates):  # noqa: F811
+    """stop_sweeps (server shutdown) flags the sweeps it stops; a later app in the same
+    process driving the same sweep again must not inherit that flag: a user's cancel stays
+    `cancelled` (found when a test's shutdown leaked the flag into the next test)."""
+    from flowtime.adapters.http import sweeps as http_sweeps
+
+    http_sweeps._interrupted.add(_sweep_id(BIG))  # as an earlier app's shutdown leaves it
+    store = f"file://{tmp_path / 'store'}"
+    with TestClient(create_app(build_container(settings_for(store, templates)))) as client:
+        location = client.post("/v1/sweeps", json=BIG).headers["location"]
+        wait_for(client, location, lambda b: b["progress"]["done"] >= 5)
+        client.delete(location)
+        ended = wait_for(client, location, lambda b: b["status"] not in ("queued", "running"))
+        assert ended["status"] == "cancelled", ended["status"]
+    assert _sweep_id(BIG) not in http_sweeps._interrupted

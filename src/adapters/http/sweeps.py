@@ -66,6 +66,7 @@ def _start(service: SweepService, request: Any, attempt: str, limit: int) -> Non
         if sweep_id in _running:
             return
         cancel = _running[sweep_id] = threading.Event()
+        _interrupted.discard(sweep_id)  # an earlier app's shutdown does not apply to this drive
 
     def work() -> None:
         try:
@@ -73,6 +74,7 @@ def _start(service: SweepService, request: Any, attempt: str, limit: int) -> Non
                                   slot=_slot(limit))
             with _lock:
                 stopping = sweep_id in _interrupted
+                _interrupted.discard(sweep_id)
             if stopping and summary.status == "cancelled":
                 service.mark(summary, "interrupted")  # the server stopped, not a user
         except Exception:
