@@ -83,27 +83,35 @@ def _reach(start: str, graph: dict[str, set[str]]) -> set[str]:
     return seen
 
 
-def _clean(values: np.ndarray) -> np.ndarray:
+def _finite_or_zero(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), values, 0.0)
+
+
+def _same(values: np.ndarray) -> np.ndarray:
+    return values
 
 
 def _first(mask: np.ndarray, start: int) -> tuple[int, ...]:
     return tuple(int(i) + start for i in np.flatnonzero(mask)[:MAX_BINS])
 
 
-def _mean_utilization(node: NodeFlow, window: slice) -> float | None:
+def _mean_utilization(node: NodeFlow, window: slice,
+                      clean: Callable[[np.ndarray], np.ndarray]) -> float | None:
     if node.served is None or node.capacity is None:
         return None
-    capacity = _clean(node.capacity[window])
-    served = _clean(node.served[window])
+    capacity = clean(node.capacity[window])
+    served = clean(node.served[window])
     valid = capacity > 0
     if not valid.any():
         return None
     return float((served[valid] / capacity[valid]).mean())
 
 
-def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int) -> list[Finding]:
-    """Bottlenecks, starved and blocked nodes in bins start..end (inclusive)."""
+def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int,
+            cleaned: bool = False) -> list[Finding]:
+    """Bottlenecks, starved and blocked nodes in bins start..end (inclusive). `cleaned`:
+    the series already hold 0 where they were not finite (a loaded run cleans them once)."""
+    _clean = _same if cleaned else _finite_or_zero
     window = slice(start, end + 1)
     found: list[Finding] = []
     growing: dict[str, tuple[float, float, tuple[int, ...]]] = {}
@@ -115,7 +123,7 @@ def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int) -> list[F
         growth = float(queue[end] - before)
         if growth > TOLERANCE:
             rises = np.diff(np.concatenate(([before], queue[window]))) > TOLERANCE
-            utilization = _mean_utilization(node, window)
+            utilization = _mean_utilization(node, window, _clean)
             growing[node.id] = (-1.0 if utilization is None else utilization, growth,
                                 _first(rises, start))
     for node_id, (utilization, growth, bins) in growing.items():

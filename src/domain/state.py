@@ -336,8 +336,11 @@ class RunView:
 
     def flows(self) -> tuple[list[NodeFlow], Links]:
         """The flow-analysis view of the nodes and their throughput links, built once."""
-        if not self._flows:
-            nodes = [node_flow(n.id, n.metrics, n.overflow) for n in self.nodes]
+        if not self._flows:  # from the series cleaned once (NaN/±inf as 0): analyse(cleaned)
+            nodes = [node_flow(n.id, self.window_inputs(n).clean,
+                               None if n.overflow is None
+                               else np.where(np.isfinite(n.overflow), n.overflow, 0.0))
+                     for n in self.nodes]
             self._flows.extend([nodes, throughput_links(self.edges)])
         return self._flows[0], self._flows[1]
 
@@ -382,13 +385,17 @@ class RunView:
 
     def raw_series(self, start: int, end: int) -> list[dict[str, msgspec.Raw]]:
         """Per node, each series of bins start..end as ready JSON; the whole run's is
-        kept (the window clients ask for most), other windows are joined per request."""
-        window = slice(start, end + 1)
+        kept (the window clients ask for most), other windows are one slice of its text."""
         whole = start == 0 and end == self.grid.bins - 1
         if whole and "raw" in self._lists:
             return self._lists["raw"]  # type: ignore[no-any-return]
-        joined = [{name: msgspec.Raw(b"[" + b",".join(tokens[window]) + b"]")
-                   for name, tokens in series.items()} for series in self.full_lists()["nodes"]]
+        if end < start:
+            joined = [{name: msgspec.Raw(b"[]") for name in series}
+                      for series in self.full_lists()["nodes"]]
+        else:
+            joined = [{name: msgspec.Raw(b"[" + text[starts[start]:ends[end]] + b"]")
+                       for name, (text, starts, ends) in series.items()}
+                      for series in self.full_lists()["nodes"]]
         if whole:
             self._lists["raw"] = joined
         return joined
@@ -516,10 +523,12 @@ def _applies(series: np.ndarray | None, index: int) -> float | msgspec.UnsetType
     return msgspec.UNSET if series is None else _finite(float(series[index]))
 
 
-def _tokens(series: np.ndarray) -> list[bytes]:
-    """The JSON text of each value (NaN and ±inf as null), to be joined per window."""
+def _tokens(series: np.ndarray) -> tuple[bytes, list[int], list[int]]:
+    """The series as JSON text (NaN and ±inf as null) with where each value starts and
+    ends in it, so bins i..j are the one slice text[starts[i]:ends[j]]."""
     encoded = msgspec.json.encode(_list(series))
-    return encoded[1:-1].split(b",") if len(series) else []
+    commas = np.flatnonzero(np.frombuffer(encoded, dtype=np.uint8) == ord(",")).tolist()
+    return encoded, [1, *(c + 1 for c in commas)], [*commas, len(encoded) - 1]
 
 
 def _list(series: np.ndarray) -> list[float]:
@@ -650,7 +659,7 @@ def window_warnings(view: RunView, start: int, end: int) -> list[StateWarning]:
                     message=f"{node.id}: mean arrivals moved from {first:g} to {second:g} "
                     "between the window's halves"))
     nodes, links = view.flows()
-    for finding in analyse(nodes, links, start, end):
+    for finding in analyse(nodes, links, start, end, cleaned=True):
         found.append(StateWarning(
             code=finding.code, message=finding.message,
             severity="info" if finding.code == "starved" else "warning",

@@ -21,3 +21,26 @@ def test_utilization_is_missing_without_positive_capacity():
                                            "capacity": np.array([7.0, 0.0])})
     util = derived_series(node, 5).utilization
     assert util[0] == 6 / 7 and np.isnan(util[1])
+
+
+def test_a_window_of_the_pre_encoded_series_is_the_json_of_those_bins():
+    """raw_series slices one JSON text per series; it must equal encoding the window's own
+    values (rounded, null where not finite) for any window."""
+    import json
+    from datetime import UTC, datetime
+
+    from flowtime.domain.grid import TimeGrid
+    from flowtime.domain.state import RunView
+
+    rng = np.random.default_rng(5)
+    values = rng.uniform(-50, 50, 23)
+    values[[3, 9]] = [np.nan, np.inf]
+    values[[4, 5]] = [1e-12, 123456.1234567]
+    node = NodeView("N", "service", None, {"served": values, "capacity": np.full(23, 40.0)})
+    grid = TimeGrid(23, 5, "minutes", datetime(2025, 1, 1, tzinfo=UTC))
+    view = RunView(None, grid, [node], [])  # type: ignore[arg-type]
+    for start, end in [(0, 22), (0, 0), (22, 22), (3, 9), (4, 5), (10, 21), (0, 22)]:
+        got = json.loads(bytes(view.raw_series(start, end)[0]["served"]))
+        want = [None if not np.isfinite(v) else (0.0 if abs(v) < 1e-9 else round(float(v), 6))
+                for v in values[start:end + 1]]
+        assert got == want, (start, end)

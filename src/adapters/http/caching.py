@@ -5,8 +5,9 @@ listings change as runs arrive. One rule serves both: the ETag is a hash of the 
 body, so a client (or a proxy) that already holds the body gets a 304 with no payload,
 whatever the endpoint. HEAD answers like GET without the body (Content-Length kept).
 Bodies over 1 KiB are gzipped here, after the ETag is taken, for clients that accept it
-(level 1: JSON shrinks ~8× at a fraction of the CPU of level 6; mtime 0, so the same body
-always compresses to the same bytes, and recent compressed bodies are kept by ETag).
+(ISA-L's deflate via `isal` where installed, else zlib level 1: JSON shrinks 8–40× at a
+fraction of the CPU of level 6; mtime 0, so the same body always compresses to the same
+bytes, and recent compressed bodies are kept by ETag).
 Litestar's own compression stamps the time into every response, which would make the bytes
 differ from one second to the next.
 """
@@ -111,6 +112,20 @@ async def _finish(send: Send, start: dict[str, Any], body: bytes, wanted: str | 
     await send({"type": "http.response.body", "body": body})
 
 
+def _load_gzip() -> Any:
+    """Intel ISA-L's deflate (the `isal` package) when installed: ~30× faster than zlib at
+    level 1 on our JSON (0.15 vs 4.5 ms for a 1.3 MB window) for ~20 % more bytes, still
+    plain gzip that every client reads; else the standard library's zlib."""
+    try:
+        from isal import igzip
+    except ImportError:
+        return lambda body: gzip.compress(body, compresslevel=1, mtime=0)
+    return lambda body: igzip.compress(body, compresslevel=1, mtime=0)
+
+
+_gzip = _load_gzip()
+
+
 # gzip output by ETag: the same body always compresses to the same bytes (level 1, mtime
 # 0), so a body asked for again (a window every viewer of a run loads) is compressed once.
 GZIP_CACHE_BYTES = 32 << 20
@@ -128,7 +143,7 @@ def _compressed(body: bytes, etag: bytes | None) -> bytes:
             if found is not None:
                 _gzipped.move_to_end(key)
                 return found
-    packed = gzip.compress(body, compresslevel=1, mtime=0)
+    packed = _gzip(body)
     if key is not None and len(packed) <= GZIP_CACHE_BYTES // 8:
         with _gzipped_lock:
             if key not in _gzipped:
