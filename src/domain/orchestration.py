@@ -199,8 +199,10 @@ class RunOrchestrationService:
                 seeds.append(request.seed)
         if len(seeds) < 2:
             return None
+        ctx = RunContext(template_id=template.id, mode=first.mode)
         try:
-            values = evaluate_batch(model, seeds, None, model.rng_kind, first.pmf_mode)
+            with self._phase("evaluate_batch", ctx):  # a span and a log event of its own
+                values = evaluate_batch(model, seeds, None, model.rng_kind, first.pmf_mode)
         except Exception:  # never lose the runs to the faster path: make them one by one
             runs_log.exception("batch evaluation of %d seeds failed; evaluating one by one",
                           len(seeds))

@@ -178,3 +178,31 @@ def test_a_failing_batch_evaluation_falls_back_to_one_run_at_a_time(shipped_sour
     assert [r.record.run_id for r in results] == [alone.create_run(r).record.run_id
                                                   for r in requests]
     assert "evaluating one by one" in caplog.text
+
+
+def test_the_batch_evaluation_is_observed_as_its_own_phase(shipped_source):
+    from contextlib import contextmanager
+
+    seen = []
+
+    class Recording:
+        @contextmanager
+        def run(self, ctx):
+            yield
+
+        @contextmanager
+        def phase(self, name, ctx):
+            yield
+            seen.append((name, ctx.template_id, ctx.durations_ms.get(name) is not None))
+
+        def started(self, ctx): ...
+        def completed(self, ctx, *, created, dry_run): ...
+        def failed(self, ctx, reason, error): ...
+
+    service = _service(shipped_source)
+    service.observer = Recording()
+    results = service.create_runs(
+        [RunRequest("it-system", deterministic_run_id=True, seed=s) for s in range(4)])
+    assert all(r.created for r in results)
+    assert seen.count(("evaluate_batch", "it-system", True)) == 1
+    assert [n for n, _, _ in seen].count("evaluate") == 4  # each run still has its phases

@@ -25,7 +25,8 @@ from flowtime.ports.observer import RunContext
 
 METER_NAME = "flowtime.run_orchestration"
 PHASE_EVENTS = {"validate": "RunOrchestrationValidation", "evaluate": "RunOrchestrationEvaluation",
-                "write": "RunOrchestrationArtifacts"}
+                "write": "RunOrchestrationArtifacts",
+                "evaluate_batch": "RunOrchestrationBatchEvaluation"}  # many seeds at once
 LOGGER_NAME = "flowtime.run_orchestration"
 # 0.1 ms .. 10 s, roughly ×2.5 per step.
 DURATION_BUCKETS_MS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
