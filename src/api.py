@@ -194,7 +194,7 @@ def monte_carlo(template: str, params: Mapping[str, Any] | None = None, samples:
     >>> mc["spikes"].shape
     (200, 12)
     """
-    from flowtime.domain.batch import evaluate_batch
+    from flowtime.domain.batch import chunks, evaluate_batch, samples_per_batch
     from flowtime.domain.errors import Problem, invalid
     from flowtime.domain.orchestration import MAX_SEED
     from flowtime.domain.templates import build_model, parse_template, template_id_from
@@ -219,14 +219,19 @@ def monte_carlo(template: str, params: Mapping[str, Any] | None = None, samples:
     if unknown:
         raise invalid([Problem("series", f"unknown series {', '.join(unknown)} (this model "
                                f"has: {', '.join(outputs[:12])}{' …' if len(outputs) > 12 else ''})")])
-    size = samples * model.grid.bins * max(len(model.plan.node_ids), 1)
+    size = samples * model.grid.bins * max(len(wanted), 1)
     if size > MAX_MONTE_CARLO_VALUES:
         raise invalid([Problem("samples", f"{samples} samples × {model.grid.bins} bins × "
-                               f"{len(model.plan.node_ids)} series is more than "
-                               f"{MAX_MONTE_CARLO_VALUES:,} values in memory: use fewer "
-                               "samples, or a sweep (runs are written one by one)")])
-    values = evaluate_batch(model, [seed + i for i in range(samples)], pmf_mode=pmf_mode)
-    return {name: values[name] for name in wanted}
+                               f"{len(wanted)} series is more than {MAX_MONTE_CARLO_VALUES:,} "
+                               "values in memory: ask for fewer series or samples, or run a "
+                               "sweep (runs are written one by one)")])
+    seeds = [seed + i for i in range(samples)]
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
+    for chunk in chunks(seeds, samples_per_batch(model)):  # each batch within its bound
+        values = evaluate_batch(model, chunk, pmf_mode=pmf_mode)
+        for name in wanted:
+            parts[name].append(values[name])
+    return {name: np.concatenate(rows) for name, rows in parts.items()}
 
 
 def open_run(run_id: str, store: str | None = None) -> Run:

@@ -27,13 +27,13 @@ from __future__ import annotations
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from flowtime.domain.batch import evaluate_batch
+from flowtime.domain.batch import chunks, evaluate_batch, samples_per_batch
 from flowtime.domain.classes import normalised
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
@@ -185,15 +185,16 @@ class Study:
         return evaluate_model(model, self.seed if seed is None else seed, overrides,
                               pmf_mode=self.pmf_mode, shares=shares)
 
-    def evaluate_samples(self, settings: Mapping[str, float]) -> dict[str, np.ndarray]:
+    def evaluate_samples(self, settings: Mapping[str, float]) -> Iterator[dict[str, np.ndarray]]:
         """Every series under `settings` for the study's seeds seed … seed + samples − 1,
-        as one batch (`batch.py`): name -> samples × bins, row i bit-identical to
-        `evaluate(settings, seed + i)`."""
+        in batches (`batch.py`, each within its memory bound): name -> rows × bins, row i
+        of the whole bit-identical to `evaluate(settings, seed + i)`."""
         model, overrides, shares = self._inputs(settings)
         self.evaluations += self.samples
         self.last_model = model
         seeds = [self.seed + i for i in range(self.samples)]
-        return evaluate_batch(model, seeds, overrides, pmf_mode=self.pmf_mode, shares=shares)
+        for part in chunks(seeds, samples_per_batch(model)):
+            yield evaluate_batch(model, part, overrides, pmf_mode=self.pmf_mode, shares=shares)
 
     def _inputs(self, settings: Mapping[str, float]
                 ) -> tuple[Model, dict[str, np.ndarray], dict[str, float]]:
@@ -254,10 +255,10 @@ class Study:
         if self.samples == 1:
             values = self.evaluate(settings, self.seed)
             found = [stat(values[self.series_name(metric, values)])]
-        else:  # all samples in one batch
-            batch = self.evaluate_samples(settings)
-            rows = batch[self.series_name(metric, batch)]
-            found = [stat(row) for row in rows]
+        else:  # the samples in batches
+            found = []
+            for batch in self.evaluate_samples(settings):
+                found.extend(stat(row) for row in batch[self.series_name(metric, batch)])
         mean = float(np.mean(found))
         stderr = float(np.std(found, ddof=1) / math.sqrt(len(found))) if len(found) > 1 else None
         return Measure(mean, stderr, tuple(found))

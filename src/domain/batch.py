@@ -20,6 +20,20 @@ from flowtime.domain.compiler import EvalContext, PmfStep
 from flowtime.domain.model import Model
 from flowtime.domain.random import batch_uniforms, sample_pmf
 
+# A batch holds every series of every sample at once: callers split their seeds so that one
+# batch stays within this many float64 values (64 MB; `samples_per_batch`).
+BATCH_VALUES = 8_000_000
+
+
+def samples_per_batch(model: Model) -> int:
+    """How many samples one batch of `model` may take within BATCH_VALUES."""
+    series = len(model.plan.node_ids) + len(model.plan.class_ids())
+    return max(1, BATCH_VALUES // (model.grid.bins * max(series, 1)))
+
+
+def chunks(seeds: Sequence[int], size: int) -> list[Sequence[int]]:
+    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
+
 
 def evaluate_batch(model: Model, seeds: Sequence[int], overrides: dict[str, np.ndarray] | None
                    = None, rng_kind: str | None = None, pmf_mode: str = "sample",

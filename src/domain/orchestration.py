@@ -6,14 +6,14 @@ Every driver (HTTP, CLI, sweeps) calls `create_run`; none re-implements any step
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from flowtime.domain import schemas
-from flowtime.domain.batch import evaluate_batch
+from flowtime.domain.batch import evaluate_batch, samples_per_batch
 from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
 from flowtime.domain.catalog import ensure_listed
 from flowtime.domain.checks import run_checks
@@ -75,15 +75,28 @@ RESERVED_RUN_IDS = frozenset({"compare"})  # /v1/runs/<these> are endpoints, not
 
 @dataclass(slots=True)
 class _Batch:
-    """Series evaluated for many seeds at once, handed out one seed at a time."""
+    """Series evaluated for many seeds at once, handed out one seed at a time. Seeds are
+    evaluated `size` at a time when the first of them is asked for (a batch's memory is
+    bounded: `batch.samples_per_batch`)."""
 
     model: Model
     pmf_mode: str
-    rows: dict[int, dict[str, np.ndarray]]
+    pending: list[int]  # seeds not evaluated yet, in request order
+    size: int
+    evaluate: Callable[[list[int]], dict[str, np.ndarray] | None]
+    rows: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def take(self, model: Model, seed: int, pmf_mode: str) -> dict[str, np.ndarray] | None:
         if model is not self.model or pmf_mode != self.pmf_mode:
             return None  # not the batch's model (e.g. evicted from the model cache)
+        if seed not in self.rows and seed in self.pending:
+            start = self.pending.index(seed)
+            part = self.pending[start:start + self.size]
+            del self.pending[start:start + self.size]
+            values = self.evaluate(part) if len(part) > 1 else None
+            if values is not None:
+                self.rows.update({s: {name: matrix[i] for name, matrix in values.items()}
+                                  for i, s in enumerate(part)})
         return self.rows.pop(seed, None)
 
 
@@ -199,17 +212,18 @@ class RunOrchestrationService:
                 seeds.append(request.seed)
         if len(seeds) < 2:
             return None
-        ctx = RunContext(template_id=template.id, mode=first.mode)
-        try:
-            with self._phase("evaluate_batch", ctx):  # a span and a log event of its own
-                values = evaluate_batch(model, seeds, None, model.rng_kind, first.pmf_mode)
-        except Exception:  # never lose the runs to the faster path: make them one by one
-            runs_log.exception("batch evaluation of %d seeds failed; evaluating one by one",
-                          len(seeds))
-            return None
-        rows = {seed: {name: matrix[i] for name, matrix in values.items()}
-                for i, seed in enumerate(seeds)}
-        return _Batch(model, first.pmf_mode, rows)
+
+        def evaluate(part: list[int]) -> dict[str, np.ndarray] | None:
+            ctx = RunContext(template_id=template.id, mode=first.mode)
+            try:
+                with self._phase("evaluate_batch", ctx):  # a span and a log event of its own
+                    return evaluate_batch(model, part, None, model.rng_kind, first.pmf_mode)
+            except Exception:  # never lose the runs to the faster path: make them one by one
+                runs_log.exception("batch evaluation of %d seeds failed; evaluating one by "
+                                   "one", len(part))
+                return None
+
+        return _Batch(model, first.pmf_mode, seeds, samples_per_batch(model), evaluate)
 
     def create_run(self, request: RunRequest, batch: _Batch | None = None) -> RunResult:
         ctx = RunContext(template_id=str(request.template_id or request.template_name or "inline"),

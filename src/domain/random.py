@@ -47,6 +47,9 @@ class Pcg32:
         return out
 
 
+PCG32_PART_VALUES = 2_000_000
+
+
 def pcg32_uniforms(keys: Sequence[bytes], count: int) -> np.ndarray:
     """`Pcg32(initstate, initseq).uniforms(count)` for each node key (initstate and initseq
     its first two little-endian 64-bit words), all rows and bins at once: the LCG's k-th
@@ -97,8 +100,11 @@ def batch_uniforms(kind: str, seeds: Sequence[int], node_id: str, count: int) ->
     seeds at once, the PCG64 seeding step in Python integers, and one generator is re-pointed
     at each derived state (`tests/unit/test_random.py` checks the derivation against numpy's
     own classes)."""
-    if kind == "pcg32":
-        return pcg32_uniforms([_node_key(int(s), node_id) for s in seeds], count)
+    if kind == "pcg32":  # in parts: the LCG states of a part are rows × 2·count uint64s
+        keys = [_node_key(int(s), node_id) for s in seeds]
+        step = max(1, PCG32_PART_VALUES // max(1, 2 * count))
+        return np.concatenate([pcg32_uniforms(keys[i:i + step], count)
+                               for i in range(0, len(keys), step)] or [np.empty((0, count))])
     out = np.empty((len(seeds), count))
     small = [i for i, s in enumerate(seeds) if 0 <= int(s) < 1 << 128]
     if len(small) < len(seeds):  # rare: per seed, the plain way

@@ -169,3 +169,17 @@ def test_monte_carlo_rows_are_the_runs_of_those_seeds(tmp_path):
         with pytest.raises(FlowTimeError) as info:
             flowtime.monte_carlo("it-system", **bad)
         assert info.value.problems[0].loc == loc, bad
+
+
+def test_monte_carlo_in_several_batches_gives_the_same_arrays(monkeypatch):
+    import numpy as np
+
+    import flowtime
+    from flowtime.domain import batch
+
+    whole = flowtime.monte_carlo("supply-chain", samples=25, seed=3)
+    monkeypatch.setattr(batch, "BATCH_VALUES", 1)  # one sample a batch
+    parts = flowtime.monte_carlo("supply-chain", samples=25, seed=3)
+    assert set(parts) == set(whole)
+    for name in whole:
+        assert np.array_equal(parts[name], whole[name], equal_nan=True), name

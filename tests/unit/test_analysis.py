@@ -148,3 +148,28 @@ def test_samples_are_evaluated_as_one_batch_equal_to_one_run_per_seed(settings):
         assert list(measured.samples) == expected, metric
         assert len(set(expected)) > 1, metric  # the draws really differ between seeds
     assert batched.evaluations == 3 * samples
+
+
+def test_samples_beyond_one_batch_are_evaluated_in_several(monkeypatch):
+    """A batch is bounded in memory (batch.BATCH_VALUES): more samples run as several
+    batches, with the same answers as one."""
+    from flowtime.domain import batch
+
+    text = (TEMPLATES / "transit-classes.yaml").read_text()
+    whole = Study(parse_template(text), seed=3, samples=20).measure({}, "bus_queue", "max")
+    model = Study(parse_template(text)).model
+    per_sample = model.grid.bins * (len(model.plan.node_ids) + len(model.plan.class_ids()))
+    monkeypatch.setattr(batch, "BATCH_VALUES", 6 * per_sample)  # 6 samples a batch
+    calls = []
+    original = batch.evaluate_batch
+
+    def counting(model, seeds, *args, **kwargs):
+        calls.append(len(seeds))
+        return original(model, seeds, *args, **kwargs)
+
+    import flowtime.domain.analysis as analysis
+
+    monkeypatch.setattr(analysis, "evaluate_batch", counting)
+    parts = Study(parse_template(text), seed=3, samples=20).measure({}, "bus_queue", "max")
+    assert calls == [6, 6, 6, 2]
+    assert parts.samples == whole.samples

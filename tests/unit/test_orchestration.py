@@ -206,3 +206,30 @@ def test_the_batch_evaluation_is_observed_as_its_own_phase(shipped_source):
     assert all(r.created for r in results)
     assert seen.count(("evaluate_batch", "it-system", True)) == 1
     assert [n for n, _, _ in seen].count("evaluate") == 4  # each run still has its phases
+
+
+def test_a_batch_larger_than_its_memory_bound_is_evaluated_in_parts(shipped_source,
+                                                                     monkeypatch):
+    import flowtime.domain.orchestration as orchestration
+    from flowtime.domain import batch as batch_module
+    from flowtime.domain.templates import build_model
+
+    service, alone = _service(shipped_source), _service(shipped_source)
+
+    built = build_model(shipped_source.get("it-system"), {})
+    per_sample = built.grid.bins * (len(built.plan.node_ids) + len(built.plan.class_ids()))
+    monkeypatch.setattr(batch_module, "BATCH_VALUES", 7 * per_sample)
+    calls = []
+    original = orchestration.evaluate_batch
+    monkeypatch.setattr(orchestration, "evaluate_batch",
+                        lambda m, seeds, *a, **k: calls.append(len(seeds)) or original(
+                            m, seeds, *a, **k))
+    requests = [RunRequest("it-system", deterministic_run_id=True, seed=s) for s in range(30)]
+    results = service.create_runs(requests)
+    assert calls == [7, 7, 7, 7, 2]
+    for got, request in zip(results, requests, strict=True):
+        single = alone.create_run(request)
+        run_id = got.record.run_id
+        assert run_id == single.record.run_id
+        for path in service.store.list_files(run_id):
+            assert service.store.read(run_id, path) == alone.store.read(run_id, path), path

@@ -94,3 +94,14 @@ def test_pmf_sampling_is_the_inverse_cdf(probabilities: list[float], draws: list
         expected.append(values[k])
     got = sample_pmf(values, probabilities, np.asarray(draws, dtype=float))
     assert got.tolist() == expected
+
+
+def test_pcg32_batches_are_drawn_in_bounded_parts(monkeypatch):
+    from flowtime.domain import random as random_module
+
+    seeds = list(range(9))
+    whole = batch_uniforms("pcg32", seeds, "n", 25)
+    monkeypatch.setattr(random_module, "PCG32_PART_VALUES", 100)  # 2 seeds a part
+    parts = batch_uniforms("pcg32", seeds, "n", 25)
+    np.testing.assert_array_equal(parts, whole)
+    assert batch_uniforms("pcg32", [], "n", 5).shape == (0, 5)
