@@ -194,10 +194,11 @@ def monte_carlo(template: str, params: Mapping[str, Any] | None = None, samples:
     >>> mc["spikes"].shape
     (200, 12)
     """
-    from flowtime.domain.batch import chunks, evaluate_batch, samples_per_batch
+    from flowtime.domain.analysis_service import StudySource
+    from flowtime.domain.batch import evaluate_batches
     from flowtime.domain.errors import Problem, invalid
     from flowtime.domain.orchestration import MAX_SEED
-    from flowtime.domain.templates import build_model, parse_template, template_id_from
+    from flowtime.domain.templates import build_model
     from flowtime.domain.validation import output_series
 
     if not 1 <= samples <= 1_000_000:
@@ -206,12 +207,8 @@ def monte_carlo(template: str, params: Mapping[str, Any] | None = None, samples:
         raise invalid([Problem("seed", f"must be 0…{MAX_SEED - samples}, got {seed}")])
     if pmf_mode not in ("sample", "expected"):
         raise invalid([Problem("pmfMode", f"must be sample or expected, got {pmf_mode!r}")])
-    template_id, text, name = _template_source(template)
-    if text is not None:
-        parsed = parse_template(text, loc="template", default_id=template_id_from(name or ""))
-    else:
-        assert template_id is not None
-        parsed = _container(None).templates().get(template_id)
+    template_id, text, _ = _template_source(template)
+    parsed = _container(None).analysis().template(StudySource(template_id, text, {}))
     model = build_model(parsed, dict(params or {}))
     outputs = output_series(model.definition, model.plan.node_ids)
     wanted = list(series) if series is not None else outputs
@@ -225,10 +222,9 @@ def monte_carlo(template: str, params: Mapping[str, Any] | None = None, samples:
                                f"{len(wanted)} series is more than {MAX_MONTE_CARLO_VALUES:,} "
                                "values in memory: ask for fewer series or samples, or run a "
                                "sweep (runs are written one by one)")])
-    seeds = [seed + i for i in range(samples)]
     parts: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
-    for chunk in chunks(seeds, samples_per_batch(model)):  # each batch within its bound
-        values = evaluate_batch(model, chunk, pmf_mode=pmf_mode)
+    for values in evaluate_batches(model, [seed + i for i in range(samples)],
+                                   pmf_mode=pmf_mode):  # each batch within its memory bound
         for name in wanted:
             parts[name].append(values[name])
     return {name: np.concatenate(rows) for name, rows in parts.items()}

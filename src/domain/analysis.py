@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from flowtime.domain.batch import chunks, evaluate_batch, samples_per_batch
+from flowtime.domain.batch import evaluate_batches
 from flowtime.domain.classes import normalised
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
@@ -193,8 +193,7 @@ class Study:
         self.evaluations += self.samples
         self.last_model = model
         seeds = [self.seed + i for i in range(self.samples)]
-        for part in chunks(seeds, samples_per_batch(model)):
-            yield evaluate_batch(model, part, overrides, pmf_mode=self.pmf_mode, shares=shares)
+        yield from evaluate_batches(model, seeds, overrides, self.pmf_mode, shares)
 
     def _inputs(self, settings: Mapping[str, float]
                 ) -> tuple[Model, dict[str, np.ndarray], dict[str, float]]:

@@ -12,7 +12,7 @@ Series that do not depend on any draw stay one row and are broadcast at the end.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -31,8 +31,15 @@ def samples_per_batch(model: Model) -> int:
     return max(1, BATCH_VALUES // (model.grid.bins * max(series, 1)))
 
 
-def chunks(seeds: Sequence[int], size: int) -> list[Sequence[int]]:
-    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
+def evaluate_batches(model: Model, seeds: Sequence[int],
+                     overrides: dict[str, np.ndarray] | None = None, pmf_mode: str = "sample",
+                     shares: dict[str, float] | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """`evaluate_batch` over `seeds` in consecutive parts of at most `samples_per_batch`
+    seeds, so memory stays bounded whatever the number of samples."""
+    size = samples_per_batch(model)
+    for start in range(0, len(seeds), size):
+        yield evaluate_batch(model, seeds[start:start + size], overrides, pmf_mode=pmf_mode,
+                             shares=shares)
 
 
 def evaluate_batch(model: Model, seeds: Sequence[int], overrides: dict[str, np.ndarray] | None

@@ -187,8 +187,10 @@ class RunOrchestrationService:
         return results
 
     def _evaluate_batch(self, requests: Sequence[RunRequest]) -> _Batch | None:
-        """The series of every request that shares one model and differs in its seed, from
-        one batch evaluation; None when the requests do not qualify (they then run alone)."""
+        """The batch that serves requests sharing one model and differing in their seed;
+        None when the requests do not qualify (they then run alone). Nothing is evaluated
+        here: `create_run` asks the batch for a seed only once it knows the run is not
+        reused, and the batch evaluates that seed with the next ones."""
         first = requests[0] if requests else None
         if (first is None or len(requests) < 2 or first.mode != "simulation"
                 or any(r.seed is None or r.dry_run or r.mode != first.mode
@@ -200,18 +202,7 @@ class RunOrchestrationService:
             model = build_model(template, dict(first.parameters))
         except FlowTimeError:
             return None  # each request reports its own error
-        inputs = TelemetryInputs.empty()
-        seeds = []
-        for request in requests:
-            assert request.seed is not None
-            scenario_hash = _scenario_hash(template, model, request.mode, request.seed, inputs,
-                                           request.pmf_mode)
-            reused = (request.deterministic_run_id and request.run_id is None
-                      and self.store.exists(deterministic_run_id(scenario_hash)))
-            if not reused:
-                seeds.append(request.seed)
-        if len(seeds) < 2:
-            return None
+        seeds = [int(request.seed) for request in requests if request.seed is not None]
 
         def evaluate(part: list[int]) -> dict[str, np.ndarray] | None:
             ctx = RunContext(template_id=template.id, mode=first.mode)

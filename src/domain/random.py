@@ -106,8 +106,7 @@ def batch_uniforms(kind: str, seeds: Sequence[int], node_id: str, count: int) ->
         return np.concatenate([pcg32_uniforms(keys[i:i + step], count)
                                for i in range(0, len(keys), step)] or [np.empty((0, count))])
     out = np.empty((len(seeds), count))
-    small = [i for i, s in enumerate(seeds) if 0 <= int(s) < 1 << 128]
-    if len(small) < len(seeds):  # rare: per seed, the plain way
+    if not all(0 <= int(s) < 1 << 128 for s in seeds):  # rare: per seed, the plain way
         for i, seed in enumerate(seeds):
             out[i] = node_uniforms(kind, int(seed), node_id, count)
         return out

@@ -167,9 +167,7 @@ def test_samples_beyond_one_batch_are_evaluated_in_several(monkeypatch):
         calls.append(len(seeds))
         return original(model, seeds, *args, **kwargs)
 
-    import flowtime.domain.analysis as analysis
-
-    monkeypatch.setattr(analysis, "evaluate_batch", counting)
+    monkeypatch.setattr(batch, "evaluate_batch", counting)
     parts = Study(parse_template(text), seed=3, samples=20).measure({}, "bus_queue", "max")
     assert calls == [6, 6, 6, 2]
     assert parts.samples == whole.samples

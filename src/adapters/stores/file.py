@@ -96,7 +96,7 @@ def _write_file(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path | str) -> None:
+def _fsync_path(path: Path | str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -131,7 +131,7 @@ def _fsync_all(paths: Iterable[Path | str]) -> None:
             from concurrent.futures import ThreadPoolExecutor
 
             _fsync_pool = ThreadPoolExecutor(16, thread_name_prefix="flowtime-fsync")
-    for _ in _fsync_pool.map(_fsync_dir, paths):  # re-raises the first failure
+    for _ in _fsync_pool.map(_fsync_path, paths):  # re-raises the first failure
         pass
 
 
@@ -289,7 +289,7 @@ class FileArtifactStore:
             except OSError as exc:
                 raise self._rename_error(exc, run_id) from exc
         if self.durable:
-            _fsync_dir(self.runs)
+            _fsync_path(self.runs)
 
     @staticmethod
     def _rename_error(exc: OSError, run_id: str) -> FlowTimeError:
