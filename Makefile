@@ -4,30 +4,59 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.test-installed-stamp
 PORT ?= 8080
-# -qq: errors only (pip warnings about this machine's index settings are not ours); setuptools
-# always announces an editable install, nothing for a user to act on.
-PIP_INSTALL := PYTHONWARNINGS=ignore::UserWarning:setuptools.command.editable_wheel \
-	$(PY) -m pip install -qq --disable-pip-version-check
+.PHONY: demo serve test lint bench clean venv test-deps lock test-latest
 
-.PHONY: demo serve test lint bench clean venv test-deps
+# Installs come from the lock files in requirements/ (exact versions with hashes, one set for
+# every platform): runtime.txt for what running needs, test.txt for the tests (every extra
+# included). uv installs them; it is itself installed from requirements/uv.txt by pip with
+# hash checking, so a fresh machine still needs only python3 and make. pyproject.toml keeps
+# the ranges that `pip install flowtime` users get; `make lock` re-resolves them.
+UV := $(VENV)/bin/uv
+UV_INSTALL := VIRTUAL_ENV=$(abspath $(VENV)) $(UV) pip install -q --python $(PY)
+LOCK_EXTRAS := --extra test --extra s3 --extra dask --extra fast --extra pandas --extra arrow \
+	--extra postgres --extra otlp
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes -q
 
-## What running needs (the main job): the package and its runtime dependencies.
-$(STAMP): pyproject.toml
-	@echo "setting up $(VENV) with flowtime and its runtime dependencies (first run only)…"
+$(UV):
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PIP_INSTALL) -e '.[fast]'
+	@PIP_CONSTRAINT= $(PY) -m pip install -qq --disable-pip-version-check --require-hashes -r requirements/uv.txt
+
+## What running needs (the main job): the package and its locked runtime dependencies.
+$(STAMP): pyproject.toml requirements/runtime.txt | $(UV)
+	@echo "setting up $(VENV) with flowtime and its runtime dependencies (first run only)…"
+	@$(UV_INSTALL) --require-hashes -r requirements/runtime.txt
+	@$(UV_INSTALL) --no-deps -e .
 	@touch $(STAMP)
 
-## What the tests need on top: test libraries, the S3 and Dask extras, system tools.
-$(TEST_STAMP): $(STAMP)
+## What the tests need on top: the locked test set (test libraries, every extra), system tools.
+$(TEST_STAMP): $(STAMP) requirements/test.txt
 	@echo "adding the test dependencies to $(VENV)…"
-	@$(PIP_INSTALL) -e '.[test,s3,dask,fast]'
+	@$(UV_INSTALL) --require-hashes -r requirements/test.txt
 	@touch $(TEST_STAMP)
 
 venv: $(STAMP)
 
 test-deps: $(TEST_STAMP)
 	@bash scripts/install-test-tools.sh
+
+## Re-resolve the locks from pyproject.toml's ranges (newest versions they allow).
+lock: | $(UV)
+	$(UV) pip compile pyproject.toml $(LOCK_EXTRAS) $(LOCK_FLAGS) --upgrade -o requirements/test.txt
+	$(UV) pip compile pyproject.toml --extra fast $(LOCK_FLAGS) -c requirements/test.txt \
+		-o requirements/runtime.txt
+	@echo "locks written: requirements/runtime.txt requirements/test.txt (review, run make test, commit)"
+
+## The suite against the newest versions pyproject.toml allows (drift found on purpose), in
+## a separate venv so the locked one stays as it is.
+LATEST := .venv-latest
+test-latest: | $(UV)
+	@test -x $(LATEST)/bin/python || python3 -m venv $(LATEST)
+	VIRTUAL_ENV=$(abspath $(LATEST)) $(UV) pip install -q --python $(LATEST)/bin/python --upgrade \
+		--refresh -e '.[test,s3,dask,fast,pandas,arrow,postgres,otlp]'
+	@bash scripts/install-test-tools.sh
+	$(LATEST)/bin/python -m pip list --format=freeze 2>/dev/null | grep -iE '^(msgspec|litestar|numpy)=' || true
+	$(LATEST)/bin/ruff check src tests benchmarks scripts
+	FLOWTIME_TEST_LATEST=1 $(LATEST)/bin/python -m pytest -q
 
 ## Run a shipped template in simulation mode and show where its bundle is.
 demo: $(STAMP)
@@ -52,4 +81,4 @@ bench: $(TEST_STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) build *.egg-info .pytest_cache .ruff_cache

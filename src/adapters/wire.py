@@ -279,6 +279,7 @@ class ProblemOut(msgspec.Struct, rename="camel", omit_defaults=True):
     errors: list[ProblemItem]
     error: str
     request_id: str | None = None
+    code: str | None = None  # a stable machine-readable reason where one is defined
 
 
 class SummaryOut(Wire):

@@ -353,10 +353,12 @@ def _overflow_targets(b: _Builder, nodes: list[TopologyNode], queues: dict[str, 
 def _queue(b: _Builder, i: int, tnode: TopologyNode, metrics: dict[str, str],
            admitted: str | None, overflow_sources: list[str]) -> None:
     sem, s, loc = tnode.semantics, snake(tnode.id), f"topology.nodes[{i}]"
-    if not sem.arrivals:
-        b.problem(f"{loc}.semantics.arrivals", f"is required for a {tnode.kind} node")
+    is_dlq = category(tnode.kind) == "dlq"
+    if not sem.arrivals and not (is_dlq and overflow_sources):
+        why = " (or WIP overflow sent into it)" if is_dlq else ""
+        b.problem(f"{loc}.semantics.arrivals", f"is required for a {tnode.kind} node{why}")
         return
-    if not (sem.served or sem.capacity):
+    if not (sem.served or sem.capacity or is_dlq):
         b.problem(f"{loc}.semantics", "a queue needs `served` or `capacity` (its outflow)")
         return
     name = sem.queue_name or (tnode.id if tnode.id in b.defined and not
@@ -370,17 +372,23 @@ def _queue(b: _Builder, i: int, tnode: TopologyNode, metrics: dict[str, str],
     ic = tnode.initial_condition
     if ic is not None and ic.queue_depth is not None:
         b.out.initial[name] = float(ic.queue_depth)
-    inflow = [_safe(_ref(admitted or sem.arrivals))]
+    # a DLQ fed only by overflow has no arrivals series of its own
+    inflow: list[Expr] = [_safe(_ref(admitted or sem.arrivals))] if (admitted or sem.arrivals) else []
     for source in overflow_sources:
         feed = f"{s}_inflow_from_{snake(source)}"
         inflow.append(_safe(_ref(b.add(feed, _ref(f"{snake(source)}_overflow"), "flow",
                                        tnode.id))))
     arrivals = _sum(inflow)
-    inflow_names = [admitted or sem.arrivals or "",
+    own = admitted or sem.arrivals
+    inflow_names = [*([own] if own else []),
                     *(f"{s}_inflow_from_{snake(source)}" for source in overflow_sources)]
+    if not own:  # a DLQ fed only by overflow: its arrivals are what overflows into it
+        metrics["arrivals"] = b.add(f"{s}_arrivals", arrivals, "flow", tnode.id)
     for series in (name, f"{s}_overflow", f"{s}_served"):
         b.out.mix[series] = inflow_names  # class shares follow the whole inflow
-    outflow = _ref(sem.served) if sem.served else _ref(capacity or sem.capacity or "")
+    # a DLQ without served or capacity holds what reaches it (outflow 0)
+    outflow: Expr = (_ref(sem.served) if sem.served else _ref(capacity or sem.capacity)
+                     if (capacity or sem.capacity) else Num(0.0))
     if tnode.dispatch_schedule is not None:
         outflow = _ref(b.add(f"{s}_gated_outflow", _gate(tnode, outflow), "flow", tnode.id))
     loss = _safe(_ref(sem.errors)) if sem.errors else Num(0.0)

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from flowtime.domain.compiler import EvaluationPlan
 
 SEMANTIC_FIELDS = ("arrivals", "served", "errors", "queue", "capacity", "external_demand")
+# A semantics role set to `none` maps no series (the same as null or leaving it out); a
+# series cannot be called `none`.
+NO_SERIES = "none"
+NO_SERIES_FIELDS = ("arrivals", "external_demand_alt", "served", "errors", "queue", "queue_depth",
+                    "capacity", "external_demand", "attempts", "failures", "retry_echo",
+                    "processing_time_ms_sum", "served_count", "exhausted_failures",
+                    "retry_budget_remaining", "max_attempts", "parallelism")
 
 
 T = TypeVar("T")
@@ -113,10 +120,15 @@ class Semantics(Struct):
     max_attempts: str | float | None = None  # a series id or a number
     parallelism: str | float | None = None  # a series id or a number
     aliases: dict[str, str] | None = None  # display names by metric
+    sla_min: float | None = None  # the reference's current templates put the SLA here
 
     def __post_init__(self) -> None:
         if self.external_demand is None and self.external_demand_alt is not None:
             self.external_demand = self.external_demand_alt  # the reference's spelling
+        for name in NO_SERIES_FIELDS:  # `none` (any case) means "no series", like null
+            value = getattr(self, name)
+            if isinstance(value, str) and value.strip().lower() == NO_SERIES:
+                setattr(self, name, None)
 
     @property
     def queue_name(self) -> str | None:
@@ -171,7 +183,10 @@ class TopologyNode(Struct):
 
     @property
     def sla(self) -> float | None:
-        return self.sla_minutes if self.sla_minutes is not None else self.sla_min
+        for value in (self.sla_minutes, self.sla_min, self.semantics.sla_min):
+            if value is not None:
+                return value
+        return None
 
 
 class ConstraintDef(Struct):

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.utils.scope.state import ScopeState
 
 from flowtime.adapters.wire import ProblemItem, ProblemOut
 from flowtime.domain.errors import ErrorKind, FlowTimeError
@@ -47,12 +48,12 @@ def request_id_of(request: Request[Any, Any, Any]) -> str | None:
 
 def problem_response(
     status: int, detail: str, errors: list[ProblemItem] | None = None,
-    request_id: str | None = None, headers: dict[str, str] | None = None,
+    request_id: str | None = None, headers: dict[str, str] | None = None, code: str | None = None,
 ) -> Response[ProblemOut]:
     title = TITLES.get(status, "Error")
     body = ProblemOut(
         type=f"https://flowtime.dev/problems/{status}", title=title, status=status,
-        detail=detail, errors=errors or [], error=detail, request_id=request_id,
+        detail=detail, errors=errors or [], error=detail, request_id=request_id, code=code,
     )
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
@@ -86,7 +87,31 @@ def _camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+def _bad_utf8_offset(request: Request[Any, Any, Any]) -> int | None:
+    """The first byte of the (already read) body that is not UTF-8, if any.
+
+    Whichever layer rejects the body first (the JSON decoder, with its own wording, or our
+    own check), the client gets one message of ours: this looks at the bytes themselves."""
+    body = ScopeState.from_scope(request.scope).body
+    if not isinstance(body, bytes | bytearray):
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
+
+
+def encoding_problem(request: Request[Any, Any, Any], offset: int) -> Response[Any]:
+    detail = f"request body is not valid UTF-8 (byte {offset})"
+    return problem_response(400, detail, [ProblemItem("body", detail)], request_id_of(request),
+                            code="invalid_encoding")
+
+
 def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    offset = _bad_utf8_offset(request)
+    if offset is not None:
+        return encoding_problem(request, offset)
     errors = []
     for item in exc.extra or []:
         if isinstance(item, dict):
@@ -102,6 +127,8 @@ def handle_validation(request: Request[Any, Any, Any], exc: ValidationException)
 
 def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    if status == 400 and (offset := _bad_utf8_offset(request)) is not None:
+        return encoding_problem(request, offset)
     detail = exc.detail or TITLES.get(status, "error")
     if status == 413:
         detail = "request body is too large"
@@ -118,8 +145,7 @@ def handle_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Res
 
 def handle_bad_encoding(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
     """JSON must be UTF-8; the decoder raises this for any other byte sequence."""
-    detail = f"request body is not valid UTF-8 (byte {exc.start})"
-    return problem_response(400, detail, [ProblemItem("body", detail)], request_id_of(request))
+    return encoding_problem(request, exc.start)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
