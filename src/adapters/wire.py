@@ -101,6 +101,8 @@ class WarningOut(Wire):
     severity: str
     node_id: str | None = None
     bins: list[int] | None = None
+    edge_ids: list[str] | None = None
+    value: float | None = None
 
 
 class SchemaRef(Wire):
@@ -315,7 +317,8 @@ def compare_out(c: Any) -> CompareOut:
 # -- conversions ------------------------------------------------------------------------
 def warning_out(w: RunWarning) -> WarningOut:
     return WarningOut(w.code, w.message, w.severity, w.node_id,
-                      list(w.bins) if w.bins is not None else None)
+                      list(w.bins) if w.bins is not None else None,
+                      list(w.edge_ids) if w.edge_ids is not None else None, w.value)
 
 
 def _grid_out(grid: GridSummary) -> GridOut:

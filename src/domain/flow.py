@@ -22,10 +22,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from flowtime.domain import derived
 from flowtime.domain.errors import Problem
 from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Num, Ref
 from flowtime.domain.grid import BIN_UNIT_MINUTES
-from flowtime.domain.model import BufferNode, Edge, ModelDef, RouterNode, TopologyNode
+from flowtime.domain.model import BufferNode, Edge, ModelDef, PmfNode, RouterNode, TopologyNode
+from flowtime.domain.runs import RunWarning
 
 QUEUE_KINDS = {"servicewithbuffer", "queue", "dlq"}
 KNOWN_KINDS = QUEUE_KINDS | {"service", "sink", "dependency", "router"}
@@ -114,6 +116,7 @@ class Component:
     aliases: dict[str, str] = field(default_factory=dict)
     timing: dict[str, str] = field(default_factory=dict)  # processingTimeMsSum, servedCount
     overflow: str | None = None  # the WIP-limit overflow series, when the node has a limit
+    kingman: str | None = None  # the Kingman G/G/1 wait series, when the node has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,7 @@ class FlowCompilation:
     # class mix it carries (queues: every inflow, overflow from other queues included)
     initial: dict[str, float] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[RunWarning] = field(default_factory=list)
 
     def ids(self) -> set[str]:
         return {s.node_id for s in self.series}
@@ -175,6 +179,7 @@ class _Builder:
     def __init__(self, model: ModelDef):
         self.model = model
         self.defined = {n.id for n in model.nodes}
+        self.pmfs = {n.id: n for n in model.nodes if isinstance(n, PmfNode)}
         self.out = FlowCompilation()
         grid = model.grid
         self.bin_ms = grid.bin_size * BIN_UNIT_MINUTES.get(grid.bin_unit, 1) * 60_000.0
@@ -187,6 +192,13 @@ class _Builder:
 
     def known(self, name: str) -> bool:
         return name in self.defined or name in self.out.ids()
+
+    def variation(self, series: str | None) -> float:
+        """σ/μ of the model node `series` when it is a PMF, else 0 (MODELING §4, Kingman)."""
+        node = self.pmfs.get(series or "")
+        if node is None:
+            return 0.0
+        return derived.coefficient_of_variation(node.pmf.values, node.pmf.probabilities)
 
     def problem(self, loc: str, msg: str) -> None:
         self.out.problems.append(Problem(loc, msg))
@@ -209,7 +221,7 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
             metrics["served"] = b.add(f"{snake(tnode.id)}_served", _sink_served(tnode),
                                       "flow", tnode.id)
         echo = _retry_echo(b, i, tnode)
-        _derived(b, tnode, metrics)
+        kingman = _derived(b, tnode, metrics)
         sem = tnode.semantics
         for metric, series in (("attempts", sem.attempts), ("failures", sem.failures),
                                ("retryEcho", echo), ("exhaustedFailures", sem.exhausted_failures),
@@ -224,7 +236,8 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
             id=tnode.id, kind=tnode.kind, category=category(tnode.kind),
             queue_like=tnode.id in queues, metrics=metrics, sla_minutes=tnode.sla,
             aliases=dict(sem.aliases or {}), timing=timing,
-            overflow=overflow if tnode.id in queues and b.known(overflow) else None))
+            overflow=overflow if tnode.id in queues and b.known(overflow) else None,
+            kingman=kingman))
     _edges(b)
     return b.out
 
@@ -269,6 +282,7 @@ def _edges(b: _Builder) -> None:
         target = components.get(edge.destination)
         arrivals = target.metrics.get("arrivals") if target is not None else None
         if source is not None and arrivals in routed.get(source, ()):
+            _weight_ignored(b, edge_id, source, arrivals, share)
             source, share = arrivals, 1.0  # the router's flow to this target
         multiplier = edge.multiplier if edge.multiplier is not None else 1.0
         series = None
@@ -277,6 +291,26 @@ def _edges(b: _Builder) -> None:
                            _mul(_safe(_ref(source)), Num(share * multiplier)), "flow", edge_id)
         b.out.edges.append(EdgeUse(edge_id, edge.origin, edge.destination, edge.type,
                                    edge.measure, edge.weight, multiplier, edge.lag or 0, series))
+
+
+def _weight_ignored(b: _Builder, edge_id: str, source: str, target: str, declared: float) -> None:
+    """MODELING §3 (turn 3): an edge leaving a router carries the routed flow; when its
+    declared weight share differs from the router's share for its target, say so."""
+    uses = [r for r in b.out.routes if r.source == source and r.target == target]
+    if any(r.classes for r in uses):
+        routed = "its class routes (" + ", ".join(
+            c for r in uses for c in (r.classes or ())) + ")"
+        share = None
+    else:
+        share = sum(r.share for r in uses)
+        routed = f"{share:.4g}"
+    if share is not None and abs(share - declared) <= 1e-9:
+        return
+    b.out.warnings.append(RunWarning(
+        "edge_weight_ignored",
+        f"edge '{edge_id}': its declared weight share {declared:.4g} is not used; it carries "
+        f"the router's flow to '{target}' (route share {routed})",
+        severity="info", edge_ids=(edge_id,), value=share))
 
 
 _METRIC_NAMES = {"arrivals": "arrivals", "served": "served", "errors": "errors",
@@ -525,27 +559,44 @@ def _retry_echo(b: _Builder, i: int, tnode: TopologyNode) -> str | None:
 
 # -- derived metrics -----------------------------------------------------------------------
 
-def _derived(b: _Builder, tnode: TopologyNode, metrics: dict[str, str]) -> None:
+def _derived(b: _Builder, tnode: TopologyNode, metrics: dict[str, str]) -> str | None:
+    """The derived series of one node (derived.py holds each metric's one definition);
+    returns its Kingman series when it has one."""
     s = snake(tnode.id)
     served, capacity, queue = metrics.get("served"), metrics.get("capacity"), metrics.get("queue")
+    utilization = None
     if served and capacity:
-        b.add(f"{s}_utilization", _div(_ref(served), _ref(capacity)), "derived", tnode.id)
+        utilization = b.add(f"{s}_utilization",
+                            derived.utilization_expr(_ref(served), _ref(capacity)),
+                            "derived", tnode.id)
     queue_time = service_time = None
     if queue and served:
-        queue_time = b.add(f"{s}_queue_time_ms", _mul(_div(_ref(queue), _ref(served)),
-                                                      Num(b.bin_ms)), "derived", tnode.id)
-        b.add(f"{s}_latency_min", _div(_ref(queue_time), Num(60_000.0)), "derived", tnode.id)
+        queue_time = b.add(f"{s}_queue_time_ms",
+                           derived.queue_time_ms_expr(_ref(queue), _ref(served), b.bin_ms),
+                           "derived", tnode.id)
+        b.add(f"{s}_latency_min", derived.latency_minutes_expr(_ref(queue_time)), "derived",
+              tnode.id)
     sem = tnode.semantics
     if sem.processing_time_ms_sum and sem.served_count:
-        service_time = b.add(f"{s}_service_time_ms", _div(_ref(sem.processing_time_ms_sum),
+        service_time = b.add(f"{s}_service_time_ms",
+                             derived.service_time_ms_expr(_ref(sem.processing_time_ms_sum),
                                                           _ref(sem.served_count)),
                              "derived", tnode.id)
     parts = [p for p in (queue_time, service_time) if p]
     if parts:
-        cycle = b.add(f"{s}_cycle_time_ms", _sum(_ref(p) for p in parts), "derived", tnode.id)
+        cycle = b.add(f"{s}_cycle_time_ms", derived.cycle_time_ms_expr([_ref(p) for p in parts]),
+                      "derived", tnode.id)
         if service_time:
-            b.add(f"{s}_flow_efficiency", _div(_ref(service_time), _ref(cycle)), "derived",
+            b.add(f"{s}_flow_efficiency",
+                  derived.flow_efficiency_expr(_ref(service_time), _ref(cycle)), "derived",
                   tnode.id)
+    if utilization and service_time:
+        ca = b.variation(metrics.get("arrivals"))
+        cs = b.variation(sem.processing_time_ms_sum)
+        return b.add(f"{s}_kingman_wq",
+                     derived.kingman_expr(_ref(utilization), _ref(service_time), ca, cs),
+                     "derived", tnode.id)
+    return None
 
 
 # -- routers -------------------------------------------------------------------------------

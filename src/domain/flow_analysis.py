@@ -1,9 +1,11 @@
 """Where a flow is held up, over a window of bins (MODELING §5 "Ours"; the reference lists
 these as planned and never built them). One sentence each:
 
-- `bottleneck`: a node whose queue grew over the window and whose mean utilization is the
-  highest among the growing queues on its path (the nodes its edges connect it to, up- and
-  downstream).
+- `bottleneck` (MODELING §5, turn 3): among the nodes that serve work (a capacity, or
+  served < arrivals; never a `dlq`, a `sink` or a node reached only by terminal edges) and
+  whose queue grew over the window (Q[last] − Q[first] > 0) or overflowed, the one with the
+  highest mean utilization on its path (the nodes its edges connect it to, up- and
+  downstream); ties: most overflow, then most growth. The message states its numbers.
 - `starved`: a node with capacity that received nothing in bins where a queue upstream of
   it (through throughput edges) held work.
 - `blocked`: a node whose WIP limit overflowed (work turned away or sent elsewhere).
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from flowtime.domain import derived
 from flowtime.domain.flow import Component, EdgeUse
 
 TOLERANCE = 1e-6
@@ -36,6 +39,7 @@ class NodeFlow:
     capacity: np.ndarray | None = None
     arrivals: np.ndarray | None = None
     overflow: np.ndarray | None = None
+    serves: bool = True  # False for a dlq, a sink, a node reached only by terminal edges
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +103,73 @@ def _mean_utilization(node: NodeFlow, window: slice,
                       clean: Callable[[np.ndarray], np.ndarray]) -> float | None:
     if node.served is None or node.capacity is None:
         return None
-    capacity = clean(node.capacity[window])
-    served = clean(node.served[window])
-    valid = capacity > 0
+    utilization = derived.utilization(clean(node.served[window]), clean(node.capacity[window]))
+    assert utilization is not None
+    valid = ~np.isnan(utilization)  # bins where the capacity is > 0
     if not valid.any():
         return None
-    return float((served[valid] / capacity[valid]).mean())
+    return float(utilization[valid].mean())
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A node that qualifies as a bottleneck over a window, with the numbers it is ranked by."""
+
+    utilization: float | None
+    overflow: float
+    first: float
+    last: float
+    bins: tuple[int, ...]
+
+    @property
+    def growth(self) -> float:
+        return self.last - self.first
+
+    @property
+    def rank(self) -> tuple[float, float, float]:
+        return (-1.0 if self.utilization is None else self.utilization, self.overflow,
+                self.growth)
+
+    def message(self, node_id: str, start: int, end: int, on_path: list[str]) -> str:
+        facts = []
+        if self.growth > TOLERANCE:
+            facts.append(f"its queue went from {self.first:g} to {self.last:g} "
+                         f"(+{self.growth:g})")
+        if self.overflow > TOLERANCE:
+            facts.append(f"{self.overflow:g} overflowed its WIP limit")
+        shown = "unknown" if self.utilization is None else f"{self.utilization:.2f}"
+        where = f" ({', '.join(on_path)})" if on_path else ""
+        return (f"{node_id}: over bins {start}–{end} " + " and ".join(facts)
+                + f" at {shown} mean utilization, the highest of the held-up nodes on its "
+                f"path{where}")
+
+
+def _candidate(node: NodeFlow, start: int, end: int,
+               clean: Callable[[np.ndarray], np.ndarray]) -> _Candidate | None:
+    """The node's numbers when it qualifies as a bottleneck over bins start..end."""
+    if not node.serves or (node.queue is None and node.overflow is None):
+        return None
+    window = slice(start, end + 1)
+    if node.capacity is None:  # no capacity: only a node that served less than it received
+        if node.served is None or node.arrivals is None:
+            return None
+        if clean(node.served[window]).sum() >= clean(node.arrivals[window]).sum() - TOLERANCE:
+            return None
+    first = last = 0.0
+    rises = np.zeros(end - start + 1, dtype=bool)
+    if node.queue is not None:
+        queue = clean(node.queue[window])
+        first, last = float(queue[0]), float(queue[-1])
+        rises[1:] = np.diff(queue) > TOLERANCE
+    overflow = 0.0
+    over = np.zeros_like(rises)
+    if node.overflow is not None:
+        spilled = clean(node.overflow[window])
+        overflow, over = float(spilled.sum()), spilled > TOLERANCE
+    if last - first <= TOLERANCE and overflow <= TOLERANCE:
+        return None
+    return _Candidate(_mean_utilization(node, window, clean), overflow, first, last,
+                      _first(rises | over, start))
 
 
 def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int,
@@ -114,30 +179,20 @@ def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int,
     _clean = _same if cleaned else _finite_or_zero
     window = slice(start, end + 1)
     found: list[Finding] = []
-    growing: dict[str, tuple[float, float, tuple[int, ...]]] = {}
+    qualifying: dict[str, _Candidate] = {}
     for node in nodes:
-        if node.queue is None:
+        candidate = _candidate(node, start, end, _clean)
+        if candidate is not None:
+            qualifying[node.id] = candidate
+    for node_id, candidate in qualifying.items():
+        rivals = [n for n in links.path.get(node_id, ()) if n in qualifying]
+        if any(qualifying[r].rank > candidate.rank for r in rivals):
             continue
-        queue = _clean(node.queue)
-        before = queue[start - 1] if start > 0 else 0.0
-        growth = float(queue[end] - before)
-        if growth > TOLERANCE:
-            rises = np.diff(np.concatenate(([before], queue[window]))) > TOLERANCE
-            utilization = _mean_utilization(node, window, _clean)
-            growing[node.id] = (-1.0 if utilization is None else utilization, growth,
-                                _first(rises, start))
-    for node_id, (utilization, growth, bins) in growing.items():
-        rivals = [n for n in links.path.get(node_id, ()) if n in growing]
-        if any(growing[r][0] > utilization for r in rivals):
-            continue
-        shown = f"{utilization:.2f}" if utilization >= 0 else "unknown"
         on_path = sorted(links.path.get(node_id, ()))
         found.append(Finding(
-            "bottleneck", node_id,
-            f"{node_id}: the queue grew by {growth:g} over the window at {shown} mean "
-            "utilization, the highest of the growing queues on its path"
-            + (f" ({', '.join(on_path)})" if on_path else ""),
-            bins, tuple(on_path), growth, utilization if utilization >= 0 else None, growth))
+            "bottleneck", node_id, candidate.message(node_id, start, end, on_path),
+            candidate.bins, tuple(on_path), candidate.growth,
+            candidate.utilization, candidate.growth))
     # which queues hold work in which bins, once per queue (not once per node downstream)
     working = {n.id: _clean(n.queue[window]) > TOLERANCE for n in nodes if n.queue is not None}
     holding = {node_id: bool(mask.any()) for node_id, mask in working.items()}
@@ -173,21 +228,39 @@ def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int,
     return found
 
 
+NOT_SERVING = {"dlq", "sink"}
+
+
+def terminal_nodes(edges: Iterable[EdgeUse | Any]) -> set[str]:
+    """Nodes every inbound edge of which is `terminal` (where work ends, not where it is
+    served)."""
+    inbound: dict[str, set[str]] = {}
+    for e in edges:
+        inbound.setdefault(e.destination, set()).add(e.type)
+    return {node for node, types in inbound.items() if types == {"terminal"}}
+
+
 def node_flow(node_id: str, metrics: Mapping[str, np.ndarray],
-              overflow: np.ndarray | None) -> NodeFlow:
+              overflow: np.ndarray | None, serves: bool = True) -> NodeFlow:
     """The rules' view of one node from its metric series (camelCase names, as in /state)."""
     return NodeFlow(node_id, queue=metrics.get("queue"), served=metrics.get("served"),
                     capacity=metrics.get("capacity"), arrivals=metrics.get("arrivals"),
-                    overflow=overflow)
+                    overflow=overflow, serves=serves)
 
 
-def node_flows(components: Iterable[Component],
+def serves_work(category: str, node_id: str, terminal: set[str]) -> bool:
+    return category not in NOT_SERVING and node_id not in terminal
+
+
+def node_flows(components: Iterable[Component], edges: Iterable[EdgeUse],
                series: Callable[[str], np.ndarray | None]) -> list[NodeFlow]:
     """The rules' view of compiled topology nodes; `series` looks a series up by name."""
     flows = []
+    terminal = terminal_nodes(edges)
     for c in components:
         metrics = {k: v for k, name in c.metrics.items() if (v := series(name)) is not None}
-        flows.append(node_flow(c.id, metrics, series(c.overflow) if c.overflow else None))
+        flows.append(node_flow(c.id, metrics, series(c.overflow) if c.overflow else None,
+                               serves_work(c.category, c.id, terminal)))
     return flows
 
 

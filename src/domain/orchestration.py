@@ -439,7 +439,8 @@ def _scenario_hash(
 def run_analysis(plan: EvaluationPlan, values: dict[str, np.ndarray], bins: int
                  ) -> AnalysisJson | None:
     """The run's bottlenecks over all its bins (flow_analysis rules); None without any."""
-    findings = analyse(node_flows(plan.components, values.get), throughput_links(plan.edges),
+    findings = analyse(node_flows(plan.components, plan.edges, values.get),
+                       throughput_links(plan.edges),
                        0, bins - 1)
     bottlenecks = [BottleneckJson(node_id=f.node_id, bins=list(f.bins),
                                   queue_growth=float(f.growth or 0.0),

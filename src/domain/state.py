@@ -25,12 +25,15 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from flowtime.domain import derived
 from flowtime.domain.flow import category
 from flowtime.domain.flow_analysis import (
     Links,
     NodeFlow,
     analyse,
     node_flow,
+    serves_work,
+    terminal_nodes,
     throughput_links,
 )
 from flowtime.domain.grid import TimeGrid, format_utc
@@ -271,6 +274,7 @@ class NodeView:
     aliases: dict[str, str] = field(default_factory=dict)
     classes: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # class -> metrics
     overflow: np.ndarray | None = None  # WIP-limit overflow, when the node has a limit
+    kingman: np.ndarray | None = None  # the bundle's Kingman wait series, when it has one
 
     @property
     def category(self) -> str:
@@ -337,9 +341,11 @@ class RunView:
     def flows(self) -> tuple[list[NodeFlow], Links]:
         """The flow-analysis view of the nodes and their throughput links, built once."""
         if not self._flows:  # from the series cleaned once (NaN/±inf as 0): analyse(cleaned)
+            terminal = terminal_nodes(self.edges)
             nodes = [node_flow(n.id, self.window_inputs(n).clean,
                                None if n.overflow is None
-                               else np.where(np.isfinite(n.overflow), n.overflow, 0.0))
+                               else np.where(np.isfinite(n.overflow), n.overflow, 0.0),
+                               serves_work(n.category, n.id, terminal))
                      for n in self.nodes]
             self._flows.extend([nodes, throughput_links(self.edges)])
         return self._flows[0], self._flows[1]
@@ -418,15 +424,6 @@ def state_numbers(series: np.ndarray) -> list[float | None]:
     return [_finite(v) for v in series.tolist()]
 
 
-def _ratio(num: np.ndarray | None, den: np.ndarray | None, positive: bool) -> np.ndarray | None:
-    if num is None or den is None:
-        return None
-    valid = den > 0 if positive else den != 0
-    out = np.full(num.shape, np.nan)
-    np.divide(num, den, out=out, where=valid)
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class DerivedSeries:
     """Derived metrics of one node over every bin (NaN where undefined); None: not
@@ -437,35 +434,37 @@ class DerivedSeries:
     throughput_ratio: np.ndarray | None
     service_time_ms: np.ndarray | None = None
     retry_tax: np.ndarray | None = None
+    kingman_wait_ms: np.ndarray | None = None
 
     def named(self) -> list[tuple[str, np.ndarray | None]]:
         """(series name in /state_window, values)."""
         return [("utilization", self.utilization), ("latencyMinutes", self.latency_minutes),
                 ("throughputRatio", self.throughput_ratio), ("serviceTimeMs", self.service_time_ms),
-                ("retryTax", self.retry_tax)]
+                ("retryTax", self.retry_tax), ("kingmanWaitMs", self.kingman_wait_ms)]
 
 
 def derived_series(node: NodeView, bin_minutes: int) -> DerivedSeries:
+    """The node's derived metrics by their one definition (derived.py), NaN where undefined."""
     m = node.metrics
-    served, queue = m.get("served"), m.get("queue")
-    latency = None
-    if queue is not None and served is not None:
-        ratio = _ratio(queue, served, positive=True)
-        latency = None if ratio is None else ratio * bin_minutes
-    retry_tax = None
+    served = m.get("served")
+    latency = derived.latency_minutes(
+        derived.queue_time_ms(m.get("queue"), served, bin_minutes * derived.MS_PER_MINUTE))
     attempts = m.get("attempts")
     if attempts is None and served is not None and m.get("failures") is not None:
         attempts = served + m["failures"]  # MODELING §1.5: attempts default to served + failures
-    if attempts is not None and served is not None:
-        taxed = _ratio(attempts - served, attempts, positive=True)
-        retry_tax = None if taxed is None else np.clip(taxed, 0.0, 1.0)
+    utilization = derived.utilization(served, m.get("capacity"))
+    kingman = None
+    if node.kingman is not None and utilization is not None:
+        # the bundle's series (one definition, derived.kingman_expr); null where ρ ∉ (0, 1)
+        kingman = np.where((utilization > 0) & (utilization < 1), node.kingman, np.nan)
     return DerivedSeries(
-        utilization=_ratio(served, m.get("capacity"), positive=True),
+        utilization=utilization,
         latency_minutes=latency,
-        throughput_ratio=_ratio(served, m.get("arrivals"), positive=False),
-        service_time_ms=_ratio(node.timing.get("processingTimeMsSum"),
-                               node.timing.get("servedCount"), positive=True),
-        retry_tax=retry_tax,
+        throughput_ratio=derived.throughput_ratio(served, m.get("arrivals")),
+        service_time_ms=derived.service_time_ms(node.timing.get("processingTimeMsSum"),
+                                                node.timing.get("servedCount")),
+        retry_tax=derived.retry_tax(attempts, served),
+        kingman_wait_ms=kingman,
     )
 
 
@@ -478,34 +477,37 @@ def class_metrics(metrics: dict[str, np.ndarray], service_time: np.ndarray | Non
     serviceTimeMs (the node's: classes share a service time unless timing is per class),
     cycleTimeMs = queue + service time (either alone), flowEfficiency = service / cycle."""
     out = {k: metrics[k] for k in CLASS_METRICS if k in metrics}
-    queue_time = None
-    if "queue" in metrics and "served" in metrics:
-        ratio = _ratio(metrics["queue"], metrics["served"], positive=True)
-        queue_time = None if ratio is None else ratio * bin_ms
-    parts = [p for p in (queue_time, service_time) if p is not None]
+    queue_time = derived.queue_time_ms(metrics.get("queue"), metrics.get("served"), bin_ms)
     if queue_time is not None:
         out["queueTimeMs"] = queue_time
     if service_time is not None:
         out["serviceTimeMs"] = service_time
-    if parts:
-        cycle = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+    cycle = derived.cycle_time_ms(queue_time, service_time)
+    if cycle is not None:
         out["cycleTimeMs"] = cycle
-        if service_time is not None:
-            ratio = _ratio(service_time, cycle, positive=True)
-            if ratio is not None:
-                out["flowEfficiency"] = ratio
+        efficiency = derived.flow_efficiency(service_time, cycle)
+        if efficiency is not None:
+            out["flowEfficiency"] = efficiency
     return out
 
 
+QUEUE_COLOURED = {"queue", "servicewithbuffer"}
+
+
 def colour(node: NodeView, utilization: float | None, latency: float | None) -> str:
-    """Queues by latency against their SLA, DLQs `dlq`, everything else by utilization."""
+    """MODELING §4 (turn 3): a `dlq` is `dlq`; a queue-like node (`queue`,
+    `serviceWithBuffer`) with an SLA > 0 by its latency against the SLA; a `queue` without
+    one is gray; everything else (a `serviceWithBuffer` without an SLA included) by
+    utilization."""
     if node.category == "dlq":
         return "dlq"
-    if node.category == "queue":
-        if latency is None or not _positive(node.sla_minutes):
+    if node.category in QUEUE_COLOURED and _positive(node.sla_minutes):
+        if latency is None:
             return "gray"
         ratio = latency / node.sla_minutes
         return "green" if ratio <= 1.0 else "yellow" if ratio <= 1.5 else "red"
+    if node.category == "queue":
+        return "gray"
     if utilization is None:
         return "gray"
     return "green" if utilization < 0.7 else "yellow" if utilization < 0.9 else "red"

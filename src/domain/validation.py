@@ -72,6 +72,7 @@ def validate_and_plan(model: ModelDef) -> ValidationResult:
     problems.extend(parse_problems)
     flow = compile_flow(model)
     problems.extend(flow.problems)
+    warnings.extend(flow.warnings)
     series = [*positions, *(s.node_id for s in flow.series)]
     _check_references(model, asts, positions, series, flow.initial, problems)
     _check_topology(model, series, problems, warnings)
@@ -255,6 +256,11 @@ def _check_topology(
                        problems)
     _unique_ids([c.id for c in topology.constraints], "topology.constraints", "constraint",
                 problems)
+    for k, constraint in enumerate(topology.constraints):
+        capacity = constraint.semantics.served
+        if capacity is not None and capacity not in names:
+            problems.add(f"topology.constraints[{k}].semantics.served",
+                         f"unknown series '{capacity}'{_suggest(capacity, known)}")
     for i, tnode in enumerate(topology.nodes):
         for field, series in tnode.semantics.all_series():
             if series not in names:

@@ -17,7 +17,7 @@ LINE = (Path(__file__).resolve().parents[2] / "templates" / "assembly-line.yaml"
 def findings(parameters: dict | None = None, start: int = 0, end: int = 11):
     model = build_model(parse_template(LINE), parameters or {})
     values = evaluate_model(model, seed=1)
-    return analyse(node_flows(model.plan.components, values.get),
+    return analyse(node_flows(model.plan.components, model.plan.edges, values.get),
                    throughput_links(model.plan.edges), start, end)
 
 
@@ -26,8 +26,12 @@ def test_the_slow_middle_stage_is_the_bottleneck_blocked_and_starves_the_next():
     assert sorted(found) == [("blocked", "Weld"), ("bottleneck", "Weld"), ("starved", "Paint")]
     # Weld gets 40/h and releases a batch of 70 on odd hours into a buffer of 60:
     # Q = 40, 10, 50, 20, 60, 30, 60 (+10 over), 30, 60 (+10), 30, 60 (+10), 30
+    # MODELING §5 (turn 3): growth is Q[last] − Q[first] = 30 − 40 = −10, but Weld
+    # overflowed (30 in all), so it qualifies; its bins are where the queue rose (2, 4, 6, 8,
+    # 10) or overflowed (6, 8, 10), the first five
     bottleneck = found[("bottleneck", "Weld")]
-    assert bottleneck.growth == 30 and bottleneck.bins == (0, 2, 4, 6, 8)
+    assert bottleneck.growth == -10 and bottleneck.bins == (2, 4, 6, 8, 10)
+    assert "30 overflowed" in bottleneck.message and "(+" not in bottleneck.message
     assert bottleneck.utilization == 0.5  # 70 of 70 on dispatch hours, 0 between
     assert bottleneck.nodes == ("Cut", "Done", "Paint")
     blocked = found[("blocked", "Weld")]
@@ -38,9 +42,11 @@ def test_the_slow_middle_stage_is_the_bottleneck_blocked_and_starves_the_next():
 
 
 def test_a_window_sees_only_its_own_bins():
-    # bins 7..9: Weld goes 30 → 60 → 30 from 60 before: no growth, one overflow (bin 8)
+    # bins 7..9: Weld goes 30 → 60 → 30: no growth, one overflow of 10 (bin 8), which
+    # still makes it the bottleneck of the window
     found = {(f.code, f.node_id): f for f in findings(start=7, end=9)}
-    assert sorted(found) == [("blocked", "Weld"), ("starved", "Paint")]
+    assert sorted(found) == [("blocked", "Weld"), ("bottleneck", "Weld"), ("starved", "Paint")]
+    assert found[("bottleneck", "Weld")].bins == (8,)
     assert found[("blocked", "Weld")].bins == (8,)
     assert found[("starved", "Paint")].bins == (8,)
 

@@ -441,11 +441,15 @@ def test_queue_like_nodes_need_arrivals_and_an_outflow():
         topology:
           nodes:
             - {id: A, kind: queue, semantics: {served: a}}
-            - {id: B, kind: dlq, semantics: {arrivals: a}}
+            - {id: B, kind: serviceWithBuffer, semantics: {arrivals: a}}
+            - {id: C, kind: dlq}
         """))
     assert "topology.nodes[0].semantics.arrivals: is required for a queue node" in found
     assert "topology.nodes[1].semantics: a queue needs `served` or `capacity` (its outflow)" \
         in found
+    # a DLQ needs arrivals or overflow sent into it; it needs no outflow (it keeps its work)
+    assert ("topology.nodes[2].semantics.arrivals: is required for a dlq node (or WIP "
+            "overflow sent into it)") in found
 
 
 def _reference_queue(arrivals, served, limits, initial):

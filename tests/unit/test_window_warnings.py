@@ -23,11 +23,18 @@ def codes(run_view: RunView, start: int = 0, end: int | None = None) -> list[str
 
 
 def test_a_queue_growing_three_bins_in_a_row():
-    # the queue also ends above where it started (0), so it is this lone node's bottleneck
-    assert codes(view({"queue": [1, 2, 3, 2], "served": [5, 5, 5, 5]})) == [
+    # Q 1 → 2 (growth Q[last] − Q[first] = 1) with capacity 10: this lone node's bottleneck
+    cap = [10, 10, 10, 10]
+    assert codes(view({"queue": [1, 2, 3, 2], "served": [5, 5, 5, 5], "capacity": cap})) == [
         "backlog_growth_streak", "bottleneck"]
-    assert codes(view({"queue": [1, 2, 1, 2], "served": [5, 5, 5, 5]})) == ["bottleneck"]
-    assert codes(view({"queue": [1, 2, 1, 1], "served": [5, 5, 5, 5]}), 1, 3) == []
+    assert codes(view({"queue": [1, 2, 1, 2], "served": [5, 5, 5, 5], "capacity": cap})) == [
+        "bottleneck"]
+    assert codes(view({"queue": [1, 2, 1, 1], "served": [5, 5, 5, 5], "capacity": cap}),
+                 1, 3) == []
+    # without a capacity (and served not below arrivals) the node serves no work it could
+    # be held up on: the streak is reported, never a bottleneck
+    assert codes(view({"queue": [1, 2, 3, 2], "served": [5, 5, 5, 5]})) == [
+        "backlog_growth_streak"]
 
 
 def test_overload_age_risk_and_non_stationary_arrivals():
