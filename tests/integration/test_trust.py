@@ -55,7 +55,8 @@ def test_a_service_with_buffer_inside_its_sla_is_not_red(client, in_semantics, o
 def test_a_queue_that_ends_below_where_it_started_is_not_growth():
     # Q 5 → 4 → 6 → 2: Q[last] − Q[first] = −3, no overflow: not a bottleneck, and no
     # message may say it "grew by 2" (the old rule measured from 0 before the window)
-    node = NodeFlow("Q", queue=np.array([5.0, 4.0, 6.0, 2.0]), served=np.full(4, 4.0), capacity=np.full(4, 4.0),
+    node = NodeFlow("Q", queue=np.array([5.0, 4.0, 6.0, 2.0]), served=np.full(4, 4.0),
+                    capacity=np.full(4, 4.0),
                     arrivals=np.array([4.0, 3.0, 6.0, 0.0]))
     assert analyse([node], Links.of([]), 0, 3) == []
 
