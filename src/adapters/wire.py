@@ -304,6 +304,8 @@ class CompareOut(Wire):
     differing_parameters: list[str]
     series: list[SeriesCompareOut]
     only_in: dict[str, list[str]]  # run id -> series the other runs do not have
+    settings: dict[str, dict[str, Any]]  # seed | rng | pmfMode -> run id -> value
+    differing_settings: list[str]
 
 
 def compare_out(c: Any) -> CompareOut:
@@ -311,7 +313,7 @@ def compare_out(c: Any) -> CompareOut:
         c.runs, c.parameters, c.differing_parameters,
         [SeriesCompareOut(s.id, s.differs, {k: SummaryOut(v.mean, v.max, v.p95, v.last)
                                             for k, v in s.summaries.items()}, s.values)
-         for s in c.series], c.only_in)
+         for s in c.series], c.only_in, c.settings, c.differing_settings)
 
 
 # -- conversions ------------------------------------------------------------------------

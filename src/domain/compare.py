@@ -5,7 +5,7 @@ aligned on the common grid."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ import numpy as np
 from flowtime.domain.errors import Problem, invalid
 
 MAX_RUNS = 5
+SETTINGS = (("seed", "seed"), ("rng", "rng_kind"), ("pmfMode", "pmf_mode"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +51,18 @@ class Comparison:
     differing_parameters: list[str]
     series: list[SeriesComparison]
     only_in: dict[str, list[str]]  # run id -> series no other run has
+    # how each run drew its random numbers: seed, rng, pmfMode -> run id -> value
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    differing_settings: list[str] = field(default_factory=list)
 
 
 def check_ids(ids: list[str]) -> list[str]:
     """2–5 run ids as given (a repeated id is compared once)."""
-    given = [i.strip() for i in ids if i.strip()]
+    given = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
     if not 2 <= len(given) <= MAX_RUNS:
-        raise invalid([Problem("ids", f"give 2 to {MAX_RUNS} run ids, comma-separated "
-                               f"(got {len(given)})")])
-    return list(dict.fromkeys(given))
+        raise invalid([Problem("ids", f"give 2 to {MAX_RUNS} different run ids, "
+                               f"comma-separated (got {len(given)} different)")])
+    return given
 
 
 def compare(runs: list[tuple[Any, dict[str, np.ndarray]]], with_values: bool = True,
@@ -86,8 +90,13 @@ def compare(runs: list[tuple[Any, dict[str, np.ndarray]]], with_values: bool = T
             name, differs, {k: summarise(v) for k, v in aligned.items()},
             {k: [_number(x) for x in v.tolist()] for k, v in aligned.items()}
             if with_values else None))
+    settings = {name: {r.run_id: getattr(r, attribute) for r, _ in runs}
+                 for name, attribute in SETTINGS}
+    differing_settings = [n for n, by_run in settings.items()
+                          if len({repr(v) for v in by_run.values()}) > 1]
     only_in = {r.run_id: sorted(set(s) - set.union(*(set(o) for q, o in runs if q is not r)))
                for r, s in runs}
     return Comparison([{"runId": r.run_id, "templateId": r.template_id,
                         "createdUtc": r.created_utc, "bins": r.grid.bins} for r, _ in runs],
-                      parameters, differing, series, {k: v for k, v in only_in.items() if v})
+                      parameters, differing, series, {k: v for k, v in only_in.items() if v},
+                      settings, differing_settings)

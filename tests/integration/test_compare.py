@@ -80,3 +80,28 @@ def test_tags_on_create_patch_and_filter(client, tmp_path, monkeypatch):
     assert [i["runId"] for i in json.loads(out.output)["items"]] == [first]
     tagged = CliRunner().invoke(cli, ["runs", "tag", second, "stage=review", "team="])
     assert json.loads(tagged.output) == {"stage": "review"}
+
+
+def test_runs_that_differ_only_in_seed_or_pmf_mode_say_so(client, tmp_path, monkeypatch):
+    made = [client.post("/v1/runs", json={"templateId": "it-system", "options": options}).json()
+            for options in ({"seed": 1}, {"seed": 2}, {"seed": 1, "pmfMode": "expected"})]
+    a, b, c = (m["metadata"]["runId"] for m in made)
+    body = client.get("/v1/runs/compare", params={"ids": f"{a},{b}"}).json()
+    assert body["differingParameters"] == []
+    assert body["differingSettings"] == ["seed"]
+    assert body["settings"]["seed"] == {a: 1, b: 2}
+    assert body["settings"]["pmfMode"] == {a: "sample", b: "sample"}
+    modes = client.get("/v1/runs/compare", params={"ids": f"{a},{c}"}).json()
+    assert modes["differingSettings"] == ["pmfMode"]
+    assert modes["settings"]["pmfMode"] == {a: "sample", c: "expected"}
+    monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path))
+    text = CliRunner().invoke(cli, ["runs", "compare", a, b])
+    assert "(seed)\t1\t2" in text.output
+
+
+def test_the_same_run_twice_is_a_400_not_a_500(client):
+    run_id = _run(client, 38)
+    response = client.get("/v1/runs/compare", params={"ids": f"{run_id},{run_id}"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["loc"] == "ids"
+    assert "different" in response.json()["detail"]

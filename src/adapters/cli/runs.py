@@ -231,7 +231,10 @@ def compare_runs(run_ids: tuple[str, ...], only: str | None, show_all: bool,
 
     print_table(["parameter", *ids],
                 [[name, *(cell(result.parameters[name].get(i)) for i in ids)]
-                 for name in result.differing_parameters], caption="parameters that differ")
+                 for name in result.differing_parameters]
+                + [[f"({name})", *(cell(result.settings[name].get(i)) for i in ids)]
+                   for name in result.differing_settings],
+                caption="parameters and settings that differ")
     rows = []
     for s in result.series:
         if not (s.differs or show_all):

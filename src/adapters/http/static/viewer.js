@@ -386,7 +386,9 @@ async function comparePage() {
   const head = el("tr", {}, el("th", {}, "parameter"), ...runIds.map((id) =>
     el("th", {}, el("a", { href: "/runs/" + encodeURIComponent(id) }, id))));
   const rows = body.differingParameters.map((name) => el("tr", { "data-param": name },
-    el("td", {}, name), ...runIds.map((id) => el("td", {}, fmt(body.parameters[name][id])))));
+    el("td", {}, name), ...runIds.map((id) => el("td", {}, fmt(body.parameters[name][id])))))
+    .concat((body.differingSettings || []).map((name) => el("tr", { "data-setting": name },
+      el("td", {}, "(" + name + ")"), ...runIds.map((id) => el("td", {}, fmt(body.settings[name][id]))))));
   document.getElementById("param-diff").append(el("thead", {}, head), el("tbody", {}, ...rows));
   const select = document.getElementById("cmp-series");
   const differing = body.series.filter((s) => s.differs);
