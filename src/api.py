@@ -241,16 +241,19 @@ def sweep(template: str, grid: Mapping[str, list[Any]] | None = None,
     """A parameter grid and/or Monte Carlo seeds, as `flowtime sweep` (summary as a dict)."""
     import threading
 
+    from flowtime.domain.analysis_service import StudySource
     from flowtime.domain.errors import invalid
-    from flowtime.domain.sweeps import SweepRequest, check_parameters
+    from flowtime.domain.sweeps import SweepRequest, check_parameters, inline_sweep
 
     container = _container(store)
-    template_id, _, _ = _template_source(template)
-    if template_id is None:
-        raise ValueError("sweeps run catalogue templates: pass a template id")
-    definitions = container.templates().get(template_id).parameters
-    request = SweepRequest(template_id, grid=dict(grid or {}), parameters=dict(params or {}),
-                           samples=samples, seed=seed)
+    template_id, text, _ = _template_source(template)
+    parsed = container.analysis().template(StudySource(template_id, text, {}))
+    definitions = parsed.parameters
+    request = SweepRequest(template_id or "", grid=dict(grid or {}),
+                           parameters=dict(params or {}), samples=samples, seed=seed,
+                           template_text=text)
+    if text is not None:
+        request = inline_sweep(request, parsed)
     problems = check_parameters(request, definitions)
     if problems:
         raise invalid(problems)

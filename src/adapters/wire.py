@@ -79,19 +79,24 @@ class CreateRunBody(Wire, forbid_unknown_fields=True):
 
 
 class SweepBody(Wire, forbid_unknown_fields=True):
-    template_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    """`templateId` names a catalogue template, or `template` carries one as YAML text."""
+
+    template_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     mode: Mode = "simulation"
     grid: dict[str, Annotated[list[Any], msgspec.Meta(min_length=1)]] = {}
     parameters: dict[str, Any] = {}
     samples: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
     seed: Annotated[int, msgspec.Meta(gt=-1, le=2**62 - 1)] | None = None
     pmf_mode: Literal["sample", "expected"] = "sample"
+    template: Annotated[str, msgspec.Meta(
+        min_length=1, description="The template's YAML text (instead of templateId)")] | None = None
 
     def to_domain(self) -> Any:
         from flowtime.domain.sweeps import SweepRequest
 
-        return SweepRequest(self.template_id, self.mode, dict(self.grid), dict(self.parameters),
-                            self.samples, self.seed, self.pmf_mode)
+        return SweepRequest(self.template_id or "", self.mode, dict(self.grid),
+                            dict(self.parameters), self.samples, self.seed, self.pmf_mode,
+                            template_text=self.template)
 
 
 # -- responses --------------------------------------------------------------------------

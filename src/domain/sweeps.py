@@ -13,7 +13,7 @@ import itertools
 import secrets
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -32,7 +32,7 @@ from flowtime.domain.codec import (
 )
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.grid import format_utc, parse_utc
-from flowtime.domain.hashing import canonical_json, sha256_canonical
+from flowtime.domain.hashing import canonical_json, sha256_bytes, sha256_canonical
 from flowtime.domain.model import ParameterDef
 from flowtime.domain.parameters import check_value, resolve_parameters
 from flowtime.domain.runs import MODES, RunRequest
@@ -56,6 +56,9 @@ class SweepRequest:
     samples: int | None = None
     seed: int | None = None  # base seed for samples: seed, seed + 1, …
     pmf_mode: str = "sample"  # passed to every run
+    # an inline template (a file's or a request's YAML text) instead of a catalogue entry;
+    # `template_id` then names it (its metadata id, or "inline")
+    template_text: str | None = None
 
     @property
     def sweep_id(self) -> str:
@@ -64,6 +67,8 @@ class SweepRequest:
             "parameters": self.parameters, "samples": self.samples, "seed": self.seed}
         if self.pmf_mode != "sample":
             identity["pmfMode"] = self.pmf_mode
+        if self.template_text is not None:
+            identity["templateText"] = sha256_bytes(self.template_text.encode("utf-8"))
         return "sweep_" + sha256_canonical(identity).removeprefix("sha256:")[:16]
 
 
@@ -86,10 +91,16 @@ class RunOutcome:
     series: dict[str, list[float]] = field(default_factory=dict)  # only for Monte Carlo
 
 
+def inline_sweep(request: SweepRequest, template: Any) -> SweepRequest:
+    """The request for an inline template, named by the template's id (its metadata id, or
+    `inline`) so listings and records say what was swept."""
+    return replace(request, template_id=template.metadata.id or "inline")
+
+
 def check_sweep(request: SweepRequest) -> list[Problem]:
     problems: list[Problem] = []
-    if not request.template_id:
-        problems.append(Problem("templateId", "is required"))
+    if not request.template_id and request.template_text is None:
+        problems.append(Problem("templateId", "is required (or `template`, the YAML text)"))
     if request.mode not in MODES:
         problems.append(Problem("mode", "must be simulation or telemetry"))
     for name, values in request.grid.items():
@@ -154,13 +165,16 @@ def expand(request: SweepRequest) -> list[SweepPoint]:
     seeds: list[int | None] = ([base_seed + i for i in range(request.samples)]
                                if request.samples else [request.seed])
     points = []
+    inline = request.template_text is not None
     for c, combo in enumerate(combos):
         parameters = {**request.parameters, **dict(zip(names, combo, strict=True))}
         for seed in seeds:
             points.append(SweepPoint(len(points), c, RunRequest(
-                template_id=request.template_id, mode=request.mode, parameters=parameters,
-                deterministic_run_id=True, seed=seed, pmf_mode=request.pmf_mode,
-                sweep_id=request.sweep_id)))
+                template_id=None if inline else request.template_id, mode=request.mode,
+                parameters=parameters, deterministic_run_id=True, seed=seed,
+                pmf_mode=request.pmf_mode, sweep_id=request.sweep_id,
+                template_text=request.template_text,
+                template_name=request.template_id if inline else None)))
     return points
 
 

@@ -78,8 +78,10 @@ def test_flow_findings_in_the_window_and_on_the_run(client):
     assert created.status_code == 201, created.text
     run_id = created.json()["metadata"]["runId"]
     run = client.get(f"/v1/runs/{run_id}").json()
+    # MODELING §5 (turn 3): Q 40 … 30, so queueGrowth = Q[last] − Q[first] = −10; Weld
+    # qualifies by its overflow; bins where the queue rose or overflowed
     assert run["analysis"]["bottlenecks"] == [{
-        "nodeId": "Weld", "bins": [0, 2, 4, 6, 8], "queueGrowth": 30.0,
+        "nodeId": "Weld", "bins": [2, 4, 6, 8, 10], "queueGrowth": -10.0,
         "meanUtilization": 0.5, "path": ["Cut", "Done", "Paint"]}]
     window = client.get(f"/v1/runs/{run_id}/state_window",
                         params={"startBin": 0, "endBin": 11}).json()

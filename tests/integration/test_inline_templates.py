@@ -259,3 +259,36 @@ def test_pmf_mode_expected_over_http_and_the_cli(client, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "cli" / "runs" / "pmf" / "series" / "d@D@DEFAULT.csv").read_text() == \
         "t,value\n0,23\n1,23\n2,23\n"
+
+
+def test_sweeps_take_a_template_as_text_or_a_file(client, tmp_path, monkeypatch):
+    import time
+
+    import flowtime
+
+    # HTTP: `template` instead of `templateId`; the sweep is named by the template's id
+    accepted = client.post("/v1/sweeps", json={"template": TEMPLATE, "grid": {"cap": [10, 20]}})
+    assert accepted.status_code == 202, accepted.text
+    location = accepted.headers["location"]
+    deadline = time.monotonic() + 60
+    while (body := client.get(location).json())["status"] != "succeeded":
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+    assert body["templateId"] == "buffered" and body["progress"]["created"] == 2
+    both = client.post("/v1/sweeps", json={"template": TEMPLATE, "templateId": "it-system"})
+    assert both.status_code == 400
+    # an unknown parameter is refused before anything starts, located
+    bad = client.post("/v1/sweeps", json={"template": TEMPLATE, "grid": {"nope": [1]}})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["loc"] == "grid.nope"
+
+    # CLI --file and the library take a file too, into the same store: the points exist
+    path = tmp_path / "buffered.yaml"
+    path.write_text(TEMPLATE)
+    monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["sweep", "--file", str(path), "--grid", "cap=10,20",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["progress"]["reused"] == 2 and summary["templateId"] == "buffered"
+    again = flowtime.sweep(str(path), grid={"cap": [10, 20, 30]}, store=str(tmp_path))
+    assert again["progress"]["reused"] == 2 and again["progress"]["created"] == 1

@@ -21,7 +21,9 @@ def _grid_values(text: str) -> list[Any]:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--template-id", help="The template to sweep (required to start a sweep).")
+@click.option("--template-id", help="The template to sweep (or --file).")
+@click.option("--file", "template_file", type=click.Path(exists=True, dir_okay=False),
+              help="Sweep a template or model file instead of a catalogue template.")
 @click.option("--mode", type=click.Choice(["simulation", "telemetry"]), default="simulation",
               show_default=True)
 @click.option("--grid", "grids", multiple=True, metavar="NAME=V1,V2,…",
@@ -41,7 +43,8 @@ def _grid_values(text: str) -> list[Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep summary as JSON.")
 @click.pass_context
 @report_errors
-def sweep(ctx: click.Context, template_id: str | None, mode: str, grids: tuple[str, ...],
+def sweep(ctx: click.Context, template_id: str | None, template_file: str | None, mode: str,
+          grids: tuple[str, ...],
           params: tuple[str, ...],
           samples: int | None, seed: int | None, pmf_mode: str, executor: str | None,
           scheduler: str | None,
@@ -53,21 +56,28 @@ def sweep(ctx: click.Context, template_id: str | None, mode: str, grids: tuple[s
     stops one, whichever process (a server replica, another shell) drives it."""
     if ctx.invoked_subcommand is not None:
         return
-    if template_id is None:
-        raise click.UsageError("Missing option '--template-id'.")
+    if (template_id is None) == (template_file is None):
+        raise click.UsageError("give --template-id or --file (one of the two).")
     import threading
 
     from flowtime.adapters.cli.context import print_json
     from flowtime.container import Settings, build_container
+    from flowtime.domain.analysis_service import StudySource
     from flowtime.domain.errors import invalid
     from flowtime.domain.parameters import parse_cli_value
-    from flowtime.domain.sweeps import SweepRequest, check_parameters
+    from flowtime.domain.sweeps import SweepRequest, check_parameters, inline_sweep
 
     settings = Settings.from_env(store_url=store, templates_url=templates_url,
                                  executor=executor or ("dask" if scheduler else None),
                                  dask_scheduler=scheduler, sweep_workers=workers)
     container = build_container(settings)
-    definitions = {p.name: p for p in container.templates().get(template_id).parameters}
+    source = None
+    if template_file is not None:
+        from pathlib import Path
+
+        source = Path(template_file).read_bytes().decode("utf-8", "replace")
+    template = container.analysis().template(StudySource(template_id, source))
+    definitions = {p.name: p for p in template.parameters}
     grid: dict[str, list[Any]] = {}
     for item in grids:
         name, sep, text = item.partition("=")
@@ -80,7 +90,10 @@ def sweep(ctx: click.Context, template_id: str | None, mode: str, grids: tuple[s
     for item in params:
         name, _, text = item.partition("=")
         fixed[name] = parse_cli_value(definitions.get(name), text)
-    request = SweepRequest(template_id, mode, grid, fixed, samples, seed, pmf_mode)
+    request = SweepRequest(template_id or "", mode, grid, fixed, samples, seed, pmf_mode,
+                           template_text=source)
+    if source is not None:
+        request = inline_sweep(request, template)
     found = check_parameters(request, list(definitions.values()))
     if found:
         raise invalid(found, "invalid sweep")  # exit 2, before any worker starts

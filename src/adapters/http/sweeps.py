@@ -21,8 +21,9 @@ from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidat
 
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import SweepBody
+from flowtime.domain.analysis_service import StudySource
 from flowtime.domain.codec import SweepJson, SweepListItemJson
-from flowtime.domain.errors import FlowTimeError, invalid
+from flowtime.domain.errors import FlowTimeError, Problem, invalid
 from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.runs import MAX_PAGE
 from flowtime.domain.sweeps import (
@@ -31,6 +32,7 @@ from flowtime.domain.sweeps import (
     check_parameters,
     check_size,
     check_sweep,
+    inline_sweep,
 )
 
 
@@ -126,7 +128,12 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
             raise invalid(found, "invalid sweep")
         container = request.app.state.container
         check_size(sweep, container.settings().max_sweep_points)
-        template = await offload(container.templates().get, sweep.template_id)  # unknown: 404
+        if sweep.template_id and sweep.template_text is not None:
+            raise invalid([Problem("template", "give templateId or template, not both")])
+        template = await offload(container.analysis().template,
+                                 StudySource(sweep.template_id or None, sweep.template_text))
+        if sweep.template_text is not None:
+            sweep = inline_sweep(sweep, template)
         await offload(container.store().check)  # the store is down: 503 now, not a lost sweep
         found = check_parameters(sweep, template.parameters)
         if found:
