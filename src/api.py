@@ -6,7 +6,7 @@ a `Client` for a running server with the same methods (docs/python.md).
 >>> run = flowtime.run("assembly-line", params={"weldEvery": 1, "weldBatch": 38}, store=store)
 >>> run.template_id, run.parameters["weldBatch"]
 ('assembly-line', 38)
->>> run.series(["weld_queue"], as_frame=False)["weld_queue"][:4]  # grows by 40 − 38 an hour
+>>> run.arrays(["weld_queue"])["weld_queue"][:4]  # grows by 40 − 38 an hour
 array([2., 4., 6., 8.])
 >>> flowtime.open_run(run.run_id, store=store).warnings
 []
@@ -97,22 +97,14 @@ class Run:
     def bottlenecks(self) -> list[dict[str, Any]]:
         return list((self._record.get("analysis") or {}).get("bottlenecks") or [])
 
-    def series(self, ids: Iterable[str] | None = None, classes: bool = False,
-               as_frame: bool | None = None) -> Any:
-        """The run's series: a DataFrame indexed by bin start time (pandas installed and
-        `as_frame` not False; with `classes`, indexed by time and class), else a dict of
-        numpy arrays (with `classes`, plus a `class` array)."""
-        table = self._reader.table(classes)
-        wanted = list(ids) if ids is not None else list(table["series"])
-        missing = [i for i in wanted if i not in table["series"]]
-        if missing:
-            raise KeyError(f"no series {', '.join(missing)} in run {self.run_id}")
-        frame = _has_pandas() if as_frame is None else as_frame
-        if not frame:
-            out = {i: np.asarray(table["series"][i], dtype=np.float64) for i in wanted}
-            if classes:
-                out["class"] = np.asarray(table["class"])
-            return out
+    def series(self, ids: Iterable[str] | None = None, classes: bool = False) -> Any:
+        """The run's series as a pandas DataFrame indexed by bin start time (with `classes`,
+        by time and class). Needs pandas (`pip install 'flowtime[pandas]'`); `arrays()`
+        gives the same columns as numpy arrays without it."""
+        if not _has_pandas():
+            raise ImportError("Run.series() returns a pandas DataFrame: install the extra "
+                              "with `pip install 'flowtime[pandas]'`, or use Run.arrays()")
+        table, wanted = self._table(ids, classes)
         import pandas as pd
 
         index: Any = pd.DatetimeIndex(pd.to_datetime(table["time"], utc=True), name="time")
@@ -120,6 +112,24 @@ class Run:
             index = pd.MultiIndex.from_arrays([index, table["class"]], names=["time", "class"])
         return pd.DataFrame({i: np.asarray(table["series"][i], dtype=np.float64)
                              for i in wanted}, index=index)
+
+    def arrays(self, ids: Iterable[str] | None = None, classes: bool = False
+               ) -> dict[str, np.ndarray]:
+        """The run's series as numpy arrays by series id (no pandas needed); with `classes`,
+        one row per bin and class plus a `class` array."""
+        table, wanted = self._table(ids, classes)
+        out = {i: np.asarray(table["series"][i], dtype=np.float64) for i in wanted}
+        if classes:
+            out["class"] = np.asarray(table["class"])
+        return out
+
+    def _table(self, ids: Iterable[str] | None, classes: bool) -> tuple[dict[str, Any], list[str]]:
+        table = self._reader.table(classes)
+        wanted = list(ids) if ids is not None else list(table["series"])
+        missing = [i for i in wanted if i not in table["series"]]
+        if missing:
+            raise KeyError(f"no series {', '.join(missing)} in run {self.run_id}")
+        return table, wanted
 
     def state(self, bin_index: int) -> dict[str, Any]:
         """The `/state` snapshot of one bin."""

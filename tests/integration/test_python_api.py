@@ -37,7 +37,7 @@ def test_run_series_frame_state_and_reopen(tmp_path):
     assert run.state(0)["nodes"][1]["id"] == "Weld"
     assert run.state_window(0, 2)["window"]["binCount"] == 3
     again = flowtime.open_run(run.run_id, store=store)
-    assert again.series(as_frame=False)["weld_queue"].tolist() == frame["weld_queue"].tolist()
+    assert again.arrays()["weld_queue"].tolist() == frame["weld_queue"].tolist()
     with pytest.raises(KeyError):
         run.series(["nope"])
 
@@ -155,7 +155,7 @@ def test_monte_carlo_rows_are_the_runs_of_those_seeds(tmp_path):
     store = "file://" + str(tmp_path)
     for i in (0, 13, 29):
         stored = flowtime.run("it-system", params={"billingCapacity": 45}, seed=7 + i,
-                              store=store).series(as_frame=False)
+                              store=store).arrays()
         assert set(stored) == set(mc)
         for name, values in stored.items():
             assert np.array_equal(mc[name][i], values), (name, i)
@@ -183,3 +183,23 @@ def test_monte_carlo_in_several_batches_gives_the_same_arrays(monkeypatch):
     assert set(parts) == set(whole)
     for name in whole:
         assert np.array_equal(parts[name], whole[name], equal_nan=True), name
+
+
+def test_series_without_pandas_names_the_extra(tmp_path, monkeypatch):
+    import builtins
+
+    import flowtime
+
+    run = flowtime.run("assembly-line", store="file://" + str(tmp_path))
+    real_import = builtins.__import__
+
+    def no_pandas(name, *args, **kwargs):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("No module named 'pandas'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    with pytest.raises(ImportError, match=r"flowtime\[pandas\]"):
+        run.series()
+    # Weld takes 40 an hour and releases 70 on odd hours: Q = 40, 10, …
+    assert run.arrays(["weld_queue"])["weld_queue"][:2].tolist() == [40.0, 10.0]
