@@ -64,6 +64,17 @@ def series_id(node_id: str, class_id: str = DEFAULT_CLASS) -> str:
     return f"{node_id}@{node_id.upper()}@{class_id}"
 
 
+def series_label(sid: str) -> str:
+    """The name people read for a series id: `x@X@DEFAULT` → `x`, `x@X@cls` → `x@cls`."""
+    name, sep, rest = sid.partition("@")
+    if not sep:
+        return sid
+    _, sep, class_id = rest.partition("@")
+    if not sep:
+        return sid
+    return name if class_id == DEFAULT_CLASS else f"{name}@{class_id}"
+
+
 def series_path(node_id: str, class_id: str = DEFAULT_CLASS) -> str:
     return f"series/{series_id(node_id, class_id)}.csv"
 

@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from flowtime.domain.bundle import DEFAULT_CLASS, series_label
 from flowtime.domain.codec import SeriesIndexJson, SweepJson
 from flowtime.domain.grid import TimeGrid
 from flowtime.domain.hashing import canonical_json
-
-DEFAULT_CLASS = "DEFAULT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +76,8 @@ AGGREGATES = ("mean", "max", "sum", "last")
 def sweep_table(summary: SweepJson) -> RecordTable:
     """One row per sweep point: `index`, `runId`, `status`, `seed`, one `param.<name>` column
     per parameter (scalars typed; arrays as JSON text), and `<series>.<aggregate>` columns
-    (mean, max, sum, last) for every series the points reported."""
+    (mean, max, sum, last) for every series the points reported, named as people read them
+    (`queue.mean`; a class series `queue@<class>.mean`)."""
     runs = summary.runs
     names = list(dict.fromkeys(name for run in runs for name in run.parameters))
     series = list(dict.fromkeys(s for run in runs for s in (run.aggregates or {})))
@@ -91,6 +91,6 @@ def sweep_table(summary: SweepJson) -> RecordTable:
         columns[f"param.{name}"] = values
     for name in series:
         for aggregate in AGGREGATES:
-            columns[f"{name}.{aggregate}"] = [
+            columns[f"{series_label(name)}.{aggregate}"] = [
                 (run.aggregates or {}).get(name, {}).get(aggregate) for run in runs]
     return RecordTable(columns)

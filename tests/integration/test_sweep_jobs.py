@@ -165,7 +165,11 @@ def test_a_sweep_exports_as_one_table_with_a_column_per_parameter(tmp_path, temp
     first = summary.runs[0]
     series = container.queries().series(first.run_id).by_series_id()
     name = next(iter(first.aggregates))
-    assert table.column(f"{name}.mean").to_pylist()[0] == float(series[name].mean())
+    assert name.endswith("@DEFAULT")
+    # columns by the series' name (docs/python.md: `<series>.mean`), not its bundle id
+    label = name.split("@")[0]
+    assert table.column(f"{label}.mean").to_pylist()[0] == float(series[name].mean())
+    assert not [c for c in table.column_names if "@DEFAULT" in c]
     # DuckDB queries the file directly
     found = duckdb.sql(f"SELECT runId FROM '{out}' WHERE \"param.billingCapacity\" = 45 "
                        "AND \"param.errorRate\" = 0.1").fetchall()
