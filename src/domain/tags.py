@@ -11,7 +11,7 @@ from typing import Any
 
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
 
-TAG_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+TAG_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # fullmatch: no trailing newline
 MAX_TAGS = 50
 MAX_VALUE = 256
 RECORD_KIND = "tags"
@@ -26,7 +26,7 @@ def check_tags(tags: Mapping[str, Any], loc: str = "tags", allow_delete: bool = 
     problems = []
     checked: dict[str, str | None] = {}
     for key, value in tags.items():
-        if not isinstance(key, str) or not TAG_KEY.match(key):
+        if not isinstance(key, str) or not TAG_KEY.fullmatch(key):
             problems.append(Problem(f"{loc}.{key}", "tag keys use letters, digits, '_', '.' "
                                     "and '-' (at most 64)"))
         elif value is None and allow_delete:

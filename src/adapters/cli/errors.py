@@ -48,7 +48,7 @@ def report_errors(func: F) -> F:
                                                     for p in exc.problems]}), err=True)
                 sys.exit(EXIT_CODES.get(exc.kind.value, EXIT_FAILURE))
             click.echo(f"error: {exc.detail}", err=True)
-            if len(exc.problems) > 1 or (exc.problems and str(exc.problems[0]) not in exc.detail):
+            if len(exc.problems) > 1 or (exc.problems and exc.problems[0].msg not in exc.detail):
                 for problem in exc.problems:
                     click.echo(f"  {problem}", err=True)
             sys.exit(EXIT_CODES.get(exc.kind.value, EXIT_FAILURE))

@@ -107,9 +107,12 @@ def _brief(parameters: dict[str, object], width: int = 48) -> str:
 @click.argument("run_id")
 @click.option("--store", help=STORE_HELP)
 @server_option
+@click.option("--json", "as_json", is_flag=True, help="The GET /v1/runs/{runId} body as JSON.")
 @report_errors
-def show_run(run_id: str, store: str | None, server: str | None) -> None:
-    """Show a run (the same JSON body as GET /v1/runs/{runId})."""
+def show_run(run_id: str, store: str | None, server: str | None, as_json: bool) -> None:
+    """Show a run: what made it, its grid, warnings and findings (`--json`: the HTTP body)."""
+    import msgspec
+
     from flowtime.adapters.cli.context import container_for, print_json
     from flowtime.adapters.wire import record_response
 
@@ -119,21 +122,74 @@ def show_run(run_id: str, store: str | None, server: str | None) -> None:
 
         from flowtime.adapters.cli.remote import call
 
-        print_json(call(remote, "GET", f"/v1/runs/{quote(run_id, safe='')}")[1])
+        body = call(remote, "GET", f"/v1/runs/{quote(run_id, safe='')}")[1]
+    else:
+        body = msgspec.to_builtins(record_response(container_for(store).queries().get_run(run_id)))
+    if as_json:
+        print_json(body)
         return
-    print_json(record_response(container_for(store).queries().get_run(run_id)))
+    _print_run(body)
+
+
+def _print_run(body: dict[str, Any]) -> None:
+    meta, scenario = body.get("metadata") or {}, body.get("scenario") or {}
+    grid = body.get("grid") or {}
+    lines = [("run id", meta.get("runId")),
+             ("template", f"{meta.get('templateId')} {meta.get('templateVersion', '')}".strip()),
+             ("mode", meta.get("mode")), ("created", meta.get("createdUtc")),
+             ("grid", f"{grid.get('bins')} bins of {grid.get('binSize')} {grid.get('binUnit')}"
+              f" from {grid.get('startTimeUtc')}" if grid else None),
+             ("seed", scenario.get("seed")), ("rng", scenario.get("rng")),
+             ("pmf mode", scenario.get("pmfMode")),
+             ("parameters", _brief(scenario.get("parameters") or {}, 200)),
+             ("tags", " ".join(f"{k}={v}" for k, v in (body.get("tags") or {}).items())),
+             ("sweep", body.get("sweepId")),
+             ("location", (meta.get("storage") or {}).get("modelPath"))]
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        if value not in (None, ""):
+            click.echo(f"{key.ljust(width)}  {value}")
+    for b in (body.get("analysis") or {}).get("bottlenecks") or []:
+        click.echo(f"bottleneck  {b['nodeId']} (mean utilization {b.get('meanUtilization')}, "
+                   f"queue growth {b.get('queueGrowth')}, bins {b.get('bins')})")
+    warnings = body.get("warnings") or []
+    click.echo(f"warnings    {len(warnings)}")
+    for w in warnings:
+        click.echo(f"  [{w['severity']}] {w['code']}: {w['message']}")
 
 
 @runs.command("state")
 @click.argument("run_id")
 @click.option("--bin", "bin_index", type=int, required=True, help="Bin index (0-based).")
 @click.option("--store", help=STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="The GET …/state body as JSON.")
 @report_errors
-def run_state(run_id: str, bin_index: int, store: str | None) -> None:
-    """Time-travel snapshot of every topology node at one bin."""
-    from flowtime.adapters.cli.context import container_for, print_json
+def run_state(run_id: str, bin_index: int, store: str | None, as_json: bool) -> None:
+    """Time-travel snapshot of every topology node at one bin (a table; `--json`: the body)."""
+    import msgspec
 
-    print_json(container_for(store).queries().state(run_id, bin_index))
+    from flowtime.adapters.cli.context import container_for, print_json, print_table
+
+    state = container_for(store).queries().state(run_id, bin_index)
+    if as_json:
+        print_json(state)
+        return
+    body = msgspec.to_builtins(state)
+
+    def cell(value: object) -> str:
+        return "—" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+
+    rows = []
+    for node in body["nodes"]:
+        m, d = node.get("metrics") or {}, node.get("derived") or {}
+        rows.append([node["id"], node["kind"], str(d.get("color")),
+                     *(cell(m.get(k)) for k in ("arrivals", "served", "queue", "capacity")),
+                     cell(d.get("utilization")), cell(d.get("latencyMinutes"))])
+    bin_info = body.get("bin") or {}
+    print_table(["node", "kind", "colour", "arrivals", "served", "queue", "capacity",
+                 "utilization", "latency min"], rows,
+                caption=f"bin {bin_info.get('index', bin_index)} "
+                        f"({bin_info.get('startUtc', '')})".rstrip(" ()"))
 
 
 @runs.command("verify")
@@ -190,7 +246,7 @@ def delete_run(run_id: str, store: str | None) -> None:
 
 @runs.command("tag")
 @click.argument("run_id")
-@click.argument("changes", nargs=-1, required=True, metavar="KEY=VALUE|KEY=")
+@click.argument("changes", nargs=-1, required=True, metavar="KEY=VALUE|KEY:VALUE|KEY=")
 @click.option("--store", help=STORE_HELP)
 @report_errors
 def tag_run(run_id: str, changes: tuple[str, ...], store: str | None) -> None:
@@ -198,11 +254,11 @@ def tag_run(run_id: str, changes: tuple[str, ...], store: str | None) -> None:
     from flowtime.adapters.cli.context import container_for, print_json
 
     updates: dict[str, str | None] = {}
-    for item in changes:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.UsageError(f"expected KEY=VALUE, got {item!r}")
-        updates[key] = value or None
+    for item in changes:  # KEY=VALUE or KEY:VALUE, as the --tag filters take them
+        cut = min((i for i in (item.find("="), item.find(":")) if i >= 0), default=-1)
+        if cut <= 0:
+            raise click.UsageError(f"expected KEY=VALUE (or KEY:VALUE), got {item!r}")
+        updates[item[:cut]] = item[cut + 1:] or None
     print_json(container_for(store).queries().tag_run(run_id, updates))
 
 
