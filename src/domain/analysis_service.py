@@ -61,14 +61,15 @@ class AnalysisService:
         self.clock = clock
 
     # -- saved results (`analyses/<id>/result.json`) -------------------------------------
-    def save(self, kind: str, request: dict[str, Any], result: dict[str, Any]) -> str:
+    def save(self, kind: str, request: dict[str, Any], result: dict[str, Any],
+             template_name: str | None = None) -> str:
         """Keep a result; the id follows from the question, so asking again replaces it."""
         assert self.store is not None and self.clock is not None
         analysis_id = "analysis_" + sha256_canonical(
             {"kind": kind, "request": request}).removeprefix("sha256:")[:16]
         record = {"id": analysis_id, "kind": kind,
                   "createdUtc": format_utc(self.clock.now().replace(microsecond=0)),
-                  "request": request, "result": result}
+                  "request": request, "result": result, "templateName": template_name}
         self.store.write_record(RECORD_KIND, analysis_id, json.dumps(record).encode("utf-8"))
         return analysis_id
 
@@ -84,7 +85,8 @@ class AnalysisService:
             request = record.get("request") or {}
             items.append({"id": analysis_id, "kind": record.get("kind"),
                           "createdUtc": record.get("createdUtc"),
-                          "templateId": request.get("templateId"),
+                          "templateId": request.get("templateId")
+                          or record.get("templateName") or "inline",
                           "metric": request.get("metric")})
         return sorted(items, key=lambda i: str(i.get("createdUtc")), reverse=True)
 

@@ -95,8 +95,63 @@ def test_saved_analyses_are_listed_and_fetched(client):
     assert record["kind"] == "goal-seek" and record["request"]["knob"] == "weldBatch"
     assert record["result"]["value"] == pytest.approx(38, abs=1e-6)
     listed = client.get("/v1/analyses").json()
-    assert [i["id"] for i in listed] == [analysis_id] and listed[0]["metric"] == "weld_queue"
+    assert listed["totalCount"] == 1 and listed["page"] == 1
+    assert [i["id"] for i in listed["items"]] == [analysis_id]
+    assert listed["items"][0]["metric"] == "weld_queue"
+    assert listed["items"][0]["templateId"] == "assembly-line"
     unsaved = client.post("/v1/sensitivity", json={**LINE, "knobs": ["weldBatch"],
                                                    "metric": "weld_queue"}).json()
     assert unsaved.get("analysisId") is None
     assert client.get("/v1/analyses/analysis_nope").status_code == 404
+
+
+INLINE = """\
+metadata: {id: tiny-desk, title: Tiny desk}
+window: {start: "2025-01-01T00:00:00Z"}
+parameters:
+  - {name: cap, type: number, default: 5}
+grid: {bins: 4, binSize: 60, binUnit: minutes}
+nodes:
+  - {id: demand, kind: const, values: [10, 10, 10, 10]}
+  - {id: cap, kind: const, values: [${cap}, ${cap}, ${cap}, ${cap}]}
+topology:
+  nodes:
+    - {id: Desk, kind: serviceWithBuffer, semantics: {arrivals: demand, capacity: cap}}
+"""
+
+
+def test_an_inline_analysis_is_listed_by_its_template_id(client):
+    body = {"template": INLINE, "knobs": ["cap"], "metric": "desk_queue", "save": True}
+    assert client.post("/v1/sensitivity", json=body).status_code == 200
+    listed = client.get("/v1/analyses", params={"pageSize": 1}).json()
+    assert listed["items"][0]["templateId"] == "tiny-desk" and listed["pageSize"] == 1
+
+
+def test_the_cli_answers_as_http_does_and_takes_the_http_body(client, tmp_path, monkeypatch):
+    body = {**LINE, "knob": "weldBatch", "metric": "weld_queue", "target": 13, "lo": 0,
+            "hi": 80}
+    over_http = client.post("/v1/goal-seek", json=body).json()
+    spec = tmp_path / "seek.json"
+    spec.write_text(json.dumps(body))
+    runner = CliRunner()
+    from_spec = runner.invoke(cli, ["analyze", "goal-seek", "--spec", str(spec), "--json"])
+    assert from_spec.exit_code == 0, from_spec.output
+    assert json.loads(from_spec.output) == over_http  # standardError included
+    assert "standardError" in over_http
+    from_stdin = runner.invoke(cli, ["analyze", "goal-seek", "--spec", "-", "--json"],
+                               input=json.dumps(body))
+    assert json.loads(from_stdin.output) == over_http
+    bad = runner.invoke(cli, ["analyze", "goal-seek", "--spec", "-"],
+                        input=json.dumps({**body, "hi": "x"}))
+    assert bad.exit_code == 2 and "spec.hi" in bad.output
+    # optimize from options with a constraint and an objective: with weldBatch in 0..40 the
+    # mean weld queue is 6.5 (40 − B), and paint's queue stays 0; minimizing picks B = 40
+    best = runner.invoke(cli, ["analyze", "optimize", "--template-id", "assembly-line",
+                               "--param", "weldEvery=1", "--knob", "weldBatch",
+                               "--range", "weldBatch=0:40", "--metric", "weld_queue",
+                               "--objective", "minimize", "--constraint",
+                               "paint_queue<=1000", "--json"])
+    assert best.exit_code == 0, best.output
+    answer = json.loads(best.output)
+    assert answer["values"]["weldBatch"] == pytest.approx(40, abs=0.05)
+    assert answer["violations"] == {}

@@ -1,15 +1,19 @@
 """`flowtime analyze sensitivity|goal-seek|optimize|validate`: the analysis service from
-the shell, with the same validation and errors as HTTP (docs/analysis.md)."""
+the shell. Each command builds the same body as its HTTP route (adapters/analysis_wire.py)
+from its options, or takes that body whole with `--spec FILE|-`, so one request works in
+both; `--json` prints the same answer the route returns (docs/analysis.md)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from flowtime.adapters.cli.errors import EXIT_FAILURE, report_errors
+
+B = TypeVar("B")
 
 
 def _study_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -17,9 +21,12 @@ def _study_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--template-id", help="A catalogue template."),
         click.option("--file", "file_path", type=click.Path(exists=True, dir_okay=False),
                      help="A template or model file instead."),
+        click.option("--spec", "spec", metavar="FILE|-",
+                     help="The HTTP request body as JSON (a file, or - for standard input); "
+                          "the other options are then not used."),
         click.option("--param", "params", multiple=True, metavar="K=V",
                      help="Parameter value (base of the question)."),
-        click.option("--seed", type=click.IntRange(0), default=1, show_default=True),
+        click.option("--seed", type=click.IntRange(0, 2**53), default=1, show_default=True),
         click.option("--samples", type=click.IntRange(1, 1000), default=1, show_default=True,
                      help="Average every evaluation over this many seeds."),
         click.option("--pmf-mode", type=click.Choice(["sample", "expected"]),
@@ -27,27 +34,60 @@ def _study_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--statistic", default="mean", show_default=True,
                      help="mean, sum, max, p95 or last:N"),
         click.option("--templates", "templates_url", help="Template folder."),
-        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+        click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _service_and_source(template_id: str | None, file_path: str | None,
-                        params: tuple[str, ...], seed: int, samples: int, pmf_mode: str,
-                        templates_url: str | None) -> tuple[Any, Any]:
+def _service(templates_url: str | None) -> Any:
+    from flowtime.container import Settings, build_container
+
+    return build_container(Settings.from_env(templates_url=templates_url)).analysis()
+
+
+def _spec(spec: str, body_type: type[B]) -> B:
+    """The JSON body of a `--spec` file (or standard input), decoded as HTTP decodes it."""
+    import sys
     from pathlib import Path
 
-    from flowtime.container import Settings, build_container
+    raw = sys.stdin.buffer.read() if spec == "-" else Path(spec).read_bytes()
+    return _decode(raw, body_type, "spec")
+
+
+def _decode(raw: bytes, body_type: type[B], prefix: str) -> B:
+    """Decode and check a body exactly as the HTTP route does; problems located."""
+    import msgspec
+
+    from flowtime.domain.errors import Problem, invalid
+
+    try:
+        return msgspec.json.decode(raw, type=body_type)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        where = re.search(r"at `\$\.?([^`]*)`", text)
+        field = where.group(1) if where and where.group(1) else ""
+        loc = ".".join(part for part in (prefix, field) if part) or "request"
+        message = re.sub(r"\s*-\s*at `[^`]*`$", "", text).replace("`", "")
+        raise invalid([Problem(loc, message[:1].lower() + message[1:])]) from None
+    except msgspec.DecodeError:
+        raise invalid([Problem(prefix or "request",
+                               "is not a JSON object (the HTTP request body)")]) from None
+
+
+def _study_fields(service: Any, template_id: str | None, file_path: str | None,
+                  params: tuple[str, ...], seed: int, samples: int, pmf_mode: str,
+                  statistic: str) -> dict[str, Any]:
+    """The StudyBody fields from the shared options (parameters typed by the template)."""
+    from pathlib import Path
+
     from flowtime.domain.analysis_service import StudySource
     from flowtime.domain.errors import Problem, invalid
     from flowtime.domain.parameters import parse_cli_value
 
-    service = build_container(Settings.from_env(templates_url=templates_url)).analysis()
     text = Path(file_path).read_text(encoding="utf-8") if file_path else None
-    source = StudySource(template_id, text, {}, seed, pmf_mode, samples)
-    template = service.template(source)
+    template = service.template(StudySource(template_id, text, {}, seed, pmf_mode, samples))
     definitions = {p.name: p for p in template.parameters}
     parameters: dict[str, Any] = {}
     for item in params:
@@ -55,10 +95,57 @@ def _service_and_source(template_id: str | None, file_path: str | None,
             raise invalid([Problem("--param", f"expected K=V, got {item!r}")])
         key, value = item.split("=", 1)
         parameters[key] = parse_cli_value(definitions.get(key), value)
-    return service, StudySource(template_id, text, parameters, seed, pmf_mode, samples)
+    return {"template_id": template_id, "template": text, "parameters": parameters,
+            "seed": seed, "samples": samples, "pmf_mode": pmf_mode, "statistic": statistic}
 
 
-def _ranges(items: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+def _body(body_type: type[B], common: dict[str, Any], fields: dict[str, Any],
+          required: tuple[str, ...]) -> B:
+    """The body from options; `--spec` wins. A missing required option is a usage error."""
+    service = common.pop("service")
+    spec = common.pop("spec")
+    if spec is not None:
+        return _spec(spec, body_type)
+    missing = [name for name in required if fields.get(name) in (None, (), [])]
+    if missing:
+        raise click.UsageError("missing " + ", ".join(
+            "--" + name.replace("_", "-") for name in missing) + " (or give --spec)")
+    import msgspec
+
+    study = _study_fields(service, **common)
+    # through JSON, so the options get the HTTP body's checks (bounds, lengths) and locations
+    return _decode(msgspec.json.encode(body_type(**study, **fields)), body_type, "")
+
+
+def _common(kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    as_json = kwargs.pop("as_json")
+    service = _service(kwargs.pop("templates_url"))
+    common = {k: kwargs.pop(k) for k in ("template_id", "file_path", "params", "seed",
+                                         "samples", "pmf_mode", "statistic", "spec")}
+    common["service"] = service
+    return common, as_json
+
+
+def _parse_constraint(text: str) -> Any:
+    """`METRIC<=MAX`, `METRIC>=MIN`, or `METRIC:STATISTIC<=MAX` (statistic mean by default)."""
+    from flowtime.adapters.analysis_wire import ConstraintBody
+    from flowtime.domain.errors import Problem, invalid
+
+    match = re.fullmatch(r"\s*([^:<>=\s]+)(?::([^<>=\s]+))?\s*(<=|>=)\s*(\S+)\s*", text)
+    if match is None:
+        raise invalid([Problem("--constraint", f"expected METRIC<=MAX or METRIC>=MIN "
+                                               f"(METRIC:STATISTIC<=MAX), got {text!r}")])
+    metric, statistic, op, number = match.groups()
+    try:
+        bound = float(number)
+    except ValueError:
+        raise invalid([Problem("--constraint", f"{number!r} is not a number")]) from None
+    return ConstraintBody(metric, statistic or "mean",
+                          max=bound if op == "<=" else None, min=bound if op == ">=" else None)
+
+
+def _ranges(items: tuple[str, ...]) -> dict[str, Any]:
+    from flowtime.adapters.analysis_wire import RangeBody
     from flowtime.domain.errors import Problem, invalid
 
     found = {}
@@ -68,20 +155,8 @@ def _ranges(items: tuple[str, ...]) -> dict[str, tuple[float, float]]:
             lo, hi = (float(v) for v in span.split(":", 1))
         except ValueError:
             raise invalid([Problem("--range", f"expected KNOB=LO:HI, got {item!r}")]) from None
-        found[knob] = (lo, hi)
+        found[knob] = RangeBody(lo, hi)
     return found
-
-
-def _study(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the shared options into (service, source) for the command."""
-    @wraps(func)
-    def wrapper(template_id: str | None, file_path: str | None, params: tuple[str, ...],
-                seed: int, samples: int, pmf_mode: str, templates_url: str | None,
-                **kwargs: Any) -> Any:
-        service, source = _service_and_source(template_id, file_path, params, seed, samples,
-                                              pmf_mode, templates_url)
-        return func(service, source, **kwargs)
-    return wrapper
 
 
 @click.group()
@@ -91,90 +166,105 @@ def analyze() -> None:
 
 @analyze.command("sensitivity")
 @_study_options
-@click.option("--knob", "knobs", multiple=True, required=True, help="Knob id (repeat).")
-@click.option("--metric", required=True, help="Series id, e.g. billingBacklog.")
+@click.option("--knob", "knobs", multiple=True, help="Knob id (repeat).")
+@click.option("--metric", help="Series id, e.g. billingBacklog.")
 @click.option("--perturbation", type=float, default=0.05, show_default=True)
 @report_errors
-@_study
-def sensitivity_command(service: Any, source: Any, knobs: tuple[str, ...], metric: str,
-                        perturbation: float, statistic: str, as_json: bool) -> None:
+def sensitivity_command(knobs: tuple[str, ...], metric: str | None, perturbation: float,
+                        **kwargs: Any) -> None:
     """Gradient of a metric's statistic for each knob (central difference)."""
+    from flowtime.adapters import analysis_wire as aw
     from flowtime.adapters.cli.context import print_json, print_table
 
-    points = service.sensitivity(source, list(knobs), metric, statistic, perturbation)
+    common, as_json = _common(kwargs)
+    service = common["service"]
+    body = _body(aw.SensitivityBody, common, {"knobs": list(knobs), "metric": metric,
+                                              "perturbation": perturbation}, ("knobs", "metric"))
+    out = aw.sensitivity(service, body)
     if as_json:
-        print_json({"metric": metric, "statistic": statistic, "points": [
-            {"knob": p.knob, "baseValue": p.base_value, "gradient": p.gradient}
-            for p in points]})
+        print_json(out)
         return
-    print_table(["knob", "base value", f"d {statistic}({metric}) / d knob"],
-                [[p.knob, f"{p.base_value:g}", f"{p.gradient:.6g}"] for p in points])
+    print_table(["knob", "base value", f"d {out.statistic}({out.metric}) / d knob"],
+                [[p.knob, f"{p.base_value:g}", f"{p.gradient:.6g}"] for p in out.points])
 
 
 @analyze.command("goal-seek")
 @_study_options
-@click.option("--knob", required=True)
-@click.option("--metric", required=True)
-@click.option("--target", type=float, required=True)
-@click.option("--lo", type=float, required=True)
-@click.option("--hi", type=float, required=True)
+@click.option("--knob")
+@click.option("--metric")
+@click.option("--target", type=float)
+@click.option("--lo", type=float)
+@click.option("--hi", type=float)
 @click.option("--tolerance", type=float, default=1e-6, show_default=True)
 @click.option("--max-iterations", type=click.IntRange(1, 1000), default=50, show_default=True)
 @report_errors
-@_study
-def goal_seek_command(service: Any, source: Any, knob: str, metric: str, target: float,
-                      lo: float, hi: float, tolerance: float, max_iterations: int,
-                      statistic: str, as_json: bool) -> None:
+def goal_seek_command(knob: str | None, metric: str | None, target: float | None,
+                      lo: float | None, hi: float | None, tolerance: float,
+                      max_iterations: int, **kwargs: Any) -> None:
     """The knob value whose metric statistic hits the target (bisection)."""
+    from flowtime.adapters import analysis_wire as aw
     from flowtime.adapters.cli.context import print_json
 
-    result = service.goal_seek(source, knob, metric, target, lo, hi, statistic, tolerance,
-                               max_iterations)
+    common, as_json = _common(kwargs)
+    service = common["service"]
+    body = _body(aw.GoalSeekBody, common, {
+        "knob": knob, "metric": metric, "target": target, "lo": lo, "hi": hi,
+        "tolerance": tolerance, "max_iterations": max_iterations},
+        ("knob", "metric", "target", "lo", "hi"))
+    out = aw.goal_seek(service, body)
     if as_json:
-        print_json({"value": result.value, "achieved": result.achieved,
-                    "converged": result.converged, "iterations": result.iterations,
-                    "trace": [{"iteration": s.iteration, "value": s.value,
-                               "achieved": s.achieved, "lo": s.lo, "hi": s.hi}
-                              for s in result.trace]})
+        print_json(out)
     else:
-        state = "converged" if result.converged else "not converged"
-        click.echo(f"{knob} = {result.value:.6g} → {statistic}({metric}) = "
-                   f"{result.achieved:.6g} ({state} after {result.iterations} steps)")
-    if not result.converged:
+        state = "converged" if out.converged else "not converged"
+        error = f", standard error {out.standard_error:.3g}" if out.standard_error else ""
+        click.echo(f"{body.knob} = {out.value:.6g} → {body.statistic}({body.metric}) = "
+                   f"{out.achieved:.6g} ({state} after {out.iterations} steps{error})")
+    if not out.converged:
         raise SystemExit(EXIT_FAILURE)
 
 
 @analyze.command("optimize")
 @_study_options
-@click.option("--knob", "knobs", multiple=True, required=True)
-@click.option("--range", "ranges", multiple=True, required=True, metavar="KNOB=LO:HI")
-@click.option("--metric", required=True)
-@click.option("--maximize", is_flag=True, help="Maximize instead of minimize.")
+@click.option("--knob", "knobs", multiple=True)
+@click.option("--range", "ranges", multiple=True, metavar="KNOB=LO:HI")
+@click.option("--metric")
+@click.option("--objective", type=click.Choice(["minimize", "maximize"]), default=None,
+              help="Default: minimize.")
+@click.option("--maximize", is_flag=True, help="Same as --objective maximize.")
+@click.option("--constraint", "constraints", multiple=True,
+              metavar="METRIC[:STAT]<=MAX|>=MIN",
+              help="Keep a metric's statistic within a bound (repeat).")
 @click.option("--tolerance", type=float, default=1e-4, show_default=True)
 @click.option("--max-iterations", type=click.IntRange(1, 10_000), default=200,
               show_default=True)
 @report_errors
-@_study
-def optimize_command(service: Any, source: Any, knobs: tuple[str, ...],
-                     ranges: tuple[str, ...], metric: str, maximize: bool, tolerance: float,
-                     max_iterations: int, statistic: str, as_json: bool) -> None:
+def optimize_command(knobs: tuple[str, ...], ranges: tuple[str, ...], metric: str | None,
+                     objective: str | None, maximize: bool, constraints: tuple[str, ...],
+                     tolerance: float, max_iterations: int, **kwargs: Any) -> None:
     """Knob values within ranges that minimize (or maximize) a metric's statistic."""
+    from flowtime.adapters import analysis_wire as aw
     from flowtime.adapters.cli.context import print_json
 
-    result = service.optimize(source, list(knobs), _ranges(ranges), metric,
-                              "maximize" if maximize else "minimize", statistic, tolerance,
-                              max_iterations)
+    common, as_json = _common(kwargs)
+    service = common["service"]
+    if maximize and objective == "minimize":
+        raise click.UsageError("--maximize contradicts --objective minimize")
+    body = _body(aw.OptimizeBody, common, {
+        "knobs": list(knobs), "ranges": _ranges(ranges), "metric": metric,
+        "objective": "maximize" if maximize else objective or "minimize",
+        "tolerance": tolerance, "max_iterations": max_iterations,
+        "constraints": [_parse_constraint(c) for c in constraints]},
+        ("knobs", "ranges", "metric"))
+    out = aw.optimize(service, body)
     if as_json:
-        print_json({"values": result.values, "achieved": result.achieved,
-                    "converged": result.converged, "iterations": result.iterations,
-                    "rounded": result.rounded,
-                    "trace": [{"iteration": s.iteration, "values": s.values,
-                               "achieved": s.achieved} for s in result.trace]})
+        print_json(out)
         return
-    chosen = ", ".join(f"{k} = {v:.6g}" for k, v in result.values.items())
-    click.echo(f"{chosen} → {statistic}({metric}) = {result.achieved:.6g} "
-               f"({'converged' if result.converged else 'not converged'}, "
-               f"{result.iterations} iterations)")
+    chosen = ", ".join(f"{k} = {v:.6g}" for k, v in out.values.items())
+    click.echo(f"{chosen} → {body.statistic}({body.metric}) = {out.achieved:.6g} "
+               f"({'converged' if out.converged else 'not converged'}, "
+               f"{out.iterations} iterations)")
+    for name, by in out.violations.items():
+        click.echo(f"constraint still violated: {name} by {by:.6g}")
 
 
 @analyze.command("validate")
@@ -182,24 +272,23 @@ def optimize_command(service: Any, source: Any, knobs: tuple[str, ...],
 @click.option("--tier", type=click.Choice(["schema", "compile", "analyse"]), default="compile",
               show_default=True)
 @report_errors
-@_study
-def validate_command(service: Any, source: Any, tier: str, statistic: str,
-                     as_json: bool) -> None:
+def validate_command(tier: str, **kwargs: Any) -> None:
     """Check a template (structure, compiled model, or one evaluation's warnings)."""
+    from flowtime.adapters import analysis_wire as aw
     from flowtime.adapters.cli.context import print_json
 
-    report = service.validate(source, tier)
+    common, as_json = _common(kwargs)
+    service = common["service"]
+    body = _body(aw.ValidateBody, common, {"tier": tier}, ())
+    report = aw.validate(service, body)
     if as_json:
-        print_json({"valid": report.valid, "tier": report.tier,
-                    "problems": [{"loc": p.loc, "msg": p.msg} for p in report.problems],
-                    "warnings": [{"code": w.code, "message": w.message} for w in
-                                 report.warnings]})
+        print_json(report)
     else:
         for p in report.problems:
             click.echo(f"{p.loc}: {p.msg}", err=True)
         for w in report.warnings:
             click.echo(f"warning {w.code}: {w.message}")
         if report.valid:
-            click.echo(f"valid ({tier})")
+            click.echo(f"valid ({report.tier})")
     if not report.valid:
         raise SystemExit(EXIT_FAILURE)

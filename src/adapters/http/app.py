@@ -15,7 +15,8 @@ from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from flowtime import __version__
-from flowtime.adapters.http.analysis import MODEL_BODIES, REQUEST_BODIES, analysis_routes
+from flowtime.adapters.analysis_wire import MODEL_BODIES, REQUEST_BODIES
+from flowtime.adapters.http.analysis import analysis_routes
 from flowtime.adapters.http.caching import answer_head_as_get, conditional_get_middleware
 from flowtime.adapters.http.metrics import metrics_route, route_template_middleware
 from flowtime.adapters.http.problems import (
