@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -294,6 +295,19 @@ def test_openapi_document_is_valid_and_lists_every_route(client):
             assert "application/problem+json" in errors["500"]["content"], (method, path)
     assert {"400", "404", "409", "413", "415", "422"} <= set(
         document["paths"]["/v1/runs"]["post"]["responses"])
+    # readable operation ids (generated clients read well), each once, none generated
+    operations = [(m, p, op) for p, item in document["paths"].items()
+                  for m, op in item.items() if isinstance(op, dict)]
+    ids = [op["operationId"] for _, _, op in operations]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z][A-Za-z]*", i) for i in ids), ids
+    assert document["paths"]["/v1/templates"]["get"]["operationId"] == "listTemplates"
+    assert document["paths"]["/v1/runs"]["post"]["operationId"] == "createRun"
+    # the bearer scheme, on exactly the routes that need the key (the write routes)
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    for method, path, op in operations:
+        keyed = method in ("post", "put", "patch", "delete")
+        assert (op.get("security") == [{"bearerAuth": []}]) == keyed, (method, path)
 
 
 VOLATILE = {"runId", "createdUtc", "provenanceHash", "modelPath", "metadataPath",

@@ -11,7 +11,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import OpenAPIType, Schema
+from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from flowtime import __version__
@@ -28,7 +28,7 @@ from flowtime.adapters.http.problems import (
     handle_validation,
 )
 from flowtime.adapters.http.routes import ROUTES, offload, problems
-from flowtime.adapters.http.security import request_id_middleware
+from flowtime.adapters.http.security import request_id_middleware, require_api_key
 from flowtime.adapters.http.sessions import session_routes
 from flowtime.adapters.http.sweeps import stop_sweeps, sweep_routes
 from flowtime.adapters.http.viewer import viewer_routes
@@ -80,6 +80,34 @@ async def _open_catalog(app: Litestar) -> None:
         await run_sync(app.state.container.catalog)
 
 
+# Operation ids for generated clients: the handler's name in camelCase, except where a
+# name reads better (a route's verb is in its method, not in `post_`).
+OPERATION_IDS = {"post_sensitivity": "sensitivity", "post_goal_seek": "goalSeek",
+                 "post_optimize": "optimize", "post_validate": "validateTemplate",
+                 "state": "getState", "state_window": "getStateWindow", "graph": "getGraph",
+                 "export": "exportRun", "series_index": "getSeriesIndex",
+                 "series_csv": "getSeries", "bundle_file": "getBundleFile",
+                 "delete_reserved": "deleteCompareReserved", "work": "getWork",
+                 "sweep_bands": "getSweepBands", "metrics": "getMetrics",
+                 "healthz": "getHealth", "readyz": "getReadiness"}
+BEARER = "bearerAuth"
+
+
+def operation_id(handler: Any, method: Any, components: Any) -> str:
+    name = handler.handler_name
+    if name in OPERATION_IDS:
+        return OPERATION_IDS[name]
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _mark_keyed(handlers: list[Any]) -> None:
+    """Routes guarded by the API key say so in OpenAPI (a bearer scheme)."""
+    for handler in handlers:
+        if require_api_key in (getattr(handler, "guards", None) or ()):
+            handler.security = [{BEARER: []}]
+
+
 def create_app(container: Any) -> Litestar:
     """Build the app around a container; the container decides every adapter."""
     settings = container.settings()
@@ -96,10 +124,12 @@ def create_app(container: Any) -> Litestar:
         tracer_provider=observability.tracer_provider,
         meter_provider=observability.meter_provider,
         exclude=["/metrics", "/healthz"]))
+    handlers = [*ROUTES, *sweep_routes(problems, offload), *analysis_routes(problems, offload),
+                *session_routes(offload), metrics_route(observability.registry),
+                *viewer_routes()]
+    _mark_keyed(handlers)
     app = FlowtimeApp(
-        route_handlers=[*ROUTES, *sweep_routes(problems, offload),
-                        *analysis_routes(problems, offload), *session_routes(offload),
-                        metrics_route(observability.registry), *viewer_routes()],
+        route_handlers=handlers,
         plugins=[tracing],
         dependencies=dependencies,
         exception_handlers={
@@ -124,6 +154,11 @@ def create_app(container: Any) -> Litestar:
             version=__version__,
             description="Turn flow-model templates into canonical, reproducible run bundles.",
             path="/schema",
+            operation_id_creator=operation_id,
+            components=Components(security_schemes={BEARER: SecurityScheme(
+                type="http", scheme="bearer",
+                description="FLOWTIME_API_KEY, when the server has one: "
+                            "`Authorization: Bearer <key>` on every write route")}),
             render_plugins=[SwaggerRenderPlugin(  # vendored: works without internet
                 path=["/", "/swagger"], js_url=f"{SWAGGER}/swagger-ui-bundle.js",
                 css_url=f"{SWAGGER}/swagger-ui.css",
