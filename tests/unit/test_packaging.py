@@ -37,3 +37,20 @@ def test_shipped_data_resolves_from_the_installed_package():
         "uPlot.iife.min.js").is_file()
     assert resources.files("flowtime.schemas").joinpath(
         "time-travel-state.schema.json").is_file()
+
+
+def test_python_in_the_folder_above_a_clone_named_flowtime_imports_the_package(tmp_path):
+    """The clone's folder must not shadow the package as an empty namespace package."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "flowtime").symlink_to(root, target_is_directory=True)
+    done = subprocess.run([sys.executable, "-c", "import flowtime; print(flowtime.__file__); "
+                           "print(callable(flowtime.monte_carlo))"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    location, has_api = done.stdout.split()
+    assert Path(location).resolve() == (root / "src" / "__init__.py").resolve()
+    assert has_api == "True"
