@@ -95,3 +95,24 @@ def test_the_harness_catches_an_example_that_relies_on_none():
     text = "nodes:\n  - {id: a, kind: expr, expr: \"none + 1\"}\n"
     with pytest.raises(AssertionError, match="none"):
         test_a_doc_example_validates_and_runs("inline", text)
+
+
+def test_the_reference_spellings_const_pattern_and_semantics_sla_min():
+    text = """\
+grid: {bins: 2, binSize: 60, binUnit: minutes}
+nodes:
+  - {id: demand, kind: const, values: [10, 10]}
+  - {id: cap, kind: const, values: [20, 20]}
+classes: [{id: a}, {id: b}]
+traffic:
+  arrivals:
+    - {nodeId: demand, classId: a, pattern: {kind: const, ratePerBin: 3}}
+    - {nodeId: demand, classId: b, pattern: {kind: constant, ratePerBin: 1}}
+topology:
+  nodes:
+    - {id: Desk, kind: queue, semantics: {arrivals: demand, served: cap, slaMin: 45}}
+"""
+    model = build_model(parse_template(text, default_id="reference-spelling"), {})
+    values = evaluate_model(model, seed=1)
+    assert values["demand__class_a"].tolist() == [7.5, 7.5]  # 10 × 3 / (3 + 1)
+    assert next(c for c in model.plan.components if c.id == "Desk").sla_minutes == 45
