@@ -52,6 +52,7 @@ class Finding:
     value: float | None = None
     utilization: float | None = None
     growth: float | None = None
+    span: tuple[int, int] | None = None  # the first and last bin it applies to
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,11 @@ def _first(mask: np.ndarray, start: int) -> tuple[int, ...]:
     return tuple(int(i) + start for i in np.flatnonzero(mask)[:MAX_BINS])
 
 
+def _span(mask: np.ndarray, start: int) -> tuple[int, int] | None:
+    hits = np.flatnonzero(mask)
+    return (int(hits[0]) + start, int(hits[-1]) + start) if hits.size else None
+
+
 def _mean_utilization(node: NodeFlow, window: slice,
                       clean: Callable[[np.ndarray], np.ndarray]) -> float | None:
     if node.served is None or node.capacity is None:
@@ -120,6 +126,7 @@ class _Candidate:
     first: float
     last: float
     bins: tuple[int, ...]
+    span: tuple[int, int] | None = None
 
     @property
     def growth(self) -> float:
@@ -169,7 +176,7 @@ def _candidate(node: NodeFlow, start: int, end: int,
     if last - first <= TOLERANCE and overflow <= TOLERANCE:
         return None
     return _Candidate(_mean_utilization(node, window, clean), overflow, first, last,
-                      _first(rises | over, start))
+                      _first(rises | over, start), _span(rises | over, start))
 
 
 def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int,
@@ -192,7 +199,7 @@ def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int,
         found.append(Finding(
             "bottleneck", node_id, candidate.message(node_id, start, end, on_path),
             candidate.bins, tuple(on_path), candidate.growth,
-            candidate.utilization, candidate.growth))
+            candidate.utilization, candidate.growth, candidate.span))
     # which queues hold work in which bins, once per queue (not once per node downstream)
     working = {n.id: _clean(n.queue[window]) > TOLERANCE for n in nodes if n.queue is not None}
     holding = {node_id: bool(mask.any()) for node_id, mask in working.items()}
@@ -213,7 +220,7 @@ def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int,
                 "starved", node.id,
                 f"{node.id}: capacity but no arrivals in {int(idle.sum())} bins while "
                 f"{', '.join(holders)} held work upstream", _first(idle, start),
-                tuple(holders), float(idle.sum())))
+                tuple(holders), float(idle.sum()), span=_span(idle, start)))
     for node in nodes:
         if node.overflow is None:
             continue
@@ -224,7 +231,7 @@ def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int,
                 "blocked", node.id,
                 f"{node.id}: the WIP limit overflowed in {int(over.sum())} bins "
                 f"({overflow.sum():g} turned away or sent on)", _first(over, start), (),
-                float(overflow.sum())))
+                float(overflow.sum()), span=_span(over, start)))
     return found
 
 

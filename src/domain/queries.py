@@ -61,7 +61,6 @@ from flowtime.domain.runs import (
 )
 from flowtime.domain.state import (
     MAX_WINDOW_BINS,
-    ClassCoverage,
     ClassInfo,
     ConstraintView,
     EdgeView,
@@ -78,6 +77,8 @@ from flowtime.domain.state import (
     StateWarning,
     StateWindow,
     StorageInfo,
+    class_coverage,
+    edge_quality,
     state_at,
     state_window,
 )
@@ -377,6 +378,7 @@ class RunQueryService:
                 metrics=metrics, timing=timing, aliases=component.aliases, classes=by_class,
                 overflow=series.values(component.overflow) if component.overflow else None,
                 kingman=series.values(component.kingman) if component.kingman else None,
+                queue_like=component.queue_like,
                 sources=sorted(p for n in member_ids for p in files_by_node.get(n, [])),
                 warnings=[NodeWarning(code=w.code, message=w.message, severity=w.severity)
                           for w in warnings if w.node_id in member_ids],
@@ -386,15 +388,19 @@ class RunQueryService:
                           {c: v for c in plan.classes if e.series and (
                               v := series.values(class_series_name(e.series, c))) is not None})
                  for e in plan.edges]
-        metadata = state_metadata(record, manifest)
+        metadata = state_metadata(record, manifest, edge_quality(edges, list(plan.classes)))
         if plan.classes:
             names = {c.id: c.display_name for c in model.classes}
             metadata = msgspec.structs.replace(
                 metadata, classes=[ClassInfo(id=c, display_name=names.get(c)) for c in plan.classes],
-                class_coverage=ClassCoverage(
-                    nodes_with_classes=sum(1 for n in nodes if n.classes),
-                    nodes=sum(1 for n in nodes if n.metrics)))
-        return RunView(metadata, grid, nodes, warnings, constraint_views(plan, series), edges)
+                class_coverage=class_coverage(sum(1 for n in nodes if n.classes),
+                                              sum(1 for n in nodes if n.metrics)))
+        by_edge: dict[str, list[StateWarning]] = {}
+        for w in record.warnings:
+            for edge_id in w.edge_ids or ():
+                by_edge.setdefault(edge_id, []).append(_warning_record(w))
+        return RunView(metadata, grid, nodes, warnings, constraint_views(plan, series), edges,
+                       by_edge)
 
     def _scan(self, run_filter: RunFilter, page: int, size: int, sort: str) -> RunPage:
         """Listing without a catalog: every summary from the store, tags read per run."""
@@ -461,9 +467,11 @@ def _warning_record(warning: RunWarning) -> StateWarning:
                         node_id=warning.node_id)
 
 
-def state_metadata(record: RunRecord, manifest: ManifestJson) -> StateMetadata:
+def state_metadata(record: RunRecord, manifest: ManifestJson,
+                   quality: str = "missing") -> StateMetadata:
     """The metadata block of /state and /state_window, in the reference's closed shape."""
     return StateMetadata(
+        edge_quality=quality,
         run_id=record.run_id, template_id=record.template_id, mode=record.mode,
         schema=SchemaInfo(id=STATE_SCHEMA_ID, version=STATE_SCHEMA_VERSION,
                           hash=record.schema_hash),

@@ -70,13 +70,16 @@ class StateMetadata(Record):
     mode: str
     schema: SchemaInfo
     storage: StorageInfo
+    # exact | approx | partialClass | missing: how completely edges carry flow (edge_quality)
+    edge_quality: str
     template_title: str | None = None
     template_version: str | None = None
     provenance_hash: str | None = None
     telemetry_sources_resolved: bool | None = None
     rng: RngInfo | None = None
     classes: list[ClassInfo] | None = None  # declared classes (MODELING §2)
-    class_coverage: ClassCoverage | None = None
+    # full | partial | missing: how many topology nodes with series carry class series
+    class_coverage: str | None = None
 
 
 class ClassInfo(Record):
@@ -84,11 +87,22 @@ class ClassInfo(Record):
     display_name: str | None = None
 
 
-class ClassCoverage(Record):
-    """How many topology nodes carry class series, of those with any series."""
+def class_coverage(with_classes: int, with_series: int) -> str:
+    return "missing" if with_classes == 0 else "full" if with_classes >= with_series \
+        else "partial"
 
-    nodes_with_classes: int
-    nodes: int
+
+def edge_quality(edges: list[EdgeView], classes: list[str]) -> str:
+    """`missing` without edges (or none carries flow), `approx` when only some carry flow,
+    `partialClass` when all do but some lack per-class flow, else `exact`."""
+    flowing = [e for e in edges if e.flow is not None]
+    if not flowing:
+        return "missing"
+    if len(flowing) < len(edges):
+        return "approx"
+    if classes and any(set(e.classes) != set(classes) for e in flowing):
+        return "partialClass"
+    return "exact"
 
 
 class StateWarning(Record):
@@ -96,8 +110,8 @@ class StateWarning(Record):
     message: str
     severity: str | None = None
     node_id: str | None = None
-    bins: list[int] | None = None  # flowtime extension: the first bins it applies to
-    node_ids: list[str] | None = None  # flowtime extension: the other nodes involved
+    start_bin: int | None = None  # the first and last bins it applies to, when it has bins
+    end_bin: int | None = None
 
 
 class NodeWarning(Record):
@@ -119,6 +133,27 @@ class DerivedState(Record):
     # Present only where they apply (null there when undefined in the bin).
     service_time_ms: float | msgspec.UnsetType | None = msgspec.UNSET
     retry_tax: float | msgspec.UnsetType | None = msgspec.UNSET
+    queue_time_ms: float | msgspec.UnsetType | None = msgspec.UNSET
+    cycle_time_ms: float | msgspec.UnsetType | None = msgspec.UNSET
+    flow_efficiency: float | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class Analytical(Record):
+    """What analysis applies to a node (the reference's nodeAnalyticalFacts)."""
+
+    identity: str
+    has_queue_semantics: bool
+    has_service_semantics: bool
+    has_cycle_time_decomposition: bool
+    stationarity_warning_applicable: bool
+
+
+class ConstraintMetrics(Record):
+    metrics: dict[str, float | None]
+
+
+class ConstraintSeriesOut(Record):
+    series: dict[str, list[float | None]]
 
 
 class NodeState(Record):
@@ -127,8 +162,13 @@ class NodeState(Record):
     metrics: dict[str, float | None]  # arrivals, served, errors, queue, capacity, … (§4)
     derived: DerivedState
     telemetry: NodeTelemetry
+    category: str | None = None
+    analytical: Analytical | None = None
     aliases: dict[str, str] | None = None  # display names by metric (semantics.aliases)
     by_class: dict[str, ClassState] | None = None
+    # the shared constraints the node uses (MODELING §1.3): allocation, demand, shortfall …
+    constraints: dict[str, ConstraintMetrics] | None = None
+    constraint_status: dict[str, bool] | None = None  # whether each was limiting
 
 
 class ClassState(Record):
@@ -153,40 +193,6 @@ class BinInfo(Record):
     duration_minutes: int
 
 
-class ConstraintState(Record):
-    """A shared constraint in one bin (a flowtime extension, present only when the model
-    declares constraints): what the nodes asked for, what each was admitted, and whether
-    the capacity was the limit."""
-
-    id: str
-    capacity: float | None
-    demand: float | None
-    limiting: bool
-    admitted: dict[str, float | None]
-
-
-class ConstraintSeries(Record):
-    id: str
-    capacity: list[float | None]
-    demand: list[float | None]
-    limiting: list[bool]
-    admitted: dict[str, list[float | None]]
-
-
-class EdgeState(Record):
-    """An edge's flow in one bin (a flowtime extension of the snapshot, MODELING §3)."""
-
-    id: str
-    from_: str = msgspec.field(name="from")
-    to: str
-    type: str
-    multiplier: float
-    lag: int
-    flow: float | None
-    measure: str | None = None
-    by_class: dict[str, float | None] | None = None
-
-
 class EdgeSeries(Record):
     """An edge over a window, in the reference's edgeSeries shape."""
 
@@ -198,7 +204,7 @@ class EdgeSeries(Record):
     field: str | None = None
     multiplier: float | None = None
     lag: int | None = None
-    by_class: dict[str, list[float | None]] | None = None
+    by_class: dict[str, dict[str, list[float | None]]] | None = None
 
 
 class GraphNode(Record):
@@ -231,8 +237,8 @@ class StateSnapshot(Record):
     bin: BinInfo
     nodes: list[NodeState]
     warnings: list[StateWarning]
-    constraints: list[ConstraintState] | msgspec.UnsetType = msgspec.UNSET
-    edges: list[EdgeState] | msgspec.UnsetType = msgspec.UNSET
+    edges: list[EdgeSeries] | msgspec.UnsetType = msgspec.UNSET  # one-bin series
+    edge_warnings: dict[str, list[StateWarning]] | msgspec.UnsetType = msgspec.UNSET
 
 
 class WindowSlice(Record):
@@ -248,8 +254,12 @@ class NodeSeries(Record):
     # join of whole-run value tokens, so a request does no float formatting.
     series: dict[str, msgspec.Raw]  # documented as arrays: adapters/http/wire_docs.py
     telemetry: NodeTelemetry
+    category: str | None = None
+    analytical: Analytical | None = None
     aliases: dict[str, str] | None = None
     by_class: dict[str, dict[str, list[float | None]]] | None = None
+    constraints: dict[str, ConstraintSeriesOut] | None = None
+    constraint_status: dict[str, list[float | None]] | None = None  # 1 where limiting
 
 
 class StateWindow(Record):
@@ -258,8 +268,8 @@ class StateWindow(Record):
     timestamps_utc: list[str]
     nodes: list[NodeSeries]
     warnings: list[StateWarning]
-    constraints: list[ConstraintSeries] | msgspec.UnsetType = msgspec.UNSET
     edges: list[EdgeSeries] | msgspec.UnsetType = msgspec.UNSET
+    edge_warnings: dict[str, list[StateWarning]] | msgspec.UnsetType = msgspec.UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,10 +285,33 @@ class NodeView:
     classes: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # class -> metrics
     overflow: np.ndarray | None = None  # WIP-limit overflow, when the node has a limit
     kingman: np.ndarray | None = None  # the bundle's Kingman wait series, when it has one
+    queue_like: bool = False
 
     @property
     def category(self) -> str:
         return category(self.kind)
+
+    def wire_category(self) -> str:
+        """The reference's node category (a `serviceWithBuffer` is a service with a queue)."""
+        return WIRE_CATEGORY.get(self.category, "service")
+
+    def analytical(self) -> Analytical:
+        m = self.metrics
+        queue = self.queue_like or "queue" in m
+        timed = "processingTimeMsSum" in self.timing and "servedCount" in self.timing
+        return Analytical(
+            identity=IDENTITY.get(self.category, "service"),
+            has_queue_semantics=queue,
+            has_service_semantics=self.category in SERVICE_CATEGORIES,
+            has_cycle_time_decomposition=queue and "served" in m and timed,
+            stationarity_warning_applicable="arrivals" in m)
+
+
+WIRE_CATEGORY = {"service": "service", "servicewithbuffer": "service", "queue": "queue",
+                 "dlq": "dlq", "router": "router", "dependency": "dependency", "sink": "sink"}
+IDENTITY = {"service": "service", "servicewithbuffer": "serviceWithBuffer", "queue": "queue",
+            "dlq": "dlq", "router": "router", "dependency": "dependency", "sink": "sink"}
+SERVICE_CATEGORIES = {"service", "servicewithbuffer", "dependency"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +350,7 @@ class RunView:
     warnings: list[StateWarning]
     constraints: list[ConstraintView] = field(default_factory=list)
     edges: list[EdgeView] = field(default_factory=list)
+    edge_warnings: dict[str, list[StateWarning]] = field(default_factory=dict)
     # Whole-run series as plain lists, built on the first window request and sliced after.
     _lists: dict[str, Any] = field(default_factory=dict)
     _derived: dict[str, DerivedSeries] = field(default_factory=dict)
@@ -435,20 +469,28 @@ class DerivedSeries:
     service_time_ms: np.ndarray | None = None
     retry_tax: np.ndarray | None = None
     kingman_wait_ms: np.ndarray | None = None
+    queue_time_ms: np.ndarray | None = None
+    cycle_time_ms: np.ndarray | None = None
+    flow_efficiency: np.ndarray | None = None
 
     def named(self) -> list[tuple[str, np.ndarray | None]]:
         """(series name in /state_window, values)."""
         return [("utilization", self.utilization), ("latencyMinutes", self.latency_minutes),
                 ("throughputRatio", self.throughput_ratio), ("serviceTimeMs", self.service_time_ms),
-                ("retryTax", self.retry_tax), ("kingmanWaitMs", self.kingman_wait_ms)]
+                ("retryTax", self.retry_tax), ("queueTimeMs", self.queue_time_ms),
+                ("cycleTimeMs", self.cycle_time_ms), ("flowEfficiency", self.flow_efficiency),
+                ("kingmanWaitMs", self.kingman_wait_ms)]
 
 
 def derived_series(node: NodeView, bin_minutes: int) -> DerivedSeries:
     """The node's derived metrics by their one definition (derived.py), NaN where undefined."""
     m = node.metrics
     served = m.get("served")
-    latency = derived.latency_minutes(
-        derived.queue_time_ms(m.get("queue"), served, bin_minutes * derived.MS_PER_MINUTE))
+    queue_time = derived.queue_time_ms(m.get("queue"), served, bin_minutes * derived.MS_PER_MINUTE)
+    latency = derived.latency_minutes(queue_time)
+    service_time = derived.service_time_ms(node.timing.get("processingTimeMsSum"),
+                                           node.timing.get("servedCount"))
+    cycle = derived.cycle_time_ms(queue_time, service_time)
     attempts = m.get("attempts")
     if attempts is None and served is not None and m.get("failures") is not None:
         attempts = served + m["failures"]  # MODELING §1.5: attempts default to served + failures
@@ -461,10 +503,12 @@ def derived_series(node: NodeView, bin_minutes: int) -> DerivedSeries:
         utilization=utilization,
         latency_minutes=latency,
         throughput_ratio=derived.throughput_ratio(served, m.get("arrivals")),
-        service_time_ms=derived.service_time_ms(node.timing.get("processingTimeMsSum"),
-                                                node.timing.get("servedCount")),
+        service_time_ms=service_time,
         retry_tax=derived.retry_tax(attempts, served),
         kingman_wait_ms=kingman,
+        queue_time_ms=queue_time,
+        cycle_time_ms=cycle,
+        flow_efficiency=derived.flow_efficiency(service_time, cycle),
     )
 
 
@@ -556,10 +600,12 @@ def _telemetry(node: NodeView) -> NodeTelemetry:
 def state_at(view: RunView, index: int) -> StateSnapshot:
     grid = view.grid
     nodes = []
+    uses = _constraint_uses(view)
     for node in view.nodes:
         derived = view.derived(node)
         utilization = _at(derived.utilization, index)
         latency = _at(derived.latency_minutes, index)
+        mine = uses.get(node.id, [])
         nodes.append(NodeState(
             id=node.id, kind=node.kind,
             metrics={name: _at(s, index) for name, s in node.metrics.items()},
@@ -568,27 +614,80 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
                 throughput_ratio=_at(derived.throughput_ratio, index),
                 color=colour(node, utilization, latency),
                 service_time_ms=_applies(derived.service_time_ms, index),
-                retry_tax=_applies(derived.retry_tax, index)),
-            telemetry=_telemetry(node), aliases=node.aliases or None,
+                retry_tax=_applies(derived.retry_tax, index),
+                queue_time_ms=_applies(derived.queue_time_ms, index),
+                cycle_time_ms=_applies(derived.cycle_time_ms, index),
+                flow_efficiency=_applies(derived.flow_efficiency, index)),
+            telemetry=_telemetry(node), category=node.wire_category(),
+            analytical=node.analytical(), aliases=node.aliases or None,
             by_class={class_id: ClassState(**{_snake(k): _at(v, index) for k, v in m.items()})
                       for class_id, m in view.by_class(node).items()} or None,
+            constraints={c.id: ConstraintMetrics(metrics={
+                name: _at(values, index) for name, values in _constraint_series(c, node.id)})
+                for c in mine} or None,
+            constraint_status={c.id: bool(c.limiting[index]) for c in mine} or None,
         ))
-    constraints = [ConstraintState(
-        id=c.id, capacity=_at(c.capacity, index), demand=_at(c.demand, index),
-        limiting=bool(c.limiting[index]),
-        admitted={node: _at(values, index) for node, values in c.admitted.items()},
-    ) for c in view.constraints]
     return StateSnapshot(
         metadata=view.metadata,
         bin=BinInfo(index=index, start_utc=format_utc(grid.bin_start(index)),
                     end_utc=format_utc(grid.bin_end(index)), duration_minutes=grid.bin_minutes),
-        nodes=nodes, warnings=view.warnings, constraints=constraints or msgspec.UNSET,
-        edges=[EdgeState(id=e.id, from_=e.origin, to=e.destination, type=e.type,
-                         multiplier=e.multiplier, lag=e.lag, flow=_at(e.flow, index),
-                         measure=e.measure,
-                         by_class={c: _at(v, index) for c, v in e.classes.items()} or None)
-               for e in view.edges] or msgspec.UNSET,
+        nodes=nodes, warnings=view.warnings,
+        edges=[_edge_series(view, e, index, index) for e in view.edges
+               if e.flow is not None] or msgspec.UNSET,
+        edge_warnings=view.edge_warnings or msgspec.UNSET,
     )
+
+
+def _constraint_uses(view: RunView) -> dict[str, list[ConstraintView]]:
+    uses: dict[str, list[ConstraintView]] = {}
+    for c in view.constraints:
+        for node_id in c.admitted:
+            uses.setdefault(node_id, []).append(c)
+    return uses
+
+
+def _constraint_series(c: ConstraintView, node_id: str) -> list[tuple[str, np.ndarray]]:
+    """What a node sees of a shared constraint: its capacity, the total demand on it, the
+    node's own allocation, and the shortfall (demand the capacity could not admit)."""
+    capacity = np.where(np.isfinite(c.capacity), c.capacity, 0.0)
+    return [("capacity", c.capacity), ("demand", c.demand), ("allocation", c.admitted[node_id]),
+            ("shortfall", np.maximum(c.demand - np.maximum(capacity, 0.0), 0.0))]
+
+
+EDGE_VOLUMES = {"attempts": "attemptsVolume", "load": "attemptsVolume",
+                "failures": "failuresVolume", "errors": "failuresVolume"}
+
+
+def _shifted(values: np.ndarray, lag: int, start: int, end: int) -> list[float | None]:
+    """Bins start..end of `values` delayed by `lag` bins (null before the first)."""
+    out: list[float | None] = []
+    for i in range(start, end + 1):
+        j = i - lag
+        out.append(_finite(float(values[j])) if 0 <= j < len(values) else None)
+    return out
+
+
+def _edge_series(view: RunView, e: EdgeView, start: int, end: int) -> EdgeSeries:
+    """An edge over bins start..end in the reference's edgeSeries shape: its volume (named
+    by what it measures) with the edge's lag applied, and for retry edges the source's
+    retry rate (failures / attempts) at the lagged bin."""
+    assert e.flow is not None
+    name = EDGE_VOLUMES.get((e.measure or "").lower(), "flowVolume")
+    series = {name: _shifted(e.flow, e.lag, start, end)}
+    if name != "flowVolume":
+        source = next((n for n in view.nodes if n.id == e.origin), None)
+        if source is not None:
+            attempts = source.metrics.get("attempts")
+            failures = source.metrics.get("failures", source.metrics.get("errors"))
+            if attempts is None and failures is not None and "served" in source.metrics:
+                attempts = source.metrics["served"] + failures
+            rate = derived.ratio(failures, attempts)
+            if rate is not None:
+                series["retryRate"] = _shifted(rate, e.lag, start, end)
+    return EdgeSeries(id=e.id, from_=e.origin, to=e.destination, series=series,
+                      edge_type=e.type, field=e.measure, multiplier=e.multiplier, lag=e.lag,
+                      by_class={c: {name: _shifted(v, e.lag, start, end)}
+                                for c, v in e.classes.items()} or None)
 
 
 def rise_runs(values: np.ndarray) -> np.ndarray:
@@ -665,8 +764,9 @@ def window_warnings(view: RunView, start: int, end: int) -> list[StateWarning]:
         found.append(StateWarning(
             code=finding.code, message=finding.message,
             severity="info" if finding.code == "starved" else "warning",
-            node_id=finding.node_id, bins=list(finding.bins),
-            node_ids=list(finding.nodes) or None))
+            node_id=finding.node_id,
+            start_bin=finding.span[0] if finding.span else None,
+            end_bin=finding.span[1] if finding.span else None))
     return found
 
 
@@ -675,33 +775,33 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
     lists = view.full_lists()
     window = slice(start, end + 1)
     nodes = []
+    uses = _constraint_uses(view)
     for node, series in zip(view.nodes, view.raw_series(start, end), strict=True):
         # No per-bin colours here: the reference's window shape has no place for them;
         # /state gives the colour of any bin. A node none of whose series was written
         # (outputs left them out) has nothing to show, and the shape needs ≥ 1 series.
         if not series:
             continue
+        mine = uses.get(node.id, [])
         nodes.append(NodeSeries(
             id=node.id, kind=node.kind,
             series=series,
-            telemetry=_telemetry(node), aliases=node.aliases or None,
+            telemetry=_telemetry(node), category=node.wire_category(),
+            analytical=node.analytical(), aliases=node.aliases or None,
             by_class={class_id: {k: _list(v[window]) for k, v in m.items()}
                       for class_id, m in view.by_class(node).items()} or None,
+            constraints={c.id: ConstraintSeriesOut(series={
+                name: _list(values[window]) for name, values in _constraint_series(c, node.id)})
+                for c in mine} or None,
+            constraint_status={c.id: _list(c.limiting[window].astype(np.float64))
+                               for c in mine} or None,
         ))
-    constraints = [ConstraintSeries(
-        id=c.id, capacity=_list(c.capacity[window]), demand=_list(c.demand[window]),
-        limiting=c.limiting[window].tolist(),
-        admitted={node: _list(values[window]) for node, values in c.admitted.items()},
-    ) for c in view.constraints]
     return StateWindow(
         metadata=view.metadata,
         window=WindowSlice(start_bin=start, end_bin=end, bin_count=end - start + 1),
         timestamps_utc=lists["timestamps"][window], nodes=nodes,
         warnings=[*view.warnings, *view.warnings_between(start, end)],
-        constraints=constraints or msgspec.UNSET,
-        edges=[EdgeSeries(id=e.id, from_=e.origin, to=e.destination,
-                          series={"flow": _list(e.flow[window])}, edge_type=e.type,
-                          field=e.measure, multiplier=e.multiplier, lag=e.lag,
-                          by_class={c: _list(v[window]) for c, v in e.classes.items()} or None)
-               for e in view.edges if e.flow is not None] or msgspec.UNSET,
+        edges=[_edge_series(view, e, start, end) for e in view.edges
+               if e.flow is not None] or msgspec.UNSET,
+        edge_warnings=view.edge_warnings or msgspec.UNSET,
     )

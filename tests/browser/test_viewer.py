@@ -258,7 +258,7 @@ def test_run_page_charts_every_series_and_draws_the_topology(page, server):
         const cy = document.getElementById('topology')._cyreg.cy;
         return Object.fromEntries(cy.edges().map((e) => [e.data('edgeId'), parseFloat(e.style('width'))]));
     }""")
-    by_flow = sorted(state["edges"], key=lambda e: e["flow"])
+    by_flow = sorted(state["edges"], key=lambda e: next(iter(e["series"].values()))[0] or 0)
     assert flows[by_flow[-1]["id"]] > flows[by_flow[0]["id"]]  # wider where more flows
 
 

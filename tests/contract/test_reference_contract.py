@@ -148,6 +148,6 @@ def test_graph_and_edges_validate_and_match_the_model(server, runs):
         f"/v1/runs/{run_id}/series/produced").text.splitlines()[1:]]
     [edge] = window["edges"]
     # one edge, weight 1: all of what was served, rounded to 6 decimals (MODELING §4)
-    assert edge["series"]["flow"] == [round(v, 6) for v in produced]
-    assert state["edges"][0]["flow"] == round(produced[0], 6)
+    assert edge["series"]["flowVolume"] == [round(v, 6) for v in produced]
+    assert state["edges"][0]["series"]["flowVolume"] == [round(produced[0], 6)]
     assert server.get("/v1/runs/nope/graph").status_code == 404

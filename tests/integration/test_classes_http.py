@@ -51,7 +51,7 @@ def test_classes_reach_the_bundle_state_and_window(client):
     assert schemas.validate("time-travel-state", state) == []
     assert state["metadata"]["classes"] == [{"id": "orders", "displayName": "Orders"},
                                             {"id": "refunds"}]
-    assert state["metadata"]["classCoverage"] == {"nodesWithClasses": 2, "nodes": 3}
+    assert state["metadata"]["classCoverage"] == "partial"  # 2 of the 3 nodes with series
     desk = next(n for n in state["nodes"] if n["id"] == "Desk")
     # bin 0: arrivals 30/10, served min(40, 20) = 20 → 15/5, queue 20 → 15/5;
     # queue time = 15 / 15 × 3,600,000 ms = 3,600,000 ms (both classes)
@@ -61,7 +61,8 @@ def test_classes_reach_the_bundle_state_and_window(client):
     lookup = next(n for n in state["nodes"] if n["id"] == "Lookup")
     assert "byClass" not in lookup
     edge = state["edges"][0]
-    assert edge["flow"] == 20 and edge["byClass"] == {"orders": 15, "refunds": 5}
+    assert edge["series"] == {"flowVolume": [20]}
+    assert edge["byClass"] == {"orders": {"flowVolume": [15]}, "refunds": {"flowVolume": [5]}}
 
     window = client.get(f"/v1/runs/{run_id}/state_window",
                         params={"startBin": 0, "endBin": 2}).json()
@@ -70,7 +71,7 @@ def test_classes_reach_the_bundle_state_and_window(client):
     # served = min(Q[t-1] + in, 20) = 20, 20, 8; bin 1 has no arrivals: the mix is kept
     assert desk["byClass"]["refunds"]["served"] == [5, 5, 2]
     assert desk["byClass"]["orders"]["queueTimeMs"] == [3600000, 0, 0]
-    assert window["edges"][0]["byClass"]["orders"] == [15, 15, 6]
+    assert window["edges"][0]["byClass"]["orders"] == {"flowVolume": [15, 15, 6]}
 
 
 def test_flow_findings_in_the_window_and_on_the_run(client):
@@ -87,8 +88,8 @@ def test_flow_findings_in_the_window_and_on_the_run(client):
                         params={"startBin": 0, "endBin": 11}).json()
     assert schemas.validate("time-travel-state", window) == []
     found = {(w["code"], w["nodeId"]): w for w in window["warnings"]}
-    assert found[("blocked", "Weld")]["bins"] == [6, 8, 10]
-    assert found[("starved", "Paint")]["nodeIds"] == ["Weld"]
+    assert (found[("blocked", "Weld")]["startBin"], found[("blocked", "Weld")]["endBin"]) == (6, 10)
+    assert "Weld" in found[("starved", "Paint")]["message"]
     assert found[("bottleneck", "Weld")]["severity"] == "warning"
     graph = client.get(f"/v1/runs/{run_id}/graph").json()
     assert schemas.validate("graph", graph) == []

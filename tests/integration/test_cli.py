@@ -82,8 +82,12 @@ def test_templates_and_runs_commands(runner, tmp_path):
     runner.invoke(cli, ["run", "--template-id", "transport-hub", "--run-id", "t1"])
     runs = json.loads(runner.invoke(cli, ["runs", "list", "--json"]).output)
     assert runs["items"][0]["runId"] == "t1"
-    state = json.loads(runner.invoke(cli, ["runs", "state", "t1", "--bin", "1"]).output)
+    state = json.loads(runner.invoke(cli, ["runs", "state", "t1", "--bin", "1", "--json"]).output)
     assert state["bin"]["index"] == 1
+    table = runner.invoke(cli, ["runs", "state", "t1", "--bin", "1"]).output  # readable
+    assert table.splitlines()[0].split("\t")[:3] == ["node", "kind", "colour"]
+    shown = runner.invoke(cli, ["runs", "show", "t1"]).output
+    assert "run id" in shown and "t1" in shown and "transport-hub" in shown
     exported = runner.invoke(cli, ["runs", "export", "t1"])
     assert exported.output.splitlines()[0].startswith("time,bin,peak,noise")
     bad = tmp_path / "bad.yaml"

@@ -49,7 +49,7 @@ def test_the_cli_drives_a_server_like_a_store(tmp_path):
         assert [i["runId"] for i in json.loads(listed.stdout)["items"]] == [run_id]
         table = flowtime("runs", "list", server=base)
         assert run_id in table.stdout and "billingCapacity=55" in table.stdout
-        shown = flowtime("runs", "show", run_id, "--server", base)
+        shown = flowtime("runs", "show", run_id, "--server", base, "--json")
         assert json.loads(shown.stdout)["metadata"]["runId"] == run_id
         templates = flowtime("templates", "list", "--json", server=base)
         assert "it-system" in {t["id"] for t in json.loads(templates.stdout)}

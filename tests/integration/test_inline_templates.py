@@ -227,15 +227,22 @@ def test_state_reports_each_constraints_allocation_and_whether_it_limited(client
                         params={"startBin": 0, "endBin": 2}).json()
     assert schemas.validate("time-travel-state", first) == []
     assert schemas.validate("time-travel-state", window) == []
-    # demand 10 against 5: A gets 5×6/10 = 3, B 2
-    assert first["constraints"] == [{"id": "db", "capacity": 5, "demand": 10, "limiting": True,
-                                     "admitted": {"A": 3, "B": 2}}]
-    [db] = window["constraints"]
-    assert db["limiting"] == [True, False, True]
-    assert db["admitted"] == {"A": [3, 2, 0], "B": [2, 2, 0]}
+    # demand 10 against 5: A gets 5×6/10 = 3, B 2; shortfall 10 − 5 = 5 (the reference's
+    # shape: per node, under `constraints`, and `constraintStatus` whether it limited)
+    nodes = {n["id"]: n for n in first["nodes"]}
+    assert nodes["A"]["constraints"] == {"db": {"metrics": {
+        "capacity": 5, "demand": 10, "allocation": 3, "shortfall": 5}}}
+    assert nodes["B"]["constraints"]["db"]["metrics"]["allocation"] == 2
+    assert nodes["A"]["constraintStatus"] == {"db": True}
+    window_nodes = {n["id"]: n for n in window["nodes"]}
+    # bin 1: demand 4 under 10, bin 2: capacity 0 admits nothing (shortfall = demand 10)
+    assert window_nodes["A"]["constraintStatus"] == {"db": [1, 0, 1]}
+    assert window_nodes["A"]["constraints"]["db"]["series"]["allocation"] == [3, 2, 0]
+    assert window_nodes["B"]["constraints"]["db"]["series"]["allocation"] == [2, 2, 0]
+    assert window_nodes["A"]["constraints"]["db"]["series"]["shortfall"] == [5, 0, 10]
     plain = client.post("/v1/runs", json={"template": MODEL}).json()["metadata"]["runId"]
-    assert "constraints" not in client.get(f"/v1/runs/{plain}/state",
-                                           params={"binIndex": 0}).json()
+    state = client.get(f"/v1/runs/{plain}/state", params={"binIndex": 0}).json()
+    assert all("constraints" not in n for n in state["nodes"])
 
 
 PMF = textwrap.dedent("""\

@@ -285,7 +285,8 @@ async function topologyView(runId) {
       node.style("background-color", STATE_COLORS[color] || STATE_COLORS.gray);
       node.data("state", color);
     });
-    const flows = new Map((state.edges || []).map((e) => [e.id, e.flow]));
+    // an edge's volume in this bin: the first of its series (flowVolume, attemptsVolume, …)
+    const flows = new Map((state.edges || []).map((e) => [e.id, (Object.values(e.series || {})[0] || [])[0]]));
     const top = Math.max(1e-9, ...[...flows.values()].map((v) => Math.abs(v || 0)));
     cy.edges().forEach((edge) => {
       const flow = flows.get(edge.data("edgeId"));
