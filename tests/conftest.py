@@ -9,6 +9,7 @@ import pytest
 
 from flowtime.adapters.stores.memory import MemoryArtifactStore
 from flowtime.adapters.templates.directory import DirectoryTemplateSource, shipped_templates_dir
+from flowtime.container import Settings, build_container
 from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.templates import Template, parse_template
 
@@ -111,3 +112,35 @@ def catalog_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     return request.getfixturevalue("postgres").new_database()
+
+
+# -- real adapters on a temporary data directory (one `client` for every tier; a module
+# that needs other settings defines its own) ------------------------------------------
+@pytest.fixture
+def data_dir(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def settings(data_dir) -> Settings:
+    return Settings.from_env({"FLOWTIME_DATA_DIR": str(data_dir)})
+
+
+@pytest.fixture
+def container(settings):
+    return build_container(settings)
+
+
+@pytest.fixture
+def client(tmp_path):
+    """A real Litestar app over a fresh file store (fsync off) in `tmp_path`; test modules
+    that need other settings define their own `client`."""
+    from litestar.testing import TestClient
+
+    from flowtime.adapters.http.app import create_app
+
+    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0"})
+    with TestClient(create_app(build_container(settings))) as test_client:
+        yield test_client
