@@ -207,7 +207,7 @@ def monte_carlo(template: str, params: Mapping[str, Any] | None = None, samples:
     from flowtime.domain.analysis_service import StudySource
     from flowtime.domain.batch import evaluate_batches
     from flowtime.domain.errors import Problem, invalid
-    from flowtime.domain.orchestration import MAX_SEED
+    from flowtime.domain.random import MAX_SEED
     from flowtime.domain.templates import build_model
     from flowtime.domain.validation import output_series
 
@@ -218,8 +218,9 @@ def monte_carlo(template: str, params: Mapping[str, Any] | None = None, samples:
     if pmf_mode not in ("sample", "expected"):
         raise invalid([Problem("pmfMode", f"must be sample or expected, got {pmf_mode!r}")])
     template_id, text, _ = _template_source(template)
-    parsed = _container(None).analysis().template(StudySource(template_id, text, {}))
-    model = build_model(parsed, dict(params or {}))
+    service = _container(None).analysis()
+    parsed = service.template(StudySource(template_id, text, {}))
+    model = build_model(parsed, dict(params or {}), service.budget)
     outputs = output_series(model.definition, model.plan.node_ids)
     wanted = list(series) if series is not None else outputs
     unknown = [s for s in wanted if s not in outputs]

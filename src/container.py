@@ -24,9 +24,11 @@ from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 if TYPE_CHECKING:  # the ports, for annotations only: the CLI imports this module at start
     from flowtime.adapters.observability.setup import Observability
     from flowtime.domain.analysis_service import AnalysisService
+    from flowtime.domain.budget import ModelBudget
     from flowtime.domain.orchestration import RunOrchestrationService
     from flowtime.domain.queries import RunQueryService
     from flowtime.domain.sweeps import SweepService
+    from flowtime.domain.work import WorkLimits
     from flowtime.ports import (
         ArtifactStore,
         Clock,
@@ -74,6 +76,16 @@ class Settings:
     max_concurrent_sweeps: int = 2  # FLOWTIME_MAX_CONCURRENT_SWEEPS: per server; more queue
     cors_origins: tuple[str, ...] = ()  # FLOWTIME_CORS_ORIGINS: browser origins allowed to call
     session_idle_seconds: float = 300.0  # FLOWTIME_SESSION_IDLE_SECONDS
+    session_auth_seconds: float = 10.0  # FLOWTIME_SESSION_AUTH_SECONDS: first message, keyed
+    session_max_reply_values: int = 2_000_000  # FLOWTIME_SESSION_MAX_REPLY_VALUES (~40 MB)
+    # model budget (domain/budget.py): FLOWTIME_MAX_BINS, FLOWTIME_MAX_SERIES, FLOWTIME_MAX_CELLS
+    max_bins: int = 200_000
+    max_series: int = 20_000
+    max_cells: int = 10_000_000
+    # analysis budget (domain/work.py)
+    max_analysis_work: int = 10_000_000_000  # FLOWTIME_MAX_ANALYSIS_WORK: evaluations × cells
+    analysis_timeout_seconds: float = 60.0  # FLOWTIME_ANALYSIS_TIMEOUT_SECONDS
+    max_concurrent_analyses: int = 4  # FLOWTIME_MAX_CONCURRENT_ANALYSES (per process)
     # OpenTelemetry's standard variables: OTEL_SERVICE_NAME, and OTLP export when
     # OTEL_EXPORTER_OTLP[_<SIGNAL>]_ENDPOINT is set or OTEL_<SIGNAL>_EXPORTER=otlp.
     service_name: str = "flowtime"
@@ -124,6 +136,15 @@ class Settings:
         idle = env.get("FLOWTIME_SESSION_IDLE_SECONDS", "")
         if idle.replace(".", "", 1).isdigit() and float(idle) > 0:
             values["session_idle_seconds"] = float(idle)
+        for name in ("analysis_timeout_seconds", "session_auth_seconds"):
+            text = env.get(f"FLOWTIME_{name.upper()}", "")
+            if text.replace(".", "", 1).isdigit() and float(text) > 0:
+                values[name] = float(text)
+        for name in ("max_bins", "max_series", "max_cells", "max_analysis_work",
+                     "max_concurrent_analyses", "session_max_reply_values"):
+            text = env.get(f"FLOWTIME_{name.upper()}", "")
+            if text.isdigit() and int(text) > 0:
+                values[name] = int(text)
         if env.get("FLOWTIME_LOG_LEVEL"):
             values["log_level"] = env["FLOWTIME_LOG_LEVEL"].upper()
         values["service_name"] = env.get("OTEL_SERVICE_NAME") or "flowtime"
@@ -145,7 +166,15 @@ class Settings:
                "FLOWTIME_MAX_SESSIONS": str(self.max_sessions),
                "FLOWTIME_MAX_SWEEP_POINTS": str(self.max_sweep_points),
                "FLOWTIME_MAX_CONCURRENT_SWEEPS": str(self.max_concurrent_sweeps),
-               "FLOWTIME_SESSION_IDLE_SECONDS": str(self.session_idle_seconds)}
+               "FLOWTIME_SESSION_IDLE_SECONDS": str(self.session_idle_seconds),
+               "FLOWTIME_MAX_BINS": str(self.max_bins),
+               "FLOWTIME_MAX_SERIES": str(self.max_series),
+               "FLOWTIME_MAX_CELLS": str(self.max_cells),
+               "FLOWTIME_MAX_ANALYSIS_WORK": str(self.max_analysis_work),
+               "FLOWTIME_ANALYSIS_TIMEOUT_SECONDS": str(self.analysis_timeout_seconds),
+               "FLOWTIME_MAX_CONCURRENT_ANALYSES": str(self.max_concurrent_analyses),
+               "FLOWTIME_SESSION_AUTH_SECONDS": str(self.session_auth_seconds),
+               "FLOWTIME_SESSION_MAX_REPLY_VALUES": str(self.session_max_reply_values)}
         optional = {"FLOWTIME_API_KEY": self.api_key,
                     "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,
                     "FLOWTIME_CATALOG": self.catalog_url,
@@ -375,7 +404,7 @@ class Container:
         return self._one("orchestration", lambda: _orchestration(
             templates=self.templates(), store=self.store(), clock=self.clock(),
             observer=self.observer(), telemetry=self.telemetry(), random=self.random(),
-            catalog=self.catalog()))
+            catalog=self.catalog(), budget=self.budget()))
 
     def queries(self) -> RunQueryService:
         return self._one("queries", lambda: _queries(store=self.store(),
@@ -390,7 +419,21 @@ class Container:
 
     def analysis(self) -> AnalysisService:
         return self._one("analysis", lambda: _analysis(templates=self.templates(),
-                                                        store=self.store(), clock=self.clock()))
+                                                        store=self.store(), clock=self.clock(),
+                                                        budget=self.budget(),
+                                                        limits=self.work_limits()))
+
+    def work_limits(self) -> WorkLimits:
+        from flowtime.domain.work import WorkLimits
+
+        s = self._settings
+        return WorkLimits(max_cells=s.max_analysis_work, seconds=s.analysis_timeout_seconds)
+
+    def budget(self) -> ModelBudget:
+        from flowtime.domain.budget import ModelBudget
+
+        s = self._settings
+        return ModelBudget(max_bins=s.max_bins, max_series=s.max_series, max_cells=s.max_cells)
 
 
 def build_container(settings: Settings | None = None, **overrides: Any) -> Container:

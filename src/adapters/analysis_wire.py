@@ -12,6 +12,8 @@ import msgspec
 from flowtime.adapters.wire import WarningOut, Wire, warning_out
 from flowtime.domain.analysis import Constraint
 from flowtime.domain.analysis_service import AnalysisService, StudySource
+from flowtime.domain.random import MAX_SEED
+from flowtime.domain.work import WorkGuard
 
 Number = Annotated[float, msgspec.Meta(description="a finite number")]
 
@@ -24,7 +26,7 @@ class StudyBody(Wire, kw_only=True, forbid_unknown_fields=True):
     template: Annotated[str, msgspec.Meta(min_length=1)] | None = None
     parameters: dict[str, Any] = msgspec.field(default_factory=dict)
     # ≤ 2^53: every such integer survives a trip through a JSON double
-    seed: Annotated[int, msgspec.Meta(gt=-1, le=2**53)] = 1
+    seed: Annotated[int, msgspec.Meta(gt=-1, le=MAX_SEED)] = 1
     pmf_mode: Literal["sample", "expected"] = "sample"
     samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
     statistic: Annotated[str, msgspec.Meta(
@@ -72,7 +74,8 @@ class OptimizeBody(StudyBody, kw_only=True, forbid_unknown_fields=True):
     objective: Literal["minimize", "maximize"] = "minimize"
     tolerance: float = 1e-4
     max_iterations: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
-    constraints: list[ConstraintBody] = msgspec.field(default_factory=list)
+    constraints: Annotated[list[ConstraintBody], msgspec.Meta(max_length=50)] = \
+        msgspec.field(default_factory=list)
 
 
 class ValidateBody(StudyBody, kw_only=True, forbid_unknown_fields=True):
@@ -145,32 +148,38 @@ MODEL_BODIES = ("SensitivityBody", "GoalSeekBody", "OptimizeBody", "ValidateBody
 
 
 
-def sensitivity(analysis: AnalysisService, data: SensitivityBody) -> SensitivityOut:
+def sensitivity(analysis: AnalysisService, data: SensitivityBody,
+                guard: WorkGuard | None = None) -> SensitivityOut:
     points = analysis.sensitivity(data.source(), data.knobs, data.metric, data.statistic,
-                                  data.perturbation)
+                                  data.perturbation, guard)
     return SensitivityOut(data.metric, data.statistic, [
         SensitivityPointOut(p.knob, p.base_value, p.gradient) for p in points])
 
 
-def goal_seek(analysis: AnalysisService, data: GoalSeekBody) -> GoalSeekOut:
+def goal_seek(analysis: AnalysisService, data: GoalSeekBody,
+              guard: WorkGuard | None = None) -> GoalSeekOut:
     result = analysis.goal_seek(data.source(), data.knob, data.metric, data.target, data.lo,
-                                data.hi, data.statistic, data.tolerance, data.max_iterations)
+                                data.hi, data.statistic, data.tolerance, data.max_iterations,
+                                guard)
     return GoalSeekOut(result.value, result.achieved, result.converged, result.iterations,
                        [SeekStepOut(s.iteration, s.value, s.achieved, s.lo, s.hi)
                         for s in result.trace], result.stderr)
 
 
-def optimize(analysis: AnalysisService, data: OptimizeBody) -> OptimizeOut:
+def optimize(analysis: AnalysisService, data: OptimizeBody,
+             guard: WorkGuard | None = None) -> OptimizeOut:
     ranges = {k: (r.lo, r.hi) for k, r in data.ranges.items()}
     rules = [Constraint(c.metric, c.statistic, c.max, c.min) for c in data.constraints]
     result = analysis.optimize(data.source(), data.knobs, ranges, data.metric, data.objective,
-                               data.statistic, data.tolerance, data.max_iterations, rules)
+                               data.statistic, data.tolerance, data.max_iterations, rules,
+                               guard)
     return OptimizeOut(result.values, result.achieved, result.converged, result.iterations,
                        [OptimizeStepOut(s.iteration, s.values, s.achieved)
                         for s in result.trace], result.rounded, result.violations)
 
 
-def validate(analysis: AnalysisService, data: ValidateBody) -> ValidateOut:
+def validate(analysis: AnalysisService, data: ValidateBody,
+             guard: WorkGuard | None = None) -> ValidateOut:
     report = analysis.validate(data.source(), data.tier)
     return ValidateOut(report.valid, report.tier,
                        [ProblemOut(p.loc, p.msg) for p in report.problems],

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from flowtime.domain.hashing import RUN_ID_PATTERN
+from flowtime.domain.random import MAX_SEED
 from flowtime.domain.runs import (
     STATE_SCHEMA_ID,
     STATE_SCHEMA_VERSION,
@@ -48,7 +49,7 @@ class RunOptions(Wire, forbid_unknown_fields=True):
     pmf_mode: Literal["sample", "expected"] = "sample"
     tags: dict[str, str] = msgspec.field(default_factory=dict)  # mutable later: PATCH …/tags
     # gt=-1 rather than ge=0: the OpenAPI generator drops a zero minimum.
-    seed: Annotated[int, msgspec.Meta(gt=-1, le=2**63 - 1)] | None = None
+    seed: Annotated[int, msgspec.Meta(gt=-1, le=MAX_SEED)] | None = None
 
 
 class CreateRunBody(Wire, forbid_unknown_fields=True):
@@ -86,7 +87,7 @@ class SweepBody(Wire, forbid_unknown_fields=True):
     grid: dict[str, Annotated[list[Any], msgspec.Meta(min_length=1)]] = {}
     parameters: dict[str, Any] = {}
     samples: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
-    seed: Annotated[int, msgspec.Meta(gt=-1, le=2**62 - 1)] | None = None
+    seed: Annotated[int, msgspec.Meta(gt=-1, le=MAX_SEED)] | None = None
     pmf_mode: Literal["sample", "expected"] = "sample"
     template: Annotated[str, msgspec.Meta(
         min_length=1, description="The template's YAML text (instead of templateId)")] | None = None

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from flowtime.domain.batch import evaluate_batches
+from flowtime.domain.budget import DEFAULT_BUDGET, ModelBudget
 from flowtime.domain.classes import normalised
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
@@ -43,6 +44,7 @@ from flowtime.domain.flow import class_series_name, snake
 from flowtime.domain.model import ConstNode, ExprNode, Model
 from flowtime.domain.parameters import check_value
 from flowtime.domain.templates import Template, build_model
+from flowtime.domain.work import WorkGuard
 
 DEFAULT_PERTURBATION = 0.05
 MAX_SAMPLES = 1000
@@ -95,7 +97,8 @@ class Study:
     """One model, compiled once, evaluated under many knob settings."""
 
     def __init__(self, template: Template, parameters: Mapping[str, Any] | None = None,
-                 seed: int = 1, pmf_mode: str = "sample", samples: int = 1):
+                 seed: int = 1, pmf_mode: str = "sample", samples: int = 1,
+                 budget: ModelBudget = DEFAULT_BUDGET):
         if not 1 <= samples <= MAX_SAMPLES:
             raise invalid([Problem("samples", f"must be 1…{MAX_SAMPLES}, got {samples}")])
         self.template = template
@@ -103,7 +106,9 @@ class Study:
         self.seed = seed
         self.pmf_mode = pmf_mode
         self.samples = samples
-        self.model = build_model(template, self.parameters)
+        self.budget = budget
+        self.guard: WorkGuard | None = None  # checked before every evaluation
+        self.model = build_model(template, self.parameters, budget)
         self._models: OrderedDict[tuple[Any, ...], Model] = OrderedDict()
         self.last_model = self.model  # the model of the latest evaluation
         self.knobs = self._knobs()
@@ -179,6 +184,8 @@ class Study:
     def evaluate(self, settings: Mapping[str, float], seed: int | None = None
                  ) -> dict[str, np.ndarray]:
         """Every series under `settings` (knob id → value, checked) for one seed."""
+        if self.guard is not None:
+            self.guard.check()
         model, overrides, shares = self._inputs(settings)
         self.evaluations += 1
         self.last_model = model
@@ -189,11 +196,22 @@ class Study:
         """Every series under `settings` for the study's seeds seed … seed + samples − 1,
         in batches (`batch.py`, each within its memory bound): name -> rows × bins, row i
         of the whole bit-identical to `evaluate(settings, seed + i)`."""
+        if self.guard is not None:
+            self.guard.check()
         model, overrides, shares = self._inputs(settings)
         self.evaluations += self.samples
         self.last_model = model
         seeds = [self.seed + i for i in range(self.samples)]
-        yield from evaluate_batches(model, seeds, overrides, self.pmf_mode, shares)
+        for batch in evaluate_batches(model, seeds, overrides, self.pmf_mode, shares):
+            yield batch
+            if self.guard is not None:
+                self.guard.check()
+
+    def cells(self) -> int:
+        """Series × bins of one evaluation (class series included): the unit of work."""
+        plan = self.model.plan
+        series = len(plan.node_ids) + sum(len(v) for v in plan.class_series.values())
+        return series * self.model.grid.bins
 
     def _inputs(self, settings: Mapping[str, float]
                 ) -> tuple[Model, dict[str, np.ndarray], dict[str, float]]:
@@ -229,7 +247,7 @@ class Study:
         parameters = {**self.parameters}
         for name, value in values.items():
             parameters[name] = int(value) if self.knobs[name].type == "integer" else value
-        model = build_model(self.template, parameters)
+        model = build_model(self.template, parameters, self.budget)
         self._models[key] = model
         while len(self._models) > MODEL_CACHE:
             self._models.popitem(last=False)

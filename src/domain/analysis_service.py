@@ -19,6 +19,7 @@ from flowtime.domain.analysis import (
     optimize,
     sensitivity,
 )
+from flowtime.domain.budget import DEFAULT_BUDGET, ModelBudget
 from flowtime.domain.checks import run_checks
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
@@ -26,6 +27,7 @@ from flowtime.domain.grid import format_utc
 from flowtime.domain.hashing import sha256_canonical
 from flowtime.domain.runs import RunWarning
 from flowtime.domain.templates import Template, build_model, parse_template, template_id_from
+from flowtime.domain.work import DEFAULT_LIMITS, WorkGuard, WorkLimits, check_work
 from flowtime.ports import Clock, TemplateSource
 from flowtime.ports.sweeps import RecordStore
 
@@ -55,7 +57,10 @@ class ValidationReport:
 
 class AnalysisService:
     def __init__(self, templates: TemplateSource, store: RecordStore | None = None,
-                 clock: Clock | None = None):
+                 clock: Clock | None = None, budget: ModelBudget = DEFAULT_BUDGET,
+                 limits: WorkLimits = DEFAULT_LIMITS):
+        self.budget = budget
+        self.limits = limits
         self.templates = templates
         self.store = store
         self.clock = clock
@@ -104,28 +109,48 @@ class AnalysisService:
         assert source.template_id is not None
         return self.templates.get(source.template_id)
 
-    def study(self, source: StudySource) -> Study:
-        return Study(self.template(source), source.parameters, seed=source.seed,
-                     pmf_mode=source.pmf_mode, samples=source.samples)
+    def study(self, source: StudySource, guard: WorkGuard | None = None) -> Study:
+        study = Study(self.template(source), source.parameters, budget=self.budget,
+                      seed=source.seed, pmf_mode=source.pmf_mode, samples=source.samples)
+        study.guard = guard
+        return study
+
+    def _budgeted(self, source: StudySource, guard: WorkGuard | None, evaluations: int
+                  ) -> Study:
+        """The study, once the question's work (evaluations × cells) fits the budget."""
+        study = self.study(source, guard)
+        check_work(self.limits, evaluations * study.samples, study.cells())
+        return study
 
     def sensitivity(self, source: StudySource, knobs: list[str], metric: str,
-                    statistic: str = "mean", perturbation: float = 0.05
-                    ) -> list[SensitivityPoint]:
-        return sensitivity(self.study(source), knobs, metric, statistic, perturbation)
+                    statistic: str = "mean", perturbation: float = 0.05,
+                    guard: WorkGuard | None = None) -> list[SensitivityPoint]:
+        study = self._budgeted(source, guard, 1 + 2 * len(knobs))
+        return sensitivity(study, knobs, metric, statistic, perturbation)
 
     def goal_seek(self, source: StudySource, knob: str, metric: str, target: float,
                   lo: float, hi: float, statistic: str = "mean", tolerance: float = 1e-6,
-                  max_iterations: int = 50) -> SeekResult:
-        return goal_seek(self.study(source), knob, metric, target, lo, hi, statistic,
-                         tolerance, max_iterations)
+                  max_iterations: int = 50, guard: WorkGuard | None = None) -> SeekResult:
+        study = self._budgeted(source, guard, 2 + max_iterations)
+        return goal_seek(study, knob, metric, target, lo, hi, statistic, tolerance,
+                         max_iterations)
 
     def optimize(self, source: StudySource, knobs: list[str],
                  ranges: dict[str, tuple[float, float]], metric: str,
                  objective: str = "minimize", statistic: str = "mean",
                  tolerance: float = 1e-4, max_iterations: int = 200,
-                 constraints: list[Constraint] | None = None) -> OptimizeResult:
-        return optimize(self.study(source), knobs, ranges, metric, objective, statistic,
-                        tolerance, max_iterations, constraints)
+                 constraints: list[Constraint] | None = None,
+                 guard: WorkGuard | None = None) -> OptimizeResult:
+        if len(knobs) > self.limits.max_knobs:
+            raise invalid([Problem("knobs", f"{len(knobs)} knobs; at most "
+                                   f"{self.limits.max_knobs}")])
+        if constraints and len(constraints) > self.limits.max_constraints:
+            raise invalid([Problem("constraints", f"{len(constraints)} constraints; at most "
+                                   f"{self.limits.max_constraints}")])
+        # Nelder–Mead may evaluate about twice per iteration, plus its first simplex
+        study = self._budgeted(source, guard, 2 * max_iterations + len(knobs) + 1)
+        return optimize(study, knobs, ranges, metric, objective, statistic, tolerance,
+                        max_iterations, constraints)
 
     def validate(self, source: StudySource, tier: str = "compile") -> ValidationReport:
         """`schema`: the template's structure; `compile`: also the model built from the
@@ -137,7 +162,7 @@ class AnalysisService:
             template = self.template(source)
             if tier == "schema":
                 return ValidationReport(True, tier, [], [])
-            model = build_model(template, source.parameters)
+            model = build_model(template, source.parameters, self.budget)
         except FlowTimeError as exc:
             if exc.kind != "invalid":
                 raise

@@ -18,6 +18,8 @@ class ErrorKind(StrEnum):
     TOO_LARGE = "too_large"
     UNPROCESSABLE = "unprocessable"
     UNAVAILABLE = "unavailable"
+    TIMEOUT = "timeout"  # a request ran out of its time budget
+    BUSY = "busy"  # too many such requests at once: try again shortly
     INTERNAL = "internal"
 
 

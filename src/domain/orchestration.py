@@ -14,6 +14,7 @@ import numpy as np
 
 from flowtime.domain import schemas
 from flowtime.domain.batch import evaluate_batch, samples_per_batch
+from flowtime.domain.budget import DEFAULT_BUDGET, ModelBudget
 from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
 from flowtime.domain.catalog import ensure_listed
 from flowtime.domain.checks import run_checks
@@ -41,6 +42,7 @@ from flowtime.domain.hashing import (
     sha256_canonical,
 )
 from flowtime.domain.model import Model
+from flowtime.domain.random import MAX_SEED
 from flowtime.domain.records import read_record, record_of
 from flowtime.domain.runs import (
     MODES,
@@ -69,7 +71,6 @@ from flowtime.ports.telemetry import TelemetrySource
 
 log = logging.getLogger("flowtime.catalog")
 runs_log = logging.getLogger("flowtime.runs")
-MAX_SEED = 2**63 - 1
 RESERVED_RUN_IDS = frozenset({"compare"})  # /v1/runs/<these> are endpoints, not runs
 
 
@@ -163,7 +164,9 @@ class RunOrchestrationService:
         telemetry: TelemetrySource | None = None,
         random: RandomSource | None = None,
         catalog: RunCatalog | None = None,
+        budget: ModelBudget = DEFAULT_BUDGET,
     ):
+        self.budget = budget
         self.templates = templates
         self.store = store
         self.catalog = catalog
@@ -199,7 +202,7 @@ class RunOrchestrationService:
             return None
         try:
             template = self._template(first)
-            model = build_model(template, dict(first.parameters))
+            model = build_model(template, dict(first.parameters), self.budget)
         except FlowTimeError:
             return None  # each request reports its own error
         seeds = [int(request.seed) for request in requests if request.seed is not None]
@@ -259,7 +262,7 @@ class RunOrchestrationService:
                 parameters.update(bound)
                 problems.extend(binding_problems)
             try:
-                model = build_model(template, parameters)
+                model = build_model(template, parameters, self.budget)
             except FlowTimeError as exc:
                 if exc.kind is not ErrorKind.INVALID:
                     raise

@@ -107,7 +107,8 @@ def _problem(error: ValidationError, prefix: str) -> Problem:
         return Problem(format_path([*error.absolute_path, missing], prefix), "is required")
     if keyword == "additionalProperties":
         allowed = ", ".join(sorted(schema.get("properties", {})))
-        extras = sorted(set(error.instance) - set(schema.get("properties", {})))
+        # YAML keys may be numbers or null next to text: order them as text
+        extras = sorted(set(error.instance) - set(schema.get("properties", {})), key=str)
         field = extras[0] if extras else "?"
         return Problem(
             format_path([*error.absolute_path, field], prefix), f"unknown field (allowed: {allowed})"

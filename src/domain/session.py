@@ -12,6 +12,7 @@ from flowtime.domain.analysis import Study, require_known
 from flowtime.domain.analysis_service import AnalysisService, StudySource
 from flowtime.domain.checks import run_checks
 from flowtime.domain.errors import Problem, invalid
+from flowtime.domain.random import MAX_SEED
 from flowtime.domain.state import state_numbers
 from flowtime.domain.validation import output_series
 
@@ -35,8 +36,8 @@ class WhatIfSession:
         pmf_mode = message.get("pmfMode", "sample")
         if not isinstance(parameters, dict):
             raise invalid([Problem("parameters", "must be an object")])
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise invalid([Problem("seed", "must be an integer ≥ 0")])
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+            raise invalid([Problem("seed", f"must be an integer 0…{MAX_SEED}")])
         if pmf_mode not in ("sample", "expected"):
             raise invalid([Problem("pmfMode", "must be sample or expected")])
         template_id, text = message.get("templateId"), message.get("template")
@@ -54,9 +55,10 @@ class WhatIfSession:
         model = self.study.model
         return output_series(model.definition, model.plan.node_ids)
 
-    def set(self, message: dict[str, Any]) -> dict[str, Any]:
+    def set(self, message: dict[str, Any], max_values: int | None = None) -> dict[str, Any]:
         """`{"set": {knob: value}, "series": [ids]}` → the series under every value set so
-        far in this session, the run checks' warnings and how long it took."""
+        far in this session, the run checks' warnings and how long it took. At most
+        `max_values` values (series × bins) come back: asking for more is an error."""
         started = time.perf_counter()
         unknown = set(message) - {"set", "series"}
         if unknown:
@@ -68,6 +70,12 @@ class WhatIfSession:
         wanted = message.get("series") or self.default_series()
         if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
             raise invalid([Problem("series", "must be a list of series ids")])
+        bins = self.study.model.grid.bins
+        if max_values is not None and len(wanted) * bins > max_values:
+            raise invalid([Problem("series", f"{len(wanted)} series × {bins} bins = "
+                                   f"{len(wanted) * bins:,} values; a reply holds at most "
+                                   f"{max_values:,} (FLOWTIME_SESSION_MAX_REPLY_VALUES): "
+                                   "ask for fewer series")])
         values = self.study.evaluate(settings)
         names = [self.study.series_name(s, values) for s in wanted]
         self.settings = settings

@@ -35,6 +35,7 @@ from flowtime.domain.grid import format_utc, parse_utc
 from flowtime.domain.hashing import canonical_json, sha256_bytes, sha256_canonical
 from flowtime.domain.model import ParameterDef
 from flowtime.domain.parameters import check_value, resolve_parameters
+from flowtime.domain.random import MAX_SEED
 from flowtime.domain.runs import MODES, RunRequest
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def check_sweep(request: SweepRequest) -> list[Problem]:
             problems.append(Problem(f"grid.{name}", "must be a non-empty list of values"))
     if request.samples is not None and not 1 <= request.samples <= MAX_SWEEP_RUNS:
         problems.append(Problem("samples", f"must be between 1 and {MAX_SWEEP_RUNS}"))
-    if request.seed is not None and not 0 <= request.seed < 2**62:
+    if request.seed is not None and not 0 <= request.seed <= MAX_SEED - (request.samples or 1):
         problems.append(Problem("seed", "must be a non-negative integer"))
     return problems
 

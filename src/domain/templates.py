@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowtime.domain import schemas
+from flowtime.domain.budget import DEFAULT_BUDGET, ModelBudget
 from flowtime.domain.errors import Problem, ProblemCollector, invalid
 from flowtime.domain.grid import TimeGrid, parse_utc
 from flowtime.domain.hashing import canonical_json, sha256_bytes
@@ -214,22 +215,24 @@ _model_cache: OrderedDict[tuple[str, str], Model] = OrderedDict()
 _model_cache_lock = threading.Lock()
 
 
-def build_model(template: Template, requested: Mapping[str, Any]) -> Model:
+def build_model(template: Template, requested: Mapping[str, Any],
+                budget: ModelBudget = DEFAULT_BUDGET) -> Model:
     """Resolve parameters, substitute, and validate everything; raises with all problems.
+    A model larger than `budget` is refused (413) before it is compiled or evaluated.
 
     Models are immutable, so the last few (by template content and request) are reused:
     repeated scenarios skip substitution, validation and YAML rendering.
     """
     try:
-        key = (template.content_hash, canonical_json(dict(requested)))
+        key = (template.content_hash, canonical_json(dict(requested)), budget)
     except (TypeError, ValueError):
-        return _build_model(template, requested)
+        return _build_model(template, requested, budget)
     with _model_cache_lock:
         cached = _model_cache.get(key)
         if cached is not None:
             _model_cache.move_to_end(key)
             return cached
-    model = _build_model(template, requested)
+    model = _build_model(template, requested, budget)
     with _model_cache_lock:
         _model_cache[key] = model
         while len(_model_cache) > _MODEL_CACHE_SIZE:
@@ -237,7 +240,19 @@ def build_model(template: Template, requested: Mapping[str, Any]) -> Model:
     return model
 
 
-def _build_model(template: Template, requested: Mapping[str, Any]) -> Model:
+def _check_raw_shape(tree: Any, budget: ModelBudget) -> None:
+    """The budget's first check on the substituted tree, where its shape is plain."""
+    grid = tree.get("grid") if isinstance(tree, dict) else None
+    bins = grid.get("bins") if isinstance(grid, dict) else None
+    nodes = tree.get("nodes") if isinstance(tree, dict) else None
+    topology = tree.get("topology") if isinstance(tree, dict) else None
+    tnodes = topology.get("nodes") if isinstance(topology, dict) else None
+    if isinstance(bins, int) and not isinstance(bins, bool) and isinstance(nodes, list):
+        budget.check_shape(bins, len(nodes), len(tnodes) if isinstance(tnodes, list) else 0)
+
+
+def _build_model(template: Template, requested: Mapping[str, Any], budget: ModelBudget
+                 ) -> Model:
     from flowtime.domain.validation import validate_and_plan  # avoid an import cycle
 
     problems = ProblemCollector()
@@ -249,12 +264,18 @@ def _build_model(template: Template, requested: Mapping[str, Any]) -> Model:
     problems.extend(found)
     if problems:
         raise invalid(problems.problems)
+    _check_raw_shape(substituted, budget)  # before the schema walks every node
     problems.extend(schemas.validate("template", substituted))
     problems.raise_if_any()
     definition = convert(substituted, ModelDef)
+    budget.check_shape(definition.grid.bins, len(definition.nodes),
+                       len(definition.topology.nodes))
     checked = validate_and_plan(definition)
     problems.extend(checked.problems)
     problems.raise_if_any()
+    assert checked.plan is not None
+    budget.check_plan(definition.grid.bins, len(checked.plan.node_ids),
+                      sum(len(v) for v in checked.plan.class_series.values()))
     start = parse_utc(definition.window.start or definition.grid.start or "")
     assert start is not None and checked.plan is not None  # validation checked both
     grid = TimeGrid(definition.grid.bins, definition.grid.bin_size, definition.grid.bin_unit, start)

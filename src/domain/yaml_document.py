@@ -46,6 +46,20 @@ class _StrictLoader(yaml.SafeLoader):
         return yaml.constructor.SafeConstructor.construct_mapping(self, node, deep=deep)
 
 
+MAX_INT_DIGITS = 4000  # Python refuses to convert more than 4,300 digits
+
+
+def _checked_int(loader: Any, node: yaml.ScalarNode) -> int:
+    """An integer of at most MAX_INT_DIGITS characters (a longer one is a located error, not
+    Python's conversion limit surfacing as a crash)."""
+    if len(node.value) > MAX_INT_DIGITS:
+        raise yaml.MarkedYAMLError(None, None, f"an integer of {len(node.value)} characters "
+                                   f"(at most {MAX_INT_DIGITS})", node.start_mark)
+    return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _checked_int)
+
 _StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -59,6 +73,8 @@ if _CLoader is not None:
 
         construct_mapping = _StrictLoader.construct_mapping
         yaml_implicit_resolvers = _StrictLoader.yaml_implicit_resolvers
+
+    _FastStrictLoader.add_constructor("tag:yaml.org,2002:int", _checked_int)
 
 
 def _refuse_aliases(root: yaml.Node) -> None:

@@ -19,6 +19,8 @@ EXIT_CODES = {
     "conflict": EXIT_FAILURE,
     "unprocessable": EXIT_FAILURE,
     "unavailable": EXIT_FAILURE,
+    "timeout": EXIT_FAILURE,
+    "busy": EXIT_FAILURE,
     "internal": EXIT_FAILURE,
 }
 

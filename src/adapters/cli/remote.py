@@ -34,6 +34,8 @@ def call(server: str, method: str, path: str, params: dict[str, Any] | None = No
     import httpx
 
     headers = {"Accept": "application/json"}
+    if method.upper() != "GET":
+        headers["Content-Type"] = "application/json"  # the server's cross-site guard
     key = os.environ.get("FLOWTIME_API_KEY")
     if key:
         headers["Authorization"] = f"Bearer {key}"

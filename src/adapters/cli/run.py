@@ -45,7 +45,7 @@ def _split_pairs(pairs: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
               help="Parameter value, typed by the template (arrays: 1,2,3 or [1,2,3]).")
 @click.option("--params-file", type=click.Path(exists=True, dir_okay=False),
               help="JSON or YAML mapping of parameters (--param wins).")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="RNG seed for PMF nodes.")
+@click.option("--seed", type=click.IntRange(0, 2**53), help="RNG seed for PMF nodes (0…2^53).")
 @click.option("--pmf-mode", type=click.Choice(["sample", "expected"]), default="sample",
               show_default=True, help="PMF nodes as per-bin samples, or as their expected value "
               "(the reference system's numbers).")

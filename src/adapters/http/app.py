@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import html
+import threading
 from typing import Any
 
 from litestar import Litestar
@@ -28,8 +30,13 @@ from flowtime.adapters.http.problems import (
     handle_validation,
 )
 from flowtime.adapters.http.routes import ROUTES, offload, problems
-from flowtime.adapters.http.security import request_id_middleware, require_api_key
-from flowtime.adapters.http.sessions import session_routes
+from flowtime.adapters.http.security import (
+    json_writes_middleware,
+    request_id_middleware,
+    require_api_key,
+    with_security_headers,
+)
+from flowtime.adapters.http.sessions import SessionSlots, session_routes
 from flowtime.adapters.http.sweeps import stop_sweeps, sweep_routes
 from flowtime.adapters.http.viewer import viewer_routes
 from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
@@ -64,9 +71,12 @@ def _close_request_schemas(app: Litestar) -> None:
 
 
 class FlowtimeApp(Litestar):
-    """Litestar, answering HEAD with the GET route (before routing: no 405 for HEAD)."""
+    """Litestar, answering HEAD with the GET route (before routing: no 405 for HEAD), and
+    every HTTP response with the security headers."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            send = with_security_headers(send)
         await answer_head_as_get(super().__call__, scope, receive, send)
 
 
@@ -78,6 +88,21 @@ async def _open_catalog(app: Litestar) -> None:
 
     with contextlib.suppress(FlowTimeError):
         await run_sync(app.state.container.catalog)
+
+
+class SwaggerPage(SwaggerRenderPlugin):
+    """Swagger UI without inline script (the Content-Security-Policy allows none): the
+    page loads the vendored bundle and static/swagger-init.js, which fetches the document."""
+
+    def render(self, request: Any, openapi_schema: dict[str, Any]) -> bytes:
+        title = html.escape(str(openapi_schema.get("info", {}).get("title", "API")))
+        return (f"<!DOCTYPE html><html><head><title>{title}</title>{self.favicon}"
+                '<meta charset="utf-8"/><meta name="viewport" content="width=device-width, '
+                f'initial-scale=1"><link href="{self.css_url}" rel="stylesheet">'
+                f'<script src="{self.js_url}"></script>'
+                f'<script src="{self.standalone_preset_js_url}"></script>'
+                '<script src="/static/swagger-init.js"></script></head>'
+                "<body><div id=\"swagger-container\"></div></body></html>").encode()
 
 
 # Operation ids for generated clients: the handler's name in camelCase, except where a
@@ -140,7 +165,7 @@ def create_app(container: Any) -> Litestar:
             UnicodeDecodeError: handle_bad_encoding,
             Exception: handle_unexpected,
         },
-        middleware=[request_id_middleware, route_template_middleware,
+        middleware=[request_id_middleware, json_writes_middleware, route_template_middleware,
                     conditional_get_middleware],
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins),
                                allow_headers=["Authorization", "Content-Type", "If-None-Match"],
@@ -159,7 +184,7 @@ def create_app(container: Any) -> Litestar:
                 type="http", scheme="bearer",
                 description="FLOWTIME_API_KEY, when the server has one: "
                             "`Authorization: Bearer <key>` on every write route")}),
-            render_plugins=[SwaggerRenderPlugin(  # vendored: works without internet
+            render_plugins=[SwaggerPage(  # vendored: works without internet
                 path=["/", "/swagger"], js_url=f"{SWAGGER}/swagger-ui-bundle.js",
                 css_url=f"{SWAGGER}/swagger-ui.css",
                 standalone_preset_js_url=f"{SWAGGER}/swagger-ui-standalone-preset.js",
@@ -172,4 +197,6 @@ def create_app(container: Any) -> Litestar:
     jit.warm()
     app.state.container = container
     app.state.api_key = settings.api_key
+    app.state.analysis_slots = threading.BoundedSemaphore(settings.max_concurrent_analyses)
+    app.state.session_slots = SessionSlots(settings.max_sessions)
     return app

@@ -25,6 +25,8 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.TOO_LARGE: 413,
     ErrorKind.UNPROCESSABLE: 422,
     ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.TIMEOUT: 503,
+    ErrorKind.BUSY: 429,
     ErrorKind.INTERNAL: 500,
 }
 
@@ -37,6 +39,7 @@ TITLES = {
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -63,7 +66,12 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: FlowTimeError) -> 
     if status >= 500:
         log.error("request %s failed: %s %s", request_id_of(request), exc.detail, exc.problems)
     errors = [ProblemItem(p.loc, p.msg) for p in exc.problems]
-    return problem_response(status, exc.detail, errors, request_id_of(request))
+    headers = {"Retry-After": "1"} if exc.kind is ErrorKind.BUSY else None
+    return problem_response(status, exc.detail, errors, request_id_of(request), headers,
+                            code=exc.kind.value if exc.kind in CODED else None)
+
+
+CODED = {ErrorKind.TIMEOUT, ErrorKind.BUSY, ErrorKind.TOO_LARGE}
 
 
 def _readable(message: str) -> str:

@@ -6,21 +6,35 @@ JSON text frames. The first message opens the session (`template` or `templateId
 "warnings": […], "elapsedMs": x}`. A bad message gets `{"error": …, "problems": […]}`
 and the session stays open.
 
-Bounds: at most FLOWTIME_MAX_SESSIONS sessions per process (more are closed with code
-1013, try again later), FLOWTIME_SESSION_IDLE_SECONDS without a message closes the session
-(1000 with reason "idle"), frames larger than FLOWTIME_MAX_BODY_BYTES close it (1009).
-With an API key configured, the handshake must carry `Authorization: Bearer <key>` or the
-first message an `apiKey` field (browsers cannot set headers on a WebSocket); otherwise
-the session is closed with 4401.
+Guards (issue 42), in the order a connection meets them:
+- `Origin`: a browser page may open a session only from this server's own origin or one
+  of FLOWTIME_CORS_ORIGINS; anything else is refused at the handshake (HTTP 403).
+  Clients that send no Origin (not browsers) are not affected.
+- Authentication before a slot: with an API key configured, the handshake's
+  `Authorization: Bearer <key>` or a first message carrying `apiKey` (browsers cannot set
+  headers on a WebSocket) — within FLOWTIME_SESSION_AUTH_SECONDS, in a frame of at most
+  PREAUTH_FRAME_BYTES; otherwise the socket closes with 4401 and never held a slot.
+  `{"apiKey": …}` alone authenticates and is answered `{"authenticated": true}`.
+- Slots: at most FLOWTIME_MAX_SESSIONS authenticated sessions per process (more are
+  closed with 1013, try again later).
+- Idle: FLOWTIME_SESSION_IDLE_SECONDS without a *valid* message closes the session (1000,
+  "idle"); frames that are not JSON objects are answered but do not keep it alive. Frames
+  larger than FLOWTIME_MAX_BODY_BYTES close it (1009); large frames are parsed off the
+  event loop.
+- Replies: a `set` may ask for at most FLOWTIME_SESSION_MAX_REPLY_VALUES values (series ×
+  bins); more is a clear error naming the budget, not an 80 MB frame.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import threading
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
@@ -28,8 +42,28 @@ from litestar.exceptions import WebSocketDisconnect
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.session import WhatIfSession
 
-_open = 0
-_lock = threading.Lock()
+PREAUTH_FRAME_BYTES = 8192
+PARSE_INLINE_BYTES = 65_536  # larger frames are decoded in a worker thread
+
+
+class SessionSlots:
+    """The process's open sessions (one per app, on app.state; no module globals)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.open = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.open >= self.limit:
+                return False
+            self.open += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.open -= 1
 
 
 def _error(exc: Exception) -> dict[str, Any]:
@@ -39,78 +73,130 @@ def _error(exc: Exception) -> dict[str, Any]:
     return {"error": "the message could not be handled", "problems": []}
 
 
-def _authorised(socket: WebSocket, first: dict[str, Any]) -> bool:
-    api_key = socket.app.state.get("api_key")
-    if not api_key:
-        return True
-    header = socket.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    supplied = token.strip() if scheme.lower() == "bearer" else str(first.get("apiKey") or "")
+def _same_key(supplied: str, api_key: str) -> bool:
     return hmac.compare_digest(supplied.encode("utf-8"), api_key.encode("utf-8"))
+
+
+def _header_key(socket: WebSocket) -> str:
+    scheme, _, token = socket.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def origin_allowed(socket: WebSocket, allowed: tuple[str, ...]) -> bool:
+    """No Origin (a non-browser client), the server's own origin, or a configured one."""
+    origin = socket.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.strip().rstrip("/").lower()
+    if origin in {o.rstrip("/").lower() for o in allowed}:
+        return True
+    host = socket.headers.get("host", "").lower()
+    parts = urlsplit(origin)
+    return bool(host) and parts.netloc == host and parts.scheme in ("http", "https")
 
 
 def session_routes(offload: Any) -> list[Any]:
     @websocket("/v1/sessions")
     async def sessions(socket: WebSocket) -> None:
-        global _open
         settings = socket.app.state.container.settings()
-        with _lock:
-            full = _open >= settings.max_sessions
-            if not full:
-                _open += 1
+        if not origin_allowed(socket, settings.cors_origins):
+            await socket.close(code=1008, reason="origin not allowed")  # before accept: 403
+            return
         await socket.accept()
-        if full:
+        api_key = socket.app.state.get("api_key")
+        first: dict[str, Any] | None = None
+        if api_key and not _same_key(_header_key(socket), api_key):
+            first = await _authenticate(socket, settings, api_key, offload)
+            if first is None:
+                return
+        slots: SessionSlots = socket.app.state.session_slots
+        if not slots.take():
             await socket.close(code=1013, reason="too many sessions; try again later")
             return
         try:
-            await _serve(socket, settings, offload)
+            await _serve(socket, settings, offload, first)
         finally:
-            with _lock:
-                _open -= 1
+            slots.give_back()
 
     return [sessions]
 
 
-async def _receive(socket: WebSocket, settings: Any) -> dict[str, Any] | None:
-    """The next message as an object; None once the socket is closed (idle, too big,
-    client gone). A frame that is not a JSON object is answered and skipped."""
+async def _authenticate(socket: WebSocket, settings: Any, api_key: str, offload: Any
+                        ) -> dict[str, Any] | None:
+    """The first message must carry the key, soon and small. Returns that message when it
+    also opens the session, {} when it only authenticated, None when the socket closed."""
+    message = await _receive(socket, settings, offload, time.monotonic()
+                             + settings.session_auth_seconds, PREAUTH_FRAME_BYTES,
+                             answer_bad=False)
+    if message is None or not _same_key(str(message.get("apiKey") or ""), api_key):
+        await _close(socket, 4401, "a valid API key is required")
+        return None
+    if set(message) == {"apiKey"}:
+        await socket.send_json({"authenticated": True})
+        return {}
+    return message
+
+
+async def _close(socket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # already gone
+        await socket.close(code=code, reason=reason)
+
+
+async def _receive(socket: WebSocket, settings: Any, offload: Any, deadline: float,
+                   max_bytes: int, answer_bad: bool = True) -> dict[str, Any] | None:
+    """The next message as an object before `deadline`; None once the socket is closed
+    (idle, too big, client gone). A frame that is not a JSON object is answered and
+    skipped — without moving the deadline (only valid messages keep a session alive)."""
     while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            await _close(socket, 1000, "idle")
+            return None
         try:
-            text = await asyncio.wait_for(socket.receive_text(),
-                                          timeout=settings.session_idle_seconds)
+            text = await asyncio.wait_for(socket.receive_text(), timeout=remaining)
         except TimeoutError:
-            await socket.close(code=1000, reason="idle")
+            await _close(socket, 1000, "idle")
             return None
         except WebSocketDisconnect:
             return None
-        if len(text.encode("utf-8")) > settings.max_body_bytes:
-            await socket.close(code=1009, reason="message too large")
+        size = len(text.encode("utf-8"))
+        if size > max_bytes:
+            await _close(socket, 1009, "message too large")
             return None
         try:
-            message = json.loads(text)
+            message = await offload(json.loads, text) if size > PARSE_INLINE_BYTES \
+                else json.loads(text)
         except ValueError as exc:
+            if not answer_bad:
+                return None
             await socket.send_json({"error": f"not JSON: {exc}", "problems": []})
             continue
         except RecursionError:
+            if not answer_bad:
+                return None
             await socket.send_json({"error": "JSON nested too deeply", "problems": []})
             continue
         if not isinstance(message, dict):
+            if not answer_bad:
+                return None
             await socket.send_json({"error": "a message is a JSON object", "problems": []})
             continue
         return message
 
 
-async def _serve(socket: WebSocket, settings: Any, offload: Any) -> None:
+async def _serve(socket: WebSocket, settings: Any, offload: Any,
+                 first: dict[str, Any] | None) -> None:
     service = socket.app.state.container.analysis()
     session: WhatIfSession | None = None
+    pending = first or None  # a first message that already authenticated and opens
     while True:
-        message = await _receive(socket, settings)
+        message = pending or await _receive(
+            socket, settings, offload, time.monotonic() + settings.session_idle_seconds,
+            settings.max_body_bytes)
+        pending = None
         if message is None:
             return
         if session is None:
-            if not _authorised(socket, message):
-                await socket.close(code=4401, reason="a valid API key is required")
-                return
             try:
                 session = await offload(WhatIfSession.open, service, message)
                 reply = session.ready()
@@ -118,7 +204,8 @@ async def _serve(socket: WebSocket, settings: Any, offload: Any) -> None:
                 reply = _error(exc)
         else:
             try:
-                reply = await offload(session.set, message)
+                reply = await offload(session.set, message,
+                                      settings.session_max_reply_values)
             except Exception as exc:
                 reply = _error(exc)
         try:

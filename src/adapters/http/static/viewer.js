@@ -13,6 +13,8 @@ function askForKey(message) {
 
 async function api(path, options = {}) {
   const headers = Object.assign({ "Accept": "application/json" }, options.headers || {});
+  // every write is JSON (the server refuses other types: its cross-site request guard)
+  if (options.method && options.method !== "GET") headers["Content-Type"] = "application/json";
   if (apiKey()) headers["Authorization"] = "Bearer " + apiKey();
   const response = await fetch(path, Object.assign({}, options, { headers }));
   if (response.status === 401) askForKey("This server needs an API key for that action.");
