@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.test-installed-stamp
 PORT ?= 8080
-.PHONY: demo serve test lint bench clean venv test-deps lock test-latest
+.PHONY: demo serve test lint bench soak clean venv test-deps lock test-latest
 
 # Installs come from the lock files in requirements/ (exact versions with hashes, one set for
 # every platform): runtime.txt for what running needs, test.txt for the tests (every extra
@@ -79,6 +79,11 @@ lint: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(PY) -m benchmarks
+
+## Memory under steady mixed load (MINUTES=10): RSS every 10 s, growth per 1,000 runs.
+MINUTES ?= 10
+soak: $(TEST_STAMP)
+	$(PY) -m benchmarks.soak --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) $(LATEST) build *.egg-info .pytest_cache .ruff_cache

@@ -23,6 +23,23 @@ def free_port() -> int:
 def running_server(env: dict[str, str], workers: int = 1, timeout: float = 30) -> Iterator[str]:
     """Start the server with `env` on top of this process's environment (FLOWTIME_STORE is
     dropped unless given), wait for /healthz, yield the base URL, stop it afterwards."""
+    with server_process(env, workers, timeout) as (base, _):
+        yield base
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc), in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+@contextmanager
+def server_process(env: dict[str, str], workers: int = 1, timeout: float = 30
+                   ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As `running_server`, also yielding the server process (its pid, for RSS)."""
     port = free_port()
     full_env = {**os.environ, "FLOWTIME_LOG_LEVEL": "WARNING"}
     full_env.pop("FLOWTIME_STORE", None)
@@ -44,7 +61,7 @@ def running_server(env: dict[str, str], workers: int = 1, timeout: float = 30) -
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError("flowtime server did not start")
             time.sleep(0.1)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         try:

@@ -74,6 +74,7 @@ class Settings:
     max_sessions: int = 16  # FLOWTIME_MAX_SESSIONS: open what-if sessions per server process
     max_sweep_points: int = 20_000  # FLOWTIME_MAX_SWEEP_POINTS: grid cells × samples (HTTP)
     max_concurrent_sweeps: int = 2  # FLOWTIME_MAX_CONCURRENT_SWEEPS: per server; more queue
+    max_queued_sweeps: int = 32  # FLOWTIME_MAX_QUEUED_SWEEPS: beyond it a new sweep is a 429
     cors_origins: tuple[str, ...] = ()  # FLOWTIME_CORS_ORIGINS: browser origins allowed to call
     session_idle_seconds: float = 300.0  # FLOWTIME_SESSION_IDLE_SECONDS
     session_auth_seconds: float = 10.0  # FLOWTIME_SESSION_AUTH_SECONDS: first message, keyed
@@ -141,7 +142,8 @@ class Settings:
             if text.replace(".", "", 1).isdigit() and float(text) > 0:
                 values[name] = float(text)
         for name in ("max_bins", "max_series", "max_cells", "max_analysis_work",
-                     "max_concurrent_analyses", "session_max_reply_values"):
+                     "max_concurrent_analyses", "session_max_reply_values",
+                     "max_queued_sweeps"):
             text = env.get(f"FLOWTIME_{name.upper()}", "")
             if text.isdigit() and int(text) > 0:
                 values[name] = int(text)
@@ -166,6 +168,7 @@ class Settings:
                "FLOWTIME_MAX_SESSIONS": str(self.max_sessions),
                "FLOWTIME_MAX_SWEEP_POINTS": str(self.max_sweep_points),
                "FLOWTIME_MAX_CONCURRENT_SWEEPS": str(self.max_concurrent_sweeps),
+               "FLOWTIME_MAX_QUEUED_SWEEPS": str(self.max_queued_sweeps),
                "FLOWTIME_SESSION_IDLE_SECONDS": str(self.session_idle_seconds),
                "FLOWTIME_MAX_BINS": str(self.max_bins),
                "FLOWTIME_MAX_SERIES": str(self.max_series),

@@ -71,6 +71,14 @@ class RecordTable:
 
 
 AGGREGATES = ("mean", "max", "sum", "last")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula: one starting with =, +, -, @,
+    a tab or a carriage return gets a leading apostrophe (every CSV export; numbers are
+    never text cells, so -1.5 stays -1.5)."""
+    return "'" + text if text[:1] in FORMULA_STARTS else text
 
 
 def sweep_table(summary: SweepJson) -> RecordTable:

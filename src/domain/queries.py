@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from flowtime.domain.bundle import DEFAULT_CLASS
 from flowtime.domain.catalog import bootstrap, ensure_listed, summary_of_record
 from flowtime.domain.codec import (
     INTEGRITY_JSON,
@@ -141,6 +142,10 @@ class SeriesReader:
         return {e.id: self.values(e.id) for e in self.index.series}  # type: ignore[misc]
 
 
+# tag and parameter filters in one listing: each is a join in the catalog's query
+MAX_FILTERS = 32
+
+
 class RunQueryService:
     """Reads runs. With a catalog, listing and search read only the catalog, and fetching
     a run by id repairs its catalog row when a crash lost it; without one (a service built
@@ -184,6 +189,10 @@ class RunQueryService:
         sort: str = "-createdUtc", cursor: str | None = None,
     ) -> RunPage:
         problems = []
+        filters = len(run_filter.tags) + len(run_filter.parameters)
+        if filters > MAX_FILTERS:
+            problems.append(Problem("filters", f"{filters} tag and parameter filters; at most "
+                                    f"{MAX_FILTERS} in one listing"))
         if page < 1 or page > MAX_PAGE:
             problems.append(Problem("page", f"must be between 1 and {MAX_PAGE}"))
         if page_size < 1:
@@ -414,6 +423,14 @@ class RunQueryService:
         chosen = check_ids(ids)
         return compare([(self.get_run(i), self.series(i).by_node()) for i in chosen],
                        with_values, only)
+
+    def export_cells(self, run_id: str, with_classes: bool = False) -> int:
+        """How many values the run's wide table holds (read off its index, nothing loaded)."""
+        index = self.series_index(run_id)
+        totals = [e for e in index.series if e.class_ == DEFAULT_CLASS]
+        labels = 1 + (len({e.class_ for e in index.series} - {DEFAULT_CLASS})
+                      if with_classes else 0)
+        return len(totals) * index.grid.bins * labels
 
     def export_table(self, run_id: str, with_classes: bool = False) -> WideTable:
         """Every series of the run as one wide table (domain/export.py)."""

@@ -31,6 +31,7 @@ from flowtime.domain.codec import (
     encode,
 )
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
+from flowtime.domain.export import safe_text
 from flowtime.domain.grid import format_utc, parse_utc
 from flowtime.domain.hashing import canonical_json, sha256_bytes, sha256_canonical
 from flowtime.domain.model import ParameterDef
@@ -540,7 +541,8 @@ def _summary_csv(runs: Iterable[SweepRunJson]) -> bytes:
     non-scalar values as JSON in one quoted cell)."""
     rows = list(runs)
     names = list(dict.fromkeys(name for run in rows for name in run.parameters))
-    lines = [",".join(["index", "runId", "status", "seed", *(f"param.{n}" for n in names)])]
+    lines = [",".join(["index", "runId", "status", "seed",
+                       *(_csv_name(f"param.{n}") for n in names)])]
     for run in rows:
         seed = "" if run.seed is None else str(run.seed)
         cells = [str(run.index), run.run_id or "", run.status, seed]
@@ -552,6 +554,16 @@ def _summary_csv(runs: Iterable[SweepRunJson]) -> bytes:
                 cells.append(canonical_json(value))
             else:
                 text = value if isinstance(value, str) else canonical_json(value)
-                cells.append('"' + text.replace('"', '""') + '"')
+                cells.append(_csv_text(text))
         lines.append(",".join(cells))
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _csv_name(text: str) -> str:
+    safe = safe_text(text)
+    return _csv_text(safe) if any(c in safe for c in ',"\n\r') else safe
+
+
+def _csv_text(text: str) -> str:
+    """A quoted text cell that a spreadsheet will not run as a formula."""
+    return '"' + safe_text(text).replace('"', '""') + '"'

@@ -285,15 +285,15 @@ def test_a_shutdown_of_an_earlier_app_does_not_mark_a_later_cancel_interrupted(t
                                                                                 templates):  # noqa: F811
     """stop_sweeps (server shutdown) flags the sweeps it stops; a later app in the same
     process driving the same sweep again must not inherit that flag: a user's cancel stays
-    `cancelled` (found when a test's shutdown leaked the flag into the next test)."""
-    from flowtime.adapters.http import sweeps as http_sweeps
-
-    http_sweeps._interrupted.add(_sweep_id(BIG))  # as an earlier app's shutdown leaves it
+    `cancelled`. Each app has its own supervisor, so the flag cannot leak at all."""
     store = f"file://{tmp_path / 'store'}"
     with TestClient(create_app(build_container(settings_for(store, templates)))) as client:
+        client.app.state.sweeps.interrupted.add(_sweep_id(BIG))  # an earlier shutdown's flag
+    with TestClient(create_app(build_container(settings_for(store, templates)))) as client:
+        assert client.app.state.sweeps.interrupted == set()
         location = client.post("/v1/sweeps", json=BIG).headers["location"]
         wait_for(client, location, lambda b: b["progress"]["done"] >= 5)
         client.delete(location)
         ended = wait_for(client, location, lambda b: b["status"] not in ("queued", "running"))
         assert ended["status"] == "cancelled", ended["status"]
-    assert _sweep_id(BIG) not in http_sweeps._interrupted
+        assert _sweep_id(BIG) not in client.app.state.sweeps.interrupted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -70,18 +71,29 @@ def print_table(headers: list[str], rows: list[list[str]], caption: str | None =
     Console().print(table)
 
 
-def write_output(data: bytes, fmt: str, out: str | None, name: str) -> None:
-    """An export: text formats to stdout unless `out` is given; binary ones to a file
-    (`out`, else `<name>.<fmt>`), saying where."""
+def write_output(data: bytes | Iterable[bytes], fmt: str, out: str | None, name: str) -> None:
+    """An export (whole, or in pieces as it is encoded): text formats to stdout unless
+    `out` is given; binary ones to a file (`out`, else `<name>.<fmt>`), saying where. A file
+    appears whole or not at all (written beside it, then renamed)."""
+    import os
     import sys
 
     import click
 
+    pieces = [data] if isinstance(data, bytes) else data
     if out is None and fmt in ("csv", "json"):
-        sys.stdout.buffer.write(data)
+        for piece in pieces:
+            sys.stdout.buffer.write(piece)
         sys.stdout.flush()
         return
     path = out or f"{name}.{fmt}"
-    with open(path, "wb") as handle:
-        handle.write(data)
+    partial = f"{path}.partial-{os.getpid()}"
+    try:
+        with open(partial, "wb") as handle:
+            for piece in pieces:
+                handle.write(piece)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
     click.echo(f"wrote {path}")

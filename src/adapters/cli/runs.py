@@ -316,6 +316,8 @@ def export_run(run_id: str, fmt: str, classes: bool, out: str | None,
     """Export every series of a run as one wide table (time, bin, one column per series)."""
 
     from flowtime.adapters.cli.context import container_for, write_output
-    from flowtime.adapters.export import export_run as encode
+    from flowtime.adapters.export import stream_run
 
-    write_output(encode(container_for(store).queries(), run_id, fmt, classes), fmt, out, run_id)
+    container = container_for(store)
+    write_output(stream_run(container.queries(), run_id, fmt, classes,
+                            container.settings().max_cells), fmt, out, run_id)

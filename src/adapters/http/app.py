@@ -37,7 +37,7 @@ from flowtime.adapters.http.security import (
     with_security_headers,
 )
 from flowtime.adapters.http.sessions import SessionSlots, session_routes
-from flowtime.adapters.http.sweeps import stop_sweeps, sweep_routes
+from flowtime.adapters.http.sweeps import SweepSupervisor, stop_sweeps, sweep_routes
 from flowtime.adapters.http.viewer import viewer_routes
 from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
 from flowtime.domain.errors import FlowTimeError
@@ -199,4 +199,5 @@ def create_app(container: Any) -> Litestar:
     app.state.api_key = settings.api_key
     app.state.analysis_slots = threading.BoundedSemaphore(settings.max_concurrent_analyses)
     app.state.session_slots = SessionSlots(settings.max_sessions)
+    app.state.sweeps = SweepSupervisor(settings.max_concurrent_sweeps, settings.max_queued_sweeps)
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter, SkipValidation
+from litestar.response import Stream
 
 from flowtime.adapters.http import wire_docs
 from flowtime.adapters.http.problems import PROBLEM_MEDIA_TYPE
@@ -351,15 +353,27 @@ ExportFormat = Literal["csv", "json", "parquet", "arrow"]
                  "schema metadata).",
      responses={200: ResponseSpec(bytes, description="The table", media_type="text/csv",
                                   generate_examples=False), **problems(400, 404, 422)})
-async def export(queries: Queries, run_id: RunId,
+async def export(request: Request[Any, Any, Any], queries: Queries, run_id: RunId,
                  fmt: Annotated[ExportFormat, QueryParameter(name="format")] = "csv",
                  classes: Annotated[bool, QueryParameter()] = False) -> Response[bytes]:
-    from flowtime.adapters.export import FORMATS, export_run
+    from flowtime.adapters.export import FORMATS, stream_run
 
-    data = await offload(export_run, queries, run_id, fmt, classes)
+    settings = request.app.state.container.settings()
+    pieces = await offload(stream_run, queries, run_id, fmt, classes, settings.max_cells)
     filename = f"{run_id}.{fmt}"
-    return Response(data, media_type=FORMATS[fmt], headers={
+    # streamed as it is encoded (each piece made in a worker thread): constant memory
+    return Stream(iterate_in_threads(pieces), media_type=FORMATS[fmt], headers={
         "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+async def iterate_in_threads(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Each next piece of a sync iterator from a worker thread (encoding is CPU work)."""
+    done = object()
+    while True:
+        piece = await offload(next, pieces, done)
+        if piece is done:
+            return
+        yield piece  # type: ignore[misc]
 
 
 ROUTES = [delete_reserved, healthz, readyz, list_templates, get_template, create_run, list_runs, get_run,

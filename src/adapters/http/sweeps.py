@@ -23,7 +23,7 @@ from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import SweepBody
 from flowtime.domain.analysis_service import StudySource
 from flowtime.domain.codec import SweepJson, SweepListItemJson
-from flowtime.domain.errors import FlowTimeError, Problem, invalid
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.runs import MAX_PAGE
 from flowtime.domain.sweeps import (
@@ -47,64 +47,88 @@ log = logging.getLogger("flowtime.sweeps")
 Sweeps = NamedDependency[SkipValidation[SweepService]]
 SweepId = Annotated[str, PathParameter(pattern=RUN_ID_PATTERN.pattern)]
 
-_running: dict[str, threading.Event] = {}  # sweeps this process drives -> their cancel flag
-_interrupted: set[str] = set()  # cancelled because the server is stopping
-_lock = threading.Lock()
-_slots: dict[int, threading.BoundedSemaphore] = {}  # limit -> the process's sweep slots
 SHUTDOWN_GRACE_SECONDS = 20.0
 
 
-def _slot(limit: int) -> threading.BoundedSemaphore:
-    with _lock:
-        return _slots.setdefault(limit, threading.BoundedSemaphore(limit))
+class SweepSupervisor:
+    """The sweeps this server process drives (one per app, on app.state; no module
+    globals): their cancel flags, the process's sweep slots, and a cap on how many may
+    wait for a slot (each waiting sweep is a thread)."""
 
+    def __init__(self, concurrent: int, queued: int):
+        self.running: dict[str, threading.Event] = {}  # sweep id -> its cancel flag
+        self.interrupted: set[str] = set()  # cancelled because the server is stopping
+        self.lock = threading.Lock()
+        self.slot = threading.BoundedSemaphore(concurrent)
+        self.limit = concurrent + queued
 
-def _start(service: SweepService, request: Any, attempt: str, limit: int) -> None:
-    """Drive the sweep in a thread of this process: it waits `queued` for one of the
-    server's `limit` sweep slots, then hands points to the configured executor (the local
-    pool or the Dask cluster) and follows their outcomes."""
-    sweep_id = request.sweep_id
-    with _lock:
-        if sweep_id in _running:
-            return
-        cancel = _running[sweep_id] = threading.Event()
-        _interrupted.discard(sweep_id)  # an earlier app's shutdown does not apply to this drive
+    def drives(self, sweep_id: str) -> bool:
+        with self.lock:
+            return sweep_id in self.running
 
-    def work() -> None:
-        try:
-            summary = service.run(request, cancel=cancel, attempt=attempt, role="server",
-                                  slot=_slot(limit))
-            with _lock:
-                stopping = sweep_id in _interrupted
-                _interrupted.discard(sweep_id)
-            if stopping and summary.status == "cancelled":
-                service.mark(summary, "interrupted")  # the server stopped, not a user
-        except Exception:
-            log.exception("sweep %s failed", sweep_id)
-        finally:
-            with _lock:
-                _running.pop(sweep_id, None)
+    def cancel_flag(self, sweep_id: str) -> threading.Event | None:
+        with self.lock:
+            return self.running.get(sweep_id)
 
-    threading.Thread(target=work, name=f"sweep-{sweep_id}", daemon=True).start()
+    def check_room(self) -> None:
+        with self.lock:
+            busy = len(self.running)
+        if busy >= self.limit:
+            raise FlowTimeError(ErrorKind.BUSY, "too many sweeps are running or queued here; "
+                                "try again later", [Problem("request", f"{busy} sweeps "
+                                f"held by this server; at most {self.limit} "
+                                "(FLOWTIME_MAX_CONCURRENT_SWEEPS + FLOWTIME_MAX_QUEUED_SWEEPS)")])
 
-
-def stop_sweeps() -> None:
-    """On server shutdown (SIGTERM/SIGINT): stop every sweep this process runs, let the
-    points in flight finish (so no pool worker is orphaned) and leave each `interrupted`;
-    POSTing it again resumes."""
-    import time
-
-    with _lock:
-        running = dict(_running)
-        _interrupted.update(running)
-    for cancel in running.values():
-        cancel.set()
-    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
-    while time.monotonic() < deadline:
-        with _lock:
-            if not any(sweep_id in _running for sweep_id in running):
+    def start(self, service: SweepService, request: Any, attempt: str) -> None:
+        """Drive the sweep in a thread of this process: it waits `queued` for one of the
+        server's sweep slots, then hands points to the configured executor (the local pool
+        or the Dask cluster) and follows their outcomes."""
+        sweep_id = request.sweep_id
+        with self.lock:
+            if sweep_id in self.running:
                 return
-        time.sleep(0.1)
+            cancel = self.running[sweep_id] = threading.Event()
+
+        def work() -> None:
+            try:
+                summary = service.run(request, cancel=cancel, attempt=attempt, role="server",
+                                      slot=self.slot)
+                with self.lock:
+                    stopping = sweep_id in self.interrupted
+                    self.interrupted.discard(sweep_id)
+                if stopping and summary.status == "cancelled":
+                    service.mark(summary, "interrupted")  # the server stopped, not a user
+            except Exception:
+                log.exception("sweep %s failed", sweep_id)
+            finally:
+                with self.lock:
+                    self.running.pop(sweep_id, None)
+
+        threading.Thread(target=work, name=f"sweep-{sweep_id}", daemon=True).start()
+
+    def stop(self) -> None:
+        """On server shutdown (SIGTERM/SIGINT): stop every sweep this process runs, let the
+        points in flight finish (so no pool worker is orphaned) and leave each
+        `interrupted`; POSTing it again resumes."""
+        import time
+
+        with self.lock:
+            running = dict(self.running)
+            self.interrupted.update(running)
+        for cancel in running.values():
+            cancel.set()
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        while time.monotonic() < deadline:
+            with self.lock:
+                if not any(sweep_id in self.running for sweep_id in running):
+                    return
+            time.sleep(0.1)
+
+
+def stop_sweeps(app: Any) -> None:
+    supervisor = getattr(app.state, "sweeps", None)
+    if supervisor is not None:
+        supervisor.stop()
 
 
 def _active_elsewhere(service: SweepService, sweep_id: str) -> str | None:
@@ -138,8 +162,8 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
         found = check_parameters(sweep, template.parameters)
         if found:
             raise invalid(found, "invalid sweep")
-        with _lock:
-            local = sweep.sweep_id in _running
+        supervisor: SweepSupervisor = request.app.state.sweeps
+        local = supervisor.drives(sweep.sweep_id)
         location = f"/v1/sweeps/{sweep.sweep_id}"
         if not local:
             elsewhere = await offload(_active_elsewhere, sweeps, sweep.sweep_id)
@@ -147,8 +171,9 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
                 return Response({"sweepId": sweep.sweep_id, "status": elsewhere,
                                  "location": location}, status_code=202,
                                 headers={"Location": location})
+            supervisor.check_room()  # 429 rather than one more waiting thread
             attempt = await offload(sweeps.accept, sweep)  # the 202 names a readable sweep
-            _start(sweeps, sweep, attempt, container.settings().max_concurrent_sweeps)
+            supervisor.start(sweeps, sweep, attempt)
         return Response({"sweepId": sweep.sweep_id, "status": "accepted", "location": location},
                         status_code=202, headers={"Location": location})
 
@@ -178,9 +203,9 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
                         "POSTing it again resumes and reuses finished runs. 200 with the "
                         "status when the sweep had already finished.",
             status_code=202, guards=[require_api_key], responses=problems(400, 401, 404))
-    async def cancel_sweep(sweeps: Sweeps, sweep_id: SweepId) -> Response[dict[str, Any]]:
-        with _lock:
-            cancel = _running.get(sweep_id)
+    async def cancel_sweep(request: Request[Any, Any, Any], sweeps: Sweeps,
+                           sweep_id: SweepId) -> Response[dict[str, Any]]:
+        cancel = request.app.state.sweeps.cancel_flag(sweep_id)
         summary = await offload(sweeps.request_cancel, sweep_id)  # unknown: 404
         if cancel is not None:
             cancel.set()  # driven here: stop at once, not at the next heartbeat
