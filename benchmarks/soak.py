@@ -15,6 +15,7 @@ Every request loop is bounded in time and stops by itself; traffic stays on 127.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import random
@@ -48,10 +49,8 @@ def _children(pid: int) -> list[int]:
 def total_rss(pid: int) -> int:
     total = 0
     for process in [pid, *_children(pid)]:
-        try:
+        with contextlib.suppress(OSError):  # a worker that just exited
             total += rss_bytes(process)
-        except OSError:
-            pass
     return total
 
 

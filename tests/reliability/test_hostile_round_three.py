@@ -36,10 +36,10 @@ def _expressions(nodes: int, bins: int, expr: str = "{i} + 1") -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("round-three")
-    with server_process(_env(tmp, FLOWTIME_MAX_CONCURRENT_SWEEPS="1",
-                             FLOWTIME_MAX_QUEUED_SWEEPS="1")) as (base, process):
-        with httpx.Client(base_url=base, timeout=60) as client:
-            yield client, process
+    env = _env(tmp, FLOWTIME_MAX_CONCURRENT_SWEEPS="1", FLOWTIME_MAX_QUEUED_SWEEPS="1")
+    with server_process(env) as (base, process), httpx.Client(base_url=base,
+                                                               timeout=60) as client:
+        yield client, process
 
 
 def test_an_oversize_model_is_refused_in_milliseconds_without_memory(server):
