@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.test-installed-stamp
 PORT ?= 8080
-.PHONY: demo serve test lint bench soak clean venv test-deps lock test-latest
+.PHONY: demo serve test check lint bench soak clean venv test-deps lock test-latest
 
 # Installs come from the lock files in requirements/ (exact versions with hashes, one set for
 # every platform): runtime.txt for what running needs, test.txt for the tests (every extra
@@ -73,6 +73,11 @@ serve: $(STAMP)
 test: test-deps
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest -q
+
+## ruff and the unit tier: the quick check before a commit (well under 30 s).
+check: $(TEST_STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit -m "not slow"
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts

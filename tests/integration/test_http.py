@@ -437,6 +437,7 @@ def test_compressed_bodies_are_kept_by_etag_and_bounded(monkeypatch):
     monkeypatch.setattr(caching, "_gzipped", caching.OrderedDict())
     monkeypatch.setattr(caching, "_gzipped_size", 0)
     monkeypatch.setattr(caching, "GZIP_CACHE_BYTES", 256 << 10)
+    monkeypatch.setattr(caching, "GZIP_CACHE_MIN_BODY", 1024)
     body = b'{"values": [' + b",".join(str(i).encode() for i in range(5000)) + b"]}"
     first = caching._compressed(body, b'"tag-a"')
     assert caching._compressed(body, b'"tag-a"') is first  # served from the cache
@@ -446,5 +447,11 @@ def test_compressed_bodies_are_kept_by_etag_and_bounded(monkeypatch):
     for k in range(200):  # many distinct bodies: the cache stays within its bound
         caching._compressed(body + str(k).encode() * 50, f'"t{k}"'.encode())
     assert caching._gzipped_size <= 256 << 10
-    assert sum(len(v) for v in caching._gzipped.values()) == caching._gzipped_size
+    # entries are counted with their keys and overhead against the bound
+    assert sum(len(v) + len(k) + caching.ENTRY_OVERHEAD
+               for k, v in caching._gzipped.items()) == caching._gzipped_size
     assert gzip.decompress(caching._compressed(body, None)) == body  # no ETag: no caching
+    small = b'{"runs": []}' * 10  # under GZIP_CACHE_MIN_BODY: compressed, never kept
+    count = len(caching._gzipped)
+    assert gzip.decompress(caching._compressed(small, b'"tiny"')) == small
+    assert len(caching._gzipped) == count

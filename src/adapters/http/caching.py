@@ -128,7 +128,11 @@ _gzip = _load_gzip()
 
 # gzip output by ETag: the same body always compresses to the same bytes (level 1, mtime
 # 0), so a body asked for again (a window every viewer of a run loads) is compressed once.
+# Only bodies worth keeping: a small one compresses in microseconds and is rarely asked for
+# twice (a listing changes with every new run), so caching it would only grow the table.
 GZIP_CACHE_BYTES = 32 << 20
+GZIP_CACHE_MIN_BODY = 64 << 10
+ENTRY_OVERHEAD = 256  # key, list node and object headers, counted against the bound
 _gzipped: OrderedDict[bytes, bytes] = OrderedDict()
 _gzipped_size = 0
 _gzipped_lock = threading.Lock()
@@ -136,7 +140,8 @@ _gzipped_lock = threading.Lock()
 
 def _compressed(body: bytes, etag: bytes | None) -> bytes:
     global _gzipped_size
-    key = etag + b"/" + str(len(body)).encode() if etag else None
+    key = etag + b"/" + str(len(body)).encode() if etag and len(body) >= GZIP_CACHE_MIN_BODY \
+        else None
     if key is not None:
         with _gzipped_lock:
             found = _gzipped.get(key)
@@ -148,8 +153,8 @@ def _compressed(body: bytes, etag: bytes | None) -> bytes:
         with _gzipped_lock:
             if key not in _gzipped:
                 _gzipped[key] = packed
-                _gzipped_size += len(packed)
+                _gzipped_size += len(packed) + len(key) + ENTRY_OVERHEAD
             while _gzipped_size > GZIP_CACHE_BYTES:
-                _, dropped = _gzipped.popitem(last=False)
-                _gzipped_size -= len(dropped)
+                dropped_key, dropped = _gzipped.popitem(last=False)
+                _gzipped_size -= len(dropped) + len(dropped_key) + ENTRY_OVERHEAD
     return packed

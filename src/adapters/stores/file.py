@@ -336,11 +336,15 @@ class FileArtifactStore:
     def list_files(self, run_id: str) -> list[str]:
         folder = self._run_dir(run_id)
         found = []
-        for dirpath, dirnames, filenames in os.walk(folder):
+        root = str(folder)
+        for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            # plain strings, not pathlib: pathlib interns every path part it parses, so each
+            # new run id would stay in the interpreter's intern table for good
+            relative = os.path.relpath(dirpath, root)
             for name in sorted(filenames):
                 if not name.startswith("."):
-                    found.append(str(Path(dirpath, name).relative_to(folder)))
+                    found.append(name if relative == "." else f"{relative}/{name}")
         return sorted(found)
 
     def location(self, run_id: str, path: str) -> str:
