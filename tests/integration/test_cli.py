@@ -163,3 +163,25 @@ def test_errors_are_json_with_json_and_suggest_template_ids(tmp_path, monkeypatc
     assert "did you mean 'it-system'?" in body["error"]
     plain = CliRunner().invoke(cli, ["run", "--template-id", "it-sytem"])
     assert plain.output.startswith("error: template 'it-sytem' not found (did you mean")
+
+
+def test_every_command_offers_json():
+    """Every leaf command (and every group that runs on its own) takes --json; `serve`
+    prints nothing to parse."""
+    import click
+
+    missing = []
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+            if not command.invoke_without_command:
+                return
+        if path in (["serve"],):
+            return
+        if not any("--json" in getattr(p, "opts", []) for p in command.params):
+            missing.append(" ".join(path))
+
+    walk(cli, [])
+    assert missing == []

@@ -78,8 +78,11 @@ def test_tags_on_create_patch_and_filter(client, tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path))
     out = CliRunner().invoke(cli, ["runs", "list", "--tag", "case:a", "--json"])
     assert [i["runId"] for i in json.loads(out.output)["items"]] == [first]
-    tagged = CliRunner().invoke(cli, ["runs", "tag", second, "stage=review", "team="])
+    tagged = CliRunner().invoke(cli, ["runs", "tag", second, "stage=review", "team=", "--json"])
     assert json.loads(tagged.output) == {"stage": "review"}
+    # KEY:VALUE as the --tag filters take it; readable key=value lines by default
+    readable = CliRunner().invoke(cli, ["runs", "tag", second, "team:support"])
+    assert readable.output.splitlines() == ["stage=review", "team=support"]
 
 
 def test_runs_that_differ_only_in_seed_or_pmf_mode_say_so(client, tmp_path, monkeypatch):

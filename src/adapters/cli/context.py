@@ -71,16 +71,21 @@ def print_table(headers: list[str], rows: list[list[str]], caption: str | None =
     Console().print(table)
 
 
-def write_output(data: bytes | Iterable[bytes], fmt: str, out: str | None, name: str) -> None:
+def write_output(data: bytes | Iterable[bytes], fmt: str, out: str | None, name: str,
+                 as_json: bool = False) -> None:
     """An export (whole, or in pieces as it is encoded): text formats to stdout unless
-    `out` is given; binary ones to a file (`out`, else `<name>.<fmt>`), saying where. A file
-    appears whole or not at all (written beside it, then renamed)."""
+    `out` is given; binary ones to a file (`out`, else `<name>.<fmt>`), saying where (with
+    `as_json`: `{path, bytes}`). A file appears whole or not at all (written beside it,
+    then renamed)."""
     import os
     import sys
 
     import click
 
     pieces = [data] if isinstance(data, bytes) else data
+    if as_json and out is None and fmt in ("csv", "json"):
+        raise click.UsageError("--json describes a written file: give --out (or leave "
+                               "--json off to print the table)")
     if out is None and fmt in ("csv", "json"):
         for piece in pieces:
             sys.stdout.buffer.write(piece)
@@ -96,4 +101,7 @@ def write_output(data: bytes | Iterable[bytes], fmt: str, out: str | None, name:
     finally:
         if os.path.exists(partial):
             os.remove(partial)
+    if as_json:
+        print_json({"path": path, "bytes": os.path.getsize(path)})
+        return
     click.echo(f"wrote {path}")

@@ -196,8 +196,9 @@ def run_state(run_id: str, bin_index: int, store: str | None, as_json: bool) -> 
 @click.argument("run_id", required=False)
 @click.option("--all", "verify_all", is_flag=True, help="Verify every run in the store.")
 @click.option("--store", help=STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="[{runId, ok, problems}] as JSON.")
 @report_errors
-def verify_runs(run_id: str | None, verify_all: bool, store: str | None) -> None:
+def verify_runs(run_id: str | None, verify_all: bool, store: str | None, as_json: bool) -> None:
     """Re-hash bundle files against manifest.json and the series index."""
     from flowtime.adapters.cli.context import container_for
 
@@ -208,12 +209,20 @@ def verify_runs(run_id: str | None, verify_all: bool, store: str | None) -> None
     # --all walks the store itself: a run whose listing summary is lost is still checked.
     run_ids = [run_id] if run_id else container.store().run_ids()
     bad = 0
+    results = []
     for rid in run_ids:
         problems = queries.verify_run(rid)
         bad += bool(problems)
-        click.echo(f"{rid}: {'ok' if not problems else 'CORRUPT'}")
-        for problem in problems:
-            click.echo(f"  {problem}")
+        results.append({"runId": rid, "ok": not problems,
+                        "problems": [str(p) for p in problems]})
+        if not as_json:
+            click.echo(f"{rid}: {'ok' if not problems else 'CORRUPT'}")
+            for problem in problems:
+                click.echo(f"  {problem}")
+    if as_json:
+        from flowtime.adapters.cli.context import print_json
+
+        print_json(results)
     if bad:
         click.echo(f"{bad} of {len(run_ids)} runs failed verification", err=True)
         raise SystemExit(1)
@@ -223,24 +232,32 @@ def verify_runs(run_id: str | None, verify_all: bool, store: str | None) -> None
 @click.option("--older-than", type=click.FloatRange(0), default=3600, show_default=True,
               help="Seconds; younger leftovers may belong to a publish in flight.")
 @click.option("--store", help=STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="{removed} as JSON.")
 @report_errors
-def collect_garbage(older_than: float, store: str | None) -> None:
+def collect_garbage(older_than: float, store: str | None, as_json: bool) -> None:
     """Remove leftovers of interrupted publishes (staging folders, uncommitted objects)."""
-    from flowtime.adapters.cli.context import container_for
+    from flowtime.adapters.cli.context import container_for, print_json
 
     removed = container_for(store).store().clean_debris(older_than)
+    if as_json:
+        print_json({"removed": removed})
+        return
     click.echo(f"removed {removed} leftover entries")
 
 
 @runs.command("delete")
 @click.argument("run_id")
 @click.option("--store", help=STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="{runId, deleted} as JSON.")
 @report_errors
-def delete_run(run_id: str, store: str | None) -> None:
+def delete_run(run_id: str, store: str | None, as_json: bool) -> None:
     """Delete a run."""
-    from flowtime.adapters.cli.context import container_for
+    from flowtime.adapters.cli.context import container_for, print_json
 
     container_for(store).queries().delete_run(run_id)
+    if as_json:
+        print_json({"runId": run_id, "deleted": True})
+        return
     click.echo(f"deleted {run_id}")
 
 
@@ -248,8 +265,10 @@ def delete_run(run_id: str, store: str | None) -> None:
 @click.argument("run_id")
 @click.argument("changes", nargs=-1, required=True, metavar="KEY=VALUE|KEY:VALUE|KEY=")
 @click.option("--store", help=STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="The run's tags as JSON (the default "
+              "is key=value lines).")
 @report_errors
-def tag_run(run_id: str, changes: tuple[str, ...], store: str | None) -> None:
+def tag_run(run_id: str, changes: tuple[str, ...], store: str | None, as_json: bool) -> None:
     """Set tags on a run (`KEY=` removes one); prints the run's tags."""
     from flowtime.adapters.cli.context import container_for, print_json
 
@@ -259,7 +278,12 @@ def tag_run(run_id: str, changes: tuple[str, ...], store: str | None) -> None:
         if cut <= 0:
             raise click.UsageError(f"expected KEY=VALUE (or KEY:VALUE), got {item!r}")
         updates[item[:cut]] = item[cut + 1:] or None
-    print_json(container_for(store).queries().tag_run(run_id, updates))
+    tags = container_for(store).queries().tag_run(run_id, updates)
+    if as_json:
+        print_json(tags)
+        return
+    for key, value in tags.items():
+        click.echo(f"{key}={value}")
 
 
 @runs.command("compare")
@@ -310,9 +334,10 @@ def compare_runs(run_ids: tuple[str, ...], only: str | None, show_all: bool,
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file (default: stdout "
               "for csv and json, <runId>.<format> for parquet and arrow).")
 @click.option("--store", help=STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print {path, bytes} of the written file.")
 @report_errors
 def export_run(run_id: str, fmt: str, classes: bool, out: str | None,
-               store: str | None) -> None:
+               store: str | None, as_json: bool) -> None:
     """Export every series of a run as one wide table (time, bin, one column per series)."""
 
     from flowtime.adapters.cli.context import container_for, write_output
@@ -320,4 +345,4 @@ def export_run(run_id: str, fmt: str, classes: bool, out: str | None,
 
     container = container_for(store)
     write_output(stream_run(container.queries(), run_id, fmt, classes,
-                            container.settings().max_cells), fmt, out, run_id)
+                            container.settings().max_cells), fmt, out, run_id, as_json)

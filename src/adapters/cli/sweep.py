@@ -313,11 +313,13 @@ def cancel_command(sweep_id: str, store: str | None, server: str | None, wait: b
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write (default: stdout "
               "for csv/json, <sweepId>.<format> otherwise).")
 @click.option("--store", help="Artifact store URL (where the sweep's record lives).")
+@click.option("--json", "as_json", is_flag=True, help="Print {path, bytes} of the written file.")
 @report_errors
-def export_command(sweep_id: str, fmt: str, out: str | None, store: str | None) -> None:
+def export_command(sweep_id: str, fmt: str, out: str | None, store: str | None,
+                   as_json: bool) -> None:
     """The sweep's points as one table: parameters as columns, per-series aggregates."""
 
     from flowtime.adapters.cli.context import write_output
     from flowtime.adapters.export import export_sweep
 
-    write_output(export_sweep(_sweeps(store), sweep_id, fmt), fmt, out, sweep_id)
+    write_output(export_sweep(_sweeps(store), sweep_id, fmt), fmt, out, sweep_id, as_json)

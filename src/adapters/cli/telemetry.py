@@ -19,8 +19,10 @@ def telemetry() -> None:
 @click.option("--gap-mode", type=click.Choice(["drop", "zero"]), default="drop",
               show_default=True, help="Drop the rows or write zeros.")
 @click.option("--store", help="Artifact store URL.")
+@click.option("--json", "as_json", is_flag=True, help="Print {out, files, warnings} as JSON.")
 @report_errors
-def capture(run_id: str, out: str, gaps: str, gap_mode: str, store: str | None) -> None:
+def capture(run_id: str, out: str, gaps: str, gap_mode: str, store: str | None,
+            as_json: bool) -> None:
     """Write one CSV per node metric of RUN_ID plus telemetry-manifest.json."""
     from rich.progress import Progress
 
@@ -36,6 +38,12 @@ def capture(run_id: str, out: str, gaps: str, gap_mode: str, store: str | None) 
 
         manifest = capture_run(container.queries(), run_id, out, parse_gaps(gaps), gap_mode,
                                container.clock(), on_progress=advance)
+    if as_json:
+        from flowtime.adapters.cli.context import print_json
+
+        print_json({"out": out, "files": [f.path for f in manifest.files],
+                    "warnings": [w.message for w in manifest.warnings]})
+        return
     click.echo(f"captured {len(manifest.files)} files to {out}")
     for warning in manifest.warnings:
         click.echo(f"warning: {warning.message}")

@@ -139,8 +139,10 @@ def _print_topology(console: Any, template: Any) -> None:
               help="A template or model file (same as giving it as an argument).")
 @click.option("--param", "params", multiple=True, metavar="K=V",
               help="Also build the model with these parameter values.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One result per file: {file, valid, templateId, problems}.")
 def validate_templates(files: tuple[str, ...], more_files: tuple[str, ...],
-                       params: tuple[str, ...]) -> None:
+                       params: tuple[str, ...], as_json: bool) -> None:
     """Validate template files: structure, parameters, and the model built from defaults."""
     from pathlib import Path
 
@@ -152,6 +154,7 @@ def validate_templates(files: tuple[str, ...], more_files: tuple[str, ...],
     if not files:
         raise click.UsageError("give at least one template file")
     failed = 0
+    results = []
     for name in files:
         try:
             template = parse_template(Path(name).read_bytes(), loc=name,
@@ -164,10 +167,20 @@ def validate_templates(files: tuple[str, ...], more_files: tuple[str, ...],
             build_model(template, values)
         except FlowTimeError as exc:
             failed += 1
-            click.echo(f"{name}: invalid", err=True)
-            for problem in exc.problems or []:
-                click.echo(f"  {problem}", err=True)
+            results.append({"file": name, "valid": False, "templateId": None,
+                            "problems": [{"loc": p.loc, "msg": p.msg} for p in exc.problems]})
+            if not as_json:
+                click.echo(f"{name}: invalid", err=True)
+                for problem in exc.problems or []:
+                    click.echo(f"  {problem}", err=True)
             continue
-        click.echo(f"{name}: ok ({template.id} {template.metadata.version})")
+        results.append({"file": name, "valid": True, "templateId": template.id,
+                        "problems": []})
+        if not as_json:
+            click.echo(f"{name}: ok ({template.id} {template.metadata.version})")
+    if as_json:
+        from flowtime.adapters.cli.context import print_json
+
+        print_json(results)
     if failed:
         raise SystemExit(EXIT_USAGE)
