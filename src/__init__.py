@@ -12,12 +12,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = ["Client", "Run", "__version__", "compare", "monte_carlo", "open_run", "run", "runs",
-           "sensitivity", "sweep"]
+           "scenario", "sensitivity", "sweep"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("Client", "Run", "compare", "monte_carlo", "open_run", "run", "runs",
-                "sensitivity", "sweep"):
+                "scenario", "sensitivity", "sweep"):
         from flowtime import api
 
         return getattr(api, name)

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Client", "Run", "monte_carlo", "open_run", "run", "sensitivity", "sweep"]
+__all__ = ["Client", "Run", "monte_carlo", "open_run", "run", "scenario", "sensitivity",
+           "sweep"]
 
 
 def _container(store: str | None) -> Any:
@@ -239,6 +240,24 @@ def monte_carlo(template: str, params: Mapping[str, Any] | None = None, samples:
         for name in wanted:
             parts[name].append(values[name])
     return {name: np.concatenate(rows) for name, rows in parts.items()}
+
+
+def scenario(base_run_id: str, overlays: Iterable[str | Mapping[str, Any]],
+             store: str | None = None, deterministic_run_id: bool = False) -> Run:
+    """A scenario of a stored run (MODELING §10): overlays as the CLI's short form
+    (`"Tier1.capacity*0@40:44"`) or as `{target, op, value, fromBin, toBin}` objects.
+
+    The new run is linked to its baseline (`baseRunId`); `flowtime runs diff` compares them.
+    """
+    from flowtime.domain.scenarios import overlays_from, parse_short
+
+    items = list(overlays)
+    chosen = tuple(parse_short(o, "overlays") if isinstance(o, str)
+                   else overlays_from([dict(o)])[0] for o in items)
+    container = _container(store)
+    result = container.orchestration().scenario(base_run_id, chosen, deterministic_run_id)
+    assert result.record is not None
+    return _local_run(container, result.record.run_id)
 
 
 def open_run(run_id: str, store: str | None = None) -> Run:

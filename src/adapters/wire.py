@@ -63,8 +63,14 @@ class CreateRunBody(Wire, forbid_unknown_fields=True):
     parameters: dict[str, Any] = {}
     telemetry: TelemetryBody | None = None
     options: RunOptions = msgspec.field(default_factory=RunOptions)
+    overlays: Annotated[list[OverlayBody], msgspec.Meta(
+        max_length=100, description="Scenario: inputs changed over bin ranges "
+        "(MODELING §10)")] = []
+    base_run_id: RunIdText | None = None
 
     def to_domain(self) -> RunRequest:
+        from flowtime.domain.scenarios import overlays_from
+
         telemetry = None
         if self.telemetry is not None:
             telemetry = TelemetryRequest(self.telemetry.capture_directory,
@@ -76,7 +82,26 @@ class CreateRunBody(Wire, forbid_unknown_fields=True):
             dry_run=self.options.dry_run, seed=self.options.seed,
             template_text=self.template, template_name="inline" if self.template else None,
             pmf_mode=self.options.pmf_mode, tags=dict(self.options.tags),
+            overlays=overlays_from([msgspec.to_builtins(o) for o in self.overlays]),
+            base_run_id=self.base_run_id,
         )
+
+
+class ScenarioBody(Wire, forbid_unknown_fields=True):
+    """`POST /v1/runs/{runId}/scenarios`: the stored run again with these overlays."""
+
+    overlays: Annotated[list[OverlayBody], msgspec.Meta(min_length=1, max_length=100)]
+    deterministic_run_id: bool = False
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class OverlayBody(Wire, forbid_unknown_fields=True):
+    target: Annotated[str, msgspec.Meta(min_length=1, max_length=256, description=
+                                        "Node.metric (Tier1.capacity) or a series id")]
+    op: Literal["set", "scale", "add"]
+    value: float
+    from_bin: Annotated[int, msgspec.Meta(ge=0)]
+    to_bin: Annotated[int, msgspec.Meta(ge=1, description="exclusive")]
 
 
 class SweepBody(Wire, forbid_unknown_fields=True):
@@ -201,6 +226,8 @@ class RunResponse(Wire):
     scenario: ScenarioOut | None = None
     tags: dict[str, str] | None = None
     sweep_id: str | None = None  # the sweep this run is a point of
+    base_run_id: str | None = None  # scenarios: the run this one was derived from
+    overlays: list[dict[str, Any]] | None = None  # scenarios: what changed
 
 
 class RunListItem(Wire):
@@ -214,6 +241,7 @@ class RunListItem(Wire):
     parameters: dict[str, Any] = msgspec.field(default_factory=dict)
     tags: dict[str, str] = msgspec.field(default_factory=dict)
     sweep_id: str | None = None
+    base_run_id: str | None = None
 
 
 class RunListResponse(Wire):
@@ -365,7 +393,8 @@ def record_response(record: RunRecord, reused: bool = False) -> RunResponse:
                               for b in record.bottlenecks]),
         scenario=ScenarioOut(dict(record.parameters), record.seed, record.rng_kind,
                              record.pmf_mode, record.template_hash),
-        tags=dict(record.tags), sweep_id=record.sweep_id,
+        tags=dict(record.tags), sweep_id=record.sweep_id, base_run_id=record.base_run_id,
+        overlays=list(record.overlays) or None,
     )
 
 
@@ -391,7 +420,7 @@ def page_response(page: RunPage) -> RunListResponse:
     return RunListResponse(
         items=[RunListItem(s.run_id, s.template_id, s.template_title, s.template_version,
                            s.mode, s.created_utc, s.warning_count, dict(s.parameters),
-                           dict(s.tags), s.sweep_id) for s in page.items],
+                           dict(s.tags), s.sweep_id, s.base_run_id) for s in page.items],
         total_count=page.total_count, page=page.page, page_size=page.page_size,
         next_cursor=page.next_cursor,
     )

@@ -174,6 +174,8 @@ class BundleInput:
     class_series: dict[str, list[tuple[str, np.ndarray]]] | None = None
     analysis: AnalysisJson | None = None
     sweep_id: str | None = None
+    base_run_id: str | None = None
+    overlays: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,13 +256,15 @@ def build_bundle(data: BundleInput) -> Bundle:
         parameters=model.parameters, model_hash=model_hash, scenario_hash=data.scenario_hash,
         received_at_utc=data.created_utc, window=window,
         warnings=[warning_json(w) for w in data.warnings], pmf_mode=data.pmf_mode,
-        analysis=data.analysis, sweep_id=data.sweep_id,
+        analysis=data.analysis, sweep_id=data.sweep_id, base_run_id=data.base_run_id,
+        overlays=data.overlays or None,
     )
     provenance = ProvenanceJson(
         source=data.template_source, generator=f"flowtime/{ENGINE_VERSION}",
         template_id=template.id, template_hash=template.content_hash, pmf_mode=data.pmf_mode,
         template_version=template.metadata.version, mode=data.mode, model_id=mid,
         parameters=model.parameters, seed=data.seed, generated_at_utc=data.created_utc,
+        base_run_id=data.base_run_id, overlays=data.overlays or None,
     )
     telemetry = TelemetryManifestJson(
         schema_version=1, window=window,
@@ -284,6 +288,7 @@ def build_bundle(data: BundleInput) -> Bundle:
         template_version=template.metadata.version, mode=data.mode,
         created_utc=data.created_utc, warning_count=len(data.warnings),
         parameters=dict(model.parameters), sweep_id=data.sweep_id,
+        base_run_id=data.base_run_id,
     )
     return Bundle(files, summary, run, manifest, metadata, index, telemetry)
 

@@ -156,6 +156,8 @@ class RunMetadataJson(Doc):
     pmf_mode: str = "sample"  # written only when `expected`
     analysis: AnalysisJson | None = None  # where the flow is held up, over the whole run
     sweep_id: str | None = None  # written for the points of a sweep
+    base_run_id: str | None = None  # written for scenarios: the run they were derived from
+    overlays: list[dict[str, Any]] | None = None  # the scenario's overlays (MODELING §10)
 
 
 class BottleneckJson(Doc):
@@ -182,6 +184,8 @@ class ProvenanceJson(Doc):
     generated_at_utc: str
     template_hash: str | None = None
     pmf_mode: str = "sample"  # written only when `expected`
+    base_run_id: str | None = None  # scenarios: lineage and what changed
+    overlays: list[dict[str, Any]] | None = None
 
 
 class TelemetryFileJson(Doc):

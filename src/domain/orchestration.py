@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from flowtime.domain.checks import run_checks
 from flowtime.domain.classes import check_invariant
 from flowtime.domain.codec import (
     BUNDLE_DOCUMENTS,
+    MODEL_YAML,
     PROVENANCE_JSON,
     AnalysisJson,
     BottleneckJson,
@@ -54,6 +56,8 @@ from flowtime.domain.runs import (
     RunResult,
     RunSummary,
 )
+from flowtime.domain.scenarios import overrides_for
+from flowtime.domain.scenarios import resolve as resolve_overlays
 from flowtime.domain.tags import check_tags, read_tags, write_tags
 from flowtime.domain.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
 from flowtime.domain.templates import Template, build_model, parse_template, template_id_from
@@ -195,7 +199,7 @@ class RunOrchestrationService:
         here: `create_run` asks the batch for a seed only once it knows the run is not
         reused, and the batch evaluates that seed with the next ones."""
         first = requests[0] if requests else None
-        if (first is None or len(requests) < 2 or first.mode != "simulation"
+        if (first is None or len(requests) < 2 or first.mode != "simulation" or first.overlays
                 or any(r.seed is None or r.dry_run or r.mode != first.mode
                        or replace(r, seed=None) != replace(first, seed=None)
                        for r in requests) or any(check_request(r) for r in requests)):
@@ -271,8 +275,11 @@ class RunOrchestrationService:
                 raise invalid(problems)
             inputs = self._telemetry_inputs(model, request)
             seed = self._resolve_seed(template, model, request, inputs)
+            resolved = resolve_overlays(request.overlays, model.plan.components,
+                                        model.plan.node_ids, model.grid.bins)
             scenario_hash = _scenario_hash(template, model, request.mode, seed, inputs,
-                                           request.pmf_mode)
+                                           request.pmf_mode, request.overlays,
+                                           request.base_run_id)
             run_id = self._choose_run_id(request, scenario_hash)
             ctx.run_id = run_id
 
@@ -302,6 +309,9 @@ class RunOrchestrationService:
             if values is None:
                 values = evaluate_model(model, seed, inputs.overrides, rng_kind,
                                         request.pmf_mode)
+            if resolved:  # the scenario: its inputs changed, everything downstream again
+                overrides = {**inputs.overrides, **overrides_for(resolved, values)}
+                values = evaluate_model(model, seed, overrides, rng_kind, request.pmf_mode)
             check_invariant(model.plan.class_series, values)
             checks = run_checks(model.definition, model.plan, values)
             analysis = run_analysis(model.plan, values, model.grid.bins)
@@ -321,7 +331,8 @@ class RunOrchestrationService:
                 telemetry_files=tuple(inputs.files),
                 template_source="inline" if request.inline else "flowtime",
                 pmf_mode=request.pmf_mode, class_series=class_series, analysis=analysis,
-                sweep_id=request.sweep_id,
+                sweep_id=request.sweep_id, base_run_id=request.base_run_id,
+                overlays=[o.as_dict() for o in request.overlays],
             ))
             _validate_bundle(bundle)
             published = self._publish(run_id, bundle, explicit and request.overwrite_existing,
@@ -356,6 +367,33 @@ class RunOrchestrationService:
                 return False
             raise
         return True
+
+    def scenario(self, base_run_id: str, overlays: tuple[Any, ...],
+                 deterministic_run_id: bool = False, tags: dict[str, str] | None = None
+                 ) -> RunResult:
+        """A scenario of a stored run (MODELING §10): the same template, parameters, seed and
+        pmfMode with `overlays`, linked to its baseline by `baseRunId`."""
+        record = describe_run(self.store, base_run_id)  # an unknown run: 404
+        if record.mode != "simulation":
+            raise invalid([Problem("runId", "scenarios derive from simulation runs; for a "
+                                   "telemetry run POST /v1/runs with its bindings and overlays")])
+        template_id: str | None = record.template_id
+        text = None
+        try:
+            same = self.templates.get(record.template_id).content_hash == record.template_hash
+        except FlowTimeError:
+            same = False
+        parameters = dict(record.parameters)
+        if not same:  # an inline template, or the catalogue's changed: the stored model
+            template_id = None
+            text = self.store.read(base_run_id, MODEL_YAML).decode("utf-8")
+            parameters = {}
+        request = RunRequest(
+            template_id=template_id, parameters=parameters, seed=record.seed,
+            pmf_mode=record.pmf_mode, deterministic_run_id=deterministic_run_id,
+            template_text=text, template_name=record.template_id if text else None,
+            tags=dict(tags or {}), overlays=tuple(overlays), base_run_id=base_run_id)
+        return self.create_run(request)
 
     def _existing(self, run_id: str) -> RunResult:
         record = describe_run(self.store, run_id)
@@ -424,7 +462,7 @@ def _grid_summary(model: Model) -> GridSummary:
 
 def _scenario_hash(
     template: Template, model: Model, mode: str, seed: int | None, inputs: TelemetryInputs,
-    pmf_mode: str = "sample",
+    pmf_mode: str = "sample", overlays: tuple[Any, ...] = (), base_run_id: str | None = None,
 ) -> str:
     scenario: dict[str, object] = {
         "templateId": template.id,
@@ -436,6 +474,10 @@ def _scenario_hash(
     }
     if pmf_mode != "sample":  # sample runs keep the hashes (and run ids) they always had
         scenario["pmfMode"] = pmf_mode
+    if overlays:  # likewise: only scenarios carry these
+        scenario["overlays"] = [o.as_dict() for o in overlays]
+    if base_run_id:
+        scenario["baseRunId"] = base_run_id
     return sha256_canonical(scenario)
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
 import numpy as np
 
+from flowtime.domain import scenarios
 from flowtime.domain.bundle import DEFAULT_CLASS
 from flowtime.domain.catalog import bootstrap, ensure_listed, summary_of_record
 from flowtime.domain.codec import (
@@ -60,6 +61,7 @@ from flowtime.domain.runs import (
     created_bound,
     paginate,
 )
+from flowtime.domain.scenarios import NodeDiff
 from flowtime.domain.state import (
     MAX_WINDOW_BINS,
     ClassInfo,
@@ -79,6 +81,7 @@ from flowtime.domain.state import (
     StateWindow,
     StorageInfo,
     class_coverage,
+    colour,
     edge_quality,
     state_at,
     state_window,
@@ -140,6 +143,49 @@ class SeriesReader:
 
     def by_series_id(self) -> dict[str, np.ndarray]:
         return {e.id: self.values(e.id) for e in self.index.series}  # type: ignore[misc]
+
+
+@dataclass(frozen=True, slots=True)
+class RunDiff:
+    run_id: str
+    against_run_id: str
+    nodes: list[NodeDiff]
+
+
+@dataclass(frozen=True, slots=True)
+class SlaReport:
+    start_bin: int
+    end_bin: int
+    nodes: list[scenarios.Attainment]
+
+
+def _diff_series(view: RunView, node: NodeView) -> dict[str, np.ndarray]:
+    derived = view.derived(node)
+    found = {k: v for k, v in (('queue', node.metrics.get('queue')),
+                               ('served', node.metrics.get('served')),
+                               ('overflow', node.overflow),
+                               ('latencyMinutes', derived.latency_minutes),
+                               ('utilization', derived.utilization)) if v is not None}
+    return found
+
+
+def _colours(view: RunView, node: NodeView) -> list[str]:
+    derived = view.derived(node)
+    return [colour(node, _finite_at(derived.utilization, i), _finite_at(derived.latency_minutes, i))
+            for i in range(view.grid.bins)]
+
+
+def _finite_at(series: np.ndarray | None, index: int) -> float | None:
+    if series is None:
+        return None
+    value = float(series[index])
+    return value if np.isfinite(value) else None
+
+
+def _sla_status(view: RunView, node: NodeView) -> list[str | None]:
+    derived = view.derived(node)
+    return scenarios.attainment(node.id, node.sla_minutes or 0.0, node.metrics.get('served'),
+                                node.metrics.get('queue'), derived.latency_minutes).status
 
 
 # tag and parameter filters in one listing: each is a join in the catalog's query
@@ -336,6 +382,78 @@ class RunQueryService:
                 Problem("endBin", f"window of {count} bins exceeds the limit of "
                         f"{MAX_WINDOW_BINS}")])
         return state_window(view, start, end)
+
+    def diff(self, run_id: str, against: str) -> RunDiff:
+        """What the scenario `run_id` changed against `against` (MODELING §10): per node,
+        Δ mean / Δ max / Σ Δ of queue, latency, served, overflow and utilization; the first
+        bin whose colour or SLA status differs; when the queue is back on the baseline; the
+        extra backlog."""
+        if run_id == against:
+            raise invalid([Problem("against", "give another run to compare with")])
+        scenario, base = self._view(run_id), self._view(against)
+        if scenario.metadata.template_id != base.metadata.template_id:
+            raise invalid([Problem("against", f"'{against}' runs template "
+                                   f"'{base.metadata.template_id}', not "
+                                   f"'{scenario.metadata.template_id}'")])
+        grid_a, grid_b = scenario.grid, base.grid
+        if (grid_a.bins, grid_a.bin_size, grid_a.bin_unit) != \
+                (grid_b.bins, grid_b.bin_size, grid_b.bin_unit):
+            raise invalid([Problem("against", "the runs have different grids")])
+        record = self.get_run(run_id)
+        after = max((int(o.get("toBin", 0)) for o in record.overlays), default=0)
+        base_nodes = {n.id: n for n in base.nodes}
+        nodes = []
+        for node in scenario.nodes:
+            other = base_nodes.get(node.id)
+            if other is None:
+                continue
+            mine, theirs = _diff_series(scenario, node), _diff_series(base, other)
+            metrics = {name: scenarios.metric_delta(mine[name], theirs[name])
+                       for name in scenarios.DIFF_METRICS if name in mine and name in theirs}
+            flips = [scenarios.first_difference(
+                _colours(scenario, node), _colours(base, other))]
+            if node.sla_minutes:
+                flips.append(scenarios.first_difference(
+                    _sla_status(scenario, node), _sla_status(base, other)))
+            flip = min((f for f in flips if f is not None), default=None)
+            queue_s, queue_b = mine.get("queue"), theirs.get("queue")
+            nodes.append(NodeDiff(
+                node.id, metrics, flip,
+                scenarios.recovery_bin(queue_s, queue_b, after)
+                if queue_s is not None and queue_b is not None else None,
+                float(np.maximum(np.nan_to_num(queue_s) - np.nan_to_num(queue_b), 0.0).sum())
+                if queue_s is not None and queue_b is not None else None))
+        return RunDiff(run_id, against, nodes)
+
+    def sla_metrics(self, run_id: str, start: int = 0, end: int | None = None
+                    ) -> SlaReport:
+        """SLA attainment per node with an SLA over bins start..end (MODELING §10)."""
+        view = self._view(run_id)
+        bins = view.grid.bins
+        end = bins - 1 if end is None else end
+        problems = []
+        if not 0 <= start < bins:
+            problems.append(Problem("startBin", f"must be between 0 and {bins - 1}"))
+        if not 0 <= end < bins:
+            problems.append(Problem("endBin", f"must be between 0 and {bins - 1}"))
+        if end < start:
+            problems.append(Problem("endBin", "must be ≥ startBin"))
+        if problems:
+            raise invalid(problems)
+        window = slice(start, end + 1)
+        nodes = []
+        for node in view.nodes:
+            if not node.sla_minutes or node.sla_minutes <= 0:
+                continue
+            derived = view.derived(node)
+            served, queue = node.metrics.get("served"), node.metrics.get("queue")
+            latency = derived.latency_minutes
+            nodes.append(scenarios.attainment(
+                node.id, node.sla_minutes,
+                None if served is None else served[window],
+                None if queue is None else queue[window],
+                None if latency is None else latency[window]))
+        return SlaReport(start, end, nodes)
 
     def _view(self, run_id: str) -> RunView:
         # Runs are immutable, but an overwrite replaces one: key the cache by run.json's bytes.

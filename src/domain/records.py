@@ -75,6 +75,8 @@ def record_of(
         rng_kind=manifest.rng.kind if manifest else None,
         template_hash=provenance.template_hash if provenance else None,
         sweep_id=metadata.sweep_id,
+        base_run_id=metadata.base_run_id,
+        overlays=list(metadata.overlays or []),
     )
 
 
@@ -102,4 +104,5 @@ def summary_of(run_id: str, read: Reader) -> RunSummary:
         template_title=metadata.template_title, template_version=metadata.template_version,
         mode=metadata.mode, created_utc=run.created_utc, warning_count=len(metadata.warnings),
         parameters=dict(metadata.parameters), sweep_id=metadata.sweep_id,
+        base_run_id=metadata.base_run_id,
     )

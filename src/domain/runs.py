@@ -44,6 +44,8 @@ class RunRequest:
     pmf_mode: str = "sample"  # sample | expected (PMF nodes as E = Σ v·p, the reference's)
     tags: dict[str, str] = field(default_factory=dict)
     sweep_id: str | None = None  # the sweep this run is a point of (recorded in its metadata)
+    overlays: tuple[Any, ...] = ()  # scenarios.Overlay: inputs changed over bin ranges
+    base_run_id: str | None = None  # the run this scenario was derived from (lineage)
 
     @property
     def inline(self) -> bool:
@@ -75,6 +77,7 @@ class RunSummary:
     parameters: dict[str, Any] = field(default_factory=dict)  # resolved, typed
     tags: dict[str, str] = field(default_factory=dict)
     sweep_id: str | None = None
+    base_run_id: str | None = None
 
 
 SWEEP_MEMBERS = ("include", "exclude", "only")
@@ -141,6 +144,7 @@ class RunFilter:
     created_from: str | None = None
     created_to: str | None = None
     sweep_members: str = "include"  # include | exclude | only
+    base_run_id: str | None = None  # only the scenarios derived from this run
 
     def accepts(self, summary: RunSummary) -> bool:
         if self.mode is not None and summary.mode != self.mode:
@@ -148,6 +152,8 @@ class RunFilter:
         if self.template_id is not None and summary.template_id != self.template_id:
             return False
         if self.has_warnings is not None and (summary.warning_count > 0) != self.has_warnings:
+            return False
+        if self.base_run_id is not None and summary.base_run_id != self.base_run_id:
             return False
         if self.sweep_id is not None and summary.sweep_id != self.sweep_id:
             return False
@@ -260,6 +266,8 @@ class RunRecord:
     template_hash: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     sweep_id: str | None = None
+    base_run_id: str | None = None
+    overlays: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def telemetry_sources_resolved(self) -> bool:

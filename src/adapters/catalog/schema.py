@@ -56,7 +56,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ]),
 ]
 
+MIGRATIONS.append(("0002", [
+    # scenarios (MODELING §10): the run a scenario was derived from, listed by it
+    "ALTER TABLE runs ADD COLUMN base_run_id VARCHAR(128)",
+    "CREATE INDEX ix_runs_base ON runs (base_run_id, created_utc, run_id)",
+]))
+
 DOWNGRADES: dict[str, list[str]] = {
+    "0002": ["DROP INDEX ix_runs_base", "ALTER TABLE runs DROP COLUMN base_run_id"],
     "0001": ["DROP TABLE catalog_meta", "DROP TABLE run_tags", "DROP TABLE run_params",
              "DROP TABLE runs"],
 }

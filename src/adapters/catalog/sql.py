@@ -39,7 +39,7 @@ from flowtime.domain.runs import (
 )
 
 COLUMNS = ("run_id", "template_id", "template_title", "template_version", "mode",
-           "created_utc", "warning_count", "sweep_id", "parameters", "tags")
+           "created_utc", "warning_count", "sweep_id", "parameters", "tags", "base_run_id")
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM runs"
 _UPSERT = (f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
            "ON CONFLICT (run_id) DO UPDATE SET "
@@ -359,7 +359,8 @@ class SqlRunCatalog:
             runs.append((s.run_id, s.template_id, s.template_title, s.template_version, s.mode,
                          s.created_utc, s.warning_count, s.sweep_id,
                          json.dumps(s.parameters, sort_keys=True), json.dumps(s.tags,
-                                                                              sort_keys=True)))
+                                                                              sort_keys=True),
+                         s.base_run_id))
             for name, value in s.parameters.items():
                 text, number = parameter_key(value)
                 params.append((s.run_id, name, text, number))
@@ -478,16 +479,16 @@ def _close(conn: Any) -> None:
 
 def _summary(row: Any) -> RunSummary:
     (run_id, template_id, title, version, mode, created, warnings, sweep_id, parameters,
-     tags) = row
+     tags, base_run_id) = row
     return RunSummary(run_id, template_id, title, version, mode, created, int(warnings),
-                      json.loads(parameters), json.loads(tags), sweep_id)
+                      json.loads(parameters), json.loads(tags), sweep_id, base_run_id)
 
 
 def _where(f: RunFilter, member: str) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
     for column, value in (("mode", f.mode), ("template_id", f.template_id),
-                          ("sweep_id", f.sweep_id)):
+                          ("sweep_id", f.sweep_id), ("base_run_id", f.base_run_id)):
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)

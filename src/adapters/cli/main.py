@@ -10,6 +10,7 @@ from flowtime.adapters.cli.analyze import analyze
 from flowtime.adapters.cli.catalog import catalog
 from flowtime.adapters.cli.run import run
 from flowtime.adapters.cli.runs import runs
+from flowtime.adapters.cli.scenario import diff, metrics, scenario
 from flowtime.adapters.cli.serve import serve
 from flowtime.adapters.cli.sweep import sweep
 from flowtime.adapters.cli.telemetry import telemetry
@@ -34,6 +35,9 @@ cli.add_command(telemetry)
 cli.add_command(sweep)
 cli.add_command(analyze)
 cli.add_command(catalog)
+cli.add_command(scenario)
+runs.add_command(diff)
+runs.add_command(metrics)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from flowtime.adapters.http.problems import (
     handle_validation,
 )
 from flowtime.adapters.http.routes import ROUTES, offload, problems
+from flowtime.adapters.http.scenarios import scenario_routes
 from flowtime.adapters.http.security import (
     json_writes_middleware,
     request_id_middleware,
@@ -107,7 +108,8 @@ class SwaggerPage(SwaggerRenderPlugin):
 
 # Operation ids for generated clients: the handler's name in camelCase, except where a
 # name reads better (a route's verb is in its method, not in `post_`).
-OPERATION_IDS = {"post_sensitivity": "sensitivity", "post_goal_seek": "goalSeek",
+OPERATION_IDS = {"sla_metrics": "getSlaMetrics", "diff_runs": "diffRuns",
+                 "post_sensitivity": "sensitivity", "post_goal_seek": "goalSeek",
                  "post_optimize": "optimize", "post_validate": "validateTemplate",
                  "state": "getState", "state_window": "getStateWindow", "graph": "getGraph",
                  "export": "exportRun", "series_index": "getSeriesIndex",
@@ -149,7 +151,8 @@ def create_app(container: Any) -> Litestar:
         tracer_provider=observability.tracer_provider,
         meter_provider=observability.meter_provider,
         exclude=["/metrics", "/healthz"]))
-    handlers = [*ROUTES, *sweep_routes(problems, offload), *analysis_routes(problems, offload),
+    handlers = [*ROUTES, *scenario_routes(), *sweep_routes(problems, offload),
+                *analysis_routes(problems, offload),
                 *session_routes(offload), metrics_route(observability.registry),
                 *viewer_routes()]
     _mark_keyed(handlers)

@@ -194,6 +194,8 @@ async def list_runs(
     cursor: Annotated[str | None, QueryParameter(
         description="nextCursor of the previous page: continues after it even while new "
         "runs arrive")] = None,
+    base_run_id: Annotated[str | None, QueryParameter(
+        name="baseRunId", description="Only the scenarios derived from this run")] = None,
 ) -> RunListResponse:
     """Filters by parameter value go as `param.<name>=<value>` (numbers match by value:
     `param.capacity=40` finds 40 and 40.0) and by tag as `tag.<key>=<value>`."""
@@ -208,7 +210,7 @@ async def list_runs(
             tags[name[4:]] = value
     run_filter = RunFilter(mode, template_id, has_warnings, tags, parameters, sweep_id,
                            _bound(created_from, "createdFrom"), _bound(created_to, "createdTo"),
-                           sweep_members)
+                           sweep_members, base_run_id)
     return page_response(await offload(queries.list_runs, run_filter, page, page_size, sort,
                                        cursor))
 

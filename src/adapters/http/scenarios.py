@@ -1,0 +1,99 @@
+"""Scenarios over HTTP (MODELING §10, §11): `POST /v1/runs/{runId}/scenarios` derives a run
+with overlays from a stored one, `GET /v1/runs/{runId}/diff?against=` says what it changed,
+`GET /v1/runs/{runId}/metrics` gives SLA attainment (the reference's route and shape)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Response, get, post
+from litestar.params import JSONBody, QueryParameter
+
+from flowtime.adapters.http.routes import Orchestration, Queries, RunId, offload, problems
+from flowtime.adapters.http.security import require_api_key
+from flowtime.adapters.wire import RunResponse, ScenarioBody, Wire, result_response
+from flowtime.domain.hashing import RUN_ID_PATTERN
+from flowtime.domain.scenarios import overlays_from
+
+
+class MetricDeltaOut(Wire):
+    delta_mean: float | None
+    delta_max: float | None
+    delta_sum: float | None
+
+
+class NodeDiffOut(Wire):
+    id: str
+    metrics: dict[str, MetricDeltaOut]
+    first_flip_bin: int | None
+    recovery_bin: int | None
+    extra_backlog: float | None
+
+
+class DiffOut(Wire):
+    run_id: str
+    against_run_id: str
+    nodes: list[NodeDiffOut]
+
+
+class WindowOut(Wire):
+    start_bin: int
+    end_bin: int
+
+
+class NodeSlaOut(Wire):
+    id: str
+    sla_minutes: float
+    bins_met: int
+    bins_with_flow: int
+    attainment: float | None
+    status: list[str | None]
+
+
+class SlaMetricsOut(Wire):
+    window: WindowOut
+    nodes: list[NodeSlaOut]
+
+
+def diff_out(diff: Any) -> DiffOut:
+    return DiffOut(diff.run_id, diff.against_run_id, [
+        NodeDiffOut(n.id, {k: MetricDeltaOut(m.delta_mean, m.delta_max, m.delta_sum)
+                           for k, m in n.metrics.items()},
+                    n.first_flip_bin, n.recovery_bin, n.extra_backlog) for n in diff.nodes])
+
+
+def metrics_out(report: Any) -> SlaMetricsOut:
+    return SlaMetricsOut(WindowOut(report.start_bin, report.end_bin), [
+        NodeSlaOut(n.id, n.sla_minutes, n.bins_met, n.bins_with_flow, n.attainment, n.status)
+        for n in report.nodes])
+
+
+def scenario_routes() -> list[Any]:
+    @post("/v1/runs/{run_id:str}/scenarios", tags=["runs"],
+          summary="Derive a scenario (overlays) from a stored run", status_code=201,
+          guards=[require_api_key], responses=problems(400, 401, 404, 413, 415, 422))
+    async def create_scenario(run_id: RunId, data: JSONBody[ScenarioBody],
+                              orchestration: Orchestration) -> Response[RunResponse]:
+        overlays = overlays_from([msgspec.to_builtins(o) for o in data.overlays])
+        result = await offload(orchestration.scenario, run_id, overlays,
+                               data.deterministic_run_id, dict(data.tags))
+        assert result.record is not None
+        return Response(result_response(result), status_code=201 if result.created else 200,
+                        headers={"Location": f"/v1/runs/{result.record.run_id}"})
+
+    @get("/v1/runs/{run_id:str}/diff", tags=["runs"],
+         summary="What a scenario changed against another run", responses=problems(400, 404))
+    async def diff_runs(queries: Queries, run_id: RunId, against: Annotated[str, QueryParameter(
+            pattern=RUN_ID_PATTERN.pattern, description="The baseline run")]) -> DiffOut:
+        return diff_out(await offload(queries.diff, run_id, against))
+
+    @get("/v1/runs/{run_id:str}/metrics", tags=["runs"],
+         summary="SLA attainment per node over a window", responses=problems(400, 404))
+    async def sla_metrics(queries: Queries, run_id: RunId,
+                          start_bin: Annotated[int, QueryParameter(name="startBin", ge=0)] = 0,
+                          end_bin: Annotated[int | None, QueryParameter(name="endBin", ge=0)]
+                          = None) -> SlaMetricsOut:
+        return metrics_out(await offload(queries.sla_metrics, run_id, start_bin, end_bin))
+
+    return [create_scenario, diff_runs, sla_metrics]

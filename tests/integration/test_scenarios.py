@@ -1,0 +1,155 @@
+"""Scenarios with lineage (issue 40, MODELING §10): overlays in POST /v1/runs and
+/scenarios, the diff against the baseline, SLA attainment — numbers worked out by hand."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from flowtime.adapters.cli.main import cli
+from flowtime.domain.errors import FlowTimeError
+from flowtime.domain.scenarios import parse_short
+
+DESK = textwrap.dedent("""\
+    metadata: {id: desk, title: Desk}
+    window: {start: "2025-01-01T00:00:00Z"}
+    parameters: [{name: cap, type: number, default: 10, minimum: 0}]
+    grid: {bins: 6, binSize: 60, binUnit: minutes}
+    nodes:
+      - {id: demand, kind: const, values: [8, 8, 8, 8, 8, 8]}
+      - {id: cap, kind: const, values: [${cap}, ${cap}, ${cap}, ${cap}, ${cap}, ${cap}]}
+    topology:
+      nodes:
+        - {id: Desk, kind: serviceWithBuffer, semantics: {arrivals: demand, capacity: cap},
+           slaMinutes: 30}
+    """)
+
+
+def _series(client, run_id: str, name: str) -> list[float]:
+    text = client.get(f"/v1/runs/{run_id}/series/{name}").text
+    return [float(line.split(",")[1]) for line in text.splitlines()[1:]]
+
+
+@pytest.fixture
+def base(client) -> str:
+    created = client.post("/v1/runs", json={"template": DESK})
+    assert created.status_code == 201, created.text
+    return created.json()["metadata"]["runId"]
+
+
+def test_an_outage_scenario_its_diff_and_recovery(client, base):
+    # the desk is down (capacity × 0) in bins 1 and 2: with 8 arriving and 10 served an hour
+    # the queue is 0, 8, 16, then drains by 2 an hour: 14, 12, 10 (never back in 6 bins)
+    made = client.post(f"/v1/runs/{base}/scenarios", json={
+        "overlays": [{"target": "Desk.capacity", "op": "scale", "value": 0, "fromBin": 1,
+                      "toBin": 3}]})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    scenario = body["metadata"]["runId"]
+    assert body["baseRunId"] == base and body["overlays"][0]["target"] == "Desk.capacity"
+    assert _series(client, scenario, "desk_queue") == [0, 8, 16, 14, 12, 10]
+    assert _series(client, base, "desk_queue") == [0, 0, 0, 0, 0, 0]
+    diff = client.get(f"/v1/runs/{scenario}/diff", params={"against": base}).json()
+    desk = next(n for n in diff["nodes"] if n["id"] == "Desk")
+    # Σ Δ queue = 8 + 16 + 14 + 12 + 10 = 60; Δ max = 16; Δ mean = 60 / 6 = 10
+    assert desk["metrics"]["queue"] == {"deltaMean": 10, "deltaMax": 16, "deltaSum": 60}
+    assert desk["extraBacklog"] == 60 and desk["recoveryBin"] is None
+    # latency bin 1: Q 8 and nothing served: null; SLA status missed vs none (no flow)
+    assert desk["firstFlipBin"] == 1
+    # lineage: the baseline lists its scenarios
+    listed = client.get("/v1/runs", params={"baseRunId": base}).json()
+    assert [i["runId"] for i in listed["items"]] == [scenario]
+    assert listed["items"][0]["baseRunId"] == base
+
+
+def test_a_short_outage_recovers_and_the_diff_says_when(client, base):
+    # capacity to 0 in bin 1 only: Q 0, 8, 6, 4, 2, 0 → equal to the baseline from bin 5
+    made = client.post("/v1/runs", json={
+        "template": DESK, "baseRunId": base,
+        "overlays": [{"target": "cap", "op": "set", "value": 0, "fromBin": 1, "toBin": 2}]})
+    assert made.status_code == 201, made.text
+    scenario = made.json()["metadata"]["runId"]
+    assert _series(client, scenario, "desk_queue") == [0, 8, 6, 4, 2, 0]
+    desk = next(n for n in client.get(f"/v1/runs/{scenario}/diff",
+                                      params={"against": base}).json()["nodes"]
+                if n["id"] == "Desk")
+    assert desk["recoveryBin"] == 5 and desk["extraBacklog"] == 20
+
+
+def test_sla_attainment(client, base):
+    # a surge (+20 arrivals in bins 0–1): Q 18, 36, 34, 32, 30, 28 with 10 served an hour;
+    # latency = Q / 10 × 60 min: 108, 216, … all above the 30-minute SLA: 0 of 6 met
+    made = client.post("/v1/runs", json={"template": DESK, "overlays": [
+        {"target": "Desk.arrivals", "op": "add", "value": 20, "fromBin": 0, "toBin": 2}]})
+    scenario = made.json()["metadata"]["runId"]
+    report = client.get(f"/v1/runs/{scenario}/metrics").json()
+    assert report["window"] == {"startBin": 0, "endBin": 5}
+    [desk] = report["nodes"]
+    assert desk["binsMet"] == 0 and desk["binsWithFlow"] == 6 and desk["attainment"] == 0
+    # the baseline: served 8 each bin, Q 0: flow, latency 0 ≤ 30: every bin met
+    [calm] = client.get(f"/v1/runs/{base}/metrics", params={"startBin": 2, "endBin": 4}
+                        ).json()["nodes"]
+    assert calm["status"] == ["met", "met", "met"] and calm["attainment"] == 1
+
+
+def test_overlays_are_checked_and_located(client, base):
+    bad = client.post(f"/v1/runs/{base}/scenarios", json={"overlays": [
+        {"target": "Desk.nope", "op": "set", "value": 1, "fromBin": 0, "toBin": 2}]})
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["loc"] == "overlays[0].target"
+    assert "capacity" in bad.json()["errors"][0]["msg"]
+    past = client.post(f"/v1/runs/{base}/scenarios", json={"overlays": [
+        {"target": "cap", "op": "set", "value": 1, "fromBin": 9, "toBin": 12}]})
+    assert past.status_code == 400 and past.json()["errors"][0]["loc"] == "overlays[0].fromBin"
+    backwards = client.post(f"/v1/runs/{base}/scenarios", json={"overlays": [
+        {"target": "cap", "op": "set", "value": 1, "fromBin": 3, "toBin": 2}]})
+    assert backwards.status_code == 400
+    assert client.post("/v1/runs/run_nope/scenarios", json={"overlays": [
+        {"target": "cap", "op": "set", "value": 1, "fromBin": 0, "toBin": 1}]}).status_code == 404
+
+
+def test_a_deterministic_scenario_is_reused(client, base):
+    body = {"overlays": [{"target": "cap", "op": "scale", "value": 0.5, "fromBin": 0,
+                          "toBin": 3}], "deterministicRunId": True}
+    first = client.post(f"/v1/runs/{base}/scenarios", json=body)
+    again = client.post(f"/v1/runs/{base}/scenarios", json=body)
+    assert first.status_code == 201 and again.status_code == 200
+    assert first.json()["metadata"]["runId"] == again.json()["metadata"]["runId"]
+    other = client.post(f"/v1/runs/{base}/scenarios", json={**body, "overlays": [
+        {**body["overlays"][0], "value": 0.25}]})
+    assert other.json()["metadata"]["runId"] != first.json()["metadata"]["runId"]
+
+
+def test_the_short_overlay_syntax():
+    overlay = parse_short("Tier1.capacity*0@40:44")
+    assert (overlay.target, overlay.op, overlay.value, overlay.from_bin, overlay.to_bin) == (
+        "Tier1.capacity", "scale", 0.0, 40, 44)
+    assert parse_short("Gate.arrivals-5@1:2").value == -5.0
+    assert parse_short("cap=3.5@0:1").op == "set"
+    with pytest.raises(FlowTimeError):
+        parse_short("Tier1.capacity*0")
+
+
+def test_the_cli_and_library_make_scenarios(client, base, tmp_path, monkeypatch):
+    import flowtime
+
+    monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    made = runner.invoke(cli, ["scenario", base, "--overlay", "Desk.capacity*0@1:3", "--json"])
+    assert made.exit_code == 0, made.output
+    scenario = json.loads(made.output)["metadata"]["runId"]
+    diffed = runner.invoke(cli, ["runs", "diff", scenario, "--against", base, "--json"])
+    desk = next(n for n in json.loads(diffed.output)["nodes"] if n["id"] == "Desk")
+    assert desk["extraBacklog"] == 60
+    overlays = tmp_path / "outage.json"
+    overlays.write_text(json.dumps([{"target": "cap", "op": "set", "value": 0,
+                                     "fromBin": 1, "toBin": 2}]))
+    from_file = runner.invoke(cli, ["scenario", base, "--overlay-file", str(overlays), "--json"])
+    assert from_file.exit_code == 0, from_file.output
+    attained = runner.invoke(cli, ["runs", "metrics", base, "--json"])
+    assert json.loads(attained.output)["nodes"][0]["attainment"] == 1
+    run = flowtime.scenario(base, ["Desk.capacity*0@1:3"], store=str(tmp_path))
+    assert run.arrays(["desk_queue"])["desk_queue"].tolist() == [0, 8, 16, 14, 12, 10]
