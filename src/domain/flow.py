@@ -217,6 +217,13 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
         metrics: dict[str, str] = {k: v for k, v in _metric_items(tnode)}
         if tnode.id in queues:
             _queue(b, i, tnode, metrics, capped.get(tnode.id), overflow_into.get(tnode.id, []))
+        elif tnode.id in capped and "served" in metrics and metrics["served"] != capped[tnode.id]:
+            # MODELING §1.3 (turn 3): a node with its own served is capped by its allocation
+            # of the constraint; every derived metric reads the capped series
+            metrics["served"] = b.add(
+                f"{snake(tnode.id)}_served_capped",
+                _call("MIN", _safe(_ref(metrics["served"])), _ref(capped[tnode.id])),
+                "flow", tnode.id)
         elif category(tnode.kind) == "sink" and "served" not in metrics and "arrivals" in metrics:
             metrics["served"] = b.add(f"{snake(tnode.id)}_served", _sink_served(tnode),
                                       "flow", tnode.id)

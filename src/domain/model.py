@@ -180,6 +180,7 @@ class TopologyNode(Struct):
     constraints: list[str] = []
     node_role: str | None = None
     group: str | None = None
+    ui: dict[str, Any] | None = None  # display hints (informational; /graph echoes them)
 
     @property
     def sla(self) -> float | None:

@@ -188,6 +188,9 @@ def _sla_status(view: RunView, node: NodeView) -> list[str | None]:
                                 node.metrics.get('queue'), derived.latency_minutes).status
 
 
+_EMPTY = np.zeros(0)  # a placeholder series: the graph asks which metrics exist, not values
+
+
 # tag and parameter filters in one listing: each is a join in the catalog's query
 MAX_FILTERS = 32
 
@@ -563,13 +566,22 @@ class RunQueryService:
 
     def graph(self, run_id: str) -> Graph:
         """The run's topology as compiled: nodes with their kinds and metrics, edges."""
-        plan = compiled_plan(decode_model(self.store.read(run_id, MODEL_YAML), run_id), run_id)
+        model = decode_model(self.store.read(run_id, MODEL_YAML), run_id)
+        plan = compiled_plan(model, run_id)
+        ui = {t.id: t.ui for t in model.topology.nodes if t.ui}
         return Graph(
             nodes=[GraphNode(id=c.id, kind=c.kind, category=c.category, metrics=list(c.metrics),
-                             queue_like=c.queue_like, aliases=c.aliases or None)
+                             queue_like=c.queue_like, aliases=c.aliases or None,
+                             analytical=NodeView(c.id, c.kind, c.sla_minutes,
+                                                 dict.fromkeys(c.metrics, _EMPTY),
+                                                 timing=dict.fromkeys(c.timing, _EMPTY),
+                                                 queue_like=c.queue_like).analytical(),
+                             ui=ui.get(c.id))
                    for c in plan.components],
             edges=[GraphEdge(id=e.id, from_=e.origin, to=e.destination, type=e.type,
-                             weight=e.weight, measure=e.measure) for e in plan.edges],
+                             weight=e.weight, measure=e.measure, edge_type=e.type,
+                             field=e.measure, multiplier=e.multiplier, lag=e.lag)
+                   for e in plan.edges],
         )
 
 

@@ -18,6 +18,7 @@ the HTTP handlers return them as they are, so the OpenAPI document describes the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +137,23 @@ class DerivedState(Record):
     queue_time_ms: float | msgspec.UnsetType | None = msgspec.UNSET
     cycle_time_ms: float | msgspec.UnsetType | None = msgspec.UNSET
     flow_efficiency: float | msgspec.UnsetType | None = msgspec.UNSET
+    flow_latency_ms: float | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class SlaValue(Record):
+    """One SLA of a node at one bin (the reference's slaMetricDescriptor)."""
+
+    kind: str  # completion | backlogAge | scheduleAdherence
+    status: str  # ok | unavailable | noEvents
+    threshold: float | None = None
+    value: float | None = None
+
+
+class SlaSeries(Record):
+    kind: str
+    status: str
+    values: list[float | None]
+    threshold: float | None = None
 
 
 class Analytical(Record):
@@ -169,6 +187,7 @@ class NodeState(Record):
     # the shared constraints the node uses (MODELING §1.3): allocation, demand, shortfall …
     constraints: dict[str, ConstraintMetrics] | None = None
     constraint_status: dict[str, bool] | None = None  # whether each was limiting
+    sla: list[SlaValue] | None = None
 
 
 class ClassState(Record):
@@ -214,6 +233,8 @@ class GraphNode(Record):
     metrics: list[str]  # which metrics (series roles) the node has
     queue_like: bool
     aliases: dict[str, str] | None = None
+    analytical: Analytical | None = None
+    ui: dict[str, Any] | None = None
 
 
 class GraphEdge(Record):
@@ -223,6 +244,11 @@ class GraphEdge(Record):
     type: str
     weight: float
     measure: str | None = None
+    # the reference's names for the same facts
+    edge_type: str | None = None
+    field: str | None = None
+    multiplier: float | None = None
+    lag: int | None = None
 
 
 class Graph(Record):
@@ -260,6 +286,7 @@ class NodeSeries(Record):
     by_class: dict[str, dict[str, list[float | None]]] | None = None
     constraints: dict[str, ConstraintSeriesOut] | None = None
     constraint_status: dict[str, list[float | None]] | None = None  # 1 where limiting
+    sla: list[SlaSeries] | None = None
 
 
 class StateWindow(Record):
@@ -358,6 +385,7 @@ class RunView:
     _by_class: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
     _flows: list[Any] = field(default_factory=list)
     _window_warnings: dict[tuple[int, int], list[Any]] = field(default_factory=dict)
+    _flow_latency: list[dict[str, np.ndarray]] = field(default_factory=list)
 
     def warnings_between(self, start: int, end: int) -> list[StateWarning]:
         """`window_warnings` for bins start..end, kept for the last few windows asked for
@@ -394,10 +422,50 @@ class RunView:
         return self._by_class[node.id]
 
     def derived(self, node: NodeView) -> DerivedSeries:
-        """The node's derived series, computed once per loaded run."""
+        """The node's derived series (flowLatencyMs included), computed once per run."""
         if node.id not in self._derived:
-            self._derived[node.id] = derived_series(node, self.grid.bin_minutes)
+            latency = self.flow_latencies().get(node.id)
+            self._derived[node.id] = dataclasses.replace(
+                derived_series(node, self.grid.bin_minutes), flow_latency_ms=latency)
         return self._derived[node.id]
+
+    def flow_latencies(self) -> dict[str, np.ndarray]:
+        """MODELING §4 `flowLatencyMs`: a node's cycle time plus the flow-weighted mean of
+        its predecessors' flowLatencyMs over throughput and effort edges, in topological
+        order (nodes on a cycle see what their predecessors have so far); null where
+        served ≤ 0, or for a sink where arrivals ≤ 0."""
+        if self._flow_latency:
+            return self._flow_latency[0]
+        bins = self.grid.bins
+        inbound: dict[str, list[EdgeView]] = {}
+        for e in self.edges:
+            if e.type in ("throughput", "effort") and e.flow is not None \
+                    and e.origin != e.destination:
+                inbound.setdefault(e.destination, []).append(e)
+        found: dict[str, np.ndarray] = {}
+        for node in _topological(self.nodes, inbound):
+            cycle = derived_series(node, self.grid.bin_minutes).cycle_time_ms
+            own = cycle if cycle is not None else np.full(bins, np.nan)
+            total = np.zeros(bins)
+            weighted = np.zeros(bins)
+            for e in inbound.get(node.id, []):
+                upstream = found.get(e.origin)
+                if upstream is None or e.flow is None:
+                    continue
+                weight = np.where(np.isfinite(e.flow) & (e.flow > 0), e.flow, 0.0)
+                usable = np.isfinite(upstream) & (weight > 0)
+                total += np.where(usable, weight, 0.0)
+                weighted += np.where(usable, weight * np.nan_to_num(upstream), 0.0)
+            upstream_mean = np.full(bins, np.nan)
+            np.divide(weighted, total, out=upstream_mean, where=total > 0)
+            value = np.where(np.isfinite(own) & np.isfinite(upstream_mean), own + upstream_mean,
+                             np.where(np.isfinite(own), own, upstream_mean))
+            gate = node.metrics.get("arrivals" if node.category == "sink" else "served")
+            if gate is not None:
+                value = np.where(np.nan_to_num(gate) > 0, value, np.nan)
+            found[node.id] = value
+        self._flow_latency.append(found)
+        return found
 
     def window_inputs(self, node: NodeView) -> WindowInputs:
         if node.id not in self._window:
@@ -472,6 +540,7 @@ class DerivedSeries:
     queue_time_ms: np.ndarray | None = None
     cycle_time_ms: np.ndarray | None = None
     flow_efficiency: np.ndarray | None = None
+    flow_latency_ms: np.ndarray | None = None
 
     def named(self) -> list[tuple[str, np.ndarray | None]]:
         """(series name in /state_window, values)."""
@@ -479,7 +548,7 @@ class DerivedSeries:
                 ("throughputRatio", self.throughput_ratio), ("serviceTimeMs", self.service_time_ms),
                 ("retryTax", self.retry_tax), ("queueTimeMs", self.queue_time_ms),
                 ("cycleTimeMs", self.cycle_time_ms), ("flowEfficiency", self.flow_efficiency),
-                ("kingmanWaitMs", self.kingman_wait_ms)]
+                ("flowLatencyMs", self.flow_latency_ms), ("kingmanWaitMs", self.kingman_wait_ms)]
 
 
 def derived_series(node: NodeView, bin_minutes: int) -> DerivedSeries:
@@ -617,7 +686,8 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
                 retry_tax=_applies(derived.retry_tax, index),
                 queue_time_ms=_applies(derived.queue_time_ms, index),
                 cycle_time_ms=_applies(derived.cycle_time_ms, index),
-                flow_efficiency=_applies(derived.flow_efficiency, index)),
+                flow_efficiency=_applies(derived.flow_efficiency, index),
+                flow_latency_ms=_applies(derived.flow_latency_ms, index)),
             telemetry=_telemetry(node), category=node.wire_category(),
             analytical=node.analytical(), aliases=node.aliases or None,
             by_class={class_id: ClassState(**{_snake(k): _at(v, index) for k, v in m.items()})
@@ -626,6 +696,9 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
                 name: _at(values, index) for name, values in _constraint_series(c, node.id)})
                 for c in mine} or None,
             constraint_status={c.id: bool(c.limiting[index]) for c in mine} or None,
+            sla=[SlaValue(kind=kind, status=status[index], threshold=threshold,
+                          value=_at(values, index))
+                 for kind, threshold, values, status in sla_series(node, derived)] or None,
         ))
     return StateSnapshot(
         metadata=view.metadata,
@@ -636,6 +709,59 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
                if e.flow is not None] or msgspec.UNSET,
         edge_warnings=view.edge_warnings or msgspec.UNSET,
     )
+
+
+def sla_series(node: NodeView, derived: DerivedSeries
+               ) -> list[tuple[str, float | None, np.ndarray, list[str]]]:
+    """The node's SLA descriptors over every bin: (kind, threshold, values, status per bin).
+    `completion` = served / arrivals (no events where nothing arrived); `backlogAge` = the
+    latency in minutes against slaMinutes (no events where nothing was served or queued,
+    unavailable where work waits and nothing is served)."""
+    found = []
+    arrivals, served = node.metrics.get("arrivals"), node.metrics.get("served")
+    if derived.throughput_ratio is not None and arrivals is not None:
+        ratio = derived.throughput_ratio
+        status = ["ok" if np.isfinite(r) else "noEvents" if not a > 0 else "unavailable"
+                  for r, a in zip(ratio.tolist(), np.nan_to_num(arrivals).tolist(), strict=True)]
+        found.append(("completion", None, ratio, status))
+    latency = derived.latency_minutes
+    if latency is not None and _positive(node.sla_minutes):
+        queue = node.metrics.get("queue")
+        flow = np.nan_to_num(served if served is not None else np.zeros(len(latency))) > 0
+        if queue is not None:
+            flow = flow | (np.nan_to_num(queue) > 0)
+        status = ["ok" if np.isfinite(v) else "unavailable" if f else "noEvents"
+                  for v, f in zip(latency.tolist(), flow.tolist(), strict=True)]
+        found.append(("backlogAge", node.sla_minutes, latency, status))
+    return found
+
+
+def _window_status(statuses: list[str]) -> str:
+    return "ok" if "ok" in statuses else "unavailable" if "unavailable" in statuses \
+        else "noEvents"
+
+
+def _topological(nodes: list[NodeView], inbound: dict[str, list[EdgeView]]) -> list[NodeView]:
+    """Nodes in an order where predecessors come first; those on a cycle last, as listed."""
+    by_id = {n.id: n for n in nodes}
+    waiting = {n.id: {e.origin for e in inbound.get(n.id, []) if e.origin in by_id}
+               for n in nodes}
+    ordered: list[NodeView] = []
+    ready = [n.id for n in nodes if not waiting[n.id]]
+    done: set[str] = set()
+    while ready:
+        current = ready.pop(0)
+        if current in done:
+            continue
+        done.add(current)
+        ordered.append(by_id[current])
+        for n in nodes:
+            if n.id not in done and current in waiting[n.id]:
+                waiting[n.id].discard(current)
+                if not waiting[n.id]:
+                    ready.append(n.id)
+    ordered.extend(n for n in nodes if n.id not in done)
+    return ordered
 
 
 def _constraint_uses(view: RunView) -> dict[str, list[ConstraintView]]:
@@ -795,6 +921,10 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
                 for c in mine} or None,
             constraint_status={c.id: _list(c.limiting[window].astype(np.float64))
                                for c in mine} or None,
+            sla=[SlaSeries(kind=kind, threshold=threshold, values=_list(values[window]),
+                           status=_window_status(status[window]))
+                 for kind, threshold, values, status in sla_series(node, view.derived(node))]
+            or None,
         ))
     return StateWindow(
         metadata=view.metadata,

@@ -199,3 +199,32 @@ def test_kingman_wait_on_a_pmf_arrival():
                                                         "values: [8, 8, 8]"),
                                            default_id="kingman"), {})
     assert evaluate_model(saturated, seed=3)["agent_kingman_wq"].tolist() == [0, 0, 0]
+
+
+def test_a_constrained_service_is_capped_by_its_allocation(client):
+    # MODELING §1.3 (turn 3): demands 9 (A) and 6 (B) on a capacity of 10 in bin 1:
+    # A's allocation is 10 × 9 / 15 = 6, so A's own served 9 is capped at 6; bin 0 (demand
+    # 9 + 1 = 10 ≤ 10) admits everything: served stays 8. Utilization reads the capped
+    # series: 6 / 12 = 0.5 in bin 1.
+    run_id = _run(client, """\
+        grid: {bins: 2, binSize: 60, binUnit: minutes}
+        nodes:
+          - {id: a, kind: const, values: [9, 9]}
+          - {id: b, kind: const, values: [1, 6]}
+          - {id: a_done, kind: const, values: [8, 9]}
+          - {id: a_cap, kind: const, values: [12, 12]}
+          - {id: db, kind: const, values: [10, 10]}
+        topology:
+          constraints: [{id: db, semantics: {served: db}}]
+          nodes:
+            - {id: A, semantics: {arrivals: a, served: a_done, capacity: a_cap}, constraints: [db]}
+            - {id: B, semantics: {arrivals: b}, constraints: [db]}
+        """)
+    assert _series(client, run_id, "a_served_capped") == [8, 6]
+    assert _series(client, run_id, "a_utilization") == pytest.approx([8 / 12, 0.5])
+    state = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 1}).json()
+    a = _node(state, "A")
+    assert a["metrics"]["served"] == 6 and a["derived"]["utilization"] == 0.5
+    assert a["constraints"]["db"]["metrics"] == {"capacity": 10, "demand": 15,
+                                                 "allocation": 6, "shortfall": 5}
+    assert a["constraintStatus"] == {"db": True}

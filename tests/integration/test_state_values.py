@@ -1,0 +1,101 @@
+"""Values of the reference's state contract (issue 41) on fixtures computed by hand: a retry
+edge with a lag, end-to-end flow latency, SLA descriptors, edge quality, a queue whose
+served drops to 0."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+
+def _run(client, text: str) -> str:
+    response = client.post("/v1/runs", json={"template": textwrap.dedent(text)})
+    assert response.status_code == 201, response.text
+    return response.json()["metadata"]["runId"]
+
+
+def _node(body: dict, node_id: str) -> dict:
+    return next(n for n in body["nodes"] if n["id"] == node_id)
+
+
+RETRY = """\
+    grid: {bins: 4, binSize: 1, binUnit: minutes}
+    nodes:
+      - {id: api_in, kind: const, values: [22, 14, 25, 11]}
+      - {id: api_ok, kind: const, values: [20, 14, 20, 10]}
+      - {id: api_fail, kind: const, values: [2, 0, 5, 1]}
+      - {id: api_attempts, kind: const, values: [22, 14, 25, 11]}
+      - {id: api_ms, kind: const, values: [2000, 1400, 2000, 1000]}
+      - {id: db_q, kind: const, values: [5, 0, 10, 0]}
+      - {id: db_ok, kind: const, values: [10, 10, 0, 10]}
+    topology:
+      nodes:
+        - id: Api
+          semantics: {arrivals: api_in, served: api_ok, failures: api_fail,
+                      attempts: api_attempts, processingTimeMsSum: api_ms, servedCount: api_ok}
+        - id: Db
+          kind: queue
+          semantics: {arrivals: api_attempts, served: db_ok, queueDepth: db_q}
+          slaMinutes: 1
+      edges:
+        - {id: retries, from: Api, to: Db, measure: attempts, lag: 1}
+    """
+
+
+def test_a_retry_edge_with_a_lag(client):
+    run_id = _run(client, RETRY)
+    window = client.get(f"/v1/runs/{run_id}/state_window",
+                        params={"startBin": 0, "endBin": 3}).json()
+    [edge] = window["edges"]
+    # attempts [22, 14, 25, 11] one bin late; retry rate = failures / attempts one bin late:
+    # 2/22, 0/14, 5/25 → [null, 0.090909, 0, 0.2]
+    assert edge["series"]["attemptsVolume"] == [None, 22, 14, 25]
+    assert edge["series"]["retryRate"] == [None, round(2 / 22, 6), 0, 0.2]
+    assert (edge["edgeType"], edge["field"], edge["lag"], edge["multiplier"]) == (
+        "throughput", "attempts", 1, 1)
+    assert window["metadata"]["edgeQuality"] == "exact"
+
+
+def test_flow_latency_sla_and_a_queue_whose_served_drops_to_zero(client):
+    run_id = _run(client, RETRY)
+    state = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 0}).json()
+    api, db = _node(state, "Api"), _node(state, "Db")
+    # Api: service time 2000 / 20 = 100 ms, its own flow latency (no predecessor)
+    assert api["derived"]["serviceTimeMs"] == 100 and api["derived"]["flowLatencyMs"] == 100
+    # Db: queue time 5 / 10 × 60,000 ms = 30,000 ms, plus Api's 100 upstream
+    assert db["derived"]["queueTimeMs"] == 30000
+    assert db["derived"]["flowLatencyMs"] == 30100
+    # completion = served / arrivals: 20 / 22; Db's backlog age 0.5 min against 1 min
+    completion = next(s for s in api["sla"] if s["kind"] == "completion")
+    assert completion == {"kind": "completion", "status": "ok", "value": round(20 / 22, 6)}
+    age = next(s for s in db["sla"] if s["kind"] == "backlogAge")
+    assert age == {"kind": "backlogAge", "status": "ok", "threshold": 1, "value": 0.5}
+    # bin 2: Db serves nothing with 10 queued: latency null, colour gray, backlog age
+    # unavailable, flow latency null (nothing served)
+    late = _node(client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 2}).json(), "Db")
+    assert late["derived"]["latencyMinutes"] is None
+    assert late["derived"]["color"] == "gray" and late["derived"]["flowLatencyMs"] is None
+    assert next(s for s in late["sla"] if s["kind"] == "backlogAge")["status"] == "unavailable"
+    window = client.get(f"/v1/runs/{run_id}/state_window",
+                        params={"startBin": 0, "endBin": 3}).json()
+    db_window = _node(window, "Db")
+    assert db_window["series"]["flowLatencyMs"] == [30100, 100, None, 100]
+    [age_series] = [s for s in db_window["sla"] if s["kind"] == "backlogAge"]
+    assert age_series["values"] == [0.5, 0, None, 0] and age_series["status"] == "ok"
+
+
+@pytest.mark.parametrize(("edges", "quality"), [("", "missing"),
+                                                ("  edges: [{from: A, to: B}]\n", "exact")])
+def test_edge_quality(client, edges, quality):
+    run_id = _run(client, textwrap.dedent("""\
+        grid: {bins: 2, binSize: 1, binUnit: hours}
+        nodes:
+          - {id: a, kind: const, values: [9, 10]}
+        topology:
+          nodes:
+            - {id: A, semantics: {arrivals: a, served: a}}
+            - {id: B, semantics: {arrivals: a, served: a}}
+        """) + edges)
+    state = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 0}).json()
+    assert state["metadata"]["edgeQuality"] == quality
