@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from flowtime.version import __version__
 
 __all__ = ["Client", "Run", "__version__", "compare", "monte_carlo", "open_run", "run", "runs",
            "scenario", "sensitivity", "sweep"]

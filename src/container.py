@@ -317,11 +317,12 @@ def _executor(settings: Settings) -> Executor:
     if settings.executor == "dask":
         from flowtime.adapters.executors.dask_cluster import DaskExecutor
 
-        return DaskExecutor(settings, settings.dask_scheduler, settings.sweep_workers or 2)
+        return DaskExecutor(settings, settings.dask_scheduler, settings.sweep_workers or 2,
+                            factory=build_container)
     if settings.executor == "local":
         from flowtime.adapters.executors.local import LocalExecutor
 
-        return LocalExecutor(settings, settings.sweep_workers)
+        return LocalExecutor(settings, settings.sweep_workers, factory=build_container)
     raise FlowTimeError(ErrorKind.INVALID, f"unknown executor '{settings.executor}'", [
         Problem("executor", "must be local or dask")])
 

@@ -14,7 +14,6 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from flowtime import __version__
 from flowtime.domain.codec import (
     INTEGRITY_JSON,
     MANIFEST_JSON,
@@ -52,6 +51,7 @@ from flowtime.domain.hashing import sha256_bytes
 from flowtime.domain.model import Model
 from flowtime.domain.runs import RunSummary, RunWarning
 from flowtime.domain.templates import Template
+from flowtime.version import __version__
 
 ENGINE_VERSION = __version__
 FLOW_UNIT = "entities/bin"

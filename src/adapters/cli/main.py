@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import click
 
-from flowtime import __version__
 from flowtime.adapters.cli.analyze import analyze
 from flowtime.adapters.cli.catalog import catalog
 from flowtime.adapters.cli.run import run
@@ -15,6 +14,7 @@ from flowtime.adapters.cli.serve import serve
 from flowtime.adapters.cli.sweep import sweep
 from flowtime.adapters.cli.telemetry import telemetry
 from flowtime.adapters.cli.templates import templates
+from flowtime.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,7 +8,7 @@ store, so results survive the cluster.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flowtime.adapters.executors.worker import run_points
@@ -18,8 +18,10 @@ from flowtime.domain.sweeps import RunOutcome, SweepPoint, tasks
 class DaskExecutor:
     name = "dask"
 
-    def __init__(self, settings: Any, scheduler: str | None = None, workers: int = 2):
+    def __init__(self, settings: Any, scheduler: str | None = None, workers: int = 2,
+                 *, factory: Callable[[Any], Any]):
         self.settings = settings
+        self.factory = factory  # builds a worker's container (from the composition root)
         self.scheduler = scheduler
         self.workers = workers
 
@@ -38,7 +40,8 @@ class DaskExecutor:
 
         client, cluster = self._client()
         try:
-            futures = [client.submit(run_points, self.settings, task, want_series, pure=False,
+            futures = [client.submit(run_points, self.factory, self.settings, task, want_series,
+                                     pure=False,
                                      key=f"flowtime-points-{task[0].index}-{id(points)}")
                        for task in tasks(points, self.workers)]
             completed = as_completed(futures)

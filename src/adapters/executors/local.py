@@ -6,7 +6,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
@@ -23,8 +23,10 @@ def ignore_interrupts() -> None:
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, settings: Any, workers: int | None = None):
+    def __init__(self, settings: Any, workers: int | None = None,
+                 *, factory: Callable[[Any], Any]):
         self.settings = settings
+        self.factory = factory  # builds a worker's container (from the composition root)
         self.workers = workers or os.cpu_count() or 1
 
     def run(self, points: list[SweepPoint], want_series: bool,
@@ -45,7 +47,8 @@ class LocalExecutor:
                         task = next(queue, None)
                         if task is None:
                             break
-                        pending.add(pool.submit(run_points, self.settings, task, want_series))
+                        pending.add(pool.submit(run_points, self.factory, self.settings, task,
+                                                  want_series))
                     if not pending:
                         return
                     done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)

@@ -1,11 +1,13 @@
 """What runs on a worker (a pool process or a Dask worker): a task of sweep points.
 
-Only the settings (URLs) and the run request arrive; the worker builds its own service
-through the container, once per process, and writes to the shared store.
+Only the settings (URLs), the run requests and a container factory arrive (the composition
+root hands the executors `flowtime.container.build_container`; this module never imports
+it): the worker builds its own service once per process and writes to the shared store.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flowtime.domain.errors import FlowTimeError
@@ -14,22 +16,22 @@ from flowtime.domain.sweeps import RunOutcome, SweepPoint, aggregate
 _containers: dict[Any, Any] = {}
 
 
-def _container(settings: Any) -> Any:
+def _container(factory: Callable[[Any], Any], settings: Any) -> Any:
     container = _containers.get(settings)
     if container is None:
         from flowtime.adapters.observability.logs import configure_logging
-        from flowtime.container import build_container
 
         # Workers log quietly (JSON, errors only unless asked); the driver reports outcomes.
         configure_logging(json_lines=True, level=settings.log_level or "ERROR")
-        container = _containers[settings] = build_container(settings)
+        container = _containers[settings] = factory(settings)
     return container
 
 
-def run_points(settings: Any, points: list[SweepPoint], want_series: bool
-               ) -> list[RunOutcome]:
-    """A task of points (a cell's Monte Carlo samples are evaluated as one batch)."""
-    container = _container(settings)
+def run_points(factory: Callable[[Any], Any], settings: Any, points: list[SweepPoint],
+               want_series: bool) -> list[RunOutcome]:
+    """A task of points (a cell's Monte Carlo samples are evaluated as one batch);
+    `factory(settings)` builds the worker's container (picklable: a module function)."""
+    container = _container(factory, settings)
     results = container.orchestration().create_runs([p.request for p in points])
     return [_outcome(container, point, result, want_series)
             for point, result in zip(points, results, strict=True)]

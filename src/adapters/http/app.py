@@ -16,7 +16,6 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
-from flowtime import __version__
 from flowtime.adapters.analysis_wire import MODEL_BODIES, REQUEST_BODIES
 from flowtime.adapters.http.analysis import analysis_routes
 from flowtime.adapters.http.caching import answer_head_as_get, conditional_get_middleware
@@ -43,6 +42,7 @@ from flowtime.adapters.http.viewer import viewer_routes
 from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.expressions import jit
+from flowtime.version import __version__
 
 SWAGGER = "/static/vendor/swagger-ui"
 

@@ -20,8 +20,8 @@ from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Status, StatusCode, TracerProvider
 
-from flowtime import __version__
 from flowtime.ports.observer import RunContext
+from flowtime.version import __version__
 
 METER_NAME = "flowtime.run_orchestration"
 PHASE_EVENTS = {"validate": "RunOrchestrationValidation", "evaluate": "RunOrchestrationEvaluation",

@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CollectorRegistry
 
-from flowtime import __version__
 from flowtime.adapters.observability.prometheus import conventional_registry
+from flowtime.version import __version__
 
 log = logging.getLogger("flowtime.observability")
 
