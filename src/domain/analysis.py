@@ -40,8 +40,8 @@ from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
 from flowtime.domain.expressions.ast import references
 from flowtime.domain.expressions.vector import as_series, evaluate
-from flowtime.domain.flow import class_series_name, snake
 from flowtime.domain.model import ConstNode, ExprNode, Model
+from flowtime.domain.names import class_series_name, is_series_id, model_series_name, snake
 from flowtime.domain.parameters import check_value
 from flowtime.domain.templates import Template, build_model
 from flowtime.domain.work import WorkGuard
@@ -256,9 +256,8 @@ class Study:
     def series_name(self, metric: str, values: Mapping[str, np.ndarray]) -> str:
         if metric in values:
             return metric
-        parts = metric.split("@")
-        if len(parts) == 3:
-            name = parts[0] if parts[2] == "DEFAULT" else class_series_name(parts[0], parts[2])
+        if is_series_id(metric):
+            name = model_series_name(metric)
             if name in values:
                 return name
         known = sorted(values)

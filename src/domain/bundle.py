@@ -49,6 +49,7 @@ from flowtime.domain.codec import (
 from flowtime.domain.grid import format_utc
 from flowtime.domain.hashing import sha256_bytes
 from flowtime.domain.model import Model
+from flowtime.domain.names import DEFAULT_CLASS, series_id
 from flowtime.domain.runs import RunSummary, RunWarning
 from flowtime.domain.templates import Template
 from flowtime.version import __version__
@@ -56,24 +57,6 @@ from flowtime.version import __version__
 ENGINE_VERSION = __version__
 FLOW_UNIT = "entities/bin"
 STATE_UNIT = "entities"
-
-DEFAULT_CLASS = "DEFAULT"
-
-
-def series_id(node_id: str, class_id: str = DEFAULT_CLASS) -> str:
-    return f"{node_id}@{node_id.upper()}@{class_id}"
-
-
-def series_label(sid: str) -> str:
-    """The name people read for a series id: `x@X@DEFAULT` → `x`, `x@X@cls` → `x@cls`."""
-    name, sep, rest = sid.partition("@")
-    if not sep:
-        return sid
-    _, sep, class_id = rest.partition("@")
-    if not sep:
-        return sid
-    return name if class_id == DEFAULT_CLASS else f"{name}@{class_id}"
-
 
 def series_path(node_id: str, class_id: str = DEFAULT_CLASS) -> str:
     return f"series/{series_id(node_id, class_id)}.csv"

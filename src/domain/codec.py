@@ -18,6 +18,7 @@ import numpy as np
 
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 from flowtime.domain.model import ModelDef, convert
+from flowtime.domain.names import node_of
 from flowtime.domain.yaml_document import load_yaml
 
 RUN_JSON = "run.json"
@@ -87,7 +88,7 @@ class IndexEntryJson(Doc):
 
     @property
     def node_id(self) -> str:
-        return self.id.split("@", 1)[0]
+        return node_of(self.id)
 
     @property
     def series_name(self) -> str:

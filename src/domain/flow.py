@@ -18,7 +18,6 @@ model defines keeps its definition: a synthesized series of the same name is not
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,24 +26,13 @@ from flowtime.domain.errors import Problem
 from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Num, Ref
 from flowtime.domain.grid import BIN_UNIT_MINUTES
 from flowtime.domain.model import BufferNode, Edge, ModelDef, PmfNode, RouterNode, TopologyNode
+from flowtime.domain.names import class_series_name, edge_series_name, snake
 from flowtime.domain.runs import RunWarning
 
 QUEUE_KINDS = {"servicewithbuffer", "queue", "dlq"}
 KNOWN_KINDS = QUEUE_KINDS | {"service", "sink", "dependency", "router"}
 DEFAULT_RETRY_KERNEL = (0.0, 0.6, 0.3, 0.1)
 MAX_KERNEL = 32
-
-
-def snake(name: str) -> str:
-    """`QueueA` → `queue_a`, `DLQ` → `dlq`, `HTTPService` → `http_service` (MODELING §0)."""
-    out: list[str] = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i > 0:
-            prev, nxt = name[i - 1], name[i + 1] if i + 1 < len(name) else ""
-            if prev.islower() or (prev.isupper() and nxt.islower()):
-                out.append("_")
-        out.append(ch)
-    return re.sub(r"[^A-Za-z0-9_]", "_", "".join(out).lower())
 
 
 def category(kind: str) -> str:
@@ -251,11 +239,6 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
 
 _MEASURES = {"attempts": "attempts", "load": "attempts", "errors": "errors",
              "failures": "failures"}
-
-
-def edge_series_name(edge_id: str) -> str:
-    """`edge.<id>`, characters outside [A-Za-z0-9_-] as `_` (MODELING §3)."""
-    return "edge." + re.sub(r"[^A-Za-z0-9_-]", "_", edge_id)
 
 
 def _measure(edge: Edge) -> str:
@@ -607,11 +590,6 @@ def _derived(b: _Builder, tnode: TopologyNode, metrics: dict[str, str]) -> str |
 
 
 # -- routers -------------------------------------------------------------------------------
-
-def class_series_name(series: str, class_id: str) -> str:
-    """The share of class `class_id` in `series` (the reference engine's column name)."""
-    return f"{series}__class_{class_id}"
-
 
 def _routers(b: _Builder) -> None:
     """Class routes take the source's series of their classes; the remainder (source − Σ

@@ -15,7 +15,6 @@ import msgspec
 import numpy as np
 
 from flowtime.domain import scenarios
-from flowtime.domain.bundle import DEFAULT_CLASS
 from flowtime.domain.catalog import bootstrap, ensure_listed, summary_of_record
 from flowtime.domain.codec import (
     INTEGRITY_JSON,
@@ -41,10 +40,10 @@ from flowtime.domain.compare import Comparison, check_ids, compare
 from flowtime.domain.compiler import EvaluationPlan
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
 from flowtime.domain.export import WideTable, wide_table
-from flowtime.domain.flow import class_series_name
 from flowtime.domain.grid import TimeGrid, format_utc, parse_utc
 from flowtime.domain.hashing import sha256_bytes
 from flowtime.domain.model import ModelDef
+from flowtime.domain.names import DEFAULT_CLASS, EPOCH, class_series_name, is_series_id
 from flowtime.domain.orchestration import describe_run
 from flowtime.domain.runs import (
     DEFAULT_PAGE_SIZE,
@@ -109,7 +108,6 @@ def _utc_text(text: str | None) -> str | None:
 
 def _with_tags(record: RunRecord, store: ArtifactStore) -> RunRecord:
     return replace(record, tags=read_tags(store, record.run_id))
-EPOCH = "1970-01-01T00:00:00Z"
 
 
 class SeriesReader:
@@ -124,7 +122,7 @@ class SeriesReader:
 
     def entry(self, series: str) -> IndexEntryJson | None:
         """The index entry for a node id or a full series id."""
-        if "@" in series:
+        if is_series_id(series):
             return next((e for e in self.index.series if e.id == series), None)
         return self.entries.get(series)
 

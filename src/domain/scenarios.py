@@ -143,7 +143,7 @@ def _series_of(target: str, components: Mapping[str, Any], known: set[str]) -> s
         if metric in component.metrics:
             return str(component.metrics[metric])
         if metric in EXTRA_METRICS:
-            from flowtime.domain.flow import snake
+            from flowtime.domain.names import snake
 
             name = EXTRA_METRICS[metric].format(s=snake(node))
             return name if name in known else None

@@ -35,6 +35,7 @@ from flowtime.domain.export import safe_text
 from flowtime.domain.grid import format_utc, parse_utc
 from flowtime.domain.hashing import canonical_json, sha256_bytes, sha256_canonical
 from flowtime.domain.model import ParameterDef
+from flowtime.domain.names import node_of, series_label
 from flowtime.domain.parameters import check_value, resolve_parameters
 from flowtime.domain.random import MAX_SEED
 from flowtime.domain.runs import MODES, RunRequest
@@ -444,7 +445,7 @@ class SweepService:
         summary = self.get(sweep_id)
         cells = self.cells(summary)
         ids = list(dict.fromkeys(sid for run in summary.runs for sid in (run.aggregates or {})))
-        names = {sid.split("@", 1)[0]: sid for sid in ids if sid.endswith("@DEFAULT")}
+        names = {node_of(sid): sid for sid in ids if series_label(sid) == node_of(sid)}
         if not summary.samples:
             raise FlowTimeError(ErrorKind.NOT_FOUND, "this sweep has no bands", [Problem(
                 "sweepId", "bands come from Monte Carlo samples: this sweep has none")])

@@ -26,6 +26,7 @@ from flowtime.domain.errors import Problem, ProblemCollector, invalid
 from flowtime.domain.grid import TimeGrid, parse_utc
 from flowtime.domain.hashing import canonical_json, sha256_bytes
 from flowtime.domain.model import Metadata, Model, ModelDef, ParameterDef, convert
+from flowtime.domain.names import EPOCH
 from flowtime.domain.parameters import check_definitions, resolve_parameters
 from flowtime.domain.yaml_document import decode_document, dump_yaml, load_yaml
 
@@ -100,7 +101,6 @@ class Template:
         return found
 
 
-EPOCH = "1970-01-01T00:00:00Z"
 
 
 def template_id_from(name: str) -> str:

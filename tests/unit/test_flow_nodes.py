@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.flow import retry_kernel, snake
+from flowtime.domain.flow import retry_kernel
+from flowtime.domain.names import snake
 from flowtime.domain.templates import build_model, parse_template
 
 

@@ -1,0 +1,77 @@
+"""The vocabulary of names, spelled in one place: series ids in a bundle
+(`node@NODE@class`), class series in a model (`node__class_c`), edge series
+(`edge.<id>`), synthesized series names (`snake(NodeId)`), the totals' class and the epoch
+a model without a window starts at. Every module that reads or writes such a name asks
+here instead of splitting strings itself."""
+
+from __future__ import annotations
+
+import re
+
+DEFAULT_CLASS = "DEFAULT"  # the class of a total's series in a bundle
+EPOCH = "1970-01-01T00:00:00Z"  # where a reference-format model without a window starts
+CLASS_INFIX = "__class_"
+
+
+def series_id(node_id: str, class_id: str = DEFAULT_CLASS) -> str:
+    """A bundle series id: `x@X@DEFAULT` for a total, `x@X@c` for class c's share."""
+    return f"{node_id}@{node_id.upper()}@{class_id}"
+
+
+def split_series_id(sid: str) -> tuple[str, str] | None:
+    """(node id, class id) of a bundle series id, or None when `sid` is not one."""
+    name, sep, rest = sid.partition("@")
+    if not sep:
+        return None
+    _, sep, class_id = rest.partition("@")
+    return (name, class_id) if sep else None
+
+
+def is_series_id(text: str) -> bool:
+    return split_series_id(text) is not None
+
+
+def node_of(sid: str) -> str:
+    """The node id a bundle series id belongs to (the text itself when it is not one)."""
+    parts = split_series_id(sid)
+    return parts[0] if parts else sid
+
+
+def series_label(sid: str) -> str:
+    """The name people read for a series id: `x@X@DEFAULT` → `x`, `x@X@cls` → `x@cls`."""
+    parts = split_series_id(sid)
+    if parts is None:
+        return sid
+    name, class_id = parts
+    return name if class_id == DEFAULT_CLASS else f"{name}@{class_id}"
+
+
+def class_series_name(series: str, class_id: str) -> str:
+    """The share of class `class_id` in `series` (the reference engine's column name)."""
+    return f"{series}{CLASS_INFIX}{class_id}"
+
+
+def model_series_name(sid: str) -> str:
+    """A bundle series id as the model names it: `x` for a total, `x__class_c` for a class."""
+    parts = split_series_id(sid)
+    if parts is None:
+        return sid
+    name, class_id = parts
+    return name if class_id == DEFAULT_CLASS else class_series_name(name, class_id)
+
+
+def edge_series_name(edge_id: str) -> str:
+    """`edge.<id>`, characters outside [A-Za-z0-9_-] as `_` (MODELING §3)."""
+    return "edge." + re.sub(r"[^A-Za-z0-9_-]", "_", edge_id)
+
+
+def snake(name: str) -> str:
+    """`QueueA` → `queue_a`, `DLQ` → `dlq`, `HTTPService` → `http_service` (MODELING §0)."""
+    out: list[str] = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i > 0:
+            prev, nxt = name[i - 1], name[i + 1] if i + 1 < len(name) else ""
+            if prev.islower() or (prev.isupper() and nxt.islower()):
+                out.append("_")
+        out.append(ch)
+    return re.sub(r"[^A-Za-z0-9_]", "_", "".join(out).lower())
