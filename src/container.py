@@ -75,6 +75,7 @@ class Settings:
     max_sweep_points: int = 20_000  # FLOWTIME_MAX_SWEEP_POINTS: grid cells × samples (HTTP)
     max_concurrent_sweeps: int = 2  # FLOWTIME_MAX_CONCURRENT_SWEEPS: per server; more queue
     max_queued_sweeps: int = 32  # FLOWTIME_MAX_QUEUED_SWEEPS: beyond it a new sweep is a 429
+    catalog_heal_seconds: float = 5.0  # FLOWTIME_CATALOG_HEAL_SECONDS: retry listing missed runs
     cors_origins: tuple[str, ...] = ()  # FLOWTIME_CORS_ORIGINS: browser origins allowed to call
     session_idle_seconds: float = 300.0  # FLOWTIME_SESSION_IDLE_SECONDS
     session_auth_seconds: float = 10.0  # FLOWTIME_SESSION_AUTH_SECONDS: first message, keyed
@@ -137,7 +138,7 @@ class Settings:
         idle = env.get("FLOWTIME_SESSION_IDLE_SECONDS", "")
         if idle.replace(".", "", 1).isdigit() and float(idle) > 0:
             values["session_idle_seconds"] = float(idle)
-        for name in ("analysis_timeout_seconds", "session_auth_seconds"):
+        for name in ("analysis_timeout_seconds", "session_auth_seconds", "catalog_heal_seconds"):
             text = env.get(f"FLOWTIME_{name.upper()}", "")
             if text.replace(".", "", 1).isdigit() and float(text) > 0:
                 values[name] = float(text)
@@ -177,7 +178,8 @@ class Settings:
                "FLOWTIME_ANALYSIS_TIMEOUT_SECONDS": str(self.analysis_timeout_seconds),
                "FLOWTIME_MAX_CONCURRENT_ANALYSES": str(self.max_concurrent_analyses),
                "FLOWTIME_SESSION_AUTH_SECONDS": str(self.session_auth_seconds),
-               "FLOWTIME_SESSION_MAX_REPLY_VALUES": str(self.session_max_reply_values)}
+               "FLOWTIME_SESSION_MAX_REPLY_VALUES": str(self.session_max_reply_values),
+               "FLOWTIME_CATALOG_HEAL_SECONDS": str(self.catalog_heal_seconds)}
         optional = {"FLOWTIME_API_KEY": self.api_key,
                     "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,
                     "FLOWTIME_CATALOG": self.catalog_url,

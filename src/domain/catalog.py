@@ -7,6 +7,7 @@ missing, drop rows whose bundle is gone) repairs that, and so does fetching the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -98,8 +99,43 @@ def sync(store: ArtifactStore, catalog: RunCatalog, full: bool = False,
             done += len(chunk)
             if progress:
                 progress(done, len(wanted))
+    for run_id in backlog(store):  # every run is listed now: the notes are done
+        store.delete_record(BACKLOG, run_id)
     return SyncReport(len(stored), len(wanted) - len(unreadable), len(gone), catalog.count(),
                       unreadable)
+
+
+BACKLOG = "catalog-backlog"  # record kind: published runs the catalog has not listed yet
+
+
+def remember_unlisted(store: ArtifactStore, run_id: str) -> None:
+    """A run published while the catalog could not take its row: keep a note beside the
+    runs, so `heal` lists it once the catalog is back (any process, any replica)."""
+    try:
+        store.write_record(BACKLOG, run_id, b"{}")
+    except FlowTimeError as exc:  # the store just took the run; if not now, sync repairs
+        log.warning("run %s: cannot note it for the catalog: %s", run_id, exc.detail)
+
+
+def backlog(store: ArtifactStore) -> list[str]:
+    return store.list_records(BACKLOG)
+
+
+def heal(store: ArtifactStore, catalog: RunCatalog) -> int:
+    """List the runs the catalog missed while it was down; returns how many are listed.
+    A catalog still down raises (nothing is lost: the notes stay for the next try)."""
+    waiting = backlog(store)
+    if not waiting:
+        return 0
+    tagged = set(store.list_records(TAGS))
+    summaries = []
+    for run_id in waiting:
+        with contextlib.suppress(FlowTimeError):  # deleted since, or unreadable: not listed
+            summaries.append(stored_summary(store, run_id, run_id in tagged))
+    catalog.upsert_many(summaries)
+    for run_id in waiting:
+        store.delete_record(BACKLOG, run_id)
+    return len(summaries)
 
 
 def bootstrap(store: ArtifactStore, catalog: RunCatalog, now_utc: str) -> SyncReport | None:

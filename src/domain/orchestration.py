@@ -5,6 +5,7 @@ Every driver (HTTP, CLI, sweeps) calls `create_run`; none re-implements any step
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from flowtime.domain import schemas
 from flowtime.domain.batch import evaluate_batch, samples_per_batch
 from flowtime.domain.budget import DEFAULT_BUDGET, ModelBudget
 from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
-from flowtime.domain.catalog import ensure_listed
+from flowtime.domain.catalog import ensure_listed, heal, remember_unlisted
 from flowtime.domain.checks import run_checks
 from flowtime.domain.classes import check_invariant
 from flowtime.domain.codec import (
@@ -171,6 +172,7 @@ class RunOrchestrationService:
         budget: ModelBudget = DEFAULT_BUDGET,
     ):
         self.budget = budget
+        self._behind = False  # a run of ours waits in the catalog backlog
         self.templates = templates
         self.store = store
         self.catalog = catalog
@@ -410,7 +412,15 @@ class RunOrchestrationService:
         try:
             self.catalog.upsert(summary)
         except FlowTimeError as exc:
-            log.warning("run %s is published but not cataloged: %s", summary.run_id, exc.detail)
+            log.warning("run %s is published but not cataloged yet: %s", summary.run_id,
+                        exc.detail)
+            remember_unlisted(self.store, summary.run_id)
+            self._behind = True
+            return
+        if self._behind:  # the catalog is back: list what it missed (this process's notes
+            self._behind = False  # and any other's)
+            with contextlib.suppress(FlowTimeError):
+                heal(self.store, self.catalog)
 
     def _telemetry_inputs(self, model: Model, request: RunRequest) -> TelemetryInputs:
         if request.mode != "telemetry":

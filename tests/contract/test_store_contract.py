@@ -170,6 +170,9 @@ def test_records_are_written_read_listed_and_replaced(store):
         with pytest.raises(FlowTimeError) as bad:
             store.write_record(kind, record_id, b"{}")
         assert bad.value.kind == "invalid"
+    store.delete_record("analyses", "analysis_a1")
+    store.delete_record("analyses", "analysis_a1")  # gone already: fine
+    assert store.list_records("analyses") == ["analysis_b2"]
 
 
 def test_one_run_summary_comes_back_with_its_parameters_and_sweep(store):

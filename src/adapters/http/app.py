@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import logging
 import threading
 from typing import Any
 
@@ -79,6 +80,48 @@ class FlowtimeApp(Litestar):
         if scope["type"] == "http":
             send = with_security_headers(send)
         await answer_head_as_get(super().__call__, scope, receive, send)
+
+
+class CatalogHealer:
+    """Lists the runs published while the catalog was down, as soon as it is back: every
+    `interval` seconds, when the store holds notes of such runs (any replica's), they are
+    given their catalog rows. One per app (on app.state), stopped on shutdown."""
+
+    def __init__(self, container: Any, interval: float):
+        self.container = container
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._loop, name="catalog-healer", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _loop(self) -> None:
+        from flowtime.domain.catalog import heal
+
+        while not self.stopping.wait(self.interval):
+            try:
+                healed = heal(self.container.store(), self.container.catalog())
+            except FlowTimeError:
+                continue  # the catalog (or the store) is still down: next time
+            except Exception:
+                logging.getLogger("flowtime.catalog").exception("catalog healing failed")
+                continue
+            if healed:
+                logging.getLogger("flowtime.catalog").info(
+                    "listed %d runs published while the catalog was down", healed)
+
+
+async def _start_healer(app: Litestar) -> None:
+    app.state.catalog_healer.start()
+
+
+async def _stop_healer(app: Litestar) -> None:
+    app.state.catalog_healer.stop()
 
 
 async def _open_catalog(app: Litestar) -> None:
@@ -174,8 +217,8 @@ def create_app(container: Any) -> Litestar:
                                allow_headers=["Authorization", "Content-Type", "If-None-Match"],
                                expose_headers=["ETag", "Location", "X-Request-ID"])
         if settings.cors_origins else None,
-        on_startup=[_open_catalog],
-        on_shutdown=[stop_sweeps],
+        on_startup=[_open_catalog, _start_healer],
+        on_shutdown=[stop_sweeps, _stop_healer],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="flowtime",
@@ -203,4 +246,5 @@ def create_app(container: Any) -> Litestar:
     app.state.analysis_slots = threading.BoundedSemaphore(settings.max_concurrent_analyses)
     app.state.session_slots = SessionSlots(settings.max_sessions)
     app.state.sweeps = SweepSupervisor(settings.max_concurrent_sweeps, settings.max_queued_sweeps)
+    app.state.catalog_healer = CatalogHealer(container, settings.catalog_heal_seconds)
     return app

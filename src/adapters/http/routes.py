@@ -133,6 +133,12 @@ async def readyz(store: Store, request: Request[Any, Any, Any]) -> dict[str, str
     await run_sync(store.check)
     container = request.app.state.container
     await run_sync(lambda: container.catalog().check())
+    from flowtime.domain.catalog import backlog
+
+    waiting = len(await run_sync(backlog, store))
+    if waiting:  # ready, but the listing is catching up (the healer lists them shortly)
+        return {"status": "ok", "catalog": f"listing {waiting} runs published while it was "
+                                           "down"}
     return {"status": "ok"}
 
 

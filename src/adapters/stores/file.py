@@ -439,6 +439,14 @@ class FileArtifactStore:
         except (FileNotFoundError, NotADirectoryError):
             raise not_found("id", f"no {kind} record '{record_id}'") from None
 
+    def delete_record(self, kind: str, record_id: str) -> None:
+        check_record(kind, record_id)
+        folder = self.root / kind / record_id
+        with contextlib.suppress(FileNotFoundError):
+            (folder / RECORD_FILES[kind]).unlink()
+        with contextlib.suppress(OSError):  # gone already, or something else in it
+            folder.rmdir()
+
     def list_records(self, kind: str) -> list[str]:
         check_record(kind, "x")
         folder = self.root / kind

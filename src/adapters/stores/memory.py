@@ -113,6 +113,11 @@ class MemoryArtifactStore:
         check_record(kind, "x")
         return sorted(self._records.get(kind, {}))
 
+    def delete_record(self, kind: str, record_id: str) -> None:
+        check_record(kind, record_id)
+        with self._lock:
+            self._records.get(kind, {}).pop(record_id, None)
+
     def clean_debris(self, older_than_seconds: float = 3600) -> int:
         return 0  # publishing is a single dict assignment: nothing can be left half-done
 

@@ -16,7 +16,8 @@ def check_run_id(run_id: str) -> None:
                                "starts with a letter or digit; at most 128 characters)")])
 
 
-RECORD_FILES = {"analyses": "result.json", "tags": "tags.json"}  # kind -> the record's file
+# kind -> the record's file; `catalog-backlog`: published runs the catalog has not listed yet
+RECORD_FILES = {"analyses": "result.json", "tags": "tags.json", "catalog-backlog": "run.json"}
 RECORD_KINDS = tuple(RECORD_FILES)
 
 

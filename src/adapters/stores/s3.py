@@ -365,6 +365,12 @@ class S3ArtifactStore:
             raise not_found("id", f"no {kind} record '{record_id}'")
         return data
 
+    @_store_call("delete the record")
+    def delete_record(self, kind: str, record_id: str) -> None:
+        check_record(kind, record_id)
+        self.client.delete_object(Bucket=self.bucket,
+                                  Key=f"{self.prefix}{kind}/{record_id}/{RECORD_FILES[kind]}")
+
     @_store_call("list records")
     def list_records(self, kind: str) -> list[str]:
         check_record(kind, "x")
