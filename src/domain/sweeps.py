@@ -266,12 +266,33 @@ class SweepService:
         return SweepOwnerJson(host=self.host, pid=self.pid, role=role,
                               attempt=attempt or secrets.token_hex(8))
 
-    def accept(self, request: SweepRequest, role: str = "server") -> str:
-        """Write the sweep's record now (`queued`), so an accepted sweep can be read and
-        cancelled before its driver starts; returns the attempt token to run it with."""
+    def _claim(self, request: SweepRequest, owner: SweepOwnerJson) -> bool:
+        """Claim the next attempt of the sweep, atomically: the claim is a file named after
+        the attempt it follows (`new` for a sweep without a record), created only if absent
+        — so of two replicas (or a replica and a CLI) starting the same sweep at the same
+        instant exactly one drives it."""
+        try:
+            before = self.store.read_sweep_file(request.sweep_id, "sweep.json")
+            current = decode(before, SweepJson, f"sweeps/{request.sweep_id}/sweep.json")
+            if current.status in ACTIVE and not self._driver_gone(current):
+                return False  # claimed and accepted a moment ago by another driver
+            after = current.owner.attempt if current.owner is not None else "new"
+        except FlowTimeError as exc:
+            if exc.kind is not ErrorKind.NOT_FOUND:
+                raise
+            after = "new"
+        return self.store.claim_sweep_file(request.sweep_id, f"claims/{after}.json",
+                                           encode(owner))
+
+    def accept(self, request: SweepRequest, role: str = "server") -> str | None:
+        """Claim the sweep and write its record now (`queued`), so an accepted sweep can be
+        read and cancelled before its driver starts; returns the attempt token to run it
+        with, or None when another driver claimed it first (that one drives it)."""
         points = expand(request)
         attempt = _Attempt(request, points, self._owner(role), self._now(),
                            SweepProgress(total=len(points)))
+        if not self._claim(request, attempt.owner):
+            return None
         self._write(attempt, with_csv=False)
         return attempt.owner.attempt
 
@@ -287,6 +308,11 @@ class SweepService:
         cancel = cancel or threading.Event()
         job = _Attempt(request, points, self._owner(role, attempt), self._now(),
                        SweepProgress(total=len(points)))
+        if attempt is None and not self._claim(request, job.owner):  # not accepted before
+            raise FlowTimeError(ErrorKind.CONFLICT, f"sweep {request.sweep_id} was started "
+                                "elsewhere at the same moment", [Problem(
+                                    "sweep", "another process claimed it first; follow it "
+                                    f"with `flowtime sweep watch {request.sweep_id}`")])
         every = self.heartbeat_seconds if checkpoint_seconds is None else checkpoint_seconds
         self._write(job)
         stop = threading.Event()

@@ -35,6 +35,11 @@ class SweepStore(Protocol):
 
     def list_sweeps(self) -> list[str]: ...
 
+    def claim_sweep_file(self, sweep_id: str, path: str, data: bytes) -> bool:
+        """Create the file only if it does not exist yet (atomically, across processes and
+        replicas); True for the one caller that created it."""
+        ...
+
 
 class RecordStore(Protocol):
     """Small JSON records kept beside the runs (saved analyses: `analyses/<id>/result.json`);

@@ -183,3 +183,26 @@ def test_one_run_summary_comes_back_with_its_parameters_and_sweep(store):
     with pytest.raises(FlowTimeError) as info:
         store.summary("r2")
     assert info.value.kind is ErrorKind.NOT_FOUND
+
+
+def test_a_sweep_claim_has_exactly_one_winner(store):
+    """Replicas race to create the same claim: the store lets exactly one create it."""
+    import threading
+
+    barrier = threading.Barrier(8)
+    wins: list[bool] = []
+
+    def claim(k: int) -> None:
+        barrier.wait()
+        wins.append(store.claim_sweep_file("sweep_race", "claims/new.json", f"{k}".encode()))
+
+    threads = [threading.Thread(target=claim, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == [False] * 7 + [True]
+    winner = store.read_sweep_file("sweep_race", "claims/new.json")
+    assert winner in {f"{k}".encode() for k in range(8)}
+    assert store.claim_sweep_file("sweep_race", "claims/new.json", b"late") is False
+    assert store.read_sweep_file("sweep_race", "claims/new.json") == winner

@@ -297,3 +297,39 @@ def test_a_shutdown_of_an_earlier_app_does_not_mark_a_later_cancel_interrupted(t
         ended = wait_for(client, location, lambda b: b["status"] not in ("queued", "running"))
         assert ended["status"] == "cancelled", ended["status"]
         assert _sweep_id(BIG) not in client.app.state.sweeps.interrupted
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_replicas_posting_the_same_new_sweep_at_once_drive_it_once(
+        tmp_path, templates, attempt):  # noqa: F811
+    """Issue 43: two servers on one store receive the same new sweep at the same instant;
+    exactly one claims and drives it, the other answers 202 following it (the claim itself
+    is tested on every store, S3 included, in the store contract)."""
+    import threading
+
+    store = f"file://{tmp_path / 'store'}"
+    body = {"templateId": "mc-pmf", "samples": 40, "seed": 5}
+    apps = [create_app(build_container(settings_for(store, templates))) for _ in range(2)]
+    with TestClient(apps[0]) as one, TestClient(apps[1]) as two:
+        barrier = threading.Barrier(2)
+        answers: list[httpx.Response] = []
+
+        def post(client) -> None:
+            barrier.wait()
+            answers.append(client.post("/v1/sweeps", json=body))
+
+        threads = [threading.Thread(target=post, args=(c,)) for c in (one, two)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [a.status_code for a in answers] == [202, 202]
+        driving = [len(app.state.sweeps.running) for app in apps]
+        assert sorted(driving) == [0, 1]  # one driver, whichever won the claim
+        location = answers[0].headers["location"]
+        done = wait_for(one, location, lambda b: b["status"] == "succeeded")
+        assert done["progress"]["created"] == 40 and done["progress"]["reused"] == 0
+        # the record is not rewritten by a second driver afterwards
+        time.sleep(0.5)
+        again = one.get(location).json()
+        assert again["progress"] == done["progress"] and again["owner"] == done["owner"]

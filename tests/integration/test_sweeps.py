@@ -15,6 +15,7 @@ from litestar.testing import TestClient
 from flowtime.adapters.cli.main import cli
 from flowtime.adapters.http.app import create_app
 from flowtime.container import Settings, build_container
+from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.sweeps import SweepRequest, expand
 
 PMF_TEMPLATE = """\
@@ -228,7 +229,13 @@ def test_a_sweep_whose_driver_died_reads_as_interrupted_and_resumes(tmp_path, te
     summary["updatedUtc"] = summary["heartbeatUtc"] = fresh.strftime("%Y-%m-%dT%H:%M:%SZ")
     store.write_sweep_file(request.sweep_id, "sweep.json", json.dumps(summary).encode())
     assert container.sweeps().get(request.sweep_id).status == "running"
-    resumed = container.sweeps().run(request)
+    # a live driver holds it: a second one may not start (issue 43, one owner per sweep)
+    with pytest.raises(FlowTimeError) as held:
+        container.sweeps().run(request)
+    assert held.value.kind == "conflict"
+    summary["updatedUtc"] = summary["heartbeatUtc"] = "2020-01-01T00:00:00Z"
+    store.write_sweep_file(request.sweep_id, "sweep.json", json.dumps(summary).encode())
+    resumed = container.sweeps().run(request)  # its driver is gone: resumed, runs reused
     assert resumed.status == "succeeded" and resumed.progress.reused == 2
 
 

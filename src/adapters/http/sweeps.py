@@ -173,6 +173,11 @@ def sweep_routes(problems: Any, offload: Any) -> list[Any]:
                                 headers={"Location": location})
             supervisor.check_room()  # 429 rather than one more waiting thread
             attempt = await offload(sweeps.accept, sweep)  # the 202 names a readable sweep
+            if attempt is None:  # another replica claimed it this instant: it drives
+                current = await offload(_active_elsewhere, sweeps, sweep.sweep_id)
+                return Response({"sweepId": sweep.sweep_id, "status": current or "queued",
+                                 "location": location}, status_code=202,
+                                headers={"Location": location})
             supervisor.start(sweeps, sweep, attempt)
         return Response({"sweepId": sweep.sweep_id, "status": "accepted", "location": location},
                         status_code=202, headers={"Location": location})

@@ -411,6 +411,20 @@ class FileArtifactStore:
         temp.write_bytes(data)
         os.replace(temp, target)  # readers see the old or the new file, never half
 
+    def claim_sweep_file(self, sweep_id: str, path: str, data: bytes) -> bool:
+        check_run_id(sweep_id)
+        target = self.root.joinpath("sweeps", sweep_id, *check_relative_path(path))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
+        temp.write_bytes(data)
+        try:
+            os.link(temp, target)  # atomic: fails when the name exists (whoever linked first)
+        except FileExistsError:
+            return False
+        finally:
+            temp.unlink()
+        return True
+
     def read_sweep_file(self, sweep_id: str, path: str) -> bytes:
         check_run_id(sweep_id)
         target = self.root.joinpath("sweeps", sweep_id, *check_relative_path(path))

@@ -87,6 +87,16 @@ class MemoryArtifactStore:
         with self._lock:
             self._sweeps.setdefault(sweep_id, {})[path] = data
 
+    def claim_sweep_file(self, sweep_id: str, path: str, data: bytes) -> bool:
+        check_run_id(sweep_id)
+        check_relative_path(path)
+        with self._lock:
+            files = self._sweeps.setdefault(sweep_id, {})
+            if path in files:
+                return False
+            files[path] = data
+            return True
+
     def read_sweep_file(self, sweep_id: str, path: str) -> bytes:
         check_run_id(sweep_id)
         try:

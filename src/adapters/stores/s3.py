@@ -343,6 +343,20 @@ class S3ArtifactStore:
     def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._sweep_key(sweep_id, path), Body=data)
 
+    @_store_call("claim the sweep")
+    def claim_sweep_file(self, sweep_id: str, path: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        key = self._sweep_key(sweep_id, path)
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*")
+        except ClientError as exc:
+            if self._code(exc) in CONFLICT_CODES:
+                return False
+            raise
+        # a server that ignores the condition: the object read back names the winner
+        return self._get_bytes(key) == data
+
     @_store_call("read the sweep")
     def read_sweep_file(self, sweep_id: str, path: str) -> bytes:
         data = self._get_bytes(self._sweep_key(sweep_id, path))
