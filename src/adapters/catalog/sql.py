@@ -201,10 +201,14 @@ def _dialect_or_unavailable(url: str, location: str) -> _Dialect:
 
 
 def _unavailable(location: str, exc: BaseException) -> FlowTimeError:
-    """A database driver's error as the catalog's one kind of failure (503 over HTTP)."""
+    """A database driver's error as the catalog's one kind of failure (503 over HTTP). Like
+    the stores' errors it names no host, port, user or database (a driver's message
+    often does): those go to the server log."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return FlowTimeError(ErrorKind.UNAVAILABLE, f"run catalog unavailable: {message}", [
-        Problem("catalog", f"{location}: {message}")])
+    log.warning("run catalog unavailable (%s): %s", location, message)
+    return FlowTimeError(ErrorKind.UNAVAILABLE, "run catalog unavailable", [
+        Problem("catalog", "the run catalog cannot be reached; try again shortly (the "
+                "server log names the cause)")])
 
 
 def public_location(url: str) -> str:

@@ -81,9 +81,16 @@ def status_command(store: str | None, as_json: bool) -> None:
     """Where the catalog is, its schema revision and how many runs it lists."""
     from flowtime.adapters.cli.context import container_for, print_json
 
-    target = container_for(store).catalog()
-    body = {"catalog": target.location, "revision": target.revision(), "runs": target.count()}
+    from flowtime.domain.catalog import backlog
+
+    container = container_for(store)
+    target = container.catalog()
+    body = {"catalog": target.location, "revision": target.revision(), "runs": target.count(),
+            "backlog": len(backlog(container.store()))}
     if as_json:
         print_json(body)
     else:
         click.echo(f"{body['catalog']}: {body['runs']} runs (schema {body['revision']})")
+        if body["backlog"]:
+            click.echo(f"{body['backlog']} runs published while it was down wait to be listed "
+                       "(a server lists them within seconds; `flowtime catalog sync` now)")
