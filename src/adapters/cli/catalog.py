@@ -80,7 +80,6 @@ def rebuild_command(store: str | None, as_json: bool) -> None:
 def status_command(store: str | None, as_json: bool) -> None:
     """Where the catalog is, its schema revision and how many runs it lists."""
     from flowtime.adapters.cli.context import container_for, print_json
-
     from flowtime.domain.catalog import backlog
 
     container = container_for(store)
