@@ -189,6 +189,19 @@ def _sla_status(view: RunView, node: NodeView) -> list[str | None]:
 _EMPTY = np.zeros(0)  # a placeholder series: the graph asks which metrics exist, not values
 
 
+def check_window(start: int, end: int, bins: int) -> None:
+    """Bins start..end (inclusive) of a run with `bins` bins, located problems otherwise."""
+    problems = []
+    if not 0 <= start < bins:
+        problems.append(Problem("startBin", f"must be between 0 and {bins - 1}"))
+    if not 0 <= end < bins:
+        problems.append(Problem("endBin", f"must be between 0 and {bins - 1}"))
+    if end < start:
+        problems.append(Problem("endBin", "must be ≥ startBin"))
+    if problems:
+        raise invalid(problems)
+
+
 # tag and parameter filters in one listing: each is a join in the catalog's query
 MAX_FILTERS = 32
 
@@ -368,15 +381,7 @@ class RunQueryService:
         bins = view.grid.bins
         if end is None:
             end = min(bins - 1, start + MAX_WINDOW_BINS - 1)
-        problems = []
-        if not 0 <= start < bins:
-            problems.append(Problem("startBin", f"must be between 0 and {bins - 1}"))
-        if not 0 <= end < bins:
-            problems.append(Problem("endBin", f"must be between 0 and {bins - 1}"))
-        if end < start:
-            problems.append(Problem("endBin", "must be ≥ startBin"))
-        if problems:
-            raise invalid(problems)
+        check_window(start, end, bins)
         count = end - start + 1
         if count > MAX_WINDOW_BINS:
             raise FlowTimeError(ErrorKind.TOO_LARGE, "window too large", [
@@ -432,15 +437,7 @@ class RunQueryService:
         view = self._view(run_id)
         bins = view.grid.bins
         end = bins - 1 if end is None else end
-        problems = []
-        if not 0 <= start < bins:
-            problems.append(Problem("startBin", f"must be between 0 and {bins - 1}"))
-        if not 0 <= end < bins:
-            problems.append(Problem("endBin", f"must be between 0 and {bins - 1}"))
-        if end < start:
-            problems.append(Problem("endBin", "must be ≥ startBin"))
-        if problems:
-            raise invalid(problems)
+        check_window(start, end, bins)
         window = slice(start, end + 1)
         nodes = []
         for node in view.nodes:
