@@ -394,9 +394,9 @@ class RunQueryService:
         Δ mean / Δ max / Σ Δ of queue, latency, served, overflow and utilization; the first
         bin whose colour or SLA status differs; when the queue is back on the baseline; the
         extra backlog."""
+        scenario, base = self._view(run_id), self._view(against)  # unknown: 404 first
         if run_id == against:
             raise invalid([Problem("against", "give another run to compare with")])
-        scenario, base = self._view(run_id), self._view(against)
         if scenario.metadata.template_id != base.metadata.template_id:
             raise invalid([Problem("against", f"'{against}' runs template "
                                    f"'{base.metadata.template_id}', not "
@@ -536,6 +536,9 @@ class RunQueryService:
     def compare(self, ids: list[str], with_values: bool = True,
                 only: list[str] | None = None) -> Comparison:
         """Parameters and series of 2–5 runs side by side (domain/compare.py)."""
+        given = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+        if len(given) == 1:
+            self.get_run(given[0])  # an unknown run is a 404 before "give two different ids"
         chosen = check_ids(ids)
         return compare([(self.get_run(i), self.series(i).by_node()) for i in chosen],
                        with_values, only)

@@ -23,7 +23,7 @@ from flowtime.domain.runs import RunRequest
 
 EXAMPLES = int(os.environ.get("FLOWTIME_FUZZ_EXAMPLES", "30"))
 TEMPLATE_TEXT = {"POST /v1/runs", "POST /v1/sensitivity", "POST /v1/goal-seek",
-                 "POST /v1/optimize"}
+                 "POST /v1/optimize", "POST /v1/sweeps"}
 pytestmark = pytest.mark.slow
 
 # The operations are listed at collection time, so the app (over an empty temporary store)

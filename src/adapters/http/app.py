@@ -40,7 +40,14 @@ from flowtime.adapters.http.security import (
 from flowtime.adapters.http.sessions import SessionSlots, session_routes
 from flowtime.adapters.http.sweeps import SweepSupervisor, stop_sweeps, sweep_routes
 from flowtime.adapters.http.viewer import viewer_routes
-from flowtime.adapters.wire import CreateRunBody, RunOptions, SweepBody, TelemetryBody
+from flowtime.adapters.wire import (
+    CreateRunBody,
+    OverlayBody,
+    RunOptions,
+    ScenarioBody,
+    SweepBody,
+    TelemetryBody,
+)
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.expressions import jit
 from flowtime.version import __version__
@@ -55,7 +62,8 @@ def _provider(factory: Any) -> Provide:
 def _close_request_schemas(app: Litestar) -> None:
     """Request bodies refuse unknown fields (typos get a 400); say so in the OpenAPI."""
     schemas = app.openapi_schema.components.schemas or {}
-    for struct in (CreateRunBody, RunOptions, TelemetryBody, SweepBody, *REQUEST_BODIES):
+    for struct in (CreateRunBody, RunOptions, TelemetryBody, SweepBody, ScenarioBody,
+                   OverlayBody, *REQUEST_BODIES):
         if struct.__name__ in schemas:
             schemas[struct.__name__].additional_properties = False
     # The generator drops the per-value `min_length` of dict values: every grid list
@@ -65,7 +73,7 @@ def _close_request_schemas(app: Litestar) -> None:
     if values is not None and not isinstance(values, bool):
         values.min_items = 1
     # A run names a catalogue template or carries one as text: exactly one of the two.
-    for body in ("CreateRunBody", *MODEL_BODIES):
+    for body in ("CreateRunBody", "SweepBody", *MODEL_BODIES):
         if body in schemas:
             schemas[body].one_of = [
                 Schema(required=[name], properties={name: Schema(type=OpenAPIType.STRING)})

@@ -74,7 +74,9 @@ def scenario_routes() -> list[Any]:
           summary="Derive a scenario (overlays) from a stored run", status_code=201,
           guards=[require_api_key], responses=problems(400, 401, 404, 413, 415, 422))
     async def create_scenario(run_id: RunId, data: JSONBody[ScenarioBody],
-                              orchestration: Orchestration) -> Response[RunResponse]:
+                              orchestration: Orchestration, queries: Queries
+                              ) -> Response[RunResponse]:
+        await offload(queries.get_run, run_id)  # an unknown run: 404 before its overlays
         overlays = overlays_from([msgspec.to_builtins(o) for o in data.overlays])
         result = await offload(orchestration.scenario, run_id, overlays,
                                data.deterministic_run_id, dict(data.tags))
@@ -91,8 +93,9 @@ def scenario_routes() -> list[Any]:
     @get("/v1/runs/{run_id:str}/metrics", tags=["runs"],
          summary="SLA attainment per node over a window", responses=problems(400, 404))
     async def sla_metrics(queries: Queries, run_id: RunId,
-                          start_bin: Annotated[int, QueryParameter(name="startBin", ge=0)] = 0,
-                          end_bin: Annotated[int | None, QueryParameter(name="endBin", ge=0)]
+                          # gt=-1, not ge=0: the OpenAPI generator drops a zero minimum
+                          start_bin: Annotated[int, QueryParameter(name="startBin", gt=-1)] = 0,
+                          end_bin: Annotated[int | None, QueryParameter(name="endBin", gt=-1)]
                           = None) -> SlaMetricsOut:
         return metrics_out(await offload(queries.sla_metrics, run_id, start_bin, end_bin))
 
