@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Client", "Run", "monte_carlo", "open_run", "run", "scenario", "sensitivity",
-           "sweep"]
+__all__ = ["Client", "Run", "diff", "monte_carlo", "open_run", "run", "scenario",
+           "sensitivity", "sweep"]
 
 
 def _container(store: str | None) -> Any:
@@ -258,6 +258,16 @@ def scenario(base_run_id: str, overlays: Iterable[str | Mapping[str, Any]],
     result = container.orchestration().scenario(base_run_id, chosen, deterministic_run_id)
     assert result.record is not None
     return _local_run(container, result.record.run_id)
+
+
+def diff(run_id: str, against: str, store: str | None = None) -> dict[str, Any]:
+    """What the scenario `run_id` changed against `against`: the `GET /v1/runs/{id}/diff`
+    body as a dict (per node Δ mean/max/sum, first flip, recovery bin, extra backlog)."""
+    import msgspec
+
+    from flowtime.adapters.http.scenarios import diff_out
+
+    return dict(msgspec.to_builtins(diff_out(_container(store).queries().diff(run_id, against))))
 
 
 def open_run(run_id: str, store: str | None = None) -> Run:

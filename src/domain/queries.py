@@ -395,8 +395,6 @@ class RunQueryService:
         bin whose colour or SLA status differs; when the queue is back on the baseline; the
         extra backlog."""
         scenario, base = self._view(run_id), self._view(against)  # unknown: 404 first
-        if run_id == against:
-            raise invalid([Problem("against", "give another run to compare with")])
         if scenario.metadata.template_id != base.metadata.template_id:
             raise invalid([Problem("against", f"'{against}' runs template "
                                    f"'{base.metadata.template_id}', not "

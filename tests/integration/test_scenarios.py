@@ -153,3 +153,81 @@ def test_the_cli_and_library_make_scenarios(client, base, tmp_path, monkeypatch)
     assert json.loads(attained.output)["nodes"][0]["attainment"] == 1
     run = flowtime.scenario(base, ["Desk.capacity*0@1:3"], store=str(tmp_path))
     assert run.arrays(["desk_queue"])["desk_queue"].tolist() == [0, 8, 16, 14, 12, 10]
+
+
+OUTAGE = textwrap.dedent("""\
+    metadata: {id: outage, title: Outage}
+    window: {start: "2025-01-01T00:00:00Z"}
+    grid: {bins: 16, binSize: 60, binUnit: minutes}
+    nodes:
+      - {id: arrivals, kind: const, values: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10]}
+      - {id: cap, kind: const, values: [12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12]}
+    topology:
+      nodes:
+        - {id: Q, kind: serviceWithBuffer, semantics: {arrivals: arrivals, capacity: cap},
+           slaMinutes: 30}
+    """)
+
+
+def test_the_issue_outage_recovery_backlog_and_first_flip(client):
+    # arrivals 10, capacity 12, capacity × 0 over [2, 4): Q 0, 0, 10, 20, then −2 a bin:
+    # 18, 16, …, 2, 0 at bin 13 → recoveryBin 13; extra backlog 10 + 20 + 18 + … + 2 = 120;
+    # bin 2: nothing served with 10 queued (latency null: SLA missed, colour gray) where the
+    # baseline served 10 with an empty queue (latency 0 ≤ 30: met, green) → first flip 2
+    base = client.post("/v1/runs", json={"template": OUTAGE}).json()["metadata"]["runId"]
+    made = client.post(f"/v1/runs/{base}/scenarios", json={"overlays": [
+        {"target": "Q.capacity", "op": "scale", "value": 0, "fromBin": 2, "toBin": 4}]})
+    scenario = made.json()["metadata"]["runId"]
+    assert _series(client, scenario, "q_queue") == [0, 0, 10, 20, 18, 16, 14, 12, 10, 8, 6, 4,
+                                                    2, 0, 0, 0]
+    node = client.get(f"/v1/runs/{scenario}/diff", params={"against": base}).json()["nodes"][0]
+    assert node["recoveryBin"] == 13 and node["extraBacklog"] == 120
+    assert node["firstFlipBin"] == 2
+    # against itself: all zeros, no flip, recovered from the start
+    same = client.get(f"/v1/runs/{base}/diff", params={"against": base}).json()["nodes"][0]
+    assert same["extraBacklog"] == 0 and same["firstFlipBin"] is None
+    assert all(m == {"deltaMean": 0, "deltaMax": 0, "deltaSum": 0}
+               for m in same["metrics"].values())
+    # a run of another grid is a 400
+    other = client.post("/v1/runs", json={"template": OUTAGE.replace("binSize: 60", "binSize: 30")})
+    assert other.status_code == 201, other.text
+    refused = client.get(f"/v1/runs/{scenario}/diff",
+                         params={"against": other.json()["metadata"]["runId"]})
+    assert refused.status_code == 400 and refused.json()["errors"][0]["loc"] == "against"
+
+
+def test_overlays_apply_in_order(client):
+    # capacity 12: scale 2 then add 5 = 29; add 5 then scale 2 = 34
+    base = client.post("/v1/runs", json={"template": OUTAGE}).json()["metadata"]["runId"]
+    scale = {"target": "cap", "op": "scale", "value": 2, "fromBin": 0, "toBin": 1}
+    add = {"target": "cap", "op": "add", "value": 5, "fromBin": 0, "toBin": 1}
+    first = client.post(f"/v1/runs/{base}/scenarios", json={"overlays": [scale, add]}).json()
+    second = client.post(f"/v1/runs/{base}/scenarios", json={"overlays": [add, scale]}).json()
+    assert _series(client, first["metadata"]["runId"], "cap")[:2] == [29, 12]
+    assert _series(client, second["metadata"]["runId"], "cap")[:2] == [34, 12]
+
+
+def test_a_surge_propagates_through_a_router_by_its_shares(client):
+    # demand 10 routed 7:3; a surge × 1.5 in bins 0–1: 15 → 10.5 and 4.5, then 7 and 3
+    text = textwrap.dedent("""\
+        grid: {bins: 3, binSize: 60, binUnit: minutes}
+        nodes:
+          - {id: demand, kind: const, values: [10, 10, 10]}
+          - {id: split, kind: router, router: {inputs: {queue: demand},
+             routes: [{target: east, weight: 7}, {target: west, weight: 3}]}}
+        """)
+    made = client.post("/v1/runs", json={"template": text, "overlays": [
+        {"target": "demand", "op": "scale", "value": 1.5, "fromBin": 0, "toBin": 2}]})
+    run_id = made.json()["metadata"]["runId"]
+    assert _series(client, run_id, "east") == pytest.approx([10.5, 10.5, 7])
+    assert _series(client, run_id, "west") == pytest.approx([4.5, 4.5, 3])
+
+
+def test_the_library_diffs(client, base, tmp_path, monkeypatch):
+    import flowtime
+
+    monkeypatch.setenv("FLOWTIME_DATA_DIR", str(tmp_path))
+    scenario = flowtime.scenario(base, ["Desk.capacity*0@1:3"], store=str(tmp_path))
+    body = flowtime.diff(scenario.run_id, base, store=str(tmp_path))
+    desk = next(n for n in body["nodes"] if n["id"] == "Desk")
+    assert desk["extraBacklog"] == 60 and body["againstRunId"] == base
