@@ -76,8 +76,6 @@ def overlays_from(items: Any, loc: str = "overlays") -> tuple[Overlay, ...]:
         for name, bound in (("fromBin", start), ("toBin", end)):
             if isinstance(bound, bool) or not isinstance(bound, int) or bound < 0:
                 problems.append(Problem(f"{here}.{name}", "must be an integer ≥ 0"))
-        if isinstance(start, int) and isinstance(end, int) and end <= start:
-            problems.append(Problem(f"{here}.toBin", f"must be greater than fromBin ({start})"))
         if not any(p.loc.startswith(here) for p in problems):
             found.append(Overlay(str(target).strip(), str(op), float(value), int(start),
                                  int(end)))
@@ -126,10 +124,13 @@ def resolve(overlays: Sequence[Overlay], components: Sequence[Any], series_ids: 
                 problems.append(Problem(f"{here}.target", f"unknown target '{overlay.target}' "
                                         "(a topology node's metric like Tier1.capacity, or a "
                                         "series id)"))
-        if overlay.from_bin >= bins:
+        if overlay.to_bin <= overlay.from_bin:
+            problems.append(Problem(f"{here}.toBin", f"must be greater than fromBin "
+                                    f"({overlay.from_bin})"))
+        elif overlay.from_bin >= bins:
             problems.append(Problem(f"{here}.fromBin", f"{overlay.from_bin} is past the grid "
                                     f"({bins} bins)"))
-        if series is not None and overlay.from_bin < bins:
+        if series is not None and overlay.from_bin < min(bins, overlay.to_bin):
             resolved.append((overlay, series))
     if problems:
         raise invalid(problems, "invalid overlays")
