@@ -151,6 +151,8 @@ def test_the_cli_and_library_make_scenarios(client, base, tmp_path, monkeypatch)
     assert from_file.exit_code == 0, from_file.output
     attained = runner.invoke(cli, ["runs", "metrics", base, "--json"])
     assert json.loads(attained.output)["nodes"][0]["attainment"] == 1
+    shown = runner.invoke(cli, ["runs", "show", base])  # runs show says it too
+    assert "sla         Desk: 100.0% of 6 bins with flow within 30 min" in shown.output
     run = flowtime.scenario(base, ["Desk.capacity*0@1:3"], store=str(tmp_path))
     assert run.arrays(["desk_queue"])["desk_queue"].tolist() == [0, 8, 16, 14, 12, 10]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
@@ -123,12 +124,24 @@ def show_run(run_id: str, store: str | None, server: str | None, as_json: bool) 
         from flowtime.adapters.cli.remote import call
 
         body = call(remote, "GET", f"/v1/runs/{quote(run_id, safe='')}")[1]
+        sla = None
     else:
-        body = msgspec.to_builtins(record_response(container_for(store).queries().get_run(run_id)))
+        queries = container_for(store).queries()
+        body = msgspec.to_builtins(record_response(queries.get_run(run_id)))
+        sla = None
+        if not as_json:
+            from flowtime.domain.errors import FlowTimeError
+
+            with contextlib.suppress(FlowTimeError):  # a damaged series: the rest still shows
+                sla = queries.sla_metrics(run_id)
     if as_json:
         print_json(body)
         return
     _print_run(body)
+    for node in sla.nodes if sla is not None else []:  # MODELING §10: SLA attainment
+        shown = "—" if node.attainment is None else f"{node.attainment:.1%}"
+        click.echo(f"sla         {node.id}: {shown} of {node.bins_with_flow} bins with flow "
+                   f"within {node.sla_minutes:g} min")
 
 
 def _print_run(body: dict[str, Any]) -> None:
