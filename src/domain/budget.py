@@ -15,10 +15,6 @@ from dataclasses import dataclass
 
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 
-# what one queue-like topology node may synthesize at most (queue, served, overflow, wip
-# limit, inflows, derived times, utilization, …): the estimate before compiling
-SERIES_PER_TOPOLOGY_NODE = 12
-
 
 @dataclass(frozen=True, slots=True)
 class ModelBudget:
@@ -51,9 +47,6 @@ class ModelBudget:
             raise too_large("nodes", f"{total * bins:,} cells ({total:,} series × {bins:,} "
                             f"bins, synthesized and class series included); the limit is "
                             f"{self.max_cells:,} (FLOWTIME_MAX_CELLS)")
-
-    def cells(self, bins: int, series: int) -> int:
-        return bins * series
 
 
 def too_large(loc: str, message: str) -> FlowTimeError:

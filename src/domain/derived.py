@@ -118,19 +118,6 @@ def retry_tax(attempts: np.ndarray | None, served: np.ndarray | None) -> np.ndar
     return None if taxed is None else np.clip(taxed, 0.0, 1.0)
 
 
-def kingman(rho: np.ndarray | None, service_time: np.ndarray | None,
-            ca: float, cs: float) -> np.ndarray | None:
-    """The bundle's formula where 0 < ρ < 1, NaN elsewhere (no meaning there)."""
-    if rho is None or service_time is None:
-        return None
-    inside = (rho > 0) & (1.0 - rho > 0)
-    out = np.full(np.shape(rho), np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wait = rho / (1.0 - rho) * variability(ca, cs) * service_time
-    np.copyto(out, wait, where=inside)
-    return out
-
-
 def variability(ca: float, cs: float) -> float:
     """(Ca² + Cs²) / 2."""
     return (ca * ca + cs * cs) / 2.0
