@@ -17,6 +17,7 @@ the HTTP handlers return them as they are, so the OpenAPI document describes the
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import math
@@ -424,9 +425,7 @@ class RunView:
     def derived(self, node: NodeView) -> DerivedSeries:
         """The node's derived series (flowLatencyMs included), computed once per run."""
         if node.id not in self._derived:
-            latency = self.flow_latencies().get(node.id)
-            self._derived[node.id] = dataclasses.replace(
-                derived_series(node, self.grid.bin_minutes), flow_latency_ms=latency)
+            self.flow_latencies()  # derives every node of the run once, on the way
         return self._derived[node.id]
 
     def flow_latencies(self) -> dict[str, np.ndarray]:
@@ -443,8 +442,10 @@ class RunView:
                     and e.origin != e.destination:
                 inbound.setdefault(e.destination, []).append(e)
         found: dict[str, np.ndarray] = {}
+        bases: dict[str, DerivedSeries] = {}
         for node in _topological(self.nodes, inbound):
-            cycle = derived_series(node, self.grid.bin_minutes).cycle_time_ms
+            bases[node.id] = derived_series(node, self.grid.bin_minutes)
+            cycle = bases[node.id].cycle_time_ms
             own = cycle if cycle is not None else np.full(bins, np.nan)
             total = np.zeros(bins)
             weighted = np.zeros(bins)
@@ -464,6 +465,9 @@ class RunView:
             if gate is not None:
                 value = np.where(np.nan_to_num(gate) > 0, value, np.nan)
             found[node.id] = value
+        for node_id, base in bases.items():
+            self._derived.setdefault(
+                node_id, dataclasses.replace(base, flow_latency_ms=found[node_id]))
         self._flow_latency.append(found)
         return found
 
@@ -746,20 +750,24 @@ def _topological(nodes: list[NodeView], inbound: dict[str, list[EdgeView]]) -> l
     by_id = {n.id: n for n in nodes}
     waiting = {n.id: {e.origin for e in inbound.get(n.id, []) if e.origin in by_id}
                for n in nodes}
+    successors: dict[str, list[str]] = {}  # in the nodes' order, as ready is filled
+    for n in nodes:
+        for origin in waiting[n.id]:
+            successors.setdefault(origin, []).append(n.id)
     ordered: list[NodeView] = []
-    ready = [n.id for n in nodes if not waiting[n.id]]
+    ready = collections.deque(n.id for n in nodes if not waiting[n.id])
     done: set[str] = set()
     while ready:
-        current = ready.pop(0)
+        current = ready.popleft()
         if current in done:
             continue
         done.add(current)
         ordered.append(by_id[current])
-        for n in nodes:
-            if n.id not in done and current in waiting[n.id]:
-                waiting[n.id].discard(current)
-                if not waiting[n.id]:
-                    ready.append(n.id)
+        for n_id in successors.get(current, []):
+            if n_id not in done and current in waiting[n_id]:
+                waiting[n_id].discard(current)
+                if not waiting[n_id]:
+                    ready.append(n_id)
     ordered.extend(n for n in nodes if n.id not in done)
     return ordered
 
