@@ -118,6 +118,16 @@ def retry_tax(attempts: np.ndarray | None, served: np.ndarray | None) -> np.ndar
     return None if taxed is None else np.clip(taxed, 0.0, 1.0)
 
 
+def has_flow(served: np.ndarray | None, queue: np.ndarray | None, bins: int) -> np.ndarray:
+    """Bins where work moves or waits: served > 0 or Q > 0 (NaN as 0; a missing series has
+    none). MODELING §10 counts SLA attainment over these; /state reports no events outside."""
+    flow = np.zeros(bins, dtype=bool)
+    for series in (served, queue):
+        if series is not None:
+            flow |= np.nan_to_num(series) > 0
+    return flow
+
+
 def variability(ca: float, cs: float) -> float:
     """(Ca² + Cs²) / 2."""
     return (ca * ca + cs * cs) / 2.0

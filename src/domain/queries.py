@@ -79,8 +79,9 @@ from flowtime.domain.state import (
     StateWarning,
     StateWindow,
     StorageInfo,
+    analytical_facts,
     class_coverage,
-    colour,
+    colours,
     edge_quality,
     state_at,
     state_window,
@@ -167,26 +168,10 @@ def _diff_series(view: RunView, node: NodeView) -> dict[str, np.ndarray]:
     return found
 
 
-def _colours(view: RunView, node: NodeView) -> list[str]:
-    derived = view.derived(node)
-    return [colour(node, _finite_at(derived.utilization, i), _finite_at(derived.latency_minutes, i))
-            for i in range(view.grid.bins)]
-
-
-def _finite_at(series: np.ndarray | None, index: int) -> float | None:
-    if series is None:
-        return None
-    value = float(series[index])
-    return value if np.isfinite(value) else None
-
-
 def _sla_status(view: RunView, node: NodeView) -> list[str | None]:
     derived = view.derived(node)
     return scenarios.attainment(node.id, node.sla_minutes or 0.0, node.metrics.get('served'),
                                 node.metrics.get('queue'), derived.latency_minutes).status
-
-
-_EMPTY = np.zeros(0)  # a placeholder series: the graph asks which metrics exist, not values
 
 
 def check_window(start: int, end: int, bins: int) -> None:
@@ -415,7 +400,7 @@ class RunQueryService:
             metrics = {name: scenarios.metric_delta(mine[name], theirs[name])
                        for name in scenarios.DIFF_METRICS if name in mine and name in theirs}
             flips = [scenarios.first_difference(
-                _colours(scenario, node), _colours(base, other))]
+                colours(scenario, node), colours(base, other))]
             if node.sla_minutes:
                 flips.append(scenarios.first_difference(
                     _sla_status(scenario, node), _sla_status(base, other)))
@@ -568,10 +553,8 @@ class RunQueryService:
         return Graph(
             nodes=[GraphNode(id=c.id, kind=c.kind, category=c.category, metrics=list(c.metrics),
                              queue_like=c.queue_like, aliases=c.aliases or None,
-                             analytical=NodeView(c.id, c.kind, c.sla_minutes,
-                                                 dict.fromkeys(c.metrics, _EMPTY),
-                                                 timing=dict.fromkeys(c.timing, _EMPTY),
-                                                 queue_like=c.queue_like).analytical(),
+                             analytical=analytical_facts(c.category, c.queue_like, c.metrics,
+                                                         c.timing),
                              ui=ui.get(c.id))
                    for c in plan.components],
             edges=[GraphEdge(id=e.id, from_=e.origin, to=e.destination, type=e.type,

@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from flowtime.domain.derived import has_flow
 from flowtime.domain.errors import Problem, invalid
+from flowtime.domain.names import snake
 
 OPS = ("set", "scale", "add")
 MAX_OVERLAYS = 100
@@ -144,8 +146,6 @@ def _series_of(target: str, components: Mapping[str, Any], known: set[str]) -> s
         if metric in component.metrics:
             return str(component.metrics[metric])
         if metric in EXTRA_METRICS:
-            from flowtime.domain.names import snake
-
             name = EXTRA_METRICS[metric].format(s=snake(node))
             return name if name in known else None
         return None
@@ -247,10 +247,7 @@ def attainment(node_id: str, sla_minutes: float, served: np.ndarray | None,
     """Bins with flow (served > 0 or Q > 0) and, of those, the ones whose latency is within
     the SLA; a per-bin status (met, missed, or null without flow)."""
     bins = len(next(a for a in (served, queue, latency) if a is not None))
-    zero = np.zeros(bins)
-    s = np.nan_to_num(served if served is not None else zero)
-    q = np.nan_to_num(queue if queue is not None else zero)
-    flow = (s > 0) | (q > 0)
+    flow = has_flow(served, queue, bins)
     lat = latency if latency is not None else np.full(bins, np.nan)
     met = flow & np.isfinite(lat) & (lat <= sla_minutes)
     status: list[str | None] = [("met" if m else "missed") if f else None

@@ -21,6 +21,7 @@ import collections
 import contextlib
 import dataclasses
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ import msgspec
 import numpy as np
 
 from flowtime.domain import derived
+from flowtime.domain.derived import has_flow
 from flowtime.domain.flow import category
 from flowtime.domain.flow_analysis import (
     Links,
@@ -324,15 +326,21 @@ class NodeView:
         return WIRE_CATEGORY.get(self.category, "service")
 
     def analytical(self) -> Analytical:
-        m = self.metrics
-        queue = self.queue_like or "queue" in m
-        timed = "processingTimeMsSum" in self.timing and "servedCount" in self.timing
-        return Analytical(
-            identity=IDENTITY.get(self.category, "service"),
-            has_queue_semantics=queue,
-            has_service_semantics=self.category in SERVICE_CATEGORIES,
-            has_cycle_time_decomposition=queue and "served" in m and timed,
-            stationarity_warning_applicable="arrivals" in m)
+        return analytical_facts(self.category, self.queue_like, self.metrics, self.timing)
+
+
+def analytical_facts(category: str, queue_like: bool, metrics: Collection[str],
+                     timing: Collection[str]) -> Analytical:
+    """What a node's kind and series say it is: from the names of its metrics and timing
+    series alone (the graph asks this of a compiled plan, /state of a run's view)."""
+    queue = queue_like or "queue" in metrics
+    timed = "processingTimeMsSum" in timing and "servedCount" in timing
+    return Analytical(
+        identity=IDENTITY.get(category, "service"),
+        has_queue_semantics=queue,
+        has_service_semantics=category in SERVICE_CATEGORIES,
+        has_cycle_time_decomposition=queue and "served" in metrics and timed,
+        stationarity_warning_applicable="arrivals" in metrics)
 
 
 WIRE_CATEGORY = {"service": "service", "servicewithbuffer": "service", "queue": "queue",
@@ -630,6 +638,13 @@ def colour(node: NodeView, utilization: float | None, latency: float | None) -> 
     return "green" if utilization < 0.7 else "yellow" if utilization < 0.9 else "red"
 
 
+def colours(view: RunView, node: NodeView) -> list[str]:
+    """`colour` of every bin, from the values /state shows (rounded as `state_at` rounds)."""
+    derived = view.derived(node)
+    return [colour(node, _at(derived.utilization, i), _at(derived.latency_minutes, i))
+            for i in range(view.grid.bins)]
+
+
 def _positive(value: float | None) -> bool:
     return value is not None and math.isfinite(value) and value > 0
 
@@ -730,10 +745,7 @@ def sla_series(node: NodeView, derived: DerivedSeries
         found.append(("completion", None, ratio, status))
     latency = derived.latency_minutes
     if latency is not None and _positive(node.sla_minutes):
-        queue = node.metrics.get("queue")
-        flow = np.nan_to_num(served if served is not None else np.zeros(len(latency))) > 0
-        if queue is not None:
-            flow = flow | (np.nan_to_num(queue) > 0)
+        flow = has_flow(served, node.metrics.get("queue"), len(latency))
         status = ["ok" if np.isfinite(v) else "unavailable" if f else "noEvents"
                   for v, f in zip(latency.tolist(), flow.tolist(), strict=True)]
         found.append(("backlogAge", node.sla_minutes, latency, status))
