@@ -56,9 +56,14 @@ class Comparison:
     differing_settings: list[str] = field(default_factory=list)
 
 
+def distinct_ids(ids: list[str]) -> list[str]:
+    """The ids as given, trimmed, blanks dropped, a repeated id kept once."""
+    return list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+
+
 def check_ids(ids: list[str]) -> list[str]:
     """2–5 run ids as given (a repeated id is compared once)."""
-    given = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+    given = distinct_ids(ids)
     if not 2 <= len(given) <= MAX_RUNS:
         raise invalid([Problem("ids", f"give 2 to {MAX_RUNS} different run ids, "
                                f"comma-separated (got {len(given)} different)")])

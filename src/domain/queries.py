@@ -36,7 +36,7 @@ from flowtime.domain.codec import (
     decode_model,
     decode_series,
 )
-from flowtime.domain.compare import Comparison, check_ids, compare
+from flowtime.domain.compare import Comparison, check_ids, compare, distinct_ids
 from flowtime.domain.compiler import EvaluationPlan
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
 from flowtime.domain.export import WideTable, wide_table
@@ -519,7 +519,7 @@ class RunQueryService:
     def compare(self, ids: list[str], with_values: bool = True,
                 only: list[str] | None = None) -> Comparison:
         """Parameters and series of 2–5 runs side by side (domain/compare.py)."""
-        given = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+        given = distinct_ids(ids)
         if len(given) == 1:
             self.get_run(given[0])  # an unknown run is a 404 before "give two different ids"
         chosen = check_ids(ids)
