@@ -6,6 +6,7 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -23,14 +24,22 @@ def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
     api_key = connection.app.state.get("api_key")
     if not api_key:
         return
-    header = connection.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    supplied = token.strip().encode("utf-8") if scheme.lower() == "bearer" else b""
-    if not hmac.compare_digest(supplied, api_key.encode("utf-8")):
+    if not same_key(bearer_token(connection.headers), api_key):
         raise NotAuthorizedException(
             "a valid API key is required: Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def bearer_token(headers: Mapping[str, str]) -> str:
+    """The token of `Authorization: Bearer <token>`; "" without one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def same_key(supplied: str, api_key: str) -> bool:
+    """The supplied key is the server's, compared in constant time."""
+    return hmac.compare_digest(supplied.encode("utf-8"), api_key.encode("utf-8"))
 
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

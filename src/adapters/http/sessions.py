@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import threading
 import time
@@ -39,6 +38,7 @@ from urllib.parse import urlsplit
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from flowtime.adapters.http.security import bearer_token, same_key
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.session import WhatIfSession
 
@@ -73,15 +73,6 @@ def _error(exc: Exception) -> dict[str, Any]:
     return {"error": "the message could not be handled", "problems": []}
 
 
-def _same_key(supplied: str, api_key: str) -> bool:
-    return hmac.compare_digest(supplied.encode("utf-8"), api_key.encode("utf-8"))
-
-
-def _header_key(socket: WebSocket) -> str:
-    scheme, _, token = socket.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
 def origin_allowed(socket: WebSocket, allowed: tuple[str, ...]) -> bool:
     """No Origin (a non-browser client), the server's own origin, or a configured one."""
     origin = socket.headers.get("origin")
@@ -105,7 +96,7 @@ def session_routes(offload: Any) -> list[Any]:
         await socket.accept()
         api_key = socket.app.state.get("api_key")
         first: dict[str, Any] | None = None
-        if api_key and not _same_key(_header_key(socket), api_key):
+        if api_key and not same_key(bearer_token(socket.headers), api_key):
             first = await _authenticate(socket, settings, api_key, offload)
             if first is None:
                 return
@@ -128,7 +119,7 @@ async def _authenticate(socket: WebSocket, settings: Any, api_key: str, offload:
     message = await _receive(socket, settings, offload, time.monotonic()
                              + settings.session_auth_seconds, PREAUTH_FRAME_BYTES,
                              answer_bad=False)
-    if message is None or not _same_key(str(message.get("apiKey") or ""), api_key):
+    if message is None or not same_key(str(message.get("apiKey") or ""), api_key):
         await _close(socket, 4401, "a valid API key is required")
         return None
     if set(message) == {"apiKey"}:
