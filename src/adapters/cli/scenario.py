@@ -30,18 +30,13 @@ def scenario(run_id: str, overlays: tuple[str, ...], overlay_file: str | None,
              as_json: bool) -> None:
     """Run RUN again with overlays (an outage, a surge…), linked to it as its baseline."""
     from flowtime.adapters.cli.context import container_for, print_json
-    from flowtime.adapters.cli.run import _print_result
+    from flowtime.adapters.cli.run import _print_result, _split_pairs
     from flowtime.adapters.wire import result_response
 
     chosen = read_overlays(overlays, overlay_file)
     if not chosen:
         raise click.UsageError("give at least one --overlay or --overlay-file")
-    labels = {}
-    for item in tags:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.UsageError(f"--tag expects KEY=VALUE, got {item!r}")
-        labels[key] = value
+    labels = dict(_split_pairs(tags, "--tag"))
     result = container_for(store).orchestration().scenario(run_id, chosen, deterministic_run_id,
                                                            labels)
     if as_json:
