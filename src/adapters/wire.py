@@ -24,6 +24,7 @@ from flowtime.domain.runs import (
     StoragePaths,
     TelemetryRequest,
 )
+from flowtime.domain.scenarios import TARGET_PATTERN
 from flowtime.domain.templates import Template
 
 RunIdText = Annotated[str, msgspec.Meta(pattern=RUN_ID_PATTERN.pattern,
@@ -96,8 +97,10 @@ class ScenarioBody(Wire, forbid_unknown_fields=True):
 
 
 class OverlayBody(Wire, forbid_unknown_fields=True):
-    target: Annotated[str, msgspec.Meta(min_length=1, max_length=256, description=
-                                        "Node.metric (Tier1.capacity) or a series id")]
+    target: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=256, pattern=TARGET_PATTERN,
+        description="Node.metric (Tier1.capacity) or a series id; no leading or trailing "
+        "space")]
     op: Literal["set", "scale", "add"]
     value: float
     from_bin: Annotated[int, msgspec.Meta(ge=0)]

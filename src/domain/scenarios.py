@@ -25,6 +25,12 @@ from flowtime.domain.names import snake
 
 OPS = ("set", "scale", "add")
 MAX_OVERLAYS = 100
+# A target: no control character, no space at either end. Spelled with explicit classes (no
+# `\s`, no `.`) so it means the same to Python and to a JSON Schema (ECMA) validator; the wire
+# states it as the schema's pattern and overlays_from checks it with fullmatch.
+_EDGE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+TARGET_PATTERN = rf"^{_EDGE}(?:[^\x00-\x1f\x7f-\x9f\u2028\u2029]*{_EDGE})?$"
+_TARGET = re.compile(TARGET_PATTERN)
 # metric names a target may use, beyond a component's own metric map
 EXTRA_METRICS = {"wipLimit": "{s}_wip_limit"}
 
@@ -67,9 +73,12 @@ def overlays_from(items: Any, loc: str = "overlays") -> tuple[Overlay, ...]:
         problems.extend(Problem(f"{here}.{k}", "unknown field") for k in sorted(unknown))
         target, op, value = item.get("target"), item.get("op"), item.get("value")
         start, end = item.get("fromBin"), item.get("toBin")
-        if not isinstance(target, str) or not target.strip():
+        if not isinstance(target, str) or not target:
             problems.append(Problem(f"{here}.target", "is required (Node.metric or a "
                                     "series id)"))
+        elif _TARGET.fullmatch(target) is None:
+            problems.append(Problem(f"{here}.target", "must not contain control characters "
+                                    "or start or end with a space"))
         if op not in OPS:
             problems.append(Problem(f"{here}.op", f"must be one of {', '.join(OPS)}"))
         if isinstance(value, bool) or not isinstance(value, int | float) \
@@ -79,7 +88,7 @@ def overlays_from(items: Any, loc: str = "overlays") -> tuple[Overlay, ...]:
             if isinstance(bound, bool) or not isinstance(bound, int) or bound < 0:
                 problems.append(Problem(f"{here}.{name}", "must be an integer ≥ 0"))
         if not any(p.loc.startswith(here) for p in problems):
-            found.append(Overlay(str(target).strip(), str(op), float(value), int(start),
+            found.append(Overlay(str(target), str(op), float(value), int(start),
                                  int(end)))
     if problems:
         raise invalid(problems, "invalid overlays")

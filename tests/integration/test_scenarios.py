@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from flowtime.adapters.cli.main import cli
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.scenarios import parse_short
+from flowtime.domain.scenarios import overlays_from, parse_short
 
 DESK = textwrap.dedent("""\
     metadata: {id: desk, title: Desk}
@@ -107,6 +107,19 @@ def test_overlays_are_checked_and_located(client, base):
     backwards = client.post(f"/v1/runs/{base}/scenarios", json={"overlays": [
         {"target": "cap", "op": "set", "value": 1, "fromBin": 3, "toBin": 2}]})
     assert backwards.status_code == 400
+    for target in ("\x1e", " cap", "cap\n", "Desk.\x00capacity"):
+        # the wire's pattern and the domain's check agree: a JSON Schema (ECMA) validator and
+        # Python's `re` read the same explicit classes, so the fuzzer's valid is our valid
+        odd = client.post(f"/v1/runs/{base}/scenarios", json={"overlays": [
+            {"target": target, "op": "set", "value": 1, "fromBin": 0, "toBin": 1}]})
+        assert odd.status_code == 400, target
+        assert odd.json()["errors"][0]["loc"] == "overlays[0].target"
+    assert overlays_from([{
+        "target": "Tier 1.capacity", "op": "add", "value": 1, "fromBin": 0,
+        "toBin": 1}])[0].target == "Tier 1.capacity"
+    with pytest.raises(FlowTimeError) as refused:
+        overlays_from([{"target": "\x1c", "op": "add", "value": 1, "fromBin": 0, "toBin": 1}])
+    assert refused.value.problems[0].loc == "overlays[0].target"
     assert client.post("/v1/runs/run_nope/scenarios", json={"overlays": [
         {"target": "cap", "op": "set", "value": 1, "fromBin": 0, "toBin": 1}]}).status_code == 404
 
