@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the ports, for annotations only: the CLI imports this modul
     from flowtime.adapters.observability.setup import Observability
     from flowtime.domain.analysis_service import AnalysisService
     from flowtime.domain.budget import ModelBudget
+    from flowtime.domain.observed.service import ObservedService
     from flowtime.domain.orchestration import RunOrchestrationService
     from flowtime.domain.queries import RunQueryService
     from flowtime.domain.sweeps import SweepService
@@ -39,8 +40,10 @@ if TYPE_CHECKING:  # the ports, for annotations only: the CLI imports this modul
         TelemetrySource,
         TemplateSource,
     )
+    from flowtime.ports.metrics import MetricSource
 
 STORE_GROUP = "flowtime.artifact_stores"
+METRIC_GROUP = "flowtime.metric_sources"
 TEMPLATE_GROUP = "flowtime.template_sources"
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 
@@ -88,6 +91,12 @@ class Settings:
     max_analysis_work: int = 10_000_000_000  # FLOWTIME_MAX_ANALYSIS_WORK: evaluations × cells
     analysis_timeout_seconds: float = 60.0  # FLOWTIME_ANALYSIS_TIMEOUT_SECONDS
     max_concurrent_analyses: int = 4  # FLOWTIME_MAX_CONCURRENT_ANALYSES (per process)
+    # observed data (adapters/metrics): timeouts, Prometheus credentials and allowed servers
+    metrics_timeout_seconds: float = 30.0  # FLOWTIME_METRICS_TIMEOUT_SECONDS
+    prometheus_bearer_token: str | None = None  # FLOWTIME_PROMETHEUS_BEARER_TOKEN
+    prometheus_username: str | None = None  # FLOWTIME_PROMETHEUS_USERNAME
+    prometheus_password: str | None = None  # FLOWTIME_PROMETHEUS_PASSWORD
+    prometheus_urls: tuple[str, ...] = ()  # FLOWTIME_PROMETHEUS_URLS: servers a request may name
     # OpenTelemetry's standard variables: OTEL_SERVICE_NAME, and OTLP export when
     # OTEL_EXPORTER_OTLP[_<SIGNAL>]_ENDPOINT is set or OTEL_<SIGNAL>_EXPORTER=otlp.
     service_name: str = "flowtime"
@@ -138,7 +147,8 @@ class Settings:
         idle = env.get("FLOWTIME_SESSION_IDLE_SECONDS", "")
         if idle.replace(".", "", 1).isdigit() and float(idle) > 0:
             values["session_idle_seconds"] = float(idle)
-        for name in ("analysis_timeout_seconds", "session_auth_seconds", "catalog_heal_seconds"):
+        for name in ("analysis_timeout_seconds", "session_auth_seconds", "catalog_heal_seconds",
+                     "metrics_timeout_seconds"):
             text = env.get(f"FLOWTIME_{name.upper()}", "")
             if text.replace(".", "", 1).isdigit() and float(text) > 0:
                 values[name] = float(text)
@@ -148,6 +158,13 @@ class Settings:
             text = env.get(f"FLOWTIME_{name.upper()}", "")
             if text.isdigit() and int(text) > 0:
                 values[name] = int(text)
+        for name in ("prometheus_bearer_token", "prometheus_username", "prometheus_password"):
+            if env.get(f"FLOWTIME_{name.upper()}"):
+                values[name] = env[f"FLOWTIME_{name.upper()}"]
+        if env.get("FLOWTIME_PROMETHEUS_URLS"):
+            values["prometheus_urls"] = tuple(u.strip() for u in
+                                              env["FLOWTIME_PROMETHEUS_URLS"].split(",")
+                                              if u.strip())
         if env.get("FLOWTIME_LOG_LEVEL"):
             values["log_level"] = env["FLOWTIME_LOG_LEVEL"].upper()
         values["service_name"] = env.get("OTEL_SERVICE_NAME") or "flowtime"
@@ -179,13 +196,18 @@ class Settings:
                "FLOWTIME_MAX_CONCURRENT_ANALYSES": str(self.max_concurrent_analyses),
                "FLOWTIME_SESSION_AUTH_SECONDS": str(self.session_auth_seconds),
                "FLOWTIME_SESSION_MAX_REPLY_VALUES": str(self.session_max_reply_values),
-               "FLOWTIME_CATALOG_HEAL_SECONDS": str(self.catalog_heal_seconds)}
+               "FLOWTIME_CATALOG_HEAL_SECONDS": str(self.catalog_heal_seconds),
+               "FLOWTIME_METRICS_TIMEOUT_SECONDS": str(self.metrics_timeout_seconds)}
         optional = {"FLOWTIME_API_KEY": self.api_key,
                     "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,
                     "FLOWTIME_CATALOG": self.catalog_url,
                     "FLOWTIME_CORS_ORIGINS": ",".join(self.cors_origins) or None,
                     "FLOWTIME_SWEEP_WORKERS": str(self.sweep_workers or "") or None,
-                    "FLOWTIME_LOG_LEVEL": self.log_level}
+                    "FLOWTIME_LOG_LEVEL": self.log_level,
+                    "FLOWTIME_PROMETHEUS_BEARER_TOKEN": self.prometheus_bearer_token,
+                    "FLOWTIME_PROMETHEUS_USERNAME": self.prometheus_username,
+                    "FLOWTIME_PROMETHEUS_PASSWORD": self.prometheus_password,
+                    "FLOWTIME_PROMETHEUS_URLS": ",".join(self.prometheus_urls) or None}
         env.update({k: v for k, v in optional.items() if v})
         return env
 
@@ -428,6 +450,35 @@ class Container:
                                                         store=self.store(), clock=self.clock(),
                                                         budget=self.budget(),
                                                         limits=self.work_limits()))
+
+    def metric_source(self, kind: str) -> MetricSource | None:
+        """The metric source plugin for `kind` (entry point `flowtime.metric_sources`)."""
+        if kind not in installed_schemes(METRIC_GROUP):
+            return None
+
+        def make() -> MetricSource:
+            from flowtime.ports.metrics import MetricSettings
+
+            s = self._settings
+            settings = MetricSettings(
+                capture=self.telemetry(), timeout_seconds=s.metrics_timeout_seconds,
+                bearer_token=s.prometheus_bearer_token, username=s.prometheus_username,
+                password=s.prometheus_password, allowed_urls=s.prometheus_urls)
+            plugin = next(ep for ep in entry_points(group=METRIC_GROUP) if ep.name == kind)
+            return plugin.load().from_settings(settings)  # type: ignore[no-any-return]
+
+        return self._one(f"metric_source:{kind}", make)
+
+    def observed(self) -> ObservedService:
+        def make() -> ObservedService:
+            from flowtime.domain.observed.service import ObservedService
+
+            templates = self.templates()
+            writer = templates if callable(getattr(templates, "save", None)) else None
+            return ObservedService(self.metric_source, self.analysis(), writer,
+                                   lambda: installed_schemes(METRIC_GROUP))
+
+        return self._one("observed", make)
 
     def work_limits(self) -> WorkLimits:
         from flowtime.domain.work import WorkLimits

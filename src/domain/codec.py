@@ -198,11 +198,17 @@ class TelemetryFileJson(Doc):
     class_id: str | None = None  # a class's share of the node's series (MODELING §2)
 
 
-class TelemetryProvenanceJson(Doc):
-    run_id: str
-    scenario_hash: str
-    model_hash: str
-    captured_at_utc: str
+class TelemetryProvenanceJson(Doc, kw_only=True):
+    """A capture of a run names the run; a capture pulled from observed data (`flowtime
+    data pull`, POST /v1/telemetry/captures) names its template and sources instead."""
+
+    run_id: str | None = None
+    scenario_hash: str | None = None
+    model_hash: str | None = None
+    captured_at_utc: str  # kw_only: the order above is the order written (bundles unchanged)
+    source: str | None = None  # "observed" for a pulled capture
+    template_id: str | None = None
+    sources: list[dict[str, Any]] | None = None
 
 
 class TelemetryManifestJson(Doc):

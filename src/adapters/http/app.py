@@ -21,6 +21,7 @@ from flowtime.adapters.analysis_wire import MODEL_BODIES, REQUEST_BODIES
 from flowtime.adapters.http.analysis import analysis_routes
 from flowtime.adapters.http.caching import answer_head_as_get, conditional_get_middleware
 from flowtime.adapters.http.metrics import metrics_route, route_template_middleware
+from flowtime.adapters.http.observed import observed_routes
 from flowtime.adapters.http.problems import (
     handle_bad_encoding,
     handle_domain_error,
@@ -40,6 +41,7 @@ from flowtime.adapters.http.security import (
 from flowtime.adapters.http.sessions import SessionSlots, session_routes
 from flowtime.adapters.http.sweeps import SweepSupervisor, stop_sweeps, sweep_routes
 from flowtime.adapters.http.viewer import viewer_routes
+from flowtime.adapters.observed_wire import REQUEST_BODIES as OBSERVED_BODIES
 from flowtime.adapters.wire import (
     CreateRunBody,
     OverlayBody,
@@ -63,7 +65,7 @@ def _close_request_schemas(app: Litestar) -> None:
     """Request bodies refuse unknown fields (typos get a 400); say so in the OpenAPI."""
     schemas = app.openapi_schema.components.schemas or {}
     for struct in (CreateRunBody, RunOptions, TelemetryBody, SweepBody, ScenarioBody,
-                   OverlayBody, *REQUEST_BODIES):
+                   OverlayBody, *REQUEST_BODIES, *OBSERVED_BODIES):
         if struct.__name__ in schemas:
             schemas[struct.__name__].additional_properties = False
     # The generator drops the per-value `min_length` of dict values: every grid list
@@ -73,7 +75,7 @@ def _close_request_schemas(app: Litestar) -> None:
     if values is not None and not isinstance(values, bool):
         values.min_items = 1
     # A run names a catalogue template or carries one as text: exactly one of the two.
-    for body in ("CreateRunBody", "SweepBody", *MODEL_BODIES):
+    for body in ("CreateRunBody", "SweepBody", "FitBody", *MODEL_BODIES):
         if body in schemas:
             schemas[body].one_of = [
                 Schema(required=[name], properties={name: Schema(type=OpenAPIType.STRING)})
@@ -167,7 +169,10 @@ OPERATION_IDS = {"sla_metrics": "getSlaMetrics", "diff_runs": "diffRuns",
                  "series_csv": "getSeries", "bundle_file": "getBundleFile",
                  "delete_reserved": "deleteCompareReserved", "work": "getWork",
                  "sweep_bands": "getSweepBands", "metrics": "getMetrics",
-                 "healthz": "getHealth", "readyz": "getReadiness"}
+                 "healthz": "getHealth", "readyz": "getReadiness",
+                 "resample_series": "resampleSeries", "fit_pmf": "fitPmf",
+                 "fit_profile": "fitProfile", "fit_parameters": "fitParameters",
+                 "create_capture": "createCapture"}
 BEARER = "bearerAuth"
 
 
@@ -196,6 +201,7 @@ def create_app(container: Any) -> Litestar:
         "store": _provider(container.store),
         "sweeps": _provider(container.sweeps),
         "analysis": _provider(container.analysis),
+        "observed": _provider(container.observed),
     }
     observability = container.observability()
     tracing = OpenTelemetryPlugin(OpenTelemetryConfig(
@@ -203,7 +209,7 @@ def create_app(container: Any) -> Litestar:
         meter_provider=observability.meter_provider,
         exclude=["/metrics", "/healthz"]))
     handlers = [*ROUTES, *scenario_routes(), *sweep_routes(problems, offload),
-                *analysis_routes(problems, offload),
+                *analysis_routes(problems, offload), *observed_routes(problems, offload),
                 *session_routes(offload), metrics_route(observability.registry),
                 *viewer_routes()]
     _mark_keyed(handlers)

@@ -7,9 +7,11 @@ chosen nodes and records each as a `telemetry_gap` warning.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from flowtime.domain import schemas
 from flowtime.domain.bundle import format_value
@@ -25,10 +27,11 @@ from flowtime.domain.codec import (
     encode,
     to_builtins,
 )
-from flowtime.domain.errors import Problem, invalid
-from flowtime.domain.grid import format_utc
+from flowtime.domain.errors import Problem, conflict, invalid
+from flowtime.domain.grid import TimeGrid, format_utc
 from flowtime.domain.hashing import sha256_bytes
 from flowtime.domain.queries import RunQueryService
+from flowtime.domain.runs import RunWarning
 from flowtime.domain.telemetry_binding import metrics_by_series
 from flowtime.ports.clock import Clock
 
@@ -109,6 +112,52 @@ def capture_run(
         provenance=TelemetryProvenanceJson(
             run_id=run_id, scenario_hash=run.scenario_hash, model_hash=run.model_hash,
             captured_at_utc=format_utc(clock.now().replace(microsecond=0))),
+    )
+    problems = schemas.validate("telemetry-manifest", to_builtins(manifest), prefix=MANIFEST_NAME)
+    assert not problems, problems
+    _write_atomic(folder / MANIFEST_NAME, encode(manifest))
+    return manifest
+
+
+def write_pulled_capture(
+    out: str | os.PathLike[str],
+    grid: TimeGrid,
+    series: Sequence[tuple[str, str, Sequence[float]]],
+    warnings: Sequence[RunWarning],
+    template_id: str,
+    sources: list[dict[str, Any]],
+    clock: Clock,
+    overwrite: bool = False,
+) -> TelemetryManifestJson:
+    """A capture directory from observed series already on the grid (`flowtime data pull`,
+    POST /v1/telemetry/captures): `<id>.csv` (`t,value`; a gap's row is left out, which a
+    telemetry run reports as a `telemetry_gap`) per (id, metric, values), and the manifest.
+    An existing manifest is replaced only with `overwrite`."""
+    folder = Path(out)
+    if (folder / MANIFEST_NAME).exists() and not overwrite:
+        raise conflict("directory", f"{folder.name} already holds a capture (overwrite to "
+                       "replace it)")
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[TelemetryFileJson] = []
+    for node_id, metric, values in series:
+        rows = ["t,value"] + [f"{t},{format_value(v)}" for t, v in enumerate(values)
+                              if math.isfinite(v)]
+        data = ("\n".join(rows) + "\n").encode("utf-8")
+        name = f"{node_id}.csv"
+        _write_atomic(folder / name, data)
+        files.append(TelemetryFileJson(node_id=node_id, metric=metric, path=name,
+                                       hash=sha256_bytes(data), points=len(rows) - 1))
+    manifest = TelemetryManifestJson(
+        schema_version=1,
+        window=WindowJson(start_time_utc=format_utc(grid.start),
+                          duration_minutes=grid.duration_minutes),
+        grid=GridJson(bins=grid.bins, bin_size=grid.bin_size, bin_unit=grid.bin_unit),
+        files=files,
+        warnings=[WarningJson(code=w.code, message=w.message, node_id=w.node_id,
+                              bins=list(w.bins) if w.bins else None) for w in warnings],
+        provenance=TelemetryProvenanceJson(
+            captured_at_utc=format_utc(clock.now().replace(microsecond=0)),
+            source="observed", template_id=template_id, sources=sources),
     )
     problems = schemas.validate("telemetry-manifest", to_builtins(manifest), prefix=MANIFEST_NAME)
     assert not problems, problems

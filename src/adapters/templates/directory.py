@@ -6,12 +6,21 @@ template dropped into the folder appears without a restart.
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from importlib import resources
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from flowtime.domain.errors import FlowTimeError, Problem, invalid, not_found
+from flowtime.domain.errors import (
+    ErrorKind,
+    FlowTimeError,
+    Problem,
+    conflict,
+    invalid,
+    not_found,
+)
 from flowtime.domain.templates import Template, parse_template
 
 Fingerprint = tuple[tuple[str, int, int], ...]
@@ -78,6 +87,33 @@ class DirectoryTemplateSource:
         close = difflib.get_close_matches(str(template_id), list(self._valid), n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise not_found("templateId", f"template '{template_id}' not found{hint}")
+
+    def save(self, template_id: str, text: str) -> None:
+        """Write a new template (`<id>.yaml`) atomically; an id already in use is a
+        conflict (a saved template is never overwritten)."""
+        self._refresh()
+        if template_id in self._valid or template_id in self._broken:
+            raise conflict("saveAs", f"template '{template_id}' already exists")
+        if not re.fullmatch(r"[a-z0-9-]+", template_id):
+            raise invalid([Problem("saveAs", "must match ^[a-z0-9-]+$")])
+        path = self.directory / f"{template_id}.yaml"
+        if path.exists():
+            raise conflict("saveAs", f"{path.name} already exists in the template folder")
+        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with open(temp, "x", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temp, path)  # fails if another writer got there first
+        except FileExistsError:
+            raise conflict("saveAs", f"template '{template_id}' already exists") from None
+        except OSError as exc:
+            raise FlowTimeError(ErrorKind.UNAVAILABLE, "cannot write the template folder", [
+                Problem("saveAs", f"{self.directory}: {exc.strerror}")]) from None
+        finally:
+            temp.unlink(missing_ok=True)
 
     def problems(self) -> dict[str, FlowTimeError]:
         """Files in the folder that failed to parse, by file stem or id."""

@@ -1,0 +1,113 @@
+"""Observed data over HTTP (MODELING §8, §11): resample a source onto a grid, fit a PMF or
+a profile, calibrate a template (`/v1/fit`, within the analysis budget: a slot, a
+deadline, cancelled when the client goes), and pull sources into a capture directory under
+the capture root (`/v1/telemetry/captures`) that a telemetry run can read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, SkipValidation
+
+from flowtime.adapters import observed_wire as ow
+from flowtime.adapters.http.analysis import guarded
+from flowtime.adapters.http.security import require_api_key
+from flowtime.adapters.telemetry.capture import write_pulled_capture
+from flowtime.adapters.wire import warning_out
+from flowtime.domain.analysis_service import StudySource
+from flowtime.domain.errors import Problem, invalid
+from flowtime.domain.grid import format_utc
+from flowtime.domain.observed.samples import SeriesSpec
+from flowtime.domain.observed.service import ObservedService, time_grid_from
+
+Observed = NamedDependency[SkipValidation[ObservedService]]
+
+
+def capture_folder(root: str, directory: str) -> Path:
+    """`directory` under the capture root, refusing any way out of it."""
+    base = Path(root).resolve()
+    if "\x00" in directory or Path(directory).is_absolute():
+        raise invalid([Problem("directory", "must be a relative path under the capture root")])
+    target = (base / directory).resolve()
+    if target == base or base not in target.parents:
+        raise invalid([Problem("directory", f"{directory!r} is outside the capture root")])
+    return target
+
+
+def pull(observed: ObservedService, data: ow.CaptureBody, root: str, clock: Any) -> ow.CaptureOut:
+    folder = capture_folder(root, data.directory)
+    if data.grid is not None and (data.template_id or data.template):
+        raise invalid([Problem("grid", "give a grid or a template, not both")])
+    if data.grid is not None:
+        time_grid = time_grid_from(data.grid.start, data.grid.bins, data.grid.bin_size,
+                                   data.grid.bin_unit)
+        template_id = "grid"
+    else:
+        source = StudySource(data.template_id, data.template, dict(data.parameters))
+        time_grid = observed.time_grid(source)
+        template_id = data.template_id or "inline"
+    grid_spec = observed.grid_spec(time_grid)
+    series = []
+    warnings = []
+    for i, item in enumerate(data.series):
+        got = observed.resample(item.source, grid_spec, SeriesSpec(item.type, item.aggregation,
+                                                                   item.fill),
+                                item.id, f"series[{i}].source")
+        series.append((item.id, item.metric, got.values.tolist()))
+        warnings.extend(got.warnings)
+    sources = [{"id": s.id, "type": s.type, "source": {k: v for k, v in s.source.items()
+                                                       if k != "text"}} for s in data.series]
+    manifest = write_pulled_capture(folder, time_grid, series, warnings, template_id, sources,
+                                    clock, data.overwrite)
+    return ow.CaptureOut(str(folder.relative_to(Path(root).resolve())),
+                         [ow.CaptureFileOut(f.node_id, f.path, f.points, f.hash)
+                          for f in manifest.files],
+                         [warning_out(w) for w in warnings])
+
+
+def observed_routes(problems: Any, offload: Any) -> list[Any]:
+    guards = [require_api_key]
+    errors = problems(400, 401, 404, 413, 415, 503)
+
+    @post("/v1/series/resample", tags=["observed"], summary="Raw samples onto a grid",
+          status_code=200, guards=guards, responses=errors)
+    async def resample_series(data: JSONBody[ow.ResampleBody], observed: Observed
+                              ) -> ow.ResampleOut:
+        return await offload(ow.resample, observed, data)
+
+    @post("/v1/pmfs/fit", tags=["observed"], summary="A PMF fitted from per-bin values",
+          status_code=200, guards=guards, responses=problems(400, 401, 413, 415))
+    async def fit_pmf(data: JSONBody[ow.PmfFitBody]) -> ow.PmfFitOut:
+        return await offload(ow.pmf, data)
+
+    @post("/v1/profiles/fit", tags=["observed"], summary="A day profile fitted from values",
+          status_code=200, guards=guards, responses=problems(400, 401, 413, 415))
+    async def fit_profile(data: JSONBody[ow.ProfileFitBody]) -> ow.ProfileFitOut:
+        return await offload(ow.profile, data)
+
+    @post("/v1/fit", tags=["observed"], summary="Calibrate knobs to observed series",
+          status_code=200, guards=guards, responses=problems(400, 401, 404, 409, 413, 415,
+                                                             429, 503))
+    async def fit_parameters(request: Request[Any, Any, Any], data: JSONBody[ow.FitBody],
+                             observed: Observed) -> ow.FitOut:
+        container = request.app.state.container
+        now = format_utc(container.clock().now().replace(microsecond=0))
+
+        def run(guard: Any) -> ow.FitOut:
+            return ow.fit(observed, data, guard, now)
+
+        return await guarded(request, offload, run)
+
+    @post("/v1/telemetry/captures", tags=["observed"],
+          summary="Pull observed series into a capture directory", status_code=201,
+          guards=guards, responses=problems(400, 401, 404, 409, 413, 415, 503))
+    async def create_capture(request: Request[Any, Any, Any], data: JSONBody[ow.CaptureBody],
+                             observed: Observed) -> ow.CaptureOut:
+        container = request.app.state.container
+        return await offload(pull, observed, data, container.settings().capture_root,
+                             container.clock())
+
+    return [resample_series, fit_pmf, fit_profile, fit_parameters, create_capture]
