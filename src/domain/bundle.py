@@ -248,6 +248,7 @@ def build_bundle(data: BundleInput) -> Bundle:
         template_version=template.metadata.version, mode=data.mode, model_id=mid,
         parameters=model.parameters, seed=data.seed, generated_at_utc=data.created_utc,
         base_run_id=data.base_run_id, overlays=data.overlays or None,
+        calibration=_calibration(template.tree),
     )
     telemetry = TelemetryManifestJson(
         schema_version=1, window=window,
@@ -303,3 +304,9 @@ def run_warning(item: WarningJson) -> RunWarning:
                       bins=tuple(item.bins) if item.bins is not None else None,
                       value=item.value,
                       edge_ids=tuple(item.edge_ids) if item.edge_ids else None)
+
+
+def _calibration(tree: dict[str, Any]) -> dict[str, Any] | None:
+    provenance = tree.get("provenance")
+    found = provenance.get("calibration") if isinstance(provenance, dict) else None
+    return dict(found) if isinstance(found, dict) else None

@@ -187,6 +187,8 @@ class ProvenanceJson(Doc):
     pmf_mode: str = "sample"  # written only when `expected`
     base_run_id: str | None = None  # scenarios: lineage and what changed
     overlays: list[dict[str, Any]] | None = None
+    # a calibrated template's `provenance.calibration` (MODELING §8): where its values came from
+    calibration: dict[str, Any] | None = None
 
 
 class TelemetryFileJson(Doc):

@@ -13,8 +13,9 @@ limit, a class rate) and the work budget and cancellation apply.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -202,22 +203,22 @@ def calibrate(study: Study, knobs: Sequence[FitKnob], observed: Sequence[Observa
                       [o.values[m] for o, m in zip(observed, fit_masks, strict=True)], weights)
         return math.inf if value is None else value
 
-    start = np.array([k.start if k.start is not None else (k.lo + k.hi) / 2 for k in knobs])
+    start = _best_start(knobs, scalar_loss, max_evaluations)
     if loss == "rmse":
         result = least_squares(residual_vector, start, bounds=(lows, highs), method="trf",
                                max_nfev=max_evaluations, x_scale="jac")
         best_x, iterations, converged = result.x, int(result.nfev), bool(result.status > 0)
+        # a model is piecewise (MIN, MAX, queues filling and draining): the least-squares
+        # step can stop on a kink; a derivative-free polish from there settles it
+        left = max_evaluations - iterations
+        if left > 4 * len(knobs):
+            polished = _nelder_mead(minimize, scalar_loss, best_x, lows, highs, left,
+                                    span=0.02)
+            if polished.fun < scalar_loss(best_x):
+                best_x = polished.x
+                iterations += int(polished.nit)
     else:
-        simplex = [start.copy()]
-        for i in range(len(knobs)):
-            point = start.copy()
-            step = (highs[i] - lows[i]) / 4
-            point[i] = start[i] + step if start[i] + step <= highs[i] else start[i] - step
-            simplex.append(point)
-        result = minimize(scalar_loss, start, method="Nelder-Mead",
-                          bounds=list(zip(lows, highs, strict=True)),
-                          options={"maxfev": max_evaluations, "xatol": 1e-8, "fatol": 1e-10,
-                                   "initial_simplex": np.array(simplex)})
+        result = _nelder_mead(minimize, scalar_loss, start, lows, highs, max_evaluations)
         best_x, iterations, converged = result.x, int(result.nit), bool(result.success)
     best = settings(best_x)
     series = model_series(best_x)
@@ -237,6 +238,50 @@ def calibrate(study: Study, knobs: Sequence[FitKnob], observed: Sequence[Observa
              for n, s, o, m in zip(names, series, observed, hold_masks, strict=True)])
     return Calibration(best, float("nan") if fitted is None else fitted, per_series, held,
                        iterations, study.evaluations, converged, trace)
+
+
+def _nelder_mead(minimize: Any, scalar_loss: Callable[[np.ndarray], float], start: np.ndarray,
+                 lows: np.ndarray, highs: np.ndarray, budget: int, span: float = 0.25) -> Any:
+    """Bounded Nelder–Mead from `start`, its first simplex reaching `span` of each range."""
+    simplex = [start.copy()]
+    for i in range(len(start)):
+        point = start.copy()
+        step = (highs[i] - lows[i]) * span
+        point[i] = start[i] + step if start[i] + step <= highs[i] else start[i] - step
+        simplex.append(point)
+    return minimize(scalar_loss, start, method="Nelder-Mead",
+                    bounds=list(zip(lows, highs, strict=True)),
+                    options={"maxfev": budget, "xatol": 1e-9, "fatol": 1e-12,
+                             "initial_simplex": np.array(simplex)})
+
+
+def _best_start(knobs: Sequence[FitKnob], scalar_loss: Callable[[np.ndarray], float],
+                budget: int) -> np.ndarray:
+    """Where the optimiser starts: the given start (else the middle of the bounds) or, if
+    better, a point of a small space-filling design over the bounds. A model's response is
+    often flat in places (a capacity above every arrival changes nothing), where a local
+    method cannot move, or has a false valley; probing first finds the right basin. Uses at
+    most a quarter of the budget: 16 points for one knob, a scrambled Sobol set of
+    16 · knobs otherwise."""
+    lows = np.array([k.lo for k in knobs])
+    highs = np.array([k.hi for k in knobs])
+    given = np.array([k.start if k.start is not None else (k.lo + k.hi) / 2 for k in knobs])
+    count = min(16 * len(knobs), budget // 4)
+    if count < 2:
+        return given
+    if len(knobs) == 1:
+        design = (np.arange(count) + 0.5)[:, None] / count
+    else:
+        from scipy.stats import qmc
+
+        design = qmc.Sobol(len(knobs), scramble=True, seed=0).random(count)
+    best, best_loss = given, scalar_loss(given)
+    for row in design:
+        point = lows + row * (highs - lows)
+        value = scalar_loss(point)
+        if value < best_loss:
+            best, best_loss = point, value
+    return best
 
 
 def _series_fit(name: str, model: np.ndarray, observed: np.ndarray, mask: np.ndarray,
