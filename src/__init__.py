@@ -11,12 +11,13 @@ from typing import Any
 
 from flowtime.version import __version__
 
-__all__ = ["Client", "Run", "__version__", "compare", "diff", "monte_carlo", "open_run", "run",
+__all__ = ["Client", "Run", "__version__", "compare", "diff", "fit", "monte_carlo", "open_run",
+           "run",
            "runs", "scenario", "sensitivity", "sweep"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Client", "Run", "compare", "diff", "monte_carlo", "open_run", "run", "runs",
+    if name in ("Client", "Run", "compare", "diff", "fit", "monte_carlo", "open_run", "run", "runs",
                 "scenario", "sensitivity", "sweep"):
         from flowtime import api
 

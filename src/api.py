@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Client", "Run", "diff", "monte_carlo", "open_run", "run", "scenario",
+__all__ = ["Client", "Run", "diff", "fit", "monte_carlo", "open_run", "run", "scenario",
            "sensitivity", "sweep"]
 
 
@@ -313,6 +313,40 @@ def sensitivity(template: str, knobs: list[str], metric: str,
                                  metric, statistic, perturbation)
     return [{"knob": p.knob, "baseValue": p.base_value, "gradient": p.gradient}
             for p in points]
+
+
+def fit(template: str, knobs: Mapping[str, tuple[float, float]] | list[Mapping[str, Any]],
+        observed: Mapping[str, Any] | list[Mapping[str, Any]],
+        params: Mapping[str, Any] | None = None, inputs: list[Mapping[str, Any]] | None = None,
+        loss: str = "rmse", holdout: int = 0, save_as: str | None = None,
+        templates: str | None = None) -> dict[str, Any]:
+    """Calibrate knobs to observed series (docs/data.md): the answer of POST /v1/fit.
+
+    `knobs`: `{"capacity": (1, 100)}` or the wire's `[{id, lo, hi, start?}]`; `observed`:
+    `{"desk_served": [values…]}` (a list, numpy array or pandas Series) or the wire's
+    `[{series, values | source, type?}]`; `inputs`: observed series that drive the model."""
+    import msgspec
+
+    from flowtime.adapters import observed_wire as ow
+    from flowtime.container import Settings, build_container
+    from flowtime.domain.grid import format_utc
+
+    template_id, text, _ = _template_source(template)
+    knob_list = ([{"id": k, "lo": float(lo), "hi": float(hi)} for k, (lo, hi) in knobs.items()]
+                 if isinstance(knobs, Mapping) else list(knobs))
+    observed_list = ([{"series": k, "values": [float(v) for v in list(vals)]}
+                      for k, vals in observed.items()]
+                     if isinstance(observed, Mapping) else list(observed))
+    body = {"templateId": template_id, "template": text, "parameters": dict(params or {}),
+            "knobs": knob_list, "observed": observed_list, "inputs": list(inputs or []),
+            "loss": loss, "holdout": holdout, "saveAs": save_as}
+    from flowtime.adapters.wire import decode_body
+
+    request = decode_body(msgspec.json.encode(body), ow.FitBody, "")
+    container = build_container(Settings.from_env(templates_url=templates, serve_metrics=False))
+    out = ow.fit(container.observed(), request, None,
+                 format_utc(container.clock().now().replace(microsecond=0)))
+    return dict(msgspec.to_builtins(out))
 
 
 def compare(run_ids: list[str], store: str | None = None, values: bool = True,

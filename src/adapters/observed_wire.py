@@ -112,6 +112,9 @@ class FitBody(Wire, kw_only=True, forbid_unknown_fields=True):
     pmf_mode: Literal["sample", "expected"] = "expected"
     knobs: Annotated[list[KnobBody], msgspec.Meta(min_length=1, max_length=20)]
     observed: Annotated[list[ObservedBody], msgspec.Meta(min_length=1, max_length=50)]
+    inputs: Annotated[list[ObservedBody], msgspec.Meta(max_length=50, description=(
+        "observed series that drive the model in every evaluation (e.g. its arrivals): "
+        "`series` names a const node"))] = msgspec.field(default_factory=list)
     loss: Literal["rmse", "mae", "mape"] = "rmse"
     weights: dict[str, Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(
         default_factory=dict)
@@ -242,6 +245,7 @@ def fit(observed: ObservedService, data: FitBody, guard: WorkGuard | None = None
         fitted_at: str | None = None) -> FitOut:
     knobs = [FitKnob(k.id, k.lo, k.hi, k.start) for k in data.knobs]
     inputs = [o.domain(data.weights) for o in data.observed]
+    driving = [o.domain({}) for o in data.inputs]
     done = observed.fit(data.source(), knobs, inputs, data.loss, data.holdout,
-                        data.max_evaluations, data.save_as, guard, fitted_at)
+                        data.max_evaluations, data.save_as, guard, fitted_at, driving)
     return fit_out(done)

@@ -5,7 +5,7 @@ Conversion from domain objects happens here, once.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -450,3 +450,27 @@ def template_detail(t: Template) -> TemplateDetailOut:
 
 def to_builtins(value: Any) -> Any:
     return msgspec.to_builtins(value)
+
+
+B = TypeVar("B")
+
+
+def decode_body(raw: bytes, body_type: type[B], prefix: str) -> B:
+    """Decode and check a body exactly as the HTTP route does (the CLI's `--spec` files,
+    the library's arguments); problems located under `prefix`."""
+    import re
+
+    from flowtime.domain.errors import Problem, invalid
+
+    try:
+        return msgspec.json.decode(raw, type=body_type)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        where = re.search(r"at `\$\.?([^`]*)`", text)
+        field = where.group(1) if where and where.group(1) else ""
+        loc = ".".join(part for part in (prefix, field) if part) or "request"
+        message = re.sub(r"\s*-\s*at `[^`]*`$", "", text).replace("`", "")
+        raise invalid([Problem(loc, message[:1].lower() + message[1:])]) from None
+    except msgspec.DecodeError:
+        raise invalid([Problem(prefix or "request",
+                               "is not a JSON object (the HTTP request body)")]) from None

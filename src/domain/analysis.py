@@ -113,6 +113,8 @@ class Study:
         self.last_model = self.model  # the model of the latest evaluation
         self.knobs = self._knobs()
         self.evaluations = 0
+        # series that drive every evaluation (observed inputs of a calibration): node → values
+        self.inputs: dict[str, np.ndarray] = {}
 
     # -- knobs --------------------------------------------------------------------------
     def _knobs(self) -> dict[str, Knob]:
@@ -220,7 +222,7 @@ class Study:
         rebuild = {k: v for k, v in settings.items() if self.knobs[k].rebuild}
         if rebuild:
             model = self._model_for(rebuild)
-        overrides: dict[str, np.ndarray] = {}
+        overrides: dict[str, np.ndarray] = dict(self.inputs)
         shares: dict[str, float] = {}
         bins = model.grid.bins
         rates = {s: dict(r) for s, r in model.plan.class_rates.items()}

@@ -7,6 +7,7 @@ import click
 
 from flowtime.adapters.cli.analyze import analyze
 from flowtime.adapters.cli.catalog import catalog
+from flowtime.adapters.cli.observed import data, fit
 from flowtime.adapters.cli.run import run
 from flowtime.adapters.cli.runs import runs
 from flowtime.adapters.cli.scenario import diff, metrics, scenario
@@ -36,6 +37,8 @@ cli.add_command(sweep)
 cli.add_command(analyze)
 cli.add_command(catalog)
 cli.add_command(scenario)
+cli.add_command(data)
+cli.add_command(fit)
 runs.add_command(diff)
 runs.add_command(metrics)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from flowtime.adapters.metrics.text import known_fields, text_field
+from flowtime.adapters.metrics.text import known_fields, read_capture_file, text_field
 from flowtime.domain.errors import Problem, invalid
 from flowtime.domain.observed.samples import GridSpec, Samples
 from flowtime.ports.metrics import MetricSettings
@@ -34,7 +34,8 @@ class CaptureMetricSource:
         name = str(text_field(source, "file", loc))
         if self.settings.capture is None:
             raise invalid([Problem(f"{loc}.directory", "no capture root is configured")])
-        text = self.settings.capture.read(directory, name).data.decode("utf-8", "replace")
+        text = read_capture_file(self.settings.capture, directory, name, loc).decode(
+            "utf-8", "replace")
         values = np.full(grid.bins, np.nan)
         rows = csv.reader(io.StringIO(text))
         next(rows, None)  # t,value

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from flowtime.adapters.metrics.text import known_fields, text_field
+from flowtime.adapters.metrics.text import known_fields, read_capture_file, text_field
 from flowtime.domain.errors import Problem, invalid
 from flowtime.domain.observed.samples import GridSpec, Samples
 from flowtime.ports.metrics import MetricSettings
@@ -113,7 +113,7 @@ class CsvMetricSource:
             if self.settings.capture is None:
                 raise invalid([Problem(f"{loc}.path", "no capture root is configured")])
             folder, _, name = path.replace("\\", "/").rpartition("/")
-            data = self.settings.capture.read(folder or ".", name).data
+            data = read_capture_file(self.settings.capture, folder or ".", name, loc, "path")
             text = data.decode("utf-8-sig", errors="replace")
         if not isinstance(text, str):
             raise invalid([Problem(f"{loc}.text", "must be the CSV text")])

@@ -25,3 +25,17 @@ def known_fields(source: Mapping[str, Any], allowed: set[str], loc: str) -> None
     if unknown:
         raise invalid([Problem(f"{loc}.{k}", f"unknown field (known: "
                                f"{', '.join(sorted(allowed))})") for k in unknown])
+
+
+def read_capture_file(capture: Any, directory: str, name: str, loc: str,
+                      file_field: str = "file") -> bytes:
+    """A file of a capture directory under the capture root (the capture source confines
+    it there), with problems located at this source's fields."""
+    from flowtime.domain.errors import FlowTimeError
+
+    try:
+        return bytes(capture.read(capture.resolve(directory), name).data)
+    except FlowTimeError as exc:
+        exc.problems = [Problem(f"{loc}.directory" if p.loc.startswith("telemetry.capture")
+                                else f"{loc}.{file_field}", p.msg) for p in exc.problems]
+        raise

@@ -106,14 +106,30 @@ class ObservedService:
     def grid_spec(grid: TimeGrid) -> GridSpec:
         return GridSpec.of(grid)
 
-    def observed(self, items: Sequence[ObservedInput], grid: GridSpec
+    @staticmethod
+    def _driven(study: Any, driven: list[Observation]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for i, item in enumerate(driven):
+            knob = study.knobs.get(item.series)
+            if knob is None or knob.kind != "node":
+                raise invalid([Problem(f"inputs[{i}].series", f"'{item.series}' is not a "
+                                       "const node (or an expression that reads no other "
+                                       "node): only those can be fed observed values")])
+            if np.isnan(item.values).any():
+                first = int(np.flatnonzero(np.isnan(item.values))[0])
+                raise invalid([Problem(f"inputs[{i}]", f"bin {first} has no value: give a "
+                                       "fill (zero, previous or linear) for a driving input")])
+            found[item.series] = item.values
+        return found
+
+    def observed(self, items: Sequence[ObservedInput], grid: GridSpec, what: str = "observed"
                  ) -> tuple[list[Observation], list[RunWarning]]:
         if len(items) > MAX_OBSERVED:
-            raise invalid([Problem("observed", f"{len(items)} series; at most {MAX_OBSERVED}")])
+            raise invalid([Problem(what, f"{len(items)} series; at most {MAX_OBSERVED}")])
         found: list[Observation] = []
         warnings: list[RunWarning] = []
         for i, item in enumerate(items):
-            loc = f"observed[{i}]"
+            loc = f"{what}[{i}]"
             if (item.values is None) == (item.source is None):
                 raise invalid([Problem(loc, "give values or a source, not both")])
             if item.values is not None:
@@ -129,18 +145,26 @@ class ObservedService:
     def fit(self, source: StudySource, knobs: Sequence[FitKnob],
             observed: Sequence[ObservedInput], loss: str = "rmse", holdout: int = 0,
             max_evaluations: int = 200, save_as: str | None = None,
-            guard: WorkGuard | None = None, fitted_at: str | None = None) -> Calibrated:
+            guard: WorkGuard | None = None, fitted_at: str | None = None,
+            inputs: Sequence[ObservedInput] = ()) -> Calibrated:
+        """Calibrate; `inputs` are observed series that drive the model (its arrivals, say)
+        in every evaluation — `series` names a const node, or an expression that reads no
+        other node — so the fit compares like with like."""
         if save_as is not None and self.writer is None:
             raise invalid([Problem("saveAs", "this template source cannot save templates")])
         study = self.analysis.study(source, guard)
         check_work(self.analysis.limits, max_evaluations + 2, study.cells())
         grid = GridSpec.of(study.model.grid)
         observations, warnings = self.observed(observed, grid)
+        if inputs:
+            driven, more = self.observed(inputs, grid, "inputs")
+            warnings += more
+            study.inputs = self._driven(study, driven)
         result = calibrate(study, knobs, observations, loss, holdout, max_evaluations)
         saved = None
         if save_as is not None:
             text = calibrated_template(study.template, save_as, result, observed, study.model
-                                       .grid, loss, fitted_at)
+                                       .grid, loss, fitted_at, inputs)
             assert self.writer is not None
             self.writer.save(save_as, text)
             saved = save_as
@@ -149,7 +173,7 @@ class ObservedService:
 
 def calibrated_template(template: Template, new_id: str, result: Calibration,
                         observed: Sequence[ObservedInput], grid: TimeGrid, loss: str,
-                        fitted_at: str | None) -> str:
+                        fitted_at: str | None, inputs: Sequence[ObservedInput] = ()) -> str:
     """The template with the fitted values as parameter defaults (or, for a node knob, the
     node's constant) and `provenance.calibration` saying where they came from."""
     import yaml
@@ -175,8 +199,8 @@ def calibrated_template(template: Template, new_id: str, result: Calibration,
     metadata["title"] = f"{metadata.get('title') or template.id} (calibrated)"
     tree["metadata"] = metadata
     sources = []
-    for item in observed:
-        entry: dict[str, Any] = {"series": item.series}
+    for role, item in [("observed", o) for o in observed] + [("input", i) for i in inputs]:
+        entry: dict[str, Any] = {"series": item.series, "role": role}
         if item.source is not None:
             entry["source"] = {k: v for k, v in item.source.items() if k != "text"}
             entry["type"] = item.spec.type
