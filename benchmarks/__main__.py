@@ -6,7 +6,7 @@ import argparse
 import platform
 import sys
 
-from benchmarks import api, catalog, cli, engine, flow, montecarlo, session, sweeps
+from benchmarks import api, catalog, cli, engine, flow, montecarlo, observed, session, sweeps
 from benchmarks.common import Row
 
 CASES = {
@@ -20,6 +20,7 @@ CASES = {
     "cli": cli.cold_start,
     "sweep": sweeps.run,
     "session": session.run,
+    "observed": observed.run,
 }
 
 

@@ -203,22 +203,35 @@ def calibrate(study: Study, knobs: Sequence[FitKnob], observed: Sequence[Observa
                       [o.values[m] for o, m in zip(observed, fit_masks, strict=True)], weights)
         return math.inf if value is None else value
 
-    start = _best_start(knobs, scalar_loss, max_evaluations)
+    before = study.evaluations
+    starts = _starts(knobs, scalar_loss, max_evaluations)
+
+    def left() -> int:
+        return max_evaluations - (study.evaluations - before)
+
     if loss == "rmse":
-        result = least_squares(residual_vector, start, bounds=(lows, highs), method="trf",
-                               max_nfev=max_evaluations, x_scale="jac")
-        best_x, iterations, converged = result.x, int(result.nfev), bool(result.status > 0)
-        # a model is piecewise (MIN, MAX, queues filling and draining): the least-squares
-        # step can stop on a kink; a derivative-free polish from there settles it
-        left = max_evaluations - iterations
-        if left > 4 * len(knobs):
-            polished = _nelder_mead(minimize, scalar_loss, best_x, lows, highs, left,
-                                    span=0.02)
-            if polished.fun < scalar_loss(best_x):
+        # least squares from the best few probes (a model can have false valleys), then a
+        # derivative-free polish: a model is piecewise (MIN, MAX, ROUND, queues filling and
+        # draining) and the least-squares step can stop on a kink
+        best_x, best_loss, iterations, converged = starts[0], scalar_loss(starts[0]), 0, False
+        for i, x0 in enumerate(starts):
+            share = left() // (len(starts) - i)
+            if share < 2 * (len(knobs) + 1):
+                break
+            result = least_squares(residual_vector, x0, bounds=(lows, highs), method="trf",
+                                   max_nfev=share, x_scale="jac")
+            iterations += int(result.nfev)
+            value = scalar_loss(result.x)
+            if value < best_loss or i == 0:
+                best_x, best_loss, converged = result.x, value, bool(result.status > 0)
+        if left() > 4 * len(knobs) and best_loss > 0:
+            polished = _nelder_mead(minimize, scalar_loss, best_x, lows, highs, left(),
+                                    span=0.05)
+            iterations += int(polished.nit)
+            if polished.fun < best_loss:
                 best_x = polished.x
-                iterations += int(polished.nit)
     else:
-        result = _nelder_mead(minimize, scalar_loss, start, lows, highs, max_evaluations)
+        result = _nelder_mead(minimize, scalar_loss, starts[0], lows, highs, left())
         best_x, iterations, converged = result.x, int(result.nit), bool(result.success)
     best = settings(best_x)
     series = model_series(best_x)
@@ -255,33 +268,31 @@ def _nelder_mead(minimize: Any, scalar_loss: Callable[[np.ndarray], float], star
                              "initial_simplex": np.array(simplex)})
 
 
-def _best_start(knobs: Sequence[FitKnob], scalar_loss: Callable[[np.ndarray], float],
-                budget: int) -> np.ndarray:
-    """Where the optimiser starts: the given start (else the middle of the bounds) or, if
-    better, a point of a small space-filling design over the bounds. A model's response is
-    often flat in places (a capacity above every arrival changes nothing), where a local
-    method cannot move, or has a false valley; probing first finds the right basin. Uses at
-    most a quarter of the budget: 16 points for one knob, a scrambled Sobol set of
-    16 · knobs otherwise."""
+def _starts(knobs: Sequence[FitKnob], scalar_loss: Callable[[np.ndarray], float],
+            budget: int, keep: int = 3) -> list[np.ndarray]:
+    """Where the optimiser starts, best first: the given start (else the middle of the
+    bounds) and the best points of a small space-filling probe of the bounds. A model's
+    response is often flat in places (a capacity above every arrival changes nothing) or
+    has false valleys, where a local method cannot move or stops; probing finds the right
+    basins. The probe uses at most a quarter of the budget: 16 points per knob (evenly
+    spaced for one knob, a Latin hypercube otherwise)."""
     lows = np.array([k.lo for k in knobs])
     highs = np.array([k.hi for k in knobs])
     given = np.array([k.start if k.start is not None else (k.lo + k.hi) / 2 for k in knobs])
     count = min(16 * len(knobs), budget // 4)
-    if count < 2:
-        return given
-    if len(knobs) == 1:
-        design = (np.arange(count) + 0.5)[:, None] / count
-    else:
-        from scipy.stats import qmc
+    points = [(scalar_loss(given), 0, given)]
+    if count >= 2:
+        if len(knobs) == 1:
+            design = (np.arange(count) + 0.5)[:, None] / count
+        else:
+            from scipy.stats import qmc
 
-        design = qmc.Sobol(len(knobs), scramble=True, seed=0).random(count)
-    best, best_loss = given, scalar_loss(given)
-    for row in design:
-        point = lows + row * (highs - lows)
-        value = scalar_loss(point)
-        if value < best_loss:
-            best, best_loss = point, value
-    return best
+            design = qmc.LatinHypercube(len(knobs), seed=0).random(count)
+        for i, row in enumerate(design, start=1):
+            point = lows + row * (highs - lows)
+            points.append((scalar_loss(point), i, point))
+    points.sort(key=lambda p: (p[0], p[1]))
+    return [p[2] for p in points[:keep]]
 
 
 def _series_fit(name: str, model: np.ndarray, observed: np.ndarray, mask: np.ndarray,
