@@ -64,6 +64,9 @@ class Settings:
     catalog_url: str | None = None
     templates_url: str = field(default_factory=_default_templates_url)
     capture_root: str = "./data/captures"
+    # with the shipped templates (no FLOWTIME_TEMPLATES_DIR): the user's own beside them,
+    # where a calibration's saveAs writes (FLOWTIME_SAVED_TEMPLATES_DIR, default data/templates)
+    saved_templates_dir: str = "./data/templates"
     api_key: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     executor: str = "local"  # local | dask
@@ -115,6 +118,8 @@ class Settings:
             "capture_root": env.get("FLOWTIME_CAPTURE_ROOT")
             or str(Path(data_dir, "captures").resolve()),
             "api_key": env.get("FLOWTIME_API_KEY") or None,
+            "saved_templates_dir": env.get("FLOWTIME_SAVED_TEMPLATES_DIR")
+            or str(Path(data_dir, "templates").resolve()),
         }
         if env.get("FLOWTIME_CATALOG"):
             values["catalog_url"] = env["FLOWTIME_CATALOG"]
@@ -178,6 +183,7 @@ class Settings:
         `flowtime serve` hands resolved flags to uvicorn's worker processes."""
         env = {"FLOWTIME_STORE": self.store_url, "FLOWTIME_TEMPLATES_DIR": self.templates_url,
                "FLOWTIME_CAPTURE_ROOT": self.capture_root,
+               "FLOWTIME_SAVED_TEMPLATES_DIR": self.saved_templates_dir,
                "FLOWTIME_MAX_BODY_BYTES": str(self.max_body_bytes),
                "FLOWTIME_MAX_CAPTURE_FILE_BYTES": str(self.max_capture_file_bytes),
                "FLOWTIME_EXECUTOR": self.executor,
@@ -255,6 +261,19 @@ def open_store(url: str, durable: bool = True) -> ArtifactStore:
 
 def open_template_source(url: str) -> TemplateSource:
     return load_plugin(TEMPLATE_GROUP, url, "templates")
+
+
+def _templates(settings: Settings) -> TemplateSource:
+    """The configured template source; the shipped folder comes with the user's own."""
+    if settings.templates_url != _default_templates_url():
+        return open_template_source(settings.templates_url)
+    from flowtime.adapters.templates.directory import (
+        DirectoryTemplateSource,
+        LayeredTemplateSource,
+    )
+
+    return LayeredTemplateSource(DirectoryTemplateSource(settings.saved_templates_dir),
+                                 DirectoryTemplateSource(settings.templates_url))
 
 
 def _capture_source(root: str, max_bytes: int) -> TelemetrySource:
@@ -410,7 +429,7 @@ class Container:
         return self._one("catalog", lambda: _catalog(self._settings, self.store(), self.clock()))
 
     def templates(self) -> TemplateSource:
-        return self._one("templates", lambda: open_template_source(self._settings.templates_url))
+        return self._one("templates", lambda: _templates(self._settings))
 
     def telemetry(self) -> TelemetrySource:
         s = self._settings

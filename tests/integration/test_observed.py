@@ -311,3 +311,18 @@ def test_the_shipped_example_in_three_commands(tmp_path, monkeypatch):
         inputs=[{"series": "requests", "source": {"kind": "capture", "directory": "day1",
                                                   "file": "requests.csv"}, "fill": "linear"}])
     assert abs(same["values"]["capacity"] - 1500) < 15
+
+
+def test_save_as_with_the_shipped_templates_writes_to_the_data_folder(tmp_path):
+    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0"})
+    served, _ = desk(37.5)
+    body = {"template": DESK, "knobs": [{"id": "capacity", "lo": 1, "hi": 100}],
+            "observed": [{"series": "desk_served", "values": served}]}
+    with TestClient(create_app(build_container(settings))) as client:
+        saved = client.post("/v1/fit", json={**body, "saveAs": "my-desk"})
+        assert saved.status_code == 200, saved.text
+        assert (tmp_path / "templates" / "my-desk.yaml").is_file()
+        listed = [t["id"] for t in client.get("/v1/templates").json()]
+        assert "my-desk" in listed and "it-system" in listed
+        shipped = client.post("/v1/fit", json={**body, "saveAs": "it-system"})
+        assert shipped.status_code == 409

@@ -57,6 +57,23 @@ def _run(text: str) -> None:
     evaluate_model(model, seed=1)
 
 
+def _check_spec(tree: dict) -> None:
+    """A `fit params` body or a `data pull` spec decodes as the HTTP routes decode it."""
+    import msgspec
+
+    from flowtime.adapters import observed_wire as ow
+    from flowtime.adapters.wire import decode_body
+
+    defaults = tree.pop("defaults", None) or {}
+    for item in tree.get("series") or tree.get("observed") or []:
+        item["source"] = {**defaults, **(item.get("source") or {})}
+    if "knobs" in tree:
+        decode_body(msgspec.json.encode(tree), ow.FitBody, "spec")
+    else:
+        decode_body(msgspec.json.encode({**tree, "directory": "d", "templateId": "t"}),
+                    ow.CaptureBody, "spec")
+
+
 BLOCKS = _blocks()
 
 
@@ -67,6 +84,9 @@ def test_the_docs_have_examples():
 @pytest.mark.parametrize(("where", "text"), BLOCKS, ids=[w for w, _ in BLOCKS])
 def test_a_doc_example_validates_and_runs(where, text):
     tree = yaml.safe_load(text)
+    if isinstance(tree, dict) and ("knobs" in tree or "series" in tree):
+        _check_spec(tree)  # a calibration body or a pull spec (docs/data.md)
+        return
     if isinstance(tree, dict) and "metadata" in tree:
         _run(text)  # a whole template, as written
         return

@@ -119,3 +119,37 @@ class DirectoryTemplateSource:
         """Files in the folder that failed to parse, by file stem or id."""
         self._refresh()
         return dict(self._broken)
+
+
+class LayeredTemplateSource:
+    """The shipped templates plus a folder of the user's own (`FLOWTIME_DATA_DIR/templates`
+    by default): what `saveAs` writes goes to the user's folder, never into the installed
+    package. An id in both folders is the shipped one; saving never reuses an id."""
+
+    scheme = "file"
+
+    def __init__(self, own: DirectoryTemplateSource, shipped: DirectoryTemplateSource):
+        self.own = own
+        self.shipped = shipped
+
+    def list_templates(self) -> list[Template]:
+        found = {t.id: t for t in self.own.list_templates()}
+        found.update({t.id: t for t in self.shipped.list_templates()})
+        return sorted(found.values(), key=lambda t: t.id)
+
+    def get(self, template_id: str) -> Template:
+        try:
+            return self.shipped.get(template_id)
+        except FlowTimeError as exc:
+            if exc.kind != ErrorKind.NOT_FOUND:
+                raise
+        return self.own.get(template_id)
+
+    def save(self, template_id: str, text: str) -> None:
+        if template_id in {t.id for t in self.shipped.list_templates()} \
+                or template_id in self.shipped.problems():
+            raise conflict("saveAs", f"template '{template_id}' already exists (shipped)")
+        self.own.save(template_id, text)
+
+    def problems(self) -> dict[str, FlowTimeError]:
+        return {**self.own.problems(), **self.shipped.problems()}
