@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Client", "Run", "diff", "fit", "monte_carlo", "open_run", "run", "scenario",
+__all__ = ["Client", "Run", "diff", "fit", "forecast", "monte_carlo", "open_run", "run", "scenario",
            "sensitivity", "sweep"]
 
 
@@ -347,6 +347,46 @@ def fit(template: str, knobs: Mapping[str, tuple[float, float]] | list[Mapping[s
     out = ow.fit(container.observed(), request, None,
                  format_utc(container.clock().now().replace(microsecond=0)))
     return dict(msgspec.to_builtins(out))
+
+
+def forecast(template: str, priors: Mapping[str, Mapping[str, Any]] | None = None,
+             samples: int = 1000, params: Mapping[str, Any] | None = None, seed: int = 1,
+             quantiles: Iterable[float] = (0.1, 0.5, 0.9), series: list[str] | None = None,
+             demand: Mapping[str, Any] | None = None, pmf_mode: str = "sample",
+             store: str | None = None) -> dict[str, Any]:
+    """A forecast (docs/analysis.md#forecasts): the result of POST /v1/forecasts with
+    numpy arrays — `quantiles[series]["p50"]`, `sla[node]["breachProbability"]`, … .
+    `priors`: `{"billingCapacity": {"kind": "normal", "mean": 42, "sd": 3}}`. Kept as a
+    forecast record in the store, so asking again returns it."""
+    import msgspec
+    import numpy as np
+
+    from flowtime.adapters import forecast_wire as fw
+    from flowtime.adapters.wire import decode_body
+
+    template_id, text, _ = _template_source(template)
+    body = {"templateId": template_id, "template": text, "parameters": dict(params or {}),
+            "seed": seed, "pmfMode": pmf_mode, "samples": samples,
+            "quantiles": list(quantiles), "series": series,
+            "priors": [{"knob": k, "dist": dict(v)} for k, v in (priors or {}).items()],
+            "demand": dict(demand) if demand is not None else None}
+    request = decode_body(msgspec.json.encode(body), fw.ForecastBody, "").request()
+    service = _container(store).forecasts()
+    record, run = service.open(request)
+    if run:
+        service.execute(request, record=record)
+        record = service.get(record["id"])
+    result = dict(record["result"] or {})
+
+    def arrays(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: arrays(v) for k, v in value.items()}
+        if isinstance(value, list) and value and all(
+                isinstance(v, int | float) or v is None for v in value):
+            return np.array([np.nan if v is None else v for v in value], dtype=np.float64)
+        return value
+
+    return {"id": record["id"], "status": record["status"], **arrays(result)}
 
 
 def compare(run_ids: list[str], store: str | None = None, values: bool = True,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the ports, for annotations only: the CLI imports this modul
     from flowtime.domain.observed.service import ObservedService
     from flowtime.domain.orchestration import RunOrchestrationService
     from flowtime.domain.queries import RunQueryService
+    from flowtime.domain.risk.service import ForecastService
     from flowtime.domain.sweeps import SweepService
     from flowtime.domain.work import WorkLimits
     from flowtime.ports import (
@@ -498,6 +499,31 @@ class Container:
                                    lambda: installed_schemes(METRIC_GROUP))
 
         return self._one("observed", make)
+
+    def forecasts(self) -> ForecastService:
+        def make() -> ForecastService:
+            import socket
+
+            from flowtime.domain.risk.service import ForecastService
+
+            here = socket.gethostname()
+
+            def alive(owner: str) -> bool | None:
+                host, _, pid = owner.rpartition(":")
+                if host != here or not pid.isdigit():
+                    return None  # another machine: cannot tell from here
+                try:
+                    os.kill(int(pid), 0)
+                except ProcessLookupError:
+                    return False
+                except PermissionError:
+                    return True
+                return True
+
+            return ForecastService(self.analysis(), self.store(), self.clock(),
+                                   self.observed().resample, f"{here}:{os.getpid()}", alive)
+
+        return self._one("forecasts", make)
 
     def work_limits(self) -> WorkLimits:
         from flowtime.domain.work import WorkLimits

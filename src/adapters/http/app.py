@@ -18,8 +18,10 @@ from litestar.openapi.spec import Components, OpenAPIType, Schema, SecuritySchem
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from flowtime.adapters.analysis_wire import MODEL_BODIES, REQUEST_BODIES
+from flowtime.adapters.forecast_wire import REQUEST_BODIES as FORECAST_BODIES
 from flowtime.adapters.http.analysis import analysis_routes
 from flowtime.adapters.http.caching import answer_head_as_get, conditional_get_middleware
+from flowtime.adapters.http.forecasts import ForecastJobs, forecast_routes
 from flowtime.adapters.http.metrics import metrics_route, route_template_middleware
 from flowtime.adapters.http.observed import observed_routes
 from flowtime.adapters.http.problems import (
@@ -65,7 +67,7 @@ def _close_request_schemas(app: Litestar) -> None:
     """Request bodies refuse unknown fields (typos get a 400); say so in the OpenAPI."""
     schemas = app.openapi_schema.components.schemas or {}
     for struct in (CreateRunBody, RunOptions, TelemetryBody, SweepBody, ScenarioBody,
-                   OverlayBody, *REQUEST_BODIES, *OBSERVED_BODIES):
+                   OverlayBody, *REQUEST_BODIES, *OBSERVED_BODIES, *FORECAST_BODIES):
         if struct.__name__ in schemas:
             schemas[struct.__name__].additional_properties = False
     # The generator drops the per-value `min_length` of dict values: every grid list
@@ -75,7 +77,7 @@ def _close_request_schemas(app: Litestar) -> None:
     if values is not None and not isinstance(values, bool):
         values.min_items = 1
     # A run names a catalogue template or carries one as text: exactly one of the two.
-    for body in ("CreateRunBody", "SweepBody", "FitBody", *MODEL_BODIES):
+    for body in ("CreateRunBody", "SweepBody", "FitBody", "ForecastBody", *MODEL_BODIES):
         if body in schemas:
             schemas[body].one_of = [
                 Schema(required=[name], properties={name: Schema(type=OpenAPIType.STRING)})
@@ -132,6 +134,10 @@ async def _start_healer(app: Litestar) -> None:
 
 async def _stop_healer(app: Litestar) -> None:
     app.state.catalog_healer.stop()
+
+
+async def _stop_forecasts(app: Litestar) -> None:
+    app.state.forecasts.stop()
 
 
 async def _open_catalog(app: Litestar) -> None:
@@ -210,6 +216,7 @@ def create_app(container: Any) -> Litestar:
         exclude=["/metrics", "/healthz"]))
     handlers = [*ROUTES, *scenario_routes(), *sweep_routes(problems, offload),
                 *analysis_routes(problems, offload), *observed_routes(problems, offload),
+                *forecast_routes(problems, offload),
                 *session_routes(offload), metrics_route(observability.registry),
                 *viewer_routes()]
     _mark_keyed(handlers)
@@ -232,7 +239,7 @@ def create_app(container: Any) -> Litestar:
                                expose_headers=["ETag", "Location", "X-Request-ID"])
         if settings.cors_origins else None,
         on_startup=[_open_catalog, _start_healer],
-        on_shutdown=[stop_sweeps, _stop_healer],
+        on_shutdown=[stop_sweeps, _stop_healer, _stop_forecasts],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="flowtime",
@@ -261,4 +268,5 @@ def create_app(container: Any) -> Litestar:
     app.state.session_slots = SessionSlots(settings.max_sessions)
     app.state.sweeps = SweepSupervisor(settings.max_concurrent_sweeps, settings.max_queued_sweeps)
     app.state.catalog_healer = CatalogHealer(container, settings.catalog_heal_seconds)
+    app.state.forecasts = ForecastJobs(settings.max_concurrent_sweeps, settings.max_queued_sweeps)
     return app

@@ -1,0 +1,105 @@
+"""Forecast bodies and answers (MODELING §11: `POST /v1/forecasts`, `GET
+/v1/forecasts/{id}`), shared by HTTP, `flowtime forecast` and `flowtime.forecast(...)`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from flowtime.adapters.observed_wire import Aggregation, Fill, SeriesType, Source
+from flowtime.adapters.wire import Wire
+from flowtime.domain.analysis_service import StudySource
+from flowtime.domain.observed.samples import SeriesSpec
+from flowtime.domain.random import MAX_SEED
+from flowtime.domain.risk.forecast import MAX_SAMPLES
+from flowtime.domain.risk.service import DemandRequest, ForecastRequest
+
+
+class PriorBody(Wire, forbid_unknown_fields=True):
+    knob: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    dist: Annotated[dict[str, Any], msgspec.Meta(description=(
+        "{kind: normal, mean, sd} (truncated at the knob's bounds) | {kind: lognormal, mu, "
+        "sigma} | {kind: uniform, lo, hi} | {kind: triangular, lo, mode, hi} | {kind: pmf, "
+        "values, probabilities}"))]
+
+
+class DemandBody(Wire, kw_only=True, forbid_unknown_fields=True):
+    node: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description=(
+        "the const node (or an expression reading nothing) the forecast feeds"))]
+    history: Annotated[list[float | None], msgspec.Meta(min_length=1,
+                                                        max_length=1_000_000)] | None = None
+    source: Source | None = None
+    type: SeriesType = "gauge"
+    aggregation: Aggregation = "mean"
+    fill: Fill = "none"
+    season: Annotated[int, msgspec.Meta(ge=2, le=100_000)] | None = None
+    history_bins: Annotated[int, msgspec.Meta(ge=4, le=1_000_000)] | None = None
+
+
+class ForecastBody(Wire, kw_only=True, forbid_unknown_fields=True):
+    template_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    template: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    seed: Annotated[int, msgspec.Meta(gt=-1, le=MAX_SEED)] = 1
+    pmf_mode: Literal["sample", "expected"] = "sample"
+    priors: Annotated[list[PriorBody], msgspec.Meta(max_length=20)] = msgspec.field(
+        default_factory=list)
+    samples: Annotated[int, msgspec.Meta(ge=1, le=MAX_SAMPLES)] = 1000
+    quantiles: Annotated[list[Annotated[float, msgspec.Meta(ge=0, le=1)]],
+                         msgspec.Meta(min_length=1, max_length=20)] = msgspec.field(
+        default_factory=lambda: [0.1, 0.5, 0.9])
+    series: Annotated[list[str], msgspec.Meta(max_length=200)] | None = None
+    demand: DemandBody | None = None
+
+    def request(self) -> ForecastRequest:
+        demand = None
+        if self.demand is not None:
+            d = self.demand
+            demand = DemandRequest(d.node, d.history, d.source,
+                                   SeriesSpec(d.type, d.aggregation, d.fill), d.season,
+                                   d.history_bins)
+        wire = msgspec.to_builtins(self)
+        return ForecastRequest(
+            StudySource(self.template_id, self.template, dict(self.parameters), self.seed,
+                        self.pmf_mode),
+            [(p.knob, dict(p.dist)) for p in self.priors], self.samples,
+            tuple(self.quantiles), self.series, demand, wire)
+
+
+class ProgressOut(Wire):
+    done: int
+    total: int
+
+
+class ForecastOut(Wire):
+    id: str
+    status: str  # queued | running | succeeded | failed | cancelled | interrupted
+    progress: ProgressOut
+    created_utc: str | None = None
+    template_id: str | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class ForecastItem(Wire):
+    id: str
+    status: str
+    progress: ProgressOut
+    created_utc: str | None = None
+    template_id: str | None = None
+
+
+class ForecastList(Wire):
+    items: list[ForecastItem]
+
+
+REQUEST_BODIES = (ForecastBody, PriorBody, DemandBody)
+
+
+def forecast_out(record: dict[str, Any]) -> ForecastOut:
+    progress = record.get("progress") or {"done": 0, "total": 0}
+    return ForecastOut(str(record["id"]), str(record["status"]),
+                       ProgressOut(int(progress["done"]), int(progress["total"])),
+                       record.get("createdUtc"), record.get("templateId"),
+                       record.get("result"), record.get("error"))

@@ -1,0 +1,219 @@
+"""A forecast (MODELING §9): many samples of one compiled model — PMF nodes sampled as a run
+with seed + i would, knob priors drawn per sample, demand paths from a Holt–Winters
+forecast — evaluated as batches (`batch.evaluate_batch`, one knob value per row through a
+(rows × bins) override), and summarised without keeping more than the quantiles need:
+
+- per series and bin, the quantiles asked (numpy's linear method);
+- per node with an SLA, the probability per bin that latency (queue / served × bin) exceeds
+  it — work waiting while nothing is served counts as a breach — the probability of any
+  breach, and the p10/p50/p90 of the first breach bin over **all** samples (numpy's
+  inverted-CDF method: always a bin that happened), a sample that never breaches counting
+  as "after the horizon" (a quantile that lands there is null; `neverCount` says how many);
+- per node with a WIP limit, the probability per bin that work overflows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flowtime.domain import derived
+from flowtime.domain.analysis import Study
+from flowtime.domain.batch import evaluate_batch, samples_per_batch
+from flowtime.domain.errors import FlowTimeError, Problem, invalid
+from flowtime.domain.risk.demand import DemandForecast, forecast_demand
+from flowtime.domain.risk.priors import Prior, draw, prior_from
+
+MAX_SAMPLES = 100_000
+MAX_QUANTILE_VALUES = 50_000_000  # samples × bins × series kept for the quantiles
+DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
+CHUNK = 250  # samples per progress step (a batch is at most this, and within its memory bound)
+
+
+@dataclass(frozen=True, slots=True)
+class DemandSpec:
+    node: str  # the const node (or expression reading nothing) the forecast feeds
+    history: np.ndarray
+    season: int | None = None  # bins per season; default: the bins of one day
+
+
+@dataclass(frozen=True, slots=True)
+class SlaRisk:
+    sla_minutes: float
+    breach_probability: list[float]
+    any_breach: float
+    first_breach: dict[str, int | None]  # "p10" … → bin, None when after the horizon
+    never_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastResult:
+    samples: int
+    quantiles: dict[str, dict[str, list[float | None]]]
+    sla: dict[str, SlaRisk]
+    overflow: dict[str, list[float]]
+    demand: dict[str, Any] | None = None
+    priors: dict[str, dict[str, float]] = field(default_factory=dict)  # knob → mean/p10/p90
+
+
+def quantile_key(q: float) -> str:
+    """`p` + the percent: 0.1 → p10, 0.975 → p97.5."""
+    percent = round(q * 100, 6)
+    return f"p{int(percent)}" if percent == int(percent) else f"p{percent:g}"
+
+
+def run_forecast(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], samples: int,
+                 seed: int = 1, quantiles: Sequence[float] = DEFAULT_QUANTILES,
+                 series: Sequence[str] | None = None, demand: DemandSpec | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> ForecastResult:
+    model = study.model
+    bins = model.grid.bins
+    problems: list[Problem] = []
+    if not 1 <= samples <= MAX_SAMPLES:
+        problems.append(Problem("samples", f"must be 1…{MAX_SAMPLES}"))
+    if not quantiles or len(quantiles) > 20 or any(not 0 <= q <= 1 for q in quantiles):
+        problems.append(Problem("quantiles", "1…20 numbers in [0, 1]"))
+    chosen: list[tuple[Prior, Any]] = []
+    for i, (knob_id, dist) in enumerate(priors):
+        try:
+            knob = study.knob(knob_id, f"priors[{i}].knob")
+            prior = prior_from(knob_id, dist, f"priors[{i}].dist")
+        except FlowTimeError as exc:
+            problems.extend(exc.problems)
+            continue
+        if knob.rebuild or knob.kind == "classRate" or not knob.nodes:
+            problems.append(Problem(f"priors[{i}].knob", f"'{knob_id}' changes the model's "
+                                    "structure, so it cannot vary within one batch: give the "
+                                    "parameter a node of its own (expr: \"${" + knob_id +
+                                    "}\") or put the prior on a const node"))
+            continue
+        chosen.append((prior, knob))
+    if len({p.knob for p, _ in chosen}) != len(chosen):
+        problems.append(Problem("priors", "each knob at most once"))
+    if problems:
+        raise invalid(problems, "invalid forecast")
+    base = study.evaluate({})
+    names = _series(study, base, series, demand)
+    if samples * bins * max(len(names), 1) > MAX_QUANTILE_VALUES:
+        raise FlowTimeError(_too_large(), "forecast too large", [Problem(
+            "samples", f"{samples} samples × {bins} bins × {len(names)} series is over "
+            f"{MAX_QUANTILE_VALUES:,} values: ask fewer series or samples")])
+    forecast: DemandForecast | None = None
+    demand_nodes: tuple[str, ...] = ()
+    if demand is not None:
+        knob = study.knobs.get(demand.node)
+        if knob is None or knob.kind != "node":
+            raise invalid([Problem("demand.node", f"'{demand.node}' is not a const node (or "
+                                   "an expression reading nothing) the forecast can feed")])
+        season = demand.season or max(2, round(1440 / model.grid.bin_minutes))
+        forecast = forecast_demand(demand.history, season, bins)
+        demand_nodes = knob.nodes
+    slas = [(c.id, float(c.sla_minutes), c.metrics.get("queue"), c.metrics.get("served"))
+            for c in model.plan.components
+            if c.sla_minutes and c.sla_minutes > 0 and c.metrics.get("queue")
+            and c.metrics.get("served")]
+    overflows = [(c.id, c.overflow) for c in model.plan.components if c.overflow]
+    bin_ms = model.grid.bin_minutes * 60_000.0
+    kept = {n: np.empty((samples, bins)) for n in names}
+    breach_counts = {n: np.zeros(bins) for n, *_ in slas}
+    first_breach = {n: np.empty(samples) for n, *_ in slas}
+    overflow_counts = {n: np.zeros(bins) for n, _ in overflows}
+    drawn = {p.knob: np.empty(samples) for p, _ in chosen}
+    size = max(1, min(CHUNK, samples_per_batch(model)))
+    for start in range(0, samples, size):
+        if study.guard is not None:
+            study.guard.check()
+        rows = list(range(start, min(samples, start + size)))
+        overrides: dict[str, np.ndarray] = {}
+        for prior, knob in chosen:
+            values = draw(prior, seed, rows, knob.minimum, knob.maximum)
+            if knob.type == "integer":
+                values = np.round(values)
+            drawn[prior.knob][rows[0]:rows[-1] + 1] = values
+            for node in knob.nodes:
+                overrides[node] = np.repeat(values[:, None], bins, axis=1)
+        if forecast is not None:
+            paths = forecast.paths(seed, rows, demand.node if demand else "")
+            for node in demand_nodes:
+                overrides[node] = paths
+        batch = evaluate_batch(model, [seed + i for i in rows], overrides,
+                               pmf_mode=study.pmf_mode)
+        study.evaluations += len(rows)
+        part = slice(rows[0], rows[-1] + 1)
+        for name in names:
+            kept[name][part] = batch[name]
+        for node_id, sla, queue_name, served_name in slas:
+            queue, served = batch[str(queue_name)], batch[str(served_name)]
+            latency = derived.latency_minutes(derived.queue_time_ms(queue, served, bin_ms))
+            assert latency is not None
+            stuck = ~np.isfinite(latency) & (np.nan_to_num(queue) > 0)
+            breach = (np.nan_to_num(latency, nan=0.0) > sla) | stuck
+            breach_counts[node_id] += breach.sum(axis=0)
+            any_row = breach.any(axis=1)
+            first = np.where(any_row, np.argmax(breach, axis=1), np.inf)
+            first_breach[node_id][part] = first
+        for node_id, overflow_name in overflows:
+            overflow_counts[node_id] += (np.nan_to_num(batch[overflow_name]) > 0).sum(axis=0)
+        if progress is not None:
+            progress(rows[-1] + 1, samples)
+    keys = [quantile_key(q) for q in quantiles]
+    quantile_out: dict[str, dict[str, list[float | None]]] = {}
+    for name in names:
+        with np.errstate(all="ignore"):
+            values = np.nanquantile(kept[name], list(quantiles), axis=0)
+        quantile_out[name] = {k: [v if math.isfinite(v) else None for v in row.tolist()]
+                              for k, row in zip(keys, values, strict=True)}
+    sla_out = {}
+    for node_id, sla, *_ in slas:
+        firsts = first_breach[node_id]
+        never = int(np.isinf(firsts).sum())
+        marks = {}
+        for q in (0.1, 0.5, 0.9):
+            # a bin that happened (inverted CDF, no interpolation towards "never")
+            value = float(np.quantile(firsts, q, method="inverted_cdf"))
+            marks[quantile_key(q)] = math.floor(value) if math.isfinite(value) else None
+        sla_out[node_id] = SlaRisk(sla, (breach_counts[node_id] / samples).tolist(),
+                                   float(np.mean(~np.isinf(firsts))), marks, never)
+    demand_out = None
+    if forecast is not None:
+        low, high = forecast.band()
+        demand_out = {"node": demand.node if demand else "", "season": forecast.season,
+                      "historyBins": forecast.history_bins, "sigma": forecast.sigma,
+                      "mean": forecast.mean.tolist(), "p10": np.maximum(low, 0).tolist(),
+                      "p90": high.tolist()}
+    prior_out = {k: {"mean": float(np.mean(v)), "p10": float(np.quantile(v, 0.1)),
+                     "p90": float(np.quantile(v, 0.9))} for k, v in drawn.items()}
+    return ForecastResult(samples, quantile_out, sla_out,
+                          {n: (c / samples).tolist() for n, c in overflow_counts.items()},
+                          demand_out, prior_out)
+
+
+def _too_large() -> Any:
+    from flowtime.domain.errors import ErrorKind
+
+    return ErrorKind.TOO_LARGE
+
+
+def _series(study: Study, base: Mapping[str, np.ndarray], asked: Sequence[str] | None,
+            demand: DemandSpec | None) -> list[str]:
+    """The series whose quantiles are kept: those asked, else each node's queue and
+    served (and the demand node)."""
+    if asked:
+        found = []
+        for i, name in enumerate(asked):
+            try:
+                found.append(study.series_name(name, base))
+            except FlowTimeError as exc:
+                raise invalid([Problem(f"series[{i}]", p.msg) for p in exc.problems]) from None
+        return list(dict.fromkeys(found))
+    names = [demand.node] if demand is not None else []
+    for component in study.model.plan.components:
+        for metric in ("queue", "served"):
+            name = component.metrics.get(metric)
+            if name and name in base:
+                names.append(name)
+    return list(dict.fromkeys(names))

@@ -1,0 +1,188 @@
+"""The forecast service: one place HTTP, the CLI and the library run forecasts. A forecast
+is a job whose record (`forecasts/<id>`) holds its request, status, progress and result;
+its id follows from the request, so asking again returns the finished forecast, and a
+forecast that was interrupted (its process died) or cancelled runs again when re-asked —
+the resume rule of sweeps. Threads are the driver's business (adapters/http/forecasts.py);
+`execute` runs one to the end in the caller's thread."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flowtime.domain.analysis_service import AnalysisService, StudySource
+from flowtime.domain.errors import FlowTimeError, Problem, invalid, not_found
+from flowtime.domain.grid import TimeGrid, format_utc
+from flowtime.domain.hashing import sha256_canonical
+from flowtime.domain.observed.samples import GridSpec, SeriesSpec
+from flowtime.domain.risk.forecast import DemandSpec, ForecastResult, run_forecast
+from flowtime.domain.work import WorkGuard, check_work
+from flowtime.ports import Clock
+from flowtime.ports.sweeps import RecordStore
+
+RECORD_KIND = "forecasts"
+ACTIVE = ("queued", "running")
+
+
+@dataclass(frozen=True, slots=True)
+class DemandRequest:
+    node: str
+    history: Sequence[float | None] | None = None
+    source: Mapping[str, Any] | None = None
+    spec: SeriesSpec = field(default_factory=SeriesSpec)
+    season: int | None = None
+    history_bins: int | None = None  # with a source: this many bins before the window
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastRequest:
+    source: StudySource
+    priors: list[tuple[str, dict[str, Any]]]
+    samples: int = 1000
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    series: list[str] | None = None
+    demand: DemandRequest | None = None
+    wire: dict[str, Any] = field(default_factory=dict)  # the request as asked (the record)
+
+    def forecast_id(self) -> str:
+        return "forecast_" + sha256_canonical(self.wire).removeprefix("sha256:")[:16]
+
+
+def result_dict(result: ForecastResult) -> dict[str, Any]:
+    """The stored and wire form (MODELING §11; camelCase)."""
+    return {"samples": result.samples, "quantiles": result.quantiles,
+            "sla": {node: {"slaMinutes": r.sla_minutes,
+                           "breachProbability": r.breach_probability,
+                           "anyBreach": r.any_breach,
+                           "firstBreach": {**r.first_breach, "neverCount": r.never_count}}
+                    for node, r in result.sla.items()},
+            "overflow": result.overflow, "demand": result.demand, "priors": result.priors}
+
+
+class ForecastService:
+    def __init__(self, analysis: AnalysisService, store: RecordStore, clock: Clock,
+                 resample: Callable[..., Any] | None = None, owner: str = "",
+                 alive: Callable[[str], bool | None] | None = None):
+        self.analysis = analysis
+        self.store = store
+        self.clock = clock
+        self.resample = resample  # ObservedService.resample, for a demand source
+        self.owner = owner  # host:pid of this process
+        self.alive = alive or (lambda owner: None)
+
+    # -- records ------------------------------------------------------------------------
+    def _now(self) -> str:
+        return format_utc(self.clock.now().replace(microsecond=0))
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.store.write_record(RECORD_KIND, record["id"], json.dumps(record).encode("utf-8"))
+
+    def get(self, forecast_id: str) -> dict[str, Any]:
+        try:
+            record = dict(json.loads(self.store.read_record(RECORD_KIND, forecast_id)))
+        except FlowTimeError as exc:
+            if exc.kind == "not_found":
+                raise not_found("forecastId", f"forecast '{forecast_id}' not found") from None
+            raise
+        if record.get("status") in ACTIVE and self.alive(str(record.get("owner"))) is False:
+            record["status"] = "interrupted"  # its process is gone; asking again resumes it
+        return record
+
+    def list(self) -> list[dict[str, Any]]:
+        items = []
+        for forecast_id in self.store.list_records(RECORD_KIND):
+            try:
+                record = self.get(forecast_id)
+            except FlowTimeError:
+                continue
+            items.append({k: record.get(k) for k in ("id", "status", "progress", "createdUtc",
+                                                      "templateId")})
+        return sorted(items, key=lambda r: str(r.get("createdUtc")), reverse=True)
+
+    def open(self, request: ForecastRequest) -> tuple[dict[str, Any], bool]:
+        """The record for this request, and whether it must run (new, or to be resumed)."""
+        forecast_id = request.forecast_id()
+        try:
+            record = self.get(forecast_id)
+        except FlowTimeError as exc:
+            if exc.kind != "not_found":
+                raise
+            record = None
+        if record is not None and record["status"] in ("succeeded", *ACTIVE):
+            return record, False
+        self.check(request)
+        record = {"id": forecast_id, "status": "queued", "createdUtc": self._now(),
+                  "templateId": request.source.template_id or "inline", "owner": self.owner,
+                  "progress": {"done": 0, "total": request.samples}, "request": request.wire,
+                  "result": None, "error": None}
+        self.write(record)
+        return record, True
+
+    def check(self, request: ForecastRequest) -> None:
+        """Fail early (before a job is queued): the model builds and the work fits."""
+        study = self.analysis.study(request.source)
+        check_work(self.analysis.limits, request.samples, study.cells())
+
+    # -- running ------------------------------------------------------------------------
+    def execute(self, request: ForecastRequest, guard: WorkGuard | None = None,
+                on_progress: Callable[[int, int], None] | None = None,
+                record: dict[str, Any] | None = None) -> ForecastResult:
+        """Run one forecast to the end here; with a record, keep it up to date."""
+        if record is not None:
+            record.update(status="running", owner=self.owner, startedUtc=self._now())
+            self.write(record)
+        try:
+            study = self.analysis.study(request.source, guard)
+            demand = self._demand(request, study.model.grid) if request.demand else None
+            last = [0.0]
+
+            def progress(done: int, total: int) -> None:
+                if on_progress is not None:
+                    on_progress(done, total)
+                if record is not None and (done == total or done - last[0] >= total / 20):
+                    last[0] = done
+                    record["progress"] = {"done": done, "total": total}
+                    self.write(record)
+
+            result = run_forecast(study, request.priors, request.samples,
+                                  request.source.seed, request.quantiles, request.series,
+                                  demand, progress)
+        except FlowTimeError as exc:
+            if record is not None:
+                cancelled = guard is not None and guard.cancelled.is_set()
+                record.update(status="cancelled" if cancelled else "failed",
+                              error={"kind": exc.kind.value, "detail": exc.detail,
+                                     "problems": [asdict(p) for p in exc.problems]},
+                              finishedUtc=self._now())
+                self.write(record)
+            raise
+        if record is not None:
+            record.update(status="succeeded", result=result_dict(result),
+                          finishedUtc=self._now())
+            self.write(record)
+        return result
+
+    def _demand(self, request: ForecastRequest, grid: TimeGrid) -> DemandSpec:
+        demand = request.demand
+        assert demand is not None
+        if (demand.history is None) == (demand.source is None):
+            raise invalid([Problem("demand", "give history (values) or a source")])
+        season = demand.season or max(2, round(1440 / grid.bin_minutes))
+        if demand.history is not None:
+            history = np.array([math.nan if v is None else v for v in demand.history],
+                               dtype=np.float64)
+        else:
+            if self.resample is None:
+                raise invalid([Problem("demand.source", "no metric sources are configured")])
+            bins = demand.history_bins or 7 * season
+            spec = GridSpec(grid.start.timestamp() - bins * grid.bin_minutes * 60.0, bins,
+                            grid.bin_minutes * 60.0)
+            assert demand.source is not None
+            history = self.resample(demand.source, spec, demand.spec, demand.node,
+                                    "demand.source").values
+        return DemandSpec(demand.node, history, season)
