@@ -66,10 +66,10 @@ def quantile_key(q: float) -> str:
     return f"p{int(percent)}" if percent == int(percent) else f"p{percent:g}"
 
 
-def run_forecast(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], samples: int,
-                 seed: int = 1, quantiles: Sequence[float] = DEFAULT_QUANTILES,
-                 series: Sequence[str] | None = None, demand: DemandSpec | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> ForecastResult:
+def checked(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], samples: int,
+            quantiles: Sequence[float], series: Sequence[str] | None,
+            demand: DemandSpec | None = None) -> tuple[list[tuple[Prior, Any]], list[str]]:
+    """The request's priors (with their knobs) and the series kept, or every problem."""
     model = study.model
     bins = model.grid.bins
     problems: list[Problem] = []
@@ -102,6 +102,16 @@ def run_forecast(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], 
         raise FlowTimeError(_too_large(), "forecast too large", [Problem(
             "samples", f"{samples} samples × {bins} bins × {len(names)} series is over "
             f"{MAX_QUANTILE_VALUES:,} values: ask fewer series or samples")])
+    return chosen, names
+
+
+def run_forecast(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], samples: int,
+                 seed: int = 1, quantiles: Sequence[float] = DEFAULT_QUANTILES,
+                 series: Sequence[str] | None = None, demand: DemandSpec | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> ForecastResult:
+    model = study.model
+    bins = model.grid.bins
+    chosen, names = checked(study, priors, samples, quantiles, series, demand)
     forecast: DemandForecast | None = None
     demand_nodes: tuple[str, ...] = ()
     if demand is not None:

@@ -20,7 +20,7 @@ from flowtime.domain.errors import FlowTimeError, Problem, invalid, not_found
 from flowtime.domain.grid import TimeGrid, format_utc
 from flowtime.domain.hashing import sha256_canonical
 from flowtime.domain.observed.samples import GridSpec, SeriesSpec
-from flowtime.domain.risk.forecast import DemandSpec, ForecastResult, run_forecast
+from flowtime.domain.risk.forecast import DemandSpec, ForecastResult, checked, run_forecast
 from flowtime.domain.work import WorkGuard, check_work
 from flowtime.ports import Clock
 from flowtime.ports.sweeps import RecordStore
@@ -127,6 +127,16 @@ class ForecastService:
         """Fail early (before a job is queued): the model builds and the work fits."""
         study = self.analysis.study(request.source)
         check_work(self.analysis.limits, request.samples, study.cells())
+        demand = None
+        if request.demand is not None:
+            knob = study.knobs.get(request.demand.node)
+            if knob is None or knob.kind != "node":
+                raise invalid([Problem("demand.node", f"'{request.demand.node}' is not a const "
+                                       "node (or an expression reading nothing) the forecast "
+                                       "can feed")])
+            demand = DemandSpec(request.demand.node, np.empty(0))
+        checked(study, request.priors, request.samples, request.quantiles, request.series,
+                demand)
 
     # -- running ------------------------------------------------------------------------
     def execute(self, request: ForecastRequest, guard: WorkGuard | None = None,
