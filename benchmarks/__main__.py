@@ -6,7 +6,18 @@ import argparse
 import platform
 import sys
 
-from benchmarks import api, catalog, cli, engine, flow, montecarlo, observed, session, sweeps
+from benchmarks import (
+    api,
+    catalog,
+    cli,
+    engine,
+    flow,
+    forecast,
+    montecarlo,
+    observed,
+    session,
+    sweeps,
+)
 from benchmarks.common import Row
 
 CASES = {
@@ -21,6 +32,7 @@ CASES = {
     "sweep": sweeps.run,
     "session": session.run,
     "observed": observed.run,
+    "forecast": forecast.run,
 }
 
 

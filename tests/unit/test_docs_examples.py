@@ -58,11 +58,17 @@ def _run(text: str) -> None:
 
 
 def _check_spec(tree: dict) -> None:
-    """A `fit params` body or a `data pull` spec decodes as the HTTP routes decode it."""
+    """A `fit params` body, a `data pull` spec or a forecast body decodes as the HTTP
+    routes decode it."""
     import msgspec
 
+    from flowtime.adapters import forecast_wire as fw
     from flowtime.adapters import observed_wire as ow
     from flowtime.adapters.wire import decode_body
+
+    if "priors" in tree:
+        decode_body(msgspec.json.encode(tree), fw.ForecastBody, "spec")
+        return
 
     defaults = tree.pop("defaults", None) or {}
     for item in tree.get("series") or tree.get("observed") or []:
@@ -84,7 +90,7 @@ def test_the_docs_have_examples():
 @pytest.mark.parametrize(("where", "text"), BLOCKS, ids=[w for w, _ in BLOCKS])
 def test_a_doc_example_validates_and_runs(where, text):
     tree = yaml.safe_load(text)
-    if isinstance(tree, dict) and ("knobs" in tree or "series" in tree):
+    if isinstance(tree, dict) and ({"knobs", "series", "priors"} & set(tree)):
         _check_spec(tree)  # a calibration body or a pull spec (docs/data.md)
         return
     if isinstance(tree, dict) and "metadata" in tree:
