@@ -103,3 +103,39 @@ def forecast_out(record: dict[str, Any]) -> ForecastOut:
                        ProgressOut(int(progress["done"]), int(progress["total"])),
                        record.get("createdUtc"), record.get("templateId"),
                        record.get("result"), record.get("error"))
+
+
+class RuleBody(Wire, forbid_unknown_fields=True):
+    node: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    probability: Annotated[float, msgspec.Meta(gt=0, le=1)]
+    within_bins: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+
+
+class WebhookBody(Wire, forbid_unknown_fields=True):
+    url: Annotated[str, msgspec.Meta(pattern="^https?://", max_length=2048)]
+    timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 6
+
+
+class WatchBody(Wire, kw_only=True, forbid_unknown_fields=True):
+    forecast: ForecastBody
+    rules: Annotated[list[RuleBody], msgspec.Meta(min_length=1, max_length=50)]
+    interval_seconds: Annotated[float, msgspec.Meta(ge=1, le=86_400)] = 300.0
+    webhook: WebhookBody | None = None
+    window_parameter: Annotated[str, msgspec.Meta(description=(
+        "a string parameter set to the current time (UTC, whole minutes) every cycle, for a "
+        "template whose window starts at ${…}"))] | None = None
+
+
+class WatchOut(Wire):
+    id: str
+    template_id: str
+    status: str  # running | stopped
+    cycles: int
+    last_cycle_utc: str | None
+    rules: list[dict[str, Any]]
+    error: str | None = None
+    alerts_sent: int = 0
+
+
+WATCH_BODIES = (WatchBody, RuleBody, WebhookBody)

@@ -69,6 +69,9 @@ def _check_spec(tree: dict) -> None:
     if "priors" in tree:
         decode_body(msgspec.json.encode(tree), fw.ForecastBody, "spec")
         return
+    if "rules" in tree:
+        decode_body(msgspec.json.encode(tree), fw.WatchBody, "spec")
+        return
 
     defaults = tree.pop("defaults", None) or {}
     for item in tree.get("series") or tree.get("observed") or []:
@@ -90,7 +93,7 @@ def test_the_docs_have_examples():
 @pytest.mark.parametrize(("where", "text"), BLOCKS, ids=[w for w, _ in BLOCKS])
 def test_a_doc_example_validates_and_runs(where, text):
     tree = yaml.safe_load(text)
-    if isinstance(tree, dict) and ({"knobs", "series", "priors"} & set(tree)):
+    if isinstance(tree, dict) and ({"knobs", "series", "priors", "rules"} & set(tree)):
         _check_spec(tree)  # a calibration body or a pull spec (docs/data.md)
         return
     if isinstance(tree, dict) and "metadata" in tree:

@@ -81,3 +81,79 @@ def _print(out: Any) -> None:
                      "first p50", "first p90", "never"], rows)
     for node, probabilities in (result.get("overflow") or {}).items():
         click.echo(f"{node}: P(overflow) peaks at {max(probabilities or [0.0]):.1%}")
+
+
+@click.command("watch")
+@click.argument("spec", metavar="SPEC")
+@click.option("--once", is_flag=True, help="One cycle, then exit (for cron).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535),
+              help="Serve the gauges on http://127.0.0.1:PORT/metrics meanwhile.")
+@click.option("--store", help="Artifact store URL.")
+@click.option("--templates", "templates_url", help="Template folder.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per cycle.")
+@report_errors
+def watch(spec: str, once: bool, metrics_port: int | None, store: str | None,
+          templates_url: str | None, as_json: bool) -> None:
+    """Re-forecast on an interval and alert before an SLA breach. SPEC (YAML or JSON, read
+    again every cycle): {forecast: <POST /v1/forecasts body>, rules: [{node, probability,
+    withinBins}], intervalSeconds, webhook: {url}, windowParameter}. A rule fires when
+    P(first breach within withinBins bins) ≥ probability; every start and stop is POSTed
+    once to the webhook in Alertmanager's format."""
+    import json
+    import threading
+
+    import msgspec
+
+    from flowtime.adapters import forecast_wire as fw
+    from flowtime.adapters.cli.context import container_for
+    from flowtime.adapters.cli.observed import _load, _local_sources
+    from flowtime.adapters.watch import WatchGauges, WatchLoop, WebhookSender
+    from flowtime.adapters.wire import decode_body
+
+    def read() -> Any:
+        body, folder = _load(spec)
+        demand = (body.get("forecast") or {}).get("demand")
+        if isinstance(demand, dict):
+            _local_sources([demand], folder, {}, "forecast.demand")
+        return decode_body(msgspec.json.encode(body), fw.WatchBody, "spec")
+
+    first = read()
+    container = container_for(store, templates_url)
+    gauges = WatchGauges()
+    if metrics_port is not None:
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        registry = CollectorRegistry()
+        registry.register(gauges)
+        start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+    sender = (WebhookSender(first.webhook.url, first.webhook.timeout_seconds,
+                            first.webhook.max_attempts) if first.webhook else None)
+    loop = WatchLoop(container.forecasts(), read, container.clock().now, gauges, sender)
+    stop = threading.Event()
+    while True:
+        try:
+            changes = loop.cycle()
+        except Exception as exc:
+            from flowtime.domain.errors import FlowTimeError
+
+            if once or not isinstance(exc, FlowTimeError):
+                raise
+            click.echo(f"warning: cycle failed: {exc.detail}", err=True)
+            changes = []
+        if as_json:
+            click.echo(json.dumps({"cycle": loop.cycles, "utc": loop.last_cycle,
+                                   "rules": loop.last_states, "alerts": changes}))
+        else:
+            for state in loop.last_states:
+                mark = "FIRING" if state["firing"] else "ok"
+                click.echo(f"{loop.last_cycle} {state['node']}: P(breach within "
+                           f"{state['withinBins']} bins) = {state['value']:.3f} "
+                           f"(≥ {state['probability']:g}: {mark})")
+        if once:
+            break
+        try:
+            stop.wait(read().interval_seconds)
+        except KeyboardInterrupt:
+            break
+    if sender is not None:
+        sender.close(wait=10.0 if once else 0.0)

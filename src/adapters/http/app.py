@@ -19,6 +19,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlu
 
 from flowtime.adapters.analysis_wire import MODEL_BODIES, REQUEST_BODIES
 from flowtime.adapters.forecast_wire import REQUEST_BODIES as FORECAST_BODIES
+from flowtime.adapters.forecast_wire import WATCH_BODIES
 from flowtime.adapters.http.analysis import analysis_routes
 from flowtime.adapters.http.caching import answer_head_as_get, conditional_get_middleware
 from flowtime.adapters.http.forecasts import ForecastJobs, forecast_routes
@@ -43,6 +44,7 @@ from flowtime.adapters.http.security import (
 from flowtime.adapters.http.sessions import SessionSlots, session_routes
 from flowtime.adapters.http.sweeps import SweepSupervisor, stop_sweeps, sweep_routes
 from flowtime.adapters.http.viewer import viewer_routes
+from flowtime.adapters.http.watches import Watches, watch_gauges, watch_routes
 from flowtime.adapters.observed_wire import REQUEST_BODIES as OBSERVED_BODIES
 from flowtime.adapters.wire import (
     CreateRunBody,
@@ -67,7 +69,8 @@ def _close_request_schemas(app: Litestar) -> None:
     """Request bodies refuse unknown fields (typos get a 400); say so in the OpenAPI."""
     schemas = app.openapi_schema.components.schemas or {}
     for struct in (CreateRunBody, RunOptions, TelemetryBody, SweepBody, ScenarioBody,
-                   OverlayBody, *REQUEST_BODIES, *OBSERVED_BODIES, *FORECAST_BODIES):
+                   OverlayBody, *REQUEST_BODIES, *OBSERVED_BODIES, *FORECAST_BODIES,
+                   *WATCH_BODIES):
         if struct.__name__ in schemas:
             schemas[struct.__name__].additional_properties = False
     # The generator drops the per-value `min_length` of dict values: every grid list
@@ -138,6 +141,7 @@ async def _stop_healer(app: Litestar) -> None:
 
 async def _stop_forecasts(app: Litestar) -> None:
     app.state.forecasts.stop()
+    app.state.watches.stop_all()
 
 
 async def _open_catalog(app: Litestar) -> None:
@@ -216,7 +220,7 @@ def create_app(container: Any) -> Litestar:
         exclude=["/metrics", "/healthz"]))
     handlers = [*ROUTES, *scenario_routes(), *sweep_routes(problems, offload),
                 *analysis_routes(problems, offload), *observed_routes(problems, offload),
-                *forecast_routes(problems, offload),
+                *forecast_routes(problems, offload), *watch_routes(problems),
                 *session_routes(offload), metrics_route(observability.registry),
                 *viewer_routes()]
     _mark_keyed(handlers)
@@ -269,4 +273,5 @@ def create_app(container: Any) -> Litestar:
     app.state.sweeps = SweepSupervisor(settings.max_concurrent_sweeps, settings.max_queued_sweeps)
     app.state.catalog_healer = CatalogHealer(container, settings.catalog_heal_seconds)
     app.state.forecasts = ForecastJobs(settings.max_concurrent_sweeps, settings.max_queued_sweeps)
+    app.state.watches = Watches(settings.max_sessions, watch_gauges(observability.registry))
     return app

@@ -8,7 +8,8 @@ forecast — evaluated as batches (`batch.evaluate_batch`, one knob value per ro
   it — work waiting while nothing is served counts as a breach — the probability of any
   breach, and the p10/p50/p90 of the first breach bin over **all** samples (numpy's
   inverted-CDF method: always a bin that happened), a sample that never breaches counting
-  as "after the horizon" (a quantile that lands there is null; `neverCount` says how many);
+  as "after the horizon" (a quantile that lands there is null; `neverCount` says how many),
+  and `breachedBy` — the probability that the first breach came by each bin;
 - per node with a WIP limit, the probability per bin that work overflows.
 """
 
@@ -48,6 +49,7 @@ class SlaRisk:
     any_breach: float
     first_breach: dict[str, int | None]  # "p10" … → bin, None when after the horizon
     never_count: int
+    breached_by: list[float] = field(default_factory=list)  # P(first breach ≤ bin t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +188,11 @@ def run_forecast(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], 
             # a bin that happened (inverted CDF, no interpolation towards "never")
             value = float(np.quantile(firsts, q, method="inverted_cdf"))
             marks[quantile_key(q)] = math.floor(value) if math.isfinite(value) else None
+        finite = firsts[np.isfinite(firsts)].astype(np.int64)
+        by = np.cumsum(np.bincount(finite, minlength=bins)[:bins]) / samples
         sla_out[node_id] = SlaRisk(sla, (breach_counts[node_id] / samples).tolist(),
-                                   float(np.mean(~np.isinf(firsts))), marks, never)
+                                   float(np.mean(~np.isinf(firsts))), marks, never,
+                                   by.tolist())
     demand_out = None
     if forecast is not None:
         low, high = forecast.band()

@@ -58,7 +58,7 @@ def result_dict(result: ForecastResult) -> dict[str, Any]:
     return {"samples": result.samples, "quantiles": result.quantiles,
             "sla": {node: {"slaMinutes": r.sla_minutes,
                            "breachProbability": r.breach_probability,
-                           "anyBreach": r.any_breach,
+                           "anyBreach": r.any_breach, "breachedBy": r.breached_by,
                            "firstBreach": {**r.first_breach, "neverCount": r.never_count}}
                     for node, r in result.sla.items()},
             "overflow": result.overflow, "demand": result.demand, "priors": result.priors}
