@@ -14,7 +14,7 @@ PORT ?= 8080
 UV := $(VENV)/bin/uv
 UV_INSTALL := VIRTUAL_ENV=$(abspath $(VENV)) $(UV) pip install -q --python $(PY)
 LOCK_EXTRAS := --extra test --extra s3 --extra dask --extra fast --extra pandas --extra arrow \
-	--extra postgres --extra otlp
+	--extra postgres --extra otlp --extra mcp
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes -q
 
 $(UV):
@@ -42,7 +42,7 @@ test-deps: $(TEST_STAMP)
 ## Re-resolve the locks from pyproject.toml's ranges (newest versions they allow).
 lock: | $(UV)
 	$(UV) pip compile pyproject.toml $(LOCK_EXTRAS) $(LOCK_FLAGS) --upgrade -o requirements/test.txt
-	$(UV) pip compile pyproject.toml --extra fast $(LOCK_FLAGS) -c requirements/test.txt \
+	$(UV) pip compile pyproject.toml --extra fast --extra mcp $(LOCK_FLAGS) -c requirements/test.txt \
 		-o requirements/runtime.txt
 	@echo "locks written: requirements/runtime.txt requirements/test.txt (review, run make test, commit)"
 
@@ -52,7 +52,7 @@ LATEST := .venv-latest
 test-latest: | $(UV)
 	@test -x $(LATEST)/bin/python || python3 -m venv $(LATEST)
 	VIRTUAL_ENV=$(abspath $(LATEST)) $(UV) pip install -q --python $(LATEST)/bin/python --upgrade \
-		--refresh -e '.[test,s3,dask,fast,pandas,arrow,postgres,otlp]'
+		--refresh -e '.[test,s3,dask,fast,pandas,arrow,postgres,otlp,mcp]'
 	@bash scripts/install-test-tools.sh
 	$(LATEST)/bin/python -m pip list --format=freeze 2>/dev/null | grep -iE '^(msgspec|litestar|numpy)=' || true
 	$(LATEST)/bin/ruff check src tests benchmarks scripts

@@ -109,6 +109,8 @@ class Settings:
     # A server exposes /metrics; a CLI command has no one to serve them to, so it skips the
     # OpenTelemetry SDK (~70 ms of imports) unless OTLP export is configured.
     serve_metrics: bool = True
+    mcp: bool = False  # FLOWTIME_MCP=1 (`flowtime serve --mcp`): the MCP server at /mcp
+    mcp_host: str = "127.0.0.1"  # FLOWTIME_MCP_HOST: the address served (Host checks)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -171,6 +173,10 @@ class Settings:
             values["prometheus_urls"] = tuple(u.strip() for u in
                                               env["FLOWTIME_PROMETHEUS_URLS"].split(",")
                                               if u.strip())
+        if env.get("FLOWTIME_MCP", "").lower() in ("1", "true", "yes"):
+            values["mcp"] = True
+        if env.get("FLOWTIME_MCP_HOST"):
+            values["mcp_host"] = env["FLOWTIME_MCP_HOST"]
         if env.get("FLOWTIME_LOG_LEVEL"):
             values["log_level"] = env["FLOWTIME_LOG_LEVEL"].upper()
         values["service_name"] = env.get("OTEL_SERVICE_NAME") or "flowtime"
@@ -204,7 +210,8 @@ class Settings:
                "FLOWTIME_SESSION_AUTH_SECONDS": str(self.session_auth_seconds),
                "FLOWTIME_SESSION_MAX_REPLY_VALUES": str(self.session_max_reply_values),
                "FLOWTIME_CATALOG_HEAL_SECONDS": str(self.catalog_heal_seconds),
-               "FLOWTIME_METRICS_TIMEOUT_SECONDS": str(self.metrics_timeout_seconds)}
+               "FLOWTIME_METRICS_TIMEOUT_SECONDS": str(self.metrics_timeout_seconds),
+               "FLOWTIME_MCP": "1" if self.mcp else "0", "FLOWTIME_MCP_HOST": self.mcp_host}
         optional = {"FLOWTIME_API_KEY": self.api_key,
                     "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,
                     "FLOWTIME_CATALOG": self.catalog_url,

@@ -8,6 +8,7 @@ import click
 from flowtime.adapters.cli.analyze import analyze
 from flowtime.adapters.cli.catalog import catalog
 from flowtime.adapters.cli.forecast import forecast, watch
+from flowtime.adapters.cli.mcp import mcp
 from flowtime.adapters.cli.observed import data, fit
 from flowtime.adapters.cli.run import run
 from flowtime.adapters.cli.runs import runs
@@ -42,6 +43,7 @@ cli.add_command(data)
 cli.add_command(fit)
 cli.add_command(forecast)
 cli.add_command(watch)
+cli.add_command(mcp)
 runs.add_command(diff)
 runs.add_command(metrics)
 

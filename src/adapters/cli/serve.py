@@ -16,9 +16,10 @@ from flowtime.adapters.cli.errors import report_errors
               help="Worker processes (the server keeps no state outside the store).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"],
               case_sensitive=False), help="Default: FLOWTIME_LOG_LEVEL, else info.")
+@click.option("--mcp", is_flag=True, help="Also serve the MCP server (for agents) at /mcp.")
 @report_errors
 def serve(host: str, port: int, store: str | None, templates_url: str | None, workers: int,
-          log_level: str | None) -> None:
+          log_level: str | None, mcp: bool) -> None:
     """Serve the HTTP API (OpenAPI docs at /schema)."""
     import os
 
@@ -27,7 +28,8 @@ def serve(host: str, port: int, store: str | None, templates_url: str | None, wo
     from flowtime.container import Settings, build_container
 
     settings = Settings.from_env(store_url=store, templates_url=templates_url,
-                                 log_level=log_level.upper() if log_level else None)
+                                 log_level=log_level.upper() if log_level else None,
+                                 mcp=True if mcp else None, mcp_host=host if mcp else None)
     level = (settings.log_level or "INFO").lower()
     build_container(settings).store()  # fail fast on a bad store URL, before forking
     # uvicorn's worker processes build their own container from the environment they
@@ -36,6 +38,8 @@ def serve(host: str, port: int, store: str | None, templates_url: str | None, wo
     click.echo(f"flowtime serving on http://{host}:{port}  (store: {settings.store_url}, "
                f"workers: {workers})")
     click.echo(f"  docs: http://{host}:{port}/schema")
+    if settings.mcp:
+        click.echo(f"  MCP (streamable HTTP): http://{host}:{port}/mcp")
     from flowtime.adapters.observability.logs import uvicorn_log_config
 
     uvicorn.run("flowtime.adapters.http.asgi:app_from_env", factory=True, host=host, port=port,

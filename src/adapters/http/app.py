@@ -223,6 +223,13 @@ def create_app(container: Any) -> Litestar:
                 *forecast_routes(problems, offload), *watch_routes(problems),
                 *session_routes(offload), metrics_route(observability.registry),
                 *viewer_routes()]
+    lifespans = []
+    if settings.mcp:
+        from flowtime.adapters.http.mcp_mount import mcp_mount
+
+        endpoint, lifespan = mcp_mount(container, settings.mcp_host)
+        handlers.append(endpoint)
+        lifespans.append(lifespan)
     _mark_keyed(handlers)
     app = FlowtimeApp(
         route_handlers=handlers,
@@ -244,6 +251,7 @@ def create_app(container: Any) -> Litestar:
         if settings.cors_origins else None,
         on_startup=[_open_catalog, _start_healer],
         on_shutdown=[stop_sweeps, _stop_healer, _stop_forecasts],
+        lifespan=lifespans,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="flowtime",
