@@ -855,6 +855,12 @@ def longest_rise(runs: np.ndarray, start: int, end: int) -> int:
     return int(np.minimum(window, np.arange(len(window))).max()) + 1
 
 
+def rise_end(runs: np.ndarray, start: int, end: int) -> int:
+    """The last bin of the (first) longest rise inside start..end (see `longest_rise`)."""
+    window = runs[start:end + 1]
+    return start + int(np.argmax(np.minimum(window, np.arange(len(window)))))
+
+
 @dataclass(frozen=True, slots=True)
 class WindowInputs:
     """Per-node inputs of the window warnings, computed once per loaded run."""
@@ -882,9 +888,11 @@ def window_warnings(view: RunView, start: int, end: int) -> list[StateWarning]:
             capacity = capacity[window]
         if inputs.queue_rises is not None and (
                 streak := longest_rise(inputs.queue_rises, start, end)) >= 3:
+            last = rise_end(inputs.queue_rises, start, end)
             found.append(StateWarning(
                 code="backlog_growth_streak", severity="warning", node_id=node.id,
-                message=f"{node.id}: the queue grew {streak} bins in a row"))
+                message=f"{node.id}: the queue grew {streak} bins in a row",
+                start_bin=last - streak + 1, end_bin=last))
         if arrivals is not None and capacity is not None and capacity.sum() > 0:
             ratio = arrivals.sum() / capacity.sum()
             if ratio > 1:
@@ -892,10 +900,11 @@ def window_warnings(view: RunView, start: int, end: int) -> list[StateWarning]:
                     code="backlog_overload_ratio", severity="warning", node_id=node.id,
                     message=f"{node.id}: arrivals are {ratio:.2f}× capacity over the window"))
         if inputs.late is not None and (late := int(inputs.late[window].sum())):
+            late_bins = np.flatnonzero(inputs.late[window]) + start
             found.append(StateWarning(
                 code="backlog_age_risk", severity="warning", node_id=node.id,
                 message=f"{node.id}: latency above the {node.sla_minutes:g} min SLA in "
-                f"{late} bins"))
+                f"{late} bins", start_bin=int(late_bins[0]), end_bin=int(late_bins[-1])))
         if arrivals is not None:
             half = len(arrivals) // 2
             first, second = arrivals[:half].mean(), arrivals[len(arrivals) - half:].mean()

@@ -1,5 +1,8 @@
 """The browser run viewer: static pages over the public JSON API (runs list, run with its
-topology, template with its what-if panel, compare, sweeps and a sweep with its bands).
+topology, findings, heatmap, class filter and lineage; template with its what-if panel and
+sensitivity form; compare; sweeps and a sweep with its bands; a saved analysis as a tornado
+or a trace; forecasts with fan charts and breach strips). Shared components live in
+static/workbench.js.
 
 Pages and assets ship inside the package (uPlot, Cytoscape.js with its dagre layout and
 Swagger UI are vendored under static/vendor), so nothing is fetched from a CDN at run time.
@@ -96,7 +99,23 @@ async def compare_page() -> Response[bytes]:
     return _html("compare.html")
 
 
+@get("/analyses/{analysis_id:str}", include_in_schema=False)
+async def analysis_page(analysis_id: FromPath[str]) -> Response[bytes]:
+    return _html("analysis.html")
+
+
+@get("/forecasts", include_in_schema=False)
+async def forecasts_page() -> Response[bytes]:
+    return _html("forecasts.html")
+
+
+@get("/forecasts/{forecast_id:str}", include_in_schema=False)
+async def forecast_page(forecast_id: FromPath[str]) -> Response[bytes]:
+    return _html("forecast.html")
+
+
 def viewer_routes() -> list[Any]:
     assets = create_static_files_router(path="/static", directories=[STATIC],
                                         include_in_schema=False)
-    return [runs_page, run_page, template_page, compare_page, sweeps_page, sweep_page, assets]
+    return [runs_page, run_page, template_page, compare_page, sweeps_page, sweep_page,
+            analysis_page, forecasts_page, forecast_page, assets]

@@ -149,20 +149,32 @@ const COLORS = { arrivals: "#2457c5", served: "#2e9e5b", errors: "#cf3b3b", queu
 async function loadWindow(runId, bins) {
   const nodes = new Map();
   const stamps = [];
+  const warnings = new Map();  // a finding reported by several 500-bin windows is one finding
   for (let start = 0; start < bins; start += 500) {
     const end = Math.min(bins, start + 500) - 1;
     const part = await api(`/v1/runs/${encodeURIComponent(runId)}/state_window?startBin=${start}&endBin=${end}`);
     stamps.push(...part.body.timestampsUtc);
+    for (const w of part.body.warnings || []) {
+      const key = `${w.code}|${w.nodeId || ""}|${w.message}`;
+      if (!warnings.has(key)) warnings.set(key, w);
+    }
     for (const node of part.body.nodes) {
       const entry = nodes.get(node.id) ||
-        { id: node.id, kind: node.kind, aliases: node.aliases || {}, series: {} };
+        { id: node.id, kind: node.kind, aliases: node.aliases || {}, series: {}, byClass: {},
+          sla: node.sla || [] };
       for (const [name, values] of Object.entries(node.series)) {
         entry.series[name] = (entry.series[name] || []).concat(values);
+      }
+      for (const [cls, metrics] of Object.entries(node.byClass || {})) {
+        entry.byClass[cls] = entry.byClass[cls] || {};
+        for (const [name, values] of Object.entries(metrics)) {
+          entry.byClass[cls][name] = (entry.byClass[cls][name] || []).concat(values);
+        }
       }
       nodes.set(node.id, entry);
     }
   }
-  return { stamps, nodes: [...nodes.values()] };
+  return { stamps, nodes: [...nodes.values()], warnings: [...warnings.values()] };
 }
 
 // A node's `aliases` name its metrics in the modeller's words: "Waiting (queue)".
@@ -197,12 +209,15 @@ function moveMarker(bin) {
   for (const chart of marker.charts) chart.redraw(false);
 }
 
-function drawChart(container, node, xs) {
-  const names = METRICS.filter((m) => node.series[m]);
-  const box = el("div", { class: "card chart", "data-node": node.id }, el("h3", {}, node.id, " ",
-                 el("span", { class: "muted" }, node.kind)));
+function drawChart(container, node, xs, cls = "") {
+  const source = cls ? (node.byClass[cls] || {}) : node.series;
+  const names = METRICS.filter((m) => source[m]);
+  const box = el("div", { class: "card chart", "data-node": node.id, "data-class": cls },
+                 el("h3", {}, node.id, " ", el("span", { class: "muted" }, cls ? `${node.kind} · ${cls}` : node.kind)));
+  box.dataset.sums = JSON.stringify(Object.fromEntries(names.map((n) => [n,
+    source[n].reduce((a, v) => a + (Number.isFinite(v) ? v : 0), 0)])));
   container.append(box);
-  const width = Math.max(360, box.clientWidth - 32);
+  const width = Math.max(240, box.clientWidth - 32);
   const opts = {
     width, height: 220,
     scales: { x: { time: true } },
@@ -210,9 +225,9 @@ function drawChart(container, node, xs) {
     series: [{}].concat(names.map((n) => ({ label: metricLabel(n, node.aliases), stroke: COLORS[n],
                                             width: 1.6 }))),
     axes: [{}, { size: 50 }],
-    plugins: [markerPlugin()],
+    plugins: [markerPlugin(), highlightPlugin()],
   };
-  const chart = new uPlot(opts, [xs].concat(names.map((n) => node.series[n])), box);
+  const chart = new uPlot(opts, [xs].concat(names.map((n) => source[n])), box);
   marker.charts.push(chart);
   return chart;
 }
@@ -241,11 +256,11 @@ async function allSeries(runId, topologyIds) {
       const card = el("div", { class: "card chart wide", "data-series": name }, el("h3", {}, name));
       box.append(card);
       const chart = new uPlot({
-        width: Math.max(360, card.clientWidth - 32), height: 150,
+        width: Math.max(240, card.clientWidth - 32), height: 150,
         scales: { x: { time: true } },
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
         series: [{}, { label: name, stroke: "#2457c5", width: 1.4 }],
-        axes: [{}, { size: 50 }], legend: { show: false }, plugins: [markerPlugin()],
+        axes: [{}, { size: 50 }], legend: { show: false }, plugins: [markerPlugin(), highlightPlugin()],
       }, [xs, table.body.series[name].map((v) => (v === null ? null : v))], card);
       marker.charts.push(chart);
     }
@@ -325,39 +340,78 @@ async function runPage(runId) {
     params.append(el("div", { "data-param": name }, el("span", {}, name),
                      Array.isArray(value) ? value.join(", ") : String(value)));
   }
-  const warnings = document.getElementById("warnings");
-  for (const w of run.body.warnings) warnings.append(el("div", { class: "warning" }, w.message));
-
   const data = await loadWindow(runId, grid.bins);
   const xs = data.stamps.map((s) => Date.parse(s) / 1000);
   marker.xs = xs;
   const charts = document.getElementById("charts");
-  for (const node of data.nodes) drawChart(charts, node, xs);
-  if (!data.nodes.length) charts.append(el("p", { class: "muted" }, "This model has no topology nodes."));
+  const classes = [...new Set(data.nodes.flatMap((n) => Object.keys(n.byClass)))];
+  const classSel = document.getElementById("class-filter");
+  for (const c of classes) classSel.append(el("option", { value: c }, c));
+  classSel.closest(".filters").hidden = !classes.length;
+  function drawCharts() {
+    const old = marker.charts.filter((c) => c.root.closest("#charts"));
+    for (const c of old) c.destroy();
+    marker.charts = marker.charts.filter((c) => !old.includes(c));
+    charts.replaceChildren();
+    for (const node of data.nodes) {
+      if (classSel.value && !node.byClass[classSel.value]) continue;
+      drawChart(charts, node, xs, classSel.value);
+    }
+    if (!data.nodes.length) charts.append(el("p", { class: "muted" }, "This model has no topology nodes."));
+  }
+  drawCharts();
   const paint = await topologyView(runId);
   await allSeries(runId, data.nodes.map((n) => n.id));
 
   const slider = document.getElementById("bin");
   slider.max = String(grid.bins - 1);
   slider.value = "0";
+  findingsPanel(data.warnings, (w) => {
+    if (w.startBin !== undefined && w.startBin !== null) {
+      highlight.start = w.startBin;
+      highlight.end = w.endBin;
+      document.body.dataset.highlight = `${w.startBin}-${w.endBin}`;
+      slider.value = String(w.startBin);
+      showBin();
+    } else {
+      highlight.start = null;
+      delete document.body.dataset.highlight;
+      moveMarker(Number(slider.value));
+    }
+    const card = w.nodeId && charts.querySelector(`[data-node="${CSS.escape(w.nodeId)}"]`);
+    if (card) card.scrollIntoView({ block: "nearest" });
+  });
+  heatmap(data.nodes, grid.bins, (bin) => { slider.value = String(bin); showBin(); });
+  await lineage(runId, run.body.baseRunId);
   const snapshot = document.getElementById("snapshot");
+  let lastState = null;
+  classSel.addEventListener("change", () => { drawCharts(); moveMarker(Number(slider.value)); if (lastState) fillSnapshot(lastState); });
   async function showBin() {
     const bin = Number(slider.value);
     const state = await api(`/v1/runs/${encodeURIComponent(runId)}/state?binIndex=${bin}`);
     document.getElementById("bin-label").textContent =
       `bin ${bin} · ${state.body.bin.startUtc} → ${state.body.bin.endUtc}`;
+    lastState = state.body;
+    fillSnapshot(state.body);
+    moveMarker(bin);
+    if (paint) paint(state.body);
+  }
+  function fillSnapshot(body) {
+    const bin = body.bin.index;
+    const cls = classSel.value;
     snapshot.replaceChildren();
-    for (const node of state.body.nodes) {
+    for (const node of body.nodes) {
+      const metrics = cls ? (node.byClass || {})[cls] : node.metrics;
+      if (!metrics) continue;
       const cells = METRICS.map((m) => el("td", { "data-metric": m, title: metricLabel(m, node.aliases) },
-                                          fmt(node.metrics[m])));
+                                          fmt(metrics[m])));
       snapshot.append(el("tr", { "data-node": node.id }, el("td", {}, node.id), ...cells,
         el("td", { "data-derived": "utilization" }, fmt(node.derived.utilization)),
         el("td", { "data-derived": "latencyMinutes" }, fmt(node.derived.latencyMinutes)),
         el("td", {}, el("span", { class: "badge " + node.derived.color }, node.derived.color))));
     }
     snapshot.dataset.bin = String(bin);
-    moveMarker(bin);
-    if (paint) paint(state.body);
+    snapshot.dataset.class = cls;
   }
   slider.addEventListener("input", showBin);
   await showBin();
@@ -396,19 +450,31 @@ async function comparePage() {
   const select = document.getElementById("cmp-series");
   const differing = body.series.filter((s) => s.differs);
   for (const s of body.series) select.append(el("option", { value: s.id }, s.id + (s.differs ? " *" : "")));
-  select.value = (differing[0] || body.series[0] || {}).id || "";
+  // default: a queue or latency that differs between the runs and varies over time the most
+  const first = runIds[0];
+  const outputs = differing.filter((s) => /(queue|latency|backlog)/i.test(s.id));
+  const pick = variesMost(outputs.map((s) => ({ id: s.id, values: s.values[first] })))
+    || variesMost(differing.map((s) => ({ id: s.id, values: s.values[first] })))
+    || variesMost(body.series.map((s) => ({ id: s.id, values: (s.values || {})[first] })));
+  select.value = pick || (differing[0] || body.series[0] || {}).id || "";
+  const stamps = await api(`/v1/runs/${encodeURIComponent(first)}`);
+  const grid = stamps.ok ? stamps.body.grid : null;
+  const start = grid && grid.startTimeUtc ? Date.parse(grid.startTimeUtc) / 1000 : null;
+  const binSeconds = grid ? grid.binSize * ({ minutes: 60, hours: 3600, days: 86400, weeks: 604800 }[grid.binUnit] || 60) : 0;
   let chart = null;
   function draw() {
     const series = body.series.find((s) => s.id === select.value);
     if (!series) return;
-    const xs = series.values[runIds[0]].map((_, i) => i);
+    const clock = start !== null;
+    const xs = series.values[runIds[0]].map((_, i) => (clock ? start + i * binSeconds : i));
     const data = [xs].concat(runIds.map((id) => series.values[id]));
     if (chart) chart.destroy();
     const box = document.getElementById("cmp-chart");
     box.dataset.series = series.id;
-    chart = new uPlot({ width: Math.max(360, box.clientWidth || 900), height: 300,
-      scales: { x: { time: false } },
-      series: [{ label: "bin" }].concat(runIds.map((id, i) => ({ label: id,
+    chart = new uPlot({ width: Math.max(240, box.clientWidth || 900), height: 300,
+      scales: { x: { time: clock } },
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+      series: [{ label: clock ? "time" : "bin" }].concat(runIds.map((id, i) => ({ label: id,
         stroke: WHATIF_COLORS[i % WHATIF_COLORS.length], width: 1.6 }))),
       axes: [{}, { size: 50 }] }, data, box);
     const summary = document.getElementById("cmp-summary");
@@ -466,6 +532,15 @@ async function sweepPage(sweepId) {
   const withAggregates = summary.runs.find((r) => r.aggregates);
   const seriesIds = withAggregates ? Object.keys(withAggregates.aggregates).filter((k) => k.endsWith("@DEFAULT")) : [];
   for (const id of seriesIds) seriesSel.append(el("option", { value: id }, seriesName(id)));
+  // default: an output (queue, latency, backlog) whose mean differs most between points
+  const spread = (id) => {
+    const means = summary.runs.map((r) => r.aggregates && r.aggregates[id] && r.aggregates[id].mean)
+      .filter(Number.isFinite);
+    return means.length > 1 ? Math.max(...means) - Math.min(...means) : 0;
+  };
+  const outputs = seriesIds.filter((id) => /(queue|latency|backlog)/i.test(id));
+  const ranked = (outputs.length ? outputs : seriesIds).slice().sort((a, b) => spread(b) - spread(a));
+  if (ranked.length && spread(ranked[0]) > 0) seriesSel.value = ranked[0];
 
   function showMeta() {
     const meta = document.getElementById("meta");
@@ -543,7 +618,7 @@ async function sweepPage(sweepId) {
     const card = el("div", { class: "card chart wide", "data-bands": name }, el("h3", {}, `${name}: p5 / p50 / p95 over ${summary.samples} samples`));
     box.append(card);
     if (bandsChart) bandsChart.destroy();
-    bandsChart = new uPlot({ width: Math.max(360, card.clientWidth - 32), height: 260,
+    bandsChart = new uPlot({ width: Math.max(240, card.clientWidth - 32), height: 260,
       scales: { x: { time: false } },
       series: [{ label: "bin" }, { label: "p5", stroke: "#9aa5b5", width: 1.2 },
                { label: "p50", stroke: "#2457c5", width: 2 }, { label: "p95", stroke: "#9aa5b5", width: 1.2 }],
@@ -610,6 +685,7 @@ async function templatePage(templateId) {
       inputFor(p), el("div", { class: "error", id: "err-" + p.name })));
   }
   whatIf(t);
+  analysisForm(t);
   document.getElementById("o-mode").value = t.defaultMode || "simulation";
   const sweepParam = document.getElementById("s-param");
   for (const p of t.parameters.filter((q) => q.type !== "array" && q.type !== "string")) {
@@ -723,7 +799,7 @@ function whatIf(t) {
     if (chart) chart.destroy();
     const box = document.getElementById("wi-chart");
     chart = new uPlot({
-      width: Math.max(360, box.clientWidth || 700), height: 260,
+      width: Math.max(240, box.clientWidth || 700), height: 260,
       scales: { x: { time: false } },
       series: [{ label: "bin" }].concat(names.map((n, i) => ({
         label: n, stroke: WHATIF_COLORS[i % WHATIF_COLORS.length], width: 1.6 }))),
@@ -795,6 +871,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const target = decodeURIComponent(location.pathname.split("/").slice(2).join("/"));
   const run = { runs: runsPage, run: () => runPage(target), template: () => templatePage(target),
                 compare: comparePage, sweeps: sweepsPage, sweep: () => sweepPage(target),
-                notfound: async () => {} }[page];
+                analysis: () => analysisPage(target), forecasts: forecastsPage,
+                forecast: () => forecastPage(target), notfound: async () => {} }[page];
   run().catch((error) => { document.getElementById("title").textContent = "error: " + error; });
 });

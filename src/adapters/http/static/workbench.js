@@ -1,0 +1,319 @@
+// flowtime workbench components (run page findings, class filter, heatmap, lineage;
+// analysis and forecast pages). Plain JS over the public API, sharing viewer.js's helpers
+// (api, el, fmt, marker). Loaded after viewer.js on every page.
+"use strict";
+
+// ---- colour scale: 0 → green, 1 → yellow, 2 (or more) → red; null → light grey ----------
+const HEAT_STOPS = [[46, 158, 91], [215, 164, 19], [207, 59, 59]];
+const HEAT_EMPTY = [235, 238, 242];
+
+function heatColor(value) {
+  if (value === null || value === undefined || !Number.isFinite(value)) return HEAT_EMPTY;
+  const v = Math.max(0, Math.min(2, value));
+  const i = Math.min(1, Math.floor(v));
+  const t = v - i;
+  const a = HEAT_STOPS[i];
+  const b = HEAT_STOPS[i + 1];
+  return [0, 1, 2].map((k) => Math.round(a[k] + (b[k] - a[k]) * t));
+}
+
+// ---- highlighted bins on every chart (a finding selected) --------------------------------
+const highlight = { start: null, end: null };
+
+function highlightPlugin() {
+  return { hooks: { drawClear: [(u) => {
+    if (highlight.start === null || !marker.xs.length) return;
+    const xs = marker.xs;
+    const step = xs.length > 1 ? xs[1] - xs[0] : 1;
+    const left = u.valToPos(xs[highlight.start], "x", true);
+    const right = u.valToPos(xs[Math.min(highlight.end, xs.length - 1)] + step, "x", true);
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.fillStyle = "rgba(207, 59, 59, 0.12)";
+    ctx.fillRect(left, u.bbox.top, Math.max(2, right - left), u.bbox.height);
+    ctx.restore();
+  }] } };
+}
+
+// ---- findings: every warning of the run and its window, grouped by node ------------------
+function findingsPanel(warnings, onSelect) {
+  const box = document.getElementById("findings");
+  if (!box) return;
+  box.replaceChildren();
+  box.dataset.count = String(warnings.length);
+  if (!warnings.length) {
+    box.append(el("p", { class: "muted" }, "No findings: nothing held up, overflowed or broke an SLA."));
+    return;
+  }
+  const groups = new Map();
+  for (const w of warnings) {
+    const key = w.nodeId || "Run";
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(w);
+  }
+  for (const [node, items] of groups) {
+    const list = el("ul", { class: "findings" });
+    for (const w of items) {
+      const bins = w.startBin !== undefined && w.startBin !== null
+        ? ` · bins ${w.startBin}–${w.endBin}` : "";
+      const item = el("li", { class: "finding " + (w.severity || "warning"), tabindex: "0",
+                              "data-code": w.code, "data-node": w.nodeId || "" },
+        el("span", { class: "code" }, w.code), " ", w.message,
+        el("span", { class: "muted" }, bins));
+      if (bins) { item.dataset.start = String(w.startBin); item.dataset.end = String(w.endBin); }
+      const pick = () => {
+        for (const other of box.querySelectorAll(".finding.selected")) other.classList.remove("selected");
+        item.classList.add("selected");
+        onSelect(w);
+      };
+      item.addEventListener("click", pick);
+      item.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(); });
+      list.append(item);
+    }
+    box.append(el("div", { class: "finding-group", "data-node": node }, el("h3", {}, node), list));
+  }
+}
+
+// ---- heatmap: node × bin on a canvas (downsampled to the canvas width by max) ------------
+const HEAT_METRICS = {
+  utilization: { label: "utilization (1 = full)", value: (node, i) => at(node.series.utilization, i) },
+  latency: { label: "latency ÷ SLA", value: (node, i) => {
+    const sla = slaMinutes(node);
+    const v = at(node.series.latencyMinutes, i);
+    return sla && v !== null ? v / sla : null;
+  } },
+  queue: { label: "queue (÷ largest queue, ×2)", value: null },
+};
+
+function at(values, i) {
+  if (!values) return null;
+  const v = values[i];
+  return v === undefined || v === null || !Number.isFinite(v) ? null : v;
+}
+
+function slaMinutes(node) {
+  const age = (node.sla || []).find((s) => s.kind === "backlogAge");
+  return age ? age.threshold : null;
+}
+
+function heatmap(nodes, bins, onPick) {
+  const box = document.getElementById("heatmap");
+  if (!box) return;
+  const select = document.getElementById("heat-metric");
+  const canvas = document.getElementById("heat-canvas");
+  function draw() {
+    const metric = select.value;
+    const rows = nodes.filter((n) => metric === "queue" ? n.series.queue
+      : metric === "latency" ? n.series.latencyMinutes && slaMinutes(n) : n.series.utilization);
+    const width = Math.max(300, Math.min(1100, box.clientWidth - 140));
+    const columns = Math.min(bins, width);
+    const per = Math.ceil(bins / columns);
+    const cols = Math.ceil(bins / per);
+    const cell = { w: Math.max(1, Math.floor(width / cols)), h: 18 };
+    canvas.width = cols * cell.w;
+    canvas.height = Math.max(1, rows.length) * cell.h;
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    const top = metric === "queue"
+      ? Math.max(1e-9, ...rows.flatMap((n) => n.series.queue.filter(Number.isFinite))) : 1;
+    const value = (node, i) => metric === "queue"
+      ? (at(node.series.queue, i) === null ? null : 2 * node.series.queue[i] / top)
+      : HEAT_METRICS[metric].value(node, i);
+    rows.forEach((node, r) => {
+      for (let c = 0; c < cols; c++) {
+        let best = null;
+        for (let i = c * per; i < Math.min(bins, (c + 1) * per); i++) {
+          const v = value(node, i);
+          if (v !== null && (best === null || v > best)) best = v;
+        }
+        const [red, green, blue] = heatColor(best);
+        ctx.fillStyle = `rgb(${red},${green},${blue})`;
+        ctx.fillRect(c * cell.w, r * cell.h, cell.w, cell.h - 1);
+      }
+    });
+    const labels = document.getElementById("heat-rows");
+    labels.replaceChildren(...rows.map((n) => el("div", { style: `height:${cell.h}px` }, n.id)));
+    Object.assign(canvas.dataset, { rows: JSON.stringify(rows.map((n) => n.id)), cellWidth: cell.w,
+      cellHeight: cell.h, binsPerColumn: per, metric, scaleTop: String(top) });
+  }
+  canvas.addEventListener("click", (event) => {
+    const rect = canvas.getBoundingClientRect();
+    const x = (event.clientX - rect.left) * (canvas.width / rect.width);
+    const bin = Math.min(bins - 1, Math.floor(x / Number(canvas.dataset.cellWidth)) *
+                         Number(canvas.dataset.binsPerColumn));
+    onPick(bin);
+  });
+  select.addEventListener("change", draw);
+  draw();
+}
+
+// ---- lineage: a scenario links to its baseline (with what it cost); a run lists its scenarios
+async function lineage(runId, baseRunId) {
+  const box = document.getElementById("lineage");
+  if (!box) return;
+  box.replaceChildren();
+  if (baseRunId) {
+    box.append(el("p", {}, "Scenario of ", el("a", { href: "/runs/" + encodeURIComponent(baseRunId),
+                                                     id: "base-link" }, baseRunId)));
+    const diff = await api(`/v1/runs/${encodeURIComponent(runId)}/diff?against=${encodeURIComponent(baseRunId)}`);
+    if (diff.ok) {
+      const rows = diff.body.nodes.filter((n) => n.firstFlipBin !== null || (n.extraBacklog || 0) !== 0);
+      box.append(el("table", { id: "diff-table" }, el("thead", {}, el("tr", {}, el("th", {}, "node"),
+        el("th", {}, "extra backlog"), el("th", {}, "first flip bin"), el("th", {}, "recovery bin"))),
+        el("tbody", {}, ...rows.map((n) => el("tr", { "data-node": n.id }, el("td", {}, n.id),
+          el("td", {}, fmt(n.extraBacklog)), el("td", {}, fmt(n.firstFlipBin)),
+          el("td", {}, fmt(n.recoveryBin)))))));
+    }
+  }
+  const scenarios = await api(`/v1/runs?baseRunId=${encodeURIComponent(runId)}&pageSize=50`);
+  if (scenarios.ok && scenarios.body.items.length) {
+    box.append(el("p", {}, "Scenarios of this run:"), el("ul", { id: "scenario-list" },
+      ...scenarios.body.items.map((r) => el("li", {}, el("a", { href: "/runs/" + encodeURIComponent(r.runId) }, r.runId)))));
+  }
+  if (!box.children.length) box.append(el("p", { class: "muted" }, "No scenarios: derive one with `flowtime scenario` or POST /v1/runs/{id}/scenarios."));
+}
+
+// ---- the busiest node's most varying metric: a sensible default series ------------------
+function variesMost(candidates) {
+  // candidates: [{id, values}] → the id whose values vary most (never a constant)
+  let best = null;
+  let spread = 0;
+  for (const c of candidates) {
+    const finite = (c.values || []).filter(Number.isFinite);
+    if (finite.length < 2) continue;
+    const s = Math.max(...finite) - Math.min(...finite);
+    if (s > spread) { spread = s; best = c.id; }
+  }
+  return best;
+}
+
+// ---- analysis pages (/analyses/{id}): a tornado, or a trace ------------------------------
+async function analysisPage(analysisId) {
+  const answer = await api("/v1/analyses/" + encodeURIComponent(analysisId));
+  if (!answer.ok) { document.getElementById("title").textContent = answer.body.detail || "not found"; return; }
+  const record = answer.body;
+  const request = record.request || {};
+  const result = record.result || {};
+  document.getElementById("title").textContent = `${record.kind} — ${request.templateId || record.templateName || "inline"}`;
+  const meta = document.getElementById("meta");
+  meta.replaceChildren(...Object.entries({ "Analysis": record.id, "Kind": record.kind,
+    "Metric": request.metric || "—", "Statistic": request.statistic || "mean", "Created": record.createdUtc })
+    .map(([k, v]) => el("div", {}, el("span", {}, k), v)));
+  const rerun = document.getElementById("rerun");
+  if (request.templateId) rerun.href = "/templates/" + encodeURIComponent(request.templateId) + "#analysis";
+  const box = document.getElementById("analysis-chart");
+  if (record.kind === "sensitivity") {
+    const points = result.points || [];
+    const top = Math.max(1e-12, ...points.map((p) => Math.abs(p.gradient)));
+    box.append(el("div", { class: "tornado", id: "tornado" }, ...points.map((p) => el("div", { class: "bar-row", "data-knob": p.knob },
+      el("span", { class: "knob" }, `${p.knob} (base ${fmt(p.baseValue)})`),
+      el("span", { class: "track" }, el("span", { class: "bar " + (p.gradient < 0 ? "neg" : "pos"),
+        style: `width:${(50 * Math.abs(p.gradient) / top).toFixed(2)}%;` +
+               (p.gradient < 0 ? "right:50%" : "left:50%") })),
+      el("span", { class: "value" }, fmt(p.gradient))))));
+    box.append(el("p", { class: "muted" }, `d ${request.statistic || "mean"}(${request.metric}) / d knob, largest first`));
+    return;
+  }
+  const trace = result.trace || [];
+  const xs = trace.map((s) => s.iteration);
+  const ys = trace.map((s) => s.achieved);
+  const card = el("div", { class: "card chart wide", id: "trace", "data-steps": String(trace.length) },
+    el("h3", {}, record.kind === "goal-seek"
+      ? `value ${fmt(result.value)} → ${request.metric} ${fmt(result.achieved)} (target ${fmt(request.target)})`
+      : `best ${JSON.stringify(result.values)} → ${request.metric} ${fmt(result.achieved)}`));
+  box.append(card);
+  const series = [{ label: "iteration" }, { label: request.metric || "achieved", stroke: "#2457c5", width: 1.8 }];
+  const data = [xs, ys];
+  if (record.kind === "goal-seek") {
+    series.push({ label: "target", stroke: "#cf3b3b", width: 1, dash: [4, 3] });
+    data.push(xs.map(() => request.target));
+  }
+  if (xs.length) {
+    new uPlot({ width: Math.max(240, card.clientWidth - 32), height: 260, scales: { x: { time: false } },
+      series, axes: [{}, { size: 50 }] }, data, card);
+  }
+}
+
+// A sensitivity form on the template page: knobs from the numeric parameters, a metric.
+function analysisForm(t) {
+  const form = document.getElementById("analysis-form");
+  if (!form) return;
+  const knobs = t.parameters.filter((p) => p.type === "number" || p.type === "integer");
+  const holder = document.getElementById("a-knobs");
+  for (const p of knobs) {
+    holder.append(el("label", { class: "inline" }, el("input", { type: "checkbox", value: p.name, checked: "" }), " ", p.name));
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const chosen = [...holder.querySelectorAll("input:checked")].map((i) => i.value);
+    const metric = document.getElementById("a-metric").value.trim();
+    const answer = await api("/v1/sensitivity", { method: "POST", body: JSON.stringify({
+      templateId: t.id, knobs: chosen, metric, save: true }) });
+    if (answer.ok) { location.href = "/analyses/" + encodeURIComponent(answer.body.analysisId); return; }
+    document.getElementById("a-error").textContent = answer.body.detail || "the analysis failed";
+  });
+}
+
+// ---- forecast pages -------------------------------------------------------------------------
+async function forecastsPage() {
+  const answer = await api("/v1/forecasts");
+  const body = document.getElementById("forecasts-body");
+  for (const f of answer.body.items || []) {
+    body.append(el("tr", { "data-forecast-id": f.id },
+      el("td", {}, el("a", { href: "/forecasts/" + encodeURIComponent(f.id) }, f.id)),
+      el("td", {}, f.templateId || "—"), el("td", {}, el("span", { class: "badge status " + f.status }, f.status)),
+      el("td", {}, `${f.progress.done}/${f.progress.total}`), el("td", {}, f.createdUtc || "")));
+  }
+  if (!(answer.body.items || []).length) body.append(el("tr", {}, el("td", { colspan: "5", class: "muted" },
+    "No forecasts yet: POST /v1/forecasts, `flowtime forecast` or flowtime.forecast().")));
+}
+
+async function forecastPage(forecastId) {
+  const base = "/v1/forecasts/" + encodeURIComponent(forecastId);
+  let record = (await api(base)).body;
+  while (["queued", "running"].includes(record.status)) {
+    document.getElementById("title").textContent = `Forecast ${forecastId} — ${record.status} ${record.progress.done}/${record.progress.total}`;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    record = (await api(base)).body;
+  }
+  document.getElementById("title").textContent = `Forecast — ${record.templateId || "inline"} (${record.status})`;
+  const meta = document.getElementById("meta");
+  const result = record.result || {};
+  meta.replaceChildren(...Object.entries({ "Forecast": record.id, "Status": record.status,
+    "Samples": result.samples ?? record.progress.total, "Created": record.createdUtc || "" })
+    .map(([k, v]) => el("div", {}, el("span", {}, k), v)));
+  if (record.error) document.getElementById("charts").append(el("p", { class: "error" }, record.error.detail));
+  const strips = document.getElementById("breach");
+  for (const [node, risk] of Object.entries(result.sla || {})) {
+    const probs = risk.breachProbability;
+    const canvas = el("canvas", { class: "strip", width: String(Math.max(1, probs.length)), height: "1",
+                                  "data-node": node, "data-values": JSON.stringify(probs) });
+    const ctx = canvas.getContext("2d");
+    probs.forEach((p, i) => {
+      const [r, g, b] = heatColor(2 * p);  // 0 → green, 0.5 → yellow, 1 → red
+      ctx.fillStyle = `rgb(${r},${g},${b})`;
+      ctx.fillRect(i, 0, 1, 1);
+    });
+    const first = risk.firstBreach || {};
+    strips.append(el("div", { class: "card", "data-sla-node": node },
+      el("h3", {}, `${node}: P(any breach) ${(100 * risk.anyBreach).toFixed(1)} % · SLA ${fmt(risk.slaMinutes)} min`),
+      canvas,
+      el("p", { class: "muted" }, `first breach bin p10 ${fmt(first.p10)}, p50 ${fmt(first.p50)}, p90 ${fmt(first.p90)} · never ${first.neverCount}`)));
+  }
+  if (!Object.keys(result.sla || {}).length) strips.append(el("p", { class: "muted" }, "No node with an SLA."));
+  const charts = document.getElementById("charts");
+  for (const [series, q] of Object.entries(result.quantiles || {})) {
+    const keys = Object.keys(q);
+    const low = keys[0];
+    const high = keys[keys.length - 1];
+    const mid = keys.includes("p50") ? "p50" : keys[Math.floor(keys.length / 2)];
+    const xs = q[mid].map((_, i) => i);
+    const card = el("div", { class: "card chart", "data-series": series }, el("h3", {}, `${series}: ${low}–${high}, ${mid}`));
+    charts.append(card);
+    new uPlot({ width: Math.max(240, card.clientWidth - 32), height: 220, scales: { x: { time: false } },
+      series: [{ label: "bin" }, { label: low, stroke: "#9aa5b5", width: 1 }, { label: mid, stroke: "#2457c5", width: 2 },
+               { label: high, stroke: "#9aa5b5", width: 1 }],
+      bands: [{ series: [3, 1], fill: "rgba(36, 87, 197, 0.15)" }], axes: [{}, { size: 50 }] },
+      [xs, q[low], q[mid], q[high]], card);
+  }
+}

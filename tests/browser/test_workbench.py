@@ -1,0 +1,207 @@
+"""The viewer as a workbench (issue 35) in a real headless Chromium: findings, classes,
+heatmap, lineage, analysis and forecast pages — each checked against the API's own answer,
+and every page laid out at 1400 and 390 px."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from benchmarks.server import running_server
+
+CHROMIUM = os.environ.get("FLOWTIME_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.slow
+STOPS = [(46, 158, 91), (215, 164, 19), (207, 59, 59)]  # docs: 0 green, 1 yellow, ≥ 2 red
+
+
+def heat_color(value: float | None) -> tuple[int, ...]:
+    if value is None:
+        return (235, 238, 242)
+    v = max(0.0, min(2.0, value))
+    i = min(1, int(v))
+    t = v - i
+    return tuple(round(a + (b - a) * t) for a, b in zip(STOPS[i], STOPS[i + 1], strict=True))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("workbench-data")
+    env = {"FLOWTIME_DATA_DIR": str(data), "FLOWTIME_LOG_LEVEL": "ERROR", "FLOWTIME_FSYNC": "0"}
+    full = {**os.environ, **env}
+    full.pop("FLOWTIME_STORE", None)
+    for args in (["--template-id", "it-system", "--run-id", "wb-it", "--param",
+                  "billingCapacity=30"],
+                 ["--template-id", "transit-classes", "--run-id", "wb-tc"]):
+        subprocess.run([sys.executable, "-m", "flowtime.adapters.cli.main", "run", *args],
+                       env=full, check=True, capture_output=True)
+    with running_server(env) as base:
+        client = httpx.Client(base_url=base, timeout=60)
+        scenario = client.post("/v1/runs/wb-it/scenarios", json={"overlays": [
+            {"target": "billingCap", "op": "scale", "value": 0.5, "fromBin": 2, "toBin": 6}]})
+        assert scenario.status_code == 201, scenario.text
+        saved = client.post("/v1/sensitivity", json={
+            "templateId": "it-system", "knobs": ["billingCapacity", "errorRate", "replayRate"],
+            "metric": "billingBacklog", "save": True})
+        assert saved.status_code == 200, saved.text
+        forecast = client.post("/v1/forecasts", json={
+            "templateId": "it-system", "samples": 300,
+            "priors": [{"knob": "billingCapacity", "dist": {"kind": "uniform", "lo": 25,
+                                                            "hi": 50}}]})
+        location = forecast.headers["location"]
+        deadline = time.monotonic() + 60
+        while client.get(location).json()["status"] != "succeeded":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        yield {"base": base, "client": client,
+               "scenario": scenario.json()["metadata"]["runId"],
+               "analysis": saved.json()["analysisId"], "forecast": location.rsplit("/", 1)[1]}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chrome = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chrome
+        chrome.close()
+
+
+def _page(browser, width: int = 1280):
+    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400
+           and not r.url.endswith("/favicon.ico") else None)
+    return context, tab, errors
+
+
+def test_findings_list_the_apis_warnings_and_highlight_their_bins(browser, server):
+    window = server["client"].get("/v1/runs/wb-it/state_window").json()
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/runs/wb-it")
+    tab.wait_for_selector("#findings[data-count]")
+    assert int(tab.get_attribute("#findings", "data-count")) == len(window["warnings"])
+    assert tab.locator(".finding").count() == len(window["warnings"])
+    with_bins = next(w for w in window["warnings"] if w.get("startBin") is not None)
+    tab.locator(f".finding[data-code='{with_bins['code']}']").first.click()
+    tab.wait_for_function(f"document.querySelector('#snapshot').dataset.bin === "
+                          f"'{with_bins['startBin']}'")
+    assert tab.get_attribute("body", "data-highlight") == \
+        f"{with_bins['startBin']}-{with_bins['endBin']}"
+    assert tab.input_value("#bin") == str(with_bins["startBin"])
+    context.close()
+    assert errors == []
+
+
+def test_the_class_filter_redraws_with_the_class_series(browser, server):
+    window = server["client"].get("/v1/runs/wb-tc/state_window").json()
+    node = next(n for n in window["nodes"] if n.get("byClass"))
+    cls = sorted(node["byClass"])[0]
+    expected = sum(v for v in node["byClass"][cls]["arrivals"] if v is not None)
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/runs/wb-tc")
+    tab.wait_for_selector(f"#charts [data-node='{node['id']}']")
+    total = sum(v for v in node["series"]["arrivals"] if v is not None)
+    sums = tab.get_attribute(f"#charts [data-node='{node['id']}']", "data-sums")
+    assert abs(__import__("json").loads(sums)["arrivals"] - total) < 1e-6
+    tab.select_option("#class-filter", cls)
+    tab.wait_for_selector(f"#charts [data-node='{node['id']}'][data-class='{cls}']")
+    sums = tab.get_attribute(f"#charts [data-node='{node['id']}']", "data-sums")
+    assert abs(__import__("json").loads(sums)["arrivals"] - expected) < 1e-6
+    tab.wait_for_function(f"document.querySelector('#snapshot').dataset.class === '{cls}'")
+    context.close()
+    assert errors == []
+
+
+def test_a_heatmap_cell_has_the_colour_of_its_value(browser, server):
+    window = server["client"].get("/v1/runs/wb-it/state_window").json()
+    billing = next(n for n in window["nodes"] if n["id"] == "Billing")
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/runs/wb-it")
+    tab.wait_for_selector("#heat-canvas[data-rows]")
+    rows = __import__("json").loads(tab.get_attribute("#heat-canvas", "data-rows"))
+    width = int(tab.get_attribute("#heat-canvas", "data-cell-width"))
+    height = int(tab.get_attribute("#heat-canvas", "data-cell-height"))
+    assert tab.get_attribute("#heat-canvas", "data-bins-per-column") == "1"
+    row = rows.index("Billing")
+    for bin_index in (0, 5, 11):
+        pixel = tab.evaluate(
+            "([x, y]) => Array.from(document.getElementById('heat-canvas').getContext('2d')"
+            ".getImageData(x, y, 1, 1).data.slice(0, 3))",
+            [bin_index * width + width // 2, row * height + height // 2])
+        assert tuple(pixel) == heat_color(billing["series"]["utilization"][bin_index])
+    tab.click("#heat-canvas", position={"x": 7 * width + 1, "y": row * height + 2})
+    tab.wait_for_function("document.querySelector('#snapshot').dataset.bin === '7'")
+    context.close()
+    assert errors == []
+
+
+def test_lineage_links_a_scenario_and_its_baseline(browser, server):
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/runs/" + server["scenario"])
+    tab.wait_for_selector("#base-link")
+    assert tab.text_content("#base-link") == "wb-it"
+    tab.wait_for_selector("#diff-table tbody tr")
+    tab.goto(server["base"] + "/runs/wb-it")
+    tab.wait_for_selector("#scenario-list a")
+    assert server["scenario"] in tab.text_content("#scenario-list")
+    context.close()
+    assert errors == []
+
+
+def test_the_tornado_follows_the_apis_order(browser, server):
+    saved = server["client"].get("/v1/analyses/" + server["analysis"]).json()
+    order = [p["knob"] for p in saved["result"]["points"]]
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/analyses/" + server["analysis"])
+    tab.wait_for_selector("#tornado .bar-row")
+    assert [r.get_attribute("data-knob") for r in tab.locator("#tornado .bar-row").all()] == order
+    context.close()
+    assert errors == []
+
+
+def test_the_forecast_page_shows_fans_and_breach_strips(browser, server):
+    record = server["client"].get("/v1/forecasts/" + server["forecast"]).json()
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/forecasts/" + server["forecast"])
+    tab.wait_for_selector("[data-sla-node='Billing'] canvas")
+    assert tab.locator("#charts .chart").count() == len(record["result"]["quantiles"])
+    tab.goto(server["base"] + "/forecasts")
+    tab.wait_for_selector(f"tr[data-forecast-id='{server['forecast']}']")
+    context.close()
+    assert errors == []
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_every_workbench_page_fits_the_screen(browser, server, width):
+    pages = {"/runs/wb-it": "#findings .finding", "/templates/it-system": "#analysis-form",
+             "/compare?ids=wb-it," + server["scenario"]: "#cmp-chart canvas",
+             "/analyses/" + server["analysis"]: "#tornado",
+             "/forecasts/" + server["forecast"]: "#breach canvas", "/forecasts": "table"}
+    context, tab, errors = _page(browser, width)
+    shots = Path(os.environ.get("FLOWTIME_SCREENSHOTS", "/tmp/flowtime-screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    for path, selector in pages.items():
+        tab.goto(server["base"] + path)
+        tab.wait_for_selector(selector)
+        title = tab.locator("h1")
+        assert title.text_content().strip(), path
+        box = title.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (path, box)
+        # nothing makes the page wider than the screen (wide tables scroll inside themselves)
+        assert tab.evaluate("document.documentElement.scrollWidth") <= width + 1, path
+        tab.screenshot(path=str(shots / f"{path.strip('/').replace('/', '_')[:40]}-{width}.png"))
+    context.close()
+    assert errors == []
