@@ -138,12 +138,18 @@ class LayeredTemplateSource:
         return sorted(found.values(), key=lambda t: t.id)
 
     def get(self, template_id: str) -> Template:
-        try:
-            return self.shipped.get(template_id)
-        except FlowTimeError as exc:
-            if exc.kind != ErrorKind.NOT_FOUND:
-                raise
-        return self.own.get(template_id)
+        for source in (self.shipped, self.own):
+            try:
+                return source.get(template_id)
+            except FlowTimeError as exc:
+                if exc.kind != ErrorKind.NOT_FOUND:
+                    raise
+        import difflib
+
+        known = [t.id for t in self.list_templates()]
+        close = difflib.get_close_matches(str(template_id), known, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise not_found("templateId", f"template '{template_id}' not found{hint}")
 
     def save(self, template_id: str, text: str) -> None:
         if template_id in {t.id for t in self.shipped.list_templates()} \
