@@ -26,6 +26,15 @@ from flowtime.domain.templates import Template, parse_template
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
+def unknown_template(template_id: str, known: list[str]) -> FlowTimeError:
+    """Not found, suggesting the closest known id."""
+    import difflib
+
+    close = difflib.get_close_matches(str(template_id), known, n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return not_found("templateId", f"template '{template_id}' not found{hint}")
+
+
 def shipped_templates_dir() -> Path:
     return Path(str(resources.files("flowtime.shipped_templates")))
 
@@ -82,11 +91,7 @@ class DirectoryTemplateSource:
             return self._valid[template_id]
         if template_id in self._broken:
             raise self._broken[template_id]
-        import difflib
-
-        close = difflib.get_close_matches(str(template_id), list(self._valid), n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise not_found("templateId", f"template '{template_id}' not found{hint}")
+        raise unknown_template(template_id, list(self._valid))
 
     def save(self, template_id: str, text: str) -> None:
         """Write a new template (`<id>.yaml`) atomically; an id already in use is a
@@ -144,12 +149,7 @@ class LayeredTemplateSource:
             except FlowTimeError as exc:
                 if exc.kind != ErrorKind.NOT_FOUND:
                     raise
-        import difflib
-
-        known = [t.id for t in self.list_templates()]
-        close = difflib.get_close_matches(str(template_id), known, n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise not_found("templateId", f"template '{template_id}' not found{hint}")
+        raise unknown_template(template_id, [t.id for t in self.list_templates()])
 
     def save(self, template_id: str, text: str) -> None:
         if template_id in {t.id for t in self.shipped.list_templates()} \
