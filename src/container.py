@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the ports, for annotations only: the CLI imports this modul
     from flowtime.adapters.observability.setup import Observability
     from flowtime.domain.analysis_service import AnalysisService
     from flowtime.domain.budget import ModelBudget
+    from flowtime.domain.drafts import DraftService
     from flowtime.domain.observed.service import ObservedService
     from flowtime.domain.orchestration import RunOrchestrationService
     from flowtime.domain.queries import RunQueryService
@@ -500,12 +501,23 @@ class Container:
         def make() -> ObservedService:
             from flowtime.domain.observed.service import ObservedService
 
-            templates = self.templates()
-            writer = templates if callable(getattr(templates, "save", None)) else None
-            return ObservedService(self.metric_source, self.analysis(), writer,
+            return ObservedService(self.metric_source, self.analysis(), self.template_writer(),
                                    lambda: installed_schemes(METRIC_GROUP))
 
         return self._one("observed", make)
+
+    def drafts(self) -> DraftService:
+        def make() -> DraftService:
+            from flowtime.domain.drafts import DraftService
+
+            return DraftService(self.templates(), self.store(), self.clock())
+
+        return self._one("drafts", make)
+
+    def template_writer(self) -> Any:
+        """The template source, when it can save templates (a folder); else None."""
+        templates = self.templates()
+        return templates if callable(getattr(templates, "save", None)) else None
 
     def forecasts(self) -> ForecastService:
         def make() -> ForecastService:

@@ -4,7 +4,8 @@ API, so an agent gets the same validation, the same located problems and the sam
 
 Tools: templates (list, show), validate, run, run summary, state at a bin, window summary
 (warnings and bottlenecks, series left out unless asked), compare, diff, SLA metrics,
-sensitivity, goal-seek, optimize, fit, forecast. Resources: `flowtime://templates/{id}`
+sensitivity, goal-seek, optimize, fit, forecast, and drafts (create, patch, diff, validate,
+run, publish). Resources: `flowtime://templates/{id}`
 (the YAML) and `flowtime://runs/{id}` (the run's summary). Results are small by default and
 bounded by the same budgets as HTTP. A domain error becomes a tool error whose text is the
 problem list (`loc: msg`), which a model can act on.
@@ -196,4 +197,60 @@ def build_server(container: Any) -> Any:
         return msgspec.json.encode(record_response(_call(container.queries().get_run,
                                                          run_id))).decode()
 
+    add_draft_tools(server, container)
     return server
+
+
+def add_draft_tools(server: Any, container: Any) -> None:
+    """Drafts for agents: start, edit, diff, validate, run and publish a model."""
+    from flowtime.adapters import analysis_wire as aw
+    from flowtime.adapters import drafts_wire as dw
+    from flowtime.adapters.wire import CreateRunBody, result_response
+
+    drafts = container.drafts
+
+    @server.tool(description="Start a draft from a catalogue template id or YAML text; "
+                 "returns its id, revision and text.")
+    def create_draft(template_id: str | None = None,
+                     template_yaml: str | None = None) -> dict[str, Any]:
+        return _plain(dw.draft_out(_call(drafts().create, template_id, template_yaml)))
+
+    @server.tool(description="Edit a draft with exactly one of: merge_patch (a JSON Merge "
+                 "Patch on the template tree, null removes), replace_old + replace_new (text "
+                 "that occurs once), or text (the whole YAML). An edit that does not parse as "
+                 "a template is refused and the draft stays as it was.")
+    def patch_draft(draft_id: str, merge_patch: dict[str, Any] | None = None,
+                    replace_old: str | None = None, replace_new: str | None = None,
+                    text: str | None = None, revision: int | None = None) -> dict[str, Any]:
+        replace = (replace_old, replace_new or "") if replace_old is not None else None
+        return _plain(dw.draft_out(_call(drafts().patch, draft_id, merge_patch, replace, text,
+                                         revision)))
+
+    @server.tool(description="The draft against its origin: a unified YAML diff and the list "
+                 "of changed fields.")
+    def diff_draft(draft_id: str) -> dict[str, Any]:
+        return _plain(dw.diff_out(_call(drafts().diff, draft_id)))
+
+    @server.tool(description="Validate a draft (tier schema | compile | analyse) with "
+                 "parameters; problems with their locations.")
+    def validate_draft(draft_id: str, parameters: dict[str, Any] | None = None,
+                       tier: str = "compile") -> dict[str, Any]:
+        draft = _call(drafts().get, draft_id)
+        body = _body(aw.ValidateBody, {"template": draft["text"],
+                                       "parameters": parameters or {}, "tier": tier})
+        return _plain(_call(aw.validate, container.analysis(), body))
+
+    @server.tool(description="Run a draft with parameters and a seed; returns the run summary.")
+    def run_draft(draft_id: str, parameters: dict[str, Any] | None = None,
+                  seed: int | None = None) -> dict[str, Any]:
+        draft = _call(drafts().get, draft_id)
+        body = _body(CreateRunBody, {"template": draft["text"], "parameters": parameters or {},
+                                     "options": {"seed": seed}})
+        return _plain(result_response(_call(container.orchestration().create_run,
+                                            body.to_domain())))
+
+    @server.tool(description="Publish a draft as a new template (its metadata.id, or "
+                 "template_id); it then appears in list_templates.")
+    def publish_draft(draft_id: str, template_id: str | None = None) -> dict[str, Any]:
+        return _plain(dw.draft_out(_call(drafts().publish, draft_id,
+                                         container.template_writer(), template_id)))

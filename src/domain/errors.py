@@ -20,6 +20,7 @@ class ErrorKind(StrEnum):
     UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"  # a request ran out of its time budget
     BUSY = "busy"  # too many such requests at once: try again shortly
+    UNSUPPORTED = "unsupported"  # the configured adapter cannot do this (a read-only source)
     INTERNAL = "internal"
 
 

@@ -21,6 +21,7 @@ EXIT_CODES = {
     "unavailable": EXIT_FAILURE,
     "timeout": EXIT_FAILURE,
     "busy": EXIT_FAILURE,
+    "unsupported": EXIT_FAILURE,
     "internal": EXIT_FAILURE,
 }
 

@@ -7,6 +7,7 @@ import click
 
 from flowtime.adapters.cli.analyze import analyze
 from flowtime.adapters.cli.catalog import catalog
+from flowtime.adapters.cli.drafts import drafts
 from flowtime.adapters.cli.forecast import forecast, watch
 from flowtime.adapters.cli.mcp import mcp
 from flowtime.adapters.cli.observed import data, fit
@@ -44,6 +45,7 @@ cli.add_command(fit)
 cli.add_command(forecast)
 cli.add_command(watch)
 cli.add_command(mcp)
+cli.add_command(drafts)
 runs.add_command(diff)
 runs.add_command(metrics)
 

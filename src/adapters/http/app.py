@@ -18,10 +18,12 @@ from litestar.openapi.spec import Components, OpenAPIType, Schema, SecuritySchem
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
 from flowtime.adapters.analysis_wire import MODEL_BODIES, REQUEST_BODIES
+from flowtime.adapters.drafts_wire import REQUEST_BODIES as DRAFT_BODIES
 from flowtime.adapters.forecast_wire import REQUEST_BODIES as FORECAST_BODIES
 from flowtime.adapters.forecast_wire import WATCH_BODIES
 from flowtime.adapters.http.analysis import analysis_routes
 from flowtime.adapters.http.caching import answer_head_as_get, conditional_get_middleware
+from flowtime.adapters.http.drafts import draft_routes
 from flowtime.adapters.http.forecasts import ForecastJobs, forecast_routes
 from flowtime.adapters.http.metrics import metrics_route, route_template_middleware
 from flowtime.adapters.http.observed import observed_routes
@@ -65,12 +67,17 @@ def _provider(factory: Any) -> Provide:
     return Provide(lambda: factory(), sync_to_thread=False)
 
 
+def _exactly_one(schema: Schema, names: dict[str, OpenAPIType]) -> None:
+    schema.one_of = [Schema(required=[name], properties={name: Schema(type=kind)})
+                     for name, kind in names.items()]
+
+
 def _close_request_schemas(app: Litestar) -> None:
     """Request bodies refuse unknown fields (typos get a 400); say so in the OpenAPI."""
     schemas = app.openapi_schema.components.schemas or {}
     for struct in (CreateRunBody, RunOptions, TelemetryBody, SweepBody, ScenarioBody,
                    OverlayBody, *REQUEST_BODIES, *OBSERVED_BODIES, *FORECAST_BODIES,
-                   *WATCH_BODIES):
+                   *WATCH_BODIES, *DRAFT_BODIES):
         if struct.__name__ in schemas:
             schemas[struct.__name__].additional_properties = False
     # The generator drops the per-value `min_length` of dict values: every grid list
@@ -79,12 +86,16 @@ def _close_request_schemas(app: Litestar) -> None:
     values = getattr(grid, "additional_properties", None)
     if values is not None and not isinstance(values, bool):
         values.min_items = 1
+    if "DraftPatchBody" in schemas:  # one edit at a time
+        _exactly_one(schemas["DraftPatchBody"], {"mergePatch": OpenAPIType.OBJECT,
+                                                 "replace": OpenAPIType.OBJECT,
+                                                 "text": OpenAPIType.STRING})
     # A run names a catalogue template or carries one as text: exactly one of the two.
-    for body in ("CreateRunBody", "SweepBody", "FitBody", "ForecastBody", *MODEL_BODIES):
+    for body in ("CreateRunBody", "SweepBody", "FitBody", "ForecastBody", "DraftCreateBody",
+                 *MODEL_BODIES):
         if body in schemas:
-            schemas[body].one_of = [
-                Schema(required=[name], properties={name: Schema(type=OpenAPIType.STRING)})
-                for name in ("templateId", "template")]
+            _exactly_one(schemas[body], {"templateId": OpenAPIType.STRING,
+                                         "template": OpenAPIType.STRING})
 
 
 class FlowtimeApp(Litestar):
@@ -221,6 +232,7 @@ def create_app(container: Any) -> Litestar:
     handlers = [*ROUTES, *scenario_routes(), *sweep_routes(problems, offload),
                 *analysis_routes(problems, offload), *observed_routes(problems, offload),
                 *forecast_routes(problems, offload), *watch_routes(problems),
+                *draft_routes(problems, offload),
                 *session_routes(offload), metrics_route(observability.registry),
                 *viewer_routes()]
     lifespans = []

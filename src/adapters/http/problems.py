@@ -27,6 +27,7 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.UNAVAILABLE: 503,
     ErrorKind.TIMEOUT: 503,
     ErrorKind.BUSY: 429,
+    ErrorKind.UNSUPPORTED: 405,
     ErrorKind.INTERNAL: 500,
 }
 

@@ -57,6 +57,7 @@ _DESCRIPTIONS = {
     404: "Unknown template, run, series or file",
     409: "A run (or a saved template or capture) with this id already exists",
     429: "Too many such requests at once; retry after the Retry-After seconds",
+    405: "The configured adapter cannot do this (e.g. a read-only template source)",
     413: "Request body or state window too large",
     503: "The artifact store cannot be used",
     415: "Request body is not JSON",

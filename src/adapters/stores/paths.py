@@ -18,7 +18,7 @@ def check_run_id(run_id: str) -> None:
 
 # kind -> the record's file; `catalog-backlog`: published runs the catalog has not listed yet
 RECORD_FILES = {"analyses": "result.json", "tags": "tags.json", "catalog-backlog": "run.json",
-                "forecasts": "forecast.json"}
+                "forecasts": "forecast.json", "drafts": "draft.json"}
 RECORD_KINDS = tuple(RECORD_FILES)
 
 

@@ -1,0 +1,89 @@
+"""Draft bodies and answers (`/v1/drafts`, `flowtime drafts`, the MCP draft tools)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from flowtime.adapters.wire import Wire
+
+DraftId = Annotated[str, msgspec.Meta(pattern="^draft_[0-9a-f]{16}$")]
+
+
+class DraftCreateBody(Wire, forbid_unknown_fields=True):
+    template_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    template: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000_000)] | None = None
+
+
+class ReplaceBody(Wire, forbid_unknown_fields=True):
+    old: Annotated[str, msgspec.Meta(min_length=1)]
+    new: str
+
+
+class DraftPatchBody(Wire, forbid_unknown_fields=True):
+    """Exactly one of: a JSON Merge Patch on the template tree, a text replacement (the old
+    text must occur once), or the whole new text. `revision`: refuse if the draft moved on."""
+
+    merge_patch: dict[str, Any] | None = None
+    replace: ReplaceBody | None = None
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000_000)] | None = None
+    revision: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class DraftRunBody(Wire, forbid_unknown_fields=True):
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**53)] | None = None
+    pmf_mode: Literal["sample", "expected"] = "sample"
+
+
+class DraftValidateBody(Wire, forbid_unknown_fields=True):
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    tier: Literal["schema", "compile", "analyse"] = "compile"
+
+
+class DraftPublishBody(Wire, forbid_unknown_fields=True):
+    template_id: Annotated[str, msgspec.Meta(pattern="^[a-z0-9-]+$", max_length=128)] | None = None
+
+
+class DraftOut(Wire):
+    id: str
+    template_id: str
+    origin: dict[str, Any]
+    revision: int
+    text: str
+    created_utc: str
+    updated_utc: str
+    published: dict[str, Any] | None = None
+
+
+class ChangeOut(Wire, rename=None):
+    path: str
+    from_: Any = msgspec.field(name="from")
+    to: Any = None
+
+
+class DraftDiffOut(Wire):
+    id: str
+    revision: int
+    unified: str
+    changes: list[ChangeOut]
+
+
+REQUEST_BODIES = (DraftCreateBody, DraftPatchBody, ReplaceBody, DraftRunBody, DraftValidateBody,
+                  DraftPublishBody)
+
+
+def draft_out(d: dict[str, Any]) -> DraftOut:
+    return DraftOut(d["id"], d["templateId"], d["origin"], d["revision"], d["text"],
+                    d["createdUtc"], d["updatedUtc"], d.get("published"))
+
+
+def diff_out(d: dict[str, Any]) -> DraftDiffOut:
+    return DraftDiffOut(d["id"], d["revision"], d["unified"],
+                        [ChangeOut(c["path"], c["from"], c["to"]) for c in d["changes"]])
+
+
+def patch(drafts: Any, draft_id: str, body: DraftPatchBody) -> DraftOut:
+    replace = (body.replace.old, body.replace.new) if body.replace is not None else None
+    return draft_out(drafts.patch(draft_id, body.merge_patch, replace, body.text, body.revision))
