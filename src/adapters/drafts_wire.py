@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from flowtime.adapters.wire import Wire
+from flowtime.domain.random import MAX_SEED
 
 DraftId = Annotated[str, msgspec.Meta(pattern="^draft_[0-9a-f]{16}$")]
 
@@ -33,7 +34,8 @@ class DraftPatchBody(Wire, forbid_unknown_fields=True):
 
 class DraftRunBody(Wire, forbid_unknown_fields=True):
     parameters: dict[str, Any] = msgspec.field(default_factory=dict)
-    seed: Annotated[int, msgspec.Meta(ge=0, le=2**53)] | None = None
+    # gt=-1, not ge=0: the OpenAPI generator drops a zero minimum
+    seed: Annotated[int, msgspec.Meta(gt=-1, le=MAX_SEED)] | None = None
     pmf_mode: Literal["sample", "expected"] = "sample"
 
 

@@ -38,9 +38,12 @@ pytestmark = pytest.mark.slow
 # exists then; the run the fuzzer reads is created by the fixture below and the store is
 # removed after the module.
 _data = tempfile.mkdtemp(prefix="flowtime-fuzz-")
+# With an API key, so the "invalid credentials are refused" check means something: the
+# fuzzer's requests carry the key; the check's own requests carry wrong ones.
+KEY = "fuzz-key"
 _container = build_container(Settings.from_env({
     "FLOWTIME_DATA_DIR": _data, "FLOWTIME_CAPTURE_ROOT": os.path.join(_data, "captures"),
-    "FLOWTIME_FSYNC": "0"}))
+    "FLOWTIME_FSYNC": "0", "FLOWTIME_API_KEY": KEY}))
 SCHEMA = schemathesis.openapi.from_asgi("/schema/openapi.json", create_app(_container))
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
@@ -62,7 +65,7 @@ def test_api_conforms_to_its_schema_and_never_fails(operation, mode):
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
               database=None)
     def check(case):
-        response = case.call()
+        response = case.call(headers={"Authorization": f"Bearer {KEY}"})
         if (case.path_parameters or {}).get("run_id") == "compare":
             # `/v1/runs/compare` is the compare endpoint: `compare` is a reserved run id
             # (refused at creation) that the path pattern cannot exclude.

@@ -78,14 +78,13 @@ def observed_routes(problems: Any, offload: Any) -> list[Any]:
                               ) -> ow.ResampleOut:
         return await offload(ow.resample, observed, data)
 
-    # the two fits only compute (no store, no source, no side effect): open like a GET
     @post("/v1/pmfs/fit", tags=["observed"], summary="A PMF fitted from per-bin values",
-          status_code=200, responses=problems(400, 413, 415))
+          status_code=200, guards=guards, responses=problems(400, 401, 413, 415))
     async def fit_pmf(data: JSONBody[ow.PmfFitBody]) -> ow.PmfFitOut:
         return await offload(ow.pmf, data)
 
     @post("/v1/profiles/fit", tags=["observed"], summary="A day profile fitted from values",
-          status_code=200, responses=problems(400, 413, 415))
+          status_code=200, guards=guards, responses=problems(400, 401, 413, 415))
     async def fit_profile(data: JSONBody[ow.ProfileFitBody]) -> ow.ProfileFitOut:
         return await offload(ow.profile, data)
 

@@ -27,12 +27,21 @@ class FittedPmf:
     mean: float  # of the data, which the PMF's expected value equals
 
 
+LARGEST = 1e300  # beyond it, sums and means of a few values overflow float64
+
+
 def _finite(values: object, loc: str) -> np.ndarray:
     data = np.asarray(values, dtype=np.float64).ravel()
     data = data[np.isfinite(data)]
     if data.size == 0:
         raise invalid([Problem(loc, "no numeric values to fit")])
+    _not_huge(data, loc)
     return data
+
+
+def _not_huge(data: np.ndarray, loc: str) -> None:
+    if np.any(np.abs(data[np.isfinite(data)]) > LARGEST):
+        raise invalid([Problem(loc, f"values beyond ±{LARGEST:g} cannot be averaged")])
 
 
 def fit_pmf(values: object, max_points: int = DEFAULT_POINTS, loc: str = "values") -> FittedPmf:
@@ -82,6 +91,7 @@ def fit_profile(values: object, slots_per_day: int, weekly: bool = False,
         what = "a week" if weekly else "a day"
         raise invalid([Problem(loc, f"{data.size} values; at least {period} ({what} of "
                                f"{slots_per_day} slots per day) are needed")])
+    _not_huge(data, loc)
     slot = np.arange(data.size) % period
     seen = np.isfinite(data)
     counts = np.bincount(slot[seen], minlength=period)
