@@ -11,6 +11,7 @@ from benchmarks import (
     catalog,
     cli,
     engine,
+    evaluator,
     flow,
     forecast,
     montecarlo,
@@ -33,6 +34,7 @@ CASES = {
     "session": session.run,
     "observed": observed.run,
     "forecast": forecast.run,
+    "evaluator": evaluator.run,
 }
 
 

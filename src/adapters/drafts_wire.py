@@ -14,7 +14,7 @@ DraftId = Annotated[str, msgspec.Meta(pattern="^draft_[0-9a-f]{16}$")]
 
 class DraftCreateBody(Wire, forbid_unknown_fields=True):
     template_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
-    template: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000_000)] | None = None
+    template: Annotated[str, msgspec.Meta(min_length=1)] | None = None  # the body limit bounds it
 
 
 class ReplaceBody(Wire, forbid_unknown_fields=True):
@@ -28,7 +28,7 @@ class DraftPatchBody(Wire, forbid_unknown_fields=True):
 
     merge_patch: dict[str, Any] | None = None
     replace: ReplaceBody | None = None
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000_000)] | None = None
+    text: Annotated[str, msgspec.Meta(min_length=1)] | None = None  # the body limit bounds it
     revision: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 

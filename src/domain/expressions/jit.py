@@ -12,11 +12,16 @@ already generate, needs no compiler on the machine and caches across processes. 
 arithmetic is kept (no fastmath), so results are bit-identical to the Python path
 (`tests/unit/test_evaluators_agree.py` checks all three evaluators).
 
-When it pays: importing numba costs ~0.35 s once per process, so a model uses it when its
-feedback loops hold at least FLOWTIME_JIT_MIN member-bins in all (default 500,000, about
-30 queues × 8,760 bins), or when numba is already loaded in this process (a server, a
-sweep worker) and the group holds at least 5,000. When numba is missing, broken or
-disabled (FLOWTIME_JIT=0), the compiled-Python path runs instead.
+When it pays — chosen by predicted cost, not by size (`wanted`; the constants were measured
+on this machine, benchmarks/README.md "Evaluator choice"): the column programs cost about
+COLUMNS_NS per member-bin; numba about NUMBA_NS, plus a one-off price per process —
+importing numba (IMPORT_S) and its first cached load (FIRST_LOAD_S, LLVM and the type system
+waking up) — and GROUP_LOAD_S for each loop group. So a one-off CLI run uses numba only
+when its feedback loops hold some 18 M member-bins in groups of at least ~25 k each; a
+server, which pays the one-off price in the background at start (`warm`), uses it for any
+group of ~25 k member-bins (three members over 8,760 bins) or more. FLOWTIME_JIT_MIN=N
+forces a plain threshold (tests); FLOWTIME_JIT=0 disables numba; when numba is missing or
+broken the compiled-Python path runs instead.
 """
 
 from __future__ import annotations
@@ -31,8 +36,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DEFAULT_MIN_WORK = 500_000
-LOADED_MIN_WORK = 5_000
+# measured (benchmarks/README.md, "Evaluator choice"): seconds, and nanoseconds per member-bin
+COLUMNS_NS = 90.0
+NUMBA_NS = 7.0
+IMPORT_S = 0.70
+FIRST_LOAD_S = 0.90
+GROUP_LOAD_S = 0.002  # loading one more group's cached machine code
 
 HELPERS = '''
 import math
@@ -108,21 +117,33 @@ def cache_dir() -> Path:
 
 
 def wanted(group_work: int, total_work: int) -> bool:
-    """Use numba for a group of `group_work` member-bins in a model with `total_work`?"""
+    """Use numba for a loop group of `group_work` member-bins in a model whose loops hold
+    `total_work` — when its predicted cost is below the column programs'."""
     global _available
     if os.environ.get("FLOWTIME_JIT", "1").lower() in ("0", "false", "no"):
         return False
-    try:
-        threshold = int(os.environ.get("FLOWTIME_JIT_MIN", DEFAULT_MIN_WORK))
-    except ValueError:
-        threshold = DEFAULT_MIN_WORK
-    loaded = "numba" in sys.modules
-    if total_work < threshold and not (loaded and group_work >= min(threshold,
-                                                                       LOADED_MIN_WORK)):
+    forced = os.environ.get("FLOWTIME_JIT_MIN")
+    if forced is not None and forced.strip().isdigit():
+        if total_work < int(forced):
+            return False
+    elif not pays(group_work, total_work, "numba" in sys.modules, bool(_loaded)):
         return False
     if _available is None:
         _available = importlib.util.find_spec("numba") is not None
     return _available
+
+
+def pays(group_work: int, total_work: int, imported: bool, warmed: bool) -> bool:
+    """numba's predicted cost below the column programs' for this group? Once numba has
+    loaded a group in this process only the group's own load is extra; before that, the
+    one-off price is weighed against the whole model's loops."""
+    saving = (COLUMNS_NS - NUMBA_NS) * 1e-9
+    if group_work * saving <= GROUP_LOAD_S:
+        return False  # a small group: loading its module costs more than it saves
+    if warmed:
+        return True
+    overhead = FIRST_LOAD_S + (0.0 if imported else IMPORT_S)
+    return total_work * saving > overhead
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -165,11 +186,21 @@ def module_source(signature: str, body: list[str]) -> str:
 
 
 def warm() -> None:
-    """A long-lived process (the server) imports numba in the background, so mid-sized
-    loops use it without any request paying the import."""
+    """A long-lived process (the server) pays numba's one-off price in the background —
+    the import and a first cached load, by running a one-line group — so loops of any real
+    size use it without a request paying."""
     if os.environ.get("FLOWTIME_JIT", "1").lower() in ("0", "false", "no"):
         return
     if importlib.util.find_spec("numba") is None:
         return
-    threading.Thread(target=importlib.import_module, args=("numba",), name="numba-import",
-                     daemon=True).start()
+
+    def run() -> None:
+        try:
+            import numpy as np
+
+            probe = compiled(module_source("def _group(x):", ["    return x[0] + 1.0"]))
+            probe(np.zeros(1))
+        except Exception:  # warming is best effort; the loops fall back to columns
+            pass
+
+    threading.Thread(target=run, name="numba-warm", daemon=True).start()
