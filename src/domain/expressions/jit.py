@@ -17,9 +17,9 @@ on this machine, benchmarks/README.md "Evaluator choice"): the column programs c
 COLUMNS_NS per member-bin; numba about NUMBA_NS, plus a one-off price per process —
 importing numba (IMPORT_S) and its first cached load (FIRST_LOAD_S, LLVM and the type system
 waking up) — and GROUP_LOAD_S for each loop group. So a one-off CLI run uses numba only
-when its feedback loops hold some 18 M member-bins in groups of at least ~25 k each; a
+when its feedback loops hold some 18 M member-bins in groups of at least ~4 k each; a
 server, which pays the one-off price in the background at start (`warm`), uses it for any
-group of ~25 k member-bins (three members over 8,760 bins) or more. FLOWTIME_JIT_MIN=N
+group of ~4 k member-bins or more. FLOWTIME_JIT_MIN=N
 forces a plain threshold (tests); FLOWTIME_JIT=0 disables numba; when numba is missing or
 broken the compiled-Python path runs instead.
 """
@@ -41,7 +41,7 @@ COLUMNS_NS = 90.0
 NUMBA_NS = 7.0
 IMPORT_S = 0.70
 FIRST_LOAD_S = 0.90
-GROUP_LOAD_S = 0.002  # loading one more group's cached machine code
+GROUP_LOAD_S = 0.0003  # loading one more group's cached machine code
 
 HELPERS = '''
 import math
