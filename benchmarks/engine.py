@@ -8,8 +8,8 @@ import numpy as np
 
 from benchmarks.common import Row, median, repeat
 from benchmarks.models import engine_model
-from flowtime.domain.engine import evaluate_model
-from flowtime.domain.random import node_uniforms, sample_pmf
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.evaluate.random import node_uniforms, sample_pmf
 
 
 def _shift(x: np.ndarray) -> np.ndarray:
@@ -149,7 +149,7 @@ def recurrence(quick: bool = False) -> list[Row]:
 _FIRST_USE = """
 import time
 from benchmarks.models import engine_model
-from flowtime.domain.engine import evaluate_model
+from flowtime.domain.evaluate.engine import evaluate_model
 model, _ = engine_model(nodes={nodes}, bins={bins}, queues={queues})
 start = time.perf_counter()
 evaluate_model(model, 1)

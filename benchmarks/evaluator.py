@@ -17,7 +17,7 @@ PROBE = """
 import os, sys, time
 t0 = time.perf_counter()
 from benchmarks.models import engine_model
-from flowtime.domain.engine import evaluate_model
+from flowtime.domain.evaluate.engine import evaluate_model
 model, _ = engine_model(nodes=2 * {q} + 10, bins={bins}, queues={q})
 evaluate_model(model, 1)
 print(time.perf_counter() - t0, 'numba' in sys.modules)

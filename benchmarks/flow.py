@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import numpy as np
 
 from benchmarks.common import Row, median, repeat
-from flowtime.domain.engine import evaluate_model
-from flowtime.domain.grid import TimeGrid
-from flowtime.domain.model import (
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.grid import TimeGrid
+from flowtime.domain.modeling.model import (
     ConstNode,
     GridDef,
     Metadata,
@@ -21,7 +21,7 @@ from flowtime.domain.model import (
     TopologyNode,
     Window,
 )
-from flowtime.domain.validation import validate_and_plan
+from flowtime.domain.modeling.validation import validate_and_plan
 
 LIMIT = 40.0
 

@@ -9,8 +9,8 @@ import time
 
 from benchmarks.common import Row
 from flowtime.adapters.templates.directory import DirectoryTemplateSource, shipped_templates_dir
-from flowtime.domain.analysis import Study
 from flowtime.domain.risk.forecast import run_forecast
+from flowtime.domain.services.analysis import Study
 
 
 def run(quick: bool = False) -> list[Row]:

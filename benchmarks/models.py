@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from flowtime.domain.grid import TimeGrid
-from flowtime.domain.model import (
+from flowtime.domain.modeling.grid import TimeGrid
+from flowtime.domain.modeling.model import (
     ConstNode,
     ExprNode,
     GridDef,
@@ -21,7 +21,7 @@ from flowtime.domain.model import (
     Topology,
     Window,
 )
-from flowtime.domain.validation import validate_and_plan
+from flowtime.domain.modeling.validation import validate_and_plan
 
 
 def engine_model(nodes: int = 1000, bins: int = 8760, queues: int = 10,

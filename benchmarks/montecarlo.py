@@ -1,4 +1,4 @@
-"""Case: Monte Carlo in one batch (domain/batch.py) against one evaluation per seed, for
+"""Case: Monte Carlo in one batch (domain/evaluate/batch.py) against one evaluation per seed, for
 every shipped template with PMF nodes (all of them have queues)."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import time
 
 from benchmarks.common import Row
 from flowtime.adapters.templates.directory import DirectoryTemplateSource, shipped_templates_dir
-from flowtime.domain.batch import evaluate_batch
-from flowtime.domain.engine import evaluate_model
-from flowtime.domain.templates import build_model
+from flowtime.domain.evaluate.batch import evaluate_batch
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.templates import build_model
 
 
 def _best(func: object, times: int) -> float:

@@ -41,8 +41,8 @@ def _pandas(samples: Samples) -> float | None:
 
 def _calibration(quick: bool) -> Row:
     from flowtime.adapters.templates.directory import DirectoryTemplateSource, shipped_templates_dir
-    from flowtime.domain.analysis import Study
     from flowtime.domain.observed.calibrate import FitKnob, Observation, calibrate
+    from flowtime.domain.services.analysis import Study
 
     bins = 48 if quick else 288
     demand = [40 + 25 * np.sin(i / bins * 2 * np.pi) ** 2 for i in range(bins)]

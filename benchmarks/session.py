@@ -14,7 +14,7 @@ from benchmarks.models import service_template
 from flowtime.adapters.stores.memory import MemoryArtifactStore
 from flowtime.container import Settings, build_container
 from flowtime.domain.runs import RunRequest
-from flowtime.domain.session import WhatIfSession
+from flowtime.domain.services.session import WhatIfSession
 
 TARGET_MS = 10.0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from benchmarks.common import Row
 from benchmarks.models import service_template
 from flowtime.container import Settings, build_container
-from flowtime.domain.sweeps import SweepRequest, expand
+from flowtime.domain.services.sweeps import SweepRequest, expand
 
 WORKERS = 2
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from flowtime.adapters.stores.memory import MemoryArtifactStore
 from flowtime.adapters.templates.directory import DirectoryTemplateSource, shipped_templates_dir
-from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.orchestration import RunOrchestrationService
+from flowtime.domain.artifacts.hashing import sha256_bytes
 from flowtime.domain.runs import RunRequest
+from flowtime.domain.services.orchestration import RunOrchestrationService
 
 
 class FixedClock:

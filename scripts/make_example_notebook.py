@@ -40,8 +40,8 @@ backlog_id = "billingBacklog@BILLINGBACKLOG@DEFAULT"  # aggregates are keyed by 
 import duckdb
 
 from flowtime.adapters.export import encode_records
-from flowtime.domain.codec import SweepJson
-from flowtime.domain.export import sweep_table
+from flowtime.domain.artifacts.codec import SweepJson
+from flowtime.domain.artifacts.export import sweep_table
 import msgspec
 
 path = os.path.join(store, "sweep.parquet")

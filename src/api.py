@@ -205,12 +205,12 @@ def monte_carlo(template: str, params: Mapping[str, Any] | None = None, samples:
     >>> mc["spikes"].shape
     (200, 12)
     """
-    from flowtime.domain.analysis_service import StudySource
-    from flowtime.domain.batch import evaluate_batches
     from flowtime.domain.errors import Problem, invalid
-    from flowtime.domain.random import MAX_SEED
-    from flowtime.domain.templates import build_model
-    from flowtime.domain.validation import output_series
+    from flowtime.domain.evaluate.batch import evaluate_batches
+    from flowtime.domain.evaluate.random import MAX_SEED
+    from flowtime.domain.modeling.templates import build_model
+    from flowtime.domain.modeling.validation import output_series
+    from flowtime.domain.services.analysis_service import StudySource
 
     if not 1 <= samples <= 1_000_000:
         raise invalid([Problem("samples", f"must be 1…1000000, got {samples}")])
@@ -249,7 +249,7 @@ def scenario(base_run_id: str, overlays: Iterable[str | Mapping[str, Any]],
 
     The new run is linked to its baseline (`baseRunId`); `flowtime runs diff` compares them.
     """
-    from flowtime.domain.scenarios import overlays_from, parse_short
+    from flowtime.domain.views.scenarios import overlays_from, parse_short
 
     items = list(overlays)
     chosen = tuple(parse_short(o, "overlays") if isinstance(o, str)
@@ -281,9 +281,9 @@ def sweep(template: str, grid: Mapping[str, list[Any]] | None = None,
     """A parameter grid and/or Monte Carlo seeds, as `flowtime sweep` (summary as a dict)."""
     import threading
 
-    from flowtime.domain.analysis_service import StudySource
     from flowtime.domain.errors import invalid
-    from flowtime.domain.sweeps import SweepRequest, check_parameters, inline_sweep
+    from flowtime.domain.services.analysis_service import StudySource
+    from flowtime.domain.services.sweeps import SweepRequest, check_parameters, inline_sweep
 
     container = _container(store)
     template_id, text, _ = _template_source(template)
@@ -305,7 +305,7 @@ def sensitivity(template: str, knobs: list[str], metric: str,
                 params: Mapping[str, Any] | None = None, statistic: str = "mean",
                 perturbation: float = 0.05) -> list[dict[str, Any]]:
     """Gradient of a metric's statistic per knob (docs/analysis.md), sorted by size."""
-    from flowtime.domain.analysis_service import StudySource
+    from flowtime.domain.services.analysis_service import StudySource
 
     template_id, text, _ = _template_source(template)
     service = _container(None).analysis()
@@ -329,7 +329,7 @@ def fit(template: str, knobs: Mapping[str, tuple[float, float]] | list[Mapping[s
 
     from flowtime.adapters import observed_wire as ow
     from flowtime.container import Settings, build_container
-    from flowtime.domain.grid import format_utc
+    from flowtime.domain.modeling.grid import format_utc
 
     template_id, text, _ = _template_source(template)
     knob_list = ([{"id": k, "lo": float(lo), "hi": float(hi)} for k, (lo, hi) in knobs.items()]

@@ -23,15 +23,15 @@ from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 
 if TYPE_CHECKING:  # the ports, for annotations only: the CLI imports this module at start
     from flowtime.adapters.observability.setup import Observability
-    from flowtime.domain.analysis_service import AnalysisService
-    from flowtime.domain.budget import ModelBudget
-    from flowtime.domain.drafts import DraftService
+    from flowtime.domain.evaluate.budget import ModelBudget
+    from flowtime.domain.evaluate.work import WorkLimits
     from flowtime.domain.observed.service import ObservedService
-    from flowtime.domain.orchestration import RunOrchestrationService
-    from flowtime.domain.queries import RunQueryService
     from flowtime.domain.risk.service import ForecastService
-    from flowtime.domain.sweeps import SweepService
-    from flowtime.domain.work import WorkLimits
+    from flowtime.domain.services.analysis_service import AnalysisService
+    from flowtime.domain.services.drafts import DraftService
+    from flowtime.domain.services.orchestration import RunOrchestrationService
+    from flowtime.domain.services.sweeps import SweepService
+    from flowtime.domain.views.queries import RunQueryService
     from flowtime.ports import (
         ArtifactStore,
         Clock,
@@ -88,11 +88,11 @@ class Settings:
     session_idle_seconds: float = 300.0  # FLOWTIME_SESSION_IDLE_SECONDS
     session_auth_seconds: float = 10.0  # FLOWTIME_SESSION_AUTH_SECONDS: first message, keyed
     session_max_reply_values: int = 2_000_000  # FLOWTIME_SESSION_MAX_REPLY_VALUES (~40 MB)
-    # model budget (domain/budget.py): FLOWTIME_MAX_BINS, FLOWTIME_MAX_SERIES, FLOWTIME_MAX_CELLS
+    # model budget (domain/evaluate/budget.py): FLOWTIME_MAX_BINS, FLOWTIME_MAX_SERIES, FLOWTIME_MAX_CELLS
     max_bins: int = 200_000
     max_series: int = 20_000
     max_cells: int = 10_000_000
-    # analysis budget (domain/work.py)
+    # analysis budget (domain/evaluate/work.py)
     max_analysis_work: int = 10_000_000_000  # FLOWTIME_MAX_ANALYSIS_WORK: evaluations × cells
     analysis_timeout_seconds: float = 60.0  # FLOWTIME_ANALYSIS_TIMEOUT_SECONDS
     max_concurrent_analyses: int = 4  # FLOWTIME_MAX_CONCURRENT_ANALYSES (per process)
@@ -313,8 +313,8 @@ def open_catalog(url: str) -> RunCatalog:
 
 
 def _catalog(settings: Settings, store: ArtifactStore, clock: Clock) -> RunCatalog:
-    from flowtime.domain.catalog import bootstrap
-    from flowtime.domain.grid import format_utc
+    from flowtime.domain.modeling.grid import format_utc
+    from flowtime.domain.services.catalog import bootstrap
 
     catalog = open_catalog(settings.catalog_url or default_catalog_url(store, settings.store_url))
     try:
@@ -354,13 +354,13 @@ def _observer(observability: Observability) -> RunObserver:
 
 
 def _orchestration(**kwargs: Any) -> RunOrchestrationService:
-    from flowtime.domain.orchestration import RunOrchestrationService
+    from flowtime.domain.services.orchestration import RunOrchestrationService
 
     return RunOrchestrationService(**kwargs)
 
 
 def _queries(**kwargs: Any) -> RunQueryService:
-    from flowtime.domain.queries import RunQueryService
+    from flowtime.domain.views.queries import RunQueryService
 
     return RunQueryService(**kwargs)
 
@@ -380,7 +380,7 @@ def _executor(settings: Settings) -> Executor:
 
 
 def _analysis(**kwargs: Any) -> AnalysisService:
-    from flowtime.domain.analysis_service import AnalysisService
+    from flowtime.domain.services.analysis_service import AnalysisService
 
     return AnalysisService(**kwargs)
 
@@ -388,7 +388,7 @@ def _analysis(**kwargs: Any) -> AnalysisService:
 def _sweeps(**kwargs: Any) -> SweepService:
     import socket
 
-    from flowtime.domain.sweeps import SweepService
+    from flowtime.domain.services.sweeps import SweepService
 
     here = socket.gethostname()
 
@@ -451,7 +451,7 @@ class Container:
     def observer(self) -> RunObserver:
         s = self._settings
         if not (s.serve_metrics or s.otlp_metrics or s.otlp_traces):
-            from flowtime.domain.orchestration import NullObserver
+            from flowtime.domain.services.orchestration import NullObserver
 
             return self._one("observer", NullObserver)
         return self._one("observer", lambda: _observer(self.observability()))
@@ -508,7 +508,7 @@ class Container:
 
     def drafts(self) -> DraftService:
         def make() -> DraftService:
-            from flowtime.domain.drafts import DraftService
+            from flowtime.domain.services.drafts import DraftService
 
             return DraftService(self.templates(), self.store(), self.clock())
 
@@ -545,13 +545,13 @@ class Container:
         return self._one("forecasts", make)
 
     def work_limits(self) -> WorkLimits:
-        from flowtime.domain.work import WorkLimits
+        from flowtime.domain.evaluate.work import WorkLimits
 
         s = self._settings
         return WorkLimits(max_cells=s.max_analysis_work, seconds=s.analysis_timeout_seconds)
 
     def budget(self) -> ModelBudget:
-        from flowtime.domain.budget import ModelBudget
+        from flowtime.domain.evaluate.budget import ModelBudget
 
         s = self._settings
         return ModelBudget(max_bins=s.max_bins, max_series=s.max_series, max_cells=s.max_cells)

@@ -10,8 +10,8 @@ import pytest
 from flowtime.adapters.stores.memory import MemoryArtifactStore
 from flowtime.adapters.templates.directory import DirectoryTemplateSource, shipped_templates_dir
 from flowtime.container import Settings, build_container
-from flowtime.domain.orchestration import RunOrchestrationService
-from flowtime.domain.templates import Template, parse_template
+from flowtime.domain.modeling.templates import Template, parse_template
+from flowtime.domain.services.orchestration import RunOrchestrationService
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(shipped_templates_dir().glob("*.yaml"))

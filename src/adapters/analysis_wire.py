@@ -10,10 +10,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from flowtime.adapters.wire import WarningOut, Wire, warning_out
-from flowtime.domain.analysis import Constraint
-from flowtime.domain.analysis_service import AnalysisService, StudySource
-from flowtime.domain.random import MAX_SEED
-from flowtime.domain.work import WorkGuard
+from flowtime.domain.evaluate.random import MAX_SEED
+from flowtime.domain.evaluate.work import WorkGuard
+from flowtime.domain.services.analysis import Constraint
+from flowtime.domain.services.analysis_service import AnalysisService, StudySource
 
 Number = Annotated[float, msgspec.Meta(description="a finite number")]
 

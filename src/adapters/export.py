@@ -1,4 +1,4 @@
-"""Encoding a run's wide table (domain/export.py) as CSV, JSON, Parquet or Arrow.
+"""Encoding a run's wide table (domain/artifacts/export.py) as CSV, JSON, Parquet or Arrow.
 
 Parquet and Arrow use pyarrow (the `arrow` extra): the columnar formats people query with
 DuckDB, pandas or Spark, written by the reference implementation of Arrow rather than by
@@ -13,10 +13,10 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from flowtime.domain.bundle import format_value
+from flowtime.domain.artifacts.bundle import format_value
+from flowtime.domain.artifacts.export import RecordTable, WideTable, safe_text, sweep_table
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
-from flowtime.domain.export import RecordTable, WideTable, safe_text, sweep_table
-from flowtime.domain.grid import format_utc
+from flowtime.domain.modeling.grid import format_utc
 
 FORMATS = {"csv": "text/csv", "json": "application/json",
            "parquet": "application/vnd.apache.parquet",

@@ -9,11 +9,11 @@ import msgspec
 
 from flowtime.adapters.observed_wire import Aggregation, Fill, SeriesType, Source
 from flowtime.adapters.wire import Wire
-from flowtime.domain.analysis_service import StudySource
+from flowtime.domain.evaluate.random import MAX_SEED
 from flowtime.domain.observed.samples import SeriesSpec
-from flowtime.domain.random import MAX_SEED
 from flowtime.domain.risk.forecast import MAX_SAMPLES
 from flowtime.domain.risk.service import DemandRequest, ForecastRequest
+from flowtime.domain.services.analysis_service import StudySource
 
 
 class PriorBody(Wire, forbid_unknown_fields=True):

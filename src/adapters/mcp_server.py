@@ -164,7 +164,7 @@ def build_server(container: Any) -> Any:
                  "{templateId | template, knobs: [{id, lo, hi}], observed: [{series, values | "
                  "source}], inputs, loss, holdout}.")
     def fit_parameters(body: dict[str, Any]) -> dict[str, Any]:
-        from flowtime.domain.grid import format_utc
+        from flowtime.domain.modeling.grid import format_utc
 
         now = format_utc(container.clock().now().replace(microsecond=0))
         return _plain(_call(ow.fit, container.observed(), _body(ow.FitBody, body), None, now))

@@ -23,7 +23,7 @@ from typing import Any
 
 from flowtime.adapters.forecast_wire import WatchBody
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.grid import format_utc
+from flowtime.domain.modeling.grid import format_utc
 from flowtime.domain.risk.service import ForecastService
 from flowtime.domain.risk.watch import Alerts, evaluate, rules_from, webhook_payload
 

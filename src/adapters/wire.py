@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-from flowtime.domain.hashing import RUN_ID_PATTERN
-from flowtime.domain.random import MAX_SEED
+from flowtime.domain.artifacts.hashing import RUN_ID_PATTERN
+from flowtime.domain.evaluate.random import MAX_SEED
+from flowtime.domain.modeling.templates import Template
 from flowtime.domain.runs import (
     STATE_SCHEMA_ID,
     STATE_SCHEMA_VERSION,
@@ -24,8 +25,7 @@ from flowtime.domain.runs import (
     StoragePaths,
     TelemetryRequest,
 )
-from flowtime.domain.scenarios import TARGET_PATTERN
-from flowtime.domain.templates import Template
+from flowtime.domain.views.scenarios import TARGET_PATTERN
 
 RunIdText = Annotated[str, msgspec.Meta(pattern=RUN_ID_PATTERN.pattern,
                                          description="Letters, digits, '.', '_', '-'")]
@@ -70,7 +70,7 @@ class CreateRunBody(Wire, forbid_unknown_fields=True):
     base_run_id: RunIdText | None = None
 
     def to_domain(self) -> RunRequest:
-        from flowtime.domain.scenarios import overlays_from
+        from flowtime.domain.views.scenarios import overlays_from
 
         telemetry = None
         if self.telemetry is not None:
@@ -121,7 +121,7 @@ class SweepBody(Wire, forbid_unknown_fields=True):
         min_length=1, description="The template's YAML text (instead of templateId)")] | None = None
 
     def to_domain(self) -> Any:
-        from flowtime.domain.sweeps import SweepRequest
+        from flowtime.domain.services.sweeps import SweepRequest
 
         return SweepRequest(self.template_id or "", self.mode, dict(self.grid),
                             dict(self.parameters), self.samples, self.seed, self.pmf_mode,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from flowtime.domain.sweeps import RunOutcome, SweepPoint
+    from flowtime.domain.services.sweeps import RunOutcome, SweepPoint
 
 
 class Executor(Protocol):

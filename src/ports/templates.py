@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from flowtime.domain.templates import Template
+from flowtime.domain.modeling.templates import Template
 
 
 class TemplateSource(Protocol):

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from benchmarks.server import running_server
-from flowtime.domain import schemas
-from flowtime.domain.yaml_document import load_yaml
+from flowtime.domain.modeling import schemas
+from flowtime.domain.modeling.yaml_document import load_yaml
 
 REFERENCE = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
 TEMPLATES = sorted(p.stem for p in REFERENCE.glob("*.yaml"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from flowtime.domain import schemas
+from flowtime.domain.modeling import schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT.parent / "shared" / "reference" / "time-travel-state.schema.json"

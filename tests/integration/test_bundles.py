@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from flowtime.domain import schemas
+from flowtime.domain.modeling import schemas
+from flowtime.domain.modeling.yaml_document import load_yaml
 from flowtime.domain.runs import RunRequest
-from flowtime.domain.yaml_document import load_yaml
 from tests.conftest import SHIPPED
 
 

@@ -228,7 +228,7 @@ def test_a_catalog_outage_keeps_runs_flowing_and_sync_catches_up(tmp_path):
             down.value.detail
         server.start()
         assert listed(container) == ["before"]  # the pool reconnects by itself
-        from flowtime.domain.catalog import sync
+        from flowtime.domain.services.catalog import sync
 
         assert sync(container.store(), container.catalog()).added == 1
         assert listed(container) == ["during", "before"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from flowtime.domain import schemas
+from flowtime.domain.modeling import schemas
 
 MODEL = textwrap.dedent("""\
     metadata: {id: classed-desk, title: Classed desk}

@@ -9,8 +9,8 @@ import pytest
 
 from flowtime.adapters.stores.file import FileArtifactStore
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.runs import RunFilter, RunRequest, RunSummary
+from flowtime.domain.services.orchestration import RunOrchestrationService
 
 
 def test_failure_after_staging_leaves_no_run_and_no_debris(tmp_path, shipped_source, clock,

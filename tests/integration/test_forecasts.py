@@ -11,12 +11,12 @@ import time
 import numpy as np
 import pytest
 
-from flowtime.domain.analysis import Study
 from flowtime.domain.errors import FlowTimeError
+from flowtime.domain.modeling.templates import parse_template
 from flowtime.domain.risk.demand import forecast_demand
 from flowtime.domain.risk.forecast import run_forecast
 from flowtime.domain.risk.priors import draw, prior_from
-from flowtime.domain.templates import parse_template
+from flowtime.domain.services.analysis import Study
 
 
 def queue_model(bins: int = 4, sla: float = 0.001) -> str:

@@ -17,7 +17,7 @@ from benchmarks.server import running_server
 from flowtime.adapters.http.app import create_app
 from flowtime.adapters.templates.directory import shipped_templates_dir
 from flowtime.container import Settings, build_container
-from flowtime.domain import schemas
+from flowtime.domain.modeling import schemas
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 

@@ -150,7 +150,7 @@ FLOW_STATE = textwrap.dedent("""\
 
 
 def test_state_of_flow_nodes_nulls_division_by_zero_and_validates(client):
-    from flowtime.domain import schemas
+    from flowtime.domain.modeling import schemas
 
     run_id = client.post("/v1/runs", json={"template": FLOW_STATE}).json()["metadata"]["runId"]
     first = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 0}).json()
@@ -219,7 +219,7 @@ CONSTRAINED = textwrap.dedent("""\
 
 
 def test_state_reports_each_constraints_allocation_and_whether_it_limited(client):
-    from flowtime.domain import schemas
+    from flowtime.domain.modeling import schemas
 
     run_id = client.post("/v1/runs", json={"template": CONSTRAINED}).json()["metadata"]["runId"]
     first = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 0}).json()

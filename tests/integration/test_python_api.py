@@ -175,7 +175,7 @@ def test_monte_carlo_in_several_batches_gives_the_same_arrays(monkeypatch):
     import numpy as np
 
     import flowtime
-    from flowtime.domain import batch
+    from flowtime.domain.evaluate import batch
 
     whole = flowtime.monte_carlo("supply-chain", samples=25, seed=3)
     monkeypatch.setattr(batch, "BATCH_VALUES", 1)  # one sample a batch

@@ -11,8 +11,8 @@ from flowtime.adapters.cli.main import cli
 from flowtime.adapters.stores.s3 import S3ArtifactStore
 from flowtime.container import Settings, build_container, open_store
 from flowtime.domain.errors import ErrorKind, FlowTimeError
-from flowtime.domain.queries import RunQueryService
 from flowtime.domain.runs import RunFilter, RunRequest, RunSummary
+from flowtime.domain.views.queries import RunQueryService
 
 
 def test_unknown_scheme_lists_installed_plugins():

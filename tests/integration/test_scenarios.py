@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from flowtime.adapters.cli.main import cli
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.scenarios import overlays_from, parse_short
+from flowtime.domain.views.scenarios import overlays_from, parse_short
 
 DESK = textwrap.dedent("""\
     metadata: {id: desk, title: Desk}

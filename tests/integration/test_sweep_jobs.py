@@ -148,7 +148,7 @@ def test_a_sweep_exports_as_one_table_with_a_column_per_parameter(tmp_path, temp
 
     store = f"file://{tmp_path / 'store'}"
     container = build_container(settings_for(store, templates))
-    from flowtime.domain.sweeps import SweepRequest
+    from flowtime.domain.services.sweeps import SweepRequest
 
     summary = container.sweeps().run(SweepRequest(
         "it-system", grid={"billingCapacity": [30, 45], "errorRate": [0.01, 0.1]}))
@@ -189,7 +189,7 @@ def test_a_sweep_exports_as_one_table_with_a_column_per_parameter(tmp_path, temp
 def test_bands_are_named_by_cell_parameters_and_match_the_member_runs(tmp_path, templates):  # noqa: F811
     import numpy as np
 
-    from flowtime.domain.sweeps import SweepRequest
+    from flowtime.domain.services.sweeps import SweepRequest
 
     container = build_container(settings_for(f"file://{tmp_path / 'store'}", templates,
                                              FLOWTIME_SWEEP_WORKERS="2"))
@@ -275,7 +275,7 @@ def test_http_sweeps_on_dask_progress_cancel_and_resume(tmp_path, templates):  #
 
 
 def _sweep_id(body: dict) -> str:
-    from flowtime.domain.sweeps import SweepRequest
+    from flowtime.domain.services.sweeps import SweepRequest
 
     return SweepRequest(body["templateId"], samples=body.get("samples"),
                         seed=body.get("seed")).sweep_id

@@ -16,7 +16,7 @@ from flowtime.adapters.cli.main import cli
 from flowtime.adapters.http.app import create_app
 from flowtime.container import Settings, build_container
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.sweeps import SweepRequest, expand
+from flowtime.domain.services.sweeps import SweepRequest, expand
 
 PMF_TEMPLATE = """\
 metadata: {id: mc-pmf, title: Monte Carlo PMF, version: 1.0.0}

@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 from flowtime.adapters.cli.main import cli
 from flowtime.adapters.http.app import create_app
 from flowtime.container import Settings, build_container
-from flowtime.domain import schemas
+from flowtime.domain.modeling import schemas
 
 
 @pytest.fixture

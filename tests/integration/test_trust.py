@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from flowtime.domain.flow_analysis import Links, NodeFlow, analyse
+from flowtime.domain.views.flow_analysis import Links, NodeFlow, analyse
 
 
 def _run(client, text: str) -> str:
@@ -168,8 +168,8 @@ def test_utilization_has_one_definition_in_the_bundle_and_in_state(client):
 
 
 def test_kingman_wait_on_a_pmf_arrival():
-    from flowtime.domain.engine import evaluate_model
-    from flowtime.domain.templates import build_model, parse_template
+    from flowtime.domain.evaluate.engine import evaluate_model
+    from flowtime.domain.modeling.templates import build_model, parse_template
 
     # arrivals PMF {4: 0.5, 12: 0.5}: μ = 8, σ = 4, Ca = 0.5; service time 4000 / 8 = 500 ms
     # (constants: Cs = 0); ρ = 8 / 10 = 0.8 in every bin:

@@ -17,8 +17,8 @@ from flowtime.adapters.stores import file as file_store
 from flowtime.adapters.stores.file import FileArtifactStore
 from flowtime.adapters.stores.s3 import S3ArtifactStore
 from flowtime.container import Settings, build_container
-from flowtime.domain import schemas
-from flowtime.domain.hashing import sha256_bytes
+from flowtime.domain.artifacts.hashing import sha256_bytes
+from flowtime.domain.modeling import schemas
 from flowtime.domain.runs import RunFilter, RunRequest
 
 FORK = multiprocessing.get_context("fork")

@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 from flowtime.adapters.http.app import create_app
 from flowtime.container import Settings, build_container
 from flowtime.domain.errors import ErrorKind, FlowTimeError
-from flowtime.domain.templates import parse_template
+from flowtime.domain.modeling.templates import parse_template
 
 CORPUS = Path(__file__).parent / "hostile"
 IDS = json.loads((CORPUS / "ids.json").read_text())
@@ -111,7 +111,7 @@ def test_hostile_templates_are_refused_with_a_location(name):
 
 def test_huge_bins_and_deep_nesting_are_refused():
     with pytest.raises(FlowTimeError) as info:
-        from flowtime.domain.templates import build_model
+        from flowtime.domain.modeling.templates import build_model
 
         build_model(parse_template((CORPUS / "huge-bins.yaml").read_bytes()), {})
     assert "grid.bins: must be between 1 and 10000" in [str(p) for p in info.value.problems]
@@ -121,8 +121,8 @@ def test_huge_bins_and_deep_nesting_are_refused():
 
 
 def test_huge_literals_evaluate_in_bounded_memory():
-    from flowtime.domain.engine import evaluate_model
-    from flowtime.domain.templates import build_model
+    from flowtime.domain.evaluate.engine import evaluate_model
+    from flowtime.domain.modeling.templates import build_model
 
     tracemalloc.start()
     model = build_model(parse_template((CORPUS / "huge-literals.yaml").read_bytes()), {})
@@ -137,7 +137,7 @@ def test_huge_literals_evaluate_in_bounded_memory():
 
 
 def test_a_window_past_year_9999_is_refused_with_its_location():
-    from flowtime.domain.templates import build_model
+    from flowtime.domain.modeling.templates import build_model
 
     with pytest.raises(FlowTimeError) as info:
         build_model(parse_template((CORPUS / "window-9999.yaml").read_bytes()), {})

@@ -129,8 +129,8 @@ def test_deep_or_long_expressions_are_validation_errors(env, expr):
 def test_a_lag_beyond_the_grid_is_the_initial_value_without_huge_memory():
     import tracemalloc
 
-    from flowtime.domain.engine import evaluate_model
-    from flowtime.domain.templates import build_model, parse_template
+    from flowtime.domain.evaluate.engine import evaluate_model
+    from flowtime.domain.modeling.templates import build_model, parse_template
 
     text = ("metadata: {id: lag}\nwindow: {start: \"2025-01-01T00:00:00Z\"}\n"
             "grid: {bins: 10, binSize: 1, binUnit: hours}\nnodes:\n"
@@ -147,7 +147,7 @@ def test_a_lag_beyond_the_grid_is_the_initial_value_without_huge_memory():
 
 
 def test_a_window_ending_after_year_9999_is_a_validation_error():
-    from flowtime.domain.templates import build_model, parse_template
+    from flowtime.domain.modeling.templates import build_model, parse_template
 
     text = ("metadata: {id: late}\nwindow: {start: \"9999-12-31T00:00:00Z\"}\n"
             "grid: {bins: 48, binSize: 1, binUnit: hours}\nnodes:\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowtime.domain.analysis import Constraint, Study, goal_seek, optimize, sensitivity
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.templates import parse_template
+from flowtime.domain.modeling.templates import parse_template
+from flowtime.domain.services.analysis import Constraint, Study, goal_seek, optimize, sensitivity
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -153,7 +153,7 @@ def test_samples_are_evaluated_as_one_batch_equal_to_one_run_per_seed(settings):
 def test_samples_beyond_one_batch_are_evaluated_in_several(monkeypatch):
     """A batch is bounded in memory (batch.BATCH_VALUES): more samples run as several
     batches, with the same answers as one."""
-    from flowtime.domain import batch
+    from flowtime.domain.evaluate import batch
 
     text = (TEMPLATES / "transit-classes.yaml").read_text()
     whole = Study(parse_template(text), seed=3, samples=20).measure({}, "bus_queue", "max")

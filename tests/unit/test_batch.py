@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from flowtime.adapters.templates.directory import DirectoryTemplateSource, shipped_templates_dir
-from flowtime.domain.batch import evaluate_batch
-from flowtime.domain.engine import evaluate_model
-from flowtime.domain.templates import build_model
+from flowtime.domain.evaluate.batch import evaluate_batch
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.templates import build_model
 
 SOURCE = DirectoryTemplateSource(shipped_templates_dir())
 WITH_PMF = sorted(t.id for t in SOURCE.list_templates()

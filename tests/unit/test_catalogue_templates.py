@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from flowtime.domain.classes import check_invariant
-from flowtime.domain.engine import evaluate_model
-from flowtime.domain.templates import build_model, parse_template
+from flowtime.domain.compile.classes import check_invariant
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.templates import build_model, parse_template
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 HUB_RUSH_HOUR = [0.2, 0.18, 0.17, 0.17, 0.2, 0.35, 0.7, 1.2, 1.4, 1.25, 1.0, 0.85, 0.8, 0.85,

@@ -6,8 +6,8 @@ import textwrap
 
 from flowtime.adapters.stores.memory import MemoryArtifactStore
 from flowtime.adapters.templates.directory import DirectoryTemplateSource
-from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.runs import RunRequest
+from flowtime.domain.services.orchestration import RunOrchestrationService
 from tests.conftest import CountingRandom, StepClock
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowtime.domain.classes import carried_shares, check_invariant
-from flowtime.domain.engine import evaluate_model
+from flowtime.domain.compile.classes import carried_shares, check_invariant
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.templates import build_model, parse_template
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.templates import build_model, parse_template
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from flowtime.domain import schemas
-from flowtime.domain.codec import BUNDLE_DOCUMENTS, decode, decode_model, encode, to_builtins
+from flowtime.domain.artifacts.codec import BUNDLE_DOCUMENTS, decode, decode_model, encode, to_builtins
 from flowtime.domain.errors import ErrorKind, FlowTimeError
+from flowtime.domain.modeling import schemas
 from flowtime.domain.runs import RunRequest
 
 
@@ -55,7 +55,7 @@ def test_a_bundle_that_breaks_its_schema_is_refused_before_publish(memory_servic
 
     import msgspec
 
-    from flowtime.domain import bundle as bundle_module
+    from flowtime.domain.artifacts import bundle as bundle_module
 
     real = bundle_module.build_bundle
 
@@ -64,7 +64,7 @@ def test_a_bundle_that_breaks_its_schema_is_refused_before_publish(memory_servic
         bad = msgspec.structs.replace(built.manifest, schema_version=2)
         return dataclasses.replace(built, manifest=bad)
 
-    monkeypatch.setattr("flowtime.domain.orchestration.build_bundle", broken)
+    monkeypatch.setattr("flowtime.domain.services.orchestration.build_bundle", broken)
     with pytest.raises(FlowTimeError) as info:
         memory_service.create_run(RunRequest("it-system", run_id="broken"))
     assert info.value.kind is ErrorKind.INTERNAL

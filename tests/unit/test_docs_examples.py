@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.templates import build_model, parse_template
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.templates import build_model, parse_template
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]

@@ -6,9 +6,9 @@ import textwrap
 
 import numpy as np
 
-from flowtime.domain.engine import evaluate_model
-from flowtime.domain.random import Pcg32, node_uniforms
-from flowtime.domain.templates import build_model, parse_template
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.evaluate.random import Pcg32, node_uniforms
+from flowtime.domain.modeling.templates import build_model, parse_template
 
 QUEUE = textwrap.dedent("""\
     metadata: {id: queue, version: 1.0.0}
@@ -61,7 +61,7 @@ def test_adding_an_unrelated_pmf_node_leaves_other_nodes_unchanged():
 
 def test_pmf_sampling_follows_the_probabilities():
     draws = node_uniforms("pcg64", 3, "x", 20000)
-    from flowtime.domain.random import sample_pmf
+    from flowtime.domain.evaluate.random import sample_pmf
 
     values = sample_pmf([0, 1, 2], [0.7, 0.2, 0.1], draws)
     shares = [float(np.mean(values == v)) for v in (0, 1, 2)]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from flowtime.domain.engine import evaluate_model
-from flowtime.domain.flow_analysis import Links, NodeFlow, analyse, node_flows, throughput_links
-from flowtime.domain.templates import build_model, parse_template
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.templates import build_model, parse_template
+from flowtime.domain.views.flow_analysis import Links, NodeFlow, analyse, node_flows, throughput_links
 
 LINE = (Path(__file__).resolve().parents[2] / "templates" / "assembly-line.yaml").read_text()
 

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowtime.domain.engine import evaluate_model
+from flowtime.domain.compile.flow import retry_kernel
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.flow import retry_kernel
-from flowtime.domain.names import snake
-from flowtime.domain.templates import build_model, parse_template
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.names import snake
+from flowtime.domain.modeling.templates import build_model, parse_template
 
 
 def model_text(nodes: str, topology: str = "", bins: int = 3, extra: str = "") -> str:

@@ -6,8 +6,8 @@ import pytest
 
 from flowtime.adapters.stores.memory import MemoryArtifactStore
 from flowtime.domain.errors import ErrorKind, FlowTimeError
-from flowtime.domain.orchestration import RunOrchestrationService
 from flowtime.domain.runs import RunFilter, RunRequest
+from flowtime.domain.services.orchestration import RunOrchestrationService
 
 
 def test_same_deterministic_request_returns_existing_run(memory_service):
@@ -74,7 +74,7 @@ def test_seed_comes_from_request_then_template(memory_service):
 
 
 def test_deterministic_run_without_any_seed_derives_it_from_the_scenario(shipped_source, clock):
-    from flowtime.domain.templates import parse_template
+    from flowtime.domain.modeling.templates import parse_template
 
     class OneTemplate:
         def __init__(self):
@@ -114,7 +114,7 @@ def test_a_batch_of_seeds_publishes_the_very_bundles_runs_one_by_one_do(shipped_
                                                                         template_id):
     """create_runs evaluates a cell's samples as one batch; every file of every bundle
     must be byte-identical to creating each run alone."""
-    from flowtime.domain import batch as batch_module
+    from flowtime.domain.evaluate import batch as batch_module
 
     requests = [RunRequest(template_id, deterministic_run_id=True, seed=s, sweep_id="sweep_x")
                 for s in range(30)]
@@ -126,7 +126,7 @@ def test_a_batch_of_seeds_publishes_the_very_bundles_runs_one_by_one_do(shipped_
         calls.append(len(seeds))
         return original(model, seeds, *args, **kwargs)
 
-    import flowtime.domain.orchestration as orchestration
+    import flowtime.domain.services.orchestration as orchestration
 
     singles_evaluated = []
     single = orchestration.evaluate_model
@@ -166,7 +166,7 @@ def test_a_batch_reuses_existing_runs_and_reports_errors_per_request(shipped_sou
 
 def test_a_failing_batch_evaluation_falls_back_to_one_run_at_a_time(shipped_source,
                                                                     monkeypatch, caplog):
-    import flowtime.domain.orchestration as orchestration
+    import flowtime.domain.services.orchestration as orchestration
 
     def broken(*args, **kwargs):
         raise RuntimeError("batch path bug")
@@ -210,9 +210,9 @@ def test_the_batch_evaluation_is_observed_as_its_own_phase(shipped_source):
 
 def test_a_batch_larger_than_its_memory_bound_is_evaluated_in_parts(shipped_source,
                                                                      monkeypatch):
-    import flowtime.domain.orchestration as orchestration
-    from flowtime.domain import batch as batch_module
-    from flowtime.domain.templates import build_model
+    import flowtime.domain.services.orchestration as orchestration
+    from flowtime.domain.evaluate import batch as batch_module
+    from flowtime.domain.modeling.templates import build_model
 
     service, alone = _service(shipped_source), _service(shipped_source)
 

@@ -8,10 +8,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.templates import build_model, parse_template
 from flowtime.domain.runs import RunRequest
-from flowtime.domain.templates import build_model, parse_template
 
 OFFICE = [0.18, 0.16, 0.15, 0.15, 0.2, 0.3, 0.45, 0.7, 0.95, 1.15, 1.25, 1.3, 1.25, 1.15, 1.05,
           1.0, 0.95, 0.85, 0.65, 0.5, 0.38, 0.3, 0.25, 0.2]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowtime.domain.random import batch_uniforms, node_uniforms
+from flowtime.domain.evaluate.random import batch_uniforms, node_uniforms
 
 EDGE_SEEDS = [0, 1, 2, 7, 42, 123456789, 2**31, 2**32 - 1, 2**32, 2**40 + 3, 2**63,
               2**64 - 1, 2**64 + 5, 2**96 + 11, 2**127 + 9, 2**128 - 1]
@@ -60,7 +60,7 @@ def test_vectorised_pcg32_equals_the_step_by_step_generator(seeds: list[int], no
     import hashlib
     import warnings
 
-    from flowtime.domain.random import Pcg32
+    from flowtime.domain.evaluate.random import Pcg32
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # uint64 wrap-around must not warn
@@ -81,7 +81,7 @@ def test_vectorised_pcg32_equals_the_step_by_step_generator(seeds: list[int], no
 def test_pmf_sampling_is_the_inverse_cdf(probabilities: list[float], draws: list[float]) -> None:
     """Small PMFs count bounds, large ones binary-search: both are the first value whose
     cumulative probability exceeds the draw (written here as a plain loop)."""
-    from flowtime.domain.random import sample_pmf
+    from flowtime.domain.evaluate.random import sample_pmf
 
     values = [float(10 * i + 1) for i in range(len(probabilities))]
     cumulative = np.cumsum(np.asarray(probabilities, dtype=float))
@@ -97,7 +97,7 @@ def test_pmf_sampling_is_the_inverse_cdf(probabilities: list[float], draws: list
 
 
 def test_pcg32_batches_are_drawn_in_bounded_parts(monkeypatch):
-    from flowtime.domain import random as random_module
+    from flowtime.domain.evaluate import random as random_module
 
     seeds = list(range(9))
     whole = batch_uniforms("pcg32", seeds, "n", 25)

@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.templates import build_model, parse_template
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.templates import build_model, parse_template
 
 TEMPLATE = textwrap.dedent("""\
     metadata:

@@ -7,10 +7,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.templates import build_model, parse_template
-from flowtime.domain.yaml_document import load_yaml
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.templates import build_model, parse_template
+from flowtime.domain.modeling.yaml_document import load_yaml
 
 HEAD = textwrap.dedent("""\
     metadata: {id: ref, title: Reference}
@@ -51,7 +51,7 @@ def test_reference_output_spelling_source_and_filename():
         outputs:
           - {id: served, source: served, filename: served.csv}
         """)
-    from flowtime.domain.validation import output_series
+    from flowtime.domain.modeling.validation import output_series
 
     model = build_model(parse_template(text), {})
     assert output_series(model.definition, model.plan.node_ids) == ["served"]

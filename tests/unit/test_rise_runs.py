@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 
-from flowtime.domain.state import longest_rise, rise_runs
+from flowtime.domain.views.state import longest_rise, rise_runs
 
 
 def _count(values: np.ndarray) -> int:

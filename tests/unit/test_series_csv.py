@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowtime.domain.bundle import series_csv
+from flowtime.domain.artifacts.bundle import series_csv
 
 
 def _oracle(values: list[float]) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowtime.domain.state import NodeView, colour, derived_series
+from flowtime.domain.views.state import NodeView, colour, derived_series
 
 
 def test_queue_colour_is_gray_when_the_sla_is_missing_zero_or_negative():
@@ -29,8 +29,8 @@ def test_a_window_of_the_pre_encoded_series_is_the_json_of_those_bins():
     import json
     from datetime import UTC, datetime
 
-    from flowtime.domain.grid import TimeGrid
-    from flowtime.domain.state import RunView
+    from flowtime.domain.modeling.grid import TimeGrid
+    from flowtime.domain.views.state import RunView
 
     rng = np.random.default_rng(5)
     values = rng.uniform(-50, 50, 23)

@@ -3,7 +3,7 @@ there as one batch), in chunks that keep every worker busy; everything else alon
 
 from __future__ import annotations
 
-from flowtime.domain.sweeps import MAX_TASK_POINTS, SweepRequest, expand, tasks
+from flowtime.domain.services.sweeps import MAX_TASK_POINTS, SweepRequest, expand, tasks
 
 
 def _shape(groups):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowtime.domain.flow import KNOWN_KINDS
-from flowtime.domain.schemas import load_schema
+from flowtime.domain.compile.flow import KNOWN_KINDS
+from flowtime.domain.modeling.schemas import load_schema
 
 DOCS = (Path(__file__).resolve().parents[2] / "docs" / "templates.md").read_text()
 

@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from flowtime.domain.engine import evaluate_model
 from flowtime.domain.errors import ErrorKind, FlowTimeError
-from flowtime.domain.templates import build_model, parse_template
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.modeling.templates import build_model, parse_template
 
 BASE = textwrap.dedent("""\
     schemaVersion: 1
@@ -202,7 +202,7 @@ def test_template_schema_reports_unknown_fields_and_bad_ids():
 def test_every_shipped_json_schema_is_itself_valid():
     import jsonschema
 
-    from flowtime.domain.schemas import SCHEMA_NAMES, load_schema
+    from flowtime.domain.modeling.schemas import SCHEMA_NAMES, load_schema
 
     for name in SCHEMA_NAMES:
         schema = load_schema(name)
@@ -215,7 +215,7 @@ def test_numeric_yaml_keys_are_located_problems_not_a_crash():
     import pytest as _pytest
 
     from flowtime.domain.errors import FlowTimeError
-    from flowtime.domain.templates import parse_template
+    from flowtime.domain.modeling.templates import parse_template
 
     with _pytest.raises(FlowTimeError) as refused:
         parse_template("5:\t\u00e5\u00ca\u00b87", loc="template", default_id="inline")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from flowtime.domain.grid import TimeGrid
-from flowtime.domain.state import NodeView, RunView, window_warnings
+from flowtime.domain.modeling.grid import TimeGrid
+from flowtime.domain.views.state import NodeView, RunView, window_warnings
 
 
 def view(metrics: dict[str, list[float]], kind: str = "queue", sla: float | None = 30):

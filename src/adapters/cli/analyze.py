@@ -70,9 +70,9 @@ def _study_fields(service: Any, template_id: str | None, file_path: str | None,
     """The StudyBody fields from the shared options (parameters typed by the template)."""
     from pathlib import Path
 
-    from flowtime.domain.analysis_service import StudySource
     from flowtime.domain.errors import Problem, invalid
-    from flowtime.domain.parameters import parse_cli_value
+    from flowtime.domain.modeling.parameters import parse_cli_value
+    from flowtime.domain.services.analysis_service import StudySource
 
     text = Path(file_path).read_text(encoding="utf-8") if file_path else None
     template = service.template(StudySource(template_id, text, {}, seed, pmf_mode, samples))

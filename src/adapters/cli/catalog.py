@@ -37,7 +37,7 @@ def _sync(store: str | None, full: bool, as_json: bool) -> None:
     import sys
 
     from flowtime.adapters.cli.context import container_for
-    from flowtime.domain.catalog import sync
+    from flowtime.domain.services.catalog import sync
 
     container = container_for(store)
     target = container.catalog()
@@ -80,7 +80,7 @@ def rebuild_command(store: str | None, as_json: bool) -> None:
 def status_command(store: str | None, as_json: bool) -> None:
     """Where the catalog is, its schema revision and how many runs it lists."""
     from flowtime.adapters.cli.context import container_for, print_json
-    from flowtime.domain.catalog import backlog
+    from flowtime.domain.services.catalog import backlog
 
     container = container_for(store)
     target = container.catalog()

@@ -121,8 +121,8 @@ def pull_command(spec: str, template_id: str | None, file_path: str | None,
     from flowtime.adapters.cli.context import print_json, print_table
     from flowtime.adapters.telemetry.capture import write_pulled_capture
     from flowtime.adapters.wire import decode_body, warning_out
-    from flowtime.domain.analysis_service import StudySource
     from flowtime.domain.observed.samples import SeriesSpec
+    from flowtime.domain.services.analysis_service import StudySource
 
     body, folder = _load(spec)
     defaults = body.pop("defaults", None) or {}
@@ -161,9 +161,9 @@ def pull_command(spec: str, template_id: str | None, file_path: str | None,
 
 def _parameters(container: Any, template_id: str | None, file_path: str | None,
                 params: tuple[str, ...]) -> dict[str, Any]:
-    from flowtime.domain.analysis_service import StudySource
     from flowtime.domain.errors import Problem, invalid
-    from flowtime.domain.parameters import parse_cli_value
+    from flowtime.domain.modeling.parameters import parse_cli_value
+    from flowtime.domain.services.analysis_service import StudySource
 
     if (template_id is None) == (file_path is None):
         raise click.UsageError("give --template ID or --file TEMPLATE")
@@ -245,7 +245,7 @@ def fit_params_command(spec: str, save_as: str | None, templates_url: str | None
     from flowtime.adapters import observed_wire as ow
     from flowtime.adapters.cli.context import print_json, print_table
     from flowtime.adapters.wire import decode_body
-    from flowtime.domain.grid import format_utc
+    from flowtime.domain.modeling.grid import format_utc
 
     body, folder = _load(spec)
     defaults = body.pop("defaults", None) or {}

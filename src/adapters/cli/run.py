@@ -17,7 +17,7 @@ TEMPLATES_HELP = "Template folder (default: FLOWTIME_TEMPLATES_DIR or the shippe
 
 def _params_from_file(path: str) -> dict[str, Any]:
     from flowtime.domain.errors import Problem, invalid
-    from flowtime.domain.yaml_document import load_yaml
+    from flowtime.domain.modeling.yaml_document import load_yaml
 
     data = load_yaml(Path(path).read_bytes(), loc=path)  # JSON is YAML too
     if not isinstance(data, dict):
@@ -70,9 +70,9 @@ def run(template_id: str | None, template_file: str | None, mode: str, params: t
     """Create a run from a template and write its bundle to the store (or on a server)."""
     from flowtime.adapters.cli.context import container_for, print_json
     from flowtime.adapters.wire import result_response
-    from flowtime.domain.parameters import parse_cli_value
+    from flowtime.domain.modeling.parameters import parse_cli_value
+    from flowtime.domain.modeling.templates import parse_template, template_id_from
     from flowtime.domain.runs import RunRequest, TelemetryRequest
-    from flowtime.domain.templates import parse_template, template_id_from
 
     if (template_id is None) == (template_file is None):
         raise click.UsageError("give --template-id or --file (one of them)")

@@ -51,8 +51,8 @@ def list_runs(mode: str | None, template_id: str | None, has_warnings: bool | No
     """List runs, newest first (from the run catalog, or from a server)."""
     from flowtime.adapters.cli.context import container_for, print_json
     from flowtime.adapters.wire import page_response
+    from flowtime.domain.artifacts.tags import parse_assignments, parse_filters
     from flowtime.domain.runs import RunFilter
-    from flowtime.domain.tags import parse_assignments, parse_filters
 
     members = sweep_members or ("include" if sweep_id else "exclude")
     wanted = parse_assignments(list(params), "--param")

@@ -51,7 +51,7 @@ def read_overlays(short: tuple[str, ...] | list[str], path: str | None) -> tuple
     from pathlib import Path
 
     from flowtime.domain.errors import Problem, invalid
-    from flowtime.domain.scenarios import overlays_from, parse_short
+    from flowtime.domain.views.scenarios import overlays_from, parse_short
 
     found = [parse_short(text) for text in short]
     if path is not None:

@@ -62,10 +62,10 @@ def sweep(ctx: click.Context, template_id: str | None, template_file: str | None
 
     from flowtime.adapters.cli.context import print_json
     from flowtime.container import Settings, build_container
-    from flowtime.domain.analysis_service import StudySource
     from flowtime.domain.errors import invalid
-    from flowtime.domain.parameters import parse_cli_value
-    from flowtime.domain.sweeps import SweepRequest, check_parameters, inline_sweep
+    from flowtime.domain.modeling.parameters import parse_cli_value
+    from flowtime.domain.services.analysis_service import StudySource
+    from flowtime.domain.services.sweeps import SweepRequest, check_parameters, inline_sweep
 
     settings = Settings.from_env(store_url=store, templates_url=templates_url,
                                  executor=executor or ("dask" if scheduler else None),
@@ -120,7 +120,7 @@ def sweep(ctx: click.Context, template_id: str | None, template_file: str | None
                   TextColumn("[green]{task.fields[created]} new[/] "
                              "{task.fields[reused]} reused [red]{task.fields[failed]} failed[/]"),
                   TimeRemainingColumn(), transient=as_json) as bar:
-        from flowtime.domain.sweeps import expand
+        from flowtime.domain.services.sweeps import expand
 
         # the total from the first frame (not 0/None while the workers start)
         task = bar.add_task(f"sweep {request.sweep_id}", total=len(expand(request)),
@@ -177,7 +177,7 @@ def sweep(ctx: click.Context, template_id: str | None, template_file: str | None
 
 def _refuse_if_driven_elsewhere(service: Any, sweep_id: str) -> None:
     from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
-    from flowtime.domain.sweeps import ACTIVE
+    from flowtime.domain.services.sweeps import ACTIVE
 
     try:
         current = service.get(sweep_id)
@@ -201,7 +201,7 @@ class _RemoteSweeps:
         import msgspec
 
         from flowtime.adapters.cli.remote import call
-        from flowtime.domain.codec import SweepJson
+        from flowtime.domain.artifacts.codec import SweepJson
 
         body = call(self.server, "GET", f"/v1/sweeps/{sweep_id}")[1]
         return msgspec.convert(body, SweepJson)
@@ -237,7 +237,7 @@ def watch(sweep_id: str, store: str | None, server: str | None, interval: float,
     from rich.progress import BarColumn, Progress, TextColumn
 
     from flowtime.adapters.cli.context import print_json
-    from flowtime.domain.sweeps import ACTIVE
+    from flowtime.domain.services.sweeps import ACTIVE
 
     service = _sweeps(store, server)
     summary = service.get(sweep_id)  # unknown: exit 2 with the not-found line
@@ -282,7 +282,7 @@ def cancel_command(sweep_id: str, store: str | None, server: str | None, wait: b
     import time
 
     from flowtime.adapters.cli.context import print_json
-    from flowtime.domain.sweeps import ACTIVE, STALE_AFTER_SECONDS
+    from flowtime.domain.services.sweeps import ACTIVE, STALE_AFTER_SECONDS
 
     service = _sweeps(store, server)
     summary = service.request_cancel(sweep_id)

@@ -98,8 +98,8 @@ def _print_topology(console: Any, template: Any) -> None:
     from rich.table import Table
 
     from flowtime.domain.errors import FlowTimeError
-    from flowtime.domain.model import PmfNode
-    from flowtime.domain.templates import build_model
+    from flowtime.domain.modeling.model import PmfNode
+    from flowtime.domain.modeling.templates import build_model
 
     try:
         model = build_model(template, {})
@@ -147,8 +147,8 @@ def validate_templates(files: tuple[str, ...], more_files: tuple[str, ...],
     from pathlib import Path
 
     from flowtime.domain.errors import FlowTimeError
-    from flowtime.domain.parameters import parse_cli_value
-    from flowtime.domain.templates import build_model, parse_template, template_id_from
+    from flowtime.domain.modeling.parameters import parse_cli_value
+    from flowtime.domain.modeling.templates import build_model, parse_template, template_id_from
 
     files = (*files, *more_files)
     if not files:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from flowtime.adapters.executors.worker import run_points
-from flowtime.domain.sweeps import RunOutcome, SweepPoint, tasks
+from flowtime.domain.services.sweeps import RunOutcome, SweepPoint, tasks
 
 
 class DaskExecutor:

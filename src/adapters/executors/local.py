@@ -11,7 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any
 
 from flowtime.adapters.executors.worker import run_points
-from flowtime.domain.sweeps import RunOutcome, SweepPoint, tasks
+from flowtime.domain.services.sweeps import RunOutcome, SweepPoint, tasks
 
 
 def ignore_interrupts() -> None:
@@ -35,7 +35,7 @@ class LocalExecutor:
         # and cheap to start because the server process has the heavy modules preloaded.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["flowtime.adapters.executors.worker",
-                                        "flowtime.container", "flowtime.domain.orchestration",
+                                        "flowtime.container", "flowtime.domain.services.orchestration",
                                         "flowtime.adapters.observability.otel", "numpy"])
         with ProcessPoolExecutor(self.workers, mp_context=context,
                                  initializer=ignore_interrupts) as pool:

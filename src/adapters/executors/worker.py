@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.sweeps import RunOutcome, SweepPoint, aggregate
+from flowtime.domain.services.sweeps import RunOutcome, SweepPoint, aggregate
 
 _containers: dict[Any, Any] = {}
 

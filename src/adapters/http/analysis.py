@@ -29,11 +29,11 @@ from flowtime.adapters.analysis_wire import (
     ValidateOut,
 )
 from flowtime.adapters.http.security import require_api_key
-from flowtime.domain.analysis_service import AnalysisService
+from flowtime.domain.artifacts.hashing import RUN_ID_PATTERN
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
-from flowtime.domain.hashing import RUN_ID_PATTERN
+from flowtime.domain.evaluate.work import WorkGuard
 from flowtime.domain.runs import MAX_PAGE
-from flowtime.domain.work import WorkGuard
+from flowtime.domain.services.analysis_service import AnalysisService
 
 Analysis = NamedDependency[SkipValidation[AnalysisService]]
 T = TypeVar("T")

@@ -127,7 +127,7 @@ class CatalogHealer:
         self.stopping.set()
 
     def _loop(self) -> None:
-        from flowtime.domain.catalog import heal
+        from flowtime.domain.services.catalog import heal
 
         while not self.stopping.wait(self.interval):
             try:

@@ -17,8 +17,8 @@ from litestar.params import JSONBody, PathParameter
 from flowtime.adapters import forecast_wire as fw
 from flowtime.adapters.http.security import require_api_key
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, conflict
+from flowtime.domain.evaluate.work import WorkGuard
 from flowtime.domain.risk.service import ACTIVE, ForecastRequest, ForecastService
-from flowtime.domain.work import WorkGuard
 
 ID_PATTERN = "^forecast_[0-9a-f]{16}$"
 ForecastId = Annotated[str, PathParameter(pattern=ID_PATTERN)]

@@ -17,11 +17,11 @@ from flowtime.adapters.http.analysis import guarded
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.telemetry.capture import write_pulled_capture
 from flowtime.adapters.wire import warning_out
-from flowtime.domain.analysis_service import StudySource
 from flowtime.domain.errors import Problem, invalid
-from flowtime.domain.grid import format_utc
+from flowtime.domain.modeling.grid import format_utc
 from flowtime.domain.observed.samples import SeriesSpec
 from flowtime.domain.observed.service import ObservedService, time_grid_from
+from flowtime.domain.services.analysis_service import StudySource
 
 Observed = NamedDependency[SkipValidation[ObservedService]]
 

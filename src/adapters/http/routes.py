@@ -42,13 +42,13 @@ from flowtime.adapters.wire import (
     template_detail,
     template_summary,
 )
-from flowtime.domain.codec import SeriesIndexJson
+from flowtime.domain.artifacts.codec import SeriesIndexJson
+from flowtime.domain.artifacts.hashing import RUN_ID_PATTERN
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
-from flowtime.domain.hashing import RUN_ID_PATTERN
-from flowtime.domain.orchestration import RunOrchestrationService
-from flowtime.domain.queries import RunQueryService
 from flowtime.domain.runs import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, RunFilter
-from flowtime.domain.state import Graph, StateSnapshot
+from flowtime.domain.services.orchestration import RunOrchestrationService
+from flowtime.domain.views.queries import RunQueryService
+from flowtime.domain.views.state import Graph, StateSnapshot
 from flowtime.ports import ArtifactStore, TemplateSource
 
 _DESCRIPTIONS = {
@@ -135,7 +135,7 @@ async def readyz(store: Store, request: Request[Any, Any, Any]) -> dict[str, str
     await run_sync(store.check)
     container = request.app.state.container
     await run_sync(lambda: container.catalog().check())
-    from flowtime.domain.catalog import backlog
+    from flowtime.domain.services.catalog import backlog
 
     waiting = len(await run_sync(backlog, store))
     if waiting:  # ready, but the listing is catching up (the healer lists them shortly)
@@ -207,7 +207,7 @@ async def list_runs(
 ) -> RunListResponse:
     """Filters by parameter value go as `param.<name>=<value>` (numbers match by value:
     `param.capacity=40` finds 40 and 40.0) and by tag as `tag.<key>=<value>`."""
-    from flowtime.domain.tags import parse_filters
+    from flowtime.domain.artifacts.tags import parse_filters
 
     tags = parse_filters([t for t in tag.split(",") if t]) if tag else {}
     parameters: dict[str, str] = {}

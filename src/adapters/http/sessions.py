@@ -40,7 +40,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from flowtime.adapters.http.security import bearer_token, same_key
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.session import WhatIfSession
+from flowtime.domain.services.session import WhatIfSession
 
 PREAUTH_FRAME_BYTES = 8192
 PARSE_INLINE_BYTES = 65_536  # larger frames are decoded in a worker thread

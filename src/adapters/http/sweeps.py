@@ -21,12 +21,12 @@ from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidat
 
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import SweepBody
-from flowtime.domain.analysis_service import StudySource
-from flowtime.domain.codec import SweepJson, SweepListItemJson
+from flowtime.domain.artifacts.codec import SweepJson, SweepListItemJson
+from flowtime.domain.artifacts.hashing import RUN_ID_PATTERN
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
-from flowtime.domain.hashing import RUN_ID_PATTERN
 from flowtime.domain.runs import MAX_PAGE
-from flowtime.domain.sweeps import (
+from flowtime.domain.services.analysis_service import StudySource
+from flowtime.domain.services.sweeps import (
     ACTIVE,
     SweepService,
     check_parameters,

@@ -56,7 +56,7 @@ def _exists(request: Request[Any, Any, Any], check: Any) -> bool:
 async def run_page(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Response[bytes]:
     from anyio.to_thread import run_sync
 
-    from flowtime.domain.hashing import is_valid_run_id
+    from flowtime.domain.artifacts.hashing import is_valid_run_id
 
     found = is_valid_run_id(run_id) and await run_sync(
         _exists, request, lambda c: c.store().exists(run_id))
@@ -72,7 +72,7 @@ async def sweeps_page() -> Response[bytes]:
 async def sweep_page(request: Request[Any, Any, Any], sweep_id: FromPath[str]) -> Response[bytes]:
     from anyio.to_thread import run_sync
 
-    from flowtime.domain.hashing import is_valid_run_id
+    from flowtime.domain.artifacts.hashing import is_valid_run_id
 
     def known(container: Any) -> bool:
         from flowtime.domain.errors import ErrorKind, FlowTimeError

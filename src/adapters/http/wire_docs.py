@@ -9,7 +9,7 @@ component names stay `NodeSeries` and `StateWindow`.
 
 from __future__ import annotations
 
-from flowtime.domain import state
+from flowtime.domain.views import state
 
 
 class NodeSeries(state.NodeSeries):

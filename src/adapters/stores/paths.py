@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flowtime.domain.artifacts.hashing import is_valid_run_id
 from flowtime.domain.errors import FlowTimeError, Problem, conflict, invalid
-from flowtime.domain.hashing import is_valid_run_id
 
 MAX_PATH_LENGTH = 512
 

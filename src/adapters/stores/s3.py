@@ -38,8 +38,8 @@ from flowtime.adapters.stores.paths import (
     check_relative_path,
     check_run_id,
 )
+from flowtime.domain.artifacts.records import summary_of
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, not_found
-from flowtime.domain.records import summary_of
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
 
 log = logging.getLogger("flowtime.stores.s3")

@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from flowtime.domain import schemas
-from flowtime.domain.bundle import format_value
-from flowtime.domain.codec import (
+from flowtime.domain.artifacts.bundle import format_value
+from flowtime.domain.artifacts.codec import (
     MODEL_YAML,
     GridJson,
     TelemetryFileJson,
@@ -27,12 +26,13 @@ from flowtime.domain.codec import (
     encode,
     to_builtins,
 )
+from flowtime.domain.artifacts.hashing import sha256_bytes
 from flowtime.domain.errors import Problem, conflict, invalid
-from flowtime.domain.grid import TimeGrid, format_utc
-from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.queries import RunQueryService
+from flowtime.domain.modeling import schemas
+from flowtime.domain.modeling.grid import TimeGrid, format_utc
 from flowtime.domain.runs import RunWarning
-from flowtime.domain.telemetry_binding import metrics_by_series
+from flowtime.domain.services.telemetry_binding import metrics_by_series
+from flowtime.domain.views.queries import RunQueryService
 from flowtime.ports.clock import Clock
 
 MANIFEST_NAME = "telemetry-manifest.json"

@@ -21,7 +21,7 @@ from flowtime.domain.errors import (
     invalid,
     not_found,
 )
-from flowtime.domain.templates import Template, parse_template
+from flowtime.domain.modeling.templates import Template, parse_template
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 

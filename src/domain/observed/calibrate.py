@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from flowtime.domain.analysis import Study
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
+from flowtime.domain.services.analysis import Study
 
 LOSSES = ("rmse", "mae", "mape")
 DEFAULT_EVALUATIONS = 200

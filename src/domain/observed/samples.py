@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flowtime.domain.errors import Problem, invalid
-from flowtime.domain.grid import TimeGrid
+from flowtime.domain.modeling.grid import TimeGrid
 
 SERIES_TYPES = ("gauge", "counter")
 AGGREGATIONS = ("mean", "last", "max", "sum")

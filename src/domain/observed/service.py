@@ -12,15 +12,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from flowtime.domain.analysis_service import AnalysisService, StudySource
 from flowtime.domain.errors import Problem, conflict, invalid
-from flowtime.domain.grid import BIN_UNIT_MINUTES, TimeGrid, format_utc, parse_utc
+from flowtime.domain.evaluate.work import WorkGuard, check_work
+from flowtime.domain.modeling.grid import BIN_UNIT_MINUTES, TimeGrid, format_utc, parse_utc
+from flowtime.domain.modeling.templates import Template, build_model, parse_template
 from flowtime.domain.observed.calibrate import Calibration, FitKnob, Observation, calibrate
 from flowtime.domain.observed.resample import Resampled, resample
 from flowtime.domain.observed.samples import GridSpec, SeriesSpec
 from flowtime.domain.runs import RunWarning
-from flowtime.domain.templates import Template, build_model, parse_template
-from flowtime.domain.work import WorkGuard, check_work
+from flowtime.domain.services.analysis_service import AnalysisService, StudySource
 from flowtime.ports.metrics import MetricSource
 
 MAX_OBSERVED = 50

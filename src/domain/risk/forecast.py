@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from flowtime.domain import derived
-from flowtime.domain.analysis import Study
-from flowtime.domain.batch import evaluate_batch, samples_per_batch
+from flowtime.domain.compile import derived
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
+from flowtime.domain.evaluate.batch import evaluate_batch, samples_per_batch
 from flowtime.domain.risk.demand import DemandForecast, forecast_demand
 from flowtime.domain.risk.priors import Prior, draw, prior_from
+from flowtime.domain.services.analysis import Study
 
 MAX_SAMPLES = 100_000
 MAX_QUANTILE_VALUES = 50_000_000  # samples × bins × series kept for the quantiles

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from flowtime.domain.analysis_service import AnalysisService, StudySource
+from flowtime.domain.artifacts.hashing import sha256_canonical
 from flowtime.domain.errors import FlowTimeError, Problem, invalid, not_found
-from flowtime.domain.grid import TimeGrid, format_utc
-from flowtime.domain.hashing import sha256_canonical
+from flowtime.domain.evaluate.work import WorkGuard, check_work
+from flowtime.domain.modeling.grid import TimeGrid, format_utc
 from flowtime.domain.observed.samples import GridSpec, SeriesSpec
 from flowtime.domain.risk.forecast import DemandSpec, ForecastResult, checked, run_forecast
-from flowtime.domain.work import WorkGuard, check_work
+from flowtime.domain.services.analysis_service import AnalysisService, StudySource
 from flowtime.ports import Clock
 from flowtime.ports.sweeps import RecordStore
 

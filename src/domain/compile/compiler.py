@@ -16,11 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from flowtime.domain.classes import ClassCompilation, ShareStep, SplitStep, compile_classes
-from flowtime.domain.expressions.ast import Expr, Ref, references
-from flowtime.domain.expressions.scalar import evaluate_feedback_group
-from flowtime.domain.expressions.vector import as_series, evaluate
-from flowtime.domain.flow import (
+from flowtime.domain.compile.classes import ClassCompilation, ShareStep, SplitStep, compile_classes
+from flowtime.domain.compile.flow import (
     Component,
     ConstraintUse,
     EdgeUse,
@@ -28,9 +25,12 @@ from flowtime.domain.flow import (
     buffer_expression,
     compile_flow,
 )
-from flowtime.domain.graph import plan_steps
-from flowtime.domain.grid import BIN_UNIT_MINUTES, parse_utc
-from flowtime.domain.model import (
+from flowtime.domain.evaluate.random import node_uniforms, sample_pmf
+from flowtime.domain.expressions.ast import Expr, Ref, references
+from flowtime.domain.expressions.scalar import evaluate_feedback_group
+from flowtime.domain.expressions.vector import as_series, evaluate
+from flowtime.domain.modeling.grid import BIN_UNIT_MINUTES, parse_utc
+from flowtime.domain.modeling.model import (
     DEFAULT_RNG_KIND,
     BufferNode,
     ConstNode,
@@ -42,13 +42,13 @@ from flowtime.domain.model import (
     RouterNode,
     initial_conditions,
 )
-from flowtime.domain.profiles import (
+from flowtime.domain.modeling.profiles import (
     builtin_weights,
     clock_weights,
     expected_value,
     inline_weights,
 )
-from flowtime.domain.random import node_uniforms, sample_pmf
+from flowtime.domain.views.graph import plan_steps
 
 
 @dataclass(slots=True)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import numpy as np
 
-from flowtime.domain.bundle import format_value
-from flowtime.domain.codec import (
+from flowtime.domain.artifacts.bundle import format_value
+from flowtime.domain.artifacts.codec import (
     SweepCancelJson,
     SweepJson,
     SweepListItemJson,
@@ -30,14 +30,14 @@ from flowtime.domain.codec import (
     decode,
     encode,
 )
+from flowtime.domain.artifacts.export import safe_text
+from flowtime.domain.artifacts.hashing import canonical_json, sha256_bytes, sha256_canonical
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
-from flowtime.domain.export import safe_text
-from flowtime.domain.grid import format_utc, parse_utc
-from flowtime.domain.hashing import canonical_json, sha256_bytes, sha256_canonical
-from flowtime.domain.model import ParameterDef
-from flowtime.domain.names import node_of, series_label
-from flowtime.domain.parameters import check_value, resolve_parameters
-from flowtime.domain.random import MAX_SEED
+from flowtime.domain.evaluate.random import MAX_SEED
+from flowtime.domain.modeling.grid import format_utc, parse_utc
+from flowtime.domain.modeling.model import ParameterDef
+from flowtime.domain.modeling.names import node_of, series_label
+from flowtime.domain.modeling.parameters import check_value, resolve_parameters
 from flowtime.domain.runs import MODES, RunRequest
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from flowtime.domain.compiler import EvalContext, PmfStep
-from flowtime.domain.model import Model
-from flowtime.domain.random import batch_uniforms, sample_pmf
+from flowtime.domain.compile.compiler import EvalContext, PmfStep
+from flowtime.domain.evaluate.random import batch_uniforms, sample_pmf
+from flowtime.domain.modeling.model import Model
 
 # A batch holds every series of every sample at once: callers split their seeds so that one
 # batch stays within this many float64 values (64 MB; `samples_per_batch`).

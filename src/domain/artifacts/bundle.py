@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from flowtime.domain.codec import (
+from flowtime.domain.artifacts.codec import (
     INTEGRITY_JSON,
     MANIFEST_JSON,
     METADATA_JSON,
@@ -46,12 +46,12 @@ from flowtime.domain.codec import (
     WindowJson,
     encode,
 )
-from flowtime.domain.grid import format_utc
-from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.model import Model
-from flowtime.domain.names import DEFAULT_CLASS, series_id
+from flowtime.domain.artifacts.hashing import sha256_bytes
+from flowtime.domain.modeling.grid import format_utc
+from flowtime.domain.modeling.model import Model
+from flowtime.domain.modeling.names import DEFAULT_CLASS, series_id
+from flowtime.domain.modeling.templates import Template
 from flowtime.domain.runs import RunSummary, RunWarning
-from flowtime.domain.templates import Template
 from flowtime.version import __version__
 
 ENGINE_VERSION = __version__

@@ -17,9 +17,9 @@ import msgspec
 import numpy as np
 
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
-from flowtime.domain.model import ModelDef, convert
-from flowtime.domain.names import node_of
-from flowtime.domain.yaml_document import load_yaml
+from flowtime.domain.modeling.model import ModelDef, convert
+from flowtime.domain.modeling.names import node_of
+from flowtime.domain.modeling.yaml_document import load_yaml
 
 RUN_JSON = "run.json"
 MANIFEST_JSON = "manifest.json"

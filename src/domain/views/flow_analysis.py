@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from flowtime.domain import derived
-from flowtime.domain.flow import Component, EdgeUse
+from flowtime.domain.compile import derived
+from flowtime.domain.compile.flow import Component, EdgeUse
 
 TOLERANCE = 1e-6
 MAX_BINS = 5

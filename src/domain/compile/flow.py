@@ -21,12 +21,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from flowtime.domain import derived
+from flowtime.domain.compile import derived
 from flowtime.domain.errors import Problem
 from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Num, Ref
-from flowtime.domain.grid import BIN_UNIT_MINUTES
-from flowtime.domain.model import BufferNode, Edge, ModelDef, PmfNode, RouterNode, TopologyNode
-from flowtime.domain.names import class_series_name, edge_series_name, snake
+from flowtime.domain.modeling.grid import BIN_UNIT_MINUTES
+from flowtime.domain.modeling.model import BufferNode, Edge, ModelDef, PmfNode, RouterNode, TopologyNode
+from flowtime.domain.modeling.names import class_series_name, edge_series_name, snake
 from flowtime.domain.runs import RunWarning
 
 QUEUE_KINDS = {"servicewithbuffer", "queue", "dlq"}

@@ -14,14 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from flowtime.domain import schemas
-from flowtime.domain.batch import evaluate_batch, samples_per_batch
-from flowtime.domain.budget import DEFAULT_BUDGET, ModelBudget
-from flowtime.domain.bundle import Bundle, BundleInput, build_bundle, series_id
-from flowtime.domain.catalog import ensure_listed, heal, remember_unlisted
-from flowtime.domain.checks import run_checks
-from flowtime.domain.classes import check_invariant
-from flowtime.domain.codec import (
+from flowtime.domain.artifacts.bundle import Bundle, BundleInput, build_bundle, series_id
+from flowtime.domain.artifacts.codec import (
     BUNDLE_DOCUMENTS,
     MODEL_YAML,
     PROVENANCE_JSON,
@@ -31,12 +25,7 @@ from flowtime.domain.codec import (
     decode,
     to_builtins,
 )
-from flowtime.domain.compiler import EvaluationPlan
-from flowtime.domain.engine import evaluate_model
-from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
-from flowtime.domain.flow_analysis import analyse, node_flows, throughput_links
-from flowtime.domain.grid import format_utc
-from flowtime.domain.hashing import (
+from flowtime.domain.artifacts.hashing import (
     deterministic_run_id,
     is_valid_run_id,
     random_run_id,
@@ -44,9 +33,21 @@ from flowtime.domain.hashing import (
     sha256_bytes,
     sha256_canonical,
 )
-from flowtime.domain.model import Model
-from flowtime.domain.random import MAX_SEED
-from flowtime.domain.records import read_record, record_of
+from flowtime.domain.artifacts.records import read_record, record_of
+from flowtime.domain.artifacts.tags import check_tags, read_tags, write_tags
+from flowtime.domain.compile.checks import run_checks
+from flowtime.domain.compile.classes import check_invariant
+from flowtime.domain.compile.compiler import EvaluationPlan
+from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
+from flowtime.domain.evaluate.batch import evaluate_batch, samples_per_batch
+from flowtime.domain.evaluate.budget import DEFAULT_BUDGET, ModelBudget
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.evaluate.random import MAX_SEED
+from flowtime.domain.modeling import schemas
+from flowtime.domain.modeling.grid import format_utc
+from flowtime.domain.modeling.model import Model
+from flowtime.domain.modeling.templates import Template, build_model, parse_template, template_id_from
+from flowtime.domain.modeling.validation import output_series
 from flowtime.domain.runs import (
     MODES,
     PMF_MODES,
@@ -57,12 +58,11 @@ from flowtime.domain.runs import (
     RunResult,
     RunSummary,
 )
-from flowtime.domain.scenarios import overrides_for
-from flowtime.domain.scenarios import resolve as resolve_overlays
-from flowtime.domain.tags import check_tags, read_tags, write_tags
-from flowtime.domain.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
-from flowtime.domain.templates import Template, build_model, parse_template, template_id_from
-from flowtime.domain.validation import output_series
+from flowtime.domain.services.catalog import ensure_listed, heal, remember_unlisted
+from flowtime.domain.services.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
+from flowtime.domain.views.flow_analysis import analyse, node_flows, throughput_links
+from flowtime.domain.views.scenarios import overrides_for
+from flowtime.domain.views.scenarios import resolve as resolve_overlays
 from flowtime.ports import (
     ArtifactStore,
     Clock,

@@ -9,7 +9,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowtime.domain.analysis import (
+from flowtime.domain.artifacts.hashing import sha256_canonical
+from flowtime.domain.compile.checks import run_checks
+from flowtime.domain.errors import FlowTimeError, Problem, invalid
+from flowtime.domain.evaluate.budget import DEFAULT_BUDGET, ModelBudget
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.evaluate.work import DEFAULT_LIMITS, WorkGuard, WorkLimits, check_work
+from flowtime.domain.modeling.grid import format_utc
+from flowtime.domain.modeling.templates import Template, build_model, parse_template, template_id_from
+from flowtime.domain.runs import RunWarning
+from flowtime.domain.services.analysis import (
     Constraint,
     OptimizeResult,
     SeekResult,
@@ -19,15 +28,6 @@ from flowtime.domain.analysis import (
     optimize,
     sensitivity,
 )
-from flowtime.domain.budget import DEFAULT_BUDGET, ModelBudget
-from flowtime.domain.checks import run_checks
-from flowtime.domain.engine import evaluate_model
-from flowtime.domain.errors import FlowTimeError, Problem, invalid
-from flowtime.domain.grid import format_utc
-from flowtime.domain.hashing import sha256_canonical
-from flowtime.domain.runs import RunWarning
-from flowtime.domain.templates import Template, build_model, parse_template, template_id_from
-from flowtime.domain.work import DEFAULT_LIMITS, WorkGuard, WorkLimits, check_work
 from flowtime.ports import Clock, TemplateSource
 from flowtime.ports.sweeps import RecordStore
 

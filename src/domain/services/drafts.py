@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from flowtime.domain.artifacts.hashing import sha256_bytes
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, conflict, invalid, not_found
-from flowtime.domain.grid import format_utc
-from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.templates import Template, parse_template
+from flowtime.domain.modeling.grid import format_utc
+from flowtime.domain.modeling.templates import Template, parse_template
 from flowtime.ports import Clock, TemplateSource
 from flowtime.ports.sweeps import RecordStore
 

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flowtime.domain.bundle import run_warning
-from flowtime.domain.classes import off_bins
-from flowtime.domain.codec import TelemetryFileJson, TelemetryManifestJson, decode
+from flowtime.domain.artifacts.bundle import run_warning
+from flowtime.domain.artifacts.codec import TelemetryFileJson, TelemetryManifestJson, decode
+from flowtime.domain.artifacts.hashing import sha256_bytes
+from flowtime.domain.compile.classes import off_bins
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
-from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.model import ConstNode, Model, ModelDef, ParameterDef
+from flowtime.domain.modeling.model import ConstNode, Model, ModelDef, ParameterDef
 from flowtime.domain.runs import RunWarning, TelemetryRequest
 from flowtime.ports.telemetry import TelemetrySource
 

@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from flowtime.domain.compile.flow import FlowCompilation, buffer_expression
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 from flowtime.domain.expressions.ast import BinOp, Call, Expr, Num, Ref, Reference, references
-from flowtime.domain.flow import FlowCompilation, buffer_expression
-from flowtime.domain.model import BufferNode, ExprNode, ModelDef, RouterNode
-from flowtime.domain.names import class_series_name
+from flowtime.domain.modeling.model import BufferNode, ExprNode, ModelDef, RouterNode
+from flowtime.domain.modeling.names import class_series_name
 
 INVARIANT_TOLERANCE = 1e-9
 

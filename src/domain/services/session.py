@@ -8,13 +8,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowtime.domain.analysis import Study, require_known
-from flowtime.domain.analysis_service import AnalysisService, StudySource
-from flowtime.domain.checks import run_checks
+from flowtime.domain.compile.checks import run_checks
 from flowtime.domain.errors import Problem, invalid
-from flowtime.domain.random import MAX_SEED
-from flowtime.domain.state import state_numbers
-from flowtime.domain.validation import output_series
+from flowtime.domain.evaluate.random import MAX_SEED
+from flowtime.domain.modeling.validation import output_series
+from flowtime.domain.services.analysis import Study, require_known
+from flowtime.domain.services.analysis_service import AnalysisService, StudySource
+from flowtime.domain.views.state import state_numbers
 
 
 @dataclass(slots=True)

@@ -14,9 +14,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from flowtime.domain import scenarios
-from flowtime.domain.catalog import bootstrap, ensure_listed, summary_of_record
-from flowtime.domain.codec import (
+from flowtime.domain.artifacts.codec import (
     INTEGRITY_JSON,
     MANIFEST_JSON,
     MODEL_YAML,
@@ -36,15 +34,15 @@ from flowtime.domain.codec import (
     decode_model,
     decode_series,
 )
-from flowtime.domain.compare import Comparison, check_ids, compare, distinct_ids
-from flowtime.domain.compiler import EvaluationPlan
+from flowtime.domain.artifacts.export import WideTable, wide_table
+from flowtime.domain.artifacts.hashing import sha256_bytes
+from flowtime.domain.artifacts.tags import check_tags, read_tags, write_tags
+from flowtime.domain.compile.compiler import EvaluationPlan
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
-from flowtime.domain.export import WideTable, wide_table
-from flowtime.domain.grid import TimeGrid, format_utc, parse_utc
-from flowtime.domain.hashing import sha256_bytes
-from flowtime.domain.model import ModelDef
-from flowtime.domain.names import DEFAULT_CLASS, EPOCH, class_series_name, is_series_id
-from flowtime.domain.orchestration import describe_run
+from flowtime.domain.modeling.grid import TimeGrid, format_utc, parse_utc
+from flowtime.domain.modeling.model import ModelDef
+from flowtime.domain.modeling.names import DEFAULT_CLASS, EPOCH, class_series_name, is_series_id
+from flowtime.domain.modeling.validation import validate_and_plan
 from flowtime.domain.runs import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE,
@@ -60,8 +58,12 @@ from flowtime.domain.runs import (
     created_bound,
     paginate,
 )
-from flowtime.domain.scenarios import NodeDiff
-from flowtime.domain.state import (
+from flowtime.domain.services.catalog import bootstrap, ensure_listed, summary_of_record
+from flowtime.domain.services.orchestration import describe_run
+from flowtime.domain.views import scenarios
+from flowtime.domain.views.compare import Comparison, check_ids, compare, distinct_ids
+from flowtime.domain.views.scenarios import NodeDiff
+from flowtime.domain.views.state import (
     MAX_WINDOW_BINS,
     ClassInfo,
     ConstraintView,
@@ -86,8 +88,6 @@ from flowtime.domain.state import (
     state_at,
     state_window,
 )
-from flowtime.domain.tags import check_tags, read_tags, write_tags
-from flowtime.domain.validation import validate_and_plan
 from flowtime.ports import ArtifactStore
 from flowtime.ports.catalog import RunCatalog
 
@@ -518,7 +518,7 @@ class RunQueryService:
 
     def compare(self, ids: list[str], with_values: bool = True,
                 only: list[str] | None = None) -> Comparison:
-        """Parameters and series of 2–5 runs side by side (domain/compare.py)."""
+        """Parameters and series of 2–5 runs side by side (domain/views/compare.py)."""
         given = distinct_ids(ids)
         if len(given) == 1:
             self.get_run(given[0])  # an unknown run is a 404 before "give two different ids"
@@ -535,7 +535,7 @@ class RunQueryService:
         return len(totals) * index.grid.bins * labels
 
     def export_table(self, run_id: str, with_classes: bool = False) -> WideTable:
-        """Every series of the run as one wide table (domain/export.py)."""
+        """Every series of the run as one wide table (domain/artifacts/export.py)."""
         record = self.get_run(run_id)
         reader = self.series(run_id)
         grid = reader.index.grid

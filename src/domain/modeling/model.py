@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from flowtime.domain.grid import TimeGrid
+from flowtime.domain.modeling.grid import TimeGrid
 
 if TYPE_CHECKING:
-    from flowtime.domain.compiler import EvaluationPlan
+    from flowtime.domain.compile.compiler import EvaluationPlan
 
 SEMANTIC_FIELDS = ("arrivals", "served", "errors", "queue", "capacity", "external_demand")
 # A semantics role set to `none` maps no series (the same as null or leaving it out); a

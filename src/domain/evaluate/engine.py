@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from flowtime.domain.compiler import EvalContext
-from flowtime.domain.model import Model
+from flowtime.domain.compile.compiler import EvalContext
+from flowtime.domain.modeling.model import Model
 
 
 def evaluate_model(

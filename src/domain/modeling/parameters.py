@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowtime.domain.errors import Problem
-from flowtime.domain.model import ParameterDef
+from flowtime.domain.modeling.model import ParameterDef
 
 MAX_ARRAY_LENGTH = 10_000
 MAX_STRING_LENGTH = 10_000

@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from flowtime.domain.artifacts.tags import RECORD_KIND as TAGS
+from flowtime.domain.artifacts.tags import read_tags
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.runs import RunRecord, RunSummary
-from flowtime.domain.tags import RECORD_KIND as TAGS
-from flowtime.domain.tags import read_tags
 
 if TYPE_CHECKING:
     from flowtime.ports.artifacts import ArtifactStore

@@ -28,10 +28,12 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from flowtime.domain import derived
-from flowtime.domain.derived import has_flow
-from flowtime.domain.flow import category
-from flowtime.domain.flow_analysis import (
+from flowtime.domain.compile import derived
+from flowtime.domain.compile.derived import has_flow
+from flowtime.domain.compile.flow import category
+from flowtime.domain.modeling.grid import TimeGrid, format_utc
+from flowtime.domain.modeling.model import SEMANTIC_FIELDS
+from flowtime.domain.views.flow_analysis import (
     Links,
     NodeFlow,
     analyse,
@@ -40,8 +42,6 @@ from flowtime.domain.flow_analysis import (
     terminal_nodes,
     throughput_links,
 )
-from flowtime.domain.grid import TimeGrid, format_utc
-from flowtime.domain.model import SEMANTIC_FIELDS
 
 MAX_WINDOW_BINS = 500
 METRIC_NAMES = {f: ("externalDemand" if f == "external_demand" else f) for f in SEMANTIC_FIELDS}

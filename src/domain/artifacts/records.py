@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flowtime.domain.bundle import run_warning
-from flowtime.domain.codec import (
+from flowtime.domain.artifacts.bundle import run_warning
+from flowtime.domain.artifacts.codec import (
     MANIFEST_JSON,
     METADATA_JSON,
     MODEL_YAML,
@@ -22,7 +22,7 @@ from flowtime.domain.codec import (
     TelemetryManifestJson,
     decode,
 )
-from flowtime.domain.hashing import sha256_bytes
+from flowtime.domain.artifacts.hashing import sha256_bytes
 from flowtime.domain.runs import (
     ArtifactFlags,
     Bottleneck,

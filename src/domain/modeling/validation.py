@@ -7,15 +7,15 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flowtime.domain.classes import ClassCompilation, compile_classes
-from flowtime.domain.compiler import EvaluationPlan, FeedbackStep, compile_model
+from flowtime.domain.compile.classes import ClassCompilation, compile_classes
+from flowtime.domain.compile.compiler import EvaluationPlan, FeedbackStep, compile_model
+from flowtime.domain.compile.flow import FlowCompilation, compile_flow
 from flowtime.domain.errors import Problem, ProblemCollector
 from flowtime.domain.expressions.ast import ArrayLit, Call, Expr, Ref, children, references
 from flowtime.domain.expressions.functions import FUNCTIONS
 from flowtime.domain.expressions.parser import ExpressionError, parse_expression
-from flowtime.domain.flow import FlowCompilation, compile_flow
-from flowtime.domain.grid import BIN_UNIT_MINUTES, parse_utc
-from flowtime.domain.model import (
+from flowtime.domain.modeling.grid import BIN_UNIT_MINUTES, parse_utc
+from flowtime.domain.modeling.model import (
     BufferNode,
     ConstNode,
     ExprNode,
@@ -23,7 +23,7 @@ from flowtime.domain.model import (
     PmfNode,
     initial_conditions,
 )
-from flowtime.domain.profiles import BUILTIN as BUILTIN_PROFILES
+from flowtime.domain.modeling.profiles import BUILTIN as BUILTIN_PROFILES
 from flowtime.domain.runs import RunWarning
 
 PMF_TOLERANCE = 1e-6

@@ -33,18 +33,18 @@ from typing import Any
 
 import numpy as np
 
-from flowtime.domain.batch import evaluate_batches
-from flowtime.domain.budget import DEFAULT_BUDGET, ModelBudget
-from flowtime.domain.classes import normalised
-from flowtime.domain.engine import evaluate_model
+from flowtime.domain.compile.classes import normalised
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
+from flowtime.domain.evaluate.batch import evaluate_batches
+from flowtime.domain.evaluate.budget import DEFAULT_BUDGET, ModelBudget
+from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.evaluate.work import WorkGuard
 from flowtime.domain.expressions.ast import references
 from flowtime.domain.expressions.vector import as_series, evaluate
-from flowtime.domain.model import ConstNode, ExprNode, Model
-from flowtime.domain.names import class_series_name, is_series_id, model_series_name, snake
-from flowtime.domain.parameters import check_value
-from flowtime.domain.templates import Template, build_model
-from flowtime.domain.work import WorkGuard
+from flowtime.domain.modeling.model import ConstNode, ExprNode, Model
+from flowtime.domain.modeling.names import class_series_name, is_series_id, model_series_name, snake
+from flowtime.domain.modeling.parameters import check_value
+from flowtime.domain.modeling.templates import Template, build_model
 
 DEFAULT_PERTURBATION = 0.05
 MAX_SAMPLES = 1000

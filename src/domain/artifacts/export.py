@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from flowtime.domain.codec import SeriesIndexJson, SweepJson
-from flowtime.domain.grid import TimeGrid
-from flowtime.domain.hashing import canonical_json
-from flowtime.domain.names import DEFAULT_CLASS, series_label
+from flowtime.domain.artifacts.codec import SeriesIndexJson, SweepJson
+from flowtime.domain.artifacts.hashing import canonical_json
+from flowtime.domain.modeling.grid import TimeGrid
+from flowtime.domain.modeling.names import DEFAULT_CLASS, series_label
 
 
 @dataclass(frozen=True, slots=True)

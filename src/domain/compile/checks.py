@@ -26,9 +26,9 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from flowtime.domain.compiler import EvaluationPlan
-from flowtime.domain.flow import EdgeUse
-from flowtime.domain.model import ModelDef
+from flowtime.domain.compile.compiler import EvaluationPlan
+from flowtime.domain.compile.flow import EdgeUse
+from flowtime.domain.modeling.model import ModelDef
 from flowtime.domain.runs import RunWarning
 
 TOLERANCE = 1e-6

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from flowtime.domain.derived import has_flow
+from flowtime.domain.compile.derived import has_flow
 from flowtime.domain.errors import Problem, invalid
-from flowtime.domain.names import snake
+from flowtime.domain.modeling.names import snake
 
 OPS = ("set", "scale", "add")
 MAX_OVERLAYS = 100

@@ -20,15 +20,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flowtime.domain import schemas
-from flowtime.domain.budget import DEFAULT_BUDGET, ModelBudget
+from flowtime.domain.artifacts.hashing import canonical_json, sha256_bytes
 from flowtime.domain.errors import Problem, ProblemCollector, invalid
-from flowtime.domain.grid import TimeGrid, parse_utc
-from flowtime.domain.hashing import canonical_json, sha256_bytes
-from flowtime.domain.model import Metadata, Model, ModelDef, ParameterDef, convert
-from flowtime.domain.names import EPOCH
-from flowtime.domain.parameters import check_definitions, resolve_parameters
-from flowtime.domain.yaml_document import decode_document, dump_yaml, load_yaml
+from flowtime.domain.evaluate.budget import DEFAULT_BUDGET, ModelBudget
+from flowtime.domain.modeling import schemas
+from flowtime.domain.modeling.grid import TimeGrid, parse_utc
+from flowtime.domain.modeling.model import Metadata, Model, ModelDef, ParameterDef, convert
+from flowtime.domain.modeling.names import EPOCH
+from flowtime.domain.modeling.parameters import check_definitions, resolve_parameters
+from flowtime.domain.modeling.yaml_document import decode_document, dump_yaml, load_yaml
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ANY_PLACEHOLDER = re.compile(r"\$\{[^}]*\}?")
@@ -253,7 +253,7 @@ def _check_raw_shape(tree: Any, budget: ModelBudget) -> None:
 
 def _build_model(template: Template, requested: Mapping[str, Any], budget: ModelBudget
                  ) -> Model:
-    from flowtime.domain.validation import validate_and_plan  # avoid an import cycle
+    from flowtime.domain.modeling.validation import validate_and_plan  # avoid an import cycle
 
     problems = ProblemCollector()
     values, found = resolve_parameters(template.parameters, requested)

@@ -1,0 +1,1 @@
+"""What a run leaves: the bundle writer, its codec and export, hashes, records and tags."""
