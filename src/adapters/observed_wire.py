@@ -249,3 +249,29 @@ def fit(observed: ObservedService, data: FitBody, guard: WorkGuard | None = None
     done = observed.fit(data.source(), knobs, inputs, data.loss, data.holdout,
                         data.max_evaluations, data.save_as, guard, fitted_at, driving)
     return fit_out(done)
+
+
+def pull(observed: ObservedService, data: CaptureBody, folder: Any, grid: Any,
+         template_id: str, clock: Any, shown: str,
+         progress: Any = None) -> tuple[CaptureOut, list[Any]]:
+    """Resample every series of a pull onto `grid` and write the capture directory (HTTP's
+    POST /v1/telemetry/captures and `flowtime data pull`); the answer and the warnings."""
+    from flowtime.adapters.telemetry.capture import write_pulled_capture
+
+    spec_grid = observed.grid_spec(grid)
+    series, warnings = [], []
+    for i, item in enumerate(data.series):
+        if progress is not None:
+            progress(i, item.id)
+        got = observed.resample(item.source, spec_grid, SeriesSpec(item.type, item.aggregation,
+                                                                   item.fill),
+                                item.id, f"series[{i}].source")
+        series.append((item.id, item.metric, got.values.tolist()))
+        warnings.extend(got.warnings)
+    sources = [{"id": s.id, "type": s.type, "source": {k: v for k, v in s.source.items()
+                                                       if k != "text"}} for s in data.series]
+    manifest = write_pulled_capture(folder, grid, series, warnings, template_id, sources, clock,
+                                    data.overwrite)
+    return CaptureOut(shown, [CaptureFileOut(f.node_id, f.path, f.points, f.hash)
+                              for f in manifest.files],
+                      [warning_out(w) for w in warnings]), warnings

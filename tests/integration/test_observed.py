@@ -326,3 +326,30 @@ def test_save_as_with_the_shipped_templates_writes_to_the_data_folder(tmp_path):
         assert "my-desk" in listed and "it-system" in listed
         shipped = client.post("/v1/fit", json={**body, "saveAs": "it-system"})
         assert shipped.status_code == 409
+
+
+def test_a_capture_pulled_over_http_feeds_a_telemetry_run(tmp_path):
+    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0"})
+    # a counter sampled every 5 minutes from 00:00 (+6 a sample): the first sample is only the
+    # base, so bin 0 (00:00–00:05) holds no increase and every later bin holds 6
+    rows = "".join(f"2025-01-01T00:{m:02d}:00Z,{6 * (m // 5) + 100}\n" for m in range(0, 60, 5))
+    body = {"directory": "pulled/day", "templateId": "it-system",
+            "series": [{"id": "orders", "type": "counter", "metric": "Arrivals",
+                        "source": {"kind": "csv", "text": "timestamp,total\n" + rows}}]}
+    with TestClient(create_app(build_container(settings))) as client:
+        made = client.post("/v1/telemetry/captures", json=body)
+        assert made.status_code == 201, made.text
+        assert made.json()["files"][0] == {**made.json()["files"][0], "path": "orders.csv",
+                                           "points": 12}
+        again = client.post("/v1/telemetry/captures", json=body)
+        assert again.status_code == 409
+        escape = client.post("/v1/telemetry/captures", json={**body, "directory": "../out"})
+        assert escape.status_code == 400 and escape.json()["errors"][0]["loc"] == "directory"
+        run = client.post("/v1/runs", json={"templateId": "it-system", "mode": "telemetry",
+                                            "telemetry": {"captureDirectory": "pulled/day",
+                                                          "bindings": {"telemetryDemandSource":
+                                                                       "orders.csv"}}})
+        assert run.status_code == 201, run.text
+        run_id = run.json()["metadata"]["runId"]
+        text = client.get(f"/v1/runs/{run_id}/series/baseOrders@BASEORDERS@DEFAULT").text
+        assert [float(line.split(",")[1]) for line in text.splitlines()[1:]] == [0.0] + [6.0] * 11

@@ -70,12 +70,20 @@ def _study_fields(service: Any, template_id: str | None, file_path: str | None,
     """The StudyBody fields from the shared options (parameters typed by the template)."""
     from pathlib import Path
 
-    from flowtime.domain.errors import Problem, invalid
-    from flowtime.domain.modeling.parameters import parse_cli_value
     from flowtime.domain.services.analysis_service import StudySource
 
     text = Path(file_path).read_text(encoding="utf-8") if file_path else None
     template = service.template(StudySource(template_id, text, {}, seed, pmf_mode, samples))
+    parameters = typed_parameters(template, params)
+    return {"template_id": template_id, "template": text, "parameters": parameters,
+            "seed": seed, "samples": samples, "pmf_mode": pmf_mode, "statistic": statistic}
+
+
+def typed_parameters(template: Any, params: tuple[str, ...]) -> dict[str, Any]:
+    """`--param K=V` values, typed by the template's parameter definitions."""
+    from flowtime.domain.errors import Problem, invalid
+    from flowtime.domain.modeling.parameters import parse_cli_value
+
     definitions = {p.name: p for p in template.parameters}
     parameters: dict[str, Any] = {}
     for item in params:
@@ -83,8 +91,7 @@ def _study_fields(service: Any, template_id: str | None, file_path: str | None,
             raise invalid([Problem("--param", f"expected K=V, got {item!r}")])
         key, value = item.split("=", 1)
         parameters[key] = parse_cli_value(definitions.get(key), value)
-    return {"template_id": template_id, "template": text, "parameters": parameters,
-            "seed": seed, "samples": samples, "pmf_mode": pmf_mode, "statistic": statistic}
+    return parameters
 
 
 def _body(body_type: type[B], common: dict[str, Any], fields: dict[str, Any],

@@ -119,9 +119,7 @@ def pull_command(spec: str, template_id: str | None, file_path: str | None,
 
     from flowtime.adapters import observed_wire as ow
     from flowtime.adapters.cli.context import print_json, print_table
-    from flowtime.adapters.telemetry.capture import write_pulled_capture
-    from flowtime.adapters.wire import decode_body, warning_out
-    from flowtime.domain.observed.samples import SeriesSpec
+    from flowtime.adapters.wire import decode_body
     from flowtime.domain.services.analysis_service import StudySource
 
     body, folder = _load(spec)
@@ -135,21 +133,12 @@ def pull_command(spec: str, template_id: str | None, file_path: str | None,
                                            "template": text, "parameters": parameters}),
                       ow.CaptureBody, "spec")
     grid = observed.time_grid(StudySource(template_id, text, parameters))
-    spec_grid = observed.grid_spec(grid)
-    series, warnings = [], []
-    for i, item in enumerate(request.series):
-        click.echo(f"pulling {item.id} ({i + 1}/{len(request.series)})…", err=True)
-        got = observed.resample(item.source, spec_grid, SeriesSpec(item.type, item.aggregation,
-                                                                   item.fill),
-                                item.id, f"series[{i}].source")
-        series.append((item.id, item.metric, got.values.tolist()))
-        warnings.extend(got.warnings)
-    sources = [{"id": s.id, "type": s.type, "source": {k: v for k, v in s.source.items()
-                                                       if k != "text"}} for s in request.series]
-    manifest = write_pulled_capture(out, grid, series, warnings, template_id or "inline",
-                                    sources, container.clock(), overwrite)
-    answer = ow.CaptureOut(out, [ow.CaptureFileOut(f.node_id, f.path, f.points, f.hash)
-                                 for f in manifest.files], [warning_out(w) for w in warnings])
+
+    def progress(i: int, name: str) -> None:
+        click.echo(f"pulling {name} ({i + 1}/{len(request.series)})…", err=True)
+
+    answer, warnings = ow.pull(observed, request, out, grid, template_id or "inline",
+                               container.clock(), out, progress)
     if as_json:
         print_json(answer)
         return
@@ -161,22 +150,14 @@ def pull_command(spec: str, template_id: str | None, file_path: str | None,
 
 def _parameters(container: Any, template_id: str | None, file_path: str | None,
                 params: tuple[str, ...]) -> dict[str, Any]:
-    from flowtime.domain.errors import Problem, invalid
-    from flowtime.domain.modeling.parameters import parse_cli_value
+    from flowtime.adapters.cli.analyze import typed_parameters
     from flowtime.domain.services.analysis_service import StudySource
 
     if (template_id is None) == (file_path is None):
         raise click.UsageError("give --template ID or --file TEMPLATE")
     text = Path(file_path).read_text(encoding="utf-8") if file_path else None
-    template = container.analysis().template(StudySource(template_id, text))
-    definitions = {p.name: p for p in template.parameters}
-    found: dict[str, Any] = {}
-    for item in params:
-        if "=" not in item:
-            raise invalid([Problem("--param", f"expected K=V, got {item!r}")])
-        key, value = item.split("=", 1)
-        found[key] = parse_cli_value(definitions.get(key), value)
-    return found
+    return typed_parameters(container.analysis().template(StudySource(template_id, text)),
+                            params)
 
 
 @click.group()

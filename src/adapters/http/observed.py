@@ -15,11 +15,8 @@ from litestar.params import JSONBody, SkipValidation
 from flowtime.adapters import observed_wire as ow
 from flowtime.adapters.http.analysis import guarded
 from flowtime.adapters.http.security import require_api_key
-from flowtime.adapters.telemetry.capture import write_pulled_capture
-from flowtime.adapters.wire import warning_out
 from flowtime.domain.errors import Problem, invalid
 from flowtime.domain.modeling.grid import format_utc
-from flowtime.domain.observed.samples import SeriesSpec
 from flowtime.domain.observed.service import ObservedService, time_grid_from
 from flowtime.domain.services.analysis_service import StudySource
 
@@ -49,23 +46,9 @@ def pull(observed: ObservedService, data: ow.CaptureBody, root: str, clock: Any)
         source = StudySource(data.template_id, data.template, dict(data.parameters))
         time_grid = observed.time_grid(source)
         template_id = data.template_id or "inline"
-    grid_spec = observed.grid_spec(time_grid)
-    series = []
-    warnings = []
-    for i, item in enumerate(data.series):
-        got = observed.resample(item.source, grid_spec, SeriesSpec(item.type, item.aggregation,
-                                                                   item.fill),
-                                item.id, f"series[{i}].source")
-        series.append((item.id, item.metric, got.values.tolist()))
-        warnings.extend(got.warnings)
-    sources = [{"id": s.id, "type": s.type, "source": {k: v for k, v in s.source.items()
-                                                       if k != "text"}} for s in data.series]
-    manifest = write_pulled_capture(folder, time_grid, series, warnings, template_id, sources,
-                                    clock, data.overwrite)
-    return ow.CaptureOut(str(folder.relative_to(Path(root).resolve())),
-                         [ow.CaptureFileOut(f.node_id, f.path, f.points, f.hash)
-                          for f in manifest.files],
-                         [warning_out(w) for w in warnings])
+    answer, _ = ow.pull(observed, data, folder, time_grid, template_id, clock,
+                        str(folder.relative_to(Path(root).resolve())))
+    return answer
 
 
 def observed_routes(problems: Any, offload: Any) -> list[Any]:
