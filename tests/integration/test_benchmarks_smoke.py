@@ -14,7 +14,9 @@ def test_every_benchmark_case_runs_at_a_tiny_size(capsys):
     for fragment in ("engine", "recurrence", "POST /v1/runs", "GET /v1/runs", "/state_window",
                      "flowtime --help", "sweep 8 runs", "buffered nodes", "session",
                      "numba", "second", "catalog sqlite", "catalog postgresql",
-                     "cold replica", "monte carlo"):
+                     "cold replica", "monte carlo", "resample", "calibrate it-system",
+                     "forecast it-system", "one-off evaluation"):
         assert fragment in output
     assert set(CASES) == {"engine", "flow", "montecarlo", "create", "listing", "catalog",
-                          "state", "cli", "sweep", "session"}
+                          "state", "cli", "sweep", "session", "observed", "forecast",
+                          "evaluator"}
