@@ -275,3 +275,47 @@ def pull(observed: ObservedService, data: CaptureBody, folder: Any, grid: Any,
     return CaptureOut(shown, [CaptureFileOut(f.node_id, f.path, f.points, f.hash)
                               for f in manifest.files],
                       [warning_out(w) for w in warnings]), warnings
+
+
+class ObservedSeriesOut(Wire):
+    series: str
+    observed: list[float | None]
+    model: list[float | None]
+    residuals: list[float | None]
+    rmse: float | None
+    source: dict[str, Any]
+
+
+class ObservedRunOut(Wire):
+    run_id: str
+    calibrated_from: str | None
+    series: list[ObservedSeriesOut]
+    not_read: list[str]  # observed series whose source cannot be read again (inline CSV)
+
+
+def observed_run(observed: ObservedService, queries: Any, run_id: str) -> ObservedRunOut:
+    """A run of a calibrated template beside the observed series it was calibrated to
+    (GET /v1/runs/{id}/observed)."""
+    import json
+    from datetime import datetime
+
+    from flowtime.domain.errors import not_found
+    from flowtime.domain.modeling.grid import TimeGrid, parse_utc
+    from flowtime.domain.modeling.names import EPOCH
+    from flowtime.domain.observed.service import observed_vs_model
+
+    record = queries.get_run(run_id)
+    provenance = json.loads(queries.read_file(run_id, "model/provenance.json"))
+    calibration = provenance.get("calibration")
+    if not isinstance(calibration, dict):
+        raise not_found("runId", f"run '{run_id}' was not made from a calibrated template")
+    grid = record.grid
+    start = parse_utc(grid.start_time_utc or EPOCH)
+    assert isinstance(start, datetime)
+    reader = queries.series(run_id)
+    found, skipped = observed_vs_model(
+        observed, calibration, TimeGrid(grid.bins, grid.bin_size, grid.bin_unit, start),
+        reader.values)
+    return ObservedRunOut(run_id, calibration.get("fromTemplate"), [
+        ObservedSeriesOut(f.series, f.observed, f.model, f.residuals, f.rmse, f.source)
+        for f in found], skipped)

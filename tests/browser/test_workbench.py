@@ -60,7 +60,24 @@ def server(tmp_path_factory):
         while client.get(location).json()["status"] != "succeeded":
             assert time.monotonic() < deadline
             time.sleep(0.1)
+        # a calibrated template: billing's capacity fitted to a capture of a known run
+        made = client.post("/v1/runs", json={"templateId": "it-system",
+                                             "parameters": {"billingCapacity": 47}})
+        billed = client.get(f"/v1/runs/{made.json()['metadata']['runId']}/series/"
+                            "billed@BILLED@DEFAULT").text
+        (data / "captures" / "billing").mkdir(parents=True)
+        (data / "captures" / "billing" / "billed.csv").write_text(billed)
+        fitted = client.post("/v1/fit", json={
+            "templateId": "it-system", "knobs": [{"id": "billingCapacity", "lo": 10, "hi": 90}],
+            "observed": [{"series": "billed", "source": {"kind": "capture",
+                                                         "directory": "billing",
+                                                         "file": "billed.csv"}}],
+            "saveAs": "it-system-fitted"})
+        assert fitted.status_code == 200, fitted.text
+        calibrated = client.post("/v1/runs", json={"templateId": "it-system-fitted"})
+        assert calibrated.status_code == 201, calibrated.text
         yield {"base": base, "client": client,
+               "calibrated": calibrated.json()["metadata"]["runId"],
                "scenario": scenario.json()["metadata"]["runId"],
                "analysis": saved.json()["analysisId"], "forecast": location.rsplit("/", 1)[1]}
 
@@ -154,9 +171,46 @@ def test_lineage_links_a_scenario_and_its_baseline(browser, server):
     tab.wait_for_selector("#base-link")
     assert tab.text_content("#base-link") == "wb-it"
     tab.wait_for_selector("#diff-table tbody tr")
+    # the node the overlay touched: its queue, baseline dashed and scenario solid
+    tab.wait_for_selector("#diff-charts [data-diff-node='Billing']")
+    assert tab.get_attribute("#diff-charts", "data-overlays") == "1"
     tab.goto(server["base"] + "/runs/wb-it")
     tab.wait_for_selector("#scenario-list a")
     assert server["scenario"] in tab.text_content("#scenario-list")
+    context.close()
+    assert errors == []
+
+
+def test_sla_attainment_and_flow_latency_on_the_run_page(browser, server):
+    metrics = server["client"].get("/v1/runs/wb-it/metrics").json()
+    billing = next(n for n in metrics["nodes"] if n["id"] == "Billing")
+    state = server["client"].get("/v1/runs/wb-it/state", params={"binIndex": 0}).json()
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/runs/wb-it")
+    tab.wait_for_selector("#attainment-table tr[data-node='Billing']")
+    cells = tab.locator("#attainment-table tr[data-node='Billing'] td").all_text_contents()
+    assert cells[2:4] == [str(billing["binsMet"]), str(billing["binsWithFlow"])]
+    assert cells[4] == f"{100 * billing['attainment']:.1f} %"
+    node = next(n for n in state["nodes"] if n["id"] == "Billing")
+    shown = tab.text_content("#snapshot tr[data-node='Billing'] td[data-derived='flowLatencyMs']")
+    value = node["derived"]["flowLatencyMs"]
+    assert shown == ("—" if value is None else (str(int(value / 60000))
+                                                if (value / 60000).is_integer()
+                                                else f"{value / 60000:.3f}"))
+    context.close()
+    assert errors == []
+
+
+def test_a_calibrated_run_shows_observed_against_model(browser, server):
+    answer = server["client"].get(f"/v1/runs/{server['calibrated']}/observed").json()
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/runs/" + server["calibrated"])
+    tab.wait_for_selector("#observed-charts [data-observed='billed'] canvas")
+    assert tab.locator("#observed-charts [data-observed]").count() == len(answer["series"])
+    assert tab.locator("#observed-charts [data-residuals]").count() == len(answer["series"])
+    tab.goto(server["base"] + "/runs/wb-it")  # not calibrated: no section, no failed request
+    tab.wait_for_selector("#attainment-table")
+    assert tab.locator("#observed-section").is_hidden()
     context.close()
     assert errors == []
 

@@ -353,3 +353,31 @@ def test_a_capture_pulled_over_http_feeds_a_telemetry_run(tmp_path):
         run_id = run.json()["metadata"]["runId"]
         text = client.get(f"/v1/runs/{run_id}/series/baseOrders@BASEORDERS@DEFAULT").text
         assert [float(line.split(",")[1]) for line in text.splitlines()[1:]] == [0.0] + [6.0] * 11
+
+
+def test_a_calibrated_run_beside_what_it_was_calibrated_to(client, tmp_path):
+    served, _ = desk(37.5)
+    folder = tmp_path / "data" / "captures" / "desk-day"
+    folder.mkdir(parents=True)
+    (folder / "served.csv").write_text("t,value\n" + "".join(
+        f"{t},{v}\n" for t, v in enumerate(served)))
+    fitted = client.post("/v1/fit", json={
+        "templateId": "fit-desk", "knobs": [{"id": "capacity", "lo": 1, "hi": 100}],
+        "observed": [{"series": "desk_served", "source": {
+            "kind": "capture", "directory": "desk-day", "file": "served.csv"}}],
+        "saveAs": "fit-desk-observed"})
+    assert fitted.status_code == 200, fitted.text
+    run_id = client.post("/v1/runs", json={"templateId": "fit-desk-observed"}).json()[
+        "metadata"]["runId"]
+    answer = client.get(f"/v1/runs/{run_id}/observed")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["calibratedFrom"] == "fit-desk" and body["notRead"] == []
+    (series,) = body["series"]
+    assert series["series"] == "desk_served" and series["observed"] == served
+    assert np.allclose(series["model"], served, atol=1e-4)
+    assert np.allclose(series["residuals"],
+                       np.array(series["model"]) - np.array(served), atol=1e-12)
+    assert series["rmse"] < 1e-4
+    plain = client.post("/v1/runs", json={"templateId": "fit-desk"}).json()["metadata"]["runId"]
+    assert client.get(f"/v1/runs/{plain}/observed").status_code == 404

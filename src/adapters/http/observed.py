@@ -6,15 +6,16 @@ the capture root (`/v1/telemetry/captures`) that a telemetry run can read."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Request, post
+from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, SkipValidation
+from litestar.params import JSONBody, PathParameter, SkipValidation
 
 from flowtime.adapters import observed_wire as ow
 from flowtime.adapters.http.analysis import guarded
 from flowtime.adapters.http.security import require_api_key
+from flowtime.domain.artifacts.hashing import RUN_ID_PATTERN
 from flowtime.domain.errors import Problem, invalid
 from flowtime.domain.modeling.grid import format_utc
 from flowtime.domain.observed.service import ObservedService, time_grid_from
@@ -93,4 +94,14 @@ def observed_routes(problems: Any, offload: Any) -> list[Any]:
         return await offload(pull, observed, data, container.settings().capture_root,
                              container.clock())
 
-    return [resample_series, fit_pmf, fit_profile, fit_parameters, create_capture]
+    @get("/v1/runs/{run_id:str}/observed", tags=["observed"],
+         summary="A calibrated template's run beside the series it was calibrated to",
+         responses=problems(400, 404, 503))
+    async def run_observed(request: Request[Any, Any, Any], observed: Observed,
+                           run_id: Annotated[str, PathParameter(
+                               pattern=RUN_ID_PATTERN.pattern)]) -> ow.ObservedRunOut:
+        queries = request.app.state.container.queries()
+        return await offload(ow.observed_run, observed, queries, run_id)
+
+    return [resample_series, fit_pmf, fit_profile, fit_parameters, create_capture,
+            run_observed]

@@ -171,6 +171,53 @@ class ObservedService:
         return Calibrated(result, warnings, saved)
 
 
+@dataclass(frozen=True, slots=True)
+class ObservedVsModel:
+    series: str
+    observed: list[float | None]
+    model: list[float | None]
+    residuals: list[float | None]  # model − observed
+    rmse: float | None
+    source: dict[str, Any]
+
+
+def observed_vs_model(service: ObservedService, calibration: Mapping[str, Any], grid: TimeGrid,
+                      model_values: Callable[[str], np.ndarray | None]
+                      ) -> tuple[list[ObservedVsModel], list[str]]:
+    """A calibrated template's run against what it was calibrated to: each observed source
+    of `provenance.calibration` read again onto the run's grid, beside the run's series.
+    Sources that cannot be read again (CSV text sent inline) are named in the second list."""
+    found: list[ObservedVsModel] = []
+    skipped: list[str] = []
+    spec_grid = GridSpec.of(grid)
+    for i, entry in enumerate(calibration.get("sources") or []):
+        if not isinstance(entry, Mapping) or entry.get("role", "observed") != "observed":
+            continue
+        name = str(entry.get("series"))
+        source = entry.get("source")
+        values = model_values(name)
+        if not isinstance(source, Mapping) or values is None or (
+                source.get("kind") == "csv" and "path" not in source):
+            skipped.append(name)
+            continue
+        spec = SeriesSpec(str(entry.get("type", "gauge")), str(entry.get("aggregation", "mean")),
+                          str(entry.get("fill", "none")))
+        got = service.resample(source, spec_grid, spec, name, f"calibration.sources[{i}].source")
+        observed = got.values
+        model = np.asarray(values, dtype=np.float64)
+        residual = model - observed
+        known = np.isfinite(residual)
+        rmse = float(np.sqrt(np.mean(residual[known] ** 2))) if known.any() else None
+        found.append(ObservedVsModel(
+            name, _nullable(observed), _nullable(model), _nullable(residual), rmse,
+            dict(source)))
+    return found, skipped
+
+
+def _nullable(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values.tolist()]
+
+
 def calibrated_template(template: Template, new_id: str, result: Calibration,
                         observed: Sequence[ObservedInput], grid: TimeGrid, loss: str,
                         fitted_at: str | None, inputs: Sequence[ObservedInput] = ()) -> str:
@@ -203,7 +250,8 @@ def calibrated_template(template: Template, new_id: str, result: Calibration,
         entry: dict[str, Any] = {"series": item.series, "role": role}
         if item.source is not None:
             entry["source"] = {k: v for k, v in item.source.items() if k != "text"}
-            entry["type"] = item.spec.type
+            entry.update(type=item.spec.type, aggregation=item.spec.aggregation,
+                         fill=item.spec.fill)
         sources.append(entry)
     provenance = dict(tree.get("provenance") or {})
     provenance["calibration"] = {

@@ -360,6 +360,12 @@ async function runPage(runId) {
     if (!data.nodes.length) charts.append(el("p", { class: "muted" }, "This model has no topology nodes."));
   }
   drawCharts();
+  let lastState = null;  // the latest /state answer (the snapshot redraws from it)
+  classSel.addEventListener("change", () => {
+    drawCharts();
+    moveMarker(Number(document.getElementById("bin").value));
+    if (lastState) fillSnapshot(lastState);
+  });
   const paint = await topologyView(runId);
   await allSeries(runId, data.nodes.map((n) => n.id));
 
@@ -382,10 +388,11 @@ async function runPage(runId) {
     if (card) card.scrollIntoView({ block: "nearest" });
   });
   heatmap(data.nodes, grid.bins, (bin) => { slider.value = String(bin); showBin(); });
+  await attainment(runId);
+  await observedVsModel(runId, xs);
   await lineage(runId, run.body.baseRunId);
+  if (run.body.baseRunId) await scenarioCharts(run.body.baseRunId, data, xs, run.body.overlays || []);
   const snapshot = document.getElementById("snapshot");
-  let lastState = null;
-  classSel.addEventListener("change", () => { drawCharts(); moveMarker(Number(slider.value)); if (lastState) fillSnapshot(lastState); });
   async function showBin() {
     const bin = Number(slider.value);
     const state = await api(`/v1/runs/${encodeURIComponent(runId)}/state?binIndex=${bin}`);
@@ -408,6 +415,8 @@ async function runPage(runId) {
       snapshot.append(el("tr", { "data-node": node.id }, el("td", {}, node.id), ...cells,
         el("td", { "data-derived": "utilization" }, fmt(node.derived.utilization)),
         el("td", { "data-derived": "latencyMinutes" }, fmt(node.derived.latencyMinutes)),
+        el("td", { "data-derived": "flowLatencyMs" }, fmt(node.derived.flowLatencyMs === null ||
+          node.derived.flowLatencyMs === undefined ? null : node.derived.flowLatencyMs / 60000)),
         el("td", {}, el("span", { class: "badge " + node.derived.color }, node.derived.color))));
     }
     snapshot.dataset.bin = String(bin);

@@ -317,3 +317,92 @@ async function forecastPage(forecastId) {
       [xs, q[low], q[mid], q[high]], card);
   }
 }
+
+
+// ---- SLA attainment over the run (GET /v1/runs/{id}/metrics) -----------------------------
+async function attainment(runId) {
+  const box = document.getElementById("attainment");
+  if (!box) return;
+  const answer = await api(`/v1/runs/${encodeURIComponent(runId)}/metrics`);
+  const nodes = answer.ok ? answer.body.nodes : [];
+  if (!nodes.length) { box.replaceChildren(el("p", { class: "muted" }, "No node has an SLA.")); return; }
+  box.replaceChildren(el("table", { id: "attainment-table" }, el("thead", {}, el("tr", {},
+    el("th", {}, "node"), el("th", {}, "SLA (min)"), el("th", {}, "bins met"),
+    el("th", {}, "bins with flow"), el("th", {}, "attainment"))),
+    el("tbody", {}, ...nodes.map((n) => el("tr", { "data-node": n.id }, el("td", {}, n.id),
+      el("td", {}, fmt(n.slaMinutes)), el("td", {}, n.binsMet), el("td", {}, n.binsWithFlow),
+      el("td", { class: n.attainment !== null && n.attainment < 1 ? "error" : "" },
+         n.attainment === null ? "—" : `${(100 * n.attainment).toFixed(1)} %`))))));
+}
+
+// ---- a scenario against its baseline: baseline dashed, scenario solid, overlays shaded ----
+async function scenarioCharts(baseRunId, data, xs, overlays) {
+  const box = document.getElementById("diff-charts");
+  if (!box) return;
+  const base = await loadWindow(baseRunId, xs.length);
+  const step = xs.length > 1 ? xs[1] - xs[0] : 1;
+  const shade = { hooks: { drawClear: [(u) => {
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.fillStyle = "rgba(215, 164, 19, 0.15)";
+    for (const o of overlays) {
+      const left = u.valToPos(xs[Math.min(o.fromBin, xs.length - 1)], "x", true);
+      const right = u.valToPos(xs[Math.min(o.toBin, xs.length) - 1] + step, "x", true);
+      ctx.fillRect(left, u.bbox.top, Math.max(2, right - left), u.bbox.height);
+    }
+    ctx.restore();
+  }] } };
+  for (const node of data.nodes) {
+    const before = base.nodes.find((n) => n.id === node.id);
+    const metric = ["queue", "latencyMinutes", "served"].find((m) => node.series[m] && before && before.series[m]);
+    if (!metric) continue;
+    const a = before.series[metric];
+    const b = node.series[metric];
+    if (a.every((v, i) => v === b[i])) continue;  // unchanged: no chart
+    const card = el("div", { class: "card chart", "data-diff-node": node.id, "data-metric": metric },
+      el("h3", {}, `${node.id} · ${metric}: scenario (solid) against baseline (dashed)`));
+    box.append(card);
+    new uPlot({ width: Math.max(240, card.clientWidth - 32), height: 200, scales: { x: { time: true } },
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+      series: [{}, { label: "baseline", stroke: "#8a94a3", width: 1.5, dash: [6, 4] },
+               { label: "scenario", stroke: "#cf3b3b", width: 1.8 }],
+      axes: [{}, { size: 50 }], plugins: [shade] }, [xs, a, b], card);
+  }
+  box.dataset.overlays = String(overlays.length);
+}
+
+
+// ---- a calibrated template's run beside what it was calibrated to ------------------------
+async function observedVsModel(runId, xs) {
+  const section = document.getElementById("observed-section");
+  if (!section) return;
+  const base = `/v1/runs/${encodeURIComponent(runId)}`;
+  const provenance = await api(base + "/files/model/provenance.json");
+  if (!provenance.ok || !provenance.body.calibration) return;
+  const answer = await api(base + "/observed");
+  if (!answer.ok) return;
+  section.hidden = false;
+  const calibration = provenance.body.calibration;
+  document.getElementById("observed-note").textContent =
+    `Calibrated from ${calibration.fromTemplate} (${calibration.loss.kind} ${fmt(calibration.loss.value)}; ` +
+    `values ${Object.entries(calibration.values).map(([k, v]) => `${k} = ${fmt(v)}`).join(", ")}).` +
+    (answer.body.notRead.length ? ` Not read again: ${answer.body.notRead.join(", ")}.` : "");
+  const box = document.getElementById("observed-charts");
+  for (const s of answer.body.series) {
+    const card = el("div", { class: "card chart", "data-observed": s.series },
+      el("h3", {}, `${s.series}: observed (grey) and model (blue) · residual rmse ${fmt(s.rmse)}`));
+    box.append(card);
+    new uPlot({ width: Math.max(240, card.clientWidth - 32), height: 200, scales: { x: { time: true } },
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+      series: [{}, { label: "observed", stroke: "#8a94a3", width: 1.5, points: { show: true, size: 4 } },
+               { label: "model", stroke: "#2457c5", width: 1.8 }],
+      axes: [{}, { size: 50 }] }, [xs, s.observed, s.model], card);
+    const residual = el("div", { class: "card chart", "data-residuals": s.series },
+      el("h3", {}, `${s.series}: residuals (model − observed)`));
+    box.append(residual);
+    new uPlot({ width: Math.max(240, residual.clientWidth - 32), height: 140, scales: { x: { time: true } },
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+      series: [{}, { label: "residual", stroke: "#cf3b3b", width: 1.4 }],
+      axes: [{}, { size: 50 }] }, [xs, s.residuals], residual);
+  }
+}
