@@ -539,8 +539,16 @@ class Container:
                     return True
                 return True
 
+            def distribute(request: Any, prepared: Any, parts: list[tuple[int, int]],
+                           cancel: Any) -> Any:
+                from flowtime.adapters.executors.worker import forecast_rows
+
+                calls = [(request.wire, prepared, start, count) for start, count in parts]
+                return self.executor().map(forecast_rows, calls, cancel)
+
             return ForecastService(self.analysis(), self.store(), self.clock(),
-                                   self.observed().resample, f"{here}:{os.getpid()}", alive)
+                                   self.observed().resample, f"{here}:{os.getpid()}", alive,
+                                   distribute)
 
         return self._one("forecasts", make)
 

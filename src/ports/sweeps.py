@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from flowtime.domain.services.sweeps import RunOutcome, SweepPoint
@@ -22,6 +22,12 @@ class Executor(Protocol):
 
     def run(self, points: list[SweepPoint], want_series: bool,
             cancel: threading.Event) -> Iterator[RunOutcome]: ...
+
+    def map(self, function: Callable[..., Any], calls: list[tuple[Any, ...]],
+            cancel: threading.Event) -> Iterator[Any]:
+        """`function(factory, settings, *call)` for each call where the executor runs work
+        (a picklable module function: a forecast's chunks); results as they finish."""
+        ...
 
 
 class SweepStore(Protocol):

@@ -185,3 +185,37 @@ def test_the_library_and_the_cli(tmp_path, monkeypatch):
     # the same request as the library's: the same record, the same numbers
     assert answer["id"] == got["id"]
     assert answer["result"]["sla"]["Q"]["anyBreach"] == got["sla"]["Q"]["anyBreach"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_a_forecast_spread_over_an_executor_equals_the_one_run_here(tmp_path, executor):
+    """Chunks of samples evaluated in pool processes or on Dask workers (each building the
+    model from the request) merge into exactly the forecast computed in one process."""
+    from flowtime.adapters.forecast_wire import ForecastBody
+    from flowtime.container import Settings, build_container
+    from flowtime.domain.risk.service import result_dict
+
+    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0",
+                                  "FLOWTIME_EXECUTOR": executor,
+                                  "FLOWTIME_SWEEP_WORKERS": "2"})
+    container = build_container(settings)
+    service = container.forecasts()
+    request = __import__("msgspec").convert(
+        {"templateId": "it-system", "samples": 1200, "seed": 3,
+         "priors": [{"knob": "billingCapacity", "dist": {"kind": "normal", "mean": 42,
+                                                         "sd": 5}}]}, ForecastBody).request()
+    seen = []
+    used = []
+    real = service.distribute
+
+    def counting(*args):  # the executor really ran the chunks (a pass-through spy)
+        used.append(container.executor().name)
+        return real(*args)
+
+    service.distribute = counting
+    here = service.execute(request)
+    spread = service.execute(request, on_progress=lambda d, t: seen.append(d), distributed=True)
+    assert used == [executor]
+    assert result_dict(spread) == result_dict(here)
+    assert seen[-1] == 1200 and len(seen) >= 4  # the chunks came back one by one

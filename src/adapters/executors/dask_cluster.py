@@ -34,6 +34,26 @@ class DaskExecutor:
                                dashboard_address=None, silence_logs=40)
         return Client(cluster), cluster
 
+    def map(self, function: Callable[..., Any], calls: list[tuple[Any, ...]],
+            cancel: threading.Event) -> Iterator[Any]:
+        """`function(factory, settings, *call)` for every call, on the cluster; results as
+        they finish. Cancelling cancels what has not finished."""
+        from distributed import as_completed
+
+        client, cluster = self._client()
+        try:
+            futures = [client.submit(function, self.factory, self.settings, *call, pure=False)
+                       for call in calls]
+            for future in as_completed(futures):
+                if cancel.is_set():
+                    client.cancel([f for f in futures if not f.done()])
+                    return
+                yield future.result()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
     def run(self, points: list[SweepPoint], want_series: bool,
             cancel: threading.Event) -> Iterator[RunOutcome]:
         from distributed import as_completed

@@ -29,6 +29,27 @@ class LocalExecutor:
         self.factory = factory  # builds a worker's container (from the composition root)
         self.workers = workers or os.cpu_count() or 1
 
+    def map(self, function: Callable[..., Any], calls: list[tuple[Any, ...]],
+            cancel: threading.Event) -> Iterator[Any]:
+        """`function(factory, settings, *call)` for every call, on the pool; results as
+        they finish. Cancelling drops what has not started."""
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(min(self.workers, max(1, len(calls))), mp_context=context,
+                                 initializer=ignore_interrupts) as pool:
+            futures = {pool.submit(function, self.factory, self.settings, *call)
+                       for call in calls}
+            try:
+                while futures:
+                    done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield future.result()
+                    if cancel.is_set():
+                        for future in futures:
+                            future.cancel()
+                        return
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
     def run(self, points: list[SweepPoint], want_series: bool,
             cancel: threading.Event) -> Iterator[RunOutcome]:
         # forkserver: safe next to the server's threads (no fork of a threaded process),

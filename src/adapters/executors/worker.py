@@ -49,3 +49,18 @@ def _outcome(container: Any, point: SweepPoint, result: Any, want_series: bool) 
     series = {sid: values.tolist() for sid, values in values_by_id.items()} if want_series else {}
     return RunOutcome(point.index, "created" if result.created else "reused", record.run_id,
                       aggregates=aggregates, series=series)
+
+
+def forecast_rows(factory: Callable[[Any], Any], settings: Any, wire: dict[str, Any],
+                  prepared: Any, start: int, count: int) -> Any:
+    """Samples start … start + count − 1 of a forecast (domain/risk/forecast.py): the worker
+    builds the same model from the request and returns the chunk's summary."""
+    import msgspec
+
+    from flowtime.adapters.forecast_wire import ForecastBody
+    from flowtime.domain.risk.forecast import evaluate_rows
+
+    container = _container(factory, settings)
+    request = msgspec.convert(wire, ForecastBody).request()
+    study = container.analysis().study(request.source)
+    return evaluate_rows(study, prepared, start, count)

@@ -50,7 +50,7 @@ class ForecastJobs:
 
         def job() -> None:
             try:
-                service.execute(request, guard, record=record)
+                service.execute(request, guard, record=record, distributed=True)
             except FlowTimeError:
                 pass  # the record says why
             except Exception as exc:

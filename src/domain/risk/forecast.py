@@ -107,10 +107,41 @@ def checked(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], sampl
     return chosen, names
 
 
-def run_forecast(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], samples: int,
-                 seed: int = 1, quantiles: Sequence[float] = DEFAULT_QUANTILES,
-                 series: Sequence[str] | None = None, demand: DemandSpec | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> ForecastResult:
+@dataclass(frozen=True)
+class Prepared:
+    """What every chunk of samples needs, decided once (and picklable, so a chunk can run
+    in another process or on a Dask worker that builds the same model)."""
+
+    priors: list[tuple[Prior, Any]]  # (prior, its knob)
+    names: list[str]  # the series whose quantiles are kept
+    slas: list[tuple[str, float, str, str]]  # (node, SLA minutes, queue, served)
+    overflows: list[tuple[str, str]]  # (node, its overflow series)
+    bins: int
+    bin_ms: float
+    seed: int
+    samples: int
+    quantiles: tuple[float, ...]
+    forecast: DemandForecast | None = None
+    demand_node: str = ""
+    demand_nodes: tuple[str, ...] = ()
+
+
+@dataclass
+class Chunk:
+    """The evaluation of samples `start` … `start + n − 1`, summarised."""
+
+    start: int
+    count: int
+    kept: dict[str, np.ndarray]  # series → count × bins
+    breach_counts: dict[str, np.ndarray]
+    first_breach: dict[str, np.ndarray]
+    overflow_counts: dict[str, np.ndarray]
+    drawn: dict[str, np.ndarray]
+
+
+def prepare(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], samples: int,
+            seed: int = 1, quantiles: Sequence[float] = DEFAULT_QUANTILES,
+            series: Sequence[str] | None = None, demand: DemandSpec | None = None) -> Prepared:
     model = study.model
     bins = model.grid.bins
     chosen, names = checked(study, priors, samples, quantiles, series, demand)
@@ -124,64 +155,81 @@ def run_forecast(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], 
         season = demand.season or max(2, round(1440 / model.grid.bin_minutes))
         forecast = forecast_demand(demand.history, season, bins)
         demand_nodes = knob.nodes
-    slas = [(c.id, float(c.sla_minutes), c.metrics.get("queue"), c.metrics.get("served"))
+    slas = [(c.id, float(c.sla_minutes), str(c.metrics["queue"]), str(c.metrics["served"]))
             for c in model.plan.components
             if c.sla_minutes and c.sla_minutes > 0 and c.metrics.get("queue")
             and c.metrics.get("served")]
-    overflows = [(c.id, c.overflow) for c in model.plan.components if c.overflow]
-    bin_ms = model.grid.bin_minutes * 60_000.0
-    kept = {n: np.empty((samples, bins)) for n in names}
-    breach_counts = {n: np.zeros(bins) for n, *_ in slas}
-    first_breach = {n: np.empty(samples) for n, *_ in slas}
-    overflow_counts = {n: np.zeros(bins) for n, _ in overflows}
-    drawn = {p.knob: np.empty(samples) for p, _ in chosen}
+    overflows = [(c.id, str(c.overflow)) for c in model.plan.components if c.overflow]
+    return Prepared(chosen, names, slas, overflows, bins, model.grid.bin_minutes * 60_000.0,
+                    seed, samples, tuple(quantiles), forecast,
+                    demand.node if demand else "", demand_nodes)
+
+
+def chunks(prepared: Prepared, model: Any) -> list[tuple[int, int]]:
+    """(start, count) of each chunk of samples: at most CHUNK, within a batch's memory."""
     size = max(1, min(CHUNK, samples_per_batch(model)))
-    for start in range(0, samples, size):
-        if study.guard is not None:
-            study.guard.check()
-        rows = list(range(start, min(samples, start + size)))
-        overrides: dict[str, np.ndarray] = {}
-        for prior, knob in chosen:
-            values = draw(prior, seed, rows, knob.minimum, knob.maximum)
-            if knob.type == "integer":
-                values = np.round(values)
-            drawn[prior.knob][rows[0]:rows[-1] + 1] = values
-            for node in knob.nodes:
-                overrides[node] = np.repeat(values[:, None], bins, axis=1)
-        if forecast is not None:
-            paths = forecast.paths(seed, rows, demand.node if demand else "")
-            for node in demand_nodes:
-                overrides[node] = paths
-        batch = evaluate_batch(model, [seed + i for i in rows], overrides,
-                               pmf_mode=study.pmf_mode)
-        study.evaluations += len(rows)
-        part = slice(rows[0], rows[-1] + 1)
-        for name in names:
-            kept[name][part] = batch[name]
-        for node_id, sla, queue_name, served_name in slas:
-            queue, served = batch[str(queue_name)], batch[str(served_name)]
-            latency = derived.latency_minutes(derived.queue_time_ms(queue, served, bin_ms))
-            assert latency is not None
-            stuck = ~np.isfinite(latency) & (np.nan_to_num(queue) > 0)
-            breach = (np.nan_to_num(latency, nan=0.0) > sla) | stuck
-            breach_counts[node_id] += breach.sum(axis=0)
-            any_row = breach.any(axis=1)
-            first = np.where(any_row, np.argmax(breach, axis=1), np.inf)
-            first_breach[node_id][part] = first
-        for node_id, overflow_name in overflows:
-            overflow_counts[node_id] += (np.nan_to_num(batch[overflow_name]) > 0).sum(axis=0)
-        if progress is not None:
-            progress(rows[-1] + 1, samples)
-    keys = [quantile_key(q) for q in quantiles]
+    return [(start, min(size, prepared.samples - start))
+            for start in range(0, prepared.samples, size)]
+
+
+def evaluate_rows(study: Study, prepared: Prepared, start: int, count: int) -> Chunk:
+    """Samples start … start + count − 1 as one batch, summarised."""
+    if study.guard is not None:
+        study.guard.check()
+    bins, seed = prepared.bins, prepared.seed
+    rows = list(range(start, start + count))
+    overrides: dict[str, np.ndarray] = {}
+    drawn: dict[str, np.ndarray] = {}
+    for prior, knob in prepared.priors:
+        values = draw(prior, seed, rows, knob.minimum, knob.maximum)
+        if knob.type == "integer":
+            values = np.round(values)
+        drawn[prior.knob] = values
+        for node in knob.nodes:
+            overrides[node] = np.repeat(values[:, None], bins, axis=1)
+    if prepared.forecast is not None:
+        paths = prepared.forecast.paths(seed, rows, prepared.demand_node)
+        for node in prepared.demand_nodes:
+            overrides[node] = paths
+    batch = evaluate_batch(study.model, [seed + i for i in rows], overrides,
+                           pmf_mode=study.pmf_mode)
+    study.evaluations += count
+    kept = {name: batch[name] for name in prepared.names}
+    breach_counts, first_breach = {}, {}
+    for node_id, sla, queue_name, served_name in prepared.slas:
+        queue, served = batch[queue_name], batch[served_name]
+        latency = derived.latency_minutes(derived.queue_time_ms(queue, served,
+                                                                prepared.bin_ms))
+        assert latency is not None
+        stuck = ~np.isfinite(latency) & (np.nan_to_num(queue) > 0)
+        breach = (np.nan_to_num(latency, nan=0.0) > sla) | stuck
+        breach_counts[node_id] = breach.sum(axis=0).astype(np.float64)
+        first_breach[node_id] = np.where(breach.any(axis=1), np.argmax(breach, axis=1),
+                                         np.inf)
+    overflow_counts = {node_id: (np.nan_to_num(batch[name]) > 0).sum(axis=0).astype(np.float64)
+                       for node_id, name in prepared.overflows}
+    return Chunk(start, count, kept, breach_counts, first_breach, overflow_counts, drawn)
+
+
+def merge(prepared: Prepared, parts: Sequence[Chunk]) -> ForecastResult:
+    """One result from every chunk (in any order)."""
+    ordered = sorted(parts, key=lambda c: c.start)
+    samples, bins = prepared.samples, prepared.bins
+    if sum(c.count for c in ordered) != samples:
+        raise FlowTimeError(_internal(), "a forecast chunk is missing",
+                            [Problem("samples", "not every sample was evaluated")])
+    keys = [quantile_key(q) for q in prepared.quantiles]
     quantile_out: dict[str, dict[str, list[float | None]]] = {}
-    for name in names:
+    for name in prepared.names:
+        stacked = np.concatenate([c.kept[name] for c in ordered])
         with np.errstate(all="ignore"):
-            values = np.nanquantile(kept[name], list(quantiles), axis=0)
+            values = np.nanquantile(stacked, list(prepared.quantiles), axis=0)
         quantile_out[name] = {k: [v if math.isfinite(v) else None for v in row.tolist()]
                               for k, row in zip(keys, values, strict=True)}
     sla_out = {}
-    for node_id, sla, *_ in slas:
-        firsts = first_breach[node_id]
+    for node_id, sla, *_ in prepared.slas:
+        firsts = np.concatenate([c.first_breach[node_id] for c in ordered])
+        counts = np.sum([c.breach_counts[node_id] for c in ordered], axis=0)
         never = int(np.isinf(firsts).sum())
         marks = {}
         for q in (0.1, 0.5, 0.9):
@@ -190,21 +238,46 @@ def run_forecast(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], 
             marks[quantile_key(q)] = math.floor(value) if math.isfinite(value) else None
         finite = firsts[np.isfinite(firsts)].astype(np.int64)
         by = np.cumsum(np.bincount(finite, minlength=bins)[:bins]) / samples
-        sla_out[node_id] = SlaRisk(sla, (breach_counts[node_id] / samples).tolist(),
+        sla_out[node_id] = SlaRisk(sla, (counts / samples).tolist(),
                                    float(np.mean(~np.isinf(firsts))), marks, never,
                                    by.tolist())
     demand_out = None
-    if forecast is not None:
+    if prepared.forecast is not None:
+        forecast = prepared.forecast
         low, high = forecast.band()
-        demand_out = {"node": demand.node if demand else "", "season": forecast.season,
+        demand_out = {"node": prepared.demand_node, "season": forecast.season,
                       "historyBins": forecast.history_bins, "sigma": forecast.sigma,
                       "mean": forecast.mean.tolist(), "p10": np.maximum(low, 0).tolist(),
                       "p90": high.tolist()}
-    prior_out = {k: {"mean": float(np.mean(v)), "p10": float(np.quantile(v, 0.1)),
-                     "p90": float(np.quantile(v, 0.9))} for k, v in drawn.items()}
-    return ForecastResult(samples, quantile_out, sla_out,
-                          {n: (c / samples).tolist() for n, c in overflow_counts.items()},
-                          demand_out, prior_out)
+    prior_out = {}
+    for prior, _ in prepared.priors:
+        drawn = np.concatenate([c.drawn[prior.knob] for c in ordered])
+        prior_out[prior.knob] = {"mean": float(np.mean(drawn)),
+                                 "p10": float(np.quantile(drawn, 0.1)),
+                                 "p90": float(np.quantile(drawn, 0.9))}
+    overflow = {node_id: (np.sum([c.overflow_counts[node_id] for c in ordered], axis=0)
+                          / samples).tolist() for node_id, _ in prepared.overflows}
+    return ForecastResult(samples, quantile_out, sla_out, overflow, demand_out, prior_out)
+
+
+def run_forecast(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], samples: int,
+                 seed: int = 1, quantiles: Sequence[float] = DEFAULT_QUANTILES,
+                 series: Sequence[str] | None = None, demand: DemandSpec | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> ForecastResult:
+    """The whole forecast here, chunk after chunk (see ForecastService for other places)."""
+    prepared = prepare(study, priors, samples, seed, quantiles, series, demand)
+    parts = []
+    for start, count in chunks(prepared, study.model):
+        parts.append(evaluate_rows(study, prepared, start, count))
+        if progress is not None:
+            progress(start + count, samples)
+    return merge(prepared, parts)
+
+
+def _internal() -> Any:
+    from flowtime.domain.errors import ErrorKind
+
+    return ErrorKind.INTERNAL
 
 
 def _too_large() -> Any:

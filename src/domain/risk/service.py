@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,7 +21,16 @@ from flowtime.domain.errors import FlowTimeError, Problem, invalid, not_found
 from flowtime.domain.evaluate.work import WorkGuard, check_work
 from flowtime.domain.modeling.grid import TimeGrid, format_utc
 from flowtime.domain.observed.samples import GridSpec, SeriesSpec
-from flowtime.domain.risk.forecast import DemandSpec, ForecastResult, checked, run_forecast
+from flowtime.domain.risk.forecast import (
+    Chunk,
+    DemandSpec,
+    ForecastResult,
+    checked,
+    chunks,
+    evaluate_rows,
+    merge,
+    prepare,
+)
 from flowtime.domain.services.analysis_service import AnalysisService, StudySource
 from flowtime.ports import Clock
 from flowtime.ports.sweeps import RecordStore
@@ -67,13 +77,19 @@ def result_dict(result: ForecastResult) -> dict[str, Any]:
 class ForecastService:
     def __init__(self, analysis: AnalysisService, store: RecordStore, clock: Clock,
                  resample: Callable[..., Any] | None = None, owner: str = "",
-                 alive: Callable[[str], bool | None] | None = None):
+                 alive: Callable[[str], bool | None] | None = None,
+                 distribute: Callable[..., Iterator[Chunk]] | None = None,
+                 min_chunks: int = 4):
         self.analysis = analysis
         self.store = store
         self.clock = clock
         self.resample = resample  # ObservedService.resample, for a demand source
         self.owner = owner  # host:pid of this process
         self.alive = alive or (lambda owner: None)
+        # distribute(request, prepared, [(start, count)], cancel) → chunks, on the configured
+        # executor (a process pool or Dask); used from `min_chunks` chunks up
+        self.distribute = distribute
+        self.min_chunks = min_chunks
 
     # -- records ------------------------------------------------------------------------
     def _now(self) -> str:
@@ -141,8 +157,10 @@ class ForecastService:
     # -- running ------------------------------------------------------------------------
     def execute(self, request: ForecastRequest, guard: WorkGuard | None = None,
                 on_progress: Callable[[int, int], None] | None = None,
-                record: dict[str, Any] | None = None) -> ForecastResult:
-        """Run one forecast to the end here; with a record, keep it up to date."""
+                record: dict[str, Any] | None = None,
+                distributed: bool = False) -> ForecastResult:
+        """Run one forecast to the end; with a record, keep it up to date. `distributed`:
+        its chunks run on the configured executor (when it has enough of them)."""
         if record is not None:
             record.update(status="running", owner=self.owner, startedUtc=self._now())
             self.write(record)
@@ -159,9 +177,22 @@ class ForecastService:
                     record["progress"] = {"done": done, "total": total}
                     self.write(record)
 
-            result = run_forecast(study, request.priors, request.samples,
-                                  request.source.seed, request.quantiles, request.series,
-                                  demand, progress)
+            prepared = prepare(study, request.priors, request.samples, request.source.seed,
+                               request.quantiles, request.series, demand)
+            parts = chunks(prepared, study.model)
+            done: list[Chunk] = []
+            if self.distribute is not None and distributed and len(parts) >= self.min_chunks:
+                cancel = guard.cancelled if guard is not None else threading.Event()
+                for chunk in self.distribute(request, prepared, parts, cancel):
+                    done.append(chunk)
+                    progress(sum(c.count for c in done), request.samples)
+                if guard is not None:
+                    guard.check()
+            else:
+                for start, count in parts:
+                    done.append(evaluate_rows(study, prepared, start, count))
+                    progress(start + count, request.samples)
+            result = merge(prepared, done)
         except FlowTimeError as exc:
             if record is not None:
                 cancelled = guard is not None and guard.cancelled.is_set()
