@@ -26,7 +26,8 @@ class PriorBody(Wire, forbid_unknown_fields=True):
 
 class DemandBody(Wire, kw_only=True, forbid_unknown_fields=True):
     node: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description=(
-        "the const node (or an expression reading nothing) the forecast feeds"))]
+        "the const node (or an expression reading nothing) the forecast feeds; default: "
+        "the template's const node with `source: forecast`"))] | None = None
     history: Annotated[list[float | None], msgspec.Meta(min_length=1,
                                                         max_length=1_000_000)] | None = None
     source: Source | None = None

@@ -219,3 +219,40 @@ def test_a_forecast_spread_over_an_executor_equals_the_one_run_here(tmp_path, ex
     assert used == [executor]
     assert result_dict(spread) == result_dict(here)
     assert seen[-1] == 1200 and len(seen) >= 4  # the chunks came back one by one
+
+
+def test_a_template_marks_the_node_a_demand_forecast_feeds(tmp_path):
+    """`source: forecast` on a const node: the demand forecast feeds it (no `demand.node`);
+    an exact season and trend come back as the node's p50."""
+    import msgspec
+
+    from flowtime.adapters.forecast_wire import ForecastBody
+    from flowtime.container import Settings, build_container
+
+    season = 24
+    shape = 5 * np.sin(2 * np.pi * np.arange(season) / season)
+    t = np.arange(3 * season)
+    history = (50 + 0.1 * t + shape[t % season]).tolist()
+    template = textwrap.dedent(f"""\
+        metadata: {{id: fed, title: fed by a forecast}}
+        window: {{start: "2026-01-04T00:00:00Z"}}
+        grid: {{bins: {season}, binSize: 60, binUnit: minutes}}
+        nodes:
+          - {{id: demand, kind: const, values: {[0] * season}, source: forecast}}
+          - {{id: cap, kind: const, values: {[60] * season}}}
+        topology:
+          nodes:
+            - {{id: Desk, kind: serviceWithBuffer, semantics: {{arrivals: demand, capacity: cap}},
+               slaMinutes: 30}}
+        """)
+    service = build_container(Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path),
+                                                 "FLOWTIME_FSYNC": "0"})).forecasts()
+    request = msgspec.convert({"template": template, "samples": 50, "series": ["demand"],
+                               "demand": {"history": history, "season": season}},
+                              ForecastBody).request()
+    result = service.execute(request)
+    ahead = np.arange(3 * season, 4 * season)
+    expected = 50 + 0.1 * ahead + shape[ahead % season]
+    assert result.demand is not None and result.demand["node"] == "demand"
+    assert np.max(np.abs(np.array(result.demand["mean"]) - expected)) < 1e-6
+    assert np.allclose(result.quantiles["demand"]["p50"], expected, atol=1e-4)

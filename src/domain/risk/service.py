@@ -19,7 +19,7 @@ import numpy as np
 from flowtime.domain.artifacts.hashing import sha256_canonical
 from flowtime.domain.errors import FlowTimeError, Problem, invalid, not_found
 from flowtime.domain.evaluate.work import WorkGuard, check_work
-from flowtime.domain.modeling.grid import TimeGrid, format_utc
+from flowtime.domain.modeling.grid import format_utc
 from flowtime.domain.observed.samples import GridSpec, SeriesSpec
 from flowtime.domain.risk.forecast import (
     Chunk,
@@ -41,7 +41,7 @@ ACTIVE = ("queued", "running")
 
 @dataclass(frozen=True, slots=True)
 class DemandRequest:
-    node: str
+    node: str | None
     history: Sequence[float | None] | None = None
     source: Mapping[str, Any] | None = None
     spec: SeriesSpec = field(default_factory=SeriesSpec)
@@ -61,6 +61,20 @@ class ForecastRequest:
 
     def forecast_id(self) -> str:
         return "forecast_" + sha256_canonical(self.wire).removeprefix("sha256:")[:16]
+
+
+def demand_node(study: Any, asked: str | None) -> str:
+    """The node a demand forecast feeds: the one asked, else the template's const node whose
+    `source` is `forecast` (exactly one)."""
+    if asked:
+        return asked
+    marked = [n.id for n in study.model.definition.nodes
+              if getattr(n, "source", None) == "forecast"]
+    if len(marked) != 1:
+        raise invalid([Problem("demand.node", "name the node the forecast feeds (or mark "
+                               "exactly one const node `source: forecast`; found "
+                               f"{len(marked)})")])
+    return marked[0]
 
 
 def result_dict(result: ForecastResult) -> dict[str, Any]:
@@ -145,12 +159,12 @@ class ForecastService:
         check_work(self.analysis.limits, request.samples, study.cells())
         demand = None
         if request.demand is not None:
-            knob = study.knobs.get(request.demand.node)
+            node = demand_node(study, request.demand.node)
+            knob = study.knobs.get(node)
             if knob is None or knob.kind != "node":
-                raise invalid([Problem("demand.node", f"'{request.demand.node}' is not a const "
-                                       "node (or an expression reading nothing) the forecast "
-                                       "can feed")])
-            demand = DemandSpec(request.demand.node, np.empty(0))
+                raise invalid([Problem("demand.node", f"'{node}' is not a const node (or an "
+                                       "expression reading nothing) the forecast can feed")])
+            demand = DemandSpec(node, np.empty(0))
         checked(study, request.priors, request.samples, request.quantiles, request.series,
                 demand)
 
@@ -166,7 +180,7 @@ class ForecastService:
             self.write(record)
         try:
             study = self.analysis.study(request.source, guard)
-            demand = self._demand(request, study.model.grid) if request.demand else None
+            demand = self._demand(request, study) if request.demand else None
             last = [0.0]
 
             def progress(done: int, total: int) -> None:
@@ -208,9 +222,11 @@ class ForecastService:
             self.write(record)
         return result
 
-    def _demand(self, request: ForecastRequest, grid: TimeGrid) -> DemandSpec:
+    def _demand(self, request: ForecastRequest, study: Any) -> DemandSpec:
         demand = request.demand
         assert demand is not None
+        grid = study.model.grid
+        node = demand_node(study, demand.node)
         if (demand.history is None) == (demand.source is None):
             raise invalid([Problem("demand", "give history (values) or a source")])
         season = demand.season or max(2, round(1440 / grid.bin_minutes))
@@ -224,6 +240,6 @@ class ForecastService:
             spec = GridSpec(grid.start.timestamp() - bins * grid.bin_minutes * 60.0, bins,
                             grid.bin_minutes * 60.0)
             assert demand.source is not None
-            history = self.resample(demand.source, spec, demand.spec, demand.node,
+            history = self.resample(demand.source, spec, demand.spec, node,
                                     "demand.source").values
-        return DemandSpec(demand.node, history, season)
+        return DemandSpec(node, history, season)
