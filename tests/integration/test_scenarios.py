@@ -246,3 +246,30 @@ def test_the_library_diffs(client, base, tmp_path, monkeypatch):
     body = flowtime.diff(scenario.run_id, base, store=str(tmp_path))
     desk = next(n for n in body["nodes"] if n["id"] == "Desk")
     assert desk["extraBacklog"] == 60 and body["againstRunId"] == base
+
+
+def test_an_overlay_on_a_parameter_knob(client):
+    """A parameter that is a node's whole expression is a knob: `cap` overlaid by name
+    changes the `capacity` node (8 arriving, capacity 10 → 5 over bins [1, 3))."""
+    template = textwrap.dedent("""\
+        metadata: {id: knob-desk, title: Knob desk}
+        window: {start: "2025-01-01T00:00:00Z"}
+        parameters: [{name: cap, type: number, default: 10, minimum: 0}]
+        grid: {bins: 5, binSize: 60, binUnit: minutes}
+        nodes:
+          - {id: demand, kind: const, values: [8, 8, 8, 8, 8]}
+          - {id: capacity, kind: expr, expr: "${cap}"}
+        topology:
+          nodes:
+            - {id: Desk, kind: serviceWithBuffer, semantics: {arrivals: demand, capacity: capacity}}
+        """)
+    made = client.post("/v1/runs", json={"template": template, "overlays": [
+        {"target": "cap", "op": "scale", "value": 0.5, "fromBin": 1, "toBin": 3}]})
+    assert made.status_code == 201, made.text
+    run_id = made.json()["metadata"]["runId"]
+    assert _series(client, run_id, "capacity@CAPACITY@DEFAULT") == [10, 5, 5, 10, 10]
+    # queue by hand: 0, 3, 6, 4, 2 (8 in, 5 out twice, then 10 out)
+    assert _series(client, run_id, "desk_queue@DESK_QUEUE@DEFAULT") == [0, 3, 6, 4, 2]
+    unknown = client.post("/v1/runs", json={"template": template, "overlays": [
+        {"target": "nope", "op": "set", "value": 1, "fromBin": 0, "toBin": 1}]})
+    assert unknown.status_code == 400 and "parameter" in unknown.json()["errors"][0]["msg"]

@@ -61,7 +61,7 @@ from flowtime.domain.runs import (
 from flowtime.domain.services.catalog import ensure_listed, heal, remember_unlisted
 from flowtime.domain.services.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
 from flowtime.domain.views.flow_analysis import analyse, node_flows, throughput_links
-from flowtime.domain.views.scenarios import overrides_for
+from flowtime.domain.views.scenarios import overrides_for, parameter_knobs
 from flowtime.domain.views.scenarios import resolve as resolve_overlays
 from flowtime.ports import (
     ArtifactStore,
@@ -278,7 +278,8 @@ class RunOrchestrationService:
             inputs = self._telemetry_inputs(model, request)
             seed = self._resolve_seed(template, model, request, inputs)
             resolved = resolve_overlays(request.overlays, model.plan.components,
-                                        model.plan.node_ids, model.grid.bins)
+                                        model.plan.node_ids, model.grid.bins,
+                                        parameter_knobs(template.tree, template.text))
             scenario_hash = _scenario_hash(template, model, request.mode, seed, inputs,
                                            request.pmf_mode, request.overlays,
                                            request.base_run_id)

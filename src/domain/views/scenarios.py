@@ -114,17 +114,42 @@ def parse_short(text: str, loc: str = "--overlay") -> Overlay:
                          loc)[0]
 
 
+def parameter_knobs(tree: Mapping[str, Any], text: str) -> dict[str, list[str]]:
+    """Template parameters that stand alone as node expressions (`expr: "${cap}"` and
+    nowhere else): an overlay may target the parameter by name (a knob, MODELING §6) and
+    changes those nodes."""
+    found: dict[str, list[str]] = {}
+    nodes = [n for n in tree.get("nodes") or [] if isinstance(n, Mapping)]
+    for parameter in tree.get("parameters") or []:
+        name = parameter.get("name") if isinstance(parameter, Mapping) else None
+        if not isinstance(name, str):
+            continue
+        token = "${" + name + "}"
+        alone = [str(n.get("id")) for n in nodes if n.get("expr") == token]
+        if alone and text.count(token) == len(alone):
+            found[name] = alone
+    return found
+
+
 def resolve(overlays: Sequence[Overlay], components: Sequence[Any], series_ids: Sequence[str],
-            bins: int) -> list[tuple[Overlay, str]]:
-    """Each overlay with the series it changes; unknown targets and ranges past the grid
-    are located problems."""
+            bins: int, knobs: Mapping[str, Sequence[str]] | None = None
+            ) -> list[tuple[Overlay, str]]:
+    """Each overlay with the series it changes (a parameter knob: every node it stands
+    alone in); unknown targets and ranges past the grid are located problems."""
     known = set(series_ids)
+    knobs = knobs or {}
     by_id = {c.id: c for c in components}
     problems: list[Problem] = []
     resolved: list[tuple[Overlay, str]] = []
     for i, overlay in enumerate(overlays):
         here = f"overlays[{i}]"
         series = _series_of(overlay.target, by_id, known)
+        if series is None and overlay.target in knobs:
+            targets = [n for n in knobs[overlay.target] if n in known]
+            series = targets[0] if targets else None
+            for extra in targets[1:]:
+                if overlay.from_bin < min(bins, overlay.to_bin):
+                    resolved.append((overlay, extra))
         if series is None:
             node, _, metric = overlay.target.partition(".")
             if node in by_id:
@@ -133,8 +158,9 @@ def resolve(overlays: Sequence[Overlay], components: Sequence[Any], series_ids: 
                                         f"(it has: {', '.join(metrics)})"))
             else:
                 problems.append(Problem(f"{here}.target", f"unknown target '{overlay.target}' "
-                                        "(a topology node's metric like Tier1.capacity, or a "
-                                        "series id)"))
+                                        "(a topology node's metric like Tier1.capacity, a "
+                                        "series id, or a parameter that is a node's whole "
+                                        "expression)"))
         if overlay.to_bin <= overlay.from_bin:
             problems.append(Problem(f"{here}.toBin", f"must be greater than fromBin "
                                     f"({overlay.from_bin})"))
