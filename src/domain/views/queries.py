@@ -481,8 +481,14 @@ class RunQueryService:
                 metric: values for metric, node_id in component.metrics.items()
                 if (values := series.values(class_series_name(node_id, class_id))) is not None
             })}
+            explicit = {n.id for n in model.nodes if n.kind == "const"}
+            bound = {node_id for node_id in member_ids if files_by_node.get(node_id)}
+            origins = {metric: "telemetry" if node_id in bound else "explicit"
+                       if node_id in explicit else "model"
+                       for metric, node_id in component.metrics.items() if metric in metrics}
             nodes.append(NodeView(
                 id=component.id, kind=component.kind, sla_minutes=component.sla_minutes,
+                origins=origins,
                 metrics=metrics, timing=timing, aliases=component.aliases, classes=by_class,
                 overflow=series.values(component.overflow) if component.overflow else None,
                 kingman=series.values(component.kingman) if component.kingman else None,

@@ -177,6 +177,24 @@ class ConstraintSeriesOut(Record):
     series: dict[str, list[float | None]]
 
 
+class ClassTruth(Record):
+    """Which classes a node's series carry: all of the model's (full), some (partial) or
+    none (missing); flowtime has no fallback ("*") class."""
+
+    coverage: str
+    has_specific_classes: bool
+    has_fallback_class: bool
+
+
+class SeriesSemantics(Record):
+    """Where a series comes from (telemetry | explicit: a constant given in the template |
+    model: computed | derived: from other series) and how a bin aggregates it (sum: a count
+    in the bin, avg: a rate or duration over it, unknown: a level such as a queue depth)."""
+
+    aggregation: str
+    origin: str
+
+
 class NodeState(Record):
     id: str
     kind: str
@@ -191,6 +209,8 @@ class NodeState(Record):
     constraints: dict[str, ConstraintMetrics] | None = None
     constraint_status: dict[str, bool] | None = None  # whether each was limiting
     sla: list[SlaValue] | None = None
+    class_truth: ClassTruth | None = None
+    series_metadata: dict[str, SeriesSemantics] | None = None
 
 
 class ClassState(Record):
@@ -290,6 +310,8 @@ class NodeSeries(Record):
     constraints: dict[str, ConstraintSeriesOut] | None = None
     constraint_status: dict[str, list[float | None]] | None = None  # 1 where limiting
     sla: list[SlaSeries] | None = None
+    class_truth: ClassTruth | None = None
+    series_metadata: dict[str, SeriesSemantics] | None = None
 
 
 class StateWindow(Record):
@@ -316,6 +338,7 @@ class NodeView:
     overflow: np.ndarray | None = None  # WIP-limit overflow, when the node has a limit
     kingman: np.ndarray | None = None  # the bundle's Kingman wait series, when it has one
     queue_like: bool = False
+    origins: dict[str, str] = field(default_factory=dict)  # metric -> telemetry | explicit | model
 
     @property
     def category(self) -> str:
@@ -681,6 +704,34 @@ def _snake(metric: str) -> str:
     return _SNAKE.get(metric, metric)
 
 
+# how a bin aggregates each series (SeriesSemantics): counts add up, rates and durations
+# average, levels (queue depth, a WIP limit) are neither
+SUMMED = {"arrivals", "served", "errors", "attempts", "failures", "exhaustedFailures",
+          "retryEcho", "externalDemand", "capacity", "overflow", "processingTimeMsSum",
+          "servedCount"}
+LEVELS = {"queue", "wipLimit"}
+
+
+def series_metadata(node: NodeView, names: Collection[str]) -> dict[str, SeriesSemantics] | None:
+    """Origin and aggregation of each of a node's series named in its /state or window."""
+    found = {}
+    for name in names:
+        origin = node.origins.get(name, "derived")
+        aggregation = "sum" if name in SUMMED else "unknown" if name in LEVELS else "avg"
+        found[name] = SeriesSemantics(aggregation=aggregation, origin=origin)
+    return found or None
+
+
+def class_truth(node: NodeView, classes: Collection[str]) -> ClassTruth | None:
+    """Coverage of the model's classes by the node's class series (None without classes)."""
+    if not classes:
+        return None
+    have = set(node.classes) & set(classes)
+    coverage = "full" if have == set(classes) else "partial" if have else "missing"
+    return ClassTruth(coverage=coverage, has_specific_classes=bool(have),
+                      has_fallback_class=False)
+
+
 def _telemetry(node: NodeView) -> NodeTelemetry:
     return NodeTelemetry(sources=node.sources, warnings=node.warnings)
 
@@ -688,12 +739,20 @@ def _telemetry(node: NodeView) -> NodeTelemetry:
 def state_at(view: RunView, index: int) -> StateSnapshot:
     grid = view.grid
     nodes = []
+    classes = [c.id for c in view.metadata.classes or []]
     uses = _constraint_uses(view)
     for node in view.nodes:
         derived = view.derived(node)
         utilization = _at(derived.utilization, index)
         latency = _at(derived.latency_minutes, index)
         mine = uses.get(node.id, [])
+        derived_names = [name for name, series in (
+            ("utilization", derived.utilization), ("latencyMinutes", derived.latency_minutes),
+            ("throughputRatio", derived.throughput_ratio),
+            ("serviceTimeMs", derived.service_time_ms), ("retryTax", derived.retry_tax),
+            ("queueTimeMs", derived.queue_time_ms), ("cycleTimeMs", derived.cycle_time_ms),
+            ("flowEfficiency", derived.flow_efficiency),
+            ("flowLatencyMs", derived.flow_latency_ms)) if series is not None]
         nodes.append(NodeState(
             id=node.id, kind=node.kind,
             metrics={name: _at(s, index) for name, s in node.metrics.items()},
@@ -718,6 +777,8 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
             sla=[SlaValue(kind=kind, status=status[index], threshold=threshold,
                           value=_at(values, index))
                  for kind, threshold, values, status in sla_series(node, derived)] or None,
+            class_truth=class_truth(node, classes),
+            series_metadata=series_metadata(node, [*node.metrics, *derived_names]),
         ))
     return StateSnapshot(
         metadata=view.metadata,
@@ -931,6 +992,7 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
     window = slice(start, end + 1)
     nodes = []
     uses = _constraint_uses(view)
+    classes = [c.id for c in view.metadata.classes or []]
     for node, series in zip(view.nodes, view.raw_series(start, end), strict=True):
         # No per-bin colours here: the reference's window shape has no place for them;
         # /state gives the colour of any bin. A node none of whose series was written
@@ -954,6 +1016,7 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
                            status=_window_status(status[window]))
                  for kind, threshold, values, status in sla_series(node, view.derived(node))]
             or None,
+            class_truth=class_truth(node, classes), series_metadata=series_metadata(node, series),
         ))
     return StateWindow(
         metadata=view.metadata,
