@@ -566,8 +566,18 @@ class RunQueryService:
             edges=[GraphEdge(id=e.id, from_=e.origin, to=e.destination, type=e.type,
                              weight=e.weight, measure=e.measure, edge_type=e.type,
                              field=e.measure, multiplier=e.multiplier, lag=e.lag)
-                   for e in plan.edges],
+                   for e in plan.edges] + overflow_edges(model),
         )
+
+
+def overflow_edges(model: ModelDef) -> list[GraphEdge]:
+    """A WIP limit's overflow into another node (`wipOverflow: Target`, MODELING §1.1) as an
+    edge of type `overflow`, so a DLQ fed only by overflow is drawn connected."""
+    ids = {t.id for t in model.topology.nodes}
+    return [GraphEdge(id=f"{t.id}->{t.wip_overflow}:overflow", from_=t.id,
+                      to=str(t.wip_overflow), type="overflow", weight=1.0, measure="overflow",
+                      edge_type="overflow", field="overflow")
+            for t in model.topology.nodes if t.wip_overflow in ids]
 
 
 def compiled_plan(model: ModelDef, run_id: str) -> EvaluationPlan:

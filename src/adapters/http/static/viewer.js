@@ -281,7 +281,9 @@ async function topologyView(runId) {
   }
   if (typeof cytoscapeDagre !== "undefined") cytoscape.use(cytoscapeDagre);
   const elements = graph.body.nodes.map((n) => ({ data: { id: n.id, label: n.id, kind: n.kind } }))
-    .concat(graph.body.edges.map((e) => ({ data: { id: "e:" + e.id, edgeId: e.id, source: e.from, target: e.to } })));
+    .concat(graph.body.edges.map((e) => ({ data: { id: "e:" + e.id, edgeId: e.id, source: e.from,
+                                                    target: e.to, type: e.type } })));
+  box.dataset.overflowEdges = String(graph.body.edges.filter((e) => e.type === "overflow").length);
   const cy = cytoscape({
     container: box, elements, userZoomingEnabled: false, boxSelectionEnabled: false,
     style: [
@@ -291,6 +293,9 @@ async function topologyView(runId) {
       { selector: "edge", style: { width: 2, "curve-style": "bezier", "target-arrow-shape": "triangle",
           "line-color": "#9aa5b5", "target-arrow-color": "#9aa5b5", label: "data(flow)", "font-size": 9,
           color: "#5b6675", "text-background-color": "#fff", "text-background-opacity": 0.8 } },
+      // overflow (WIP limit → its target, often a DLQ) and terminal routes: dashed
+      { selector: "edge[type = 'overflow'], edge[type = 'terminal']", style: {
+          "line-style": "dashed", "line-color": "#b08ad6", "target-arrow-color": "#b08ad6" } },
     ],
     layout: { name: typeof cytoscapeDagre !== "undefined" ? "dagre" : "breadthfirst", rankDir: "LR",
               nodeSep: 40, rankSep: 90 },
