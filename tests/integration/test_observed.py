@@ -300,8 +300,9 @@ def test_the_shipped_example_in_three_commands(tmp_path, monkeypatch):
     capacity = json.loads(fitted.stdout)["values"]["capacity"]
     # the generator completes at most 25 requests per 15 s: 1,500 per 15-minute bin
     assert abs(capacity - 1500) < 15
+    monkeypatch.chdir(tmp_path)  # the README's command names the folder from here
     ran = runner.invoke(cli, ["run", "--template-id", "checkout-api-calibrated", "--mode",
-                              "telemetry", "--capture-dir", str(capture), "--bind",
+                              "telemetry", "--capture-dir", "data/captures/day1", "--bind",
                               "requestsSource=requests.csv", "--json"])
     assert ran.exit_code == 0, ran.output
     # the library gives the same answer as the CLI

@@ -93,6 +93,10 @@ def run(template_id: str | None, template_file: str | None, mode: str, params: t
         parameters[key] = parse_cli_value(definitions.get(key), text)
     telemetry = None
     if mode == "telemetry" or capture_dir or binds:
+        if capture_dir and not Path(capture_dir).is_absolute() and Path(capture_dir).is_dir():
+            # a folder named from here (as `data pull --out` wrote it) rather than from the
+            # capture root: the capture source still checks it lies under the root
+            capture_dir = str(Path(capture_dir).resolve())
         telemetry = TelemetryRequest(capture_dir or "", dict(_split_pairs(binds, "--bind")))
     request = RunRequest(
         template_id=template_id, mode=mode, parameters=parameters, telemetry=telemetry,
