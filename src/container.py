@@ -546,9 +546,12 @@ class Container:
                 calls = [(request.wire, prepared, start, count) for start, count in parts]
                 return self.executor().map(forecast_rows, calls, cancel)
 
+            # the pool's start-up (~3 s for two workers) pays off only for large forecasts
+            # (benchmarks/README.md); a Dask cluster is chosen on purpose: use it sooner
+            min_chunks = 4 if self._settings.executor == "dask" else 40
             return ForecastService(self.analysis(), self.store(), self.clock(),
                                    self.observed().resample, f"{here}:{os.getpid()}", alive,
-                                   distribute)
+                                   distribute, min_chunks)
 
         return self._one("forecasts", make)
 

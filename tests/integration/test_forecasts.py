@@ -214,6 +214,7 @@ def test_a_forecast_spread_over_an_executor_equals_the_one_run_here(tmp_path, ex
         return real(*args)
 
     service.distribute = counting
+    service.min_chunks = 2  # spread even these five chunks (the server waits for more)
     here = service.execute(request)
     spread = service.execute(request, on_progress=lambda d, t: seen.append(d), distributed=True)
     assert used == [executor]
