@@ -135,10 +135,9 @@ class WatchLoop:
                 **forecast.parameters, body.window_parameter: format_utc(moment)})
         request = forecast.request()
         template = request.source.template_id or "inline"
-        study = self.service.analysis.study(request.source)
         result = self.service.execute(request)
         states = evaluate(rules, result)
-        self.gauges.publish(template, result, study.model.grid.bin_minutes * 60.0)
+        self.gauges.publish(template, result, result.bin_seconds)
         if self._alerts is None or self._alerts.template != template:
             self._alerts = Alerts(template)
         changes = self._alerts.update(states, format_utc(moment))

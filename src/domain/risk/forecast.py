@@ -60,6 +60,7 @@ class ForecastResult:
     overflow: dict[str, list[float]]
     demand: dict[str, Any] | None = None
     priors: dict[str, dict[str, float]] = field(default_factory=dict)  # knob → mean/p10/p90
+    bin_seconds: float = 0.0  # the grid's bin (first-breach bins → seconds)
 
 
 def quantile_key(q: float) -> str:
@@ -257,7 +258,8 @@ def merge(prepared: Prepared, parts: Sequence[Chunk]) -> ForecastResult:
                                  "p90": float(np.quantile(drawn, 0.9))}
     overflow = {node_id: (np.sum([c.overflow_counts[node_id] for c in ordered], axis=0)
                           / samples).tolist() for node_id, _ in prepared.overflows}
-    return ForecastResult(samples, quantile_out, sla_out, overflow, demand_out, prior_out)
+    return ForecastResult(samples, quantile_out, sla_out, overflow, demand_out, prior_out,
+                          prepared.bin_ms / 1000.0)
 
 
 def run_forecast(study: Study, priors: Sequence[tuple[str, Mapping[str, Any]]], samples: int,
