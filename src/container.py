@@ -84,6 +84,12 @@ class Settings:
     max_concurrent_sweeps: int = 2  # FLOWTIME_MAX_CONCURRENT_SWEEPS: per server; more queue
     max_queued_sweeps: int = 32  # FLOWTIME_MAX_QUEUED_SWEEPS: beyond it a new sweep is a 429
     catalog_heal_seconds: float = 5.0  # FLOWTIME_CATALOG_HEAL_SECONDS: retry listing missed runs
+    # FLOWTIME_SWEEP_RETRY_SECONDS: how long a sweep retries points and its record while the
+    # store is unavailable; FLOWTIME_SWEEP_RESUME=auto: a server resumes `interrupted`
+    # sweeps it finds (every FLOWTIME_SWEEP_RESUME_SECONDS), off by default
+    sweep_retry_seconds: float = 120.0
+    sweep_resume: bool = False
+    sweep_resume_seconds: float = 10.0
     cors_origins: tuple[str, ...] = ()  # FLOWTIME_CORS_ORIGINS: browser origins allowed to call
     session_idle_seconds: float = 300.0  # FLOWTIME_SESSION_IDLE_SECONDS
     session_auth_seconds: float = 10.0  # FLOWTIME_SESSION_AUTH_SECONDS: first message, keyed
@@ -157,7 +163,7 @@ class Settings:
         if idle.replace(".", "", 1).isdigit() and float(idle) > 0:
             values["session_idle_seconds"] = float(idle)
         for name in ("analysis_timeout_seconds", "session_auth_seconds", "catalog_heal_seconds",
-                     "metrics_timeout_seconds"):
+                     "metrics_timeout_seconds", "sweep_retry_seconds", "sweep_resume_seconds"):
             text = env.get(f"FLOWTIME_{name.upper()}", "")
             if text.replace(".", "", 1).isdigit() and float(text) > 0:
                 values[name] = float(text)
@@ -174,6 +180,9 @@ class Settings:
             values["prometheus_urls"] = tuple(u.strip() for u in
                                               env["FLOWTIME_PROMETHEUS_URLS"].split(",")
                                               if u.strip())
+        resume = env.get("FLOWTIME_SWEEP_RESUME", "").lower()
+        if resume in ("auto", "1", "true", "yes", "on"):
+            values["sweep_resume"] = True
         if env.get("FLOWTIME_MCP", "").lower() in ("1", "true", "yes"):
             values["mcp"] = True
         if env.get("FLOWTIME_MCP_HOST"):
@@ -211,6 +220,9 @@ class Settings:
                "FLOWTIME_SESSION_AUTH_SECONDS": str(self.session_auth_seconds),
                "FLOWTIME_SESSION_MAX_REPLY_VALUES": str(self.session_max_reply_values),
                "FLOWTIME_CATALOG_HEAL_SECONDS": str(self.catalog_heal_seconds),
+               "FLOWTIME_SWEEP_RETRY_SECONDS": str(self.sweep_retry_seconds),
+               "FLOWTIME_SWEEP_RESUME": "auto" if self.sweep_resume else "off",
+               "FLOWTIME_SWEEP_RESUME_SECONDS": str(self.sweep_resume_seconds),
                "FLOWTIME_METRICS_TIMEOUT_SECONDS": str(self.metrics_timeout_seconds),
                "FLOWTIME_MCP": "1" if self.mcp else "0", "FLOWTIME_MCP_HOST": self.mcp_host}
         optional = {"FLOWTIME_API_KEY": self.api_key,
@@ -470,8 +482,9 @@ class Container:
         return self._one("executor", lambda: _executor(self._settings))
 
     def sweeps(self) -> SweepService:
-        return self._one("sweeps", lambda: _sweeps(store=self.store(), executor=self.executor(),
-                                                   clock=self.clock()))
+        return self._one("sweeps", lambda: _sweeps(
+            store=self.store(), executor=self.executor(), clock=self.clock(),
+            retry_seconds=self._settings.sweep_retry_seconds))
 
     def analysis(self) -> AnalysisService:
         return self._one("analysis", lambda: _analysis(templates=self.templates(),

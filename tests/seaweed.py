@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -43,6 +44,16 @@ class SeaweedServer:
     endpoint: str
     process: subprocess.Popen
     log_path: Path
+    command: list[str] | None = None
+    folder: Path | None = None
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Start the stopped server again on the same ports and data (an outage's end)."""
+        assert self.command is not None and self.folder is not None
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=self.folder)
+        _wait_ready(self, timeout)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -65,28 +76,36 @@ def start_seaweed(folder: Path, timeout: float = 60.0) -> SeaweedServer:
         ports = [_free_port_pair() for _ in range(4)]
     master, volume, filer, s3 = ports
     log_path = folder / "weed.log"
+    command = [binary, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
+               f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}",
+               f"-filer.port={filer}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+               "-volume.max=0", "-master.volumeSizeLimitMB=64"]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [binary, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
-             f"-s3.port={s3}", f"-master.port={master}", f"-volume.port={volume}",
-             f"-filer.port={filer}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-             "-volume.max=0", "-master.volumeSizeLimitMB=64"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=folder)
-    endpoint = f"http://127.0.0.1:{s3}"
-    server = SeaweedServer(endpoint, process, log_path)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    server = SeaweedServer(f"http://127.0.0.1:{s3}", process, log_path, command, folder)
+    _wait_ready(server, timeout)
+    return server
+
+
+def _wait_ready(server: SeaweedServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     import boto3
 
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+    process, log_path = server.process, server.log_path
+    last: Exception | None = None
+    client = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1",
                           aws_access_key_id="test", aws_secret_access_key="test")
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"weed exited early:\n{log_path.read_text()[-2000:]}")
         try:
-            client.create_bucket(Bucket="flowtime-probe")
+            with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+                client.create_bucket(Bucket="flowtime-probe")  # a restart has it already
             client.put_object(Bucket="flowtime-probe", Key="probe", Body=b"ok")
-            return server
-        except Exception:
+            return
+        except Exception as exc:
+            last = exc
             time.sleep(0.3)
     server.stop()
-    raise RuntimeError(f"SeaweedFS S3 did not become ready:\n{log_path.read_text()[-2000:]}")
+    raise RuntimeError(f"SeaweedFS S3 did not become ready ({last!r}):\n"
+                       f"{log_path.read_text()[-2000:]}")

@@ -248,6 +248,18 @@ def test_a_killed_driver_on_this_machine_reads_interrupted_at_once(tmp_path, tem
     # the record still says running, but its driver is gone: no two-minute wait
     assert jsonlib.loads(found[0].read_text())["status"] == "running"
     assert service.get(record["sweepId"]).status == "interrupted"
+    # FLOWTIME_SWEEP_RESUME=auto: a live server finds it and resumes it (issue 43); the
+    # points the killed driver finished are reused, none is made twice
+    app = create_app(build_container(settings_for(
+        f"file://{store}", templates, FLOWTIME_SWEEP_RESUME="auto",
+        FLOWTIME_SWEEP_RESUME_SECONDS="0.2")))
+    with TestClient(app) as client:
+        done = wait_for(client, f"/v1/sweeps/{record['sweepId']}",
+                        lambda b: b["status"] in ("succeeded", "failed"))
+    assert done["status"] == "succeeded" and done["owner"]["role"] == "server"
+    progress = done["progress"]
+    assert progress["reused"] >= record["progress"]["done"]
+    assert progress["created"] + progress["reused"] == 3000
 
 
 @pytest.mark.slow

@@ -44,7 +44,13 @@ from flowtime.adapters.http.security import (
     with_security_headers,
 )
 from flowtime.adapters.http.sessions import SessionSlots, session_routes
-from flowtime.adapters.http.sweeps import SweepSupervisor, stop_sweeps, sweep_routes
+from flowtime.adapters.http.sweeps import (
+    SweepResumer,
+    SweepSupervisor,
+    start_resumer,
+    stop_sweeps,
+    sweep_routes,
+)
 from flowtime.adapters.http.viewer import viewer_routes
 from flowtime.adapters.http.watches import Watches, watch_gauges, watch_routes
 from flowtime.adapters.observed_wire import REQUEST_BODIES as OBSERVED_BODIES
@@ -261,7 +267,7 @@ def create_app(container: Any) -> Litestar:
                                allow_headers=["Authorization", "Content-Type", "If-None-Match"],
                                expose_headers=["ETag", "Location", "X-Request-ID"])
         if settings.cors_origins else None,
-        on_startup=[_open_catalog, _start_healer],
+        on_startup=[_open_catalog, _start_healer, start_resumer],
         on_shutdown=[stop_sweeps, _stop_healer, _stop_forecasts],
         lifespan=lifespans,
         request_max_body_size=settings.max_body_bytes,
@@ -292,6 +298,9 @@ def create_app(container: Any) -> Litestar:
     app.state.session_slots = SessionSlots(settings.max_sessions)
     app.state.sweeps = SweepSupervisor(settings.max_concurrent_sweeps, settings.max_queued_sweeps)
     app.state.catalog_healer = CatalogHealer(container, settings.catalog_heal_seconds)
+    app.state.sweep_resumer = SweepResumer(app.state.sweeps, container.sweeps,
+                                           settings.sweep_resume_seconds) \
+        if settings.sweep_resume else None
     app.state.forecasts = ForecastJobs(settings.max_concurrent_sweeps, settings.max_queued_sweeps)
     app.state.watches = Watches(settings.max_sessions, watch_gauges(observability.registry))
     return app

@@ -125,10 +125,71 @@ class SweepSupervisor:
             time.sleep(0.1)
 
 
+class SweepResumer:
+    """FLOWTIME_SWEEP_RESUME=auto: every few seconds, look for `interrupted` sweeps (their
+    driver died or its server stopped) and resume them here. The attempt claim
+    (`SweepService.accept`) lets exactly one replica win each; finished points are reused,
+    so a resumed sweep computes only what was missing. Off by default: a platform team
+    opts in once its replicas share a store."""
+
+    def __init__(self, supervisor: SweepSupervisor, service: Any, interval: float):
+        self.supervisor = supervisor
+        self.service = service  # a callable: the container's sweep service, built late
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="sweep-resumer", daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _loop(self) -> None:
+        while not self.stopping.wait(self.interval):
+            try:
+                self.resume_once()
+            except FlowTimeError:
+                continue  # the store is down: next time
+            except Exception:
+                log.exception("resuming interrupted sweeps failed")
+
+    def resume_once(self) -> list[str]:
+        """Resume what can be resumed now; the ids of the sweeps this process took."""
+        service: SweepService = self.service()
+        taken = []
+        items, _ = service.list(1, 10_000, "interrupted")
+        for item in reversed(items):  # oldest first
+            if self.stopping.is_set() or self.supervisor.drives(item.sweep_id):
+                continue
+            request = service.saved_request(item.sweep_id)
+            if request is None:
+                continue  # recorded before requests were kept: POST it again to resume
+            try:
+                self.supervisor.check_room()
+            except FlowTimeError:
+                break  # this server is full; another replica (or the next round) takes it
+            attempt = service.accept(request)
+            if attempt is None:
+                continue  # another replica claimed it first
+            log.info("resuming interrupted sweep %s", item.sweep_id)
+            self.supervisor.start(service, request, attempt)
+            taken.append(item.sweep_id)
+        return taken
+
+
 def stop_sweeps(app: Any) -> None:
+    resumer = getattr(app.state, "sweep_resumer", None)
+    if resumer is not None:
+        resumer.stop()
     supervisor = getattr(app.state, "sweeps", None)
     if supervisor is not None:
         supervisor.stop()
+
+
+async def start_resumer(app: Any) -> None:
+    resumer = getattr(app.state, "sweep_resumer", None)
+    if resumer is not None:
+        resumer.start()
 
 
 def _active_elsewhere(service: SweepService, sweep_id: str) -> str | None:

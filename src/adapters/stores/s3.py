@@ -107,6 +107,7 @@ class S3ArtifactStore:
                    create_bucket=query.get("create_bucket", "").lower() in ("1", "true", "yes"))
 
     # -- helpers ------------------------------------------------------------------------
+    @_store_call("reach the bucket")
     def _ensure_bucket(self) -> None:
         from botocore.exceptions import ClientError
 

@@ -237,6 +237,8 @@ class SweepProgressJson(Doc):
     reused: int
     failed: int
     eta_seconds: float | None = None  # while running: the rate so far over what is left
+    # points that met an unavailable store and wait to be tried again (issue 43)
+    retrying: int = 0
 
 
 class SweepRunJson(Doc):
@@ -291,6 +293,8 @@ class SweepJson(Doc):
     owner: SweepOwnerJson | None = None
     heartbeat_utc: str | None = None
     finished_utc: str | None = None
+    # why a live driver makes no progress (e.g. the store is unavailable and points wait)
+    note: str | None = None
 
 
 class SweepListItemJson(Doc):

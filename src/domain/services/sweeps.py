@@ -48,6 +48,12 @@ MAX_SWEEP_RUNS = 100_000
 # this long has lost its driver (a restarted server, a killed CLI): it reads as interrupted.
 STALE_AFTER_SECONDS = 120
 BANDS = (("p5", 5.0), ("p50", 50.0), ("p95", 95.0))
+# A store outage during a sweep: points that met it are tried again with backoff for up to
+# RETRY_SECONDS (FLOWTIME_SWEEP_RETRY_SECONDS), and so is the record's final write.
+RETRY_SECONDS = 120.0
+RETRY_FIRST_DELAY = 0.5
+RETRY_MAX_DELAY = 8.0
+REQUEST_FILE = "request.json"  # what a resuming driver needs (inline template text too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,9 @@ class RunOutcome:
     problems: tuple[str, ...] = ()
     aggregates: dict[str, dict[str, float]] = field(default_factory=dict)
     series: dict[str, list[float]] = field(default_factory=dict)  # only for Monte Carlo
+    # failed only because the store (or the worker's way to it) was unavailable: the
+    # driver tries the point again within the attempt
+    retryable: bool = False
 
 
 def inline_sweep(request: SweepRequest, template: Any) -> SweepRequest:
@@ -212,6 +221,7 @@ class SweepProgress:
     created: int = 0
     reused: int = 0
     failed: int = 0
+    retrying: int = 0  # not done: met an unavailable store, tried again shortly
 
     @property
     def done(self) -> int:
@@ -233,6 +243,7 @@ class _Attempt:
     progress: SweepProgress
     outcomes: dict[int, RunOutcome] = field(default_factory=dict)
     status: str = "queued"
+    note: str | None = None  # why the live driver is not making progress
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -242,8 +253,12 @@ class SweepService:
 
     def __init__(self, store: SweepStore, executor: Executor, clock: Any, host: str = "",
                  pid: int = 0, heartbeat_seconds: float = 2.0,
-                 alive: Callable[[str, int], bool | None] | None = None):
+                 alive: Callable[[str, int], bool | None] | None = None,
+                 retry_seconds: float = RETRY_SECONDS):
         self.store = store
+        # how long points (and the final record write) keep being retried while the store
+        # is unavailable, with backoff from RETRY_FIRST_DELAY up to RETRY_MAX_DELAY
+        self.retry_seconds = retry_seconds
         self.executor = executor
         self.clock = clock
         self.host = host
@@ -293,8 +308,22 @@ class SweepService:
                            SweepProgress(total=len(points)))
         if not self._claim(request, attempt.owner):
             return None
+        self._save_request(request)
         self._write(attempt, with_csv=False)
         return attempt.owner.attempt
+
+    def _save_request(self, request: SweepRequest) -> None:
+        self.store.write_sweep_file(request.sweep_id, REQUEST_FILE, msgspec.json.encode(request))
+
+    def saved_request(self, sweep_id: str) -> SweepRequest | None:
+        """The request a sweep was started with (to resume it without its client), or None
+        for a sweep recorded before requests were kept or an unreadable one."""
+        try:
+            data = self.store.read_sweep_file(sweep_id, REQUEST_FILE)
+            request = msgspec.json.decode(data, type=SweepRequest)
+        except (FlowTimeError, msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        return request if request.sweep_id == sweep_id else None
 
     def run(self, request: SweepRequest, on_progress: Callable[[SweepProgress], None] | None = None,
             cancel: threading.Event | None = None, checkpoint_seconds: float | None = None,
@@ -314,6 +343,8 @@ class SweepService:
                                     "sweep", "another process claimed it first; follow it "
                                     f"with `flowtime sweep watch {request.sweep_id}`")])
         every = self.heartbeat_seconds if checkpoint_seconds is None else checkpoint_seconds
+        if attempt is None:
+            self._save_request(request)
         self._write(job)
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(job, cancel, stop, every),
@@ -328,26 +359,94 @@ class SweepService:
                 with job.lock:
                     job.status = "running"
                 self._write(job)
-                want_series = bool(request.samples)
-                for outcome in self.executor.run(points, want_series, cancel):
-                    with job.lock:
-                        job.outcomes[outcome.index] = outcome
-                        setattr(job.progress, outcome.status,
-                                getattr(job.progress, outcome.status) + 1)
-                    if on_progress:
-                        on_progress(job.progress)
+                self._drive(job, cancel, on_progress)
         finally:
             stop.set()
             beat.join()
             if holding:
                 slot.release()  # type: ignore[union-attr]
         progress = job.progress
-        job.status = "cancelled" if cancel.is_set() and progress.done < progress.total else (
-            "failed" if progress.failed else "succeeded")
-        summary = self._write(job, finished=True)
+        with job.lock:
+            job.note = None
+            job.status = "cancelled" if cancel.is_set() and progress.done < progress.total \
+                else ("failed" if progress.failed else "succeeded")
+        summary = self._retrying(lambda: self._write(job, finished=True))
         if request.samples and job.status != "cancelled":
-            self._write_bands(request.sweep_id, points, job.outcomes)
+            self._retrying(lambda: self._write_bands(request.sweep_id, points, job.outcomes))
         return summary
+
+    def _drive(self, job: _Attempt, cancel: threading.Event,
+               on_progress: Callable[[SweepProgress], None] | None) -> None:
+        """Hand the points to the executor; points that met an unavailable store go round
+        again with backoff until they land or `retry_seconds` have passed (then they count
+        as failed with their problem)."""
+        want_series = bool(job.request.samples)
+        todo = job.points
+        by_index = {p.index: p for p in job.points}
+        began = self.clock.now()
+        delay = RETRY_FIRST_DELAY
+        while todo and not cancel.is_set():
+            again: list[SweepPoint] = []
+            for outcome in self._outcomes(todo, want_series, cancel):
+                waited = (self.clock.now() - began).total_seconds()
+                with job.lock:
+                    if outcome.retryable and waited < self.retry_seconds:
+                        again.append(by_index[outcome.index])
+                        job.note = (f"the store is unavailable: {len(again)} points wait to "
+                                    "be tried again")
+                    else:
+                        job.outcomes[outcome.index] = outcome
+                        setattr(job.progress, outcome.status,
+                                getattr(job.progress, outcome.status) + 1)
+                    job.progress.retrying = len(again)
+                if on_progress:
+                    on_progress(job.progress)
+            todo = sorted(again, key=lambda p: p.index)
+            if not todo:
+                with job.lock:
+                    job.note = None
+            else:
+                cancel.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_DELAY)
+        with job.lock:
+            job.progress.retrying = 0
+
+    def _outcomes(self, points: list[SweepPoint], want_series: bool,
+                  cancel: threading.Event) -> Iterable[RunOutcome]:
+        """The executor's outcomes; when the executor itself fails (a task that could not
+        even start its worker, a lost cluster), every point it did not report fails with
+        that error — retryable when it is the store's or the cluster's unavailability —
+        so the sweep ends with a true record instead of a driver that died mid-way."""
+        reported: set[int] = set()
+        try:
+            for outcome in self.executor.run(points, want_series, cancel):
+                reported.add(outcome.index)
+                yield outcome
+        except FlowTimeError as exc:
+            problem = str(exc.problems[0]) if exc.problems else exc.detail
+            retryable = exc.kind is ErrorKind.UNAVAILABLE
+        except Exception as exc:  # an executor's own failure: reported per point
+            problem, retryable = f"the executor failed: {type(exc).__name__}", False
+        else:
+            return
+        for point in points:
+            if point.index not in reported:
+                yield RunOutcome(point.index, "failed", problems=(problem,), retryable=retryable)
+
+    def _retrying(self, write: Callable[[], Any]) -> Any:
+        """A write the sweep's outcome depends on, retried with backoff while the store is
+        unavailable (for up to `retry_seconds`); the last error is raised after that."""
+        began = self.clock.now()
+        delay = RETRY_FIRST_DELAY
+        while True:
+            try:
+                return write()
+            except FlowTimeError as exc:
+                waited = (self.clock.now() - began).total_seconds()
+                if exc.kind is not ErrorKind.UNAVAILABLE or waited >= self.retry_seconds:
+                    raise
+            threading.Event().wait(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY)
 
     def _heartbeat(self, job: _Attempt, cancel: threading.Event, stop: threading.Event,
                    every: float) -> None:
@@ -401,9 +500,10 @@ class SweepService:
                 status=status, started_utc=job.started, updated_utc=now,
                 progress=SweepProgressJson(total=progress.total, done=progress.done,
                                            created=progress.created, reused=progress.reused,
-                                           failed=progress.failed, eta_seconds=eta),
+                                           failed=progress.failed, eta_seconds=eta,
+                                           retrying=progress.retrying),
                 runs=runs, owner=job.owner, heartbeat_utc=now,
-                finished_utc=now if finished else None,
+                finished_utc=now if finished else None, note=job.note,
             )
             if with_csv:
                 self.store.write_sweep_file(request.sweep_id, "sweep.csv", _summary_csv(runs))
