@@ -131,6 +131,19 @@ def test_delete_removes_the_row_and_its_search_entries(catalog):
     assert catalog.count() == len(RUNS) - 1
 
 
+def test_a_reused_run_is_a_member_of_every_sweep_that_used_it(catalog):
+    catalog.add_sweep_members("sweep_b", ["r04", "r01"])
+    catalog.add_sweep_members("sweep_b", ["r04"])  # twice is fine
+    assert ids(catalog.search(RunFilter(sweep_id="sweep_b"), 1, 50)) == ["r07", "r04", "r01"]
+    assert ids(catalog.search(RunFilter(sweep_id="sweep_a"), 1, 50)) == ["r05", "r04"]
+    assert catalog.search(RunFilter(sweep_id="sweep_b"), 1, 50).total_count == 3
+    assert ids(catalog.search(RunFilter(sweep_members="exclude"), 1, 50)) == [
+        "r08", "r06", "r03", "r02"]
+    assert catalog.get("r04").sweep_id == "sweep_a"  # the sweep that made it stays its own
+    catalog.delete("r04")
+    assert ids(catalog.search(RunFilter(sweep_id="sweep_b"), 1, 50)) == ["r07", "r01"]
+
+
 def test_pages_and_sorts(catalog):
     second = catalog.search(RunFilter(), 2, 3)
     assert ids(second) == ["r05", "r04", "r03"]

@@ -16,6 +16,7 @@ from flowtime.adapters.cli.main import cli
 from flowtime.adapters.http.app import create_app
 from flowtime.container import Settings, build_container
 from flowtime.domain.errors import FlowTimeError
+from flowtime.domain.runs import RunRequest
 from flowtime.domain.services.sweeps import SweepRequest, expand
 
 PMF_TEMPLATE = """\
@@ -386,3 +387,37 @@ def test_sigterm_to_the_server_interrupts_its_sweeps_and_a_repost_resumes(tmp_pa
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_overlapping_sweeps_each_list_every_point_reused_ones_included(tmp_path, templates):
+    """Issue 43: a point reused from an earlier sweep is a member of both sweeps; the catalog
+    relation survives a rebuild (it is read back from the sweep records)."""
+    from flowtime.domain.services.catalog import sync
+
+    container = container_for(f"file://{tmp_path / 'store'}", templates, workers=1)
+    first = container.sweeps().run(SweepRequest("it-system",
+                                                grid={"billingCapacity": [30, 40, 50]}))
+    second = container.sweeps().run(SweepRequest("it-system",
+                                                 grid={"billingCapacity": [40, 50, 60, 70]}))
+    assert (second.progress.created, second.progress.reused) == (2, 2)
+    standalone = container.orchestration().create_run(RunRequest(
+        template_id="it-system", parameters={"billingCapacity": 99}))
+    with TestClient(create_app(container)) as client:
+        def listed(**query) -> set[str]:
+            page = client.get("/v1/runs", params={"pageSize": 200, **query})
+            assert page.status_code == 200, page.text
+            return {item["runId"] for item in page.json()["items"]}
+
+        def check() -> None:
+            assert listed(sweepId=first.sweep_id) == {r.run_id for r in first.runs}
+            assert listed(sweepId=second.sweep_id) == {r.run_id for r in second.runs}
+            members = {r.run_id for r in first.runs} | {r.run_id for r in second.runs}
+            assert len(members) == 5
+            assert listed(sweepMembers="only") == members
+            assert listed(sweepMembers="exclude") == {standalone.record.run_id}
+
+        check()
+        sync(container.store(), container.catalog(), full=True)  # a rebuild keeps them
+        container.catalog().clear()
+        sync(container.store(), container.catalog())
+        check()

@@ -62,7 +62,20 @@ MIGRATIONS.append(("0002", [
     "CREATE INDEX ix_runs_base ON runs (base_run_id, created_utc, run_id)",
 ]))
 
+MIGRATIONS.append(("0003", [
+    # sweep membership is many-to-many: a point reused from an earlier sweep belongs to both
+    """CREATE TABLE sweep_runs (
+        sweep_id VARCHAR(128) NOT NULL,
+        run_id VARCHAR(128) NOT NULL,
+        PRIMARY KEY (sweep_id, run_id)
+    )""",
+    "CREATE INDEX ix_sweep_runs_run ON sweep_runs (run_id)",
+    "INSERT INTO sweep_runs (sweep_id, run_id) SELECT sweep_id, run_id FROM runs "
+    "WHERE sweep_id IS NOT NULL",
+]))
+
 DOWNGRADES: dict[str, list[str]] = {
+    "0003": ["DROP TABLE sweep_runs"],
     "0002": ["DROP INDEX ix_runs_base", "ALTER TABLE runs DROP COLUMN base_run_id"],
     "0001": ["DROP TABLE catalog_meta", "DROP TABLE run_tags", "DROP TABLE run_params",
              "DROP TABLE runs"],

@@ -44,6 +44,8 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM runs"
 _UPSERT = (f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
            "ON CONFLICT (run_id) DO UPDATE SET "
            + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:]))
+_ADD_MEMBER = ("INSERT INTO sweep_runs (sweep_id, run_id) VALUES (?, ?) "
+               "ON CONFLICT (sweep_id, run_id) DO NOTHING")
 POOL_SIZE = 8
 log = logging.getLogger("flowtime.catalog")
 
@@ -379,8 +381,17 @@ class SqlRunCatalog:
             self._executemany(conn, "DELETE FROM run_tags WHERE run_id = ?", ids)
             self._executemany(conn, "INSERT INTO run_tags (run_id, tag_key, tag_value) "
                               "VALUES (?, ?, ?)", tags)
+            self._executemany(conn, _ADD_MEMBER, members)
 
+        members = [(s.sweep_id, s.run_id) for s in summaries if s.sweep_id]
         self._run(write, write=True)
+
+    def add_sweep_members(self, sweep_id: str, run_ids: list[str]) -> None:
+        """Record runs as points of a sweep (one made earlier and reused by it included);
+        adding a member twice is fine."""
+        if run_ids:
+            self._run(lambda conn: self._executemany(
+                conn, _ADD_MEMBER, [(sweep_id, run_id) for run_id in run_ids]), write=True)
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         def write(conn: Any) -> None:
@@ -396,6 +407,7 @@ class SqlRunCatalog:
         def write(conn: Any) -> bool:
             self._execute(conn, "DELETE FROM run_params WHERE run_id = ?", (run_id,))
             self._execute(conn, "DELETE FROM run_tags WHERE run_id = ?", (run_id,))
+            self._execute(conn, "DELETE FROM sweep_runs WHERE run_id = ?", (run_id,))
             return self._execute(conn, "DELETE FROM runs WHERE run_id = ?",
                                  (run_id,)).rowcount > 0
 
@@ -403,7 +415,7 @@ class SqlRunCatalog:
 
     def clear(self) -> None:
         def write(conn: Any) -> None:
-            for table in ("run_params", "run_tags", "runs"):
+            for table in ("run_params", "run_tags", "sweep_runs", "runs"):
                 self._execute(conn, f"DELETE FROM {table}")
 
         self._run(write, write=True)
@@ -492,16 +504,19 @@ def _where(f: RunFilter, member: str) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
     for column, value in (("mode", f.mode), ("template_id", f.template_id),
-                          ("sweep_id", f.sweep_id), ("base_run_id", f.base_run_id)):
+                          ("base_run_id", f.base_run_id)):
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
+    if f.sweep_id is not None:  # every point, those reused from other sweeps included
+        where.append(member.format("SELECT run_id FROM sweep_runs WHERE sweep_id = ?"))
+        args.append(f.sweep_id)
     if f.has_warnings is not None:
         where.append("warning_count > 0" if f.has_warnings else "warning_count = 0")
     if f.sweep_members == "exclude":
-        where.append("sweep_id IS NULL")
+        where.append("NOT EXISTS (SELECT 1 FROM sweep_runs m WHERE m.run_id = runs.run_id)")
     elif f.sweep_members == "only":
-        where.append("sweep_id IS NOT NULL")
+        where.append("EXISTS (SELECT 1 FROM sweep_runs m WHERE m.run_id = runs.run_id)")
     if f.created_from is not None:
         where.append("created_utc >= ?")
         args.append(f.created_from)

@@ -186,7 +186,8 @@ async def list_runs(
         description="key:value (or just key: any value); comma-separated to require "
         "several. `tag.<key>=<value>` works too")] = None,
     sweep_id: Annotated[str | None, QueryParameter(
-        name="sweepId", description="Only the points of this sweep")] = None,
+        name="sweepId", description="Only the points of this sweep (runs it reused from "
+        "earlier sweeps included)")] = None,
     sweep_members: Annotated[Literal["include", "exclude", "only"], QueryParameter(
         name="sweepMembers", description="Runs made by sweeps: listed (include), hidden "
         "(exclude) or alone (only)")] = "include",

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from flowtime.domain.artifacts.codec import SweepJson, decode
 from flowtime.domain.artifacts.tags import RECORD_KIND as TAGS
 from flowtime.domain.artifacts.tags import read_tags
 from flowtime.domain.errors import FlowTimeError
@@ -63,6 +64,32 @@ def ensure_listed(catalog: RunCatalog, record: RunRecord) -> None:
         log.warning("run %s is in the store but not cataloged: %s", record.run_id, exc.detail)
 
 
+def add_member(catalog: RunCatalog, sweep_id: str, run_id: str) -> None:
+    """Relate a reused run to the sweep that reused it. A catalog that is down is left
+    alone: the sweep's record lists the run, and `sync` relates it from there."""
+    try:
+        catalog.add_sweep_members(sweep_id, [run_id])
+    except FlowTimeError as exc:
+        log.warning("run %s: cannot list it under sweep %s yet: %s", run_id, sweep_id,
+                    exc.detail)
+
+
+def sync_sweep_members(store: ArtifactStore, catalog: RunCatalog, stored: set[str]) -> int:
+    """Relate every sweep's points (as its record lists them: reused ones included) to the
+    sweep; returns how many relations were given. The records are the source of truth."""
+    given = 0
+    for sweep_id in store.list_sweeps():
+        try:
+            record = decode(store.read_sweep_file(sweep_id, "sweep.json"), SweepJson,
+                            f"sweeps/{sweep_id}/sweep.json")
+        except FlowTimeError:
+            continue  # unreadable: nothing to relate
+        members = sorted({r.run_id for r in record.runs if r.run_id and r.run_id in stored})
+        catalog.add_sweep_members(sweep_id, members)
+        given += len(members)
+    return given
+
+
 def sync(store: ArtifactStore, catalog: RunCatalog, full: bool = False,
          progress: Progress | None = None) -> SyncReport:
     """Make the catalog list exactly the store's runs. `full` rewrites every row (a
@@ -99,6 +126,7 @@ def sync(store: ArtifactStore, catalog: RunCatalog, full: bool = False,
             done += len(chunk)
             if progress:
                 progress(done, len(wanted))
+    sync_sweep_members(store, catalog, stored)
     for run_id in backlog(store):  # every run is listed now: the notes are done
         store.delete_record(BACKLOG, run_id)
     return SyncReport(len(stored), len(wanted) - len(unreadable), len(gone), catalog.count(),

@@ -58,7 +58,12 @@ from flowtime.domain.runs import (
     RunResult,
     RunSummary,
 )
-from flowtime.domain.services.catalog import ensure_listed, heal, remember_unlisted
+from flowtime.domain.services.catalog import (
+    add_member,
+    ensure_listed,
+    heal,
+    remember_unlisted,
+)
 from flowtime.domain.services.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
 from flowtime.domain.views.flow_analysis import analyse, node_flows, throughput_links
 from flowtime.domain.views.scenarios import overrides_for, parameter_knobs
@@ -299,7 +304,7 @@ class RunOrchestrationService:
         reusable = request.deterministic_run_id and not explicit
         if self.store.exists(run_id):
             if reusable:
-                return self._existing(run_id)
+                return self._existing(run_id, request.sweep_id)
             if not (explicit and request.overwrite_existing):
                 raise FlowTimeError(ErrorKind.CONFLICT, f"run '{run_id}' already exists", [
                     Problem("options.runId", f"run '{run_id}' already exists; set "
@@ -341,7 +346,7 @@ class RunOrchestrationService:
             published = self._publish(run_id, bundle, explicit and request.overwrite_existing,
                                       reusable)
         if not published:
-            return self._existing(run_id)  # a concurrent identical request won
+            return self._existing(run_id, request.sweep_id)  # a concurrent identical won
         if request.tags:
             write_tags(self.store, run_id, dict(request.tags))
         self._catalog(replace(bundle.summary, tags=dict(request.tags)))
@@ -398,10 +403,12 @@ class RunOrchestrationService:
             tags=dict(tags or {}), overlays=tuple(overlays), base_run_id=base_run_id)
         return self.create_run(request)
 
-    def _existing(self, run_id: str) -> RunResult:
+    def _existing(self, run_id: str, sweep_id: str | None = None) -> RunResult:
         record = describe_run(self.store, run_id)
         if self.catalog is not None:  # reused (e.g. a resumed sweep): make sure it is listed
             ensure_listed(self.catalog, replace(record, tags=read_tags(self.store, run_id)))
+            if sweep_id is not None and sweep_id != record.sweep_id:
+                add_member(self.catalog, sweep_id, run_id)  # a point of this sweep too
         return RunResult(record, None, record.warnings, created=False)
 
     def _catalog(self, summary: RunSummary) -> None:
