@@ -308,7 +308,7 @@ class SqlRunCatalog:
                 return
             if version is not None and version not in schema.REVISIONS:
                 raise FlowTimeError(ErrorKind.UNAVAILABLE, "the run catalog is newer than this "
-                                    "flowtime", [Problem("catalog", f"{self.location} has schema "
+                                    "flowtime", [Problem("catalog", "it has schema "
                                     f"revision {version}; this flowtime knows up to "
                                     f"{schema.HEAD}: upgrade flowtime")])
             with self._dialect.migration_lock(conn):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import re
 import urllib.error
@@ -32,6 +33,14 @@ from flowtime.adapters.metrics.text import known_fields, text_field
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.observed.samples import LOOKBACK_SECONDS, GridSpec, Samples
 from flowtime.ports.metrics import MetricSettings
+
+log = logging.getLogger("flowtime.metrics.prometheus")
+_ADDRESS = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?[\w.-]+:\d+\S*", re.IGNORECASE)
+
+
+def _without_address(text: str) -> str:
+    """A network error's words without the host and port (those go to the log)."""
+    return _ADDRESS.sub("<server>", text)
 
 SELECTOR = re.compile(r"^\s*(?:[A-Za-z_:][A-Za-z0-9_:]*\s*)?(?:\{[^{}]*\})?\s*$")
 CHUNK_SECONDS = 86_400
@@ -72,14 +81,16 @@ class PrometheusMetricSource:
                 raise invalid([Problem(f"{loc}.query", f"Prometheus refused the query: "
                                        f"{message}")], "query refused") from None
             if exc.code in (401, 403):
-                raise invalid([Problem(f"{loc}.url", f"Prometheus at {base} refused the "
-                                       f"credentials ({message})")], "not authorised") from None
-            raise FlowTimeError(ErrorKind.UNAVAILABLE, f"Prometheus at {base} failed: {message}",
+                raise invalid([Problem(f"{loc}.url", f"Prometheus refused the credentials "
+                                       f"({message})")], "not authorised") from None
+            log.warning("Prometheus at %s failed: %s", base, message)
+            raise FlowTimeError(ErrorKind.UNAVAILABLE, f"Prometheus failed: {message}",
                                 [Problem(f"{loc}.url", message)]) from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise FlowTimeError(ErrorKind.UNAVAILABLE, f"Prometheus at {base} is unreachable: "
-                                f"{reason}", [Problem(f"{loc}.url", f"unreachable: {reason}")]
+            log.warning("Prometheus at %s is unreachable: %s", base, reason)
+            raise FlowTimeError(ErrorKind.UNAVAILABLE, "Prometheus is unreachable", [
+                Problem(f"{loc}.url", f"unreachable: {_without_address(str(reason))}")]
                                 ) from None
         if len(body) > MAX_BODY:
             raise FlowTimeError(ErrorKind.TOO_LARGE, "Prometheus answer too large",
@@ -88,7 +99,7 @@ class PrometheusMetricSource:
         try:
             data = json.loads(body)
         except ValueError:
-            raise FlowTimeError(ErrorKind.UNAVAILABLE, f"{base} did not answer as Prometheus",
+            raise FlowTimeError(ErrorKind.UNAVAILABLE, "the server did not answer as Prometheus",
                                 [Problem(f"{loc}.url", "the answer is not JSON")]) from None
         if data.get("status") != "success":
             raise invalid([Problem(f"{loc}.query", f"Prometheus refused the query: "

@@ -36,6 +36,7 @@ import contextlib
 import ctypes
 import errno
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -295,7 +296,11 @@ class FileArtifactStore:
     def _rename_error(exc: OSError, run_id: str) -> FlowTimeError:
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR):
             return already_exists(run_id)
-        return FlowTimeError(ErrorKind.UNAVAILABLE, f"could not publish run '{run_id}': {exc}")
+        # the path (and the user it may name) goes to the log, not to the client
+        logging.getLogger("flowtime.stores.file").warning("could not publish run %s: %s",
+                                                           run_id, exc)
+        return FlowTimeError(ErrorKind.UNAVAILABLE, f"could not publish run '{run_id}': "
+                             f"{exc.strerror or 'the store refused the write'}")
 
     def delete(self, run_id: str) -> None:
         check_run_id(run_id)
@@ -469,4 +474,7 @@ class FileArtifactStore:
 
     def check(self) -> None:
         if not (self.runs.is_dir() and os.access(self.runs, os.W_OK)):
-            raise FlowTimeError(ErrorKind.UNAVAILABLE, f"store root {self.root} is not writable")
+            logging.getLogger("flowtime.stores.file").warning(
+                "store root %s is missing or not writable", self.root)
+            raise FlowTimeError(ErrorKind.UNAVAILABLE, "the store's folder is missing or not "
+                                "writable (the server log names it)")

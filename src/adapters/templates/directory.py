@@ -6,6 +6,7 @@ template dropped into the folder appears without a restart.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -115,8 +116,11 @@ class DirectoryTemplateSource:
         except FileExistsError:
             raise conflict("saveAs", f"template '{template_id}' already exists") from None
         except OSError as exc:
+            logging.getLogger("flowtime.templates").warning(
+                "cannot write template %s into %s: %s", template_id, self.directory, exc)
             raise FlowTimeError(ErrorKind.UNAVAILABLE, "cannot write the template folder", [
-                Problem("saveAs", f"{self.directory}: {exc.strerror}")]) from None
+                Problem("saveAs", f"the template folder refused the write: {exc.strerror} "
+                        "(the server log names the folder)")]) from None
         finally:
             temp.unlink(missing_ok=True)
 
