@@ -16,6 +16,7 @@ from benchmarks import (
     forecast,
     montecarlo,
     observed,
+    s3,
     session,
     sweeps,
 )
@@ -35,6 +36,7 @@ CASES = {
     "observed": observed.run,
     "forecast": forecast.run,
     "evaluator": evaluator.run,
+    "s3": s3.run,
 }
 
 

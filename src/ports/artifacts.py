@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary
 from flowtime.ports.sweeps import RecordStore, SweepStore
+
+
+@dataclass(frozen=True, slots=True)
+class RunFiles:
+    """Several files of one run read together, all from the same version of it."""
+
+    files: list[str]  # every file the run has
+    data: dict[str, bytes]  # the asked-for files it has (one it lacks is simply absent)
 
 
 class ArtifactStore(SweepStore, RecordStore, Protocol):
@@ -28,6 +37,13 @@ class ArtifactStore(SweepStore, RecordStore, Protocol):
     def read(self, run_id: str, path: str) -> bytes: ...
 
     def list_files(self, run_id: str) -> list[str]: ...
+
+    def read_many(self, run_id: str, paths: Sequence[str] | None = None, *,
+                  fresh: bool = False) -> RunFiles:
+        """The run's file list and the bytes of `paths` (every file when None), read in
+        parallel where the store is remote; `fresh` bypasses any cache (verification).
+        Not-found when the run is unknown."""
+        ...
 
     def list_runs(self, run_filter: RunFilter, page: int, page_size: int) -> RunPage:
         """The store's own listing (a scan; the service lists from the run catalog)."""

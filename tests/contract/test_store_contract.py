@@ -48,6 +48,26 @@ def test_unknown_run_or_file_is_not_found(store):
         assert info.value.kind is ErrorKind.NOT_FOUND
 
 
+def test_read_many_gives_one_version_of_the_asked_files_and_follows_overwrites(store):
+    store.publish("r1", bundle("a"), summary("r1"), overwrite=False)
+    found = store.read_many("r1", ["run.json", "series/x.csv", "nope.json", "run.json"])
+    assert found.files == ["model/model.yaml", "run.json", "series/x.csv"]
+    assert found.data == {"run.json": b'{"m": "a"}', "series/x.csv": b"t,value\n0,1\n"}
+    assert store.read_many("r1").data == bundle("a")  # every file
+    assert store.read("r1", "run.json") == b'{"m": "a"}'  # (now cached where it caches)
+    store.publish("r1", bundle("b"), summary("r1"), overwrite=True)
+    assert store.read_many("r1", ["run.json"]).data == {"run.json": b'{"m": "b"}'}
+    assert store.read("r1", "run.json") == b'{"m": "b"}'  # never the replaced bytes
+    assert store.read_many("r1", ["run.json"], fresh=True).data["run.json"] == b'{"m": "b"}'
+    with pytest.raises(FlowTimeError) as info:
+        store.read_many("r1", ["../r2/run.json"])
+    assert info.value.kind is ErrorKind.INVALID
+    store.delete("r1")
+    with pytest.raises(FlowTimeError) as info:
+        store.read_many("r1", ["run.json"])
+    assert info.value.kind is ErrorKind.NOT_FOUND
+
+
 def test_existing_id_conflicts_and_overwrite_replaces(store):
     store.publish("r1", bundle("a"), summary("r1"), overwrite=False)
     with pytest.raises(FlowTimeError) as info:

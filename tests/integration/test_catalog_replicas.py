@@ -53,3 +53,51 @@ def test_replicas_share_one_catalog_and_a_cold_one_lists_without_the_store(s3_ur
         assert [i["runId"] for i in response.json()["items"]] == [first]
         assert elapsed < 2.0  # the benchmark holds the real target (< 200 ms)
         assert httpx.get(f"{cold}/v1/runs/{first}", timeout=60).status_code == 503
+
+
+@pytest.mark.slow
+def test_one_sweep_posted_to_two_replicas_at_once_has_one_driver_every_time(s3_url, postgres):
+    """Issue 43: two `flowtime serve` processes over one SeaweedFS bucket and one PostgreSQL
+    catalog receive the same new sweep at the same instant, ten times: each time exactly
+    one attempt drives it (one owner and attempt token while it runs), nothing is made
+    twice, and `?sweepId=` lists every point."""
+    import threading
+
+    env = {"FLOWTIME_STORE": s3_url, "FLOWTIME_CATALOG": postgres.new_database(),
+           "FLOWTIME_SWEEP_WORKERS": "1"}
+    with running_server(env) as a, running_server(env) as b, \
+            httpx.Client(timeout=60) as client:
+        for round_ in range(10):
+            body = {"templateId": "it-system", "parameters": {"errorRate": 0.01 + round_ / 100},
+                    "grid": {"billingCapacity": [30, 40, 50, 60, 70, 80]}}
+            barrier = threading.Barrier(2)
+            answers: list[httpx.Response] = []
+
+            def post(base: str, body=body, barrier=barrier, answers=answers) -> None:
+                barrier.wait()
+                answers.append(client.post(f"{base}/v1/sweeps", json=body))
+
+            threads = [threading.Thread(target=post, args=(base,)) for base in (a, b)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert [r.status_code for r in answers] == [202, 202], [r.text for r in answers]
+            location = answers[0].headers["location"]
+            attempts, deadline = set(), time.monotonic() + 120
+            while True:
+                record = client.get(f"{a}{location}").json()
+                if record.get("owner"):
+                    attempts.add((record["owner"]["pid"], record["owner"]["attempt"]))
+                if record["status"] not in ("queued", "running"):
+                    break
+                assert time.monotonic() < deadline, record
+                time.sleep(0.05)
+            assert record["status"] == "succeeded", record
+            assert len(attempts) == 1, f"round {round_}: drivers {attempts}"
+            progress = record["progress"]
+            assert (progress["created"], progress["reused"]) == (6, 0), progress
+            time.sleep(0.3)  # nobody rewrites a finished record afterwards
+            assert client.get(f"{b}{location}").json()["progress"] == progress
+            listed = client.get(f"{b}/v1/runs", params={"sweepId": record["sweepId"]}).json()
+            assert listed["totalCount"] == 6

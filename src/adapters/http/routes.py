@@ -126,7 +126,8 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", tags=["health"], summary="Readiness: the store and the run catalog can be used",
+@get("/readyz", tags=["health"], summary="Readiness: the store can be used (503 when not); "
+     "`degraded` while the run catalog is down or catching up",
      responses=problems(503))
 async def readyz(store: Store, request: Request[Any, Any, Any]) -> dict[str, str]:
     if work_pool_exhausted():
@@ -134,13 +135,20 @@ async def readyz(store: Store, request: Request[Any, Any, Any]) -> dict[str, str
             "server", f"all {WORK_THREADS} worker threads are busy; retry shortly")])
     await run_sync(store.check)
     container = request.app.state.container
-    await run_sync(lambda: container.catalog().check())
     from flowtime.domain.services.catalog import backlog
 
     waiting = len(await run_sync(backlog, store))
+    try:
+        await run_sync(lambda: container.catalog().check())
+    except FlowTimeError as exc:
+        if exc.kind is not ErrorKind.UNAVAILABLE:
+            raise
+        # still ready: runs are created and read from the store; only listing waits
+        return {"status": "degraded", "catalog": "unavailable: listing answers 503 until "
+                f"it is back; {waiting} runs published meanwhile wait to be listed"}
     if waiting:  # ready, but the listing is catching up (the healer lists them shortly)
-        return {"status": "ok", "catalog": f"listing {waiting} runs published while it was "
-                                           "down"}
+        return {"status": "degraded", "catalog": f"listing {waiting} runs published while "
+                                                 "it was down"}
     return {"status": "ok"}
 
 

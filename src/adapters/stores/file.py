@@ -42,7 +42,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ from flowtime.adapters.stores.paths import (
 from flowtime.domain.artifacts.records import summary_of
 from flowtime.domain.errors import ErrorKind, FlowTimeError, not_found
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
+from flowtime.ports.artifacts import RunFiles
 
 SUMMARY_FILE = ".summary.json"
 STALE_STAGING_SECONDS = 3600
@@ -337,6 +338,20 @@ class FileArtifactStore:
             return resolved.read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise not_found("path", f"no file '{path}' in run '{run_id}'") from None
+
+    def read_many(self, run_id: str, paths: Sequence[str] | None = None, *,
+                  fresh: bool = False) -> RunFiles:
+        """Local reads are cheap: one after another (`fresh` changes nothing, no cache)."""
+        files = self.list_files(run_id)
+        present = set(files)
+        for path in paths or ():
+            check_relative_path(path)
+        wanted = files if paths is None else [p for p in paths if p in present]
+        data = {}
+        for path in wanted:
+            with contextlib.suppress(FlowTimeError):  # gone meanwhile: absent, as documented
+                data[path] = self.read(run_id, path)
+        return RunFiles(files, data)
 
     def list_files(self, run_id: str) -> list[str]:
         folder = self._run_dir(run_id)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from flowtime.adapters.stores.paths import (
     already_exists,
@@ -12,8 +13,9 @@ from flowtime.adapters.stores.paths import (
     check_relative_path,
     check_run_id,
 )
-from flowtime.domain.errors import not_found
+from flowtime.domain.errors import FlowTimeError, not_found
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
+from flowtime.ports.artifacts import RunFiles
 
 
 class MemoryArtifactStore:
@@ -55,6 +57,20 @@ class MemoryArtifactStore:
         if path not in files:
             raise not_found("path", f"no file '{path}' in run '{run_id}'")
         return files[path]
+
+    def read_many(self, run_id: str, paths: Sequence[str] | None = None, *,
+                  fresh: bool = False) -> RunFiles:
+        """Local reads are cheap: one after another (`fresh` changes nothing, no cache)."""
+        files = self.list_files(run_id)
+        present = set(files)
+        for path in paths or ():
+            check_relative_path(path)
+        wanted = files if paths is None else [p for p in paths if p in present]
+        data = {}
+        for path in wanted:
+            with contextlib.suppress(FlowTimeError):  # gone meanwhile: absent, as documented
+                data[path] = self.read(run_id, path)
+        return RunFiles(files, data)
 
     def list_files(self, run_id: str) -> list[str]:
         return sorted(self._files(run_id))

@@ -15,6 +15,11 @@ once its commit object exists. The loser (or a failed publish) deletes its own o
 Servers that ignore the condition are caught by reading the commit back. Overwrite replaces
 the commit in one PUT, then deletes the old generation. Listing reads the small commit
 objects, cached by ETag, so a page over 10,000 runs does not read 10,000 bundles per call.
+
+Reading: every read asks for the run's commit (another replica may have replaced or deleted
+the run), but the files of a generation never change, so they are kept in a bounded cache
+(`file_cache.py`; `?cache_bytes=` in the store URL, 64 MiB by default), and `read_many`
+fetches the files a request needs in parallel after one commit GET.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 from flowtime.adapters.stores import faults
+from flowtime.adapters.stores.file_cache import DEFAULT_MAX_BYTES, FileCache
 from flowtime.adapters.stores.paths import (
     RECORD_FILES,
     already_exists,
@@ -41,9 +48,11 @@ from flowtime.adapters.stores.paths import (
 from flowtime.domain.artifacts.records import summary_of
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, not_found
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
+from flowtime.ports.artifacts import RunFiles
 
 log = logging.getLogger("flowtime.stores.s3")
 COMMITS = "commits/"
+READERS = 16  # parallel GETs of one bundle's files (and of `read_many` callers' runs)
 DATA = "data/"
 CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 
@@ -79,7 +88,8 @@ class S3ArtifactStore:
     scheme = "s3"
 
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
-                 region: str | None = None, create_bucket: bool = False, client: Any = None):
+                 region: str | None = None, create_bucket: bool = False, client: Any = None,
+                 cache_bytes: int = DEFAULT_MAX_BYTES):
         import boto3
         from botocore.config import Config
 
@@ -91,6 +101,8 @@ class S3ArtifactStore:
                           max_pool_connections=32))
         self._cache: dict[str, tuple[str, RunSummary]] = {}
         self._lock = threading.Lock()
+        self._files = FileCache(cache_bytes)
+        self._readers: ThreadPoolExecutor | None = None
         if create_bucket:
             self._ensure_bucket()
 
@@ -102,9 +114,11 @@ class S3ArtifactStore:
             raise FlowTimeError(ErrorKind.INVALID, "s3 store URL needs a bucket", [
                 Problem("store", "expected s3://bucket/prefix?endpoint_url=…&region=…")])
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        cache = query.get("cache_bytes", "")
         return cls(parsed.netloc, parsed.path, endpoint_url=query.get("endpoint_url"),
                    region=query.get("region"),
-                   create_bucket=query.get("create_bucket", "").lower() in ("1", "true", "yes"))
+                   create_bucket=query.get("create_bucket", "").lower() in ("1", "true", "yes"),
+                   cache_bytes=int(cache) if cache.isdigit() else DEFAULT_MAX_BYTES)
 
     # -- helpers ------------------------------------------------------------------------
     @_store_call("reach the bucket")
@@ -253,6 +267,7 @@ class S3ArtifactStore:
         self._delete_prefix(self._data_key(run_id, commit["generation"]))
         with self._lock:
             self._cache.pop(run_id, None)
+        self._files.drop_run(run_id)
 
     # -- reading ------------------------------------------------------------------------
     @_store_call("look the run up")
@@ -262,14 +277,49 @@ class S3ArtifactStore:
 
     @_store_call("read the file")
     def read(self, run_id: str, path: str) -> bytes:
-
         check_relative_path(path)
-        commit = self._commit(run_id)
-        data = self._get_bytes(self._data_key(run_id, commit["generation"], path)) \
+        commit = self._commit(run_id)  # always asked: another replica may have replaced it
+        data = self._data(run_id, commit["generation"], path) \
             if path in commit["files"] else None
         if data is None:
             raise not_found("path", f"no file '{path}' in run '{run_id}'")
         return data
+
+    def _data(self, run_id: str, generation: str, path: str, fresh: bool = False
+              ) -> bytes | None:
+        """A file of one generation: from the cache (its bytes never change) or the store."""
+        key = (run_id, generation, path)
+        found = None if fresh else self._files.get(key)
+        if found is None:
+            found = self._get_bytes(self._data_key(run_id, generation, path))
+            if found is not None:
+                self._files.put(key, found)
+        return found
+
+    @_store_call("read the run")
+    def read_many(self, run_id: str, paths: Sequence[str] | None = None, *,
+                  fresh: bool = False) -> RunFiles:
+        """One commit GET, then the files' GETs in parallel (READERS at a time), cached
+        ones skipped unless `fresh`."""
+        for path in paths or ():
+            check_relative_path(path)
+        commit = self._commit(run_id)
+        files, generation = list(commit["files"]), commit["generation"]
+        present = set(files)
+        wanted = files if paths is None else [p for p in dict.fromkeys(paths) if p in present]
+        if len(wanted) <= 1:
+            found = [self._data(run_id, generation, p, fresh) for p in wanted]
+        else:
+            found = list(self._pool().map(
+                lambda p: self._data(run_id, generation, p, fresh), wanted))
+        return RunFiles(files, {p: b for p, b in zip(wanted, found, strict=True)
+                                if b is not None})
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._readers is None:
+                self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="s3-read")
+            return self._readers
 
     @_store_call("list the run's files")
     def list_files(self, run_id: str) -> list[str]:
@@ -304,8 +354,6 @@ class S3ArtifactStore:
         return paginate(self._summaries(), run_filter, page, page_size)
 
     def _summaries(self) -> list[RunSummary]:
-        from concurrent.futures import ThreadPoolExecutor
-
         listed: dict[str, str] = {}
         paginator = self.client.get_paginator("list_objects_v2")
         start = len(self.prefix) + len(COMMITS)

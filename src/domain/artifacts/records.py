@@ -80,6 +80,11 @@ def record_of(
     )
 
 
+# the documents `read_record` decodes (a remote store fetches them together)
+RECORD_FILES = (RUN_JSON, METADATA_JSON, SERIES_INDEX, TELEMETRY_MANIFEST, PROVENANCE_JSON,
+                MANIFEST_JSON)
+
+
 def read_record(run_id: str, read: Reader, locate: Locator, present: set[str]) -> RunRecord:
     """Decode the run's documents from storage (each decode names a damaged file)."""
     provenance = read(PROVENANCE_JSON)

@@ -33,7 +33,7 @@ from flowtime.domain.artifacts.hashing import (
     sha256_bytes,
     sha256_canonical,
 )
-from flowtime.domain.artifacts.records import read_record, record_of
+from flowtime.domain.artifacts.records import RECORD_FILES, read_record, record_of
 from flowtime.domain.artifacts.tags import check_tags, read_tags, write_tags
 from flowtime.domain.compile.checks import run_checks
 from flowtime.domain.compile.classes import check_invariant
@@ -467,9 +467,14 @@ class RunOrchestrationService:
 
 
 def describe_run(store: ArtifactStore, run_id: str) -> RunRecord:
-    present = set(store.list_files(run_id))
-    return read_record(run_id, lambda path: store.read(run_id, path),
-                       lambda path: store.location(run_id, path), present)
+    bundle = store.read_many(run_id, RECORD_FILES)  # one version, fetched together
+
+    def read(path: str) -> bytes:
+        found = bundle.data.get(path)
+        return found if found is not None else store.read(run_id, path)  # names what lacks
+
+    return read_record(run_id, read, lambda path: store.location(run_id, path),
+                       set(bundle.files))
 
 
 def _grid_summary(model: Model) -> GridSummary:

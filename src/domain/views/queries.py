@@ -304,22 +304,26 @@ class RunQueryService:
         """Re-hash every file against manifest.json, the series index and integrity.json;
         every mismatch, missing or unreadable file is one line (an empty list: intact)."""
         found: list[str] = []
+        # every file of one version, read together and never from a cache (unknown: 404)
+        bundle = self.store.read_many(run_id, fresh=True)
 
         def document(path: str, kind: type[D]) -> D | None:
+            data = bundle.data.get(path)
+            if data is None:
+                found.append(f"{path}: missing")
+                return None
             try:
-                return decode(self.store.read(run_id, path), kind, path, run_id)
-            except FlowTimeError as exc:
-                if exc.kind is ErrorKind.NOT_FOUND and not self.store.exists(run_id):
-                    raise
-                found.append(f"{path}: {'missing' if exc.kind is ErrorKind.NOT_FOUND else 'cannot be read'}")
+                return decode(data, kind, path, run_id)
+            except FlowTimeError:
+                found.append(f"{path}: cannot be read")
                 return None
 
         def digest(path: str) -> str | None:
-            try:
-                return sha256_bytes(self.store.read(run_id, path))
-            except FlowTimeError:
+            data = bundle.data.get(path)
+            if data is None:
                 found.append(f"{path}: missing")
                 return None
+            return sha256_bytes(data)
 
         manifest = document(MANIFEST_JSON, ManifestJson)
         index = document(SERIES_INDEX, SeriesIndexJson)
@@ -343,7 +347,7 @@ class RunQueryService:
                     actual = digest(path)
                     if actual is not None and actual != manifest.model_hash:
                         found.append(f"{path}: hash does not match modelHash")
-        if INTEGRITY_JSON in self.store.list_files(run_id):
+        if INTEGRITY_JSON in bundle.files:
             integrity = document(INTEGRITY_JSON, IntegrityJson)
             for path, expected in (integrity.files.items() if integrity else ()):
                 actual = digest(path)
