@@ -109,3 +109,39 @@ def service_template(nodes: int = 50, bins: int = 288) -> str:
                      "[0.9, 0.1]}}")
     lines.append("rng: {kind: pcg64, seed: 3}")
     return "\n".join(lines) + "\n"
+
+
+def session_template(nodes: int = 51, feedback: int = 5, bins: int = 288) -> str:
+    """The what-if session model of issue 36: `feedback` queues whose served flow reads the
+    queue's previous bin (a feedback loop each), and derived series to `nodes` in all —
+    utilisation, latency and backlog over a threshold per queue, and one summing the queues."""
+    lines = [
+        "schemaVersion: 1",
+        "metadata: {id: bench-session, title: What-if session benchmark, version: 1.0.0}",
+        'window: {start: "2025-01-01T00:00:00Z", timezone: UTC}',
+        f"grid: {{bins: {bins}, binSize: 5, binUnit: minutes}}",
+        "nodes:",
+    ]
+    count = 0
+    for q in range(feedback):
+        lines += [
+            f'  - {{id: a{q}, kind: expr, expr: "30 + 10 * PULSE(12, {q % 12}) + MOD({q}, 3)"}}',
+            f'  - {{id: k{q}, kind: expr, expr: "{28 + q}"}}',
+            f'  - {{id: v{q}, kind: expr, expr: "MIN(a{q} + SHIFT(q{q}, 1), k{q})"}}',
+            f'  - {{id: q{q}, kind: expr, expr: "MAX(0, SHIFT(q{q}, 1) + a{q} - v{q})", '
+            'initial: 0}',
+        ]
+        count += 4
+    derived = 0
+    while count < nodes - 1:
+        q = derived % feedback
+        kind = derived // feedback % 3
+        name = f"d{derived}"
+        expr = (f"v{q} / MAX(1, k{q})" if kind == 0 else
+                f"q{q} * 5 / MAX(1, v{q})" if kind == 1 else f"MAX(q{q} - 10, 0)")
+        lines.append(f'  - {{id: {name}, kind: expr, expr: "{expr}"}}')
+        derived += 1
+        count += 1
+    total = " + ".join(f"q{q}" for q in range(feedback))
+    lines.append(f'  - {{id: backlog, kind: expr, expr: "{total}"}}')
+    return "\n".join(lines) + "\n"

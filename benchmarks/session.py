@@ -10,13 +10,17 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import Row, median, repeat
-from benchmarks.models import service_template
+from benchmarks.models import service_template, session_template
+from benchmarks.server import running_server
 from flowtime.adapters.stores.memory import MemoryArtifactStore
 from flowtime.container import Settings, build_container
 from flowtime.domain.runs import RunRequest
 from flowtime.domain.services.session import WhatIfSession
 
 TARGET_MS = 10.0
+# Issue 36: the reference system's session round trip on the same 51 × 288 model with 5
+# feedback queues (one knob per message, one series back) was 0.7–0.9 ms on this machine
+REFERENCE_ROUND_TRIP_MS = 0.7
 
 
 def run(quick: bool = False) -> list[Row]:
@@ -38,6 +42,46 @@ def run(quick: bool = False) -> list[Row]:
         moved = repeat(lambda: session.set(
             {"set": {"k0": 18 + next(moves) % 8}, "series": series}), count, 3)
     p50, baseline = median(moved), median(dry)
-    return [Row("session", f"set p50 ms ({nodes} nodes × {bins} bins)", p50, baseline,
+    rows = [Row("session", f"set p50 ms ({nodes} nodes × {bins} bins)", p50, baseline,
                 f"≤ {TARGET_MS:g} ms", p50 <= TARGET_MS,
                 "baseline: create_run of the same model, memory store")]
+    return rows + feedback_session(quick)
+
+
+def feedback_session(quick: bool = False) -> list[Row]:
+    """Issue 36's model (`session_template`): in process, incremental against a full
+    re-evaluation in the same run, and the WebSocket round trip on a real server."""
+    import json
+
+    from websockets.sync.client import connect
+
+    count = 40 if quick else 400
+    text = session_template(51, 5, 288)
+    with tempfile.TemporaryDirectory() as folder:
+        container = build_container(Settings.from_env({"FLOWTIME_DATA_DIR": folder}),
+                                    store=MemoryArtifactStore())
+        session = WhatIfSession.open(container.analysis(), {"template": text})
+        moves = iter(range(10**9))
+        message = lambda: {"set": {"k0": 20 + next(moves) % 9}, "series": ["q0"]}  # noqa: E731
+        incremental = repeat(lambda: session.set(message()), count, 20)
+        full = repeat(lambda: session.study.evaluate({"k0": 20 + next(moves) % 9}), count, 20)
+        with running_server({"FLOWTIME_DATA_DIR": folder}) as base, \
+                connect(base.replace("http", "ws", 1) + "/v1/sessions") as socket:
+            socket.send(json.dumps({"template": text}))
+            assert json.loads(socket.recv())["ready"]
+
+            def round_trip() -> None:
+                socket.send(json.dumps(message()))
+                socket.recv()
+
+            trips = repeat(round_trip, count, 20)
+    return [
+        Row("session feedback set in process (51 × 288, 5 loops)", "p50 ms",
+            median(incremental), median(full), "≤ 0.5× a full evaluation",
+            median(incremental) <= 0.5 * median(full),
+            "baseline: evaluating the whole model"),
+        Row("session feedback round trip over WebSocket", "p50 ms", median(trips),
+            REFERENCE_ROUND_TRIP_MS, f"≤ {REFERENCE_ROUND_TRIP_MS} ms (the reference's)",
+            median(trips) <= REFERENCE_ROUND_TRIP_MS,
+            "baseline: the reference session, recorded in issue 36"),
+    ]

@@ -44,6 +44,10 @@ from flowtime.domain.services.session import WhatIfSession
 
 PREAUTH_FRAME_BYTES = 8192
 PARSE_INLINE_BYTES = 65_536  # larger frames are decoded in a worker thread
+# A `set` on a model of at most this many cells (series × bins) runs on the event loop:
+# re-running a knob's cone there takes well under a millisecond (benchmarks/session.py),
+# less than the hop to a worker thread and back; larger models go to a worker thread.
+SET_INLINE_CELLS = 50_000
 
 
 class SessionSlots:
@@ -179,6 +183,7 @@ async def _serve(socket: WebSocket, settings: Any, offload: Any,
                  first: dict[str, Any] | None) -> None:
     service = socket.app.state.container.analysis()
     session: WhatIfSession | None = None
+    inline = False
     pending = first or None  # a first message that already authenticated and opens
     while True:
         message = pending or await _receive(
@@ -190,13 +195,17 @@ async def _serve(socket: WebSocket, settings: Any, offload: Any,
         if session is None:
             try:
                 session = await offload(WhatIfSession.open, service, message)
+                inline = session.study.cells() <= SET_INLINE_CELLS
                 reply = session.ready()
             except Exception as exc:  # the session stays open; the client may retry
                 reply = _error(exc)
         else:
             try:
-                reply = await offload(session.set, message,
-                                      settings.session_max_reply_values)
+                if inline and session.cheap(message):
+                    reply = session.set(message, settings.session_max_reply_values)
+                else:
+                    reply = await offload(session.set, message,
+                                          settings.session_max_reply_values)
             except Exception as exc:
                 reply = _error(exc)
         try:

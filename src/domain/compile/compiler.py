@@ -237,6 +237,9 @@ class EvaluationPlan:
     # node -> its declared rate per class (knobs `node.classId` change them)
     class_series: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # series ->
     # its class series (`x__class_c`, in class order); not in node_ids
+    # per step, the series it reads that other steps make (through SHIFT too): what a
+    # change must re-run downstream (`evaluate.engine.reevaluate`)
+    step_reads: tuple[frozenset[str], ...] = ()
 
     def class_ids(self) -> list[str]:
         return [name for names in self.class_series.values() for name in names]
@@ -296,7 +299,10 @@ def compile_model(
     reads_now = {node_id: set(c.reads_now) for node_id, c in compiled.items()}
     order, cycles = plan_steps(reads, reads_now)
     steps: list[Step] = []
+    step_reads: list[frozenset[str]] = []
     for group in order:
+        step_reads.append(frozenset().union(*(reads[n] for n in group.nodes))
+                          - set(group.nodes))
         if group.feedback:
             members = group.nodes
             steps.append(FeedbackStep(members, {m: compiled[m].ast for m in members
@@ -306,6 +312,7 @@ def compile_model(
     rng = definition.rng
     plan = EvaluationPlan(
         steps=tuple(steps),
+        step_reads=tuple(step_reads),
         asts={k: c.ast for k, c in compiled.items() if c.ast is not None},
         initial={**flow.initial, **initial_conditions(definition)},
         rng_kind=rng.kind if rng is not None else DEFAULT_RNG_KIND,

@@ -37,7 +37,7 @@ from flowtime.domain.compile.classes import normalised
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
 from flowtime.domain.evaluate.batch import evaluate_batches
 from flowtime.domain.evaluate.budget import DEFAULT_BUDGET, ModelBudget
-from flowtime.domain.evaluate.engine import evaluate_model
+from flowtime.domain.evaluate.engine import evaluate_model, reevaluate
 from flowtime.domain.evaluate.work import WorkGuard
 from flowtime.domain.expressions.ast import references
 from flowtime.domain.expressions.vector import as_series, evaluate
@@ -91,6 +91,21 @@ def statistic_of(name: str) -> Callable[[np.ndarray], float]:
         return lambda v: float(np.mean(v[-n:]))
     raise invalid([Problem("statistic", f"unknown statistic '{name}' (mean, sum, max, p95 or "
                            "last:N with N ≥ 1)")])
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One evaluation of a study and what it was made from (the next one starts here)."""
+
+    model: Model
+    overrides: dict[str, np.ndarray]
+    shares: dict[str, float]
+    values: dict[str, np.ndarray]
+    rerun: tuple[str, ...] | None = None  # the series re-run; None: a full evaluation
+
+
+def _same_series(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return a is b or (a is not None and b is not None and np.array_equal(a, b))
 
 
 class Study:
@@ -193,6 +208,29 @@ class Study:
         self.last_model = model
         return evaluate_model(model, self.seed if seed is None else seed, overrides,
                               pmf_mode=self.pmf_mode, shares=shares)
+
+    def evaluate_after(self, settings: Mapping[str, float], previous: Evaluation | None
+                       ) -> Evaluation:
+        """As `evaluate`, re-running only what `settings` changed since `previous` (an
+        evaluation of this study): a moved knob re-runs the steps downstream of the nodes
+        it sets; a knob that rebuilds the model, or no previous, evaluates everything."""
+        if self.guard is not None:
+            self.guard.check()
+        model, overrides, shares = self._inputs(settings)
+        self.evaluations += 1
+        self.last_model = model
+        if previous is None or previous.model is not model:
+            values = evaluate_model(model, self.seed, overrides, pmf_mode=self.pmf_mode,
+                                    shares=shares)
+            return Evaluation(model, overrides, shares, values)
+        changed = {k for k in overrides.keys() | previous.overrides.keys()
+                   if not _same_series(overrides.get(k), previous.overrides.get(k))}
+        changed |= {k for k in shares.keys() | previous.shares.keys()
+                    if shares.get(k) != previous.shares.get(k)}
+        ran: list[str] = []
+        values = reevaluate(model, self.seed, overrides, previous.values, changed,
+                            pmf_mode=self.pmf_mode, shares=shares, ran=ran)
+        return Evaluation(model, overrides, shares, values, tuple(ran))
 
     def evaluate_samples(self, settings: Mapping[str, float]) -> Iterator[dict[str, np.ndarray]]:
         """Every series under `settings` for the study's seeds seed … seed + samples − 1,

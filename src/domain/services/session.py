@@ -12,7 +12,7 @@ from flowtime.domain.compile.checks import run_checks
 from flowtime.domain.errors import Problem, invalid
 from flowtime.domain.evaluate.random import MAX_SEED
 from flowtime.domain.modeling.validation import output_series
-from flowtime.domain.services.analysis import Study, require_known
+from flowtime.domain.services.analysis import Evaluation, Study, require_known
 from flowtime.domain.services.analysis_service import AnalysisService, StudySource
 from flowtime.domain.views.state import state_numbers
 
@@ -21,6 +21,7 @@ from flowtime.domain.views.state import state_numbers
 class WhatIfSession:
     study: Study
     settings: dict[str, float] = field(default_factory=dict)
+    last: Evaluation | None = None  # what the next `set` starts from (only its cone re-runs)
 
     @staticmethod
     def open(service: AnalysisService, message: dict[str, Any]) -> WhatIfSession:
@@ -55,6 +56,14 @@ class WhatIfSession:
         model = self.study.model
         return output_series(model.definition, model.plan.node_ids)
 
+    def cheap(self, message: dict[str, Any]) -> bool:
+        """True when `set` would only re-run part of the compiled model: every knob named
+        is known and none rebuilds the model (a parameter used beyond one node's value)."""
+        changes = message.get("set")
+        knobs = self.study.knobs
+        return isinstance(changes, dict) and all(
+            k in knobs and not knobs[k].rebuild for k in changes)
+
     def set(self, message: dict[str, Any], max_values: int | None = None) -> dict[str, Any]:
         """`{"set": {knob: value}, "series": [ids]}` → the series under every value set so
         far in this session, the run checks' warnings and how long it took. At most
@@ -76,10 +85,11 @@ class WhatIfSession:
                                    f"{len(wanted) * bins:,} values; a reply holds at most "
                                    f"{max_values:,} (FLOWTIME_SESSION_MAX_REPLY_VALUES): "
                                    "ask for fewer series")])
-        values = self.study.evaluate(settings)
+        evaluation = self.study.evaluate_after(settings, self.last)
+        values = evaluation.values
         names = [self.study.series_name(s, values) for s in wanted]
-        self.settings = settings
-        model = self.study.last_model
+        self.settings, self.last = settings, evaluation
+        model = evaluation.model
         warnings = run_checks(model.definition, model.plan, values)
         return {
             "series": {requested: state_numbers(values[name])
