@@ -116,6 +116,7 @@ class Settings:
     # A server exposes /metrics; a CLI command has no one to serve them to, so it skips the
     # OpenTelemetry SDK (~70 ms of imports) unless OTLP export is configured.
     serve_metrics: bool = True
+    ws_deflate: bool = False  # FLOWTIME_WS_DEFLATE=1: offer WebSocket permessage-deflate
     mcp: bool = False  # FLOWTIME_MCP=1 (`flowtime serve --mcp`): the MCP server at /mcp
     mcp_host: str = "127.0.0.1"  # FLOWTIME_MCP_HOST: the address served (Host checks)
 
@@ -183,6 +184,8 @@ class Settings:
         resume = env.get("FLOWTIME_SWEEP_RESUME", "").lower()
         if resume in ("auto", "1", "true", "yes", "on"):
             values["sweep_resume"] = True
+        if env.get("FLOWTIME_WS_DEFLATE", "").lower() in ("1", "true", "yes"):
+            values["ws_deflate"] = True
         if env.get("FLOWTIME_MCP", "").lower() in ("1", "true", "yes"):
             values["mcp"] = True
         if env.get("FLOWTIME_MCP_HOST"):
@@ -224,6 +227,7 @@ class Settings:
                "FLOWTIME_SWEEP_RESUME": "auto" if self.sweep_resume else "off",
                "FLOWTIME_SWEEP_RESUME_SECONDS": str(self.sweep_resume_seconds),
                "FLOWTIME_METRICS_TIMEOUT_SECONDS": str(self.metrics_timeout_seconds),
+               "FLOWTIME_WS_DEFLATE": "1" if self.ws_deflate else "0",
                "FLOWTIME_MCP": "1" if self.mcp else "0", "FLOWTIME_MCP_HOST": self.mcp_host}
         optional = {"FLOWTIME_API_KEY": self.api_key,
                     "FLOWTIME_DASK_SCHEDULER": self.dask_scheduler,

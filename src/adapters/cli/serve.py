@@ -42,5 +42,8 @@ def serve(host: str, port: int, store: str | None, templates_url: str | None, wo
         click.echo(f"  MCP (streamable HTTP): http://{host}:{port}/mcp")
     from flowtime.adapters.observability.logs import uvicorn_log_config
 
+    # permessage-deflate costs ~0.2 ms a message each way for a what-if reply of a few KB
+    # (benchmarks/session.py): offered only when FLOWTIME_WS_DEFLATE=1 (slow links)
     uvicorn.run("flowtime.adapters.http.asgi:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=level, log_config=uvicorn_log_config(level))
+                workers=workers, log_level=level, log_config=uvicorn_log_config(level),
+                ws_per_message_deflate=settings.ws_deflate)

@@ -234,7 +234,7 @@ def create_app(container: Any) -> Litestar:
     tracing = OpenTelemetryPlugin(OpenTelemetryConfig(
         tracer_provider=observability.tracer_provider,
         meter_provider=observability.meter_provider,
-        exclude=["/metrics", "/healthz"]))
+        exclude=["/metrics", "/healthz", "/v1/sessions"]))
     handlers = [*ROUTES, *scenario_routes(), *sweep_routes(problems, offload),
                 *analysis_routes(problems, offload), *observed_routes(problems, offload),
                 *forecast_routes(problems, offload), *watch_routes(problems),

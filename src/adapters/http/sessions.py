@@ -35,6 +35,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
@@ -148,7 +149,8 @@ async def _receive(socket: WebSocket, settings: Any, offload: Any, deadline: flo
             await _close(socket, 1000, "idle")
             return None
         try:
-            text = await asyncio.wait_for(socket.receive_text(), timeout=remaining)
+            async with asyncio.timeout(remaining):  # no task per message (as wait_for makes)
+                text = await socket.receive_text()
         except TimeoutError:
             await _close(socket, 1000, "idle")
             return None
@@ -209,6 +211,6 @@ async def _serve(socket: WebSocket, settings: Any, offload: Any,
             except Exception as exc:
                 reply = _error(exc)
         try:
-            await socket.send_json(reply)
+            await socket.send_text(msgspec.json.encode(reply).decode("utf-8"))
         except WebSocketDisconnect:
             return

@@ -557,8 +557,12 @@ def _finite(value: float | None) -> float | None:
 
 
 def state_numbers(series: np.ndarray) -> list[float | None]:
-    """A series as /state writes numbers (`_finite`), ready for any JSON encoder."""
-    return [_finite(v) for v in series.tolist()]
+    """A series as /state_window writes numbers (`_list`: rounded in numpy, not value by
+    value), null where not finite, ready for any JSON encoder."""
+    values: list[float | None] = _list(series)  # type: ignore[assignment]
+    for i in np.flatnonzero(~np.isfinite(series)).tolist():
+        values[i] = None
+    return values
 
 
 @dataclass(frozen=True, slots=True)
