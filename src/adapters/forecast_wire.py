@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from flowtime.adapters.observed_wire import Aggregation, Fill, SeriesType, Source
+from flowtime.adapters.observed_wire import Sampling, Source
 from flowtime.adapters.wire import Wire
 from flowtime.domain.evaluate.random import MAX_SEED
 from flowtime.domain.observed.samples import SeriesSpec
@@ -24,16 +24,13 @@ class PriorBody(Wire, forbid_unknown_fields=True):
         "values, probabilities}"))]
 
 
-class DemandBody(Wire, kw_only=True, forbid_unknown_fields=True):
+class DemandBody(Sampling, kw_only=True, forbid_unknown_fields=True):
     node: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description=(
         "the const node (or an expression reading nothing) the forecast feeds; default: "
         "the template's const node with `source: forecast`"))] | None = None
     history: Annotated[list[float | None], msgspec.Meta(min_length=1,
                                                         max_length=1_000_000)] | None = None
     source: Source | None = None
-    type: SeriesType = "gauge"
-    aggregation: Aggregation = "mean"
-    fill: Fill = "none"
     season: Annotated[int, msgspec.Meta(ge=2, le=100_000)] | None = None
     history_bins: Annotated[int, msgspec.Meta(ge=4, le=1_000_000)] | None = None
 

@@ -38,12 +38,18 @@ class GridBody(Wire, forbid_unknown_fields=True):
     bin_unit: Literal["minutes", "hours", "days", "weeks"] = "minutes"
 
 
-class ResampleBody(Wire, kw_only=True, forbid_unknown_fields=True):
-    source: Source
-    grid: GridBody
+class Sampling(Wire, kw_only=True):
+    """How raw samples become one value per bin (domain/observed/resample.py): every body
+    that reads observed data carries these three."""
+
     type: SeriesType = "gauge"
     aggregation: Aggregation = "mean"
     fill: Fill = "none"
+
+
+class ResampleBody(Sampling, kw_only=True, forbid_unknown_fields=True):
+    source: Source
+    grid: GridBody
 
 
 class ResampleOut(Wire):
@@ -158,13 +164,10 @@ class FitOut(Wire):
     template_id: str | None = None
 
 
-class CaptureSeriesBody(Wire, kw_only=True, forbid_unknown_fields=True):
+class CaptureSeriesBody(Sampling, kw_only=True, forbid_unknown_fields=True):
     id: Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
                                     description="the file is <id>.csv")]
     source: Source
-    type: SeriesType = "gauge"
-    aggregation: Aggregation = "mean"
-    fill: Fill = "none"
     metric: Literal["Arrivals", "Served", "Errors", "ExternalDemand", "QueueDepth",
                     "Capacity"] = "Arrivals"
 

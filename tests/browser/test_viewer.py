@@ -12,10 +12,6 @@ import pytest
 
 from benchmarks.server import running_server
 
-CHROMIUM = os.environ.get("FLOWTIME_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 pytestmark = pytest.mark.slow  # a real browser and server
 
 
@@ -43,18 +39,6 @@ def server(tmp_path_factory):
 def keyed_server(tmp_path):
     with running_server(_env(tmp_path / "keyed", api_key="s3cret")) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chrome = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chrome
-        chrome.close()
 
 
 @pytest.fixture

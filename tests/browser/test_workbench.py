@@ -15,9 +15,6 @@ import pytest
 
 from benchmarks.server import running_server
 
-CHROMIUM = os.environ.get("FLOWTIME_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 pytestmark = pytest.mark.slow
 STOPS = [(46, 158, 91), (215, 164, 19), (207, 59, 59)]  # docs: 0 green, 1 yellow, ≥ 2 red
 
@@ -80,18 +77,6 @@ def server(tmp_path_factory):
                "calibrated": calibrated.json()["metadata"]["runId"],
                "scenario": scenario.json()["metadata"]["runId"],
                "analysis": saved.json()["analysisId"], "forecast": location.rsplit("/", 1)[1]}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chrome = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chrome
-        chrome.close()
 
 
 def _page(browser, width: int = 1280):

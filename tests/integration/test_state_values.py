@@ -99,3 +99,30 @@ def test_edge_quality(client, edges, quality):
         """) + edges)
     state = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 0}).json()
     assert state["metadata"]["edgeQuality"] == quality
+
+
+def test_schedule_adherence_of_a_node_with_a_dispatch_schedule(client):
+    """Dispatch bins 1 and 4 (period 3, phase 1). Bin 1: work waiting (5 carried) and it
+    dispatched → 1; bin 3: dispatched off the schedule → 0; bin 4: work waiting (2
+    carried), nothing dispatched → 0 (a missed departure); every other bin: no event."""
+    run_id = _run(client, """\
+        grid: {bins: 6, binSize: 10, binUnit: minutes}
+        nodes:
+          - {id: arr, kind: const, values: [5, 0, 0, 0, 0, 0]}
+          - {id: out, kind: const, values: [0, 5, 0, 2, 0, 0]}
+          - {id: depth, kind: const, values: [5, 0, 0, 2, 3, 0]}
+        topology:
+          nodes:
+            - id: Dock
+              kind: queue
+              semantics: {arrivals: arr, served: out, queueDepth: depth}
+              dispatchSchedule: {kind: time-based, periodBins: 3, phaseOffset: 1}
+        """)
+    window = client.get(f"/v1/runs/{run_id}/state_window",
+                        params={"startBin": 0, "endBin": 5}).json()
+    [adherence] = [s for s in _node(window, "Dock")["sla"] if s["kind"] == "scheduleAdherence"]
+    assert adherence["values"] == [None, 1, None, 0, 0, None]
+    assert adherence["status"] == "ok"
+    one = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 2}).json()
+    [at_two] = [s for s in _node(one, "Dock")["sla"] if s["kind"] == "scheduleAdherence"]
+    assert at_two["status"] == "noEvents" and at_two.get("value") is None

@@ -60,13 +60,14 @@ def _values(path: str, column: str | None) -> list[float]:
     import math
 
     from flowtime.domain.errors import Problem, invalid
+    from flowtime.domain.services.telemetry_binding import parses_as_number
 
     text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
         raise invalid([Problem("values", "the file is empty")])
     header = [h.strip() for h in rows[0]]
-    numeric_header = all(_is_number(h) for h in header)
+    numeric_header = all(parses_as_number(h) for h in header)
     index = len(header) - 1
     if column is not None:
         if column not in header:
@@ -78,16 +79,8 @@ def _values(path: str, column: str | None) -> list[float]:
     values = []
     for row in rows if numeric_header else rows[1:]:
         if len(row) > index:
-            values.append(float(row[index]) if _is_number(row[index]) else math.nan)
+            values.append(float(row[index]) if parses_as_number(row[index]) else math.nan)
     return values
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 @click.group()

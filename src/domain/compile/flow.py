@@ -105,6 +105,7 @@ class Component:
     timing: dict[str, str] = field(default_factory=dict)  # processingTimeMsSum, servedCount
     overflow: str | None = None  # the WIP-limit overflow series, when the node has a limit
     kingman: str | None = None  # the Kingman G/G/1 wait series, when the node has one
+    schedule: tuple[int, int] | None = None  # its dispatch schedule: (periodBins, phase)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,7 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
     _routers(b)
     nodes = model.topology.nodes
     buffers = {n.id for n in model.nodes if isinstance(n, BufferNode)}
+    by_id = {n.id: n for n in model.nodes}
     queues = {t.id: i for i, t in enumerate(nodes) if _queue_like(t, buffers)}
     overflow_into = _overflow_targets(b, nodes, queues)
     capped = _constraints(b, nodes)
@@ -227,12 +229,17 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
         timing = {k: v for k, v in (("processingTimeMsSum", sem.processing_time_ms_sum),
                                     ("servedCount", sem.served_count)) if v}
         overflow = f"{snake(tnode.id)}_overflow"
+        dispatch = tnode.dispatch_schedule
+        if dispatch is None and isinstance(queue_node := by_id.get(sem.queue or ""), BufferNode):
+            dispatch = queue_node.dispatch_schedule  # the schedule is on the model node
         b.out.components.append(Component(
             id=tnode.id, kind=tnode.kind, category=category(tnode.kind),
             queue_like=tnode.id in queues, metrics=metrics, sla_minutes=tnode.sla,
             aliases=dict(sem.aliases or {}), timing=timing,
             overflow=overflow if tnode.id in queues and b.known(overflow) else None,
-            kingman=kingman))
+            kingman=kingman,
+            schedule=(dispatch.period_bins, dispatch.phase_offset % dispatch.period_bins)
+            if dispatch is not None else None))
     _edges(b)
     return b.out
 

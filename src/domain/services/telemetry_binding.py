@@ -99,7 +99,7 @@ def parse_series_csv(data: bytes) -> list[tuple[int | None, str]]:
     for i, row in enumerate(csv.reader(io.StringIO(text))):
         if not row or all(not c.strip() for c in row):
             continue
-        if i == 0 and not _is_number(row[-1]):
+        if i == 0 and not parses_as_number(row[-1]):
             continue  # header
         if len(row) >= 2:
             t = row[0].strip()
@@ -109,7 +109,8 @@ def parse_series_csv(data: bytes) -> list[tuple[int | None, str]]:
     return rows
 
 
-def _is_number(text: str) -> bool:
+def parses_as_number(text: str) -> bool:
+    """True when a CSV cell reads as a number (a header row's cells do not)."""
     try:
         float(text)
     except ValueError:

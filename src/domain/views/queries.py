@@ -496,7 +496,7 @@ class RunQueryService:
                 metrics=metrics, timing=timing, aliases=component.aliases, classes=by_class,
                 overflow=series.values(component.overflow) if component.overflow else None,
                 kingman=series.values(component.kingman) if component.kingman else None,
-                queue_like=component.queue_like,
+                queue_like=component.queue_like, schedule=component.schedule,
                 sources=sorted(p for n in member_ids for p in files_by_node.get(n, [])),
                 warnings=[NodeWarning(code=w.code, message=w.message, severity=w.severity)
                           for w in warnings if w.node_id in member_ids],

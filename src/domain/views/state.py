@@ -339,6 +339,7 @@ class NodeView:
     kingman: np.ndarray | None = None  # the bundle's Kingman wait series, when it has one
     queue_like: bool = False
     origins: dict[str, str] = field(default_factory=dict)  # metric -> telemetry | explicit | model
+    schedule: tuple[int, int] | None = None  # dispatch schedule (periodBins, phase)
 
     @property
     def category(self) -> str:
@@ -800,7 +801,8 @@ def sla_series(node: NodeView, derived: DerivedSeries
     """The node's SLA descriptors over every bin: (kind, threshold, values, status per bin).
     `completion` = served / arrivals (no events where nothing arrived); `backlogAge` = the
     latency in minutes against slaMinutes (no events where nothing was served or queued,
-    unavailable where work waits and nothing is served)."""
+    unavailable where work waits and nothing is served); `scheduleAdherence` for a node
+    with a dispatch schedule (`schedule_adherence`)."""
     found = []
     arrivals, served = node.metrics.get("arrivals"), node.metrics.get("served")
     if derived.throughput_ratio is not None and arrivals is not None:
@@ -814,7 +816,35 @@ def sla_series(node: NodeView, derived: DerivedSeries
         status = ["ok" if np.isfinite(v) else "unavailable" if f else "noEvents"
                   for v, f in zip(latency.tolist(), flow.tolist(), strict=True)]
         found.append(("backlogAge", node.sla_minutes, latency, status))
+    if node.schedule is not None:
+        found.append(("scheduleAdherence", None, *schedule_adherence(node)))
     return found
+
+
+def schedule_adherence(node: NodeView) -> tuple[np.ndarray, list[str]]:
+    """Per bin, whether the node kept its dispatch schedule (MODELING §4 as flowtime reads
+    it; the reference names the descriptor without defining it): on a dispatch bin where
+    work was waiting (queue carried in + arrivals > 0) 1 when it dispatched (served > 0),
+    0 when it did not; off the schedule 0 when it dispatched anyway; otherwise no event.
+    Without a served series every bin is unavailable."""
+    assert node.schedule is not None
+    period, phase = node.schedule
+    served = node.metrics.get("served")
+    bins = next(iter(node.metrics.values())).shape[0] if node.metrics else 0
+    if served is None:
+        return np.full(bins, np.nan), ["unavailable"] * bins
+    t = np.arange(bins)
+    on = (t >= phase) & ((t - phase) % period == 0)
+    arrivals = np.nan_to_num(node.metrics.get("arrivals", np.zeros(bins)))
+    queue = node.metrics.get("queue")
+    carried = np.concatenate([[0.0], np.nan_to_num(queue[:-1])]) if queue is not None \
+        else np.zeros(bins)
+    dispatched = np.nan_to_num(served) > 0
+    waiting = (carried + arrivals > 0) | dispatched
+    values = np.where(on & waiting, dispatched.astype(float),
+                      np.where(~on & dispatched, 0.0, np.nan))
+    status = ["ok" if np.isfinite(v) else "noEvents" for v in values.tolist()]
+    return values, status
 
 
 def _window_status(statuses: list[str]) -> str:
