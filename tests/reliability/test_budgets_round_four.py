@@ -58,7 +58,7 @@ def prometheus_answering(request):
     size = request.param
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the standard library's name
+        def do_GET(self):
             head = b'{"status":"success","data":{"resultType":"matrix","result":[],"pad":"'
             body = head + b"x" * max(0, size - len(head) - 3) + b'"}}'
             self.send_response(200)
