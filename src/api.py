@@ -207,9 +207,9 @@ def monte_carlo(template: str, params: Mapping[str, Any] | None = None, samples:
     """
     from flowtime.domain.errors import Problem, invalid
     from flowtime.domain.evaluate.batch import evaluate_batches
-    from flowtime.domain.evaluate.random import MAX_SEED
     from flowtime.domain.modeling.templates import build_model
     from flowtime.domain.modeling.validation import output_series
+    from flowtime.domain.runs import MAX_SEED
     from flowtime.domain.services.analysis_service import StudySource
 
     if not 1 <= samples <= 1_000_000:

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from flowtime.adapters.wire import WarningOut, Wire, warning_out
-from flowtime.domain.evaluate.random import MAX_SEED
 from flowtime.domain.evaluate.work import WorkGuard
+from flowtime.domain.runs import MAX_SEED
 from flowtime.domain.services.analysis import Constraint
 from flowtime.domain.services.analysis_service import AnalysisService, StudySource
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from flowtime.adapters.wire import Wire
-from flowtime.domain.evaluate.random import MAX_SEED
+from flowtime.domain.runs import MAX_SEED
 
 DraftId = Annotated[str, msgspec.Meta(pattern="^draft_[0-9a-f]{16}$")]
 

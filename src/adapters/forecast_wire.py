@@ -9,10 +9,10 @@ import msgspec
 
 from flowtime.adapters.observed_wire import Sampling, Source
 from flowtime.adapters.wire import Wire
-from flowtime.domain.evaluate.random import MAX_SEED
 from flowtime.domain.observed.samples import SeriesSpec
 from flowtime.domain.risk.forecast import MAX_SAMPLES
 from flowtime.domain.risk.service import DemandRequest, ForecastRequest
+from flowtime.domain.runs import MAX_SEED
 from flowtime.domain.services.analysis_service import StudySource
 
 

@@ -13,12 +13,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from flowtime.adapters.wire import WarningOut, Wire, warning_out
-from flowtime.domain.evaluate.random import MAX_SEED
 from flowtime.domain.evaluate.work import WorkGuard
 from flowtime.domain.observed.calibrate import MAX_EVALUATIONS, Calibration, FitKnob, SeriesFit
 from flowtime.domain.observed.fit import fit_pmf, fit_profile
 from flowtime.domain.observed.samples import SeriesSpec
 from flowtime.domain.observed.service import Calibrated, ObservedInput, ObservedService, grid_from
+from flowtime.domain.runs import MAX_SEED
 from flowtime.domain.services.analysis_service import StudySource
 
 MAX_VALUES = 1_000_000

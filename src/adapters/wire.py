@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from flowtime.domain.artifacts.hashing import RUN_ID_PATTERN
-from flowtime.domain.evaluate.random import MAX_SEED
+from flowtime.domain.modeling.names import TARGET_PATTERN
 from flowtime.domain.modeling.templates import Template
 from flowtime.domain.runs import (
+    MAX_SEED,
     STATE_SCHEMA_ID,
     STATE_SCHEMA_VERSION,
     GridSummary,
@@ -25,7 +26,6 @@ from flowtime.domain.runs import (
     StoragePaths,
     TelemetryRequest,
 )
-from flowtime.domain.views.scenarios import TARGET_PATTERN
 
 RunIdText = Annotated[str, msgspec.Meta(pattern=RUN_ID_PATTERN.pattern,
                                          description="Letters, digits, '.', '_', '-'")]

@@ -17,6 +17,11 @@ STATE_SCHEMA_VERSION = "1"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_PAGE = 1_000_000_000  # beyond any listing; keeps offsets within 64 bits
+# The largest seed any request takes (runs, sweeps, analysis, sessions, Monte Carlo): every
+# integer up to 2^53 survives a trip through a JSON double, so a seed read back by any
+# client is the seed that was used. (Here, not beside the generators: reading it must not
+# import numpy.)
+MAX_SEED = 2**53
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,6 @@ from collections.abc import Sequence
 import numpy as np
 
 _MASK64 = (1 << 64) - 1
-# The largest seed any request takes (runs, sweeps, analysis, sessions, Monte Carlo): every
-# integer up to 2^53 survives a trip through a JSON double, so a seed read back by any
-# client is the seed that was used.
-MAX_SEED = 2**53
 
 _PCG_MULT = 6364136223846793005
 

@@ -75,3 +75,12 @@ def snake(name: str) -> str:
                 out.append("_")
         out.append(ch)
     return re.sub(r"[^A-Za-z0-9_]", "_", "".join(out).lower())
+
+
+# A scenario overlay's target (views/scenarios.py): no control character, no space at either
+# end. Spelled with explicit classes (no `\s`, no `.`) so it means the same to Python and to
+# a JSON Schema (ECMA) validator; the wire states it as the schema's pattern and
+# `overlays_from` checks it with fullmatch. Here, with the other names, so the wire reads it
+# without importing the scenario code (numpy).
+_EDGE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+TARGET_PATTERN = rf"^{_EDGE}(?:[^\x00-\x1f\x7f-\x9f\u2028\u2029]*{_EDGE})?$"

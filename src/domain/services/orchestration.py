@@ -42,13 +42,13 @@ from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
 from flowtime.domain.evaluate.batch import evaluate_batch, samples_per_batch
 from flowtime.domain.evaluate.budget import DEFAULT_BUDGET, ModelBudget
 from flowtime.domain.evaluate.engine import evaluate_model
-from flowtime.domain.evaluate.random import MAX_SEED
 from flowtime.domain.modeling import schemas
 from flowtime.domain.modeling.grid import format_utc
 from flowtime.domain.modeling.model import Model
 from flowtime.domain.modeling.templates import Template, build_model, parse_template, template_id_from
 from flowtime.domain.modeling.validation import output_series
 from flowtime.domain.runs import (
+    MAX_SEED,
     MODES,
     PMF_MODES,
     GridSummary,

@@ -10,8 +10,8 @@ from typing import Any
 
 from flowtime.domain.compile.checks import run_checks
 from flowtime.domain.errors import Problem, invalid
-from flowtime.domain.evaluate.random import MAX_SEED
 from flowtime.domain.modeling.validation import output_series
+from flowtime.domain.runs import MAX_SEED
 from flowtime.domain.services.analysis import Evaluation, Study, require_known
 from flowtime.domain.services.analysis_service import AnalysisService, StudySource
 from flowtime.domain.views.state import state_numbers

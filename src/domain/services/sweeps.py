@@ -33,12 +33,11 @@ from flowtime.domain.artifacts.codec import (
 from flowtime.domain.artifacts.export import safe_text
 from flowtime.domain.artifacts.hashing import canonical_json, sha256_bytes, sha256_canonical
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid
-from flowtime.domain.evaluate.random import MAX_SEED
 from flowtime.domain.modeling.grid import format_utc, parse_utc
 from flowtime.domain.modeling.model import ParameterDef
 from flowtime.domain.modeling.names import node_of, series_label
 from flowtime.domain.modeling.parameters import check_value, resolve_parameters
-from flowtime.domain.runs import MODES, RunRequest
+from flowtime.domain.runs import MAX_SEED, MODES, RunRequest
 
 if TYPE_CHECKING:
     from flowtime.ports.sweeps import Executor, SweepStore

@@ -21,15 +21,10 @@ import numpy as np
 
 from flowtime.domain.compile.derived import has_flow
 from flowtime.domain.errors import Problem, invalid
-from flowtime.domain.modeling.names import snake
+from flowtime.domain.modeling.names import TARGET_PATTERN, snake
 
 OPS = ("set", "scale", "add")
 MAX_OVERLAYS = 100
-# A target: no control character, no space at either end. Spelled with explicit classes (no
-# `\s`, no `.`) so it means the same to Python and to a JSON Schema (ECMA) validator; the wire
-# states it as the schema's pattern and overlays_from checks it with fullmatch.
-_EDGE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
-TARGET_PATTERN = rf"^{_EDGE}(?:[^\x00-\x1f\x7f-\x9f\u2028\u2029]*{_EDGE})?$"
 _TARGET = re.compile(TARGET_PATTERN)
 # metric names a target may use, beyond a component's own metric map
 EXTRA_METRICS = {"wipLimit": "{s}_wip_limit"}
