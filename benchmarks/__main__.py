@@ -19,6 +19,7 @@ from benchmarks import (
     s3,
     session,
     sweeps,
+    viewer,
 )
 from benchmarks.common import Row
 
@@ -37,6 +38,7 @@ CASES = {
     "forecast": forecast.run,
     "evaluator": evaluator.run,
     "s3": s3.run,
+    "viewer": viewer.run,
 }
 
 

@@ -145,3 +145,31 @@ def session_template(nodes: int = 51, feedback: int = 5, bins: int = 288) -> str
     total = " + ".join(f"q{q}" for q in range(feedback))
     lines.append(f'  - {{id: backlog, kind: expr, expr: "{total}"}}')
     return "\n".join(lines) + "\n"
+
+
+def wide_template(nodes: int = 500, bins: int = 8760, shared: int = 10) -> str:
+    """A run page's worst case (issue 35): `nodes` topology services over a year of hourly
+    bins. They read `shared` sets of series (arrivals, served, capacity), and only those are
+    written, so the bundle stays small while the page has every node to paint."""
+    lines = [
+        "schemaVersion: 1",
+        "metadata: {id: bench-wide, title: Wide run page benchmark, version: 1.0.0}",
+        'window: {start: "2025-01-01T00:00:00Z", timezone: UTC}',
+        f"grid: {{bins: {bins}, binSize: 1, binUnit: hours}}",
+        "topology:",
+        "  nodes:",
+    ]
+    for i in range(nodes):
+        k = i % shared
+        lines.append(f"    - {{id: N{i:03d}, kind: service, "
+                     f"semantics: {{arrivals: a{k}, served: s{k}, capacity: c{k}}}}}")
+    lines.append("nodes:")
+    for k in range(shared):
+        lines += [
+            f'  - {{id: a{k}, kind: expr, expr: "40 + 25 * PULSE(24, {k % 24}) + MOD({k}, 7)"}}',
+            f'  - {{id: c{k}, kind: expr, expr: "{50 + 3 * k}"}}',
+            f'  - {{id: s{k}, kind: expr, expr: "MIN(a{k}, c{k})"}}',
+        ]
+    series = ", ".join(f"{p}{k}" for k in range(shared) for p in "acs")
+    lines.append(f"outputs: [{', '.join('{series: ' + s + '}' for s in series.split(', '))}]")
+    return "\n".join(lines) + "\n"

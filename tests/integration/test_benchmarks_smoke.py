@@ -15,8 +15,9 @@ def test_every_benchmark_case_runs_at_a_tiny_size(capsys):
                      "flowtime --help", "sweep 8 runs", "buffered nodes", "session",
                      "numba", "second", "catalog sqlite", "catalog postgresql",
                      "cold replica", "monte carlo", "resample", "calibrate it-system",
-                     "forecast it-system", "one-off evaluation", "s3 describe a run"):
+                     "forecast it-system", "one-off evaluation", "s3 describe a run",
+                     "viewer first paint"):
         assert fragment in output
     assert set(CASES) == {"engine", "flow", "montecarlo", "create", "listing", "catalog",
                           "state", "cli", "sweep", "session", "observed", "forecast",
-                          "evaluator", "s3"}
+                          "evaluator", "s3", "viewer"}

@@ -126,3 +126,36 @@ def test_schedule_adherence_of_a_node_with_a_dispatch_schedule(client):
     one = client.get(f"/v1/runs/{run_id}/state", params={"binIndex": 2}).json()
     [at_two] = [s for s in _node(one, "Dock")["sla"] if s["kind"] == "scheduleAdherence"]
     assert at_two["status"] == "noEvents" and at_two.get("value") is None
+
+
+def test_the_overview_reduces_every_series_to_bucket_maxima(client):
+    run_id = _run(client, """\
+        grid: {bins: 10, binSize: 60, binUnit: minutes}
+        nodes:
+          - {id: arr, kind: const, values: [1, 9, 2, 3, 4, 0, 5, 6, 2, 8]}
+          - {id: out, kind: const, values: [1, 2, 2, 3, 4, 0, 5, 6, 2, 4]}
+          - {id: cap, kind: const, values: [4, 4, 4, 4, 4, 4, 8, 8, 8, 8]}
+          - {id: depth, kind: const, values: [0, 7, 7, 7, 7, 7, 7, 7, 7, 11]}
+        topology:
+          nodes:
+            - id: Desk
+              kind: queue
+              semantics: {arrivals: arr, served: out, capacity: cap, queueDepth: depth}
+              slaMinutes: 90
+        """)
+    answer = client.get(f"/v1/runs/{run_id}/overview", params={"buckets": 4})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["bins"], body["bucketBins"]) == (10, 3)  # buckets of bins 0-2, 3-5, 6-8, 9
+    assert len(body["timestampsUtc"]) == 4 and body["timestampsUtc"][1].endswith("T03:00:00Z")
+    desk = _node(body, "Desk")
+    assert desk["series"]["arrivals"] == [9, 4, 6, 8]
+    assert desk["series"]["queue"] == [7, 7, 7, 11]
+    # utilization = served / capacity: [.25 .5 .5 | .75 1 0 | .625 .75 .25 | .5]
+    assert desk["series"]["utilization"] == [0.5, 1, 0.75, 0.5]
+    # latency = queue / served × 60 min, undefined where served is 0 (bin 5)
+    assert desk["series"]["latencyMinutes"] == [210, 140, 210, 165]
+    [age] = [s for s in desk["sla"] if s["kind"] == "backlogAge"]
+    assert age["threshold"] == 90
+    assert client.get(f"/v1/runs/{run_id}/overview", params={"buckets": 0}).status_code == 400
+    assert client.get("/v1/runs/run_nope/overview").status_code == 404

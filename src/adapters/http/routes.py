@@ -47,6 +47,7 @@ from flowtime.domain.artifacts.hashing import RUN_ID_PATTERN
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 from flowtime.domain.runs import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, RunFilter
 from flowtime.domain.services.orchestration import RunOrchestrationService
+from flowtime.domain.views.overview import DEFAULT_BUCKETS, MAX_BUCKETS, Overview
 from flowtime.domain.views.queries import RunQueryService
 from flowtime.domain.views.state import Graph, StateSnapshot
 from flowtime.ports import ArtifactStore, TemplateSource
@@ -338,6 +339,21 @@ async def state_window(
     return await offload(queries.state_window, run_id, start_bin, end_bin)
 
 
+@get("/v1/runs/{run_id:str}/overview", tags=["state"], summary="The whole run, reduced",
+     description="Every topology node's series (arrivals, served, errors, queue, capacity, "
+                 "externalDemand, utilization, latencyMinutes) and SLA descriptors over the "
+                 "whole run, each reduced to at most `buckets` points: the largest value of "
+                 "each `bucketBins` consecutive bins. Plus the run's warnings and the whole "
+                 "run's window findings. What a viewer paints a large run from.",
+     responses=problems(400, 404, 422))
+async def run_overview(
+    queries: Queries, run_id: RunId,
+    buckets: Annotated[int, QueryParameter(ge=1, le=MAX_BUCKETS,
+                                           description="1…2000; default 400")] = DEFAULT_BUCKETS,
+) -> Overview:
+    return await offload(queries.overview, run_id, buckets)
+
+
 @get("/v1/runs/{run_id:str}/graph", tags=["state"], summary="The run's topology",
      responses={200: documented(Graph, "Nodes (kind, category, metrics) and edges (type, "
                                 "measure, weight) of the compiled model"),
@@ -396,5 +412,5 @@ async def iterate_in_threads(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 
 ROUTES = [delete_reserved, healthz, readyz, list_templates, get_template, create_run, list_runs, get_run,
-          delete_run, series_index, series_csv, bundle_file, state, state_window, graph,
+          delete_run, series_index, series_csv, bundle_file, state, state_window, run_overview, graph,
           export, compare_runs, tag_run]

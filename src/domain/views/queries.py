@@ -62,6 +62,7 @@ from flowtime.domain.services.catalog import bootstrap, ensure_listed, summary_o
 from flowtime.domain.services.orchestration import describe_run
 from flowtime.domain.views import scenarios
 from flowtime.domain.views.compare import Comparison, check_ids, compare, distinct_ids
+from flowtime.domain.views.overview import DEFAULT_BUCKETS, MAX_BUCKETS, Overview, overview
 from flowtime.domain.views.scenarios import NodeDiff
 from flowtime.domain.views.state import (
     MAX_WINDOW_BINS,
@@ -362,6 +363,12 @@ class RunQueryService:
         if not 0 <= bin_index < bins:
             raise invalid([Problem("binIndex", f"must be between 0 and {bins - 1}")])
         return state_at(view, bin_index)
+
+    def overview(self, run_id: str, buckets: int = DEFAULT_BUCKETS) -> Overview:
+        """Every node's series reduced to at most `buckets` bucket maxima (views/overview.py)."""
+        if not 1 <= buckets <= MAX_BUCKETS:
+            raise invalid([Problem("buckets", f"must be between 1 and {MAX_BUCKETS}")])
+        return overview(self._view(run_id), buckets)
 
     def state_window(self, run_id: str, start: int = 0, end: int | None = None) -> StateWindow:
         """Bins start..end inclusive; `end` defaults to the last bin, or to the last of the

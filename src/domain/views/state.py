@@ -416,6 +416,8 @@ class RunView:
     _derived: dict[str, DerivedSeries] = field(default_factory=dict)
     _window: dict[str, WindowInputs] = field(default_factory=dict)
     _by_class: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
+    _sla: dict[str, list[tuple[str, float | None, np.ndarray, np.ndarray]]] = field(
+        default_factory=dict)
     _flows: list[Any] = field(default_factory=list)
     _window_warnings: dict[tuple[int, int], list[Any]] = field(default_factory=dict)
     _flow_latency: list[dict[str, np.ndarray]] = field(default_factory=list)
@@ -453,6 +455,12 @@ class RunView:
                                         self.grid.bin_minutes * 60_000.0)
                 for class_id, metrics in node.classes.items()}
         return self._by_class[node.id]
+
+    def sla(self, node: NodeView) -> list[tuple[str, float | None, np.ndarray, np.ndarray]]:
+        """The node's SLA descriptors over every bin (`sla_series`), computed once per run."""
+        if node.id not in self._sla:
+            self._sla[node.id] = sla_series(node, self.derived(node))
+        return self._sla[node.id]
 
     def derived(self, node: NodeView) -> DerivedSeries:
         """The node's derived series (flowLatencyMs included), computed once per run."""
@@ -779,9 +787,9 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
                 name: _at(values, index) for name, values in _constraint_series(c, node.id)})
                 for c in mine} or None,
             constraint_status={c.id: bool(c.limiting[index]) for c in mine} or None,
-            sla=[SlaValue(kind=kind, status=status[index], threshold=threshold,
+            sla=[SlaValue(kind=kind, status=str(status[index]), threshold=threshold,
                           value=_at(values, index))
-                 for kind, threshold, values, status in sla_series(node, derived)] or None,
+                 for kind, threshold, values, status in view.sla(node)] or None,
             class_truth=class_truth(node, classes),
             series_metadata=series_metadata(node, [*node.metrics, *derived_names]),
         ))
@@ -797,8 +805,9 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
 
 
 def sla_series(node: NodeView, derived: DerivedSeries
-               ) -> list[tuple[str, float | None, np.ndarray, list[str]]]:
-    """The node's SLA descriptors over every bin: (kind, threshold, values, status per bin).
+               ) -> list[tuple[str, float | None, np.ndarray, np.ndarray]]:
+    """The node's SLA descriptors over every bin: (kind, threshold, values, status per bin
+    as an array of ok | unavailable | noEvents).
     `completion` = served / arrivals (no events where nothing arrived); `backlogAge` = the
     latency in minutes against slaMinutes (no events where nothing was served or queued,
     unavailable where work waits and nothing is served); `scheduleAdherence` for a node
@@ -807,21 +816,21 @@ def sla_series(node: NodeView, derived: DerivedSeries
     arrivals, served = node.metrics.get("arrivals"), node.metrics.get("served")
     if derived.throughput_ratio is not None and arrivals is not None:
         ratio = derived.throughput_ratio
-        status = ["ok" if np.isfinite(r) else "noEvents" if not a > 0 else "unavailable"
-                  for r, a in zip(ratio.tolist(), np.nan_to_num(arrivals).tolist(), strict=True)]
+        status = np.where(np.isfinite(ratio), "ok",
+                          np.where(np.nan_to_num(arrivals) > 0, "unavailable", "noEvents"))
         found.append(("completion", None, ratio, status))
     latency = derived.latency_minutes
     if latency is not None and _positive(node.sla_minutes):
         flow = has_flow(served, node.metrics.get("queue"), len(latency))
-        status = ["ok" if np.isfinite(v) else "unavailable" if f else "noEvents"
-                  for v, f in zip(latency.tolist(), flow.tolist(), strict=True)]
+        status = np.where(np.isfinite(latency), "ok",
+                          np.where(flow, "unavailable", "noEvents"))
         found.append(("backlogAge", node.sla_minutes, latency, status))
     if node.schedule is not None:
         found.append(("scheduleAdherence", None, *schedule_adherence(node)))
     return found
 
 
-def schedule_adherence(node: NodeView) -> tuple[np.ndarray, list[str]]:
+def schedule_adherence(node: NodeView) -> tuple[np.ndarray, np.ndarray]:
     """Per bin, whether the node kept its dispatch schedule (MODELING §4 as flowtime reads
     it; the reference names the descriptor without defining it): on a dispatch bin where
     work was waiting (queue carried in + arrivals > 0) 1 when it dispatched (served > 0),
@@ -832,7 +841,7 @@ def schedule_adherence(node: NodeView) -> tuple[np.ndarray, list[str]]:
     served = node.metrics.get("served")
     bins = next(iter(node.metrics.values())).shape[0] if node.metrics else 0
     if served is None:
-        return np.full(bins, np.nan), ["unavailable"] * bins
+        return np.full(bins, np.nan), np.full(bins, "unavailable")
     t = np.arange(bins)
     on = (t >= phase) & ((t - phase) % period == 0)
     arrivals = np.nan_to_num(node.metrics.get("arrivals", np.zeros(bins)))
@@ -843,13 +852,13 @@ def schedule_adherence(node: NodeView) -> tuple[np.ndarray, list[str]]:
     waiting = (carried + arrivals > 0) | dispatched
     values = np.where(on & waiting, dispatched.astype(float),
                       np.where(~on & dispatched, 0.0, np.nan))
-    status = ["ok" if np.isfinite(v) else "noEvents" for v in values.tolist()]
-    return values, status
+    return values, np.where(np.isfinite(values), "ok", "noEvents")
 
 
-def _window_status(statuses: list[str]) -> str:
-    return "ok" if "ok" in statuses else "unavailable" if "unavailable" in statuses \
-        else "noEvents"
+def window_status(statuses: np.ndarray) -> str:
+    """A window's status: ok when any bin is, else unavailable when any bin is."""
+    return "ok" if (statuses == "ok").any() else "unavailable" \
+        if (statuses == "unavailable").any() else "noEvents"
 
 
 def _topological(nodes: list[NodeView], inbound: dict[str, list[EdgeView]]) -> list[NodeView]:
@@ -1047,8 +1056,8 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
             constraint_status={c.id: _list(c.limiting[window].astype(np.float64))
                                for c in mine} or None,
             sla=[SlaSeries(kind=kind, threshold=threshold, values=_list(values[window]),
-                           status=_window_status(status[window]))
-                 for kind, threshold, values, status in sla_series(node, view.derived(node))]
+                           status=window_status(status[window]))
+                 for kind, threshold, values, status in view.sla(node)]
             or None,
             class_truth=class_truth(node, classes), series_metadata=series_metadata(node, series),
         ))

@@ -146,6 +146,33 @@ const METRICS = ["arrivals", "served", "errors", "queue", "capacity", "externalD
 const COLORS = { arrivals: "#2457c5", served: "#2e9e5b", errors: "#cf3b3b", queue: "#8e44ad",
                  capacity: "#e08a00", externalDemand: "#607d8b" };
 
+const LARGE_RUN_BINS = 1500;  // beyond three 500-bin windows, a run page starts from the overview
+
+// Draws a chart slot when it scrolls near the viewport (a long run has hundreds of nodes).
+const lazyCharts = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting || entry.target.drawn) continue;
+    entry.target.drawn = true;
+    lazyCharts.unobserve(entry.target);
+    entry.target.draw();
+  }
+}, { rootMargin: "400px 0px" });
+
+async function loadOverview(runId, bins) {
+  const answer = await api(`/v1/runs/${encodeURIComponent(runId)}/overview?buckets=${Math.min(bins, 400)}`);
+  const body = answer.body;
+  return { stamps: body.timestampsUtc, bucketBins: body.bucketBins, warnings: body.warnings || [],
+           nodes: body.nodes.map((n) => ({ id: n.id, kind: n.kind, aliases: n.aliases || {},
+                                            series: n.series, byClass: {}, sla: n.sla || [] })) };
+}
+
+// Every bin's start (seconds), from the grid: the slider and findings speak in bins.
+function binStamps(grid) {
+  const start = Date.parse(grid.startTimeUtc) / 1000;
+  const step = grid.binSize * ({ minutes: 60, hours: 3600, days: 86400, weeks: 604800 }[grid.binUnit] || 60);
+  return Array.from({ length: grid.bins }, (_, i) => start + i * step);
+}
+
 async function loadWindow(runId, bins) {
   const nodes = new Map();
   const stamps = [];
@@ -345,9 +372,13 @@ async function runPage(runId) {
     params.append(el("div", { "data-param": name }, el("span", {}, name),
                      Array.isArray(value) ? value.join(", ") : String(value)));
   }
-  const data = await loadWindow(runId, grid.bins);
+  // A long run is painted from its overview (every series reduced to ≤ 400 bucket maxima,
+  // one request) with charts drawn as they scroll into view; a short one from full windows.
+  const large = grid.bins > LARGE_RUN_BINS;
+  const data = large ? await loadOverview(runId, grid.bins) : await loadWindow(runId, grid.bins);
   const xs = data.stamps.map((s) => Date.parse(s) / 1000);
-  marker.xs = xs;
+  marker.xs = large ? binStamps(grid) : xs;
+  document.body.dataset.runMode = large ? "overview" : "full";
   const charts = document.getElementById("charts");
   const classes = [...new Set(data.nodes.flatMap((n) => Object.keys(n.byClass)))];
   const classSel = document.getElementById("class-filter");
@@ -358,9 +389,17 @@ async function runPage(runId) {
     for (const c of old) c.destroy();
     marker.charts = marker.charts.filter((c) => !old.includes(c));
     charts.replaceChildren();
+    lazyCharts.disconnect();
     for (const node of data.nodes) {
       if (classSel.value && !node.byClass[classSel.value]) continue;
-      drawChart(charts, node, xs, classSel.value);
+      if (!large) {
+        drawChart(charts, node, xs, classSel.value);
+        continue;
+      }
+      const slot = el("div", { class: "chart-slot", "data-slot": node.id, style: "min-height:260px" });
+      slot.draw = () => drawChart(slot, node, xs, classSel.value);
+      charts.append(slot);
+      lazyCharts.observe(slot);
     }
     if (!data.nodes.length) charts.append(el("p", { class: "muted" }, "This model has no topology nodes."));
   }
@@ -372,7 +411,14 @@ async function runPage(runId) {
     if (lastState) fillSnapshot(lastState);
   });
   const paint = await topologyView(runId);
-  await allSeries(runId, data.nodes.map((n) => n.id));
+  if (large) {
+    document.getElementById("all-series").append(el("p", { class: "muted", "data-large": "1" },
+      `A long run (${grid.bins} bins): charts show the largest value of every ${data.bucketBins} bins; `,
+      el("a", { href: `/v1/runs/${encodeURIComponent(runId)}/export?format=csv` }, "export every series"),
+      " for full resolution, or move the slider for any bin."));
+  } else {
+    await allSeries(runId, data.nodes.map((n) => n.id));
+  }
 
   const slider = document.getElementById("bin");
   slider.max = String(grid.bins - 1);
@@ -392,11 +438,16 @@ async function runPage(runId) {
     const card = w.nodeId && charts.querySelector(`[data-node="${CSS.escape(w.nodeId)}"]`);
     if (card) card.scrollIntoView({ block: "nearest" });
   });
-  heatmap(data.nodes, grid.bins, (bin) => { slider.value = String(bin); showBin(); });
+  const per = data.bucketBins || 1;
+  heatmap(data.nodes, data.stamps.length, (column) => {
+    slider.value = String(Math.min(grid.bins - 1, column * per));
+    showBin();
+  }, per);
+  document.getElementById("heat-canvas").dataset.painted = String(performance.now());
   await attainment(runId);
-  await observedVsModel(runId, xs);
+  await observedVsModel(runId, marker.xs);
   await lineage(runId, run.body.baseRunId);
-  if (run.body.baseRunId) await scenarioCharts(run.body.baseRunId, data, xs, run.body.overlays || []);
+  if (run.body.baseRunId && !large) await scenarioCharts(run.body.baseRunId, data, xs, run.body.overlays || []);
   const snapshot = document.getElementById("snapshot");
   async function showBin() {
     const bin = Number(slider.value);

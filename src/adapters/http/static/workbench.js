@@ -96,7 +96,8 @@ function slaMinutes(node) {
   return age ? age.threshold : null;
 }
 
-function heatmap(nodes, bins, onPick) {
+// `bins` columns of data (buckets of `per` bins each for a long run's overview).
+function heatmap(nodes, bins, onPick, per = 1) {
   const box = document.getElementById("heatmap");
   if (!box) return;
   const select = document.getElementById("heat-metric");
@@ -107,22 +108,25 @@ function heatmap(nodes, bins, onPick) {
       : metric === "latency" ? n.series.latencyMinutes && slaMinutes(n) : n.series.utilization);
     const width = Math.max(300, Math.min(1100, box.clientWidth - 140));
     const columns = Math.min(bins, width);
-    const per = Math.ceil(bins / columns);
-    const cols = Math.ceil(bins / per);
+    const columnBins = Math.ceil(bins / columns);
+    const cols = Math.ceil(bins / columnBins);
     const cell = { w: Math.max(1, Math.floor(width / cols)), h: 18 };
     canvas.width = cols * cell.w;
     canvas.height = Math.max(1, rows.length) * cell.h;
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, canvas.width, canvas.height);
-    const top = metric === "queue"
-      ? Math.max(1e-9, ...rows.flatMap((n) => n.series.queue.filter(Number.isFinite))) : 1;
+    let top = 1;
+    if (metric === "queue") {  // a loop: a long run's values are too many to spread
+      top = 1e-9;
+      for (const n of rows) for (const v of n.series.queue) if (Number.isFinite(v) && v > top) top = v;
+    }
     const value = (node, i) => metric === "queue"
       ? (at(node.series.queue, i) === null ? null : 2 * node.series.queue[i] / top)
       : HEAT_METRICS[metric].value(node, i);
     rows.forEach((node, r) => {
       for (let c = 0; c < cols; c++) {
         let best = null;
-        for (let i = c * per; i < Math.min(bins, (c + 1) * per); i++) {
+        for (let i = c * columnBins; i < Math.min(bins, (c + 1) * columnBins); i++) {
           const v = value(node, i);
           if (v !== null && (best === null || v > best)) best = v;
         }
@@ -134,7 +138,7 @@ function heatmap(nodes, bins, onPick) {
     const labels = document.getElementById("heat-rows");
     labels.replaceChildren(...rows.map((n) => el("div", { style: `height:${cell.h}px` }, n.id)));
     Object.assign(canvas.dataset, { rows: JSON.stringify(rows.map((n) => n.id)), cellWidth: cell.w,
-      cellHeight: cell.h, binsPerColumn: per, metric, scaleTop: String(top) });
+      cellHeight: cell.h, binsPerColumn: columnBins, bucketBins: per, metric, scaleTop: String(top) });
   }
   canvas.addEventListener("click", (event) => {
     const rect = canvas.getBoundingClientRect();
