@@ -29,11 +29,16 @@ def _first_paint(page, base: str, run_id: str) -> float:
 
 
 def _slider_move(page, bin_index: int) -> float:
-    start = time.perf_counter()
-    page.evaluate("(b) => { const s = document.getElementById('bin'); s.value = String(b);"
-                  " s.dispatchEvent(new Event('input')); }", bin_index)
-    page.wait_for_function(f"document.querySelector('#snapshot').dataset.bin === '{bin_index}'")
-    return (time.perf_counter() - start) * 1000.0
+    """From the slider's input event to the page's last update (the /state answer, the
+    snapshot, the chart markers, the topology colours), by the page's own marks: the
+    test driver's polling is not part of it."""
+    page.evaluate("performance.clearMarks()")
+    page.evaluate("(b) => { performance.mark('bin:start'); const s = document.getElementById("
+                  "'bin'); s.value = String(b); s.dispatchEvent(new Event('input')); }", bin_index)
+    page.wait_for_function(f"document.querySelector('#topology').dataset.bin === '{bin_index}'")
+    marks = page.evaluate("Object.fromEntries(performance.getEntriesByType('mark')"
+                          ".map((m) => [m.name, m.startTime]))")
+    return float(marks["bin:topology"] - marks["bin:start"])
 
 
 def run(quick: bool = False) -> list[Row]:
@@ -79,5 +84,6 @@ def run(quick: bool = False) -> list[Row]:
             note=f"overview + heatmap; {drawn} of {nodes} charts drawn (the rest on scroll); "
                  "baseline: it-system (12 bins, full windows)"),
         Row("viewer slider move on that run", "p50 ms", median(moves), None, "≤ 50 ms",
-            median(moves) <= 50, note="a /state request and the markers redrawn"),
+            median(moves) <= 50,
+            note="input → /state answered → snapshot, markers, topology (page marks)"),
     ]

@@ -4,6 +4,7 @@ and every page laid out at 1400 and 390 px."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -242,5 +243,37 @@ def test_every_workbench_page_fits_the_screen(browser, server, width):
         # nothing makes the page wider than the screen (wide tables scroll inside themselves)
         assert tab.evaluate("document.documentElement.scrollWidth") <= width + 1, path
         tab.screenshot(path=str(shots / f"{path.strip('/').replace('/', '_')[:40]}-{width}.png"))
+    context.close()
+    assert errors == []
+
+
+def test_a_long_run_is_painted_from_its_overview_and_draws_charts_on_scroll(browser, server):
+    """Issue 35: beyond 1,500 bins the page starts from /overview (one answer of bucket
+    maxima), paints the heatmap from it, lists the overview's findings and draws a node's
+    chart only once it scrolls into view."""
+    from benchmarks.models import wide_template
+
+    made = server["client"].post("/v1/runs", json={"template": wide_template(40, 2000)})
+    assert made.status_code == 201, made.text
+    run_id = made.json()["metadata"]["runId"]
+    overview = server["client"].get(f"/v1/runs/{run_id}/overview",
+                                    params={"buckets": 400}).json()
+    context, tab, errors = _page(browser)
+    tab.goto(f"{server['base']}/runs/{run_id}")
+    tab.wait_for_selector("#heat-canvas[data-painted]")
+    assert tab.get_attribute("body", "data-run-mode") == "overview"
+    canvas = tab.locator("#heat-canvas")
+    assert json.loads(canvas.get_attribute("data-rows")) == [n["id"] for n in overview["nodes"]]
+    assert canvas.get_attribute("data-bucket-bins") == str(overview["bucketBins"]) == "5"
+    assert int(tab.get_attribute("#findings", "data-count")) == len(overview["warnings"])
+    slots = tab.locator("#charts .chart-slot")
+    assert slots.count() == 40
+    last = slots.nth(39)
+    assert last.locator(".chart").count() == 0  # far below the fold: not drawn yet
+    last.scroll_into_view_if_needed()
+    tab.wait_for_selector("#charts [data-slot='N039'] .chart")
+    assert tab.locator("#all-series [data-large]").count() == 1  # full series: the export
+    tab.locator("#bin").fill("1999")
+    tab.wait_for_selector("#snapshot[data-bin='1999']")
     context.close()
     assert errors == []
