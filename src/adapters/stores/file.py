@@ -56,6 +56,7 @@ from flowtime.adapters.stores.paths import (
     check_record,
     check_relative_path,
     check_run_id,
+    read_one_by_one,
 )
 from flowtime.domain.artifacts.records import summary_of
 from flowtime.domain.errors import ErrorKind, FlowTimeError, not_found
@@ -343,15 +344,7 @@ class FileArtifactStore:
                   fresh: bool = False) -> RunFiles:
         """Local reads are cheap: one after another (`fresh` changes nothing, no cache)."""
         files = self.list_files(run_id)
-        present = set(files)
-        for path in paths or ():
-            check_relative_path(path)
-        wanted = files if paths is None else [p for p in paths if p in present]
-        data = {}
-        for path in wanted:
-            with contextlib.suppress(FlowTimeError):  # gone meanwhile: absent, as documented
-                data[path] = self.read(run_id, path)
-        return RunFiles(files, data)
+        return RunFiles(files, read_one_by_one(files, lambda p: self.read(run_id, p), paths))
 
     def list_files(self, run_id: str) -> list[str]:
         folder = self._run_dir(run_id)

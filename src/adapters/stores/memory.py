@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -12,8 +11,9 @@ from flowtime.adapters.stores.paths import (
     check_record,
     check_relative_path,
     check_run_id,
+    read_one_by_one,
 )
-from flowtime.domain.errors import FlowTimeError, not_found
+from flowtime.domain.errors import not_found
 from flowtime.domain.runs import RunFilter, RunPage, RunSummary, paginate
 from flowtime.ports.artifacts import RunFiles
 
@@ -62,15 +62,7 @@ class MemoryArtifactStore:
                   fresh: bool = False) -> RunFiles:
         """Local reads are cheap: one after another (`fresh` changes nothing, no cache)."""
         files = self.list_files(run_id)
-        present = set(files)
-        for path in paths or ():
-            check_relative_path(path)
-        wanted = files if paths is None else [p for p in paths if p in present]
-        data = {}
-        for path in wanted:
-            with contextlib.suppress(FlowTimeError):  # gone meanwhile: absent, as documented
-                data[path] = self.read(run_id, path)
-        return RunFiles(files, data)
+        return RunFiles(files, read_one_by_one(files, lambda p: self.read(run_id, p), paths))
 
     def list_files(self, run_id: str) -> list[str]:
         return sorted(self._files(run_id))

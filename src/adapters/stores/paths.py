@@ -1,8 +1,10 @@
-"""Checks shared by every store: run ids and bundle-relative paths that cannot escape."""
+"""Checks shared by every store: run ids and bundle-relative paths that cannot escape; and
+the one-by-one `read_many` of the local stores."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
 
 from flowtime.domain.artifacts.hashing import is_valid_run_id
 from flowtime.domain.errors import FlowTimeError, Problem, conflict, invalid
@@ -57,3 +59,17 @@ def check_bundle(run_id: str, paths: Iterable[str]) -> None:
 
 def already_exists(run_id: str) -> FlowTimeError:
     return conflict("runId", f"run '{run_id}' already exists")
+
+
+def read_one_by_one(files: list[str], read: Callable[[str], bytes],
+                    paths: Sequence[str] | None) -> dict[str, bytes]:
+    """`read_many` where reads are local and cheap: the asked-for files the run has, read
+    one after another (a file gone meanwhile is absent, as the port documents)."""
+    for path in paths or ():
+        check_relative_path(path)
+    present = set(files)
+    data = {}
+    for path in files if paths is None else [p for p in paths if p in present]:
+        with contextlib.suppress(FlowTimeError):
+            data[path] = read(path)
+    return data
