@@ -41,7 +41,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from flowtime.adapters.http.security import bearer_token, same_key
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.services.session import WhatIfSession
+from flowtime.domain.services.session import SetResult, WhatIfSession
 
 PREAUTH_FRAME_BYTES = 8192
 PARSE_INLINE_BYTES = 65_536  # larger frames are decoded in a worker thread
@@ -69,6 +69,21 @@ class SessionSlots:
     def give_back(self) -> None:
         with self._lock:
             self.open -= 1
+
+
+def _ready(session: WhatIfSession) -> dict[str, Any]:
+    """The session's first answer, in the wire's words."""
+    knobs = [{"id": k.id, "kind": k.kind, "type": k.type, "min": k.minimum, "max": k.maximum,
+              "value": k.base} for k in session.knobs()]
+    return {"ready": True, "knobs": knobs, "series": session.default_series()}
+
+
+def _answer(result: SetResult) -> dict[str, Any]:
+    """A `set`'s answer, in the wire's words."""
+    return {"series": result.series,
+            "warnings": [{"code": w.code, "message": w.message, "nodeId": w.node_id}
+                         for w in result.warnings],
+            "elapsedMs": result.elapsed_ms}
 
 
 def _error(exc: Exception) -> dict[str, Any]:
@@ -198,16 +213,16 @@ async def _serve(socket: WebSocket, settings: Any, offload: Any,
             try:
                 session = await offload(WhatIfSession.open, service, message)
                 inline = session.study.cells() <= SET_INLINE_CELLS
-                reply = session.ready()
+                reply = _ready(session)
             except Exception as exc:  # the session stays open; the client may retry
                 reply = _error(exc)
         else:
             try:
                 if inline and session.cheap(message):
-                    reply = session.set(message, settings.session_max_reply_values)
+                    reply = _answer(session.set(message, settings.session_max_reply_values))
                 else:
-                    reply = await offload(session.set, message,
-                                          settings.session_max_reply_values)
+                    reply = _answer(await offload(session.set, message,
+                                                  settings.session_max_reply_values))
             except Exception as exc:
                 reply = _error(exc)
         try:

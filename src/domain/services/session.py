@@ -11,10 +11,20 @@ from typing import Any
 from flowtime.domain.compile.checks import run_checks
 from flowtime.domain.errors import Problem, invalid
 from flowtime.domain.modeling.validation import output_series
-from flowtime.domain.runs import MAX_SEED
-from flowtime.domain.services.analysis import Evaluation, Study, require_known
+from flowtime.domain.runs import MAX_SEED, RunWarning
+from flowtime.domain.services.analysis import Evaluation, Knob, Study, require_known
 from flowtime.domain.services.analysis_service import AnalysisService, StudySource
 from flowtime.domain.views.state import state_numbers
+
+
+@dataclass(frozen=True, slots=True)
+class SetResult:
+    """The answer to one `set`: the asked-for series (numbers as /state writes them), the
+    run checks' warnings under the settings so far, and how long it took."""
+
+    series: dict[str, list[float | None]]
+    warnings: list[RunWarning]
+    elapsed_ms: float
 
 
 @dataclass(slots=True)
@@ -47,10 +57,9 @@ class WhatIfSession:
         source = StudySource(template_id, text, parameters, seed, pmf_mode)
         return WhatIfSession(service.study(source))
 
-    def ready(self) -> dict[str, Any]:
-        knobs = [{"id": k.id, "kind": k.kind, "type": k.type, "min": k.minimum,
-                  "max": k.maximum, "value": k.base} for k in self.study.knobs.values()]
-        return {"ready": True, "knobs": knobs, "series": self.default_series()}
+    def knobs(self) -> list[Knob]:
+        """What a client may move (the session's first answer lists them)."""
+        return list(self.study.knobs.values())
 
     def default_series(self) -> list[str]:
         model = self.study.model
@@ -64,7 +73,7 @@ class WhatIfSession:
         return isinstance(changes, dict) and all(
             k in knobs and not knobs[k].rebuild for k in changes)
 
-    def set(self, message: dict[str, Any], max_values: int | None = None) -> dict[str, Any]:
+    def set(self, message: dict[str, Any], max_values: int | None = None) -> SetResult:
         """`{"set": {knob: value}, "series": [ids]}` → the series under every value set so
         far in this session, the run checks' warnings and how long it took. At most
         `max_values` values (series × bins) come back: asking for more is an error."""
@@ -91,10 +100,8 @@ class WhatIfSession:
         self.settings, self.last = settings, evaluation
         model = evaluation.model
         warnings = run_checks(model.definition, model.plan, values)
-        return {
-            "series": {requested: state_numbers(values[name])
-                       for requested, name in zip(wanted, names, strict=True)},
-            "warnings": [{"code": w.code, "message": w.message, "nodeId": w.node_id}
-                         for w in warnings],
-            "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
-        }
+        return SetResult(
+            series={requested: state_numbers(values[name])
+                    for requested, name in zip(wanted, names, strict=True)},
+            warnings=warnings,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 3))
