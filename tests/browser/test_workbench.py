@@ -277,3 +277,34 @@ def test_a_long_run_is_painted_from_its_overview_and_draws_charts_on_scroll(brow
     tab.wait_for_selector("#snapshot[data-bin='1999']")
     context.close()
     assert errors == []
+
+
+def test_the_goal_seek_form_seeks_saves_and_shows_the_trace(browser, server):
+    """A template page's goal-seek form: the knob's range comes from the parameter's bounds
+    (billingCapacity: minimum 0, no maximum → 0…4 × its default of 42), the answer is saved
+    and its trace page opens; the saved analysis is the request the form made."""
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/templates/it-system")
+    tab.wait_for_selector("#goal-form #g-knob option", state="attached")
+    assert tab.input_value("#g-knob") == "billingCapacity"  # not the grid's `bins`
+    tab.select_option("#g-knob", "billingCapacity")
+    assert (tab.input_value("#g-lo"), tab.input_value("#g-hi")) == ("0", "168")
+    tab.fill("#g-metric", "billingBacklog")
+    tab.fill("#g-target", "5")
+    tab.click("#g-run")
+    tab.wait_for_selector("#trace[data-steps]")
+    analysis_id = tab.url.rsplit("/", 1)[1]
+    saved = server["client"].get("/v1/analyses/" + analysis_id).json()
+    assert saved["kind"] == "goal-seek"
+    assert {k: saved["request"][k] for k in ("knob", "metric", "target", "lo", "hi")} == {
+        "knob": "billingCapacity", "metric": "billingBacklog", "target": 5, "lo": 0, "hi": 168}
+    assert int(tab.get_attribute("#trace", "data-steps")) == len(saved["result"]["trace"]) > 0
+    tab.goto(server["base"] + "/templates/it-system")
+    tab.wait_for_selector("#goal-form #g-knob option", state="attached")
+    tab.fill("#g-metric", "nope")
+    tab.fill("#g-target", "5")
+    tab.click("#g-run")
+    tab.wait_for_function("document.getElementById('g-error').textContent.length > 0")
+    assert "nope" in tab.text_content("#g-error")
+    context.close()
+    assert errors == [f"400 {server['base']}/v1/goal-seek"]  # the refused request, nothing else

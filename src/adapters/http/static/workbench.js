@@ -238,6 +238,37 @@ async function analysisPage(analysisId) {
   }
 }
 
+// A goal-seek form on the template page: one numeric parameter, its range prefilled from
+// the parameter's bounds (or around its default), a metric and a target.
+function goalSeekForm(t) {
+  const form = document.getElementById("goal-form");
+  if (!form) return;
+  const knobs = t.parameters.filter((p) => p.type === "number" || p.type === "integer");
+  if (!knobs.length) { form.hidden = true; return; }
+  const select = document.getElementById("g-knob");
+  for (const p of knobs) select.append(el("option", { value: p.name }, p.name));
+  // the first knob that is not the grid's (`bins`, `binSize`: rarely what one seeks)
+  select.value = (knobs.find((p) => !/^bin/i.test(p.name)) || knobs[0]).name;
+  function bounds() {
+    const p = knobs.find((k) => k.name === select.value);
+    const base = Number.isFinite(p.default) ? p.default : 1;
+    document.getElementById("g-lo").value = String(p.minimum ?? Math.min(0, base));
+    document.getElementById("g-hi").value = String(p.maximum ?? Math.max(1, base * 4));
+  }
+  select.addEventListener("change", bounds);
+  bounds();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const number = (id) => Number(document.getElementById(id).value);
+    const answer = await api("/v1/goal-seek", { method: "POST", body: JSON.stringify({
+      templateId: t.id, knob: select.value, metric: document.getElementById("g-metric").value.trim(),
+      target: number("g-target"), lo: number("g-lo"), hi: number("g-hi"), save: true }) });
+    if (answer.ok) { location.href = "/analyses/" + encodeURIComponent(answer.body.analysisId); return; }
+    const problems = (answer.body.errors || []).map((p) => `${p.loc}: ${p.msg}`).join("; ");
+    document.getElementById("g-error").textContent = problems || answer.body.detail || "goal-seek failed";
+  });
+}
+
 // A sensitivity form on the template page: knobs from the numeric parameters, a metric.
 function analysisForm(t) {
   const form = document.getElementById("analysis-form");
