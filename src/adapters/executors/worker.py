@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flowtime.domain.errors import ErrorKind, FlowTimeError
+from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.services.sweeps import RunOutcome, SweepPoint, aggregate
 
 _containers: dict[Any, Any] = {}
@@ -35,27 +35,19 @@ def run_points(factory: Callable[[Any], Any], settings: Any, points: list[SweepP
         container = _container(factory, settings)
         results = container.orchestration().create_runs([p.request for p in points])
     except FlowTimeError as exc:  # e.g. the store went away under the whole task
-        return [_failed(point, exc) for point in points]
+        return [RunOutcome.failure(point.index, exc) for point in points]
     outcomes = []
     for point, result in zip(points, results, strict=True):
         try:
             outcomes.append(_outcome(container, point, result, want_series))
         except FlowTimeError as exc:  # a reused run's series could not be read back
-            outcomes.append(_failed(point, exc))
+            outcomes.append(RunOutcome.failure(point.index, exc))
     return outcomes
-
-
-def _failed(point: SweepPoint, error: FlowTimeError) -> RunOutcome:
-    """A point that failed; one that only met an unavailable store is tried again by the
-    driver (the run is all-or-nothing, so nothing half-written stays behind)."""
-    problems = tuple(str(p) for p in error.problems) or (error.detail,)
-    return RunOutcome(point.index, "failed", problems=problems,
-                      retryable=error.kind is ErrorKind.UNAVAILABLE)
 
 
 def _outcome(container: Any, point: SweepPoint, result: Any, want_series: bool) -> RunOutcome:
     if isinstance(result, FlowTimeError):
-        return _failed(point, result)
+        return RunOutcome.failure(point.index, result)
     record = result.record
     values_by_id = result.series
     if values_by_id is None:  # a reused run: read its series back from the store

@@ -22,6 +22,7 @@ from flowtime.adapters.drafts_wire import REQUEST_BODIES as DRAFT_BODIES
 from flowtime.adapters.forecast_wire import REQUEST_BODIES as FORECAST_BODIES
 from flowtime.adapters.forecast_wire import WATCH_BODIES
 from flowtime.adapters.http.analysis import analysis_routes
+from flowtime.adapters.http.background import Periodic
 from flowtime.adapters.http.caching import answer_head_as_get, conditional_get_middleware
 from flowtime.adapters.http.drafts import draft_routes
 from flowtime.adapters.http.forecasts import ForecastJobs, forecast_routes
@@ -114,38 +115,22 @@ class FlowtimeApp(Litestar):
         await answer_head_as_get(super().__call__, scope, receive, send)
 
 
-class CatalogHealer:
+class CatalogHealer(Periodic):
     """Lists the runs published while the catalog was down, as soon as it is back: every
     `interval` seconds, when the store holds notes of such runs (any replica's), they are
     given their catalog rows. One per app (on app.state), stopped on shutdown."""
 
     def __init__(self, container: Any, interval: float):
+        super().__init__("catalog-healer", interval, logging.getLogger("flowtime.catalog"),
+                         "catalog healing")
         self.container = container
-        self.interval = interval
-        self.stopping = threading.Event()
-        self.thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self._loop, name="catalog-healer", daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-    def _loop(self) -> None:
+    def tick(self) -> None:
         from flowtime.domain.services.catalog import heal
 
-        while not self.stopping.wait(self.interval):
-            try:
-                healed = heal(self.container.store(), self.container.catalog())
-            except FlowTimeError:
-                continue  # the catalog (or the store) is still down: next time
-            except Exception:
-                logging.getLogger("flowtime.catalog").exception("catalog healing failed")
-                continue
-            if healed:
-                logging.getLogger("flowtime.catalog").info(
-                    "listed %d runs published while the catalog was down", healed)
+        healed = heal(self.container.store(), self.container.catalog())
+        if healed:
+            self.log.info("listed %d runs published while the catalog was down", healed)
 
 
 async def _start_healer(app: Litestar) -> None:

@@ -19,6 +19,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
 
+from flowtime.adapters.http.background import Periodic
 from flowtime.adapters.http.security import require_api_key
 from flowtime.adapters.wire import SweepBody
 from flowtime.domain.artifacts.codec import SweepJson, SweepListItemJson
@@ -125,7 +126,7 @@ class SweepSupervisor:
             time.sleep(0.1)
 
 
-class SweepResumer:
+class SweepResumer(Periodic):
     """FLOWTIME_SWEEP_RESUME=auto: every few seconds, look for `interrupted` sweeps (their
     driver died or its server stopped) and resume them here. The attempt claim
     (`SweepService.accept`) lets exactly one replica win each; finished points are reused,
@@ -133,25 +134,12 @@ class SweepResumer:
     opts in once its replicas share a store."""
 
     def __init__(self, supervisor: SweepSupervisor, service: Any, interval: float):
+        super().__init__("sweep-resumer", interval, log, "resuming interrupted sweeps")
         self.supervisor = supervisor
         self.service = service  # a callable: the container's sweep service, built late
-        self.interval = interval
-        self.stopping = threading.Event()
 
-    def start(self) -> None:
-        threading.Thread(target=self._loop, name="sweep-resumer", daemon=True).start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-    def _loop(self) -> None:
-        while not self.stopping.wait(self.interval):
-            try:
-                self.resume_once()
-            except FlowTimeError:
-                continue  # the store is down: next time
-            except Exception:
-                log.exception("resuming interrupted sweeps failed")
+    def tick(self) -> None:
+        self.resume_once()
 
     def resume_once(self) -> list[str]:
         """Resume what can be resumed now; the ids of the sweeps this process took."""

@@ -101,6 +101,14 @@ class RunOutcome:
     # driver tries the point again within the attempt
     retryable: bool = False
 
+    @staticmethod
+    def failure(index: int, error: FlowTimeError) -> RunOutcome:
+        """A point that failed with `error`; one that only met an unavailable store is
+        retryable (runs are all-or-nothing, so nothing half-written stays behind)."""
+        problems = tuple(str(p) for p in error.problems) or (error.detail,)
+        return RunOutcome(index, "failed", problems=problems,
+                          retryable=error.kind is ErrorKind.UNAVAILABLE)
+
 
 def inline_sweep(request: SweepRequest, template: Any) -> SweepRequest:
     """The request for an inline template, named by the template's id (its metadata id, or
@@ -422,15 +430,15 @@ class SweepService:
                 reported.add(outcome.index)
                 yield outcome
         except FlowTimeError as exc:
-            problem = str(exc.problems[0]) if exc.problems else exc.detail
-            retryable = exc.kind is ErrorKind.UNAVAILABLE
+            error = exc
         except Exception as exc:  # an executor's own failure: reported per point
-            problem, retryable = f"the executor failed: {type(exc).__name__}", False
+            error = FlowTimeError(ErrorKind.INTERNAL,
+                                  f"the executor failed: {type(exc).__name__}")
         else:
             return
         for point in points:
             if point.index not in reported:
-                yield RunOutcome(point.index, "failed", problems=(problem,), retryable=retryable)
+                yield RunOutcome.failure(point.index, error)
 
     def _retrying(self, write: Callable[[], Any]) -> Any:
         """A write the sweep's outcome depends on, retried with backoff while the store is
