@@ -1,13 +1,19 @@
-"""Run requests, results and summaries exchanged between drivers, service and stores."""
+"""Run requests, results and summaries exchanged between drivers, service and stores.
+
+The records are frozen msgspec Structs, not dataclasses: a frozen dataclass costs ~0.6 ms to
+define (its methods are generated with `exec`), and every CLI command defines these; a
+Struct takes ~0.03 ms. Copy with `msgspec.structs.replace`."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import msgspec
+from msgspec import field
 
 MODES = ("simulation", "telemetry")
 PMF_MODES = ("sample", "expected")
@@ -24,14 +30,12 @@ MAX_PAGE = 1_000_000_000  # beyond any listing; keeps offsets within 64 bits
 MAX_SEED = 2**53
 
 
-@dataclass(frozen=True, slots=True)
-class TelemetryRequest:
+class TelemetryRequest(msgspec.Struct, frozen=True):
     capture_directory: str
     bindings: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class RunRequest:
+class RunRequest(msgspec.Struct, frozen=True):
     """One run. The template is a catalogue id (`template_id`) or YAML text
     (`template_text`, named by `template_name`, e.g. the file it came from)."""
 
@@ -57,8 +61,7 @@ class RunRequest:
         return self.template_text is not None
 
 
-@dataclass(frozen=True, slots=True)
-class RunWarning:
+class RunWarning(msgspec.Struct, frozen=True):
     code: str
     message: str
     severity: str = "warning"
@@ -68,8 +71,7 @@ class RunWarning:
     edge_ids: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RunSummary:
+class RunSummary(msgspec.Struct, frozen=True):
     """The compact per-run record listing and search read (never the whole bundle)."""
 
     run_id: str
@@ -134,8 +136,7 @@ def created_bound(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, slots=True)
-class RunFilter:
+class RunFilter(msgspec.Struct, frozen=True):
     """What a listing asks for. Tag and parameter filters all must hold (a tag filter with
     value None asks for the key with any value); created bounds are ISO-8601 UTC strings,
     `created_from` inclusive and `created_to` exclusive."""
@@ -176,8 +177,7 @@ class RunFilter:
                    for name, text in self.parameters.items())
 
 
-@dataclass(frozen=True, slots=True)
-class RunPage:
+class RunPage(msgspec.Struct, frozen=True):
     items: list[RunSummary]
     total_count: int
     page: int
@@ -203,8 +203,7 @@ def paginate(summaries: list[RunSummary], run_filter: RunFilter, page: int, size
     return RunPage(matching[start : start + size], len(matching), page, size)
 
 
-@dataclass(frozen=True, slots=True)
-class StoragePaths:
+class StoragePaths(msgspec.Struct, frozen=True):
     """Where the store keeps a run's model files (paths or URLs, as the store says)."""
 
     model_path: str
@@ -216,8 +215,7 @@ class StoragePaths:
         return self.model_path.rsplit("/model/", 1)[0]
 
 
-@dataclass(frozen=True, slots=True)
-class GridSummary:
+class GridSummary(msgspec.Struct, frozen=True):
     bins: int
     bin_size: int
     bin_unit: str
@@ -225,16 +223,14 @@ class GridSummary:
     duration_minutes: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ArtifactFlags:
+class ArtifactFlags(msgspec.Struct, frozen=True):
     run_json: bool
     manifest_json: bool
     series_index: bool
     series_count: int
 
 
-@dataclass(frozen=True, slots=True)
-class Bottleneck:
+class Bottleneck(msgspec.Struct, frozen=True):
     """A node holding the flow up over the whole run (flow_analysis rules)."""
 
     node_id: str
@@ -244,8 +240,7 @@ class Bottleneck:
     path: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RunRecord:
+class RunRecord(msgspec.Struct, frozen=True):
     """Everything a driver needs to describe a stored run (create and get bodies)."""
 
     run_id: str
@@ -286,8 +281,7 @@ class RunRecord:
         return self.model_hash
 
 
-@dataclass(frozen=True, slots=True)
-class RunPlan:
+class RunPlan(msgspec.Struct, frozen=True):
     """What a run would do (dry run): nothing is written."""
 
     template_id: str
@@ -301,8 +295,7 @@ class RunPlan:
     telemetry_bindings: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class RunResult:
+class RunResult(msgspec.Struct, frozen=True):
     """Outcome of `create_run`: a new or reused run, or a dry-run plan."""
 
     record: RunRecord | None

@@ -51,8 +51,6 @@ def test_a_truncated_model_is_damaged_not_a_crash(bundle_files):
 
 
 def test_a_bundle_that_breaks_its_schema_is_refused_before_publish(memory_service, monkeypatch):
-    import dataclasses
-
     import msgspec
 
     from flowtime.domain.artifacts import bundle as bundle_module
@@ -62,7 +60,7 @@ def test_a_bundle_that_breaks_its_schema_is_refused_before_publish(memory_servic
     def broken(data):
         built = real(data)
         bad = msgspec.structs.replace(built.manifest, schema_version=2)
-        return dataclasses.replace(built, manifest=bad)
+        return msgspec.structs.replace(built, manifest=bad)
 
     monkeypatch.setattr("flowtime.domain.services.orchestration.build_bundle", broken)
     with pytest.raises(FlowTimeError) as info:

@@ -56,3 +56,42 @@ def test_python_in_the_folder_above_a_clone_named_flowtime_imports_the_package(t
     # clone folder itself
     assert Path(location).parts[-2:] == ("src", "__init__.py")
     assert has_api == "True"
+
+
+def test_the_built_in_plugin_table_equals_the_declared_entry_points():
+    """The container finds built-in adapters without reading distribution metadata; the
+    table it uses must say exactly what pyproject.toml registers (and installs)."""
+    from importlib.metadata import entry_points
+
+    from flowtime.container import BUILT_IN_PLUGINS
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert {group: dict(table) for group, table in declared.items()} == BUILT_IN_PLUGINS
+    for group, table in BUILT_IN_PLUGINS.items():
+        installed = {ep.name: ep.value for ep in entry_points(group=group)}
+        assert {k: installed.get(k) for k in table} == table
+
+
+def test_a_third_party_scheme_is_still_found_through_entry_points(monkeypatch):
+    """A scheme that is not built in is looked up among the installed entry points."""
+    import importlib.metadata as metadata
+
+    from flowtime import container
+
+    class Fake:
+        @classmethod
+        def from_url(cls, url, **options):
+            return ("fake", url, options)
+
+    class Point:
+        name = "fake"
+
+        def load(self):
+            return Fake
+
+    real = metadata.entry_points
+    monkeypatch.setattr(metadata, "entry_points", lambda group: (
+        [Point()] if group == container.STORE_GROUP else real(group=group)))
+    assert container.open_store("fake://bucket", durable=False) == (
+        "fake", "fake://bucket", {"durable": False})
+    assert "fake" in container.installed_schemes(container.STORE_GROUP)

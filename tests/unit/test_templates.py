@@ -220,3 +220,51 @@ def test_numeric_yaml_keys_are_located_problems_not_a_crash():
     with _pytest.raises(FlowTimeError) as refused:
         parse_template("5:\t\u00e5\u00ca\u00b87", loc="template", default_id="inline")
     assert any(p.loc == "[5]" and "unknown field" in p.msg for p in refused.value.problems)
+
+
+def _folder(tmp_path, files: dict[str, str]):
+    from flowtime.adapters.templates.directory import DirectoryTemplateSource
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    return DirectoryTemplateSource(tmp_path)
+
+
+def _with_id(template_id: str) -> str:
+    return BASE.replace("id: tiny", f"id: {template_id}")
+
+
+def test_a_template_named_for_its_id_is_read_alone(tmp_path, monkeypatch):
+    """One-off commands parse `<id>.yaml` only; the rest of the folder is read when listed."""
+    import flowtime.adapters.templates.directory as directory
+
+    source = _folder(tmp_path, {"tiny.yaml": BASE, "other.yaml": _with_id("other"),
+                                "broken.yaml": "metadata: [nope"})
+    parsed: list[str] = []
+    real = directory.parse_template
+    monkeypatch.setattr(directory, "parse_template",
+                        lambda data, loc: parsed.append(loc) or real(data, loc=loc))
+    assert source.get("tiny").id == "tiny"
+    assert source.get("tiny").id == "tiny"  # kept while the folder is unchanged
+    assert parsed == ["tiny.yaml"]
+    assert sorted(t.id for t in source.list_templates()) == ["other", "tiny"]
+    assert list(source.problems()) == ["broken"]
+
+
+@pytest.mark.parametrize("files", [
+    # the file named for the id holds another id: the template that declares it wins
+    {"tiny.yaml": _with_id("renamed"), "zz.yaml": BASE.replace("Tiny", "Expected")},
+    # another file declares the same id: the first in name order, as when the folder is read
+    {"a.yaml": BASE.replace("Tiny", "Expected"), "tiny.yaml": BASE},
+    # the id spelled with an escape in another file
+    {"tiny.yaml": BASE, "b.yaml": BASE.replace(
+        "id: tiny", 'id: "ti\\x6Ey"').replace("Tiny", "Expected")},
+])
+def test_reading_alone_never_answers_differently_from_reading_the_folder(tmp_path, files):
+    from flowtime.adapters.templates.directory import DirectoryTemplateSource
+
+    quick = _folder(tmp_path, files).get("tiny")
+    full = DirectoryTemplateSource(tmp_path)
+    full.list_templates()
+    assert quick == full.get("tiny")
+    assert quick.metadata.title == "Expected"

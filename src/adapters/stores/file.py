@@ -43,10 +43,11 @@ import shutil
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
+
+from msgspec.structs import asdict
 
 from flowtime.adapters.stores import faults
 from flowtime.adapters.stores.paths import (

@@ -31,9 +31,10 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
+
+from msgspec.structs import asdict
 
 from flowtime.adapters.stores import faults
 from flowtime.adapters.stores.file_cache import DEFAULT_MAX_BYTES, FileCache

@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import threading
-from importlib import resources
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -37,7 +36,9 @@ def unknown_template(template_id: str, known: list[str]) -> FlowTimeError:
 
 
 def shipped_templates_dir() -> Path:
-    return Path(str(resources.files("flowtime.shipped_templates")))
+    import flowtime.shipped_templates as folder  # a plain folder: no importlib.resources
+
+    return Path(folder.__file__ or "").parent
 
 
 class DirectoryTemplateSource:
@@ -49,6 +50,8 @@ class DirectoryTemplateSource:
         self._fingerprint: Fingerprint | None = None
         self._valid: dict[str, Template] = {}
         self._broken: dict[str, FlowTimeError] = {}
+        self._quick: dict[str, Template] = {}  # read alone, before the folder was read
+        self._quick_fingerprint: Fingerprint | None = None
 
     @classmethod
     def from_url(cls, url: str) -> DirectoryTemplateSource:
@@ -61,9 +64,12 @@ class DirectoryTemplateSource:
         return sorted(p for p in self.directory.iterdir()
                       if p.suffix in (".yaml", ".yml") and p.is_file())
 
-    def _refresh(self) -> None:
+    def _state(self) -> tuple[list[Path], Fingerprint]:
         files = self._files()
-        fingerprint = tuple((p.name, int(p.stat().st_mtime_ns), p.stat().st_size) for p in files)
+        return files, tuple((p.name, int(p.stat().st_mtime_ns), p.stat().st_size) for p in files)
+
+    def _refresh(self, state: tuple[list[Path], Fingerprint] | None = None) -> None:
+        files, fingerprint = state or self._state()
         with self._lock:
             if fingerprint == self._fingerprint:
                 return
@@ -87,12 +93,56 @@ class DirectoryTemplateSource:
         return sorted(self._valid.values(), key=lambda t: t.id)
 
     def get(self, template_id: str) -> Template:
-        self._refresh()
+        state = self._state()
+        if state[1] != self._fingerprint:
+            quick = self._read_alone(template_id, state)
+            if quick is not None:
+                return quick
+            self._refresh(state)
         if template_id in self._valid:
             return self._valid[template_id]
         if template_id in self._broken:
             raise self._broken[template_id]
         raise unknown_template(template_id, list(self._valid))
+
+    def _read_alone(self, template_id: str,
+                    state: tuple[list[Path], Fingerprint]) -> Template | None:
+        """`<id>.yaml` parsed alone when no other file can define the same id — a one-off
+        command then parses one template, not the whole folder (~3 ms each). Any doubt (the
+        file is missing or broken, names another id, another file mentions the id or holds
+        an escape that could spell it) answers None and the whole folder is read; so does
+        a fourth distinct id (a server soon needs them all)."""
+        files, fingerprint = state
+        with self._lock:
+            if self._quick_fingerprint != fingerprint:
+                self._quick, self._quick_fingerprint = {}, fingerprint
+            if template_id in self._quick:
+                return self._quick[template_id]
+            if len(self._quick) >= 3 or not template_id:
+                return None
+        wanted = template_id.encode("utf-8", "replace")
+        found: tuple[Path, bytes] | None = None
+        for path in files:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                return None
+            if path.stem == template_id and found is None:
+                found = (path, data)
+            elif wanted in data or b"\\" in data:
+                return None
+        if found is None:
+            return None
+        try:
+            template = parse_template(found[1], loc=found[0].name)
+        except FlowTimeError:
+            return None
+        if template.id != template_id:
+            return None
+        with self._lock:
+            if self._quick_fingerprint == fingerprint:
+                self._quick[template_id] = template
+        return template
 
     def save(self, template_id: str, text: str) -> None:
         """Write a new template (`<id>.yaml`) atomically; an id already in use is a

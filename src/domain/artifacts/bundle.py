@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -137,8 +136,7 @@ def series_roles(model: Model) -> dict[str, tuple[str, str, str]]:
     return roles
 
 
-@dataclass(frozen=True, slots=True)
-class BundleInput:
+class BundleInput(msgspec.Struct, frozen=True):
     run_id: str
     template: Template
     model: Model
@@ -161,8 +159,7 @@ class BundleInput:
     overlays: list[dict[str, Any]] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Bundle:
+class Bundle(msgspec.Struct, frozen=True):
     """Every file's bytes, the decoded documents they were made from, and the summary."""
 
     files: dict[str, bytes]

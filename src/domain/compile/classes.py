@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
+from msgspec import field
 
 from flowtime.domain.compile.flow import FlowCompilation, buffer_expression
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
@@ -42,8 +43,7 @@ from flowtime.domain.modeling.names import class_series_name
 INVARIANT_TOLERANCE = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
-class ShareStep:
+class ShareStep(msgspec.Struct, frozen=True):
     """`node_id` = total × (the primary's class k / Σ of the primary's classes), the shares
     carried forward over bins where that Σ is 0 (see the module docstring)."""
 
@@ -66,8 +66,7 @@ class ShareStep:
         ctx.env[self.node_id] = ctx.env[self.total] * shares[self.index]
 
 
-@dataclass(frozen=True, slots=True)
-class SplitStep:
+class SplitStep(msgspec.Struct, frozen=True):
     """A source's class series: total × the class's rate share, unless the run supplies
     the class series itself (telemetry captured with classes)."""
 
@@ -104,8 +103,7 @@ def carried_shares(parts: list[np.ndarray], fallback: tuple[float, ...]) -> np.n
     return np.where(last >= 0, picked, default)
 
 
-@dataclass(frozen=True, slots=True)
-class ClassNode:
+class ClassNode(msgspec.Struct, frozen=True):
     """One class series: a step (ShareStep) or an expression, and what it reads."""
 
     name: str
@@ -114,8 +112,7 @@ class ClassNode:
     reads: frozenset[str]
 
 
-@dataclass(slots=True)
-class ClassCompilation:
+class ClassCompilation(msgspec.Struct):
     classes: tuple[str, ...] = ()
     series: dict[str, tuple[str, ...]] = field(default_factory=dict)  # total -> class series
     nodes: list[ClassNode] = field(default_factory=list)

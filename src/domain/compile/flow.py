@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+import msgspec
+from msgspec import field
 
 from flowtime.domain.compile import derived
 from flowtime.domain.errors import Problem
@@ -81,8 +83,7 @@ def _past(name: str) -> Expr:
 
 # -- results ---------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class Synthesized:
+class Synthesized(msgspec.Struct, frozen=True):
     """A series the flow compiler adds: its expression and its role in the bundle."""
 
     node_id: str
@@ -91,8 +92,7 @@ class Synthesized:
     component: str  # the topology node (or router) it belongs to
 
 
-@dataclass(frozen=True, slots=True)
-class Component:
+class Component(msgspec.Struct, frozen=True):
     """A topology node as the projections see it once compiled."""
 
     id: str
@@ -108,8 +108,7 @@ class Component:
     schedule: tuple[int, int] | None = None  # its dispatch schedule: (periodBins, phase)
 
 
-@dataclass(frozen=True, slots=True)
-class ConstraintUse:
+class ConstraintUse(msgspec.Struct, frozen=True):
     """A shared constraint as compiled: its capacity series and, per node sharing it, the
     node's demand (arrivals) and admitted series."""
 
@@ -118,8 +117,7 @@ class ConstraintUse:
     members: tuple[tuple[str, str, str], ...]  # (topology node id, demand, admitted)
 
 
-@dataclass(frozen=True, slots=True)
-class EdgeUse:
+class EdgeUse(msgspec.Struct, frozen=True):
     """An edge as compiled; `series` is its flow series (None: its source has no such
     measure in this model)."""
 
@@ -134,8 +132,7 @@ class EdgeUse:
     series: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class RouteUse:
+class RouteUse(msgspec.Struct, frozen=True):
     """One router route as compiled: a class route takes `classes` of the source; a weight
     route takes `share` of what the class routes leave (`routed`)."""
 
@@ -147,8 +144,7 @@ class RouteUse:
     routed: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class FlowCompilation:
+class FlowCompilation(msgspec.Struct):
     series: list[Synthesized] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
     constraints: list[ConstraintUse] = field(default_factory=list)

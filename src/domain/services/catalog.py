@@ -11,8 +11,10 @@ import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from msgspec.structs import replace
 
 from flowtime.domain.artifacts.codec import SweepJson, decode
 from flowtime.domain.artifacts.tags import RECORD_KIND as TAGS

@@ -9,10 +9,11 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from msgspec.structs import replace
 
 from flowtime.domain.artifacts.bundle import Bundle, BundleInput, build_bundle, series_id
 from flowtime.domain.artifacts.codec import (

@@ -17,10 +17,11 @@ Inputs are plain arrays (NaN and ±inf count as 0), so the run-level summary
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
+from msgspec import field
 
 from flowtime.domain.compile import derived
 from flowtime.domain.compile.flow import Component, EdgeUse
@@ -29,8 +30,7 @@ TOLERANCE = 1e-6
 MAX_BINS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class NodeFlow:
+class NodeFlow(msgspec.Struct, frozen=True):
     """What the rules read of one topology node (None: the node has no such series)."""
 
     id: str
@@ -42,8 +42,7 @@ class NodeFlow:
     serves: bool = True  # False for a dlq, a sink, a node reached only by terminal edges
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     code: str  # bottleneck | starved | blocked
     node_id: str
     message: str
@@ -55,8 +54,7 @@ class Finding:
     span: tuple[int, int] | None = None  # the first and last bin it applies to
 
 
-@dataclass(frozen=True, slots=True)
-class Links:
+class Links(msgspec.Struct, frozen=True):
     """Throughput edges as neighbour sets."""
 
     upstream: dict[str, set[str]] = field(default_factory=dict)  # transitive predecessors
@@ -117,8 +115,7 @@ def _mean_utilization(node: NodeFlow, window: slice,
     return float(utilization[valid].mean())
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
+class _Candidate(msgspec.Struct, frozen=True):
     """A node that qualifies as a bottleneck over a window, with the numbers it is ranked by."""
 
     utilization: float | None

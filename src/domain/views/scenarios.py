@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from flowtime.domain.compile.derived import has_flow
@@ -30,8 +30,7 @@ _TARGET = re.compile(TARGET_PATTERN)
 EXTRA_METRICS = {"wipLimit": "{s}_wip_limit"}
 
 
-@dataclass(frozen=True, slots=True)
-class Overlay:
+class Overlay(msgspec.Struct, frozen=True):
     target: str
     op: str
     value: float
@@ -211,15 +210,13 @@ DIFF_METRICS = ("queue", "latencyMinutes", "served", "overflow", "utilization")
 TOLERANCE = 1e-6
 
 
-@dataclass(frozen=True, slots=True)
-class MetricDelta:
+class MetricDelta(msgspec.Struct, frozen=True):
     delta_mean: float | None
     delta_max: float | None
     delta_sum: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class NodeDiff:
+class NodeDiff(msgspec.Struct, frozen=True):
     id: str
     metrics: dict[str, MetricDelta]
     first_flip_bin: int | None
@@ -259,8 +256,7 @@ def first_difference(a: Sequence[Any], b: Sequence[Any]) -> int | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Attainment:
+class Attainment(msgspec.Struct, frozen=True):
     id: str
     sla_minutes: float
     bins_met: int
