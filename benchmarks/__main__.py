@@ -8,6 +8,7 @@ import sys
 
 from benchmarks import (
     api,
+    big_model,
     catalog,
     cli,
     engine,
@@ -32,6 +33,7 @@ CASES = {
     "catalog": catalog.run,
     "state": api.state_window,
     "cli": cli.cold_start,
+    "memory": big_model.run,
     "sweep": sweeps.run,
     "session": session.run,
     "observed": observed.run,

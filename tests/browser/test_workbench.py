@@ -308,3 +308,40 @@ def test_the_goal_seek_form_seeks_saves_and_shows_the_trace(browser, server):
     assert "nope" in tab.text_content("#g-error")
     context.close()
     assert errors == [f"400 {server['base']}/v1/goal-seek"]  # the refused request, nothing else
+
+
+def test_the_optimize_form_searches_saves_and_shows_the_result(browser, server):
+    """A template page's optimize form: a ticked knob with its range, a metric to minimize
+    and a constraint; the saved analysis is the request the form made, and its page shows
+    the trace and the best values as the API saved them."""
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/templates/it-system")
+    tab.wait_for_selector("#opt-knobs .knob-range", state="attached")
+    knobs = tab.eval_on_selector_all("#opt-knobs .knob-range", "rows => rows.map(r => r.dataset.knob)")
+    assert "billingCapacity" in knobs and not any(k.startswith("bin") for k in knobs)
+    for knob in knobs:  # only billingCapacity
+        tab.locator(f"#opt-knobs [data-knob='{knob}'] input[type=checkbox]").set_checked(
+            knob == "billingCapacity")
+    row = tab.locator("#opt-knobs [data-knob='billingCapacity']")
+    assert (row.locator(".lo").input_value(), row.locator(".hi").input_value()) == ("0", "168")
+    tab.fill("#opt-metric", "billingBacklog")
+    tab.fill("#opt-limit-metric", "billingCap")
+    tab.fill("#opt-limit-max", "60")
+    tab.click("#opt-run")
+    tab.wait_for_selector("#optimum tbody tr")
+    analysis_id = tab.url.rsplit("/", 1)[1]
+    saved = server["client"].get("/v1/analyses/" + analysis_id).json()
+    assert saved["kind"] == "optimize"
+    request = saved["request"]
+    assert (request["knobs"], request["ranges"], request["metric"], request["objective"]) == (
+        ["billingCapacity"], {"billingCapacity": {"lo": 0, "hi": 168}}, "billingBacklog",
+        "minimize")
+    assert request["constraints"][0]["metric"] == "billingCap"
+    assert request["constraints"][0]["max"] == 60
+    best = saved["result"]["values"]["billingCapacity"]
+    assert best <= 60 + 1e-6  # the constraint held (billingCap = billingCapacity)
+    shown = tab.text_content("#optimum [data-knob='billingCapacity'] td:nth-child(2)")
+    assert float(shown.split()[0].replace(",", "")) == pytest.approx(best, rel=1e-3, abs=1e-3)
+    assert int(tab.get_attribute("#trace", "data-steps")) == len(saved["result"]["trace"]) > 0
+    context.close()
+    assert errors == []

@@ -16,8 +16,8 @@ def test_every_benchmark_case_runs_at_a_tiny_size(capsys):
                      "numba", "second", "catalog sqlite", "catalog postgresql",
                      "cold replica", "monte carlo", "resample", "calibrate it-system",
                      "forecast it-system", "one-off evaluation", "s3 describe a run",
-                     "viewer first paint"):
+                     "viewer first paint", "run tiny model", "peak RSS MB"):
         assert fragment in output
     assert set(CASES) == {"engine", "flow", "montecarlo", "create", "listing", "catalog",
                           "state", "cli", "sweep", "session", "observed", "forecast",
-                          "evaluator", "s3", "viewer"}
+                          "evaluator", "s3", "viewer", "memory"}

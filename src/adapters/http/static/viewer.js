@@ -772,6 +772,7 @@ async function templatePage(templateId) {
   whatIf(t);
   analysisForm(t);
   goalSeekForm(t);
+  optimizeForm(t);
   document.getElementById("o-mode").value = t.defaultMode || "simulation";
   const sweepParam = document.getElementById("s-param");
   for (const p of t.parameters.filter((q) => q.type !== "array" && q.type !== "string")) {

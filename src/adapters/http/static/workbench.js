@@ -236,6 +236,20 @@ async function analysisPage(analysisId) {
     new uPlot({ width: Math.max(240, card.clientWidth - 32), height: 260, scales: { x: { time: false } },
       series, axes: [{}, { size: 50 }] }, data, card);
   }
+  if (record.kind === "optimize") {
+    const ranges = request.ranges || {};
+    const rounded = new Set(result.rounded || []);
+    box.append(el("table", { id: "optimum" }, el("thead", {}, el("tr", {}, el("th", {}, "knob"),
+      el("th", {}, "best value"), el("th", {}, "range"))),
+      el("tbody", {}, ...Object.entries(result.values || {}).map(([knob, value]) => el("tr", { "data-knob": knob },
+        el("td", {}, knob), el("td", {}, fmt(value) + (rounded.has(knob) ? " (rounded)" : "")),
+        el("td", {}, ranges[knob] ? `${fmt(ranges[knob].lo)} … ${fmt(ranges[knob].hi)}` : "—"))))));
+    const violated = Object.entries(result.violations || {});
+    box.append(el("p", { id: "optimum-status", class: violated.length ? "error" : "muted" },
+      (result.converged ? "converged" : "stopped before converging") + ` after ${result.iterations} iterations; ` +
+      (violated.length ? "constraints still violated: " + violated.map(([k, v]) => `${k} by ${fmt(v)}`).join(", ")
+                       : `${request.objective || "minimize"} ${request.metric}: ${fmt(result.achieved)}`)));
+  }
 }
 
 // A goal-seek form on the template page: one numeric parameter, its range prefilled from
@@ -266,6 +280,41 @@ function goalSeekForm(t) {
     if (answer.ok) { location.href = "/analyses/" + encodeURIComponent(answer.body.analysisId); return; }
     const problems = (answer.body.errors || []).map((p) => `${p.loc}: ${p.msg}`).join("; ");
     document.getElementById("g-error").textContent = problems || answer.body.detail || "goal-seek failed";
+  });
+}
+
+// An optimize form on the template page: knobs ticked with their ranges (prefilled like
+// goal-seek's), a metric, an objective and one optional constraint (a metric's mean ≤ max).
+function optimizeForm(t) {
+  const form = document.getElementById("optimize-form");
+  if (!form) return;
+  const knobs = t.parameters.filter((p) => (p.type === "number" || p.type === "integer") && !/^bin/i.test(p.name));
+  if (!knobs.length) { form.hidden = true; return; }
+  const holder = document.getElementById("opt-knobs");
+  knobs.forEach((p, i) => {
+    const base = Number.isFinite(p.default) ? p.default : 1;
+    holder.append(el("div", { class: "knob-range", "data-knob": p.name },
+      el("label", { class: "inline" }, el("input", { type: "checkbox", value: p.name, ...(i === 0 ? { checked: "" } : {}) }), " ", p.name),
+      el("input", { type: "number", step: "any", class: "lo", "aria-label": p.name + " from", value: String(p.minimum ?? Math.min(0, base)) }),
+      el("input", { type: "number", step: "any", class: "hi", "aria-label": p.name + " to", value: String(p.maximum ?? Math.max(1, base * 4)) })));
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const rows = [...holder.querySelectorAll(".knob-range")].filter((r) => r.querySelector("input[type=checkbox]").checked);
+    const error = document.getElementById("opt-error");
+    if (!rows.length) { error.textContent = "tick at least one knob"; return; }
+    const ranges = Object.fromEntries(rows.map((r) => [r.dataset.knob,
+      { lo: Number(r.querySelector(".lo").value), hi: Number(r.querySelector(".hi").value) }]));
+    const body = { templateId: t.id, knobs: Object.keys(ranges), ranges,
+      metric: document.getElementById("opt-metric").value.trim(),
+      objective: document.getElementById("opt-objective").value, save: true };
+    const limitMetric = document.getElementById("opt-limit-metric").value.trim();
+    const limit = document.getElementById("opt-limit-max").value;
+    if (limitMetric && limit !== "") body.constraints = [{ metric: limitMetric, max: Number(limit) }];
+    const answer = await api("/v1/optimize", { method: "POST", body: JSON.stringify(body) });
+    if (answer.ok) { location.href = "/analyses/" + encodeURIComponent(answer.body.analysisId); return; }
+    const problems = (answer.body.errors || []).map((p) => `${p.loc}: ${p.msg}`).join("; ");
+    error.textContent = problems || answer.body.detail || "optimize failed";
   });
 }
 
