@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml requirements/runtime.txt | $(UV)
 	@$(UV_INSTALL) --require-hashes -r requirements/runtime.txt
 	@$(UV_INSTALL) --no-deps -e .
 	@# byte-compiled now: in a shell with PYTHONDONTWRITEBYTECODE set, every command would
-	@# otherwise compile the package's modules again (~150 ms a start)
+	@# otherwise compile the package's modules again (~100 ms a start)
 	@$(PY) -m compileall -q src
 	@touch $(STAMP)
 

@@ -151,6 +151,63 @@ def test_a_heatmap_cell_has_the_colour_of_its_value(browser, server):
     assert errors == []
 
 
+def test_an_edge_heatmap_cell_has_the_colour_of_its_flow(browser, server):
+    """Issue 35: the heatmap's edge rows are the window's edges, each cell coloured by the
+    edge's flow over the largest edge flow of the run (×2, the queue scale)."""
+    window = server["client"].get("/v1/runs/wb-tc/state_window").json()
+    flows = {e["id"]: next(iter(e["series"].values())) for e in window["edges"]}
+    top = max(abs(v) for values in flows.values() for v in values if v is not None)
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/runs/wb-tc")
+    tab.wait_for_selector("#heat-canvas[data-rows]")
+    tab.select_option("#heat-metric", "edges")
+    tab.wait_for_selector("#heat-canvas[data-metric='edges']")
+    rows = json.loads(tab.get_attribute("#heat-canvas", "data-rows"))
+    assert rows == list(flows)
+    assert tab.get_attribute("#heat-canvas", "data-bins-per-column") == "1"
+    width = int(tab.get_attribute("#heat-canvas", "data-cell-width"))
+    height = int(tab.get_attribute("#heat-canvas", "data-cell-height"))
+    checked = 0
+    for row, edge in enumerate(rows):
+        for bin_index in (0, 1, 3):
+            value = flows[edge][bin_index]
+            pixel = tab.evaluate(
+                "([x, y]) => Array.from(document.getElementById('heat-canvas').getContext('2d')"
+                ".getImageData(x, y, 1, 1).data.slice(0, 3))",
+                [bin_index * width + width // 2, row * height + height // 2])
+            expected = heat_color(None if value is None else 2 * abs(value) / top)
+            assert all(abs(a - b) <= 1 for a, b in zip(pixel, expected, strict=True)), (edge, bin_index)
+            checked += 1
+    assert checked == 3 * len(rows) > 0
+    context.close()
+    assert errors == []
+
+
+def test_topology_edges_carry_the_chosen_class_flow(browser, server):
+    """With a class chosen, each topology edge is labelled with that class's flow in the
+    slider's bin (the /state answer's `byClass`), and with the total again without one."""
+    state = server["client"].get("/v1/runs/wb-tc/state", params={"binIndex": 0}).json()
+    edge = next(e for e in state["edges"] if e.get("byClass"))
+    cls = next(c for c, s in edge["byClass"].items()
+               if next(iter(s.values()))[0] != next(iter(edge["series"].values()))[0])
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/runs/wb-tc")
+    tab.wait_for_selector("#topology[data-bin='0']")
+    label = ("(id) => document.getElementById('topology')._cyreg.cy.edges()"
+             ".filter((e) => e.data('edgeId') === id)[0].data('flow')")
+    total = next(iter(edge["series"].values()))[0]
+    assert float(tab.evaluate(label, edge["id"])) == pytest.approx(total, abs=5e-4)
+    tab.select_option("#class-filter", cls)
+    tab.wait_for_selector(f"#topology[data-edge-class='{cls}']")
+    assert float(tab.evaluate(label, edge["id"])) == pytest.approx(
+        next(iter(edge["byClass"][cls].values()))[0], abs=5e-4)
+    tab.select_option("#class-filter", "")
+    tab.wait_for_selector("#topology[data-edge-class='']")
+    assert float(tab.evaluate(label, edge["id"])) == pytest.approx(total, abs=5e-4)
+    context.close()
+    assert errors == []
+
+
 def test_lineage_links_a_scenario_and_its_baseline(browser, server):
     context, tab, errors = _page(browser)
     tab.goto(server["base"] + "/runs/" + server["scenario"])

@@ -190,3 +190,33 @@ def test_readyz_turns_unhealthy_while_every_worker_thread_is_busy(env):
         assert client.get("/healthz").status_code == 200  # alive, just not ready
         portal.call(release)
     assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("route, body, loc", [
+    # found by the fuzzer: a list over its limit in a body that also lacks required fields
+    # made the framework answer a bare 500 (it could not pin the error on a parameter)
+    ("/v1/fit", {"observed": [{"series": "x", "values": {}}] * 51}, "observed"),
+    ("/v1/optimize", {"constraints": [{"metric": "m"}] * 51}, "constraints"),
+])
+def test_a_body_error_the_framework_cannot_place_is_still_a_located_400(env, route, body, loc):
+    client, _ = env
+    response = client.post(route, json=body)
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["errors"][0]["loc"] == loc
+    assert "50" in problem["errors"][0]["msg"] and problem["detail"].startswith(loc + ":")
+
+
+def test_a_message_carrying_a_lone_surrogate_is_still_encoded():
+    """A lone surrogate echoed into a problem (JSON's \\udXXX escapes decode to one) becomes
+    U+FFFD rather than failing the response's encoding."""
+    import msgspec
+
+    from flowtime.adapters.http.problems import printable, problem_response
+    from flowtime.adapters.wire import ProblemItem
+
+    assert printable("ok \u00e9") == "ok \u00e9"
+    assert printable("bad \udcae id") == "bad \ufffd id"
+    response = problem_response(400, "knob '\udcae' unknown", [ProblemItem("knobs.\udcae", "x")])
+    encoded = msgspec.json.encode(response.content)
+    assert "\ufffd".encode() in encoded

@@ -50,11 +50,24 @@ def request_id_of(request: Request[Any, Any, Any]) -> str | None:
     return request.scope.get("state", {}).get("request_id")
 
 
+def printable(text: str) -> str:
+    """`text` as UTF-8 can carry it: a lone surrogate (JSON's `\\udXXX` escapes decode to
+    one) echoed from a request into a message becomes U+FFFD instead of failing the
+    response's encoding (which would answer 500 for a 400)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def problem_response(
     status: int, detail: str, errors: list[ProblemItem] | None = None,
     request_id: str | None = None, headers: dict[str, str] | None = None, code: str | None = None,
 ) -> Response[ProblemOut]:
     title = TITLES.get(status, "Error")
+    detail = printable(detail)
+    errors = [ProblemItem(printable(e.loc), printable(e.msg)) for e in errors or []]
     body = ProblemOut(
         type=f"https://flowtime.dev/problems/{status}", title=title, status=status,
         detail=detail, errors=errors or [], error=detail, request_id=request_id, code=code,
@@ -138,12 +151,26 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     status = exc.status_code
     if status == 400 and (offset := _bad_utf8_offset(request)) is not None:
         return encoding_problem(request, offset)
+    if status == 500 and type(exc.__cause__).__name__ == "ValidationError":
+        return _unattributed_body_error(request, str(exc.__cause__))
     detail = exc.detail or TITLES.get(status, "error")
     if status == 413:
         detail = "request body is too large"
     headers = dict(exc.headers or {})
     return problem_response(status, detail, [ProblemItem("request", detail)],
                             request_id_of(request), headers or None)
+
+
+def _unattributed_body_error(request: Request[Any, Any, Any], message: str) -> Response[Any]:
+    """A body the decoder refused that Litestar could not pin to one of the handler's
+    parameters (it then raises a bare 500; seen with fuzzed bodies): the client's error,
+    at the decoder's location (`$.data.observed` → `observed`)."""
+    text, _, where = message.rpartition(" - at `")
+    if not text:
+        text, where = message, ""
+    loc = where.rstrip("`").removeprefix("$").removeprefix(".data").removeprefix(".") or "body"
+    item = ProblemItem(loc, _readable(text))
+    return problem_response(400, f"{item.loc}: {item.msg}", [item], request_id_of(request))
 
 
 def handle_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import itertools
 import json
 import logging
 import os
@@ -254,9 +255,11 @@ class FileArtifactStore:
         stage.mkdir(parents=True)
         root = str(stage)
         folders = {root}
-        entries = {**files, SUMMARY_FILE: json.dumps(asdict(summary)).encode("utf-8")}
+        summary_entry = [(SUMMARY_FILE, json.dumps(asdict(summary)).encode("utf-8"))]
         paths = []
-        for relative, data in entries.items():  # plain strings and fds: ~100 files a run
+        # one file at a time (a large run's series are formatted as they are read); plain
+        # strings and fds: ~100 files a run
+        for relative, data in itertools.chain(files.items(), summary_entry):
             path = f"{root}/{relative}"
             parent = path.rpartition("/")[0]
             if parent not in folders:

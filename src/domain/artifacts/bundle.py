@@ -1,13 +1,20 @@
-"""Builds every file of a run bundle in memory: {relative path: bytes}.
+"""Builds every file of a run bundle: {relative path: bytes}.
 
 Nothing here touches a disk or a bucket; a store publishes the bytes. The JSON files are
 encoded by the bundle codec (`codec.py`); CSV values use the shortest round-trip form.
+
+A large run's series are not all held as text: above `STREAM_ABOVE_CELLS` cells each
+series' CSV is formatted once here (for its hash, which the manifest and index need before
+anything is written) and again when a store reads it to write it (`BundleFiles`), so only
+one series' text exists at a time. The bytes are the same either way; a small run keeps
+its text (formatting twice would cost it time for memory it does not need).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -56,6 +63,31 @@ from flowtime.version import __version__
 ENGINE_VERSION = __version__
 FLOW_UNIT = "entities/bin"
 STATE_UNIT = "entities"
+# Above this many series cells (class series included; ~9 bytes of CSV each, so ~36 MB of
+# text) a bundle formats its series when they are written rather than keeping their text.
+STREAM_ABOVE_CELLS = 4_000_000
+
+
+class BundleFiles(Mapping[str, bytes]):
+    """A bundle's files in their order: documents as bytes, series formatted on each read
+    (the same bytes every time: formatting is deterministic)."""
+
+    def __init__(self, order: list[str], text: dict[str, bytes], arrays: dict[str, np.ndarray]):
+        self._order, self._text, self._arrays = order, text, arrays
+
+    def __getitem__(self, path: str) -> bytes:
+        if path in self._text:
+            return self._text[path]
+        return series_csv(self._arrays[path])
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._text or path in self._arrays
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
 
 def series_path(node_id: str, class_id: str = DEFAULT_CLASS) -> str:
     return f"series/{series_id(node_id, class_id)}.csv"
@@ -162,7 +194,7 @@ class BundleInput(msgspec.Struct, frozen=True):
 class Bundle(msgspec.Struct, frozen=True):
     """Every file's bytes, the decoded documents they were made from, and the summary."""
 
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]  # a dict, or BundleFiles for a large run
     summary: RunSummary
     run: RunJson
     manifest: ManifestJson
@@ -193,13 +225,20 @@ def build_bundle(data: BundleInput) -> Bundle:
     entries: list[IndexEntryJson] = []
     series_hashes: dict[str, str] = {}
     by_class = data.class_series or {}
+    cells = sum(int(v.shape[0]) * (1 + len(by_class.get(n, []))) for n, v in data.series.items())
+    later: dict[str, np.ndarray] | None = {} if cells > STREAM_ABOVE_CELLS else None
+    order: list[str] = [SPEC_YAML, MODEL_YAML]
     for node_id, values in data.series.items():
         kind, unit, component = roles.get(node_id, ("derived", FLOW_UNIT, node_id))
         for class_id, class_values in [(DEFAULT_CLASS, values), *by_class.get(node_id, [])]:
             csv_bytes = series_csv(class_values)
             sid, path = series_id(node_id, class_id), series_path(node_id, class_id)
             digest = sha256_bytes(csv_bytes)
-            files[path] = csv_bytes
+            if later is None:
+                files[path] = csv_bytes
+            else:
+                later[path] = class_values
+                order.append(path)
             series_hashes[sid] = digest
             entries.append(IndexEntryJson(id=sid, kind=kind, path=path, unit=unit,
                                           component_id=component, class_=class_id,
@@ -271,6 +310,9 @@ def build_bundle(data: BundleInput) -> Bundle:
         parameters=dict(model.parameters), sweep_id=data.sweep_id,
         base_run_id=data.base_run_id,
     )
+    if later is not None:
+        order += [path for path in files if path not in (SPEC_YAML, MODEL_YAML)]
+        files = BundleFiles(order, files, later)  # type: ignore[assignment]
     return Bundle(files, summary, run, manifest, metadata, index, telemetry)
 
 

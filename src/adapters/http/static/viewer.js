@@ -177,6 +177,7 @@ async function loadWindow(runId, bins) {
   const nodes = new Map();
   const stamps = [];
   const warnings = new Map();  // a finding reported by several 500-bin windows is one finding
+  const edges = new Map();
   for (let start = 0; start < bins; start += 500) {
     const end = Math.min(bins, start + 500) - 1;
     const part = await api(`/v1/runs/${encodeURIComponent(runId)}/state_window?startBin=${start}&endBin=${end}`);
@@ -200,8 +201,16 @@ async function loadWindow(runId, bins) {
       }
       nodes.set(node.id, entry);
     }
+    for (const edge of part.body.edges || []) {
+      const entry = edges.get(edge.id) || { id: edge.id, from: edge.from, to: edge.to, series: {} };
+      for (const [name, values] of Object.entries(edge.series || {})) {
+        entry.series[name] = (entry.series[name] || []).concat(values);
+      }
+      edges.set(edge.id, entry);
+    }
   }
-  return { stamps, nodes: [...nodes.values()], warnings: [...warnings.values()] };
+  return { stamps, nodes: [...nodes.values()], warnings: [...warnings.values()],
+           edges: [...edges.values()] };
 }
 
 // A node's `aliases` name its metrics in the modeller's words: "Waiting (queue)".
@@ -332,14 +341,19 @@ async function topologyView(runId) {
     layout: { name: typeof cytoscapeDagre !== "undefined" ? "dagre" : "breadthfirst", rankDir: "LR",
               nodeSep: 40, rankSep: 90 },
   });
-  return (state) => cy.batch(() => {  // one style pass for every node and edge
+  // `cls`: the class chosen in the class filter — edges then carry that class's flow
+  return (state, cls) => cy.batch(() => {  // one style pass for every node and edge
     const colors = new Map(state.nodes.map((n) => [n.id, n.derived.color]));
     cy.nodes().forEach((node) => {
       const color = colors.get(node.id()) || "gray";
       node.data("state", STATE_COLORS[color] ? color : "gray");
     });
-    // an edge's volume in this bin: the first of its series (flowVolume, attemptsVolume, …)
-    const flows = new Map((state.edges || []).map((e) => [e.id, (Object.values(e.series || {})[0] || [])[0]]));
+    // an edge's volume in this bin: the first of its series (flowVolume, attemptsVolume, …),
+    // of the chosen class when one is chosen (an edge without class series shows none)
+    const flows = new Map((state.edges || []).map((e) => {
+      const series = cls ? (e.byClass || {})[cls] : e.series;
+      return [e.id, series ? (Object.values(series)[0] || [])[0] : null];
+    }));
     const top = Math.max(1e-9, ...[...flows.values()].map((v) => Math.abs(v || 0)));
     cy.edges().forEach((edge) => {
       const flow = flows.get(edge.data("edgeId"));
@@ -347,6 +361,7 @@ async function topologyView(runId) {
       edge.data("width", 1 + 7 * Math.abs(flow || 0) / top);
     });
     box.dataset.bin = String(state.bin.index);
+    box.dataset.edgeClass = cls || "";
   });
 }
 
@@ -409,12 +424,14 @@ async function runPage(runId) {
   }
   drawCharts();
   let lastState = null;  // the latest /state answer (the snapshot redraws from it)
+  let paint = null;  // the topology's painter, once it is drawn
   classSel.addEventListener("change", () => {
     drawCharts();
     moveMarker(Number(document.getElementById("bin").value));
     if (lastState) fillSnapshot(lastState);
+    if (lastState && paint) paint(lastState, classSel.value);
   });
-  const paint = await topologyView(runId);
+  paint = await topologyView(runId);
   if (large) {
     document.getElementById("all-series").append(el("p", { class: "muted", "data-large": "1" },
       `A long run (${grid.bins} bins): charts show the largest value of every ${data.bucketBins} bins; `,
@@ -446,7 +463,7 @@ async function runPage(runId) {
   heatmap(data.nodes, data.stamps.length, (column) => {
     slider.value = String(Math.min(grid.bins - 1, column * per));
     showBin();
-  }, per);
+  }, per, data.edges || []);
   document.getElementById("heat-canvas").dataset.painted = String(performance.now());
   await attainment(runId);
   await observedVsModel(runId, marker.xs);
@@ -464,7 +481,7 @@ async function runPage(runId) {
     performance.mark("bin:snapshot");
     moveMarker(bin);
     performance.mark("bin:markers");
-    if (paint) paint(state.body);
+    if (paint) paint(state.body, classSel.value);
     performance.mark("bin:topology");  // benchmarks/viewer.py reads these marks
   }
   // The snapshot's rows are built once per class choice; moving the slider only rewrites

@@ -83,6 +83,7 @@ const HEAT_METRICS = {
     return sla && v !== null ? v / sla : null;
   } },
   queue: { label: "queue (÷ largest queue, ×2)", value: null },
+  edges: { label: "edge flow (÷ largest edge flow, ×2)", value: null },
 };
 
 function at(values, i) {
@@ -97,15 +98,22 @@ function slaMinutes(node) {
 }
 
 // `bins` columns of data (buckets of `per` bins each for a long run's overview).
-function heatmap(nodes, bins, onPick, per = 1) {
+// Rows are nodes, or edges (their flow: the first of an edge's series) — one canvas either way.
+function heatmap(nodes, bins, onPick, per = 1, edges = []) {
   const box = document.getElementById("heatmap");
   if (!box) return;
   const select = document.getElementById("heat-metric");
   const canvas = document.getElementById("heat-canvas");
+  if (edges.length && !select.querySelector("option[value=edges]")) {
+    select.append(el("option", { value: "edges" }, "edge flow (relative)"));
+  }
+  const edgeRows = edges.map((e) => ({ id: e.id, series: { flow: Object.values(e.series)[0] || [] } }));
   function draw() {
     const metric = select.value;
-    const rows = nodes.filter((n) => metric === "queue" ? n.series.queue
+    const rows = metric === "edges" ? edgeRows : nodes.filter((n) => metric === "queue" ? n.series.queue
       : metric === "latency" ? n.series.latencyMinutes && slaMinutes(n) : n.series.utilization);
+    const relative = metric === "queue" || metric === "edges";
+    const name = metric === "edges" ? "flow" : "queue";
     const width = Math.max(300, Math.min(1100, box.clientWidth - 140));
     const columns = Math.min(bins, width);
     const columnBins = Math.ceil(bins / columns);
@@ -116,12 +124,12 @@ function heatmap(nodes, bins, onPick, per = 1) {
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     let top = 1;
-    if (metric === "queue") {  // a loop: a long run's values are too many to spread
+    if (relative) {  // a loop: a long run's values are too many to spread
       top = 1e-9;
-      for (const n of rows) for (const v of n.series.queue) if (Number.isFinite(v) && v > top) top = v;
+      for (const n of rows) for (const v of n.series[name]) if (Number.isFinite(v) && Math.abs(v) > top) top = Math.abs(v);
     }
-    const value = (node, i) => metric === "queue"
-      ? (at(node.series.queue, i) === null ? null : 2 * node.series.queue[i] / top)
+    const value = (node, i) => relative
+      ? (at(node.series[name], i) === null ? null : 2 * Math.abs(node.series[name][i]) / top)
       : HEAT_METRICS[metric].value(node, i);
     rows.forEach((node, r) => {
       for (let c = 0; c < cols; c++) {
