@@ -21,6 +21,7 @@ array([2., 4., 6., 8.])
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -32,10 +33,21 @@ __all__ = ["Client", "Run", "diff", "fit", "forecast", "monte_carlo", "open_run"
            "sensitivity", "sweep"]
 
 
-def _container(store: str | None) -> Any:
-    from flowtime.container import Settings, build_container
+def _container(store: str | None, **overrides: Any) -> Any:
+    """The container for these settings — one per distinct configuration, kept: repeated
+    calls share its store, catalog and loaded runs instead of opening them again. A change
+    of FLOWTIME_* variables or of `store` makes new settings and so a new container."""
+    from flowtime.container import Settings
 
-    return build_container(Settings.from_env(store_url=_store_url(store), serve_metrics=False))
+    return _container_for(Settings.from_env(store_url=_store_url(store), serve_metrics=False,
+                                            **overrides))
+
+
+@functools.lru_cache(maxsize=8)
+def _container_for(settings: Any) -> Any:
+    from flowtime.container import build_container
+
+    return build_container(settings)
 
 
 def _store_url(store: str | None) -> str | None:
@@ -328,7 +340,6 @@ def fit(template: str, knobs: Mapping[str, tuple[float, float]] | list[Mapping[s
     import msgspec
 
     from flowtime.adapters import observed_wire as ow
-    from flowtime.container import Settings, build_container
     from flowtime.domain.modeling.grid import format_utc
 
     template_id, text, _ = _template_source(template)
@@ -343,7 +354,7 @@ def fit(template: str, knobs: Mapping[str, tuple[float, float]] | list[Mapping[s
     from flowtime.adapters.wire import decode_body
 
     request = decode_body(msgspec.json.encode(body), ow.FitBody, "")
-    container = build_container(Settings.from_env(templates_url=templates, serve_metrics=False))
+    container = _container(None, templates_url=templates)
     out = ow.fit(container.observed(), request, None,
                  format_utc(container.clock().now().replace(microsecond=0)))
     return dict(msgspec.to_builtins(out))

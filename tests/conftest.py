@@ -134,13 +134,21 @@ def container(settings):
 
 
 @pytest.fixture
-def client(tmp_path):
-    """A real Litestar app over a fresh file store (fsync off) in `tmp_path`; test modules
-    that need other settings define their own `client`."""
+def client_env() -> dict[str, str]:
+    """FLOWTIME_* settings `client` adds to its defaults: a module that needs others
+    overrides this fixture (not `client`)."""
+    return {}
+
+
+@pytest.fixture
+def client(tmp_path, client_env):
+    """A real Litestar app over a fresh file store (fsync off) in `tmp_path`, with the
+    module's `client_env` on top."""
     from litestar.testing import TestClient
 
     from flowtime.adapters.http.app import create_app
 
-    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0"})
+    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0",
+                                  **client_env})
     with TestClient(create_app(build_container(settings))) as test_client:
         yield test_client

@@ -7,20 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 from click.testing import CliRunner
-from litestar.testing import TestClient
 
 from flowtime.adapters.cli.main import cli
-from flowtime.adapters.http.app import create_app
 from flowtime.container import Settings, build_container
-
-
-@pytest.fixture
-def client(tmp_path):
-    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0"})
-    with TestClient(create_app(build_container(settings))) as test_client:
-        yield test_client
 
 
 def test_a_draft_from_patch_to_published_template(client):

@@ -8,11 +8,8 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
-from litestar.testing import TestClient
 
 from flowtime.adapters.cli.main import cli
-from flowtime.adapters.http.app import create_app
-from flowtime.container import Settings, build_container
 
 MODEL = textwrap.dedent("""\
     grid: {bins: 3, binSize: 60, binUnit: minutes}
@@ -41,11 +38,8 @@ TEMPLATE = textwrap.dedent("""\
 
 
 @pytest.fixture
-def client(tmp_path):
-    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0",
-                                  "FLOWTIME_MAX_BODY_BYTES": "4096"})
-    with TestClient(create_app(build_container(settings))) as test_client:
-        yield test_client
+def client_env():
+    return {"FLOWTIME_MAX_BODY_BYTES": "4096"}
 
 
 def _series(client, run_id: str, node: str) -> list[float]:

@@ -51,15 +51,11 @@ def desk(capacity: float) -> tuple[list[float], list[float]]:
 
 
 @pytest.fixture
-def client(tmp_path):
+def client_env(tmp_path):
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "fit-desk.yaml").write_text(DESK)
-    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path / "data"),
-                                  "FLOWTIME_FSYNC": "0",
-                                  "FLOWTIME_TEMPLATES_DIR": str(templates)})
-    with TestClient(create_app(build_container(settings))) as test_client:
-        yield test_client
+    return {"FLOWTIME_DATA_DIR": str(tmp_path / "data"), "FLOWTIME_TEMPLATES_DIR": str(templates)}
 
 
 # -- resampling -----------------------------------------------------------------------------

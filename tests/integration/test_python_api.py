@@ -203,3 +203,23 @@ def test_series_without_pandas_names_the_extra(tmp_path, monkeypatch):
         run.series()
     # Weld takes 40 an hour and releases 70 on odd hours: Q = 40, 10, …
     assert run.arrays(["weld_queue"])["weld_queue"][:2].tolist() == [40.0, 10.0]
+
+
+def test_calls_on_one_store_share_one_container_and_see_each_others_runs(tmp_path, monkeypatch):
+    """The library keeps one container per configuration (issue 34): a second call on the
+    same store reuses its services; another store or another FLOWTIME_* setting does not."""
+    from flowtime import api
+
+    built = []
+    real = api._container_for.__wrapped__
+    api._container_for.cache_clear()
+    monkeypatch.setattr(api, "_container_for", __import__("functools").lru_cache(maxsize=8)(
+        lambda settings: built.append(settings) or real(settings)))
+    first = flowtime.run("assembly-line", store=str(tmp_path / "a"))
+    again = flowtime.open_run(first.run_id, store=str(tmp_path / "a"))
+    assert again.run_id == first.run_id and len(built) == 1
+    flowtime.run("assembly-line", store=str(tmp_path / "b"))
+    assert len(built) == 2
+    monkeypatch.setenv("FLOWTIME_MAX_BINS", "1000")
+    flowtime.open_run(first.run_id, store=str(tmp_path / "a"))
+    assert len(built) == 3 and built[2].max_bins == 1000

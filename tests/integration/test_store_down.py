@@ -5,19 +5,13 @@ recorded."""
 from __future__ import annotations
 
 import pytest
-from litestar.testing import TestClient
-
-from flowtime.adapters.http.app import create_app
-from flowtime.container import Settings, build_container
 
 DEAD = "s3://flowtime-test/down?endpoint_url=http://127.0.0.1:9"
 
 
 @pytest.fixture
-def client():
-    settings = Settings.from_env({"FLOWTIME_STORE": DEAD})
-    with TestClient(create_app(build_container(settings))) as test_client:
-        yield test_client
+def client_env():
+    return {"FLOWTIME_STORE": DEAD}
 
 
 @pytest.mark.parametrize(("method", "path", "body"), [

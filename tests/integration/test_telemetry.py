@@ -7,11 +7,8 @@ import os
 
 import pytest
 from click.testing import CliRunner
-from litestar.testing import TestClient
 
 from flowtime.adapters.cli.main import cli
-from flowtime.adapters.http.app import create_app
-from flowtime.container import Settings, build_container
 from flowtime.domain.modeling import schemas
 
 
@@ -28,9 +25,8 @@ def env(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def client(env):
-    with TestClient(create_app(build_container(Settings.from_env(env)))) as c:
-        yield c
+def client_env(env):
+    return env
 
 
 def series_hashes(client, run_id: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from flowtime.domain.views.flow_analysis import Links, NodeFlow, analyse
+from tests.building import model_of
 
 
 def _run(client, text: str) -> str:
@@ -169,7 +170,6 @@ def test_utilization_has_one_definition_in_the_bundle_and_in_state(client):
 
 def test_kingman_wait_on_a_pmf_arrival():
     from flowtime.domain.evaluate.engine import evaluate_model
-    from flowtime.domain.modeling.templates import build_model, parse_template
 
     # arrivals PMF {4: 0.5, 12: 0.5}: μ = 8, σ = 4, Ca = 0.5; service time 4000 / 8 = 500 ms
     # (constants: Cs = 0); ρ = 8 / 10 = 0.8 in every bin:
@@ -191,13 +191,12 @@ def test_kingman_wait_on_a_pmf_arrival():
               semantics: {arrivals: calls, served: done, capacity: cap,
                           processingTimeMsSum: busy_ms, servedCount: done}
         """)
-    model = build_model(parse_template(text, default_id="kingman"), {})
+    model = model_of(text, {}, default_id="kingman")
     values = evaluate_model(model, seed=3)
     assert values["agent_kingman_wq"].tolist() == pytest.approx([expected] * 3, rel=1e-12)
     # ρ ≥ 1 has no meaning: the bundle holds 0 there
-    saturated = build_model(parse_template(text.replace("values: [10, 10, 10]",
-                                                        "values: [8, 8, 8]"),
-                                           default_id="kingman"), {})
+    saturated = model_of(text.replace("values: [10, 10, 10]",
+                                                        "values: [8, 8, 8]"), {}, default_id="kingman")
     assert evaluate_model(saturated, seed=3)["agent_kingman_wq"].tolist() == [0, 0, 0]
 
 

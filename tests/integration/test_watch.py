@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import msgspec
-import pytest
 from test_forecasts import queue_model  # the same one-queue model
 
 from flowtime.adapters import forecast_wire as fw
@@ -123,17 +122,6 @@ def test_a_receiver_that_is_down_is_retried_without_blocking(tmp_path):
     finally:
         sender.close()
         receiver.close()
-
-
-@pytest.fixture
-def client(tmp_path):
-    from litestar.testing import TestClient
-
-    from flowtime.adapters.http.app import create_app
-
-    settings = Settings.from_env({"FLOWTIME_DATA_DIR": str(tmp_path), "FLOWTIME_FSYNC": "0"})
-    with TestClient(create_app(build_container(settings))) as test_client:
-        yield test_client
 
 
 def test_a_server_watch_publishes_gauges(client):

@@ -15,6 +15,7 @@ from flowtime.adapters.http.app import create_app
 from flowtime.container import Settings, build_container
 from flowtime.domain.errors import ErrorKind, FlowTimeError
 from flowtime.domain.modeling.templates import parse_template
+from tests.building import model_of
 
 CORPUS = Path(__file__).parent / "hostile"
 IDS = json.loads((CORPUS / "ids.json").read_text())
@@ -111,9 +112,8 @@ def test_hostile_templates_are_refused_with_a_location(name):
 
 def test_huge_bins_and_deep_nesting_are_refused():
     with pytest.raises(FlowTimeError) as info:
-        from flowtime.domain.modeling.templates import build_model
 
-        build_model(parse_template((CORPUS / "huge-bins.yaml").read_bytes()), {})
+        model_of((CORPUS / "huge-bins.yaml").read_bytes())
     assert "grid.bins: must be between 1 and 10000" in [str(p) for p in info.value.problems]
     deep = "a: " + "[" * 20000 + "]" * 20000 + "\n"
     with pytest.raises(FlowTimeError, match="malformed YAML"):
@@ -122,10 +122,9 @@ def test_huge_bins_and_deep_nesting_are_refused():
 
 def test_huge_literals_evaluate_in_bounded_memory():
     from flowtime.domain.evaluate.engine import evaluate_model
-    from flowtime.domain.modeling.templates import build_model
 
     tracemalloc.start()
-    model = build_model(parse_template((CORPUS / "huge-literals.yaml").read_bytes()), {})
+    model = model_of((CORPUS / "huge-literals.yaml").read_bytes())
     values = {k: v.tolist() for k, v in evaluate_model(model, seed=1).items()}
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -137,8 +136,7 @@ def test_huge_literals_evaluate_in_bounded_memory():
 
 
 def test_a_window_past_year_9999_is_refused_with_its_location():
-    from flowtime.domain.modeling.templates import build_model
 
     with pytest.raises(FlowTimeError) as info:
-        build_model(parse_template((CORPUS / "window-9999.yaml").read_bytes()), {})
+        model_of((CORPUS / "window-9999.yaml").read_bytes())
     assert info.value.problems[0].loc == "window.start"

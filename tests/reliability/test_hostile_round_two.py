@@ -14,6 +14,7 @@ from flowtime.adapters.http.app import create_app
 from flowtime.adapters.telemetry.capture_directory import CaptureDirectorySource
 from flowtime.container import Settings, build_container
 from flowtime.domain.errors import FlowTimeError
+from tests.building import model_of
 
 
 @pytest.fixture
@@ -130,7 +131,6 @@ def test_a_lag_beyond_the_grid_is_the_initial_value_without_huge_memory():
     import tracemalloc
 
     from flowtime.domain.evaluate.engine import evaluate_model
-    from flowtime.domain.modeling.templates import build_model, parse_template
 
     text = ("metadata: {id: lag}\nwindow: {start: \"2025-01-01T00:00:00Z\"}\n"
             "grid: {bins: 10, binSize: 1, binUnit: hours}\nnodes:\n"
@@ -138,7 +138,7 @@ def test_a_lag_beyond_the_grid_is_the_initial_value_without_huge_memory():
             "  - {id: v, kind: const, values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}\n"
             "  - {id: w, kind: expr, expr: \"SHIFT(v, 100000000)\"}\n")
     tracemalloc.start()
-    values = evaluate_model(build_model(parse_template(text), {}), seed=1)
+    values = evaluate_model(model_of(text), seed=1)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert values["q"].tolist() == [8.0] * 10  # always the initial value, plus one
@@ -147,13 +147,12 @@ def test_a_lag_beyond_the_grid_is_the_initial_value_without_huge_memory():
 
 
 def test_a_window_ending_after_year_9999_is_a_validation_error():
-    from flowtime.domain.modeling.templates import build_model, parse_template
 
     text = ("metadata: {id: late}\nwindow: {start: \"9999-12-31T00:00:00Z\"}\n"
             "grid: {bins: 48, binSize: 1, binUnit: hours}\nnodes:\n"
             "  - {id: x, kind: expr, expr: \"1\"}\n")
     with pytest.raises(FlowTimeError) as info:
-        build_model(parse_template(text), {})
+        model_of(text)
     assert str(info.value.problems[0]) == ("window.start: 9999-12-31T00:00:00Z plus 48 bins of 1 "
                                            "hours ends after year 9999")
 

@@ -10,7 +10,8 @@ import pytest
 
 from flowtime.domain.compile.classes import check_invariant
 from flowtime.domain.evaluate.engine import evaluate_model
-from flowtime.domain.modeling.templates import build_model, parse_template
+from flowtime.domain.modeling.templates import parse_template
+from tests.building import model_of
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 HUB_RUSH_HOUR = [0.2, 0.18, 0.17, 0.17, 0.2, 0.35, 0.7, 1.2, 1.4, 1.25, 1.0, 0.85, 0.8, 0.85,
@@ -18,8 +19,7 @@ HUB_RUSH_HOUR = [0.2, 0.18, 0.17, 0.17, 0.2, 0.35, 0.7, 1.2, 1.4, 1.25, 1.0, 0.8
 
 
 def run(name: str, parameters: dict | None = None, pmf_mode: str = "sample"):
-    model = build_model(parse_template((TEMPLATES / f"{name}.yaml").read_text()),
-                        parameters or {})
+    model = model_of((TEMPLATES / f"{name}.yaml").read_text(), parameters or {})
     values = evaluate_model(model, seed=1, pmf_mode=pmf_mode)
     check_invariant(model.plan.class_series, values)
     return model, {k: v.tolist() for k, v in values.items()}

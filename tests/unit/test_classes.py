@@ -12,7 +12,7 @@ import pytest
 from flowtime.domain.compile.classes import carried_shares, check_invariant
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.evaluate.engine import evaluate_model
-from flowtime.domain.modeling.templates import build_model, parse_template
+from tests.building import model_of
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -37,7 +37,7 @@ def model(nodes: str, topology: str = "", bins: int = 4, classes: str = CLASSES)
 
 
 def run(text: str) -> dict[str, list[float]]:
-    built = build_model(parse_template(text), {})
+    built = model_of(text)
     values = evaluate_model(built, seed=1)
     check_invariant(built.plan.class_series, values)
     return {k: v.tolist() for k, v in values.items()}
@@ -45,7 +45,7 @@ def run(text: str) -> dict[str, list[float]]:
 
 def problems(text: str) -> list[str]:
     with pytest.raises(FlowTimeError) as info:
-        build_model(parse_template(text), {})
+        model_of(text)
     return [str(p) for p in info.value.problems]
 
 
@@ -216,7 +216,7 @@ def test_invariant_violation_fails_loudly():
 
 @pytest.mark.parametrize("path", sorted(TEMPLATES.glob("*.yaml")), ids=lambda p: p.stem)
 def test_invariant_holds_on_every_shipped_template(path: Path):
-    built = build_model(parse_template(path.read_text()), {})
+    built = model_of(path.read_text())
     for seed in (1, 2, 3):
         values = evaluate_model(built, seed=seed)
         check_invariant(built.plan.class_series, values)  # raises on a violation

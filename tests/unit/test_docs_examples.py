@@ -19,6 +19,7 @@ import yaml
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.evaluate.engine import evaluate_model
 from flowtime.domain.modeling.templates import build_model, parse_template
+from tests.building import model_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
@@ -141,7 +142,7 @@ topology:
   nodes:
     - {id: Desk, kind: queue, semantics: {arrivals: demand, served: cap, slaMin: 45}}
 """
-    model = build_model(parse_template(text, default_id="reference-spelling"), {})
+    model = model_of(text, {}, default_id="reference-spelling")
     values = evaluate_model(model, seed=1)
     assert values["demand__class_a"].tolist() == [7.5, 7.5]  # 10 × 3 / (3 + 1)
     assert next(c for c in model.plan.components if c.id == "Desk").sla_minutes == 45

@@ -8,7 +8,7 @@ import numpy as np
 
 from flowtime.domain.evaluate.engine import evaluate_model
 from flowtime.domain.evaluate.random import Pcg32, node_uniforms
-from flowtime.domain.modeling.templates import build_model, parse_template
+from tests.building import model_of
 
 QUEUE = textwrap.dedent("""\
     metadata: {id: queue, version: 1.0.0}
@@ -31,7 +31,7 @@ QUEUE = textwrap.dedent("""\
 
 
 def run(text: str, seed: int = 42):
-    return evaluate_model(build_model(parse_template(text), {}), seed)
+    return evaluate_model(model_of(text), seed)
 
 
 def test_classic_queue_evaluates_bin_by_bin():
@@ -101,7 +101,7 @@ def test_feedback_loop_across_two_nodes_uses_vectorised_inputs():
 
 
 def test_grid_gives_bin_timestamps():
-    model = build_model(parse_template(QUEUE), {})
+    model = model_of(QUEUE)
     assert model.grid.bin_minutes == 5
     assert model.grid.bin_start(2).isoformat() == "2025-01-01T00:10:00+00:00"
     assert model.grid.duration_minutes == 30

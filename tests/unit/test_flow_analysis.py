@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from flowtime.domain.evaluate.engine import evaluate_model
-from flowtime.domain.modeling.templates import build_model, parse_template
 from flowtime.domain.views.flow_analysis import Links, NodeFlow, analyse, node_flows, throughput_links
+from tests.building import model_of
 
 LINE = (Path(__file__).resolve().parents[2] / "templates" / "assembly-line.yaml").read_text()
 
 
 def findings(parameters: dict | None = None, start: int = 0, end: int = 11):
-    model = build_model(parse_template(LINE), parameters or {})
+    model = model_of(LINE, parameters or {})
     values = evaluate_model(model, seed=1)
     return analyse(node_flows(model.plan.components, model.plan.edges, values.get),
                    throughput_links(model.plan.edges), start, end)

@@ -15,7 +15,7 @@ from flowtime.domain.compile.flow import retry_kernel
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.evaluate.engine import evaluate_model
 from flowtime.domain.modeling.names import snake
-from flowtime.domain.modeling.templates import build_model, parse_template
+from tests.building import model_of
 
 
 def model_text(nodes: str, topology: str = "", bins: int = 3, extra: str = "") -> str:
@@ -27,13 +27,13 @@ def model_text(nodes: str, topology: str = "", bins: int = 3, extra: str = "") -
 
 
 def run(text: str) -> dict[str, list[float]]:
-    model = build_model(parse_template(text), {})
+    model = model_of(text)
     return {k: v.tolist() for k, v in evaluate_model(model, seed=1).items()}
 
 
 def problems(text: str) -> list[str]:
     with pytest.raises(FlowTimeError) as info:
-        build_model(parse_template(text), {})
+        model_of(text)
     return [str(p) for p in info.value.problems]
 
 
@@ -511,7 +511,7 @@ def test_dlq_edges_that_are_not_terminal_are_warned_about():
             - {from: Svc, to: DLQ}
             - {from: DLQ, to: Svc, type: terminal}
         """)
-    [warning] = build_model(parse_template(text), {}).warnings
+    [warning] = model_of(text).warnings
     assert warning.code == "dlq_non_terminal_inbound" and warning.node_id == "DLQ"
     assert "should be `type: terminal`" in warning.message
 
@@ -533,7 +533,7 @@ def test_service_with_buffer_model_node_is_a_queue_series():
     values = run(text)
     # outflow only on even bins: 2+10-6-1 = 5; 5+12 = 17; 17+8-6 = 19; 19+0 = 19
     assert values["backlog"] == [5, 17, 19, 19]
-    model = build_model(parse_template(text), {})
+    model = model_of(text)
     [component] = model.plan.components
     assert component.queue_like and component.metrics["queue"] == "backlog"
 

@@ -10,8 +10,8 @@ import pytest
 
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.evaluate.engine import evaluate_model
-from flowtime.domain.modeling.templates import build_model, parse_template
 from flowtime.domain.runs import RunRequest
+from tests.building import model_of
 
 OFFICE = [0.18, 0.16, 0.15, 0.15, 0.2, 0.3, 0.45, 0.7, 0.95, 1.15, 1.25, 1.3, 1.25, 1.15, 1.05,
           1.0, 0.95, 0.85, 0.65, 0.5, 0.38, 0.3, 0.25, 0.2]
@@ -29,7 +29,7 @@ def pmf_model(bins: int, profile: str, pmf: str = "{values: [30], probabilities:
 
 
 def values(text: str, mode: str = "sample") -> list[float]:
-    model = build_model(parse_template(text), {})
+    model = model_of(text)
     return evaluate_model(model, seed=3, pmf_mode=mode)["demand"].tolist()
 
 
@@ -73,7 +73,7 @@ def test_clock_alignment_reads_the_time_of_day():
 ])
 def test_bad_profiles_are_validation_errors_with_the_field(profile, loc, message):
     with pytest.raises(FlowTimeError) as info:
-        build_model(parse_template(pmf_model(3, profile)), {})
+        model_of(pmf_model(3, profile))
     [problem] = info.value.problems
     assert problem.loc == loc and message in problem.msg
 

@@ -9,6 +9,7 @@ import pytest
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.evaluate.engine import evaluate_model
 from flowtime.domain.modeling.templates import build_model, parse_template
+from tests.building import model_of
 
 TEMPLATE = textwrap.dedent("""\
     metadata:
@@ -46,22 +47,22 @@ def test_reference_fields_are_accepted_and_grid_start_sets_the_window():
 
 def test_array_of_integer_refuses_fractions():
     with pytest.raises(FlowTimeError) as info:
-        build_model(parse_template(TEMPLATE % "false"), {"loads": [1, 2.5, 3]})
+        model_of(TEMPLATE % "false", {"loads": [1, 2.5, 3]})
     assert [str(p) for p in info.value.problems] == [
         "parameters.loads[1]: expected an integer, got 2.5"]
 
 
 def test_required_true_needs_a_value_even_with_a_default():
     with pytest.raises(FlowTimeError) as info:
-        build_model(parse_template(TEMPLATE % "true"), {})
+        model_of(TEMPLATE % "true")
     assert "parameters.scale: is required (the template gives no default)" in [
         str(p) for p in info.value.problems]
-    assert build_model(parse_template(TEMPLATE % "true"), {"scale": 3}).parameters["scale"] == 3
+    assert model_of(TEMPLATE % "true", {"scale": 3}).parameters["scale"] == 3
 
 
 def test_dependencies_must_match_what_the_expression_reads():
     text = (TEMPLATE % "false").replace("dependencies: [base]", "dependencies: [base, other]")
     with pytest.raises(FlowTimeError) as info:
-        build_model(parse_template(text), {})
+        model_of(text)
     assert "nodes[1].dependencies: must list exactly what the expression reads (not read: " \
         "['other']; not listed: none)" in [str(p) for p in info.value.problems]

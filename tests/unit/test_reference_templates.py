@@ -9,8 +9,9 @@ import pytest
 
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.evaluate.engine import evaluate_model
-from flowtime.domain.modeling.templates import build_model, parse_template
+from flowtime.domain.modeling.templates import parse_template
 from flowtime.domain.modeling.yaml_document import load_yaml
+from tests.building import model_of
 
 HEAD = textwrap.dedent("""\
     metadata: {id: ref, title: Reference}
@@ -19,7 +20,7 @@ HEAD = textwrap.dedent("""\
 
 
 def run(text: str, params: dict | None = None) -> dict[str, list[float]]:
-    model = build_model(parse_template(text), params or {})
+    model = model_of(text, params or {})
     return {k: v.tolist() for k, v in evaluate_model(model, seed=1).items()}
 
 
@@ -35,7 +36,7 @@ def test_outputs_accept_id_description_and_as_and_keep_them_in_the_stored_model(
             description: what was served
             as: served.csv
         """)
-    model = build_model(parse_template(text), {})
+    model = model_of(text)
     [output] = load_yaml(model.text)["outputs"]
     assert output == {"id": "served_out", "series": "served", "description": "what was served",
                       "as": "served.csv"}
@@ -53,7 +54,7 @@ def test_reference_output_spelling_source_and_filename():
         """)
     from flowtime.domain.modeling.validation import output_series
 
-    model = build_model(parse_template(text), {})
+    model = model_of(text)
     assert output_series(model.definition, model.plan.node_ids) == ["served"]
 
 
@@ -68,7 +69,7 @@ def test_semantics_may_be_null():
         nodes:
           - {id: demand, kind: const, values: [1, 2]}
         """)
-    model = build_model(parse_template(text), {})
+    model = model_of(text)
     assert model.definition.topology.nodes[0].semantics.items() == [
         ("arrivals", "demand"), ("served", "demand")]
 
@@ -118,7 +119,7 @@ def test_placeholders_inside_unquoted_flow_lists_substitute_typed_values():
           - {id: a, kind: const, values: [${baseValue}, 150.0, 200.0]}
           - {id: b, kind: expr, expr: "a * 2"}
         """)
-    model = build_model(parse_template(text), {"baseValue": 120})
+    model = model_of(text, {"baseValue": 120})
     assert model.definition.nodes[0].values == [120, 150.0, 200.0]
     assert isinstance(model.definition.grid.bins, int)
     assert run(text)["b"] == [200, 300, 400]
@@ -133,7 +134,7 @@ def test_a_placeholder_in_a_flow_list_keeps_its_type_checked_after_substitution(
           - {id: a, kind: const, values: [${label}, 1]}
         """)
     with pytest.raises(FlowTimeError) as info:
-        build_model(parse_template(text), {})
+        model_of(text)
     assert [str(p) for p in info.value.problems] == [
         'nodes[0].values[0]: expected number, got string "east"']
 

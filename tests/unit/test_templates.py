@@ -8,7 +8,8 @@ import pytest
 
 from flowtime.domain.errors import ErrorKind, FlowTimeError
 from flowtime.domain.evaluate.engine import evaluate_model
-from flowtime.domain.modeling.templates import build_model, parse_template
+from flowtime.domain.modeling.templates import parse_template
+from tests.building import model_of
 
 BASE = textwrap.dedent("""\
     schemaVersion: 1
@@ -28,13 +29,13 @@ BASE = textwrap.dedent("""\
 
 def problems_of(text: str, params: dict | None = None) -> list[str]:
     with pytest.raises(FlowTimeError) as info:
-        build_model(parse_template(text), params or {})
+        model_of(text, params or {})
     assert info.value.kind is ErrorKind.INVALID
     return [str(p) for p in info.value.problems]
 
 
 def test_whole_placeholder_substitutes_the_typed_value():
-    model = build_model(parse_template(BASE), {})
+    model = model_of(BASE)
     assert model.definition.grid.bins == 3
     assert isinstance(model.parameters["bins"], int)
     assert model.parameters["demand"] == [10, 12, 9]
@@ -44,13 +45,13 @@ def test_whole_placeholder_substitutes_the_typed_value():
 
 def test_placeholder_inside_a_string_interpolates_text():
     text = BASE.replace("title: Tiny", 'title: "Tiny ${label}"')
-    model = build_model(parse_template(text), {"label": "west"})
+    model = model_of(text, {"label": "west"})
     assert model.definition.metadata.title == "Tiny west"
     assert model.definition.nodes[1].expr == "demand * 0.5"
 
 
 def test_request_values_override_defaults_and_are_typed():
-    model = build_model(parse_template(BASE), {"bins": 3.0, "demand": [1, 2.0, 3.5]})
+    model = model_of(BASE, {"bins": 3.0, "demand": [1, 2.0, 3.5]})
     assert model.parameters["bins"] == 3 and isinstance(model.parameters["bins"], int)
     assert model.parameters["demand"] == [1, 2, 3.5]
 
@@ -164,7 +165,7 @@ def test_cycle_through_a_delay_is_allowed():
         '  - {id: a, kind: expr, expr: "SHIFT(b, 1) + demand"}\n'
         '  - {id: b, kind: expr, expr: "a * 0.5"}',
     )
-    values = evaluate_model(build_model(parse_template(text), {}), seed=1)
+    values = evaluate_model(model_of(text), seed=1)
     # demand [10, 12, 9]; a = b[t-1] + demand (b[-1] = 0), b = a / 2
     assert values["a"].tolist() == [10, 17, 17.5]
     assert values["b"].tolist() == [5, 8.5, 8.75]
@@ -183,7 +184,7 @@ def test_topology_without_edges_is_an_info_warning_not_an_error():
             - {id: B, semantics: {served: served}}
           edges: []
         """)
-    model = build_model(parse_template(text), {})
+    model = model_of(text)
     [warning] = model.warnings
     assert (warning.code, warning.severity) == ("topology_without_edges", "info")
     assert warning.message == "topology.edges: 2 topology nodes but no edges connect them"
