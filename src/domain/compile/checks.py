@@ -28,6 +28,7 @@ import numpy as np
 
 from flowtime.domain.compile.compiler import EvaluationPlan
 from flowtime.domain.compile.flow import EdgeUse
+from flowtime.domain.compile.kinds import kind_of
 from flowtime.domain.modeling.model import ModelDef
 from flowtime.domain.runs import RunWarning
 
@@ -72,7 +73,7 @@ def run_checks(model: ModelDef, plan: EvaluationPlan,
             over = served - capacity
             warn("served_exceeds_capacity", component.id, over > TOLERANCE, over,
                  "served exceeds capacity")
-        serves_backlog = component.queue_like or component.category == "dependency"
+        serves_backlog = component.queue_like or kind_of(component.category).holds_backlog
         if served is not None and arrivals is not None and not serves_backlog:
             over = served - arrivals
             warn("served_exceeds_arrivals", component.id, over > TOLERANCE, over,

@@ -24,6 +24,7 @@ import msgspec
 from msgspec import field
 
 from flowtime.domain.compile import derived
+from flowtime.domain.compile.kinds import kind_of
 from flowtime.domain.errors import Problem
 from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Num, Ref
 from flowtime.domain.modeling.grid import BIN_UNIT_MINUTES
@@ -31,16 +32,13 @@ from flowtime.domain.modeling.model import BufferNode, Edge, ModelDef, PmfNode, 
 from flowtime.domain.modeling.names import class_series_name, edge_series_name, snake
 from flowtime.domain.runs import RunWarning
 
-QUEUE_KINDS = {"servicewithbuffer", "queue", "dlq"}
-KNOWN_KINDS = QUEUE_KINDS | {"service", "sink", "dependency", "router"}
 DEFAULT_RETRY_KERNEL = (0.0, 0.6, 0.3, 0.1)
 MAX_KERNEL = 32
 
 
 def category(kind: str) -> str:
-    """The kind, compared case-insensitively; unknown kinds behave like a service."""
-    folded = kind.lower()
-    return folded if folded in KNOWN_KINDS else "service"
+    """The kind's row name (compiler/kinds.py: case-insensitive; unknown → service)."""
+    return kind_of(kind).name
 
 
 # -- syntax-tree helpers ---------------------------------------------------------------
@@ -210,7 +208,8 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
                 f"{snake(tnode.id)}_served_capped",
                 _call("MIN", _safe(_ref(metrics["served"])), _ref(capped[tnode.id])),
                 "flow", tnode.id)
-        elif category(tnode.kind) == "sink" and "served" not in metrics and "arrivals" in metrics:
+        elif kind_of(tnode.kind).served_from_arrivals and "served" not in metrics \
+                and "arrivals" in metrics:
             metrics["served"] = b.add(f"{snake(tnode.id)}_served", _sink_served(tnode),
                                       "flow", tnode.id)
         echo = _retry_echo(b, i, tnode)
@@ -316,11 +315,11 @@ def _metric_items(tnode: TopologyNode) -> list[tuple[str, str]]:
 
 def _queue_like(tnode: TopologyNode, buffers: set[str] | frozenset[str] = frozenset()) -> bool:
     """Queue-like kinds; a `service` whose queueDepth is `self` or names a buffer node."""
-    kind = category(tnode.kind)
-    if kind in QUEUE_KINDS:
+    kind = kind_of(tnode.kind)
+    if kind.queue_like:
         return True
     depth = tnode.semantics.queue_depth or tnode.semantics.queue
-    return kind == "service" and (depth == "self" or depth in buffers)
+    return kind.queue_by_depth and (depth == "self" or depth in buffers)
 
 
 def buffer_expression(node: BufferNode) -> Expr:
@@ -380,12 +379,12 @@ def _overflow_targets(b: _Builder, nodes: list[TopologyNode], queues: dict[str, 
 def _queue(b: _Builder, i: int, tnode: TopologyNode, metrics: dict[str, str],
            admitted: str | None, overflow_sources: list[str]) -> None:
     sem, s, loc = tnode.semantics, snake(tnode.id), f"topology.nodes[{i}]"
-    is_dlq = category(tnode.kind) == "dlq"
-    if not sem.arrivals and not (is_dlq and overflow_sources):
-        why = " (or WIP overflow sent into it)" if is_dlq else ""
+    kind = kind_of(tnode.kind)
+    if not sem.arrivals and not (kind.arrivals_from_overflow and overflow_sources):
+        why = " (or WIP overflow sent into it)" if kind.arrivals_from_overflow else ""
         b.problem(f"{loc}.semantics.arrivals", f"is required for a {tnode.kind} node{why}")
         return
-    if not (sem.served or sem.capacity or is_dlq):
+    if not (sem.served or sem.capacity or kind.holds_without_outflow):
         b.problem(f"{loc}.semantics", "a queue needs `served` or `capacity` (its outflow)")
         return
     name = sem.queue_name or (tnode.id if tnode.id in b.defined and not

@@ -10,6 +10,7 @@ from datetime import timedelta
 from flowtime.domain.compile.classes import ClassCompilation, compile_classes
 from flowtime.domain.compile.compiler import EvaluationPlan, FeedbackStep, compile_model
 from flowtime.domain.compile.flow import FlowCompilation, compile_flow
+from flowtime.domain.compile.kinds import kind_of
 from flowtime.domain.errors import Problem, ProblemCollector
 from flowtime.domain.expressions.ast import ArrayLit, Call, Expr, Ref, children, references
 from flowtime.domain.expressions.functions import FUNCTIONS
@@ -284,7 +285,7 @@ def _check_topology(
                 )
         if not math.isfinite(edge.weight) or edge.weight < 0:
             problems.add(f"topology.edges[{j}].weight", "must be a finite number ≥ 0")
-    dlqs = {t.id for t in topology.nodes if t.kind.lower() == "dlq"}
+    dlqs = {t.id for t in topology.nodes if kind_of(t.kind).terminal_edges}
     for j, edge in enumerate(topology.edges):
         if edge.type.lower() == "terminal":
             continue

@@ -25,6 +25,7 @@ from msgspec import field
 
 from flowtime.domain.compile import derived
 from flowtime.domain.compile.flow import Component, EdgeUse
+from flowtime.domain.compile.kinds import kind_of
 
 TOLERANCE = 1e-6
 MAX_BINS = 5
@@ -232,7 +233,6 @@ def analyse(nodes: list[NodeFlow], links: Links, start: int, end: int,
     return found
 
 
-NOT_SERVING = {"dlq", "sink"}
 
 
 def terminal_nodes(edges: Iterable[EdgeUse | Any]) -> set[str]:
@@ -253,7 +253,7 @@ def node_flow(node_id: str, metrics: Mapping[str, np.ndarray],
 
 
 def serves_work(category: str, node_id: str, terminal: set[str]) -> bool:
-    return category not in NOT_SERVING and node_id not in terminal
+    return kind_of(category).serves_work and node_id not in terminal
 
 
 def node_flows(components: Iterable[Component], edges: Iterable[EdgeUse],

@@ -31,6 +31,7 @@ import numpy as np
 from flowtime.domain.compile import derived
 from flowtime.domain.compile.derived import has_flow
 from flowtime.domain.compile.flow import category
+from flowtime.domain.compile.kinds import kind_of
 from flowtime.domain.modeling.grid import TimeGrid, format_utc
 from flowtime.domain.modeling.model import SEMANTIC_FIELDS
 from flowtime.domain.views.flow_analysis import (
@@ -347,7 +348,7 @@ class NodeView:
 
     def wire_category(self) -> str:
         """The reference's node category (a `serviceWithBuffer` is a service with a queue)."""
-        return WIRE_CATEGORY.get(self.category, "service")
+        return kind_of(self.category).wire_category
 
     def analytical(self) -> Analytical:
         return analytical_facts(self.category, self.queue_like, self.metrics, self.timing)
@@ -360,18 +361,11 @@ def analytical_facts(category: str, queue_like: bool, metrics: Collection[str],
     queue = queue_like or "queue" in metrics
     timed = "processingTimeMsSum" in timing and "servedCount" in timing
     return Analytical(
-        identity=IDENTITY.get(category, "service"),
+        identity=kind_of(category).identity,
         has_queue_semantics=queue,
-        has_service_semantics=category in SERVICE_CATEGORIES,
+        has_service_semantics=kind_of(category).service_semantics,
         has_cycle_time_decomposition=queue and "served" in metrics and timed,
         stationarity_warning_applicable="arrivals" in metrics)
-
-
-WIRE_CATEGORY = {"service": "service", "servicewithbuffer": "service", "queue": "queue",
-                 "dlq": "dlq", "router": "router", "dependency": "dependency", "sink": "sink"}
-IDENTITY = {"service": "service", "servicewithbuffer": "serviceWithBuffer", "queue": "queue",
-            "dlq": "dlq", "router": "router", "dependency": "dependency", "sink": "sink"}
-SERVICE_CATEGORIES = {"service", "servicewithbuffer", "dependency"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,7 +495,8 @@ class RunView:
             np.divide(weighted, total, out=upstream_mean, where=total > 0)
             value = np.where(np.isfinite(own) & np.isfinite(upstream_mean), own + upstream_mean,
                              np.where(np.isfinite(own), own, upstream_mean))
-            gate = node.metrics.get("arrivals" if node.category == "sink" else "served")
+            gate = node.metrics.get("arrivals" if kind_of(node.category).served_from_arrivals
+                                    else "served")
             if gate is not None:
                 value = np.where(np.nan_to_num(gate) > 0, value, np.nan)
             found[node.id] = value
@@ -652,22 +647,20 @@ def class_metrics(metrics: dict[str, np.ndarray], service_time: np.ndarray | Non
     return out
 
 
-QUEUE_COLOURED = {"queue", "servicewithbuffer"}
-
-
 def colour(node: NodeView, utilization: float | None, latency: float | None) -> str:
     """MODELING §4 (turn 3): a `dlq` is `dlq`; a queue-like node (`queue`,
     `serviceWithBuffer`) with an SLA > 0 by its latency against the SLA; a `queue` without
     one is gray; everything else (a `serviceWithBuffer` without an SLA included) by
     utilization."""
-    if node.category == "dlq":
-        return "dlq"
-    if node.category in QUEUE_COLOURED and _positive(node.sla_minutes):
+    kind = kind_of(node.category)
+    if kind.fixed_colour is not None:
+        return kind.fixed_colour
+    if kind.colour_by_sla and _positive(node.sla_minutes):
         if latency is None:
             return "gray"
         ratio = latency / node.sla_minutes
         return "green" if ratio <= 1.0 else "yellow" if ratio <= 1.5 else "red"
-    if node.category == "queue":
+    if kind.gray_without_sla:
         return "gray"
     if utilization is None:
         return "gray"
