@@ -12,9 +12,11 @@ from pathlib import Path
 from benchmarks.common import Row, median, percentile, repeat
 from benchmarks.models import service_template, session_template
 from benchmarks.server import running_server
+from flowtime.adapters.http.sessions import set_request
 from flowtime.adapters.stores.memory import MemoryArtifactStore
 from flowtime.container import Settings, build_container
 from flowtime.domain.runs import RunRequest
+from flowtime.domain.services.analysis_service import StudySource
 from flowtime.domain.services.session import WhatIfSession
 
 TARGET_MS = 10.0
@@ -36,11 +38,10 @@ def run(quick: bool = False) -> list[Row]:
         values = iter(range(10**9))
         dry = repeat(lambda: service.create_run(RunRequest(
             "bench-services", seed=next(values))), count, 3)
-        session = WhatIfSession.open(container.analysis(), {"templateId": "bench-services"})
+        session = WhatIfSession.open(container.analysis(), StudySource("bench-services"))
         series = ["q0", "v0", f"q{nodes // 5 - 1}"]
         moves = iter(range(10**9))
-        moved = repeat(lambda: session.set(
-            {"set": {"k0": 18 + next(moves) % 8}, "series": series}), count, 3)
+        moved = repeat(lambda: session.set({"k0": 18 + next(moves) % 8}, series), count, 3)
     p50, baseline = median(moved), median(dry)
     rows = [Row("session", f"set p50 ms ({nodes} nodes × {bins} bins)", p50, baseline,
                 f"≤ {TARGET_MS:g} ms", p50 <= TARGET_MS,
@@ -71,8 +72,8 @@ def feedback_session(quick: bool = False) -> list[Row]:
                 gc.unfreeze()
         container = build_container(Settings.from_env({"FLOWTIME_DATA_DIR": folder}),
                                     store=MemoryArtifactStore())
-        session = WhatIfSession.open(container.analysis(), {"template": text})
-        incremental = repeat(lambda: session.set(message()), count, 20)
+        session = WhatIfSession.open(container.analysis(), StudySource(None, text))
+        incremental = repeat(lambda: session.set(*set_request(message())), count, 20)
         full = repeat(lambda: session.study.evaluate({"k0": 20 + next(moves) % 9}), count, 20)
     return [
         Row("session feedback set in process (51 × 288, 5 loops)", "p50 ms",

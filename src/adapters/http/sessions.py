@@ -40,7 +40,9 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from flowtime.adapters.http.security import bearer_token, same_key
-from flowtime.domain.errors import FlowTimeError
+from flowtime.domain.errors import FlowTimeError, Problem, invalid
+from flowtime.domain.runs import MAX_SEED
+from flowtime.domain.services.analysis_service import StudySource
 from flowtime.domain.services.session import SetResult, WhatIfSession
 
 PREAUTH_FRAME_BYTES = 8192
@@ -69,6 +71,44 @@ class SessionSlots:
     def give_back(self) -> None:
         with self._lock:
             self.open -= 1
+
+
+def open_request(message: dict[str, Any]) -> StudySource:
+    """The first message: `template` (YAML) or `templateId`, `parameters`, `seed`,
+    `pmfMode` (and `apiKey`, already checked)."""
+    unknown = set(message) - {"template", "templateId", "parameters", "seed", "pmfMode",
+                              "apiKey"}
+    if unknown:
+        raise invalid([Problem(k, "unknown field (template, templateId, parameters, "
+                               "seed, pmfMode)") for k in sorted(unknown)])
+    parameters = message.get("parameters") or {}
+    seed = message.get("seed", 1)
+    pmf_mode = message.get("pmfMode", "sample")
+    if not isinstance(parameters, dict):
+        raise invalid([Problem("parameters", "must be an object")])
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise invalid([Problem("seed", f"must be an integer 0…{MAX_SEED}")])
+    if pmf_mode not in ("sample", "expected"):
+        raise invalid([Problem("pmfMode", "must be sample or expected")])
+    template_id, text = message.get("templateId"), message.get("template")
+    if not isinstance(template_id, str | None) or not isinstance(text, str | None):
+        raise invalid([Problem("template", "templateId and template are strings")])
+    return StudySource(template_id, text, parameters, seed, pmf_mode)
+
+
+def set_request(message: dict[str, Any]) -> tuple[dict[str, Any], list[str] | None]:
+    """A later message: `{"set": {knob: value}, "series": [ids]}` → (changes, series)."""
+    unknown = set(message) - {"set", "series"}
+    if unknown:
+        raise invalid([Problem(k, "unknown field (set, series)") for k in sorted(unknown)])
+    changes = message.get("set") or {}
+    if not isinstance(changes, dict):
+        raise invalid([Problem("set", "must be an object of knob: value")])
+    series = message.get("series") or None
+    if series is not None and (not isinstance(series, list)
+                               or not all(isinstance(s, str) for s in series)):
+        raise invalid([Problem("series", "must be a list of series ids")])
+    return changes, series
 
 
 def _ready(session: WhatIfSession) -> dict[str, Any]:
@@ -211,17 +251,19 @@ async def _serve(socket: WebSocket, settings: Any, offload: Any,
             return
         if session is None:
             try:
-                session = await offload(WhatIfSession.open, service, message)
+                session = await offload(WhatIfSession.open, service, open_request(message))
                 inline = session.study.cells() <= SET_INLINE_CELLS
                 reply = _ready(session)
             except Exception as exc:  # the session stays open; the client may retry
                 reply = _error(exc)
         else:
             try:
-                if inline and session.cheap(message):
-                    reply = _answer(session.set(message, settings.session_max_reply_values))
+                changes, series = set_request(message)
+                if inline and session.cheap(changes):
+                    reply = _answer(session.set(changes, series,
+                                                settings.session_max_reply_values))
                 else:
-                    reply = _answer(await offload(session.set, message,
+                    reply = _answer(await offload(session.set, changes, series,
                                                   settings.session_max_reply_values))
             except Exception as exc:
                 reply = _error(exc)

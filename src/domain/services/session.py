@@ -1,17 +1,18 @@
 """A live what-if session: one compiled model kept between messages, re-evaluated each time
 a client moves a knob. Transport-free: the WebSocket driver (adapters/http/sessions.py)
-feeds it decoded messages and sends back what it returns."""
+reads the messages and calls `open` and `set` with what they ask."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flowtime.domain.compile.checks import run_checks
 from flowtime.domain.errors import Problem, invalid
 from flowtime.domain.modeling.validation import output_series
-from flowtime.domain.runs import MAX_SEED, RunWarning
+from flowtime.domain.runs import RunWarning
 from flowtime.domain.services.analysis import Evaluation, Knob, Study, require_known
 from flowtime.domain.services.analysis_service import AnalysisService, StudySource
 from flowtime.domain.views.state import state_numbers
@@ -34,27 +35,9 @@ class WhatIfSession:
     last: Evaluation | None = None  # what the next `set` starts from (only its cone re-runs)
 
     @staticmethod
-    def open(service: AnalysisService, message: dict[str, Any]) -> WhatIfSession:
-        """From the first message: `template` (YAML) or `templateId`, `parameters`,
-        `seed`, `pmfMode`."""
-        unknown = set(message) - {"template", "templateId", "parameters", "seed", "pmfMode",
-                                  "apiKey"}
-        if unknown:
-            raise invalid([Problem(k, "unknown field (template, templateId, parameters, "
-                                   "seed, pmfMode)") for k in sorted(unknown)])
-        parameters = message.get("parameters") or {}
-        seed = message.get("seed", 1)
-        pmf_mode = message.get("pmfMode", "sample")
-        if not isinstance(parameters, dict):
-            raise invalid([Problem("parameters", "must be an object")])
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
-            raise invalid([Problem("seed", f"must be an integer 0…{MAX_SEED}")])
-        if pmf_mode not in ("sample", "expected"):
-            raise invalid([Problem("pmfMode", "must be sample or expected")])
-        template_id, text = message.get("templateId"), message.get("template")
-        if not isinstance(template_id, str | None) or not isinstance(text, str | None):
-            raise invalid([Problem("template", "templateId and template are strings")])
-        source = StudySource(template_id, text, parameters, seed, pmf_mode)
+    def open(service: AnalysisService, source: StudySource) -> WhatIfSession:
+        """A session over the model `source` names (a template id or YAML text, its
+        parameters, seed and PMF mode); the adapter reads these from its first message."""
         return WhatIfSession(service.study(source))
 
     def knobs(self) -> list[Knob]:
@@ -65,29 +48,21 @@ class WhatIfSession:
         model = self.study.model
         return output_series(model.definition, model.plan.node_ids)
 
-    def cheap(self, message: dict[str, Any]) -> bool:
+    def cheap(self, changes: Mapping[str, Any]) -> bool:
         """True when `set` would only re-run part of the compiled model: every knob named
         is known and none rebuilds the model (a parameter used beyond one node's value)."""
-        changes = message.get("set")
         knobs = self.study.knobs
-        return isinstance(changes, dict) and all(
-            k in knobs and not knobs[k].rebuild for k in changes)
+        return all(k in knobs and not knobs[k].rebuild for k in changes)
 
-    def set(self, message: dict[str, Any], max_values: int | None = None) -> SetResult:
-        """`{"set": {knob: value}, "series": [ids]}` → the series under every value set so
-        far in this session, the run checks' warnings and how long it took. At most
-        `max_values` values (series × bins) come back: asking for more is an error."""
+    def set(self, changes: Mapping[str, Any], series: list[str] | None = None,
+            max_values: int | None = None) -> SetResult:
+        """Knob values (`changes`) → the `series` (default: the model's outputs) under
+        every value set so far in this session, the run checks' warnings and how long it
+        took. At most `max_values` values (series × bins) come back: asking for more is an
+        error."""
         started = time.perf_counter()
-        unknown = set(message) - {"set", "series"}
-        if unknown:
-            raise invalid([Problem(k, "unknown field (set, series)") for k in sorted(unknown)])
-        changes = message.get("set") or {}
-        if not isinstance(changes, dict):
-            raise invalid([Problem("set", "must be an object of knob: value")])
-        settings = {**self.settings, **require_known(self.study, changes)}
-        wanted = message.get("series") or self.default_series()
-        if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
-            raise invalid([Problem("series", "must be a list of series ids")])
+        settings = {**self.settings, **require_known(self.study, dict(changes))}
+        wanted = series or self.default_series()
         bins = self.study.model.grid.bins
         if max_values is not None and len(wanted) * bins > max_values:
             raise invalid([Problem("series", f"{len(wanted)} series × {bins} bins = "
