@@ -336,6 +336,50 @@ def test_a_long_run_is_painted_from_its_overview_and_draws_charts_on_scroll(brow
     assert errors == []
 
 
+def test_a_long_runs_heatmap_zooms_to_full_resolution_and_back(browser, server):
+    """Issue 35: a range of a long run's heatmap is drawn bin by bin from /state_window (not
+    the overview's bucket maxima); its cells are those bins' values, a click moves the
+    slider to the bin under it, and "Overview" returns to the buckets."""
+    from benchmarks.models import wide_template
+
+    made = server["client"].post("/v1/runs", json={"template": wide_template(12, 2000)})
+    assert made.status_code == 201, made.text
+    run_id = made.json()["metadata"]["runId"]
+    window = server["client"].get(f"/v1/runs/{run_id}/state_window",
+                                  params={"startBin": 100, "endBin": 299}).json()
+    context, tab, errors = _page(browser)
+    tab.goto(f"{server['base']}/runs/{run_id}")
+    tab.wait_for_selector("#heat-canvas[data-painted]")
+    assert tab.get_attribute("#heat-canvas", "data-bucket-bins") == "5"
+    tab.fill("#zoom-from", "100")
+    tab.fill("#zoom-to", "299")
+    tab.click("#zoom-go")
+    tab.wait_for_selector("#heat-canvas[data-zoom='100-299']")
+    canvas = tab.locator("#heat-canvas")
+    assert (canvas.get_attribute("data-bucket-bins"), canvas.get_attribute("data-bins-per-column"),
+            canvas.get_attribute("data-offset")) == ("1", "1", "100")
+    rows = json.loads(canvas.get_attribute("data-rows"))
+    width = int(canvas.get_attribute("data-cell-width"))
+    height = int(canvas.get_attribute("data-cell-height"))
+    by_id = {n["id"]: n for n in window["nodes"]}
+    for row, node in enumerate(rows[:3]):
+        for column in (0, 37, 199):
+            pixel = tab.evaluate(
+                "([x, y]) => Array.from(document.getElementById('heat-canvas').getContext('2d')"
+                ".getImageData(x, y, 1, 1).data.slice(0, 3))",
+                [column * width + width // 2, row * height + height // 2])
+            expected = heat_color(by_id[node]["series"]["utilization"][column])
+            # ±1: the page rounds halves up (Math.round), Python's round() to even
+            assert all(abs(a - b) <= 1 for a, b in zip(pixel, expected, strict=True))
+    tab.click("#heat-canvas", position={"x": 50 * width + 1, "y": 2})
+    tab.wait_for_function("document.querySelector('#snapshot').dataset.bin === '150'")
+    tab.click("#zoom-reset")
+    tab.wait_for_function("!document.getElementById('heat-canvas').dataset.zoom")
+    assert tab.get_attribute("#heat-canvas", "data-bucket-bins") == "5"
+    context.close()
+    assert errors == []
+
+
 def test_the_goal_seek_form_seeks_saves_and_shows_the_trace(browser, server):
     """A template page's goal-seek form: the knob's range comes from the parameter's bounds
     (billingCapacity: minimum 0, no maximum → 0…4 × its default of 42), the answer is saved

@@ -10,11 +10,14 @@ Struct in `model.py` and a rule here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import numpy as np
+from msgspec import field
 
 from flowtime.domain.compile.classes import ClassCompilation, ShareStep, SplitStep, compile_classes
 from flowtime.domain.compile.flow import (
@@ -51,8 +54,7 @@ from flowtime.domain.modeling.profiles import (
 from flowtime.domain.views.graph import plan_steps
 
 
-@dataclass(slots=True)
-class EvalContext:
+class EvalContext(msgspec.Struct):
     """What one evaluation of a plan needs besides the plan."""
 
     bins: int
@@ -76,7 +78,7 @@ class ConstStep:
     values: tuple[float, ...]
     # the values as float64, converted once per plan (not once per evaluation: a year of
     # hourly values is 8,760 Python floats to convert)
-    array: np.ndarray = field(init=False, repr=False, compare=False)
+    array: np.ndarray = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         array = np.array(self.values, dtype=np.float64)
@@ -95,8 +97,7 @@ class ConstStep:
             ctx.env[self.node_id] = self.array.copy()
 
 
-@dataclass(frozen=True, slots=True)
-class PmfStep:
+class PmfStep(msgspec.Struct, frozen=True):
     node_id: str
     values: tuple[float, ...]
     probabilities: tuple[float, ...]
@@ -122,7 +123,7 @@ class ExprStep:
     node_id: str
     ast: Expr
     # the series the expression reads (its result may be one of them: then it is copied)
-    reads: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    reads: tuple[str, ...] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reads", tuple({r.name for r in references(self.ast)}))
@@ -146,8 +147,7 @@ class ExprStep:
             env[self.node_id] = as_series(value, ctx.bins)
 
 
-@dataclass(frozen=True, slots=True)
-class FeedbackStep:
+class FeedbackStep(msgspec.Struct, frozen=True):
     """Nodes on a loop through a delay, in same-bin dependency order, run bin by bin."""
 
     members: tuple[str, ...]
@@ -165,8 +165,7 @@ class FeedbackStep:
 Step = ConstStep | PmfStep | ExprStep | FeedbackStep | ShareStep | SplitStep
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledNode:
+class CompiledNode(msgspec.Struct, frozen=True):
     """One node as the compiler sees it: what it reads, and its vectorised step. `ast` is
     its expression form, which a feedback group evaluates bin by bin (None: the node can
     never be on a loop because it reads nothing)."""
@@ -217,8 +216,7 @@ RULES: dict[type, Callable[..., CompiledNode]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class EvaluationPlan:
+class EvaluationPlan(msgspec.Struct, frozen=True):
     """A compiled model: steps in evaluation order and what every evaluation shares."""
 
     steps: tuple[Step, ...]
@@ -245,8 +243,7 @@ class EvaluationPlan:
         return [name for names in self.class_series.values() for name in names]
 
 
-@dataclass(frozen=True, slots=True)
-class GridShape:
+class GridShape(msgspec.Struct, frozen=True):
     """What compile rules may need of the grid."""
 
     bins: int

@@ -11,13 +11,12 @@ The defaults keep one evaluation under ~256 MB: a cell costs ~8 bytes as a float
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem
 
 
-@dataclass(frozen=True, slots=True)
-class ModelBudget:
+class ModelBudget(msgspec.Struct, frozen=True):
     max_bins: int = 200_000  # FLOWTIME_MAX_BINS
     max_series: int = 20_000  # FLOWTIME_MAX_SERIES: series of the compiled model
     max_cells: int = 10_000_000  # FLOWTIME_MAX_CELLS: series × bins (class series included)

@@ -20,8 +20,8 @@ loop per sample instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 
 from flowtime.domain.expressions.ast import BinOp, Call, Expr, Neg, Num, Ref, references
@@ -41,8 +41,7 @@ class Unsupported(Exception):
     """The group uses something the column program does not evaluate."""
 
 
-@dataclass(slots=True)
-class Frame:
+class Frame(msgspec.Struct):
     """One evaluation: hoisted inputs and member buffers, both bins-major (row t is the
     column of samples at bin t, contiguous)."""
 
@@ -51,8 +50,7 @@ class Frame:
     samples: int
 
 
-@dataclass(frozen=True, slots=True)
-class ColumnProgram:
+class ColumnProgram(msgspec.Struct, frozen=True):
     members: tuple[str, ...]
     ops: tuple[Op, ...]  # one per member, in evaluation order
     pad: int

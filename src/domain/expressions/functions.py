@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 
 from flowtime.domain.expressions.ast import ArrayLit, Call, Expr, Num, Ref
@@ -29,8 +29,7 @@ Value = np.ndarray | float
 Evaluate = Callable[[int], Value]  # evaluates argument i vectorised
 
 
-@dataclass(frozen=True, slots=True)
-class LiteralRule:
+class LiteralRule(msgspec.Struct, frozen=True):
     """Argument `index` must be a literal: a whole number ≥ `minimum`, or (kernel) an
     array literal or a number."""
 
@@ -54,8 +53,7 @@ class LiteralRule:
         return f"{function} {self.what} must be a {bound} integer literal"
 
 
-@dataclass(frozen=True, slots=True)
-class FunctionSpec:
+class FunctionSpec(msgspec.Struct, frozen=True):
     name: str
     min_args: int
     max_args: int | None  # None: any number

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from flowtime.domain.expressions.ast import ArrayLit, BinOp, Call, Expr, Neg, Num, Ref, children
 from flowtime.domain.expressions.functions import FUNCTIONS
@@ -41,8 +42,7 @@ class ExpressionError(Exception):
         super().__init__(f"{message} at column {column}")
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(msgspec.Struct, frozen=True):
     kind: str  # number | ident | op | end
     text: str
     col: int

@@ -14,10 +14,10 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from flowtime.domain.expressions import jit
@@ -119,8 +119,7 @@ def _compiled(source: str) -> Callable[..., tuple[list[float], ...]]:
     return namespace["_group"]  # type: ignore[return-value]
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedLoop:
+class PreparedLoop(msgspec.Struct, frozen=True):
     """A feedback group turned into a function once: what to hoist each evaluation (the
     sub-expressions that do not touch the group) and how to call it."""
 

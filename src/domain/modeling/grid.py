@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import msgspec
 
 BIN_UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080}
 
 
-@dataclass(frozen=True, slots=True)
-class TimeGrid:
+class TimeGrid(msgspec.Struct, frozen=True):
     bins: int
     bin_size: int
     bin_unit: str

@@ -8,11 +8,11 @@ evaluated once over the whole grid.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(msgspec.Struct, frozen=True):
     """One evaluation step: a single vectorised node, or a feedback group in bin order."""
 
     nodes: tuple[str, ...]

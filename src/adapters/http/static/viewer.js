@@ -173,12 +173,12 @@ function binStamps(grid) {
   return Array.from({ length: grid.bins }, (_, i) => start + i * step);
 }
 
-async function loadWindow(runId, bins) {
+async function loadWindow(runId, bins, from = 0) {
   const nodes = new Map();
   const stamps = [];
   const warnings = new Map();  // a finding reported by several 500-bin windows is one finding
   const edges = new Map();
-  for (let start = 0; start < bins; start += 500) {
+  for (let start = from; start < bins; start += 500) {
     const end = Math.min(bins, start + 500) - 1;
     const part = await api(`/v1/runs/${encodeURIComponent(runId)}/state_window?startBin=${start}&endBin=${end}`);
     stamps.push(...part.body.timestampsUtc);
@@ -365,6 +365,41 @@ async function topologyView(runId) {
   });
 }
 
+// A long run's heatmap starts from the overview (bucket maxima); a range of up to
+// MAX_ZOOM_BINS bins can be shown at full resolution from /state_window, and back.
+const MAX_ZOOM_BINS = 2000;
+
+function heatZoom(runId, grid, overview, showHeat) {
+  const box = document.getElementById("heat-zoom");
+  if (!box) return;
+  box.hidden = false;
+  const from = document.getElementById("zoom-from");
+  const to = document.getElementById("zoom-to");
+  const status = document.getElementById("zoom-status");
+  const canvas = document.getElementById("heat-canvas");
+  from.max = to.max = String(grid.bins - 1);
+  from.value = "0";
+  to.value = String(Math.min(grid.bins, MAX_ZOOM_BINS) - 1);
+  document.getElementById("zoom-go").addEventListener("click", async () => {
+    const start = Math.max(0, Math.min(grid.bins - 1, Math.floor(Number(from.value) || 0)));
+    let end = Math.max(start, Math.min(grid.bins - 1, Math.floor(Number(to.value) || 0)));
+    if (end - start + 1 > MAX_ZOOM_BINS) end = start + MAX_ZOOM_BINS - 1;
+    from.value = String(start);
+    to.value = String(end);
+    status.textContent = "loading…";
+    const part = await loadWindow(runId, end + 1, start);
+    showHeat(part.nodes, part.stamps.length, 1, start, part.edges || []);
+    canvas.dataset.zoom = `${start}-${end}`;
+    status.textContent = `bins ${start}–${end} at full resolution`;
+  });
+  document.getElementById("zoom-reset").addEventListener("click", () => {
+    showHeat(overview.nodes, overview.stamps.length, overview.bucketBins || 1, 0, []);
+    delete canvas.dataset.zoom;
+    status.textContent = `overview: each column the largest of ${overview.bucketBins} bins`;
+  });
+  status.textContent = `overview: each column the largest of ${overview.bucketBins} bins`;
+}
+
 async function runPage(runId) {
   const run = await api("/v1/runs/" + encodeURIComponent(runId));
   if (!run.ok) {
@@ -460,10 +495,11 @@ async function runPage(runId) {
     if (card) card.scrollIntoView({ block: "nearest" });
   });
   const per = data.bucketBins || 1;
-  heatmap(data.nodes, data.stamps.length, (column) => {
-    slider.value = String(Math.min(grid.bins - 1, column * per));
+  const showHeat = heatmap(data.nodes, data.stamps.length, (bin) => {
+    slider.value = String(Math.min(grid.bins - 1, bin));
     showBin();
   }, per, data.edges || []);
+  if (large) heatZoom(runId, grid, data, showHeat);
   document.getElementById("heat-canvas").dataset.painted = String(performance.now());
   await attainment(runId);
   await observedVsModel(runId, marker.xs);

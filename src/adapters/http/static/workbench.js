@@ -99,15 +99,22 @@ function slaMinutes(node) {
 
 // `bins` columns of data (buckets of `per` bins each for a long run's overview).
 // Rows are nodes, or edges (their flow: the first of an edge's series) — one canvas either way.
+// Returns `show(nodes, bins, per, offset, edges)`: the same heatmap over other data (a long
+// run's overview, or a zoomed range at full resolution starting at bin `offset`).
 function heatmap(nodes, bins, onPick, per = 1, edges = []) {
   const box = document.getElementById("heatmap");
-  if (!box) return;
+  if (!box) return () => {};
   const select = document.getElementById("heat-metric");
   const canvas = document.getElementById("heat-canvas");
-  if (edges.length && !select.querySelector("option[value=edges]")) {
-    select.append(el("option", { value: "edges" }, "edge flow (relative)"));
+  let offset = 0;
+  let edgeRows = [];
+  function useEdges(list) {
+    edgeRows = list.map((e) => ({ id: e.id, series: { flow: Object.values(e.series)[0] || [] } }));
+    if (edgeRows.length && !select.querySelector("option[value=edges]")) {
+      select.append(el("option", { value: "edges" }, "edge flow (relative)"));
+    }
   }
-  const edgeRows = edges.map((e) => ({ id: e.id, series: { flow: Object.values(e.series)[0] || [] } }));
+  useEdges(edges);
   function draw() {
     const metric = select.value;
     const rows = metric === "edges" ? edgeRows : nodes.filter((n) => metric === "queue" ? n.series.queue
@@ -146,17 +153,23 @@ function heatmap(nodes, bins, onPick, per = 1, edges = []) {
     const labels = document.getElementById("heat-rows");
     labels.replaceChildren(...rows.map((n) => el("div", { style: `height:${cell.h}px` }, n.id)));
     Object.assign(canvas.dataset, { rows: JSON.stringify(rows.map((n) => n.id)), cellWidth: cell.w,
-      cellHeight: cell.h, binsPerColumn: columnBins, bucketBins: per, metric, scaleTop: String(top) });
+      cellHeight: cell.h, binsPerColumn: columnBins, bucketBins: per, metric, scaleTop: String(top),
+      offset: String(offset), columns: String(bins) });
   }
   canvas.addEventListener("click", (event) => {
     const rect = canvas.getBoundingClientRect();
     const x = (event.clientX - rect.left) * (canvas.width / rect.width);
-    const bin = Math.min(bins - 1, Math.floor(x / Number(canvas.dataset.cellWidth)) *
-                         Number(canvas.dataset.binsPerColumn));
-    onPick(bin);
+    const column = Math.min(bins - 1, Math.floor(x / Number(canvas.dataset.cellWidth)) *
+                            Number(canvas.dataset.binsPerColumn));
+    onPick(offset + column * per);  // the run's bin (a column may stand for `per` bins)
   });
   select.addEventListener("change", draw);
   draw();
+  return (newNodes, newBins, newPer = 1, newOffset = 0, newEdges = []) => {
+    nodes = newNodes; bins = newBins; per = newPer; offset = newOffset;
+    useEdges(newEdges);
+    draw();
+  };
 }
 
 // ---- lineage: a scenario links to its baseline (with what it cost); a run lists its scenarios
