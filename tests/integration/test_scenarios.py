@@ -86,7 +86,8 @@ def test_sla_attainment(client, base):
         {"target": "Desk.arrivals", "op": "add", "value": 20, "fromBin": 0, "toBin": 2}]})
     scenario = made.json()["metadata"]["runId"]
     report = client.get(f"/v1/runs/{scenario}/metrics").json()
-    assert report["window"] == {"startBin": 0, "endBin": 5}
+    assert report["window"] == {"startBin": 0, "endBin": 5, "start": "2025-01-01T00:00:00Z",
+                                "timezone": "UTC"}
     [desk] = report["nodes"]
     assert desk["binsMet"] == 0 and desk["binsWithFlow"] == 6 and desk["attainment"] == 0
     # the baseline: served 8 each bin, Q 0: flow, latency 0 ≤ 30: every bin met
@@ -273,3 +274,51 @@ def test_an_overlay_on_a_parameter_knob(client):
     unknown = client.post("/v1/runs", json={"template": template, "overlays": [
         {"target": "nope", "op": "set", "value": 1, "fromBin": 0, "toBin": 1}]})
     assert unknown.status_code == 400 and "parameter" in unknown.json()["errors"][0]["msg"]
+
+
+COMPLETION = """\
+schemaVersion: 1
+metadata: {id: completion, title: Completion, version: 1.0.0}
+window: {start: "2025-01-01T00:00:00Z", timezone: UTC}
+grid: {bins: 4, binSize: 5, binUnit: minutes}
+nodes:
+  - {id: orders, kind: const, values: [10, 10, 10, 10]}
+  - {id: fulfilled, kind: const, values: [9, 6, 9, 4]}
+  - {id: tickets, kind: const, values: [9, 7, 9, 5]}
+  - {id: calls, kind: const, values: [0, 0, 3, 0]}
+  - {id: idle, kind: const, values: [0, 0, 2, 0]}
+topology:
+  nodes:
+    - {id: OrderService, kind: service, semantics: {arrivals: orders, served: fulfilled}}
+    - {id: SupportQueue, kind: queue, semantics: {arrivals: tickets, served: fulfilled}}
+    - {id: Quiet, kind: service, semantics: {arrivals: calls, served: idle}}
+    - {id: Dead, kind: dlq, semantics: {arrivals: tickets}}
+  edges:
+    - {id: o-s, from: OrderService, to: SupportQueue}
+    - {id: s-d, from: SupportQueue, to: Dead, type: terminal}
+"""
+
+
+def test_metrics_carry_the_references_completion_aggregate(client):
+    """Issue 41: /metrics answers the reference's shape beside flowtime's — per node with
+    arrivals and served (a DLQ left out) the completion ratio min(1, served ÷ arrivals) per
+    bin (1 without arrivals), bins at ≥ 0.95 and their share; values by hand."""
+    made = client.post("/v1/runs", json={"template": COMPLETION})
+    assert made.status_code == 201, made.text
+    body = client.get(f"/v1/runs/{made.json()['metadata']['runId']}/metrics").json()
+    assert body["window"] == {"startBin": 0, "endBin": 3, "start": "2025-01-01T00:00:00Z",
+                              "timezone": "UTC"}
+    assert body["grid"] == {"binMinutes": 5, "bins": 4}
+    services = {s["id"]: s for s in body["services"]}
+    assert set(services) == {"OrderService", "SupportQueue", "Quiet"}  # not the DLQ
+    assert services["OrderService"] == {"id": "OrderService", "slaPct": 0.0, "binsMet": 0,
+                                        "binsTotal": 4, "mini": [0.9, 0.6, 0.9, 0.4]}
+    assert services["SupportQueue"] == {"id": "SupportQueue", "slaPct": 0.5, "binsMet": 2,
+                                        "binsTotal": 4, "mini": [1, 0.857143, 1, 0.8]}
+    # no arrivals: 1 (met); bin 2: 2 of 3 served
+    assert services["Quiet"]["mini"] == [1, 1, 0.666667, 1]
+    assert (services["Quiet"]["binsMet"], services["Quiet"]["slaPct"]) == (3, 0.75)
+    window = client.get(f"/v1/runs/{made.json()['metadata']['runId']}/metrics",
+                        params={"startBin": 1, "endBin": 2}).json()
+    assert window["grid"]["bins"] == 2 and window["window"]["start"] == "2025-01-01T00:05:00Z"
+    assert {s["id"]: s["mini"] for s in window["services"]}["OrderService"] == [0.6, 0.9]

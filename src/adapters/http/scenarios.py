@@ -40,6 +40,23 @@ class DiffOut(Wire):
 class WindowOut(Wire):
     start_bin: int
     end_bin: int
+    start: str  # the reference's: the window's first bin start (UTC)
+    timezone: str = "UTC"
+
+
+class MetricsGridOut(Wire):
+    bin_minutes: int
+    bins: int  # in the window
+
+
+class ServiceOut(Wire):
+    """The reference's completion aggregate of one node (its /metrics `services[]`)."""
+
+    id: str
+    sla_pct: float
+    bins_met: int
+    bins_total: int
+    mini: list[float | None]
 
 
 class NodeSlaOut(Wire):
@@ -52,8 +69,13 @@ class NodeSlaOut(Wire):
 
 
 class SlaMetricsOut(Wire):
+    """flowtime's latency attainment (`nodes`) and the reference's completion aggregate
+    (`grid`, `services`, `window.start`/`timezone`) over the same window."""
+
     window: WindowOut
     nodes: list[NodeSlaOut]
+    grid: MetricsGridOut
+    services: list[ServiceOut]
 
 
 def diff_out(diff: Any) -> DiffOut:
@@ -64,9 +86,13 @@ def diff_out(diff: Any) -> DiffOut:
 
 
 def metrics_out(report: Any) -> SlaMetricsOut:
-    return SlaMetricsOut(WindowOut(report.start_bin, report.end_bin), [
-        NodeSlaOut(n.id, n.sla_minutes, n.bins_met, n.bins_with_flow, n.attainment, n.status)
-        for n in report.nodes])
+    return SlaMetricsOut(
+        WindowOut(report.start_bin, report.end_bin, report.window_start_utc), [
+            NodeSlaOut(n.id, n.sla_minutes, n.bins_met, n.bins_with_flow, n.attainment,
+                       n.status) for n in report.nodes],
+        MetricsGridOut(report.bin_minutes, report.end_bin - report.start_bin + 1),
+        [ServiceOut(s.id, s.sla_pct, s.bins_met, s.bins_total, s.ratios)
+         for s in report.services])
 
 
 def scenario_routes() -> list[Any]:

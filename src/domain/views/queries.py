@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -157,7 +157,12 @@ class RunDiff:
 class SlaReport:
     start_bin: int
     end_bin: int
-    nodes: list[scenarios.Attainment]
+    nodes: list[scenarios.Attainment]  # flowtime's: latency against each node's SLA
+    # the reference's aggregate over the same window (its /metrics): window start, bin
+    # length, and per node with arrivals and served (DLQs left out) its completion
+    window_start_utc: str = ""
+    bin_minutes: int = 0
+    services: list[scenarios.Completion] = field(default_factory=list)
 
 
 def _diff_series(view: RunView, node: NodeView) -> dict[str, np.ndarray]:
@@ -446,7 +451,14 @@ class RunQueryService:
                 None if served is None else served[window],
                 None if queue is None else queue[window],
                 None if latency is None else latency[window]))
-        return SlaReport(start, end, nodes)
+        services = [
+            scenarios.completion(node.id, node.metrics["arrivals"][window],
+                                 node.metrics["served"][window])
+            for node in view.nodes
+            if node.wire_category() != "dlq" and node.metrics.get("arrivals") is not None
+            and node.metrics.get("served") is not None]
+        return SlaReport(start, end, nodes, format_utc(view.grid.bin_start(start)),
+                         view.grid.bin_minutes, services)
 
     def _view(self, run_id: str) -> RunView:
         # Runs are immutable, but an overwrite replaces one: key the cache by run.json's bytes.

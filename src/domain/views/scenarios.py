@@ -256,6 +256,38 @@ def first_difference(a: Sequence[Any], b: Sequence[Any]) -> int | None:
     return None
 
 
+# The reference's completion SLA: a bin meets it when served ÷ arrivals ≥ 0.95.
+COMPLETION_THRESHOLD = 0.95
+
+
+class Completion(msgspec.Struct, frozen=True):
+    """The reference's per-service aggregate (`services[]` of its /metrics): per bin the
+    completion ratio min(1, max(0, served ÷ arrivals)) — 1 without arrivals, 0 when not
+    finite, null when either series has no value — and the share of valued bins whose
+    ratio reaches COMPLETION_THRESHOLD."""
+
+    id: str
+    bins_met: int
+    bins_total: int  # bins with both values
+    ratios: list[float | None]
+
+    @property
+    def sla_pct(self) -> float:
+        return self.bins_met / self.bins_total if self.bins_total else 0.0
+
+
+def completion(node_id: str, arrivals: np.ndarray, served: np.ndarray) -> Completion:
+    valued = ~(np.isnan(arrivals) | np.isnan(served))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(arrivals <= 0, 1.0, served / np.where(arrivals == 0, 1.0, arrivals))
+    ratio = np.clip(np.where(np.isfinite(ratio), ratio, 0.0), 0.0, 1.0)
+    met = valued & (ratio >= COMPLETION_THRESHOLD)
+    shown = np.round(ratio, 6)  # as /state_window writes its numbers
+    ratios = [float(r) if v else None for r, v in zip(shown.tolist(), valued.tolist(),
+                                                      strict=True)]
+    return Completion(node_id, int(met.sum()), int(valued.sum()), ratios)
+
+
 class Attainment(msgspec.Struct, frozen=True):
     id: str
     sla_minutes: float
