@@ -128,6 +128,29 @@ def test_the_class_filter_redraws_with_the_class_series(browser, server):
     assert errors == []
 
 
+def test_a_node_with_classes_shows_its_flow_stacked_by_class(browser, server):
+    """Issue 35: under a node's chart, its arrivals stacked by class — each band the
+    class's series as the API answers it, the top of the stack the node's total."""
+    window = server["client"].get("/v1/runs/wb-tc/state_window").json()
+    node = next(n for n in window["nodes"] if n.get("byClass")
+                and all("arrivals" in m for m in n["byClass"].values()))
+    context, tab, errors = _page(browser)
+    tab.goto(server["base"] + "/runs/wb-tc")
+    stack = tab.locator(f"#charts [data-node='{node['id']}'] .class-stack")
+    stack.wait_for()
+    assert stack.get_attribute("data-metric") == "arrivals"
+    assert json.loads(stack.get_attribute("data-classes")) == list(node["byClass"])
+    sums = json.loads(stack.get_attribute("data-sums"))
+    for cls, metrics in node["byClass"].items():
+        assert sums[cls] == pytest.approx(sum(v for v in metrics["arrivals"] if v is not None),
+                                          abs=1e-6)
+    total = sum(v for v in node["series"]["arrivals"] if v is not None)
+    assert float(stack.get_attribute("data-top")) == pytest.approx(total, rel=1e-6)
+    assert stack.locator("canvas").count() == 1
+    context.close()
+    assert errors == []
+
+
 def test_a_heatmap_cell_has_the_colour_of_its_value(browser, server):
     window = server["client"].get("/v1/runs/wb-it/state_window").json()
     billing = next(n for n in window["nodes"] if n["id"] == "Billing")

@@ -265,7 +265,44 @@ function drawChart(container, node, xs, cls = "") {
   };
   const chart = new uPlot(opts, [xs].concat(names.map((n) => source[n])), box);
   marker.charts.push(chart);
+  if (!cls) classStack(box, node, xs);
   return chart;
+}
+
+// A node with class series gets its arrivals (or served) stacked by class under its chart:
+// each band one class, the top of the stack the node's total.
+const CLASS_COLORS = ["#2457c5", "#e08a00", "#2e9e5b", "#8e44ad", "#cf3b3b", "#607d8b",
+                      "#00897b", "#c2185b"];
+
+function classStack(box, node, xs) {
+  const classes = Object.keys(node.byClass || {});
+  const metric = ["arrivals", "served"].find((m) => classes.length &&
+    classes.every((c) => Array.isArray(node.byClass[c][m])));
+  if (!metric) return;
+  const holder = el("div", { class: "class-stack", "data-metric": metric },
+                    el("p", { class: "muted" }, `${metric} by class (stacked)`));
+  box.append(holder);
+  const running = xs.map(() => 0);
+  const layers = classes.map((c) => {
+    const values = node.byClass[c][metric];
+    return running.map((_, i) => (running[i] += Number.isFinite(values[i]) ? values[i] : 0));
+  });
+  const total = (values) => values.reduce((a, v) => a + v, 0);
+  holder.dataset.classes = JSON.stringify(classes);
+  holder.dataset.sums = JSON.stringify(Object.fromEntries(classes.map((c) =>
+    [c, total(node.byClass[c][metric].map((v) => (Number.isFinite(v) ? v : 0)))])));
+  holder.dataset.top = String(total(layers[layers.length - 1]));
+  // the largest layer first: each smaller one is painted over it, so every band shows
+  const order = classes.map((_, i) => i).reverse();
+  const chart = new uPlot({
+    width: Math.max(240, box.clientWidth - 32), height: 160,
+    scales: { x: { time: true } },
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+    series: [{}].concat(order.map((i) => ({ label: classes[i], stroke: CLASS_COLORS[i % 8],
+      fill: CLASS_COLORS[i % 8] + "55", width: 1 }))),
+    axes: [{}, { size: 50 }], plugins: [markerPlugin()],
+  }, [xs].concat(order.map((i) => layers[i])), holder);
+  marker.charts.push(chart);
 }
 
 // Every series of the run (the export table), grouped under the topology node whose id
