@@ -159,3 +159,75 @@ def test_the_overview_reduces_every_series_to_bucket_maxima(client):
     assert age["threshold"] == 90
     assert client.get(f"/v1/runs/{run_id}/overview", params={"buckets": 0}).status_code == 400
     assert client.get("/v1/runs/run_nope/overview").status_code == 404
+
+
+ORDER_SYSTEM = """\
+    schemaVersion: 1
+    metadata: {id: order-system, title: Order System Fixture, version: 1.0.0}
+    window: {start: "2025-01-01T00:00:00Z", timezone: UTC}
+    grid: {bins: 4, binSize: 5, binUnit: minutes}
+    nodes:
+      - {id: os_arrivals, kind: const, values: [10, 10, 10, 10]}
+      - {id: os_served, kind: const, values: [9, 6, 9, 4]}
+      - {id: os_errors, kind: const, values: [1, 1, 1, 1]}
+      - {id: os_attempts, kind: const, values: [10, 7, 10, 5]}
+      - {id: os_failures, kind: const, values: [1, 1, 1, 1]}
+      - {id: os_capacity, kind: const, values: [12, 7, 9, 4]}
+      - {id: os_ptime, kind: const, values: [2250, 1800, 2700, 1200]}
+      - {id: sq_arrivals, kind: const, values: [9, 7, 9, 5]}
+      - {id: sq_served, kind: const, values: %s}
+      - {id: sq_queue, kind: const, values: %s}
+    topology:
+      nodes:
+        - id: OrderService
+          semantics: {arrivals: os_arrivals, served: os_served, errors: os_errors,
+                      attempts: os_attempts, failures: os_failures, capacity: os_capacity,
+                      processingTimeMsSum: os_ptime, servedCount: os_served}
+        - id: SupportQueue
+          kind: queue
+          semantics: {arrivals: sq_arrivals, served: sq_served, queueDepth: sq_queue}
+      edges: %s
+    """
+EFFORT_EDGES = """
+        - {id: attempts_edge, from: OrderService, to: SupportQueue, type: effort,
+           measure: attempts, multiplier: 2, lag: 1}
+        - {id: failures_edge, from: OrderService, to: SupportQueue, type: effort,
+           measure: failures, multiplier: 0.5, lag: 0}"""
+
+
+def test_the_references_order_system_fixture_value_for_value(client):
+    """The reference's state-window fixture (a service with retries feeding a queue over
+    two effort edges) rebuilt as a template; every value below by hand, and equal to the
+    reference's golden for the same window."""
+    run = _run(client, ORDER_SYSTEM % ("[9, 6, 9, 4]", "[2, 10, 20, 0]", EFFORT_EDGES))
+    window = client.get(f"/v1/runs/{run}/state_window").json()
+    service, queue = _node(window, "OrderService"), _node(window, "SupportQueue")
+    # served ÷ capacity; served ÷ arrivals; ms ÷ count; failures ÷ attempts
+    assert service["series"]["utilization"] == [0.75, 0.857143, 1, 1]
+    assert service["series"]["throughputRatio"] == [0.9, 0.6, 0.9, 0.4]
+    assert service["series"]["serviceTimeMs"] == [250, 300, 300, 300]
+    assert service["series"]["retryTax"] == [0.1, 0.142857, 0.1, 0.2]
+    assert service["series"]["flowLatencyMs"] == [250, 300, 300, 300]
+    # Q ÷ served × 5 min; plus the upstream's flow latency (250 + 2/9 × 5 min in ms, …)
+    assert queue["series"]["latencyMinutes"] == [1.111111, 8.333333, 11.111111, 0]
+    assert queue["series"]["throughputRatio"] == [1, 0.857143, 1, 0.8]
+    assert queue["series"]["flowLatencyMs"] == [66916.666667, 500300, 666966.666667, 300]
+    edges = {e["id"]: e for e in window["edges"]}
+    # attempts × 2, one bin late; the source's failures ÷ attempts at the lagged bin
+    assert edges["attempts_edge"]["series"] == {
+        "attemptsVolume": [None, 20, 14, 20], "retryRate": [None, 0.1, 0.142857, 0.1]}
+    assert edges["failures_edge"]["series"] == {
+        "failuresVolume": [0.5, 0.5, 0.5, 0.5], "retryRate": [0.1, 0.142857, 0.1, 0.2]}
+    assert (edges["attempts_edge"]["edgeType"], edges["attempts_edge"]["field"],
+            edges["attempts_edge"]["multiplier"], edges["attempts_edge"]["lag"]) == (
+        "effort", "attempts", 2, 1)
+
+
+def test_the_references_fixture_whose_queue_serves_nothing_in_a_bin(client):
+    """The same fixture with the queue's served 0 in bin 1 and no edges: latency and flow
+    latency are null there (nothing left the queue), throughput 0."""
+    run = _run(client, ORDER_SYSTEM % ("[9, 0, 9, 4]", "[2, 15, 20, 0]", "[]"))
+    queue = _node(client.get(f"/v1/runs/{run}/state_window").json(), "SupportQueue")
+    assert queue["series"]["latencyMinutes"] == [1.111111, None, 11.111111, 0]
+    assert queue["series"]["throughputRatio"] == [1, 0, 1, 0.8]
+    assert queue["series"]["flowLatencyMs"] == [66666.666667, None, 666666.666667, 0]
