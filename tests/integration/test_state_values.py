@@ -172,6 +172,7 @@ ORDER_SYSTEM = """\
       - {id: os_errors, kind: const, values: [1, 1, 1, 1]}
       - {id: os_attempts, kind: const, values: [10, 7, 10, 5]}
       - {id: os_failures, kind: const, values: [1, 1, 1, 1]}
+      - {id: os_exhausted, kind: const, values: [0, 0, 1, 1]}
       - {id: os_capacity, kind: const, values: [12, 7, 9, 4]}
       - {id: os_ptime, kind: const, values: [2250, 1800, 2700, 1200]}
       - {id: sq_arrivals, kind: const, values: [9, 7, 9, 5]}
@@ -182,6 +183,7 @@ ORDER_SYSTEM = """\
         - id: OrderService
           semantics: {arrivals: os_arrivals, served: os_served, errors: os_errors,
                       attempts: os_attempts, failures: os_failures, capacity: os_capacity,
+                      exhaustedFailures: os_exhausted,
                       processingTimeMsSum: os_ptime, servedCount: os_served}
         - id: SupportQueue
           kind: queue
@@ -213,11 +215,15 @@ def test_the_references_order_system_fixture_value_for_value(client):
     assert queue["series"]["throughputRatio"] == [1, 0.857143, 1, 0.8]
     assert queue["series"]["flowLatencyMs"] == [66916.666667, 500300, 666966.666667, 300]
     edges = {e["id"]: e for e in window["edges"]}
-    # attempts × 2, one bin late; the source's failures ÷ attempts at the lagged bin
+    # attempts × 2, one bin late; the source's failures ÷ attempts at the lagged bin; the
+    # source's other load (failures) × the same multiplier rides along, as the reference's
+    # effort edges carry every load
     assert edges["attempts_edge"]["series"] == {
-        "attemptsVolume": [None, 20, 14, 20], "retryRate": [None, 0.1, 0.142857, 0.1]}
+        "attemptsVolume": [None, 20, 14, 20], "failuresVolume": [None, 2, 2, 2],
+        "exhaustedFailuresVolume": [None, 0, 0, 2], "retryRate": [None, 0.1, 0.142857, 0.1]}
     assert edges["failures_edge"]["series"] == {
-        "failuresVolume": [0.5, 0.5, 0.5, 0.5], "retryRate": [0.1, 0.142857, 0.1, 0.2]}
+        "failuresVolume": [0.5, 0.5, 0.5, 0.5], "attemptsVolume": [5, 3.5, 5, 2.5],
+        "exhaustedFailuresVolume": [0, 0, 0.5, 0.5], "retryRate": [0.1, 0.142857, 0.1, 0.2]}
     assert (edges["attempts_edge"]["edgeType"], edges["attempts_edge"]["field"],
             edges["attempts_edge"]["multiplier"], edges["attempts_edge"]["lag"]) == (
         "effort", "attempts", 2, 1)

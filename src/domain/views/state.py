@@ -922,6 +922,14 @@ def _edge_series(view: RunView, e: EdgeView, start: int, end: int) -> EdgeSeries
         if source is not None:
             attempts = source.metrics.get("attempts")
             failures = source.metrics.get("failures", source.metrics.get("errors"))
+            # the source's other loads ride along, as the reference's effort edges carry
+            # them: its series × the edge's multiplier, lagged (the edge's own measure is
+            # its flow above, weight share included)
+            for key, values in (("attemptsVolume", attempts), ("failuresVolume", failures),
+                                ("exhaustedFailuresVolume",
+                                 source.metrics.get("exhaustedFailures"))):
+                if key != name and values is not None:
+                    series[key] = _shifted(values * e.multiplier, e.lag, start, end)
             if attempts is None and failures is not None and "served" in source.metrics:
                 attempts = source.metrics["served"] + failures
             rate = derived.ratio(failures, attempts)
