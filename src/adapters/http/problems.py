@@ -7,6 +7,7 @@ import logging
 import re
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.utils.scope.state import ScopeState
@@ -151,7 +152,7 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     status = exc.status_code
     if status == 400 and (offset := _bad_utf8_offset(request)) is not None:
         return encoding_problem(request, offset)
-    if status == 500 and type(exc.__cause__).__name__ == "ValidationError":
+    if status == 500 and isinstance(exc.__cause__, msgspec.ValidationError):
         return _unattributed_body_error(request, str(exc.__cause__))
     detail = exc.detail or TITLES.get(status, "error")
     if status == 413:

@@ -2,7 +2,7 @@
 is compiled (queue-like, what it may leave out), how /state names and colours it, whether it
 can be a bottleneck, which checks apply. The compiler, the state views, the flow analysis
 and validation read these rows; none of them names a kind. A new kind is a row here (plus
-its schema description, a docs row and tests); `register` adds one at run time (tests).
+its schema description, a docs row and tests).
 
 A kind is matched case-insensitively; an unknown kind is a `service` (the reference's
 default), so `kind_of` never fails.
@@ -31,6 +31,8 @@ class TopologyKind(msgspec.Struct, frozen=True):
     colour_by_sla: bool = False  # with an SLA: latency against it, not utilization
     gray_without_sla: bool = False  # without an SLA: gray (a plain queue has no utilization)
     terminal_edges: bool = False  # its edges should be `type: terminal` (a warning if not)
+    # in the reference's completion aggregate (/metrics `services[]`; a DLQ is left out)
+    completion_counted: bool = True
 
 
 _ROWS = (
@@ -41,7 +43,7 @@ _ROWS = (
                  gray_without_sla=True),
     TopologyKind("dlq", "dlq", "dlq", queue_like=True, arrivals_from_overflow=True,
                  holds_without_outflow=True, serves_work=False, fixed_colour="dlq",
-                 terminal_edges=True),
+                 terminal_edges=True, completion_counted=False),
     TopologyKind("sink", "sink", "sink", served_from_arrivals=True, serves_work=False),
     TopologyKind("dependency", "dependency", "dependency", service_semantics=True,
                  holds_backlog=True),
@@ -53,12 +55,3 @@ KINDS: dict[str, TopologyKind] = {row.name: row for row in _ROWS}
 def kind_of(tag: str) -> TopologyKind:
     """The row for a topology node's `kind` (case-insensitive; unknown → service)."""
     return KINDS.get(tag.lower(), KINDS["service"])
-
-
-def register(kind: TopologyKind) -> None:
-    """Add (or replace) a kind: what a plug-in or a test does; the folded name is its key."""
-    KINDS[kind.name.lower()] = kind
-
-
-def queue_like_names() -> set[str]:
-    return {name for name, row in KINDS.items() if row.queue_like}

@@ -39,6 +39,7 @@ from flowtime.domain.artifacts.export import WideTable, wide_table
 from flowtime.domain.artifacts.hashing import sha256_bytes
 from flowtime.domain.artifacts.tags import check_tags, read_tags, write_tags
 from flowtime.domain.compile.compiler import EvaluationPlan
+from flowtime.domain.compile.kinds import kind_of
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
 from flowtime.domain.modeling.grid import TimeGrid, format_utc, parse_utc
 from flowtime.domain.modeling.model import ModelDef
@@ -455,7 +456,8 @@ class RunQueryService:
             scenarios.completion(node.id, node.metrics["arrivals"][window],
                                  node.metrics["served"][window])
             for node in view.nodes
-            if node.wire_category() != "dlq" and node.metrics.get("arrivals") is not None
+            if kind_of(node.category).completion_counted
+            and node.metrics.get("arrivals") is not None
             and node.metrics.get("served") is not None]
         return SlaReport(start, end, nodes, format_utc(view.grid.bin_start(start)),
                          view.grid.bin_minutes, services)
