@@ -947,7 +947,7 @@ function whatIf(t) {
   const panel = document.getElementById("whatif");
   const status = document.getElementById("wi-status");
   const errorBox = document.getElementById("wi-error");
-  const knobs = t.parameters.filter((p) => p.type === "number" || p.type === "integer");
+  const knobs = numericKnobs(t);
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   const socket = new WebSocket(scheme + location.host + "/v1/sessions");
   const select = document.getElementById("wi-series");

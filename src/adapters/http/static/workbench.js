@@ -273,34 +273,50 @@ async function analysisPage(analysisId) {
   }
 }
 
+// The template's numeric parameters: the knobs the analysis forms and what-if can move.
+function numericKnobs(t) {
+  return t.parameters.filter((p) => p.type === "number" || p.type === "integer");
+}
+
+// A knob's search range: its bounds, else around its default (0 … 4 × the default).
+function knobRange(p) {
+  const base = Number.isFinite(p.default) ? p.default : 1;
+  return [p.minimum ?? Math.min(0, base), p.maximum ?? Math.max(1, base * 4)];
+}
+
+// POST a saved analysis: open its page, or say why it was refused in `errorBox`.
+async function submitAnalysis(path, body, errorBox, fallback) {
+  const answer = await api(path, { method: "POST", body: JSON.stringify(body) });
+  if (answer.ok) { location.href = "/analyses/" + encodeURIComponent(answer.body.analysisId); return; }
+  const problems = (answer.body.errors || []).map((p) => `${p.loc}: ${p.msg}`).join("; ");
+  errorBox.textContent = problems || answer.body.detail || fallback;
+}
+
 // A goal-seek form on the template page: one numeric parameter, its range prefilled from
 // the parameter's bounds (or around its default), a metric and a target.
 function goalSeekForm(t) {
   const form = document.getElementById("goal-form");
   if (!form) return;
-  const knobs = t.parameters.filter((p) => p.type === "number" || p.type === "integer");
+  const knobs = numericKnobs(t);
   if (!knobs.length) { form.hidden = true; return; }
   const select = document.getElementById("g-knob");
   for (const p of knobs) select.append(el("option", { value: p.name }, p.name));
   // the first knob that is not the grid's (`bins`, `binSize`: rarely what one seeks)
   select.value = (knobs.find((p) => !/^bin/i.test(p.name)) || knobs[0]).name;
   function bounds() {
-    const p = knobs.find((k) => k.name === select.value);
-    const base = Number.isFinite(p.default) ? p.default : 1;
-    document.getElementById("g-lo").value = String(p.minimum ?? Math.min(0, base));
-    document.getElementById("g-hi").value = String(p.maximum ?? Math.max(1, base * 4));
+    const [lo, hi] = knobRange(knobs.find((k) => k.name === select.value));
+    document.getElementById("g-lo").value = String(lo);
+    document.getElementById("g-hi").value = String(hi);
   }
   select.addEventListener("change", bounds);
   bounds();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const number = (id) => Number(document.getElementById(id).value);
-    const answer = await api("/v1/goal-seek", { method: "POST", body: JSON.stringify({
+    await submitAnalysis("/v1/goal-seek", {
       templateId: t.id, knob: select.value, metric: document.getElementById("g-metric").value.trim(),
-      target: number("g-target"), lo: number("g-lo"), hi: number("g-hi"), save: true }) });
-    if (answer.ok) { location.href = "/analyses/" + encodeURIComponent(answer.body.analysisId); return; }
-    const problems = (answer.body.errors || []).map((p) => `${p.loc}: ${p.msg}`).join("; ");
-    document.getElementById("g-error").textContent = problems || answer.body.detail || "goal-seek failed";
+      target: number("g-target"), lo: number("g-lo"), hi: number("g-hi"), save: true },
+      document.getElementById("g-error"), "goal-seek failed");
   });
 }
 
@@ -309,15 +325,15 @@ function goalSeekForm(t) {
 function optimizeForm(t) {
   const form = document.getElementById("optimize-form");
   if (!form) return;
-  const knobs = t.parameters.filter((p) => (p.type === "number" || p.type === "integer") && !/^bin/i.test(p.name));
+  const knobs = numericKnobs(t).filter((p) => !/^bin/i.test(p.name));
   if (!knobs.length) { form.hidden = true; return; }
   const holder = document.getElementById("opt-knobs");
   knobs.forEach((p, i) => {
-    const base = Number.isFinite(p.default) ? p.default : 1;
+    const [lo, hi] = knobRange(p);
     holder.append(el("div", { class: "knob-range", "data-knob": p.name },
       el("label", { class: "inline" }, el("input", { type: "checkbox", value: p.name, ...(i === 0 ? { checked: "" } : {}) }), " ", p.name),
-      el("input", { type: "number", step: "any", class: "lo", "aria-label": p.name + " from", value: String(p.minimum ?? Math.min(0, base)) }),
-      el("input", { type: "number", step: "any", class: "hi", "aria-label": p.name + " to", value: String(p.maximum ?? Math.max(1, base * 4)) })));
+      el("input", { type: "number", step: "any", class: "lo", "aria-label": p.name + " from", value: String(lo) }),
+      el("input", { type: "number", step: "any", class: "hi", "aria-label": p.name + " to", value: String(hi) })));
   });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -332,10 +348,7 @@ function optimizeForm(t) {
     const limitMetric = document.getElementById("opt-limit-metric").value.trim();
     const limit = document.getElementById("opt-limit-max").value;
     if (limitMetric && limit !== "") body.constraints = [{ metric: limitMetric, max: Number(limit) }];
-    const answer = await api("/v1/optimize", { method: "POST", body: JSON.stringify(body) });
-    if (answer.ok) { location.href = "/analyses/" + encodeURIComponent(answer.body.analysisId); return; }
-    const problems = (answer.body.errors || []).map((p) => `${p.loc}: ${p.msg}`).join("; ");
-    error.textContent = problems || answer.body.detail || "optimize failed";
+    await submitAnalysis("/v1/optimize", body, error, "optimize failed");
   });
 }
 
@@ -343,7 +356,7 @@ function optimizeForm(t) {
 function analysisForm(t) {
   const form = document.getElementById("analysis-form");
   if (!form) return;
-  const knobs = t.parameters.filter((p) => p.type === "number" || p.type === "integer");
+  const knobs = numericKnobs(t);
   const holder = document.getElementById("a-knobs");
   for (const p of knobs) {
     holder.append(el("label", { class: "inline" }, el("input", { type: "checkbox", value: p.name, checked: "" }), " ", p.name));
