@@ -139,7 +139,8 @@ def test_graph_and_edges_validate_and_match_the_model(server, runs):
     assert [n["id"] for n in graph["nodes"]] == ["Production", "Buffer"]
     assert graph["edges"] == [{"id": "production-to-buffer", "from": "Production",
                                "to": "Buffer", "type": "throughput", "weight": 1,
-                               "edgeType": "throughput", "multiplier": 1, "lag": 0}]
+                               "edgeType": "throughput", "field": "served",
+                               "multiplier": 1, "lag": 0}]
     assert graph["nodes"][1]["analytical"]["hasQueueSemantics"] is True
     state = server.get(f"/v1/runs/{run_id}/state", params={"binIndex": 0}).json()
     window = server.get(f"/v1/runs/{run_id}/state_window",

@@ -224,8 +224,8 @@ def test_state_reports_each_constraints_allocation_and_whether_it_limited(client
     # demand 10 against 5: A gets 5×6/10 = 3, B 2; shortfall 10 − 5 = 5 (the reference's
     # shape: per node, under `constraints`, and `constraintStatus` whether it limited)
     nodes = {n["id"]: n for n in first["nodes"]}
-    assert nodes["A"]["constraints"] == {"db": {"metrics": {
-        "capacity": 5, "demand": 10, "allocation": 3, "shortfall": 5}}}
+    assert nodes["A"]["constraints"]["db"]["metrics"] == {
+        "capacity": 5, "demand": 10, "allocation": 3, "shortfall": 5}
     assert nodes["B"]["constraints"]["db"]["metrics"]["allocation"] == 2
     assert nodes["A"]["constraintStatus"] == {"db": True}
     window_nodes = {n["id"]: n for n in window["nodes"]}

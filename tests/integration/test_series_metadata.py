@@ -39,7 +39,8 @@ def test_state_says_where_each_series_comes_from(client, run_id):
     assert meta["arrivals"] == {"aggregation": "sum", "origin": "explicit"}  # a const node
     assert meta["capacity"] == {"aggregation": "sum", "origin": "model"}  # an expression
     assert meta["queue"] == {"aggregation": "unknown", "origin": "model"}  # a level
-    assert meta["utilization"] == {"aggregation": "avg", "origin": "derived"}
+    # a ratio of sums: neither the sum nor the mean of its bins is the ratio over a window
+    assert meta["utilization"] == {"aggregation": "unknown", "origin": "derived"}
     assert set(meta) >= set(desk["metrics"])
     assert desk["classTruth"] == {"coverage": "full", "hasSpecificClasses": True,
                                   "hasFallbackClass": False}

@@ -237,3 +237,129 @@ def test_the_references_fixture_whose_queue_serves_nothing_in_a_bin(client):
     assert queue["series"]["latencyMinutes"] == [1.111111, None, 11.111111, 0]
     assert queue["series"]["throughputRatio"] == [1, 0, 1, 0.8]
     assert queue["series"]["flowLatencyMs"] == [66666.666667, None, 666666.666667, 0]
+
+
+CONSTRAINED = """\
+    schemaVersion: 1
+    metadata: {id: order-system, title: Order System Fixture, version: 1.0.0}
+    window: {start: "2025-01-01T00:00:00Z", timezone: UTC}
+    grid: {bins: 4, binSize: 5, binUnit: minutes}
+    nodes:
+      - {id: os_arrivals, kind: const, values: [10, 10, 10, 10]}
+      - {id: os_served, kind: const, values: [9, 6, 9, 4]}
+      - {id: os_errors, kind: const, values: [1, 1, 1, 1]}
+      - {id: os_attempts, kind: const, values: [10, 7, 10, 5]}
+      - {id: os_failures, kind: const, values: [1, 1, 1, 1]}
+      - {id: os_capacity, kind: const, values: [12, 7, 9, 4]}
+      - {id: os_ptime, kind: const, values: [2250, 1800, 2700, 1200]}
+      - {id: db_arrivals, kind: const, values: [9, 6, 9, 4]}
+      - {id: db_served, kind: const, values: [9, 6, 8, 4]}
+      - {id: db_errors, kind: const, values: [0, 0, 1, 0]}
+    topology:
+      nodes:
+        - id: OrderService
+          constraints: [db_main]
+          semantics: {arrivals: os_arrivals, served: os_served, errors: os_errors,
+                      attempts: os_attempts, failures: os_failures, capacity: os_capacity,
+                      processingTimeMsSum: os_ptime, servedCount: os_served, maxAttempts: 4}
+        - id: DependencyDb
+          kind: dependency
+          semantics: {arrivals: db_arrivals, served: db_served, errors: db_errors}
+      constraints:
+        - id: db_main
+          semantics: {arrivals: db_arrivals, served: db_served, errors: db_errors}
+    """
+
+
+def test_the_references_constrained_service_capped_at_8_of_9(client):
+    """The reference's constraints-attached fixture: OrderService serves 9 in bin 2 but its
+    database admits 8 (its capacity that bin, demand 10 > 8): served is capped at 8, and
+    utilization (8 / 9), throughput (8 / 10) and retry tax ((10 − 8) / 10) read the cap."""
+    run = _run(client, CONSTRAINED)
+    window = client.get(f"/v1/runs/{run}/state_window").json()
+    assert (window["metadata"]["edgeQuality"], window["metadata"]["classCoverage"]) == (
+        "missing", "missing")
+    service = _node(window, "OrderService")
+    series = service["series"]
+    assert series["served"] == [9, 6, 8, 4]
+    assert series["utilization"] == [0.75, round(6 / 7, 6), round(8 / 9, 6), 1]
+    assert series["throughputRatio"] == [0.9, 0.6, 0.8, 0.4]
+    assert series["retryTax"] == [0.1, round(1 / 7, 6), 0.2, 0.2]
+    # service time = processing ms ÷ served count (the uncapped count: 2700 / 9 = 300)
+    assert series["serviceTimeMs"] == [250, 300, 300, 300]
+    assert series["processingTimeMsSum"] == [2250, 1800, 2700, 1200]
+    assert series["servedCount"] == [9, 6, 9, 4]
+    meta = service["seriesMetadata"]
+    assert meta["served"] == {"aggregation": "sum", "origin": "derived"}  # the capped series
+    assert meta["utilization"] == {"aggregation": "unknown", "origin": "derived"}
+    assert meta["servedCount"] == {"aggregation": "sum", "origin": "explicit"}
+    db = service["constraints"]["db_main"]
+    # the constraint's own series; shortfall = its arrivals − what it served: [0, 0, 1, 0]
+    assert {k: db["series"][k] for k in ("arrivals", "served", "errors", "shortfall")} == {
+        "arrivals": [9, 6, 9, 4], "served": [9, 6, 8, 4], "errors": [0, 0, 1, 0],
+        "shortfall": [0, 0, 1, 0]}
+    assert db["seriesMetadata"]["shortfall"] == {"aggregation": "sum", "origin": "derived"}
+    assert db["seriesMetadata"]["arrivals"] == {"aggregation": "sum", "origin": "explicit"}
+    # demand 10 exceeds the capacity in every bin
+    assert service["constraintStatus"] == {"db_main": [1, 1, 1, 1]}
+    state = client.get(f"/v1/runs/{run}/state", params={"binIndex": 1}).json()
+    assert _node(state, "OrderService")["metrics"]["maxAttempts"] == 4
+
+
+def test_the_references_dependency_node_value_for_value(client):
+    """The reference's dependency fixture: served ÷ arrivals [9/9, 6/6, 8/9, 4/4]; no service
+    time, so no flow latency; gray; completion = the same ratio."""
+    run = _run(client, CONSTRAINED)
+    window = client.get(f"/v1/runs/{run}/state_window").json()
+    db = _node(window, "DependencyDb")
+    assert db["series"]["throughputRatio"] == [1, 1, round(8 / 9, 6), 1]
+    assert db["series"]["flowLatencyMs"] == [None] * 4
+    assert db["sla"] == [{"kind": "completion", "status": "ok",
+                          "values": [1, 1, round(8 / 9, 6), 1]}]
+    assert db["seriesMetadata"]["throughputRatio"] == {"aggregation": "unknown",
+                                                       "origin": "derived"}
+    state = _node(client.get(f"/v1/runs/{run}/state", params={"binIndex": 1}).json(),
+                  "DependencyDb")
+    assert state["metrics"] == {"arrivals": 6, "served": 6, "errors": 0}
+    assert (state["derived"]["throughputRatio"], state["derived"]["color"]) == (1, "gray")
+
+
+GRAPH = """\
+    grid: {bins: 2, binSize: 5, binUnit: minutes}
+    nodes:
+      - {id: incoming, kind: const, values: [10, 10]}
+      - {id: routed, kind: const, values: [9, 9]}
+      - {id: errors, kind: const, values: [1, 1]}
+      - {id: served, kind: const, values: [8, 8]}
+      - {id: capacity, kind: const, values: [12, 12]}
+    topology:
+      nodes:
+        - {id: LoadBalancer, semantics: {arrivals: incoming, served: routed, errors: errors}}
+        - id: Database
+          semantics: {arrivals: routed, served: served, errors: errors, capacity: capacity}
+          ui: {x: 160, y: 48}
+      edges:
+        - {id: edge_lb_db, from: "LoadBalancer:out", to: "Database:in", weight: 1}
+        - {id: edge_effort, from: LoadBalancer, to: Database, type: effort, measure: load,
+           multiplier: 0.5, lag: 1}
+    """
+
+
+def test_the_graph_in_the_references_names(client):
+    """The reference's graph fixture: each node's stated series as `series:<id>`, its `ui`;
+    each edge's edgeType and field (`served` for a throughput edge without a measure)."""
+    run = _run(client, GRAPH)
+    graph = client.get(f"/v1/runs/{run}/graph").json()
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert nodes["LoadBalancer"]["semantics"] == {
+        "arrivals": "series:incoming", "served": "series:routed", "errors": "series:errors"}
+    assert nodes["Database"]["semantics"]["capacity"] == "series:capacity"
+    assert nodes["Database"]["ui"] == {"x": 160, "y": 48}
+    assert nodes["Database"]["analytical"]["identity"] == "service"
+    edges = {e["id"]: e for e in graph["edges"]}
+    assert (edges["edge_lb_db"]["from"], edges["edge_lb_db"]["to"]) == ("LoadBalancer", "Database")
+    assert (edges["edge_lb_db"]["edgeType"], edges["edge_lb_db"]["field"]) == ("throughput",
+                                                                              "served")
+    effort = edges["edge_effort"]
+    assert (effort["edgeType"], effort["field"], effort["multiplier"], effort["lag"]) == (
+        "effort", "load", 0.5, 1)

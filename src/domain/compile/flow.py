@@ -104,6 +104,9 @@ class Component(msgspec.Struct, frozen=True):
     overflow: str | None = None  # the WIP-limit overflow series, when the node has a limit
     kingman: str | None = None  # the Kingman G/G/1 wait series, when the node has one
     schedule: tuple[int, int] | None = None  # its dispatch schedule: (periodBins, phase)
+    # numbers stated in place of a series (maxAttempts: 4), echoed in /state's metrics
+    constants: dict[str, float] = field(default_factory=dict)
+    derived: tuple[str, ...] = ()  # metrics the compiler derived (a served capped by a constraint)
 
 
 class ConstraintUse(msgspec.Struct, frozen=True):
@@ -113,6 +116,9 @@ class ConstraintUse(msgspec.Struct, frozen=True):
     id: str
     capacity: str
     members: tuple[tuple[str, str, str], ...]  # (topology node id, demand, admitted)
+    # the constraint's own series when it states them (the reference's arrivals and errors
+    # of the resource): its shortfall is then measured against its own arrivals
+    declared: dict[str, str] = field(default_factory=dict)
 
 
 class EdgeUse(msgspec.Struct, frozen=True):
@@ -199,6 +205,7 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
     capped = _constraints(b, nodes)
     for i, tnode in enumerate(nodes):
         metrics: dict[str, str] = {k: v for k, v in _metric_items(tnode)}
+        derived: tuple[str, ...] = ()
         if tnode.id in queues:
             _queue(b, i, tnode, metrics, capped.get(tnode.id), overflow_into.get(tnode.id, []))
         elif tnode.id in capped and "served" in metrics and metrics["served"] != capped[tnode.id]:
@@ -208,6 +215,7 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
                 f"{snake(tnode.id)}_served_capped",
                 _call("MIN", _safe(_ref(metrics["served"])), _ref(capped[tnode.id])),
                 "flow", tnode.id)
+            derived = ("served",)
         elif kind_of(tnode.kind).served_from_arrivals and "served" not in metrics \
                 and "arrivals" in metrics:
             metrics["served"] = b.add(f"{snake(tnode.id)}_served", _sink_served(tnode),
@@ -221,6 +229,9 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
                                ("maxAttempts", sem.max_attempts)):
             if isinstance(series, str):
                 metrics[metric] = series
+        constants = {metric: float(value) for metric, value in (
+            ("maxAttempts", sem.max_attempts), ("parallelism", sem.parallelism))
+            if isinstance(value, int | float) and not isinstance(value, bool)}
         timing = {k: v for k, v in (("processingTimeMsSum", sem.processing_time_ms_sum),
                                     ("servedCount", sem.served_count)) if v}
         overflow = f"{snake(tnode.id)}_overflow"
@@ -234,7 +245,8 @@ def compile_flow(model: ModelDef) -> FlowCompilation:
             overflow=overflow if tnode.id in queues and b.known(overflow) else None,
             kingman=kingman,
             schedule=(dispatch.period_bins, dispatch.phase_offset % dispatch.period_bins)
-            if dispatch is not None else None))
+            if dispatch is not None else None,
+            constants=constants, derived=derived))
     _edges(b)
     return b.out
 
@@ -505,7 +517,9 @@ def _constraints(b: _Builder, nodes: list[TopologyNode]) -> dict[str, str]:
             name = b.add(f"{snake(tnode.id)}_capped_{cid}", share, "flow", tnode.id)
             admitted.setdefault(tnode.id, []).append(name)
             uses.append((tnode.id, tnode.semantics.arrivals or "", name))
-        b.out.constraints.append(ConstraintUse(cid, capacity_series, tuple(uses)))
+        own = defined[cid][1].semantics
+        declared = {k: v for k, v in (("arrivals", own.arrivals), ("errors", own.errors)) if v}
+        b.out.constraints.append(ConstraintUse(cid, capacity_series, tuple(uses), declared))
     result: dict[str, str] = {}
     for node_id, names in admitted.items():
         if len(names) == 1:

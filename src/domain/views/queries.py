@@ -42,7 +42,7 @@ from flowtime.domain.compile.compiler import EvaluationPlan
 from flowtime.domain.compile.kinds import kind_of
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, invalid, not_found
 from flowtime.domain.modeling.grid import TimeGrid, format_utc, parse_utc
-from flowtime.domain.modeling.model import ModelDef
+from flowtime.domain.modeling.model import ModelDef, Semantics
 from flowtime.domain.modeling.names import DEFAULT_CLASS, EPOCH, class_series_name, is_series_id
 from flowtime.domain.modeling.validation import validate_and_plan
 from flowtime.domain.runs import (
@@ -509,9 +509,12 @@ class RunQueryService:
             })}
             explicit = {n.id for n in model.nodes if n.kind == "const"}
             bound = {node_id for node_id in member_ids if files_by_node.get(node_id)}
-            origins = {metric: "telemetry" if node_id in bound else "explicit"
+            origins = {metric: "telemetry" if node_id in bound else "derived"
+                       if metric in component.derived else "explicit"
                        if node_id in explicit else "model"
-                       for metric, node_id in component.metrics.items() if metric in metrics}
+                       for metric, node_id in [*component.metrics.items(),
+                                               *component.timing.items()]
+                       if metric in metrics or metric in timing}
             nodes.append(NodeView(
                 id=component.id, kind=component.kind, sla_minutes=component.sla_minutes,
                 origins=origins,
@@ -519,6 +522,7 @@ class RunQueryService:
                 overflow=series.values(component.overflow) if component.overflow else None,
                 kingman=series.values(component.kingman) if component.kingman else None,
                 queue_like=component.queue_like, schedule=component.schedule,
+                constants=component.constants,
                 sources=sorted(p for n in member_ids for p in files_by_node.get(n, [])),
                 warnings=[NodeWarning(code=w.code, message=w.message, severity=w.severity)
                           for w in warnings if w.node_id in member_ids],
@@ -529,6 +533,7 @@ class RunQueryService:
                               v := series.values(class_series_name(e.series, c))) is not None})
                  for e in plan.edges]
         metadata = state_metadata(record, manifest, edge_quality(edges, list(plan.classes)))
+        metadata = msgspec.structs.replace(metadata, class_coverage="missing")
         if plan.classes:
             names = {c.id: c.display_name for c in model.classes}
             metadata = msgspec.structs.replace(
@@ -582,16 +587,21 @@ class RunQueryService:
         model = decode_model(self.store.read(run_id, MODEL_YAML), run_id)
         plan = compiled_plan(model, run_id)
         ui = {t.id: t.ui for t in model.topology.nodes if t.ui}
+        wire_names = {f.name: f.encode_name for f in msgspec.structs.fields(Semantics)}
+        # the series each node states, as the reference's graph writes them (`series:<id>`)
+        semantics = {t.id: {wire_names[f]: f"series:{v}" for f, v in t.semantics.all_series()}
+                     for t in model.topology.nodes}
         return Graph(
             nodes=[GraphNode(id=c.id, kind=c.kind, category=c.category, metrics=list(c.metrics),
                              queue_like=c.queue_like, aliases=c.aliases or None,
                              analytical=analytical_facts(c.category, c.queue_like, c.metrics,
                                                          c.timing),
-                             ui=ui.get(c.id))
+                             ui=ui.get(c.id), semantics=semantics.get(c.id) or None)
                    for c in plan.components],
             edges=[GraphEdge(id=e.id, from_=e.origin, to=e.destination, type=e.type,
                              weight=e.weight, measure=e.measure, edge_type=e.type,
-                             field=e.measure, multiplier=e.multiplier, lag=e.lag)
+                             field=e.measure or ("served" if e.type == "throughput" else None),
+                             multiplier=e.multiplier, lag=e.lag)
                    for e in plan.edges] + overflow_edges(model),
         )
 
@@ -626,7 +636,10 @@ def constraint_views(plan: EvaluationPlan, series: SeriesReader) -> list[Constra
                 a is None for a in admitted.values()):
             continue
         demand = np.sum([np.where(np.isfinite(d), d, 0.0) for d in demands], axis=0)
-        views.append(ConstraintView(use.id, capacity, demand, admitted))  # type: ignore[arg-type]
+        declared = {role: values for role, name in use.declared.items()
+                    if (values := series.values(name)) is not None}
+        views.append(ConstraintView(use.id, capacity, demand, admitted,  # type: ignore[arg-type]
+                                    declared))
     return views
 
 

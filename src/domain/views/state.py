@@ -172,10 +172,12 @@ class Analytical(Record):
 
 class ConstraintMetrics(Record):
     metrics: dict[str, float | None]
+    series_metadata: dict[str, SeriesSemantics] | None = None
 
 
 class ConstraintSeriesOut(Record):
     series: dict[str, list[float | None]]
+    series_metadata: dict[str, SeriesSemantics] | None = None
 
 
 class ClassTruth(Record):
@@ -259,6 +261,7 @@ class GraphNode(Record):
     aliases: dict[str, str] | None = None
     analytical: Analytical | None = None
     ui: dict[str, Any] | None = None
+    semantics: dict[str, str] | None = None  # the series it states: {"arrivals": "series:x"}
 
 
 class GraphEdge(Record):
@@ -341,6 +344,7 @@ class NodeView:
     queue_like: bool = False
     origins: dict[str, str] = field(default_factory=dict)  # metric -> telemetry | explicit | model
     schedule: tuple[int, int] | None = None  # dispatch schedule (periodBins, phase)
+    constants: dict[str, float] = field(default_factory=dict)  # maxAttempts: 4, …
 
     @property
     def category(self) -> str:
@@ -374,6 +378,7 @@ class ConstraintView:
     capacity: np.ndarray
     demand: np.ndarray  # Σ of the sharing nodes' arrivals (NaN and ±inf as 0)
     admitted: dict[str, np.ndarray]  # topology node id -> admitted arrivals
+    declared: dict[str, np.ndarray] = field(default_factory=dict)  # its own arrivals, errors
 
     @property
     def limiting(self) -> np.ndarray:
@@ -524,6 +529,8 @@ class RunView:
             for node in self.nodes:
                 derived = self.derived(node)
                 series = {name: _tokens(s) for name, s in node.metrics.items()}
+                # the inputs of the service time, echoed as the reference's window does
+                series.update({name: _tokens(v) for name, v in node.timing.items()})
                 series.update({name: _tokens(v) for name, v in derived.named() if v is not None})
                 nodes.append(series)
             stamps = [format_utc(self.grid.bin_start(i)) for i in range(self.grid.bins)]
@@ -716,6 +723,8 @@ SUMMED = {"arrivals", "served", "errors", "attempts", "failures", "exhaustedFail
           "retryEcho", "externalDemand", "capacity", "overflow", "processingTimeMsSum",
           "servedCount"}
 LEVELS = {"queue", "wipLimit"}
+# ratios of two sums: neither their sum nor their mean over bins is the window's ratio
+RATIOS = {"utilization", "throughputRatio"}
 
 
 def series_metadata(node: NodeView, names: Collection[str]) -> dict[str, SeriesSemantics] | None:
@@ -723,7 +732,8 @@ def series_metadata(node: NodeView, names: Collection[str]) -> dict[str, SeriesS
     found = {}
     for name in names:
         origin = node.origins.get(name, "derived")
-        aggregation = "sum" if name in SUMMED else "unknown" if name in LEVELS else "avg"
+        aggregation = "sum" if name in SUMMED else "unknown" if name in LEVELS | RATIOS \
+            else "avg"
         found[name] = SeriesSemantics(aggregation=aggregation, origin=origin)
     return found or None
 
@@ -761,7 +771,8 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
             ("flowLatencyMs", derived.flow_latency_ms)) if series is not None]
         nodes.append(NodeState(
             id=node.id, kind=node.kind,
-            metrics={name: _at(s, index) for name, s in node.metrics.items()},
+            metrics={**{name: _at(s, index) for name, s in node.metrics.items()},
+                     **node.constants},
             derived=DerivedState(
                 utilization=utilization, latency_minutes=latency,
                 throughput_ratio=_at(derived.throughput_ratio, index),
@@ -776,9 +787,10 @@ def state_at(view: RunView, index: int) -> StateSnapshot:
             analytical=node.analytical(), aliases=node.aliases or None,
             by_class={class_id: ClassState(**{_snake(k): _at(v, index) for k, v in m.items()})
                       for class_id, m in view.by_class(node).items()} or None,
-            constraints={c.id: ConstraintMetrics(metrics={
-                name: _at(values, index) for name, values in _constraint_series(c, node.id)})
-                for c in mine} or None,
+            constraints={c.id: ConstraintMetrics(
+                metrics={name: _at(values, index) for name, values in found},
+                series_metadata=constraint_metadata([name for name, _ in found]))
+                for c in mine if (found := _constraint_series(c, node.id))} or None,
             constraint_status={c.id: bool(c.limiting[index]) for c in mine} or None,
             sla=[SlaValue(kind=kind, status=str(status[index]), threshold=threshold,
                           value=_at(values, index))
@@ -891,10 +903,29 @@ def _constraint_uses(view: RunView) -> dict[str, list[ConstraintView]]:
 
 def _constraint_series(c: ConstraintView, node_id: str) -> list[tuple[str, np.ndarray]]:
     """What a node sees of a shared constraint: its capacity, the total demand on it, the
-    node's own allocation, and the shortfall (demand the capacity could not admit)."""
-    capacity = np.where(np.isfinite(c.capacity), c.capacity, 0.0)
-    return [("capacity", c.capacity), ("demand", c.demand), ("allocation", c.admitted[node_id]),
-            ("shortfall", np.maximum(c.demand - np.maximum(capacity, 0.0), 0.0))]
+    node's own allocation, and the shortfall (demand the capacity could not admit). A
+    constraint that states its own arrivals (the reference's resource series) also shows
+    them as `arrivals`/`served`/`errors`, and its shortfall is measured against them."""
+    capacity = np.maximum(np.where(np.isfinite(c.capacity), c.capacity, 0.0), 0.0)
+    own = c.declared.get("arrivals")
+    wanted = c.demand if own is None else np.where(np.isfinite(own), own, 0.0)
+    found = [("capacity", c.capacity), ("demand", c.demand), ("allocation", c.admitted[node_id])]
+    if own is not None:
+        found += [("arrivals", own), ("served", c.capacity)]
+        if (errors := c.declared.get("errors")) is not None:
+            found.append(("errors", errors))
+    return [*found, ("shortfall", np.maximum(wanted - capacity, 0.0))]
+
+
+# how each constraint series came to be (the reference's seriesMetadata of a constraint)
+CONSTRAINT_ORIGINS = {"arrivals": "explicit", "served": "explicit", "errors": "explicit",
+                      "capacity": "explicit"}
+
+
+def constraint_metadata(names: Collection[str]) -> dict[str, SeriesSemantics]:
+    return {name: SeriesSemantics(aggregation="sum",
+                                  origin=CONSTRAINT_ORIGINS.get(name, "derived"))
+            for name in names}
 
 
 EDGE_VOLUMES = {"attempts": "attemptsVolume", "load": "attemptsVolume",
@@ -1030,6 +1061,12 @@ def window_warnings(view: RunView, start: int, end: int) -> list[StateWarning]:
     return found
 
 
+def _constraint_out(c: ConstraintView, node_id: str, window: slice) -> ConstraintSeriesOut:
+    found = _constraint_series(c, node_id)
+    return ConstraintSeriesOut(series={name: _list(values[window]) for name, values in found},
+                               series_metadata=constraint_metadata([name for name, _ in found]))
+
+
 def state_window(view: RunView, start: int, end: int) -> StateWindow:
     """Bins start..end inclusive; bounds are checked by the caller."""
     lists = view.full_lists()
@@ -1051,9 +1088,7 @@ def state_window(view: RunView, start: int, end: int) -> StateWindow:
             analytical=node.analytical(), aliases=node.aliases or None,
             by_class={class_id: {k: _list(v[window]) for k, v in m.items()}
                       for class_id, m in view.by_class(node).items()} or None,
-            constraints={c.id: ConstraintSeriesOut(series={
-                name: _list(values[window]) for name, values in _constraint_series(c, node.id)})
-                for c in mine} or None,
+            constraints={c.id: _constraint_out(c, node.id, window) for c in mine} or None,
             constraint_status={c.id: _list(c.limiting[window].astype(np.float64))
                                for c in mine} or None,
             sla=[SlaSeries(kind=kind, threshold=threshold, values=_list(values[window]),
