@@ -74,41 +74,79 @@ def _has_pandas() -> bool:
     return True
 
 
+class RunInfo:
+    """What a `Run` says about itself: its identity and scenario read from the domain's run
+    record (in process) or from the run's HTTP body (`Client`); `metadata`, `warnings` and
+    `bottlenecks` are, by design, the same dicts the HTTP API returns."""
+
+    __slots__ = ("_describe", "_described", "parameters", "run_id", "seed", "template_id")
+
+    def __init__(self, run_id: str, template_id: str, parameters: Mapping[str, Any],
+                 seed: int | None, describe: Any):
+        self.run_id, self.template_id, self.seed = run_id, template_id, seed
+        self.parameters = dict(parameters)
+        self._describe = describe  # () -> the HTTP body, built when first asked
+        self._described: dict[str, Any] | None = None
+
+    @classmethod
+    def of_record(cls, record: Any) -> RunInfo:
+        """From a domain `RunRecord`."""
+        def describe() -> dict[str, Any]:
+            from flowtime.adapters.wire import record_response
+
+            return dict(_builtins(record_response(record)))
+
+        return cls(record.run_id, record.template_id, record.parameters, record.seed, describe)
+
+    @classmethod
+    def of_body(cls, body: Mapping[str, Any]) -> RunInfo:
+        """From `GET /v1/runs/{id}`'s body."""
+        scenario = body.get("scenario") or {}
+        return cls(str(body["metadata"]["runId"]), str(body["metadata"]["templateId"]),
+                   scenario.get("parameters") or {}, scenario.get("seed"), lambda: dict(body))
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if self._described is None:
+            self._described = self._describe()
+        return self._described
+
+
 class Run:
     """A stored run: its description, series and state. Build one with `run()`,
     `open_run()` or `Client.run()`."""
 
-    def __init__(self, record: Mapping[str, Any], reader: Any):
-        self._record = dict(record)
+    def __init__(self, info: RunInfo, reader: Any):
+        self._info = info
         self._reader = reader  # (series ids, classes) -> table; state; state_window
 
     @property
     def run_id(self) -> str:
-        return str(self._record["metadata"]["runId"])
+        return self._info.run_id
 
     @property
     def template_id(self) -> str:
-        return str(self._record["metadata"]["templateId"])
+        return self._info.template_id
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return dict(self._record["metadata"])
+        return dict(self._info.body["metadata"])
 
     @property
     def parameters(self) -> dict[str, Any]:
-        return dict((self._record.get("scenario") or {}).get("parameters") or {})
+        return dict(self._info.parameters)
 
     @property
     def seed(self) -> int | None:
-        return (self._record.get("scenario") or {}).get("seed")
+        return self._info.seed
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
-        return list(self._record.get("warnings") or [])
+        return list(self._info.body.get("warnings") or [])
 
     @property
     def bottlenecks(self) -> list[dict[str, Any]]:
-        return list((self._record.get("analysis") or {}).get("bottlenecks") or [])
+        return list((self._info.body.get("analysis") or {}).get("bottlenecks") or [])
 
     def series(self, ids: Iterable[str] | None = None, classes: bool = False) -> Any:
         """The run's series as a pandas DataFrame indexed by bin start time (with `classes`,
@@ -180,11 +218,8 @@ class _LocalReader:
 
 
 def _local_run(container: Any, run_id: str) -> Run:
-    from flowtime.adapters.wire import record_response
-
     queries = container.queries()
-    return Run(_builtins(record_response(queries.get_run(run_id))),
-               _LocalReader(queries, run_id))
+    return Run(RunInfo.of_record(queries.get_run(run_id)), _LocalReader(queries, run_id))
 
 
 def run(template: str, params: Mapping[str, Any] | None = None, seed: int | None = None,
@@ -386,8 +421,8 @@ def forecast(template: str, priors: Mapping[str, Mapping[str, Any]] | None = Non
     record, run = service.open(request)
     if run:
         service.execute(request, record=record)
-        record = service.get(record["id"])
-    result = dict(record["result"] or {})
+        record = service.get(record.id)
+    result = dict(record.result or {})
 
     def arrays(value: Any) -> Any:
         if isinstance(value, dict):
@@ -397,7 +432,7 @@ def forecast(template: str, priors: Mapping[str, Mapping[str, Any]] | None = Non
             return np.array([np.nan if v is None else v for v in value], dtype=np.float64)
         return value
 
-    return {"id": record["id"], "status": record["status"], **arrays(result)}
+    return {"id": record.id, "status": record.status, **arrays(result)}
 
 
 def compare(run_ids: list[str], store: str | None = None, values: bool = True,
@@ -494,7 +529,7 @@ class Client:
         return self.open_run(created["metadata"]["runId"])
 
     def open_run(self, run_id: str) -> Run:
-        return Run(self._get(f"/v1/runs/{run_id}"), _RemoteReader(self, run_id))
+        return Run(RunInfo.of_body(self._get(f"/v1/runs/{run_id}")), _RemoteReader(self, run_id))
 
     def compare(self, run_ids: list[str], values: bool = True,
                 series: list[str] | None = None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import msgspec
 
 from flowtime.adapters.wire import Wire
 from flowtime.domain.runs import MAX_SEED
+from flowtime.domain.services.drafts import Draft, DraftDiff
 
 DraftId = Annotated[str, msgspec.Meta(pattern="^draft_[0-9a-f]{16}$")]
 
@@ -59,6 +60,17 @@ class DraftOut(Wire):
     published: dict[str, Any] | None = None
 
 
+class DraftSummaryOut(Wire):
+    """A draft in a listing (no texts)."""
+
+    id: str
+    template_id: str
+    origin: dict[str, Any]
+    revision: int
+    updated_utc: str
+    published: dict[str, Any] | None = None
+
+
 class ChangeOut(Wire, rename=None):
     path: str
     from_: Any = msgspec.field(name="from")
@@ -76,14 +88,22 @@ REQUEST_BODIES = (DraftCreateBody, DraftPatchBody, ReplaceBody, DraftRunBody, Dr
                   DraftPublishBody)
 
 
-def draft_out(d: dict[str, Any]) -> DraftOut:
-    return DraftOut(d["id"], d["templateId"], d["origin"], d["revision"], d["text"],
-                    d["createdUtc"], d["updatedUtc"], d.get("published"))
+def draft_out(d: Draft) -> DraftOut:
+    return DraftOut(d.id, d.template_id, msgspec.to_builtins(d.origin), d.revision, d.text,
+                    d.created_utc, d.updated_utc,
+                    msgspec.to_builtins(d.published) if d.published is not None else None)
 
 
-def diff_out(d: dict[str, Any]) -> DraftDiffOut:
-    return DraftDiffOut(d["id"], d["revision"], d["unified"],
-                        [ChangeOut(c["path"], c["from"], c["to"]) for c in d["changes"]])
+def draft_summary(d: Draft) -> DraftSummaryOut:
+    return DraftSummaryOut(d.id, d.template_id, msgspec.to_builtins(d.origin), d.revision,
+                           d.updated_utc,
+                           msgspec.to_builtins(d.published) if d.published is not None
+                           else None)
+
+
+def diff_out(d: DraftDiff) -> DraftDiffOut:
+    return DraftDiffOut(d.id, d.revision, d.unified,
+                        [ChangeOut(c.path, c.before, c.after) for c in d.changes])
 
 
 def patch(drafts: Any, draft_id: str, body: DraftPatchBody) -> DraftOut:

@@ -11,7 +11,7 @@ from flowtime.adapters.observed_wire import Sampling, Source
 from flowtime.adapters.wire import Wire
 from flowtime.domain.observed.samples import SeriesSpec
 from flowtime.domain.risk.forecast import MAX_SAMPLES
-from flowtime.domain.risk.service import DemandRequest, ForecastRequest
+from flowtime.domain.risk.service import DemandRequest, ForecastRecord, ForecastRequest
 from flowtime.domain.runs import MAX_SEED
 from flowtime.domain.services.analysis_service import StudySource
 
@@ -95,12 +95,16 @@ class ForecastList(Wire):
 REQUEST_BODIES = (ForecastBody, PriorBody, DemandBody)
 
 
-def forecast_out(record: dict[str, Any]) -> ForecastOut:
-    progress = record.get("progress") or {"done": 0, "total": 0}
-    return ForecastOut(str(record["id"]), str(record["status"]),
-                       ProgressOut(int(progress["done"]), int(progress["total"])),
-                       record.get("createdUtc"), record.get("templateId"),
-                       record.get("result"), record.get("error"))
+def forecast_out(record: ForecastRecord) -> ForecastOut:
+    return ForecastOut(record.id, record.status,
+                       ProgressOut(record.progress.done, record.progress.total),
+                       record.created_utc, record.template_id, record.result, record.error)
+
+
+def forecast_item(record: ForecastRecord) -> ForecastItem:
+    return ForecastItem(record.id, record.status,
+                        ProgressOut(record.progress.done, record.progress.total),
+                        record.created_utc, record.template_id)
 
 
 class RuleBody(Wire, forbid_unknown_fields=True):

@@ -183,7 +183,7 @@ def build_server(container: Any) -> Any:
         record, run = _call(service.open, asked)
         if run:
             _call(service.execute, asked, None, None, record)
-            record = service.get(record["id"])
+            record = service.get(record.id)
         return _plain(fw.forecast_out(record))
 
     @server.resource("flowtime://templates/{template_id}", mime_type="application/yaml",
@@ -236,7 +236,7 @@ def add_draft_tools(server: Any, container: Any) -> None:
     def validate_draft(draft_id: str, parameters: dict[str, Any] | None = None,
                        tier: str = "compile") -> dict[str, Any]:
         draft = _call(drafts().get, draft_id)
-        body = _body(aw.ValidateBody, {"template": draft["text"],
+        body = _body(aw.ValidateBody, {"template": draft.text,
                                        "parameters": parameters or {}, "tier": tier})
         return _plain(_call(aw.validate, container.analysis(), body))
 
@@ -244,7 +244,7 @@ def add_draft_tools(server: Any, container: Any) -> None:
     def run_draft(draft_id: str, parameters: dict[str, Any] | None = None,
                   seed: int | None = None) -> dict[str, Any]:
         draft = _call(drafts().get, draft_id)
-        body = _body(CreateRunBody, {"template": draft["text"], "parameters": parameters or {},
+        body = _body(CreateRunBody, {"template": draft.text, "parameters": parameters or {},
                                      "options": {"seed": seed}})
         return _plain(result_response(_call(container.orchestration().create_run,
                                             body.to_domain())))

@@ -62,15 +62,16 @@ def create_command(template_id: str | None, file_path: str | None, store: str | 
 @report_errors
 def list_command(store: str | None, templates_url: str | None, as_json: bool) -> None:
     """Drafts, newest first."""
+    from flowtime.adapters import drafts_wire as dw
     from flowtime.adapters.cli.context import print_json, print_table
 
     items = _service(store, templates_url).drafts().list()
     if as_json:
-        print_json(items)
+        print_json([dw.draft_summary(d) for d in items])
         return
     print_table(["draft", "template", "revision", "updated", "published"],
-                [[d["id"], str(d["templateId"]), str(d["revision"]), str(d["updatedUtc"]),
-                  (d.get("published") or {}).get("templateId") or ""] for d in items])
+                [[d.id, d.template_id, str(d.revision), d.updated_utc,
+                  d.published.template_id if d.published else ""] for d in items])
 
 
 @drafts.command("show")
@@ -171,7 +172,7 @@ def validate_command(draft_id: str, tier: str, store: str | None, templates_url:
     from flowtime.adapters import analysis_wire as aw
 
     container = _service(store, templates_url)
-    text = container.drafts().get(draft_id)["text"]
+    text = container.drafts().get(draft_id).text
     out = aw.validate(container.analysis(), aw.ValidateBody(template=text, tier=tier))
     lines = [f"{draft_id}: {'valid' if out.valid else 'invalid'} ({out.tier})"]
     lines += [f"  {p.loc}: {p.msg}" for p in out.problems]
@@ -192,7 +193,7 @@ def run_command(draft_id: str, seed: int | None, store: str | None, templates_ur
     from flowtime.adapters.wire import CreateRunBody, RunOptions, result_response
 
     container = _service(store, templates_url)
-    text = container.drafts().get(draft_id)["text"]
+    text = container.drafts().get(draft_id).text
     result = container.orchestration().create_run(
         CreateRunBody(template=text, options=RunOptions(seed=seed)).to_domain())
     out = result_response(result)

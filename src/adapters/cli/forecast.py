@@ -54,7 +54,7 @@ def forecast(spec: str, samples: int | None, store: str | None, templates_url: s
                 bar.update(task, completed=done, total=total)
 
             service.execute(request, None, update, record)
-        record = service.get(record["id"])
+        record = service.get(record.id)
     out = fw.forecast_out(record)
     if as_json:
         print_json(out)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
@@ -109,15 +110,17 @@ def analysis_routes(problems: Any, offload: Any) -> list[Any]:
     ) -> AnalysisList:
         saved = await offload(analysis.list_saved)
         chosen = saved[(page - 1) * page_size:page * page_size]
-        return AnalysisList([AnalysisListItem(i["id"], i.get("kind"), i.get("createdUtc"),
-                                              i.get("templateId"), i.get("metric"))
-                             for i in chosen], len(saved), page, page_size)
+        return AnalysisList([AnalysisListItem(
+            i.id, i.kind, i.created_utc,
+            i.request.get("templateId") or i.template_name or "inline", i.request.get("metric"))
+            for i in chosen], len(saved), page, page_size)
 
     @get("/v1/analyses/{analysis_id:str}", tags=["analysis"], summary="A saved analysis",
          responses=problems(400, 404))
     async def get_analysis(analysis: Analysis, analysis_id: Annotated[str, PathParameter(
             pattern=RUN_ID_PATTERN.pattern)]) -> dict[str, Any]:
-        return await offload(analysis.saved, analysis_id)
+        saved = await offload(analysis.saved, analysis_id)
+        return msgspec.to_builtins(saved)  # type: ignore[no-any-return]
 
     return [post_sensitivity, post_goal_seek, post_optimize, post_validate, list_analyses,
             get_analysis]

@@ -31,11 +31,11 @@ def draft_routes(problems: Any, offload: Any) -> list[Any]:
                            ) -> Response[dw.DraftOut]:
         draft = await offload(drafts(request).create, data.template_id, data.template)
         return Response(dw.draft_out(draft), status_code=201,
-                        headers={"Location": f"/v1/drafts/{draft['id']}"})
+                        headers={"Location": f"/v1/drafts/{draft.id}"})
 
     @get("/v1/drafts", tags=["drafts"], summary="Drafts, newest first", responses=problems())
-    async def list_drafts(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
-        return await offload(drafts(request).list)  # type: ignore[no-any-return]
+    async def list_drafts(request: Request[Any, Any, Any]) -> list[dw.DraftSummaryOut]:
+        return [dw.draft_summary(d) for d in await offload(drafts(request).list)]
 
     @get("/v1/drafts/{draft_id:str}", tags=["drafts"], summary="A draft",
          responses=problems(400, 404))
@@ -64,7 +64,7 @@ def draft_routes(problems: Any, offload: Any) -> list[Any]:
     async def validate_draft(request: Request[Any, Any, Any], draft_id: DraftIdPath,
                              data: JSONBody[dw.DraftValidateBody]) -> aw.ValidateOut:
         draft = await offload(drafts(request).get, draft_id)
-        body = decode_body(msgspec.json.encode({"template": draft["text"], "parameters":
+        body = decode_body(msgspec.json.encode({"template": draft.text, "parameters":
                                                 data.parameters, "tier": data.tier}),
                            aw.ValidateBody, "")
         return await offload(aw.validate, request.app.state.container.analysis(), body)
@@ -75,7 +75,7 @@ def draft_routes(problems: Any, offload: Any) -> list[Any]:
                         data: JSONBody[dw.DraftRunBody]) -> Response[RunResponse]:
         draft = await offload(drafts(request).get, draft_id)
         body = decode_body(msgspec.json.encode({
-            "template": draft["text"], "parameters": data.parameters,
+            "template": draft.text, "parameters": data.parameters,
             "options": {"seed": data.seed, "pmfMode": data.pmf_mode}}), CreateRunBody, "")
         orchestration = request.app.state.container.orchestration()
         result = await offload(orchestration.create_run, body.to_domain())

@@ -18,7 +18,12 @@ from flowtime.adapters import forecast_wire as fw
 from flowtime.adapters.http.security import require_api_key
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, conflict
 from flowtime.domain.evaluate.work import WorkGuard
-from flowtime.domain.risk.service import ACTIVE, ForecastRequest, ForecastService
+from flowtime.domain.risk.service import (
+    ACTIVE,
+    ForecastRecord,
+    ForecastRequest,
+    ForecastService,
+)
 
 ID_PATTERN = "^forecast_[0-9a-f]{16}$"
 ForecastId = Annotated[str, PathParameter(pattern=ID_PATTERN)]
@@ -35,18 +40,18 @@ class ForecastJobs:
         self.lock = threading.Lock()
 
     def start(self, service: ForecastService, request: ForecastRequest,
-              record: dict[str, Any]) -> None:
+              record: ForecastRecord) -> None:
         import time
 
         with self.lock:
-            if record["id"] in self.guards:
+            if record.id in self.guards:
                 return
             if len(self.guards) >= self.limit:
                 raise FlowTimeError(ErrorKind.BUSY, "too many forecasts are running or "
                                     "queued; try again shortly", [Problem("request", (
                                         f"at most {self.limit} at once"))])
             guard = WorkGuard(time.monotonic, None)
-            self.guards[record["id"]] = guard
+            self.guards[record.id] = guard
 
         def job() -> None:
             try:
@@ -54,12 +59,11 @@ class ForecastJobs:
             except FlowTimeError:
                 pass  # the record says why
             except Exception as exc:
-                record.update(status="failed", error={"kind": "internal",
-                                                      "detail": type(exc).__name__})
+                record.fail("internal", type(exc).__name__)
                 service.write(record)
             finally:
                 with self.lock:
-                    self.guards.pop(record["id"], None)
+                    self.guards.pop(record.id, None)
 
         self.pool.submit(job)
 
@@ -92,10 +96,10 @@ def forecast_routes(problems: Any, offload: Any) -> list[Any]:
         forecasts = service(request)
         asked = data.request()
         record, run = await offload(forecasts.open, asked)
-        location = f"/v1/forecasts/{record['id']}"
+        location = f"/v1/forecasts/{record.id}"
         if run:
             request.app.state.forecasts.start(forecasts, asked, record)
-        elif record["status"] == "succeeded":
+        elif record.status == "succeeded":
             return Response(fw.forecast_out(record), status_code=200,
                             headers={"Location": location})
         return Response(fw.forecast_out(record), status_code=202, headers={"Location": location})
@@ -110,18 +114,15 @@ def forecast_routes(problems: Any, offload: Any) -> list[Any]:
          responses=problems())
     async def list_forecasts(request: Request[Any, Any, Any]) -> fw.ForecastList:
         items = await offload(service(request).list)
-        return fw.ForecastList([fw.ForecastItem(
-            i["id"], i["status"], fw.ProgressOut(**(i.get("progress") or {"done": 0,
-                                                                            "total": 0})),
-            i.get("createdUtc"), i.get("templateId")) for i in items])
+        return fw.ForecastList([fw.forecast_item(i) for i in items])
 
     @delete("/v1/forecasts/{forecast_id:str}", tags=["forecasts"], summary="Cancel a forecast",
             guards=guards, responses=problems(400, 401, 404, 409), status_code=202)
     async def cancel_forecast(request: Request[Any, Any, Any], forecast_id: ForecastId
                               ) -> Response[Any]:
         record = await offload(service(request).get, forecast_id)
-        if record["status"] not in ACTIVE:
-            raise conflict("forecastId", f"forecast '{forecast_id}' is {record['status']}")
+        if record.status not in ACTIVE:
+            raise conflict("forecastId", f"forecast '{forecast_id}' is {record.status}")
         if not request.app.state.forecasts.cancel(forecast_id):
             raise conflict("forecastId", f"forecast '{forecast_id}' runs on another server")
         return Response({"id": forecast_id, "status": "cancelling"}, status_code=202)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from flowtime.domain.artifacts.hashing import sha256_canonical
@@ -47,6 +48,35 @@ class DemandRequest:
     spec: SeriesSpec = field(default_factory=SeriesSpec)
     season: int | None = None
     history_bins: int | None = None  # with a source: this many bins before the window
+
+
+class Progress(msgspec.Struct, frozen=True):
+    done: int
+    total: int
+
+
+class ForecastRecord(msgspec.Struct, rename="camel"):
+    """A forecast job as kept (`forecasts/<id>`, camelCase JSON): updated in place as it
+    runs (status, progress, then result or error) and written after each change."""
+
+    id: str
+    status: str  # queued | running | succeeded | failed | cancelled | interrupted
+    created_utc: str
+    template_id: str
+    progress: Progress
+    request: dict[str, Any]  # the request as asked, in its wire form (hashed into the id)
+    owner: str | None = None  # host:pid of the process running it
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    started_utc: str | None = None
+    finished_utc: str | None = None
+
+    def fail(self, kind: str, detail: str, problems: list[dict[str, Any]] | None = None,
+             status: str = "failed", finished_utc: str | None = None) -> None:
+        self.status = status
+        self.error = {"kind": kind, "detail": detail, **(
+            {"problems": problems} if problems is not None else {})}
+        self.finished_utc = finished_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,32 +139,34 @@ class ForecastService:
     def _now(self) -> str:
         return format_utc(self.clock.now().replace(microsecond=0))
 
-    def write(self, record: dict[str, Any]) -> None:
-        self.store.write_record(RECORD_KIND, record["id"], json.dumps(record).encode("utf-8"))
+    def write(self, record: ForecastRecord) -> None:
+        # the json module both ways: a result may hold NaN, which it keeps
+        self.store.write_record(RECORD_KIND, record.id,
+                                json.dumps(msgspec.to_builtins(record)).encode("utf-8"))
 
-    def get(self, forecast_id: str) -> dict[str, Any]:
+    def get(self, forecast_id: str) -> ForecastRecord:
         try:
-            record = dict(json.loads(self.store.read_record(RECORD_KIND, forecast_id)))
+            data = self.store.read_record(RECORD_KIND, forecast_id)
         except FlowTimeError as exc:
             if exc.kind == "not_found":
                 raise not_found("forecastId", f"forecast '{forecast_id}' not found") from None
             raise
-        if record.get("status") in ACTIVE and self.alive(str(record.get("owner"))) is False:
-            record["status"] = "interrupted"  # its process is gone; asking again resumes it
+        record = msgspec.convert(json.loads(data), ForecastRecord)
+        if record.status in ACTIVE and self.alive(str(record.owner)) is False:
+            record.status = "interrupted"  # its process is gone; asking again resumes it
         return record
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[ForecastRecord]:
+        """Every readable forecast, the newest first."""
         items = []
         for forecast_id in self.store.list_records(RECORD_KIND):
             try:
-                record = self.get(forecast_id)
-            except FlowTimeError:
+                items.append(self.get(forecast_id))
+            except (FlowTimeError, ValueError, msgspec.ValidationError):
                 continue
-            items.append({k: record.get(k) for k in ("id", "status", "progress", "createdUtc",
-                                                      "templateId")})
-        return sorted(items, key=lambda r: str(r.get("createdUtc")), reverse=True)
+        return sorted(items, key=lambda r: r.created_utc, reverse=True)
 
-    def open(self, request: ForecastRequest) -> tuple[dict[str, Any], bool]:
+    def open(self, request: ForecastRequest) -> tuple[ForecastRecord, bool]:
         """The record for this request, and whether it must run (new, or to be resumed)."""
         forecast_id = request.forecast_id()
         try:
@@ -143,13 +175,13 @@ class ForecastService:
             if exc.kind != "not_found":
                 raise
             record = None
-        if record is not None and record["status"] in ("succeeded", *ACTIVE):
+        if record is not None and record.status in ("succeeded", *ACTIVE):
             return record, False
         self.check(request)
-        record = {"id": forecast_id, "status": "queued", "createdUtc": self._now(),
-                  "templateId": request.source.template_id or "inline", "owner": self.owner,
-                  "progress": {"done": 0, "total": request.samples}, "request": request.wire,
-                  "result": None, "error": None}
+        record = ForecastRecord(
+            id=forecast_id, status="queued", created_utc=self._now(),
+            template_id=request.source.template_id or "inline", owner=self.owner,
+            progress=Progress(0, request.samples), request=request.wire)
         self.write(record)
         return record, True
 
@@ -171,12 +203,12 @@ class ForecastService:
     # -- running ------------------------------------------------------------------------
     def execute(self, request: ForecastRequest, guard: WorkGuard | None = None,
                 on_progress: Callable[[int, int], None] | None = None,
-                record: dict[str, Any] | None = None,
+                record: ForecastRecord | None = None,
                 distributed: bool = False) -> ForecastResult:
         """Run one forecast to the end; with a record, keep it up to date. `distributed`:
         its chunks run on the configured executor (when it has enough of them)."""
         if record is not None:
-            record.update(status="running", owner=self.owner, startedUtc=self._now())
+            record.status, record.owner, record.started_utc = "running", self.owner, self._now()
             self.write(record)
         try:
             study = self.analysis.study(request.source, guard)
@@ -188,7 +220,7 @@ class ForecastService:
                     on_progress(done, total)
                 if record is not None and (done == total or done - last[0] >= total / 20):
                     last[0] = done
-                    record["progress"] = {"done": done, "total": total}
+                    record.progress = Progress(done, total)
                     self.write(record)
 
             prepared = prepare(study, request.priors, request.samples, request.source.seed,
@@ -210,15 +242,13 @@ class ForecastService:
         except FlowTimeError as exc:
             if record is not None:
                 cancelled = guard is not None and guard.cancelled.is_set()
-                record.update(status="cancelled" if cancelled else "failed",
-                              error={"kind": exc.kind.value, "detail": exc.detail,
-                                     "problems": [asdict(p) for p in exc.problems]},
-                              finishedUtc=self._now())
+                record.fail(exc.kind.value, exc.detail, [asdict(p) for p in exc.problems],
+                            "cancelled" if cancelled else "failed", self._now())
                 self.write(record)
             raise
         if record is not None:
-            record.update(status="succeeded", result=result_dict(result),
-                          finishedUtc=self._now())
+            record.status, record.result = "succeeded", result_dict(result)
+            record.finished_utc = self._now()
             self.write(record)
         return result
 

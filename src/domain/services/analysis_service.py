@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from flowtime.domain.artifacts.hashing import sha256_canonical
 from flowtime.domain.compile.checks import run_checks
 from flowtime.domain.errors import FlowTimeError, Problem, invalid
@@ -33,6 +35,18 @@ from flowtime.ports.sweeps import RecordStore
 
 TIERS = ("schema", "compile", "analyse")
 RECORD_KIND = "analyses"
+
+
+class SavedAnalysis(msgspec.Struct, frozen=True, rename="camel"):
+    """A kept result (`analyses/<id>`): the question as asked and the answer, both in the
+    wire form the driver gave them (the domain does not read inside either)."""
+
+    id: str
+    kind: str
+    created_utc: str
+    request: dict[str, Any]
+    result: Any
+    template_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,28 +86,25 @@ class AnalysisService:
         assert self.store is not None and self.clock is not None
         analysis_id = "analysis_" + sha256_canonical(
             {"kind": kind, "request": request}).removeprefix("sha256:")[:16]
-        record = {"id": analysis_id, "kind": kind,
-                  "createdUtc": format_utc(self.clock.now().replace(microsecond=0)),
-                  "request": request, "result": result, "templateName": template_name}
-        self.store.write_record(RECORD_KIND, analysis_id, json.dumps(record).encode("utf-8"))
+        record = SavedAnalysis(
+            id=analysis_id, kind=kind,
+            created_utc=format_utc(self.clock.now().replace(microsecond=0)),
+            request=request, result=result, template_name=template_name)
+        # the json module (not msgspec) both ways: results written before kept NaN/Infinity
+        self.store.write_record(RECORD_KIND, analysis_id,
+                                json.dumps(msgspec.to_builtins(record)).encode("utf-8"))
         return analysis_id
 
-    def saved(self, analysis_id: str) -> dict[str, Any]:
+    def saved(self, analysis_id: str) -> SavedAnalysis:
         assert self.store is not None
-        return dict(json.loads(self.store.read_record(RECORD_KIND, analysis_id)))
+        return msgspec.convert(json.loads(self.store.read_record(RECORD_KIND, analysis_id)),
+                               SavedAnalysis)
 
-    def list_saved(self) -> list[dict[str, Any]]:
+    def list_saved(self) -> list[SavedAnalysis]:
+        """Every saved result, the newest first."""
         assert self.store is not None
-        items = []
-        for analysis_id in self.store.list_records(RECORD_KIND):
-            record = self.saved(analysis_id)
-            request = record.get("request") or {}
-            items.append({"id": analysis_id, "kind": record.get("kind"),
-                          "createdUtc": record.get("createdUtc"),
-                          "templateId": request.get("templateId")
-                          or record.get("templateName") or "inline",
-                          "metric": request.get("metric")})
-        return sorted(items, key=lambda i: str(i.get("createdUtc")), reverse=True)
+        items = [self.saved(analysis_id) for analysis_id in self.store.list_records(RECORD_KIND)]
+        return sorted(items, key=lambda i: i.created_utc, reverse=True)
 
     @staticmethod
     def check_source(source: StudySource) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import msgspec
 
 from flowtime.domain.artifacts.hashing import sha256_bytes
 from flowtime.domain.errors import ErrorKind, FlowTimeError, Problem, conflict, invalid, not_found
@@ -36,6 +37,39 @@ class FieldChange:
     path: str
     before: Any
     after: Any
+
+
+class DraftOrigin(msgspec.Struct, frozen=True, rename="camel"):
+    template_id: str | None  # None for a draft started from text
+    version: Any
+    hash: str
+
+
+class Publication(msgspec.Struct, frozen=True, rename="camel"):
+    template_id: str
+    utc: str
+    hash: str
+
+
+class Draft(msgspec.Struct, frozen=True, rename="camel"):
+    """A draft as kept (`drafts/<id>`, camelCase JSON) and handed to the drivers."""
+
+    id: str
+    template_id: str
+    origin: DraftOrigin
+    origin_text: str
+    text: str
+    revision: int
+    created_utc: str
+    updated_utc: str
+    published: Publication | None = None
+
+
+class DraftDiff(msgspec.Struct, frozen=True):
+    id: str
+    revision: int
+    unified: str  # a unified diff of the YAML texts
+    changes: list[FieldChange]  # the template fields that changed
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -81,49 +115,47 @@ class DraftService:
     def _now(self) -> str:
         return format_utc(self.clock.now().replace(microsecond=0))
 
-    def _write(self, draft: dict[str, Any]) -> None:
-        self.store.write_record(RECORD_KIND, draft["id"], json.dumps(draft).encode("utf-8"))
+    def _write(self, draft: Draft) -> None:
+        self.store.write_record(RECORD_KIND, draft.id, msgspec.json.encode(draft))
 
-    def get(self, draft_id: str) -> dict[str, Any]:
+    def get(self, draft_id: str) -> Draft:
         try:
-            return dict(json.loads(self.store.read_record(RECORD_KIND, draft_id)))
+            return msgspec.json.decode(self.store.read_record(RECORD_KIND, draft_id), type=Draft)
         except FlowTimeError as exc:
             if exc.kind == ErrorKind.NOT_FOUND:
                 raise not_found("draftId", f"draft '{draft_id}' not found") from None
             raise
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[Draft]:
+        """Every readable draft, the most recently changed first."""
         found = []
         for draft_id in self.store.list_records(RECORD_KIND):
             try:
-                d = self.get(draft_id)
-            except FlowTimeError:
+                found.append(self.get(draft_id))
+            except (FlowTimeError, msgspec.DecodeError):
                 continue
-            found.append({k: d.get(k) for k in ("id", "templateId", "origin", "revision",
-                                                "updatedUtc", "published")})
-        return sorted(found, key=lambda d: str(d.get("updatedUtc")), reverse=True)
+        return sorted(found, key=lambda d: d.updated_utc, reverse=True)
 
     def delete(self, draft_id: str) -> None:
         self.get(draft_id)
         self.store.delete_record(RECORD_KIND, draft_id)
 
-    def create(self, template_id: str | None = None, text: str | None = None) -> dict[str, Any]:
+    def create(self, template_id: str | None = None, text: str | None = None) -> Draft:
         if (template_id is None) == (text is None):
             raise invalid([Problem("templateId", "give templateId or template (YAML text), "
                                    "not both and not neither")])
         if template_id is not None:
             origin: Template = self.templates.get(template_id)
-            origin_info = {"templateId": origin.id, "version": origin.metadata.version,
-                           "hash": origin.content_hash}
         else:
             assert text is not None
             origin = self._parse(text, "template")
-            origin_info = {"templateId": None, "version": origin.metadata.version,
-                           "hash": origin.content_hash}
         now = self._now()
-        draft = {"id": "draft_" + uuid.uuid4().hex[:16], "templateId": origin.id,
-                 "origin": origin_info, "originText": origin.text, "text": origin.text,
-                 "revision": 1, "createdUtc": now, "updatedUtc": now, "published": None}
+        draft = Draft(id="draft_" + uuid.uuid4().hex[:16], template_id=origin.id,
+                      origin=DraftOrigin(template_id=template_id and origin.id,
+                                         version=origin.metadata.version,
+                                         hash=origin.content_hash),
+                      origin_text=origin.text, text=origin.text, revision=1, created_utc=now,
+                      updated_utc=now)
         self._write(draft)
         return draft
 
@@ -135,50 +167,49 @@ class DraftService:
 
     def patch(self, draft_id: str, merge: Mapping[str, Any] | None = None,
               replace: tuple[str, str] | None = None, text: str | None = None,
-              revision: int | None = None) -> dict[str, Any]:
+              revision: int | None = None) -> Draft:
         """One edit; the draft changes only if the result parses as a template."""
         import yaml
 
         draft = self.get(draft_id)
-        if revision is not None and revision != draft["revision"]:
-            raise conflict("revision", f"the draft is at revision {draft['revision']}, not "
+        if revision is not None and revision != draft.revision:
+            raise conflict("revision", f"the draft is at revision {draft.revision}, not "
                            f"{revision}: read it again")
         given = sum(x is not None for x in (merge, replace, text))
         if given != 1:
             raise invalid([Problem("patch", "give exactly one of mergePatch, replace or text")])
         if merge is not None:
-            tree = yaml.safe_load(draft["text"])
+            tree = yaml.safe_load(draft.text)
             new_text = yaml.safe_dump(merge_patch(tree, merge), sort_keys=False,
                                       allow_unicode=True, width=100)
         elif replace is not None:
             old, new = replace
-            count = draft["text"].count(old) if old else 0
+            count = draft.text.count(old) if old else 0
             if count != 1:
                 raise invalid([Problem("replace.old", "not found in the draft" if count == 0
                                        else f"found {count} times: give more context")])
-            new_text = draft["text"].replace(old, new, 1)
+            new_text = draft.text.replace(old, new, 1)
         else:
             assert text is not None
             new_text = text
         self._parse(new_text, "draft")  # refuses the whole edit, with located problems
-        draft.update(text=new_text, revision=draft["revision"] + 1, updatedUtc=self._now())
+        draft = msgspec.structs.replace(draft, text=new_text, revision=draft.revision + 1,
+                                        updated_utc=self._now())
         self._write(draft)
         return draft
 
-    def diff(self, draft_id: str) -> dict[str, Any]:
+    def diff(self, draft_id: str) -> DraftDiff:
         import yaml
 
         draft = self.get(draft_id)
         unified = "".join(difflib.unified_diff(
-            draft["originText"].splitlines(keepends=True), draft["text"].splitlines(keepends=True),
-            fromfile=f"{draft['origin'].get('templateId') or 'origin'}.yaml",
-            tofile=f"{draft['id']}.yaml"))
-        changes = changed_fields(yaml.safe_load(draft["originText"]), yaml.safe_load(draft["text"]))
-        return {"id": draft["id"], "revision": draft["revision"], "unified": unified,
-                "changes": [{"path": c.path, "from": c.before, "to": c.after} for c in changes]}
+            draft.origin_text.splitlines(keepends=True), draft.text.splitlines(keepends=True),
+            fromfile=f"{draft.origin.template_id or 'origin'}.yaml", tofile=f"{draft.id}.yaml"))
+        changes = changed_fields(yaml.safe_load(draft.origin_text), yaml.safe_load(draft.text))
+        return DraftDiff(id=draft.id, revision=draft.revision, unified=unified, changes=changes)
 
     def publish(self, draft_id: str, writer: TemplateWriter | None,
-                template_id: str | None = None) -> dict[str, Any]:
+                template_id: str | None = None) -> Draft:
         """Write the draft as a new template (its metadata.id, or `template_id`)."""
         import yaml
 
@@ -187,14 +218,14 @@ class DraftService:
                                 [Problem("publish", "the configured template source is "
                                          "read-only; publish needs a folder source")])
         draft = self.get(draft_id)
-        text = draft["text"]
+        text = draft.text
         if template_id is not None:
             tree = yaml.safe_load(text)
             tree.setdefault("metadata", {})["id"] = template_id
             text = yaml.safe_dump(tree, sort_keys=False, allow_unicode=True, width=100)
         template = self._parse(text, "draft")
         writer.save(template.id, text)
-        draft.update(published={"templateId": template.id, "utc": self._now(),
-                                "hash": sha256_bytes(text.encode("utf-8"))})
+        draft = msgspec.structs.replace(draft, published=Publication(
+            template_id=template.id, utc=self._now(), hash=sha256_bytes(text.encode("utf-8"))))
         self._write(draft)
         return draft

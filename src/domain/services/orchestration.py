@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 from msgspec.structs import replace
 
@@ -67,7 +68,7 @@ from flowtime.domain.services.catalog import (
 )
 from flowtime.domain.services.telemetry_binding import TelemetryInputs, bind_telemetry, binding_parameters
 from flowtime.domain.views.flow_analysis import analyse, node_flows, throughput_links
-from flowtime.domain.views.scenarios import overrides_for, parameter_knobs
+from flowtime.domain.views.scenarios import Overlay, overrides_for, parameter_knobs
 from flowtime.domain.views.scenarios import resolve as resolve_overlays
 from flowtime.ports import (
     ArtifactStore,
@@ -484,25 +485,32 @@ def _grid_summary(model: Model) -> GridSummary:
                        grid.duration_minutes)
 
 
+class ScenarioIdentity(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
+    """What makes two runs the same scenario: hashed (canonical JSON, camelCase keys) into
+    the scenario hash and the deterministic run id. The optional fields are left out when
+    None (msgspec omits a default by identity, so only None is safe): sample runs without
+    overlays keep the hashes they always had."""
+
+    template_id: str
+    template_hash: str
+    mode: str
+    parameters: dict[str, Any]
+    seed: int | None
+    telemetry: dict[str, str]
+    pmf_mode: str | None = None  # None for "sample"
+    overlays: tuple[Overlay, ...] | None = None
+    base_run_id: str | None = None
+
+
 def _scenario_hash(
     template: Template, model: Model, mode: str, seed: int | None, inputs: TelemetryInputs,
-    pmf_mode: str = "sample", overlays: tuple[Any, ...] = (), base_run_id: str | None = None,
+    pmf_mode: str = "sample", overlays: tuple[Overlay, ...] = (), base_run_id: str | None = None,
 ) -> str:
-    scenario: dict[str, object] = {
-        "templateId": template.id,
-        "templateHash": template.content_hash,
-        "mode": mode,
-        "parameters": model.parameters,
-        "seed": seed,
-        "telemetry": inputs.hashes,
-    }
-    if pmf_mode != "sample":  # sample runs keep the hashes (and run ids) they always had
-        scenario["pmfMode"] = pmf_mode
-    if overlays:  # likewise: only scenarios carry these
-        scenario["overlays"] = [o.as_dict() for o in overlays]
-    if base_run_id:
-        scenario["baseRunId"] = base_run_id
-    return sha256_canonical(scenario)
+    return sha256_canonical(msgspec.to_builtins(ScenarioIdentity(
+        template_id=template.id, template_hash=template.content_hash, mode=mode,
+        parameters=model.parameters, seed=seed, telemetry=inputs.hashes,
+        pmf_mode=None if pmf_mode == "sample" else pmf_mode,
+        overlays=tuple(overlays) or None, base_run_id=base_run_id or None)))
 
 
 def run_analysis(plan: EvaluationPlan, values: dict[str, np.ndarray], bins: int

@@ -70,14 +70,29 @@ class SweepRequest:
 
     @property
     def sweep_id(self) -> str:
-        identity: dict[str, Any] = {
-            "templateId": self.template_id, "mode": self.mode, "grid": self.grid,
-            "parameters": self.parameters, "samples": self.samples, "seed": self.seed}
-        if self.pmf_mode != "sample":
-            identity["pmfMode"] = self.pmf_mode
-        if self.template_text is not None:
-            identity["templateText"] = sha256_bytes(self.template_text.encode("utf-8"))
-        return "sweep_" + sha256_canonical(identity).removeprefix("sha256:")[:16]
+        identity = SweepIdentity(
+            template_id=self.template_id, mode=self.mode, grid=self.grid,
+            parameters=self.parameters, samples=self.samples, seed=self.seed,
+            pmf_mode=None if self.pmf_mode == "sample" else self.pmf_mode,
+            template_text=None if self.template_text is None
+            else sha256_bytes(self.template_text.encode("utf-8")))
+        return "sweep_" + sha256_canonical(msgspec.to_builtins(identity)).removeprefix(
+            "sha256:")[:16]
+
+
+class SweepIdentity(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
+    """What makes two sweep requests the same sweep (hashed into its id, camelCase keys).
+    The optional fields are left out when None (msgspec omits a default by identity, so
+    only None is safe), so the ids of sample sweeps of catalogue templates never changed."""
+
+    template_id: str
+    mode: str
+    grid: dict[str, list[Any]]
+    parameters: dict[str, Any]
+    samples: int | None
+    seed: int | None
+    pmf_mode: str | None = None  # None for "sample"
+    template_text: str | None = None  # the hash of an inline template's text
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,7 @@ from flowtime.domain.services.orchestration import describe_run
 from flowtime.domain.views import scenarios
 from flowtime.domain.views.compare import Comparison, check_ids, compare, distinct_ids
 from flowtime.domain.views.overview import DEFAULT_BUCKETS, MAX_BUCKETS, Overview, overview
-from flowtime.domain.views.scenarios import NodeDiff
+from flowtime.domain.views.scenarios import NodeDiff, Overlay
 from flowtime.domain.views.state import (
     MAX_WINDOW_BINS,
     ClassInfo,
@@ -407,7 +407,7 @@ class RunQueryService:
                 (grid_b.bins, grid_b.bin_size, grid_b.bin_unit):
             raise invalid([Problem("against", "the runs have different grids")])
         record = self.get_run(run_id)
-        after = max((int(o.get("toBin", 0)) for o in record.overlays), default=0)
+        after = max((Overlay.from_record(o).to_bin for o in record.overlays), default=0)
         base_nodes = {n.id: n for n in base.nodes}
         nodes = []
         for node in scenario.nodes:

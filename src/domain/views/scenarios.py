@@ -30,7 +30,7 @@ _TARGET = re.compile(TARGET_PATTERN)
 EXTRA_METRICS = {"wipLimit": "{s}_wip_limit"}
 
 
-class Overlay(msgspec.Struct, frozen=True):
+class Overlay(msgspec.Struct, frozen=True, rename="camel"):
     target: str
     op: str
     value: float
@@ -39,8 +39,12 @@ class Overlay(msgspec.Struct, frozen=True):
 
     def as_dict(self) -> dict[str, Any]:
         """The wire and provenance form (camelCase keys)."""
-        return {"target": self.target, "op": self.op, "value": self.value,
-                "fromBin": self.from_bin, "toBin": self.to_bin}
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_record(cls, item: Mapping[str, Any]) -> Overlay:
+        """An overlay as a run record keeps it (its `as_dict`)."""
+        return msgspec.convert(item, cls)
 
     def describe(self) -> str:
         sign = {"set": "=", "scale": "*", "add": "+"}[self.op]
