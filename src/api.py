@@ -296,7 +296,8 @@ def scenario(base_run_id: str, overlays: Iterable[str | Mapping[str, Any]],
 
     The new run is linked to its baseline (`baseRunId`); `flowtime runs diff` compares them.
     """
-    from flowtime.domain.views.scenarios import overlays_from, parse_short
+    from flowtime.adapters.overlays import overlays_from
+    from flowtime.domain.views.scenarios import parse_short
 
     items = list(overlays)
     chosen = tuple(parse_short(o, "overlays") if isinstance(o, str)

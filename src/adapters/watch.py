@@ -25,7 +25,7 @@ from flowtime.adapters.forecast_wire import WatchBody
 from flowtime.domain.errors import FlowTimeError
 from flowtime.domain.modeling.grid import format_utc
 from flowtime.domain.risk.service import ForecastService
-from flowtime.domain.risk.watch import Alerts, evaluate, rules_from, webhook_payload
+from flowtime.domain.risk.watch import Alerts, Rule, check_rules, evaluate, webhook_payload
 
 log = logging.getLogger("flowtime.watch")
 
@@ -124,8 +124,7 @@ class WatchLoop:
     def cycle(self) -> list[dict[str, Any]]:
         """One refresh: forecast, rules, gauges, alerts. Returns the alerts sent."""
         body = self.spec()
-        rules = rules_from([{"node": r.node, "probability": r.probability,
-                             "withinBins": r.within_bins} for r in body.rules])
+        rules = check_rules([Rule(r.node, r.probability, r.within_bins) for r in body.rules])
         moment = self.now().replace(second=0, microsecond=0)
         forecast = body.forecast
         if body.window_parameter:

@@ -70,7 +70,7 @@ class CreateRunBody(Wire, forbid_unknown_fields=True):
     base_run_id: RunIdText | None = None
 
     def to_domain(self) -> RunRequest:
-        from flowtime.domain.views.scenarios import overlays_from
+        from flowtime.adapters.overlays import overlays_from
 
         telemetry = None
         if self.telemetry is not None:

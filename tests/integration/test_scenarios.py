@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from flowtime.adapters.cli.main import cli
+from flowtime.adapters.overlays import overlays_from
 from flowtime.domain.errors import FlowTimeError
-from flowtime.domain.views.scenarios import overlays_from, parse_short
+from flowtime.domain.views.scenarios import parse_short
 
 DESK = textwrap.dedent("""\
     metadata: {id: desk, title: Desk}

@@ -19,6 +19,9 @@ from flowtime.container import Settings, build_container
 from tests.integration.test_sweeps import PMF_TEMPLATE, templates  # noqa: F401 (fixture)
 
 BIG = {"templateId": "mc-pmf", "samples": 3000, "seed": 11}
+# the cancel test's sweep: too long to finish within the 2 s a cancel request may take to
+# be seen, even where batches run 3,000 points in under two seconds
+HUGE = {**BIG, "samples": 20_000}  # the server's default cap (FLOWTIME_MAX_SWEEP_POINTS)
 
 
 def settings_for(store: str, templates, **extra: str) -> Settings:  # noqa: F811
@@ -39,7 +42,7 @@ def wait_for(client, location: str, until, timeout: float = 120) -> dict:
 def test_the_record_names_its_driver_and_a_cli_cancel_reaches_it(tmp_path, templates):  # noqa: F811
     store = f"file://{tmp_path / 'store'}"
     with TestClient(create_app(build_container(settings_for(store, templates)))) as client:
-        location = client.post("/v1/sweeps", json=BIG).headers["location"]
+        location = client.post("/v1/sweeps", json=HUGE).headers["location"]
         sweep_id = location.rsplit("/", 1)[1]
         running = wait_for(client, location, lambda b: b["progress"]["done"] >= 5)
         assert running["status"] == "running"
@@ -50,21 +53,21 @@ def test_the_record_names_its_driver_and_a_cli_cancel_reaches_it(tmp_path, templ
         assert asked.exit_code == 0, asked.output
         assert json.loads(asked.output)["cancelRequested"] is True
         ended = wait_for(client, location, lambda b: b["status"] not in ("queued", "running"))
-        assert ended["status"] == "cancelled" and ended["progress"]["done"] < 3000
+        assert ended["status"] == "cancelled" and ended["progress"]["done"] < HUGE["samples"]
         assert ended["finishedUtc"]
         # a cancelled sweep resumes when posted again; the old cancel request does not stop it
-        client.post("/v1/sweeps", json=BIG)
+        client.post("/v1/sweeps", json=HUGE)
         wait_for(client, location, lambda b: b["owner"]["attempt"] != ended["owner"]["attempt"]
                  and b["status"] in ("running", "succeeded"))
         time.sleep(2.5)  # more than a heartbeat (2 s): a stale cancel request is seen by now
         resumed = client.get(location).json()
         assert resumed["status"] in ("running", "succeeded"), resumed  # not cancelled
-        if resumed["status"] == "running":  # (batches may finish 3,000 points in seconds)
+        if resumed["status"] == "running":  # (a fast machine may finish)
             client.delete(location)  # the new attempt is cancelled by a new request
             resumed = wait_for(client, location, lambda b: b["status"] == "cancelled")
         else:
             assert resumed["progress"]["reused"] >= ended["progress"]["created"]
-            assert resumed["progress"]["created"] + resumed["progress"]["reused"] == 3000
+            assert resumed["progress"]["created"] + resumed["progress"]["reused"] == HUGE["samples"]
     again = CliRunner().invoke(cli, ["sweep", "cancel", sweep_id, "--store", store])
     assert again.exit_code == 0 and "nothing to cancel" in again.output
 

@@ -50,8 +50,9 @@ def read_overlays(short: tuple[str, ...] | list[str], path: str | None) -> tuple
     import json
     from pathlib import Path
 
+    from flowtime.adapters.overlays import overlays_from
     from flowtime.domain.errors import Problem, invalid
-    from flowtime.domain.views.scenarios import overlays_from, parse_short
+    from flowtime.domain.views.scenarios import parse_short
 
     found = [parse_short(text) for text in short]
     if path is not None:

@@ -12,9 +12,9 @@ from litestar.params import JSONBody, QueryParameter
 
 from flowtime.adapters.http.routes import Orchestration, Queries, RunId, offload, problems
 from flowtime.adapters.http.security import require_api_key
+from flowtime.adapters.overlays import overlays_from
 from flowtime.adapters.wire import RunResponse, ScenarioBody, Wire, result_response
 from flowtime.domain.artifacts.hashing import RUN_ID_PATTERN
-from flowtime.domain.views.scenarios import overlays_from
 
 
 class MetricDeltaOut(Wire):

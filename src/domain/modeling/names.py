@@ -80,7 +80,21 @@ def snake(name: str) -> str:
 # A scenario overlay's target (views/scenarios.py): no control character, no space at either
 # end. Spelled with explicit classes (no `\s`, no `.`) so it means the same to Python and to
 # a JSON Schema (ECMA) validator; the wire states it as the schema's pattern and
-# `overlays_from` checks it with fullmatch. Here, with the other names, so the wire reads it
+# `overlay_problems` checks it with fullmatch. Here, with the other names, so the wire reads it
 # without importing the scenario code (numpy).
 _EDGE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
 TARGET_PATTERN = rf"^{_EDGE}(?:[^\x00-\x1f\x7f-\x9f\u2028\u2029]*{_EDGE})?$"
+
+
+# The metric vocabulary that is read back by name (MODELING §4, the reference's /state
+# names): the timing inputs of a service time, the per-class timing metrics, an edge's
+# loads. Other modules look these up through the constants, never by a spelled string.
+PROCESSING_TIME_MS_SUM = "processingTimeMsSum"
+SERVED_COUNT = "servedCount"
+QUEUE_TIME_MS = "queueTimeMs"
+SERVICE_TIME_MS = "serviceTimeMs"
+CYCLE_TIME_MS = "cycleTimeMs"
+FLOW_EFFICIENCY = "flowEfficiency"
+EXHAUSTED_FAILURES = "exhaustedFailures"
+RETRY_RATE = "retryRate"
+DISPLAY_NAME = "displayName"  # a class's display name in a template

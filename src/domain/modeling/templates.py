@@ -26,7 +26,7 @@ from flowtime.domain.evaluate.budget import DEFAULT_BUDGET, ModelBudget
 from flowtime.domain.modeling import schemas
 from flowtime.domain.modeling.grid import TimeGrid, parse_utc
 from flowtime.domain.modeling.model import Metadata, Model, ModelDef, ParameterDef, convert
-from flowtime.domain.modeling.names import EPOCH
+from flowtime.domain.modeling.names import DISPLAY_NAME, EPOCH
 from flowtime.domain.modeling.parameters import check_definitions, resolve_parameters
 from flowtime.domain.modeling.yaml_document import decode_document, dump_yaml, load_yaml
 
@@ -79,7 +79,7 @@ class Template:
     @property
     def classes(self) -> list[tuple[str, str | None]]:
         """(class id, display name) as declared."""
-        return [(str(c.get("id")), c.get("displayName")) for c in self.tree.get("classes") or []
+        return [(str(c.get("id")), c.get(DISPLAY_NAME)) for c in self.tree.get("classes") or []
                 if isinstance(c, dict)]
 
     @property

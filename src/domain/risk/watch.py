@@ -29,21 +29,19 @@ class Rule:
         return f"{self.node}:{self.probability:g}:{self.within_bins}"
 
 
-def rules_from(items: Sequence[Mapping[str, Any]]) -> list[Rule]:
-    rules, problems = [], []
-    for i, item in enumerate(items):
-        node, p, n = item.get("node"), item.get("probability"), item.get("withinBins")
-        if not isinstance(node, str) or not node:
+def check_rules(rules: Sequence[Rule]) -> list[Rule]:
+    """Rules as the domain accepts them, each problem located (`rules[1].withinBins`)."""
+    problems = []
+    for i, rule in enumerate(rules):
+        if not rule.node:
             problems.append(Problem(f"rules[{i}].node", "is required (a node with an SLA)"))
-        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p <= 1:
+        if not 0 < rule.probability <= 1:
             problems.append(Problem(f"rules[{i}].probability", "must be in (0, 1]"))
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if rule.within_bins < 1:
             problems.append(Problem(f"rules[{i}].withinBins", "must be an integer ≥ 1"))
-        if not problems:
-            rules.append(Rule(str(node), float(p), int(n)))  # type: ignore[arg-type]
     if problems:
         raise invalid(problems, "invalid watch rules")
-    return rules
+    return list(rules)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,46 +51,34 @@ class Overlay(msgspec.Struct, frozen=True, rename="camel"):
         return f"{self.target}{sign}{self.value:g}@{self.from_bin}:{self.to_bin}"
 
 
-def overlays_from(items: Any, loc: str = "overlays") -> tuple[Overlay, ...]:
-    """Overlays from request data (a list of objects), every problem located."""
-    if items is None:
-        return ()
-    if not isinstance(items, list):
-        raise invalid([Problem(loc, "must be a list of overlays")])
-    if len(items) > MAX_OVERLAYS:
-        raise invalid([Problem(loc, f"{len(items)} overlays; at most {MAX_OVERLAYS}")])
-    problems: list[Problem] = []
-    found: list[Overlay] = []
-    for i, item in enumerate(items):
-        here = f"{loc}[{i}]"
-        if not isinstance(item, Mapping):
-            problems.append(Problem(here, "must be an object {target, op, value, fromBin, "
-                                    "toBin}"))
-            continue
-        unknown = set(item) - {"target", "op", "value", "fromBin", "toBin"}
-        problems.extend(Problem(f"{here}.{k}", "unknown field") for k in sorted(unknown))
-        target, op, value = item.get("target"), item.get("op"), item.get("value")
-        start, end = item.get("fromBin"), item.get("toBin")
-        if not isinstance(target, str) or not target:
-            problems.append(Problem(f"{here}.target", "is required (Node.metric or a "
-                                    "series id)"))
-        elif _TARGET.fullmatch(target) is None:
-            problems.append(Problem(f"{here}.target", "must not contain control characters "
-                                    "or start or end with a space"))
-        if op not in OPS:
-            problems.append(Problem(f"{here}.op", f"must be one of {', '.join(OPS)}"))
-        if isinstance(value, bool) or not isinstance(value, int | float) \
-                or not math.isfinite(value):
-            problems.append(Problem(f"{here}.value", "must be a finite number"))
-        for name, bound in (("fromBin", start), ("toBin", end)):
-            if isinstance(bound, bool) or not isinstance(bound, int) or bound < 0:
-                problems.append(Problem(f"{here}.{name}", "must be an integer ≥ 0"))
-        if not any(p.loc.startswith(here) for p in problems):
-            found.append(Overlay(str(target), str(op), float(value), int(start),
-                                 int(end)))
+def overlay_problems(o: Overlay, here: str) -> list[Problem]:
+    """What is wrong with one overlay, located under `here` (`overlays[2]`)."""
+    problems = []
+    if not o.target:
+        problems.append(Problem(f"{here}.target", "is required (Node.metric or a series id)"))
+    elif _TARGET.fullmatch(o.target) is None:
+        problems.append(Problem(f"{here}.target", "must not contain control characters or "
+                                "start or end with a space"))
+    if o.op not in OPS:
+        problems.append(Problem(f"{here}.op", f"must be one of {', '.join(OPS)}"))
+    if not math.isfinite(o.value):
+        problems.append(Problem(f"{here}.value", "must be a finite number"))
+    for name, bound in (("fromBin", o.from_bin), ("toBin", o.to_bin)):
+        if bound < 0:
+            problems.append(Problem(f"{here}.{name}", "must be an integer ≥ 0"))
+    return problems
+
+
+def check_overlays(overlays: Sequence[Overlay], loc: str = "overlays") -> tuple[Overlay, ...]:
+    """Overlays as the domain accepts them, every problem located (`overlays[2].op`): at
+    most MAX_OVERLAYS, a target without control characters, a known op, a finite value,
+    bins ≥ 0. The drivers turn their request data into Overlay records first."""
+    if len(overlays) > MAX_OVERLAYS:
+        raise invalid([Problem(loc, f"{len(overlays)} overlays; at most {MAX_OVERLAYS}")])
+    problems = [p for i, o in enumerate(overlays) for p in overlay_problems(o, f"{loc}[{i}]")]
     if problems:
         raise invalid(problems, "invalid overlays")
-    return tuple(found)
+    return tuple(overlays)
 
 
 SHORT = re.compile(r"^\s*(?P<target>[A-Za-z_][\w.]*)\s*(?P<op>[=*+-])\s*(?P<value>[-+]?"
@@ -107,9 +95,8 @@ def parse_short(text: str, loc: str = "--overlay") -> Overlay:
                                "(scale) or TARGET+V@FROM:TO (add), e.g. Tier1.capacity*0@40:44")])
     op = {"=": "set", "*": "scale", "+": "add", "-": "add"}[match["op"]]
     value = float(match["value"]) * (-1.0 if match["op"] == "-" else 1.0)
-    return overlays_from([{"target": match["target"], "op": op, "value": value,
-                           "fromBin": int(match["start"]), "toBin": int(match["end"])}],
-                         loc)[0]
+    return check_overlays([Overlay(match["target"], op, value, int(match["start"]),
+                                   int(match["end"]))], loc)[0]
 
 
 def parameter_knobs(tree: Mapping[str, Any], text: str) -> dict[str, list[str]]:

@@ -34,6 +34,16 @@ from flowtime.domain.compile.flow import category
 from flowtime.domain.compile.kinds import kind_of
 from flowtime.domain.modeling.grid import TimeGrid, format_utc
 from flowtime.domain.modeling.model import SEMANTIC_FIELDS
+from flowtime.domain.modeling.names import (
+    CYCLE_TIME_MS,
+    EXHAUSTED_FAILURES,
+    FLOW_EFFICIENCY,
+    PROCESSING_TIME_MS_SUM,
+    QUEUE_TIME_MS,
+    RETRY_RATE,
+    SERVED_COUNT,
+    SERVICE_TIME_MS,
+)
 from flowtime.domain.views.flow_analysis import (
     Links,
     NodeFlow,
@@ -607,8 +617,8 @@ def derived_series(node: NodeView, bin_minutes: int) -> DerivedSeries:
     served = m.get("served")
     queue_time = derived.queue_time_ms(m.get("queue"), served, bin_minutes * derived.MS_PER_MINUTE)
     latency = derived.latency_minutes(queue_time)
-    service_time = derived.service_time_ms(node.timing.get("processingTimeMsSum"),
-                                           node.timing.get("servedCount"))
+    service_time = derived.service_time_ms(node.timing.get(PROCESSING_TIME_MS_SUM),
+                                           node.timing.get(SERVED_COUNT))
     cycle = derived.cycle_time_ms(queue_time, service_time)
     attempts = m.get("attempts")
     if attempts is None and served is not None and m.get("failures") is not None:
@@ -642,15 +652,15 @@ def class_metrics(metrics: dict[str, np.ndarray], service_time: np.ndarray | Non
     out = {k: metrics[k] for k in CLASS_METRICS if k in metrics}
     queue_time = derived.queue_time_ms(metrics.get("queue"), metrics.get("served"), bin_ms)
     if queue_time is not None:
-        out["queueTimeMs"] = queue_time
+        out[QUEUE_TIME_MS] = queue_time
     if service_time is not None:
-        out["serviceTimeMs"] = service_time
+        out[SERVICE_TIME_MS] = service_time
     cycle = derived.cycle_time_ms(queue_time, service_time)
     if cycle is not None:
-        out["cycleTimeMs"] = cycle
+        out[CYCLE_TIME_MS] = cycle
         efficiency = derived.flow_efficiency(service_time, cycle)
         if efficiency is not None:
-            out["flowEfficiency"] = efficiency
+            out[FLOW_EFFICIENCY] = efficiency
     return out
 
 
@@ -958,14 +968,14 @@ def _edge_series(view: RunView, e: EdgeView, start: int, end: int) -> EdgeSeries
             # its flow above, weight share included)
             for key, values in (("attemptsVolume", attempts), ("failuresVolume", failures),
                                 ("exhaustedFailuresVolume",
-                                 source.metrics.get("exhaustedFailures"))):
+                                 source.metrics.get(EXHAUSTED_FAILURES))):
                 if key != name and values is not None:
                     series[key] = _shifted(values * e.multiplier, e.lag, start, end)
             if attempts is None and failures is not None and "served" in source.metrics:
                 attempts = source.metrics["served"] + failures
             rate = derived.ratio(failures, attempts)
             if rate is not None:
-                series["retryRate"] = _shifted(rate, e.lag, start, end)
+                series[RETRY_RATE] = _shifted(rate, e.lag, start, end)
     return EdgeSeries(id=e.id, from_=e.origin, to=e.destination, series=series,
                       edge_type=e.type, field=e.measure, multiplier=e.multiplier, lag=e.lag,
                       by_class={c: {name: _shifted(v, e.lag, start, end)}
