@@ -420,20 +420,21 @@ class FileArtifactStore:
             return None
 
     # -- sweeps ---------------------------------------------------------------------
-    def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None:
+    def _staged_sweep_file(self, sweep_id: str, path: str, data: bytes) -> tuple[Path, Path]:
+        """(the sweep file's path, a temporary file beside it already holding `data`)."""
         check_run_id(sweep_id)
         target = self.root.joinpath("sweeps", sweep_id, *check_relative_path(path))
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
         temp.write_bytes(data)
+        return target, temp
+
+    def write_sweep_file(self, sweep_id: str, path: str, data: bytes) -> None:
+        target, temp = self._staged_sweep_file(sweep_id, path, data)
         os.replace(temp, target)  # readers see the old or the new file, never half
 
     def claim_sweep_file(self, sweep_id: str, path: str, data: bytes) -> bool:
-        check_run_id(sweep_id)
-        target = self.root.joinpath("sweeps", sweep_id, *check_relative_path(path))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
-        temp.write_bytes(data)
+        target, temp = self._staged_sweep_file(sweep_id, path, data)
         try:
             os.link(temp, target)  # atomic: fails when the name exists (whoever linked first)
         except FileExistsError:
