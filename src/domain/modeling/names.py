@@ -86,6 +86,10 @@ _EDGE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\
 TARGET_PATTERN = rf"^{_EDGE}(?:[^\x00-\x1f\x7f-\x9f\u2028\u2029]*{_EDGE})?$"
 
 
+# The six flow metrics of a topology node (MODELING §1, the reference's /state names), in
+# the order the semantics fields (model.SEMANTIC_FIELDS) list them.
+FLOW_METRICS = ("arrivals", "served", "errors", "queue", "capacity", "externalDemand")
+
 # The metric vocabulary that is read back by name (MODELING §4, the reference's /state
 # names): the timing inputs of a service time, the per-class timing metrics, an edge's
 # loads. Other modules look these up through the constants, never by a spelled string.

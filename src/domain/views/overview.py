@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from flowtime.domain.modeling.grid import format_utc
+from flowtime.domain.modeling.names import FLOW_METRICS
 from flowtime.domain.views.state import (
     Record,
     RunView,
@@ -23,8 +24,7 @@ from flowtime.domain.views.state import (
 DEFAULT_BUCKETS = 400
 MAX_BUCKETS = 2_000
 # the series a run page draws: the node charts' metrics and the heatmap's
-SERIES = ("arrivals", "served", "errors", "queue", "capacity", "externalDemand",
-          "utilization", "latencyMinutes")
+SERIES = (*FLOW_METRICS, "utilization", "latencyMinutes")
 
 
 class OverviewNode(Record):

@@ -38,6 +38,7 @@ from flowtime.domain.modeling.names import (
     CYCLE_TIME_MS,
     EXHAUSTED_FAILURES,
     FLOW_EFFICIENCY,
+    FLOW_METRICS,
     PROCESSING_TIME_MS_SUM,
     QUEUE_TIME_MS,
     RETRY_RATE,
@@ -641,7 +642,7 @@ def derived_series(node: NodeView, bin_minutes: int) -> DerivedSeries:
     )
 
 
-CLASS_METRICS = ("arrivals", "served", "errors", "queue", "capacity")
+CLASS_METRICS = FLOW_METRICS[:5]  # a class has no external demand of its own
 
 
 def class_metrics(metrics: dict[str, np.ndarray], service_time: np.ndarray | None,

@@ -14,7 +14,8 @@ from flowtime.domain.compile.kinds import kind_of
 from flowtime.domain.errors import Problem
 from flowtime.domain.expressions.ast import BinOp, Call, Expr, Num, Ref
 from flowtime.domain.modeling.grid import BIN_UNIT_MINUTES
-from flowtime.domain.modeling.model import ModelDef, PmfNode, TopologyNode
+from flowtime.domain.modeling.model import SEMANTIC_FIELDS, ModelDef, PmfNode, TopologyNode
+from flowtime.domain.modeling.names import FLOW_METRICS
 from flowtime.domain.runs import RunWarning
 
 
@@ -175,8 +176,8 @@ class Builder:
         self.out.problems.append(Problem(loc, msg))
 
 
-METRIC_NAMES = {"arrivals": "arrivals", "served": "served", "errors": "errors",
-                 "queue": "queue", "capacity": "capacity", "external_demand": "externalDemand"}
+# semantics field -> its metric name (`external_demand` -> `externalDemand`)
+METRIC_NAMES = dict(zip(SEMANTIC_FIELDS, FLOW_METRICS, strict=True))
 
 
 def metric_items(tnode: TopologyNode) -> list[tuple[str, str]]:
