@@ -37,27 +37,92 @@ def test_a_streamed_bundle_is_the_same_bytes_as_a_held_one(tmp_path, shipped_sou
         return make_store()
 
     held = _published(store("held"), shipped_source, monkeypatch, threshold=10**12)
+    calls = _counting(monkeypatch)
     streamed = _published(store("streamed"), shipped_source, monkeypatch, threshold=0)
     assert held == streamed
+    # each series formatted once, as the store wrote it
+    assert len(calls) == sum(path.endswith(".csv") for run in held.values() for path in run)
     assert any(path.startswith("series/") and "@" in path.split("@", 1)[1]
                for path in held["r2"])  # class series were part of it
 
 
-def test_bundle_files_format_each_series_when_read(monkeypatch):
-    """Reading a streamed bundle's series formats it each time (nothing kept); documents are
-    the bytes built; order, length and membership are the bundle's."""
-    import numpy as np
-
-    calls = []
+def _counting(monkeypatch) -> list[int]:
+    calls: list[int] = []
     real = bundle_module.series_csv
     monkeypatch.setattr(bundle_module, "series_csv",
                         lambda values: calls.append(len(values)) or real(values))
-    files = bundle_module.BundleFiles(["a.yaml", "series/x.csv", "run.json"],
-                                      {"a.yaml": b"a", "run.json": b"{}"},
-                                      {"series/x.csv": np.array([1.0, 2.5])})
-    assert list(files) == ["a.yaml", "series/x.csv", "run.json"] and len(files) == 3
-    assert files["series/x.csv"] == b"t,value\n0,1\n1,2.5\n" == files["series/x.csv"]
-    assert calls == [2, 2]
-    assert files["run.json"] == b"{}" and "series/x.csv" in files and "nope" not in files
+    return calls
+
+
+def _documents(hashes):
+    return bundle_module.BundleDocuments(None, None, None, None, None,  # type: ignore[arg-type]
+                                         {path: repr(sorted(hashes.items())).encode()
+                                          for path in bundle_module.DOCUMENT_PATHS})
+
+
+def test_a_store_writing_in_order_formats_each_series_once(monkeypatch):
+    """Read in order (as every store writes), each series is formatted once and the
+    documents are made when reached, naming every series' hash."""
+    import numpy as np
+
+    from flowtime.domain.artifacts.hashing import sha256_bytes
+
+    calls = _counting(monkeypatch)
+    made = []
+    files = bundle_module.BundleFiles(
+        {"a.yaml": b"a"}, {"series/x.csv": np.array([1.0, 2.5]), "series/y.csv": np.ones(3)},
+        lambda hashes: made.append(dict(hashes)) or _documents(hashes))
+    assert list(files) == ["a.yaml", "series/x.csv", "series/y.csv",
+                           *bundle_module.DOCUMENT_PATHS] and len(files) == 10
+    written = {path: files[path] for path in files}
+    assert calls == [2, 3] and len(made) == 1
+    assert written["series/x.csv"] == b"t,value\n0,1\n1,2.5\n"
+    assert made[0] == {"series/x.csv": sha256_bytes(b"t,value\n0,1\n1,2.5\n"),
+                       "series/y.csv": sha256_bytes(b"t,value\n0,1\n1,1\n2,1\n")}
+    assert "run.json" in files and "series/y.csv" in files and "nope" not in files
     with pytest.raises(KeyError):
         files["nope"]
+
+
+def test_documents_asked_first_format_the_series_for_their_hashes(monkeypatch):
+    """Documents asked for before the series were read (a caller reading bundle.run first)
+    still name every hash; the series read afterwards are formatted again (nothing kept)."""
+    import numpy as np
+
+    calls = _counting(monkeypatch)
+    files = bundle_module.BundleFiles({}, {"series/x.csv": np.array([1.0, 2.5])}, _documents)
+    first = files["run.json"]
+    assert calls == [2]
+    assert files["series/x.csv"] == b"t,value\n0,1\n1,2.5\n" and calls == [2, 2]
+    assert files["run.json"] == first  # made once
+
+
+@pytest.mark.parametrize("make_store", [MemoryArtifactStore, "file"])
+def test_a_streamed_bundle_that_fails_its_check_is_not_published(tmp_path, shipped_source,
+                                                                 monkeypatch, make_store):
+    """The schema check of a large run's documents runs while the store writes: failing,
+    it leaves no run and no staged files behind."""
+    import msgspec
+
+    from flowtime.domain.errors import ErrorKind, FlowTimeError
+
+    monkeypatch.setattr(bundle_module, "STREAM_ABOVE_CELLS", 0)
+    real = bundle_module.build_bundle
+
+    def broken(data, check):
+        def check_a_broken_manifest(documents):
+            bad = msgspec.structs.replace(documents.manifest, schema_version=2)
+            check(msgspec.structs.replace(documents, manifest=bad))
+        return real(data, check_a_broken_manifest)
+
+    monkeypatch.setattr("flowtime.domain.services.orchestration.build_bundle", broken)
+    store = (FileArtifactStore(tmp_path / "s", durable=False) if make_store == "file"
+             else make_store())
+    service = RunOrchestrationService(shipped_source, store, StepClock(), random=CountingRandom())
+    with pytest.raises(FlowTimeError) as info:
+        service.create_run(RunRequest("it-system", run_id="broken"))
+    assert info.value.kind is ErrorKind.INTERNAL
+    assert [p.loc for p in info.value.problems] == ["manifest.json.schemaVersion"]
+    assert not store.exists("broken")
+    if make_store == "file":
+        assert list((tmp_path / "s").rglob("*.csv")) == []

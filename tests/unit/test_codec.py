@@ -57,10 +57,11 @@ def test_a_bundle_that_breaks_its_schema_is_refused_before_publish(memory_servic
 
     real = bundle_module.build_bundle
 
-    def broken(data):
-        built = real(data)
-        bad = msgspec.structs.replace(built.manifest, schema_version=2)
-        return msgspec.structs.replace(built, manifest=bad)
+    def broken(data, check):
+        def check_a_broken_manifest(documents):
+            bad = msgspec.structs.replace(documents.manifest, schema_version=2)
+            check(msgspec.structs.replace(documents, manifest=bad))
+        return real(data, check_a_broken_manifest)
 
     monkeypatch.setattr("flowtime.domain.services.orchestration.build_bundle", broken)
     with pytest.raises(FlowTimeError) as info:

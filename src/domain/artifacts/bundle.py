@@ -4,17 +4,17 @@ Nothing here touches a disk or a bucket; a store publishes the bytes. The JSON f
 encoded by the bundle codec (`codec.py`); CSV values use the shortest round-trip form.
 
 A large run's series are not all held as text: above `STREAM_ABOVE_CELLS` cells each
-series' CSV is formatted once here (for its hash, which the manifest and index need before
-anything is written) and again when a store reads it to write it (`BundleFiles`), so only
-one series' text exists at a time. The bytes are the same either way; a small run keeps
-its text (formatting twice would cost it time for memory it does not need).
+series' CSV is formatted when a store reads it to write it (`BundleFiles`), its hash kept
+as it goes by, and the documents — which name every hash — are made (and checked) when the
+store reaches them, after the series. So one series' text exists at a time and each is
+formatted once. The bytes are the same either way; a small run formats everything first.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -68,26 +68,72 @@ STATE_UNIT = "entities"
 STREAM_ABOVE_CELLS = 4_000_000
 
 
-class BundleFiles(Mapping[str, bytes]):
-    """A bundle's files in their order: documents as bytes, series formatted on each read
-    (the same bytes every time: formatting is deterministic)."""
+class BundleDocuments(msgspec.Struct, frozen=True):
+    """A bundle's JSON documents, decoded and as the bytes written (provenance and
+    integrity included)."""
 
-    def __init__(self, order: list[str], text: dict[str, bytes], arrays: dict[str, np.ndarray]):
-        self._order, self._text, self._arrays = order, text, arrays
+    run: RunJson
+    manifest: ManifestJson
+    metadata: RunMetadataJson
+    index: SeriesIndexJson
+    telemetry: TelemetryManifestJson
+    files: dict[str, bytes]  # path -> bytes, in the order they are written
+
+    @property
+    def by_path(self) -> dict[str, Doc]:
+        return {RUN_JSON: self.run, MANIFEST_JSON: self.manifest, METADATA_JSON: self.metadata,
+                SERIES_INDEX: self.index, TELEMETRY_MANIFEST: self.telemetry}
+
+
+# The documents' paths in the order a bundle writes them (after the model and the series).
+DOCUMENT_PATHS = (RUN_JSON, SERIES_INDEX, MANIFEST_JSON, METADATA_JSON, PROVENANCE_JSON,
+                  TELEMETRY_MANIFEST, INTEGRITY_JSON)
+Finish = Callable[[dict[str, str]], BundleDocuments]  # series hashes by path -> documents
+
+
+class BundleFiles(Mapping[str, bytes]):
+    """A large bundle's files in their order: the model as bytes, each series formatted when
+    read, the documents built once every series' hash is known.
+
+    A store writes the files in order, so each series is formatted once (its hash is kept
+    as it goes by) and the documents, which name every hash, are made when the store reaches
+    them. Asked for the documents earlier, the series not yet read are formatted for their
+    hashes first. The bytes are the same every time: formatting is deterministic."""
+
+    def __init__(self, head: dict[str, bytes], arrays: dict[str, np.ndarray], finish: Finish):
+        self._head, self._arrays, self._finish = head, arrays, finish
+        self._order = [*head, *arrays, *DOCUMENT_PATHS]
+        self._hashes: dict[str, str] = {}
+        self._documents: BundleDocuments | None = None
 
     def __getitem__(self, path: str) -> bytes:
-        if path in self._text:
-            return self._text[path]
-        return series_csv(self._arrays[path])
+        if path in self._head:
+            return self._head[path]
+        if path in self._arrays:
+            data = series_csv(self._arrays[path])
+            self._hashes.setdefault(path, sha256_bytes(data))
+            return data
+        if path in DOCUMENT_PATHS:
+            return self.documents().files[path]
+        raise KeyError(path)
+
+    def documents(self) -> BundleDocuments:
+        if self._documents is None:
+            for path, values in self._arrays.items():
+                if path not in self._hashes:
+                    self._hashes[path] = sha256_bytes(series_csv(values))
+            self._documents = self._finish(self._hashes)
+        return self._documents
 
     def __contains__(self, path: object) -> bool:
-        return path in self._text or path in self._arrays
+        return path in self._head or path in self._arrays or path in DOCUMENT_PATHS
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._order)
 
     def __len__(self) -> int:
         return len(self._order)
+
 
 def series_path(node_id: str, class_id: str = DEFAULT_CLASS) -> str:
     return f"series/{series_id(node_id, class_id)}.csv"
@@ -191,59 +237,105 @@ class BundleInput(msgspec.Struct, frozen=True):
     overlays: list[dict[str, Any]] | None = None
 
 
-class Bundle(msgspec.Struct, frozen=True):
-    """Every file's bytes, the decoded documents they were made from, and the summary."""
+class Bundle:
+    """Every file's bytes, the decoded documents they were made from, and the summary.
 
-    files: Mapping[str, bytes]  # a dict, or BundleFiles for a large run
-    summary: RunSummary
-    run: RunJson
-    manifest: ManifestJson
-    metadata: RunMetadataJson
-    index: SeriesIndexJson
-    telemetry: TelemetryManifestJson
+    A large run's documents are made while its files are written (`BundleFiles`); reading
+    them before that formats the series for their hashes first."""
+
+    def __init__(self, files: Mapping[str, bytes], summary: RunSummary,
+                 documents: Callable[[], BundleDocuments]):
+        self.files, self.summary, self._documents = files, summary, documents
+
+    @property
+    def run(self) -> RunJson:
+        return self._documents().run
+
+    @property
+    def manifest(self) -> ManifestJson:
+        return self._documents().manifest
+
+    @property
+    def metadata(self) -> RunMetadataJson:
+        return self._documents().metadata
+
+    @property
+    def index(self) -> SeriesIndexJson:
+        return self._documents().index
+
+    @property
+    def telemetry(self) -> TelemetryManifestJson:
+        return self._documents().telemetry
 
     @property
     def documents(self) -> dict[str, Doc]:
-        return {RUN_JSON: self.run, MANIFEST_JSON: self.manifest, METADATA_JSON: self.metadata,
-                SERIES_INDEX: self.index, TELEMETRY_MANIFEST: self.telemetry}
+        return self._documents().by_path
 
 
 def model_id(model_hash: str) -> str:
     return "model_" + model_hash.removeprefix("sha256:")[:16]
 
 
-def build_bundle(data: BundleInput) -> Bundle:
-    model = data.model
-    grid = model.grid
-    files: dict[str, bytes] = {}
-    model_bytes = model.text.encode("utf-8")
-    model_hash = sha256_bytes(model_bytes)
-    files[SPEC_YAML] = model_bytes
-    files[MODEL_YAML] = model_bytes
+class _SeriesSlot(msgspec.Struct, frozen=True):
+    sid: str
+    path: str
+    kind: str
+    unit: str
+    component: str
+    class_id: str
+    values: np.ndarray
 
+
+def build_bundle(data: BundleInput,
+                 check: Callable[[BundleDocuments], None] | None = None) -> Bundle:
+    """The bundle of a run. `check` judges the documents before any of them is written
+    (the caller's schema validation): at once for a small run, when a store reaches them
+    for a large one — raising there stops the publish before anything is committed."""
+    model = data.model
+    model_bytes = model.text.encode("utf-8")
+    head = {SPEC_YAML: model_bytes, MODEL_YAML: model_bytes}
     roles = series_roles(model)
-    entries: list[IndexEntryJson] = []
-    series_hashes: dict[str, str] = {}
     by_class = data.class_series or {}
-    cells = sum(int(v.shape[0]) * (1 + len(by_class.get(n, []))) for n, v in data.series.items())
-    later: dict[str, np.ndarray] | None = {} if cells > STREAM_ABOVE_CELLS else None
-    order: list[str] = [SPEC_YAML, MODEL_YAML]
+    slots: list[_SeriesSlot] = []
     for node_id, values in data.series.items():
         kind, unit, component = roles.get(node_id, ("derived", FLOW_UNIT, node_id))
         for class_id, class_values in [(DEFAULT_CLASS, values), *by_class.get(node_id, [])]:
-            csv_bytes = series_csv(class_values)
-            sid, path = series_id(node_id, class_id), series_path(node_id, class_id)
-            digest = sha256_bytes(csv_bytes)
-            if later is None:
-                files[path] = csv_bytes
-            else:
-                later[path] = class_values
-                order.append(path)
-            series_hashes[sid] = digest
-            entries.append(IndexEntryJson(id=sid, kind=kind, path=path, unit=unit,
-                                          component_id=component, class_=class_id,
-                                          points=int(class_values.shape[0]), hash=digest))
+            slots.append(_SeriesSlot(series_id(node_id, class_id),
+                                     series_path(node_id, class_id), kind, unit, component,
+                                     class_id, class_values))
+    summary = RunSummary(
+        run_id=data.run_id, template_id=data.template.id,
+        template_title=data.template.metadata.title,
+        template_version=data.template.metadata.version, mode=data.mode,
+        created_utc=data.created_utc, warning_count=len(data.warnings),
+        parameters=dict(model.parameters), sweep_id=data.sweep_id,
+        base_run_id=data.base_run_id,
+    )
 
+    def finish(hashes: dict[str, str]) -> BundleDocuments:
+        documents = _documents(data, head, slots, hashes)
+        if check is not None:
+            check(documents)
+        return documents
+
+    cells = sum(int(slot.values.shape[0]) for slot in slots)
+    if cells > STREAM_ABOVE_CELLS:
+        files = BundleFiles(head, {slot.path: slot.values for slot in slots}, finish)
+        return Bundle(files, summary, files.documents)
+    texts = {slot.path: series_csv(slot.values) for slot in slots}
+    documents = finish({path: sha256_bytes(text) for path, text in texts.items()})
+    return Bundle({**head, **texts, **documents.files}, summary, lambda: documents)
+
+
+def _documents(data: BundleInput, head: dict[str, bytes], slots: list[_SeriesSlot],
+               hashes: dict[str, str]) -> BundleDocuments:
+    model = data.model
+    grid = model.grid
+    model_hash = sha256_bytes(head[MODEL_YAML])
+    entries = [IndexEntryJson(id=slot.sid, kind=slot.kind, path=slot.path, unit=slot.unit,
+                              component_id=slot.component, class_=slot.class_id,
+                              points=int(slot.values.shape[0]), hash=hashes[slot.path])
+               for slot in slots]
     window = WindowJson(start_time_utc=format_utc(grid.start),
                         duration_minutes=grid.duration_minutes)
     run = RunJson(
@@ -264,7 +356,8 @@ def build_bundle(data: BundleInput) -> Bundle:
     mid = model_id(model_hash)
     manifest = ManifestJson(
         schema_version=1, scenario_hash=data.scenario_hash,
-        rng=RngJson(kind=data.rng_kind, seed=data.seed), series_hashes=series_hashes,
+        rng=RngJson(kind=data.rng_kind, seed=data.seed),
+        series_hashes={e.id: e.hash for e in entries},
         event_count=0, created_utc=data.created_utc, model_hash=model_hash,
         provenance=ManifestProvenanceJson(has_provenance=True, model_id=mid,
                                           template_id=template.id, source="flowtime"),
@@ -296,24 +389,12 @@ def build_bundle(data: BundleInput) -> Bundle:
             run_id=data.run_id, scenario_hash=data.scenario_hash, model_hash=model_hash,
             captured_at_utc=data.captured_at_utc or data.created_utc),
     )
-    for path, doc in ((RUN_JSON, run), (SERIES_INDEX, index), (MANIFEST_JSON, manifest),
-                      (METADATA_JSON, metadata), (PROVENANCE_JSON, provenance),
-                      (TELEMETRY_MANIFEST, telemetry)):
-        files[path] = encode(doc)
-    covered = {e.path for e in entries}
+    files = {path: encode(doc) for path, doc in (
+        (RUN_JSON, run), (SERIES_INDEX, index), (MANIFEST_JSON, manifest),
+        (METADATA_JSON, metadata), (PROVENANCE_JSON, provenance), (TELEMETRY_MANIFEST, telemetry))}
     files[INTEGRITY_JSON] = encode(IntegrityJson(schema_version=1, files={
-        path: sha256_bytes(data) for path, data in sorted(files.items()) if path not in covered}))
-    summary = RunSummary(
-        run_id=data.run_id, template_id=template.id, template_title=template.metadata.title,
-        template_version=template.metadata.version, mode=data.mode,
-        created_utc=data.created_utc, warning_count=len(data.warnings),
-        parameters=dict(model.parameters), sweep_id=data.sweep_id,
-        base_run_id=data.base_run_id,
-    )
-    if later is not None:
-        order += [path for path in files if path not in (SPEC_YAML, MODEL_YAML)]
-        files = BundleFiles(order, files, later)  # type: ignore[assignment]
-    return Bundle(files, summary, run, manifest, metadata, index, telemetry)
+        path: sha256_bytes(text) for path, text in sorted({**head, **files}.items())}))
+    return BundleDocuments(run, manifest, metadata, index, telemetry, files)
 
 
 def _unique(items: list[WarningJson]) -> list[WarningJson | str]:

@@ -16,7 +16,13 @@ import msgspec
 import numpy as np
 from msgspec.structs import replace
 
-from flowtime.domain.artifacts.bundle import Bundle, BundleInput, build_bundle, series_id
+from flowtime.domain.artifacts.bundle import (
+    Bundle,
+    BundleDocuments,
+    BundleInput,
+    build_bundle,
+    series_id,
+)
 from flowtime.domain.artifacts.codec import (
     BUNDLE_DOCUMENTS,
     MODEL_YAML,
@@ -343,8 +349,7 @@ class RunOrchestrationService:
                 pmf_mode=request.pmf_mode, class_series=class_series, analysis=analysis,
                 sweep_id=request.sweep_id, base_run_id=request.base_run_id,
                 overlays=[o.as_dict() for o in request.overlays],
-            ))
-            _validate_bundle(bundle)
+            ), check=_validate_documents)
             published = self._publish(run_id, bundle, explicit and request.overwrite_existing,
                                       reusable)
         if not published:
@@ -526,10 +531,10 @@ def run_analysis(plan: EvaluationPlan, values: dict[str, np.ndarray], bins: int
     return AnalysisJson(bottlenecks=bottlenecks) if bottlenecks else None
 
 
-def _validate_bundle(bundle: Bundle) -> None:
-    """The bundle's JSON against `schemas/` (the contract) before anything is published."""
+def _validate_documents(documents: BundleDocuments) -> None:
+    """The bundle's JSON against `schemas/` (the contract) before any of it is published."""
     problems: list[Problem] = []
-    for path, doc in bundle.documents.items():
+    for path, doc in documents.by_path.items():
         schema = BUNDLE_DOCUMENTS[path][1]
         if schema is not None:
             problems.extend(schemas.validate_output(schema, to_builtins(doc), prefix=path))
