@@ -181,8 +181,11 @@ def handle_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Res
 
 
 def handle_bad_encoding(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
-    """JSON must be UTF-8; the decoder raises this for any other byte sequence."""
-    return encoding_problem(request, exc.start)
+    """JSON must be UTF-8; the decoder raises this for any other byte sequence. Its
+    offset may be within one string of the body (older msgspec decodes strings on their
+    own), so the body's own bytes name the byte where they are at hand."""
+    offset = _bad_utf8_offset(request)
+    return encoding_problem(request, exc.start if offset is None else offset)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

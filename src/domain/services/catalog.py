@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -114,6 +113,8 @@ def sync(store: ArtifactStore, catalog: RunCatalog, full: bool = False,
             return stored_summary(store, run_id, run_id in tagged)
         except FlowTimeError:
             return None  # not (or no longer) a readable run: nothing to list
+
+    from concurrent.futures import ThreadPoolExecutor  # here: a run need not import it
 
     with ThreadPoolExecutor(READERS) as pool:
         for start in range(0, len(wanted), BATCH):
