@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import os
 import random
+import shutil
 import tempfile
 import threading
 import time
@@ -95,38 +96,39 @@ def _client_loop(base: str, fixed: list[str], stop: float, counts: Counters, see
                 counts.add(False)
 
 
-def soak(minutes: float, clients: int, interval: float = 10.0) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="flowtime-soak-") as data:
-        env = {"FLOWTIME_DATA_DIR": data, "FLOWTIME_FSYNC": "0", "FLOWTIME_LOG_LEVEL": "ERROR"}
-        with server_process(env, workers=2) as (base, process):
-            fixed = []
-            for template in ("it-system", "supply-chain", "transport-hub"):
-                answer = httpx.post(base + "/v1/runs", json={"templateId": template},
-                                    timeout=60)
-                fixed.append(answer.json()["metadata"]["runId"])
-            counts = Counters()
-            started = time.monotonic()
-            stop = started + minutes * 60
-            threads = [threading.Thread(target=_client_loop,
-                                        args=(base, fixed, stop, counts, 1 + i), daemon=True)
-                       for i in range(clients)]
-            for thread in threads:
-                thread.start()
-            samples: list[tuple[float, int, int]] = []
-            print(f"{'seconds':>8} {'rss MB':>8} {'runs created':>13} {'requests':>9} "
-                  f"{'errors':>7}")
-            while True:
-                now = time.monotonic()
-                rss = total_rss(process.pid)
-                with counts.lock:
-                    samples.append((now - started, rss, counts.created))
-                    print(f"{now - started:8.0f} {rss / MB:8.1f} {counts.created:13d} "
-                          f"{counts.requests:9d} {counts.errors:7d}", flush=True)
-                if now >= stop:
-                    break
-                time.sleep(min(interval, max(0.0, stop - now)))
-            for thread in threads:
-                thread.join(timeout=60)
+def soak(minutes: float, clients: int, data: str, interval: float = 10.0) -> dict[str, float]:
+    """Load a server whose data folder is `data` (the caller removes it: ~100,000 runs take
+    minutes to delete, and the summary should not wait for that)."""
+    env = {"FLOWTIME_DATA_DIR": data, "FLOWTIME_FSYNC": "0", "FLOWTIME_LOG_LEVEL": "ERROR"}
+    with server_process(env, workers=2) as (base, process):
+        fixed = []
+        for template in ("it-system", "supply-chain", "transport-hub"):
+            answer = httpx.post(base + "/v1/runs", json={"templateId": template},
+                                timeout=60)
+            fixed.append(answer.json()["metadata"]["runId"])
+        counts = Counters()
+        started = time.monotonic()
+        stop = started + minutes * 60
+        threads = [threading.Thread(target=_client_loop,
+                                    args=(base, fixed, stop, counts, 1 + i), daemon=True)
+                   for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        samples: list[tuple[float, int, int]] = []
+        print(f"{'seconds':>8} {'rss MB':>8} {'runs created':>13} {'requests':>9} "
+              f"{'errors':>7}")
+        while True:
+            now = time.monotonic()
+            rss = total_rss(process.pid)
+            with counts.lock:
+                samples.append((now - started, rss, counts.created))
+                print(f"{now - started:8.0f} {rss / MB:8.1f} {counts.created:13d} "
+                      f"{counts.requests:9d} {counts.errors:7d}", flush=True)
+            if now >= stop:
+                break
+            time.sleep(min(interval, max(0.0, stop - now)))
+        for thread in threads:
+            thread.join(timeout=60)
     half = samples[len(samples) // 2]
     last = samples[-1]
     growth = (last[1] - half[1]) / MB
@@ -142,13 +144,20 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
     args = parser.parse_args()
-    result = soak(args.minutes, args.clients, args.interval)
+    data = tempfile.mkdtemp(prefix="flowtime-soak-")
+    try:
+        result = soak(args.minutes, args.clients, data, args.interval)
+    except BaseException:
+        shutil.rmtree(data, ignore_errors=True)
+        raise
     verdict = "pass" if result["second_half_growth_mb"] < TARGET_MB else "FAIL"
     print(f"\nrequests {result['requests']:.0f}, errors {result['errors']:.0f}, runs created "
           f"{result['runs_created']:.0f}")
     print(f"RSS growth over the second half: {result['second_half_growth_mb']:.1f} MB "
           f"({result['per_1000_runs_mb']:.2f} MB per 1,000 runs); target < {TARGET_MB:g} MB: "
           f"{verdict}")
+    print(f"removing the soak's data ({data})…", flush=True)
+    shutil.rmtree(data, ignore_errors=True)
     if verdict != "pass" or result["errors"]:
         raise SystemExit(1)
 
