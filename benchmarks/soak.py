@@ -147,17 +147,15 @@ def main() -> None:
     data = tempfile.mkdtemp(prefix="flowtime-soak-")
     try:
         result = soak(args.minutes, args.clients, data, args.interval)
-    except BaseException:
+        verdict = "pass" if result["second_half_growth_mb"] < TARGET_MB else "FAIL"
+        print(f"\nrequests {result['requests']:.0f}, errors {result['errors']:.0f}, "
+              f"runs created {result['runs_created']:.0f}")
+        print(f"RSS growth over the second half: {result['second_half_growth_mb']:.1f} MB "
+              f"({result['per_1000_runs_mb']:.2f} MB per 1,000 runs); target < "
+              f"{TARGET_MB:g} MB: {verdict}")
+        print(f"removing the soak's data ({data})…", flush=True)
+    finally:
         shutil.rmtree(data, ignore_errors=True)
-        raise
-    verdict = "pass" if result["second_half_growth_mb"] < TARGET_MB else "FAIL"
-    print(f"\nrequests {result['requests']:.0f}, errors {result['errors']:.0f}, runs created "
-          f"{result['runs_created']:.0f}")
-    print(f"RSS growth over the second half: {result['second_half_growth_mb']:.1f} MB "
-          f"({result['per_1000_runs_mb']:.2f} MB per 1,000 runs); target < {TARGET_MB:g} MB: "
-          f"{verdict}")
-    print(f"removing the soak's data ({data})…", flush=True)
-    shutil.rmtree(data, ignore_errors=True)
     if verdict != "pass" or result["errors"]:
         raise SystemExit(1)
 
